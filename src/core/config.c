@@ -1,0 +1,433 @@
+/*
+ * config: a table of options (section, key, type, field offset, default, doc). Defaults are
+ * applied by parsing the default strings through the same setters as the file, so the documented
+ * default is by construction the real one. inih reports line numbers; the handler turns the first
+ * bad line into a precise error.
+ */
+#include "config.h"
+
+#include "err.h"
+#include "mem.h"
+
+#include <ini.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_type { T_STR, T_BOOL, T_INT, T_MODE, T_LOGLEVEL, T_HASHENC, T_BAGNS, T_CARRIER };
+
+struct opt {
+    const char *section;
+    const char *key;
+    enum opt_type type;
+    size_t off;
+    int64_t min, max; /* T_INT only */
+    const char *def;
+    const char *doc;
+};
+
+#define F(field) offsetof(struct tsb_config, field)
+
+/* clang-format off */
+static const struct opt opts[] = {
+    {"general", "state_dir", T_STR, F(general.state_dir), 0, 0, "state",
+     "Folder for the archive, the socket and other state; relative paths are relative to the working directory."},
+    {"general", "log_level", T_LOGLEVEL, F(general.log_level), 0, 0, "info",
+     "Minimum log level: error, warn, info or debug."},
+    {"general", "id_hospital", T_STR, F(general.id_hospital), 0, 0, "tsa_0406798006_01",
+     "IDHospital assigned by eHealth (tsa_<KBO>_<NN>); the default is the simulator's demo hospital."},
+
+    {"store", "path", T_STR, F(store.path), 0, 0, "",
+     "SQLite archive file; empty means <state_dir>/archive.db."},
+    {"store", "store_content", T_BOOL, F(store.store_content), 0, 0, "false",
+     "Also archive the submitted entry bytes (off: only the hash leaves the clinical system's care)."},
+    {"store", "busy_timeout_ms", T_INT, F(store.busy_timeout_ms), 0, 600000, "5000",
+     "How long a connection waits for a lock held by another process before failing."},
+
+    {"ingest", "unix_socket", T_STR, F(ingest.unix_socket), 0, 0, "",
+     "Unix socket path for clinical systems; empty means <state_dir>/tsbagd.sock."},
+    {"ingest", "unix_mode", T_MODE, F(ingest.unix_mode), 0, 0777, "0660",
+     "Permissions of the Unix socket (octal)."},
+    {"ingest", "tcp_listen", T_STR, F(ingest.tcp_listen), 0, 0, "",
+     "host:port to accept TCP connections on; empty disables TCP."},
+    {"ingest", "tls", T_BOOL, F(ingest.tls), 0, 0, "true",
+     "Require TLS with a client certificate on the TCP listener."},
+    {"ingest", "tls_cert", T_STR, F(ingest.tls_cert), 0, 0, "",
+     "PEM server certificate (chain) for the TCP listener."},
+    {"ingest", "tls_key", T_STR, F(ingest.tls_key), 0, 0, "",
+     "PEM private key of tls_cert."},
+    {"ingest", "tls_client_ca", T_STR, F(ingest.tls_client_ca), 0, 0, "",
+     "PEM CA bundle that client certificates must chain to."},
+    {"ingest", "tls_allowlist", T_STR, F(ingest.tls_allowlist), 0, 0, "",
+     "File mapping client certificate subjects to source system names (one 'subject = source' per line)."},
+    {"ingest", "max_frame", T_INT, F(ingest.max_frame), 64, 64 * 1024 * 1024, "1048576",
+     "Largest accepted frame in bytes; a larger frame is refused and the connection closed."},
+    {"ingest", "idle_timeout_ms", T_INT, F(ingest.idle_timeout_ms), 100, 86400000, "60000",
+     "A connection with no complete frame for this long is closed."},
+    {"ingest", "max_connections", T_INT, F(ingest.max_connections), 1, 100000, "1024",
+     "Connections accepted at once; further ones are refused with an error frame."},
+    {"ingest", "max_inflight", T_INT, F(ingest.max_inflight), 1, 65536, "256",
+     "Unacknowledged requests per connection; reading stops until replies catch up."},
+    {"ingest", "max_client_ref", T_INT, F(ingest.max_client_ref), 0, 4096, "256",
+     "Longest client reference in bytes."},
+    {"ingest", "max_source_len", T_INT, F(ingest.max_source_len), 1, 256, "64",
+     "Longest source system name in bytes."},
+
+    {"writer", "batch_max", T_INT, F(writer.batch_max), 1, 1000000, "4096",
+     "Most entries committed in one transaction."},
+    {"writer", "batch_delay_ms", T_INT, F(writer.batch_delay_ms), 0, 1000, "0",
+     "How long the writer waits for more entries before committing a non-full batch."},
+    {"writer", "queue_max", T_INT, F(writer.queue_max), 1, 10000000, "65536",
+     "Entries waiting for the writer; above it ingest stops reading sockets (backpressure)."},
+
+    {"sealer", "interval_s", T_INT, F(sealer.interval_s), 1, 86400, "300",
+     "Seal period in seconds, aligned to wall-clock multiples of it."},
+    {"sealer", "max_entries", T_INT, F(sealer.max_entries), 1, 1000000, "100000",
+     "Most journal entries in one bag; a larger backlog becomes consecutive bags."},
+    {"sealer", "hash_encoding", T_HASHENC, F(sealer.hash_encoding), 0, 0, "hex",
+     "Encoding of JournalEntry/Hash: hex (lowercase, 64 chars) or base64 (44 chars)."},
+    {"sealer", "bag_namespace", T_BAGNS, F(sealer.bag_namespace), 0, 0, "v2",
+     "Bag namespace: v2 (urn:be:fgov:ehealth:timestamping:protocol:v2) or v1 (http://www.behealth.be/webservices/tsa)."},
+    {"sealer", "bag_root", T_STR, F(sealer.bag_root), 0, 0, "TimeStampBag",
+     "Root element name of a bag."},
+    {"sealer", "unstamped_alarm_s", T_INT, F(sealer.unstamped_alarm_s), 1, 86400 * 30, "900",
+     "Warn when the oldest entry without a verified stamp is older than this."},
+
+    {"tsa", "url", T_STR, F(tsa.url), 0, 0, "https://localhost:8443/TimestampAuthority/v2",
+     "TimeStampAuthority endpoint; acceptance is https://services-acpt.ehealth.fgov.be/TimestampAuthority/v2."},
+    {"tsa", "ca_file", T_STR, F(tsa.ca_file), 0, 0, "",
+     "PEM CA bundle for the HTTPS server certificate; empty means <state_dir>/pki/tls-ca.pem."},
+    {"tsa", "keystore", T_STR, F(tsa.keystore), 0, 0, "",
+     "Hospital eHealth PKCS#12 keystore; empty means <state_dir>/pki/hospital.p12."},
+    {"tsa", "keystore_password_file", T_STR, F(tsa.keystore_password_file), 0, 0, "",
+     "File holding the keystore password (first line); empty means <state_dir>/pki/hospital.pass unless keystore_password_env is set."},
+    {"tsa", "keystore_password_env", T_STR, F(tsa.keystore_password_env), 0, 0, "",
+     "Name of an environment variable holding the keystore password (used instead of the file)."},
+    {"tsa", "trust_anchors", T_STR, F(tsa.trust_anchors), 0, 0, "",
+     "PEM certificates of the TSA roots tokens must chain to; empty means <state_dir>/pki/tsa-ca.pem."},
+    {"tsa", "profile", T_STR, F(tsa.profile), 0, 0, "urn:ehealth:profiles:timestamping:2.1-cert",
+     "DSS Profile attribute of the SignRequest."},
+    {"tsa", "carrier", T_CARRIER, F(tsa.carrier), 0, 0, "base64xml",
+     "How the bag travels: base64xml (Document/Base64XML) or base64data (Document/Base64Data)."},
+    {"tsa", "soap_action", T_STR, F(tsa.soap_action), 0, 0, "urn:be:fgov:ehealth:timestamping:protocol:v2:stamp",
+     "SOAPAction header value (sent quoted); empty sends none."},
+    {"tsa", "connect_timeout_ms", T_INT, F(tsa.connect_timeout_ms), 100, 600000, "10000",
+     "TCP+TLS connect timeout."},
+    {"tsa", "timeout_ms", T_INT, F(tsa.timeout_ms), 100, 3600000, "60000",
+     "Whole-request timeout."},
+    {"tsa", "retry_min_ms", T_INT, F(tsa.retry_min_ms), 10, 3600000, "1000",
+     "First retry delay after a failed send; doubles (with jitter) up to retry_max_ms."},
+    {"tsa", "retry_max_ms", T_INT, F(tsa.retry_max_ms), 10, 86400000, "300000",
+     "Longest retry delay."},
+    {"tsa", "retry_rejected", T_BOOL, F(tsa.retry_rejected), 0, 0, "true",
+     "Keep retrying a bag the TSA rejected or whose token failed verification (with backoff); false leaves it failed until an operator acts."},
+    {"tsa", "wss_ttl_s", T_INT, F(tsa.wss_ttl_s), 1, 3600, "60",
+     "Lifetime of the WS-Security Timestamp in requests."},
+    {"tsa", "gen_time_skew_s", T_INT, F(tsa.gen_time_skew_s), 0, 86400, "300",
+     "Largest accepted difference between a token's genTime and the local clock."},
+    {"tsa", "max_response", T_INT, F(tsa.max_response), 4096, 256 * 1024 * 1024, "16777216",
+     "Largest accepted response body in bytes."},
+
+    {"consult", "url", T_STR, F(consult.url), 0, 0, "https://localhost:8443/TimestampConsult/v2",
+     "TimeStampConsult endpoint; acceptance is https://services-acpt.ehealth.fgov.be/TimestampConsult/v2."},
+    {"consult", "timezone", T_STR, F(consult.timezone), 0, 0, "Europe/Brussels",
+     "Time zone whose midnights bound a reconciliation day."},
+};
+/* clang-format on */
+
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static const struct opt *find(const char *section, const char *key)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (strcmp(opts[i].section, section) == 0 && strcmp(opts[i].key, key) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+static bool section_known(const char *section)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (strcmp(opts[i].section, section) == 0)
+            return true;
+    return false;
+}
+
+static int parse_int(const char *v, int base, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, base);
+    if (errno != 0 || end == v || *end != '\0')
+        return TSB_ECONFIG;
+    *out = n;
+    return 0;
+}
+
+static int set_opt(struct tsb_config *cfg, const struct opt *o, const char *v)
+{
+    void *field = (char *)cfg + o->off;
+    int64_t n;
+
+    switch (o->type) {
+    case T_STR: {
+        char **s = field;
+        free(*s);
+        *s = tsb_strdup(v);
+        return 0;
+    }
+    case T_BOOL:
+        if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0)
+            *(bool *)field = true;
+        else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "0") == 0)
+            *(bool *)field = false;
+        else
+            return tsb_err(TSB_ECONFIG, "expected true or false, got '%s'", v);
+        return 0;
+    case T_INT:
+        if (parse_int(v, 10, &n) != 0)
+            return tsb_err(TSB_ECONFIG, "expected an integer, got '%s'", v);
+        if (n < o->min || n > o->max)
+            return tsb_err(TSB_ECONFIG, "%" PRId64 " is outside [%" PRId64 ", %" PRId64 "]", n,
+                           o->min, o->max);
+        *(int64_t *)field = n;
+        return 0;
+    case T_MODE:
+        if (parse_int(v, 8, &n) != 0 || n < 0 || n > 0777)
+            return tsb_err(TSB_ECONFIG, "expected an octal mode like 0660, got '%s'", v);
+        *(int64_t *)field = n;
+        return 0;
+    case T_LOGLEVEL:
+        if (tsb_log_level_parse(v, field) != 0)
+            return tsb_err(TSB_ECONFIG, "expected error, warn, info or debug, got '%s'", v);
+        return 0;
+    case T_HASHENC:
+        if (tsb_hash_enc_parse(v, field) != 0)
+            return tsb_err(TSB_ECONFIG, "expected hex or base64, got '%s'", v);
+        return 0;
+    case T_BAGNS:
+        if (strcmp(v, "v2") == 0)
+            *(enum tsb_bag_ns *)field = TSB_BAG_NS_V2;
+        else if (strcmp(v, "v1") == 0)
+            *(enum tsb_bag_ns *)field = TSB_BAG_NS_V1;
+        else
+            return tsb_err(TSB_ECONFIG, "expected v2 or v1, got '%s'", v);
+        return 0;
+    case T_CARRIER:
+        if (strcmp(v, "base64xml") == 0)
+            *(enum tsb_carrier *)field = TSB_CARRIER_BASE64XML;
+        else if (strcmp(v, "base64data") == 0)
+            *(enum tsb_carrier *)field = TSB_CARRIER_BASE64DATA;
+        else
+            return tsb_err(TSB_ECONFIG, "expected base64xml or base64data, got '%s'", v);
+        return 0;
+    }
+    return tsb_err(TSB_EINTERNAL, "bad option type");
+}
+
+void tsb_config_defaults(struct tsb_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < NOPTS; i++)
+        if (set_opt(cfg, &opts[i], opts[i].def) != 0)
+            tsb_fatal("config: default of %s.%s does not parse: %s", opts[i].section, opts[i].key,
+                      tsb_err_detail());
+}
+
+int tsb_config_set(struct tsb_config *cfg, const char *section, const char *key, const char *value)
+{
+    const struct opt *o = find(section, key);
+    if (o == NULL) {
+        if (!section_known(section))
+            return tsb_err(TSB_ECONFIG, "unknown section [%s]", section);
+        return tsb_err(TSB_ECONFIG, "unknown key '%s' in section [%s]", key, section);
+    }
+    int r = set_opt(cfg, o, value);
+    if (r != 0)
+        return tsb_err(r, "%s.%s: %s", section, key, tsb_err_detail());
+    return 0;
+}
+
+struct load_ctx {
+    struct tsb_config *cfg;
+    FILE *f;
+    int lineno; /* the line inih is looking at: Debian's inih does not pass line numbers */
+    bool too_long;
+    int r;
+    char why[400];
+};
+
+/* inih's line reader: counts lines and refuses one that does not fit instead of splitting it. */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct load_ctx *c = stream;
+    if (fgets(str, num, c->f) == NULL)
+        return NULL;
+    c->lineno++;
+    size_t n = strlen(str);
+    if (n > 0 && str[n - 1] != '\n' && !feof(c->f)) {
+        c->too_long = true;
+        return NULL;
+    }
+    return str;
+}
+
+static int on_value(void *user, const char *section, const char *key, const char *value)
+{
+    struct load_ctx *c = user;
+    if (c->r != 0)
+        return 0;
+    if (key == NULL) /* a section header on its own */
+        return 1;
+    c->r = tsb_config_set(c->cfg, section, key, value);
+    if (c->r != 0) {
+        snprintf(c->why, sizeof(c->why), "%s", tsb_err_detail());
+        return 0;
+    }
+    return 1;
+}
+
+int tsb_config_load_file(struct tsb_config *cfg, const char *path)
+{
+    struct load_ctx c = {.cfg = cfg};
+    c.f = fopen(path, "r");
+    if (c.f == NULL)
+        return tsb_err(TSB_ECONFIG, "%s: cannot open: %s", path, strerror(errno));
+    int line = ini_parse_stream(read_line, &c, on_value, &c);
+    fclose(c.f);
+    if (c.too_long)
+        return tsb_err(TSB_ECONFIG, "%s:%d: line too long", path, c.lineno);
+    if (c.r != 0)
+        return tsb_err(TSB_ECONFIG, "%s:%d: %s", path, c.lineno, c.why);
+    if (line != 0)
+        return tsb_err(TSB_ECONFIG, "%s:%d: syntax error (expected [section] or key = value)", path,
+                       line);
+    return 0;
+}
+
+int tsb_config_set_override(struct tsb_config *cfg, const char *assignment)
+{
+    const char *dot = strchr(assignment, '.');
+    const char *eq = strchr(assignment, '=');
+    if (dot == NULL || eq == NULL || dot > eq || dot == assignment || eq == dot + 1)
+        return tsb_err(TSB_ECONFIG, "override '%s' is not section.key=value", assignment);
+    char section[64], key[64];
+    size_t sl = (size_t)(dot - assignment), kl = (size_t)(eq - dot - 1);
+    if (sl >= sizeof(section) || kl >= sizeof(key))
+        return tsb_err(TSB_ECONFIG, "override '%s': name too long", assignment);
+    memcpy(section, assignment, sl);
+    section[sl] = '\0';
+    memcpy(key, dot + 1, kl);
+    key[kl] = '\0';
+    int r = tsb_config_set(cfg, section, key, eq + 1);
+    if (r != 0)
+        return tsb_err(r, "command line: %s", tsb_err_detail());
+    return 0;
+}
+
+static void derive(char **field, const char *state_dir, const char *name)
+{
+    if (**field != '\0')
+        return;
+    size_t n = strlen(state_dir) + strlen(name) + 2;
+    char *p = tsb_malloc(n);
+    snprintf(p, n, "%s/%s", state_dir, name);
+    free(*field);
+    *field = p;
+}
+
+int tsb_config_finish(struct tsb_config *cfg)
+{
+    if (cfg->general.state_dir[0] == '\0')
+        return tsb_err(TSB_ECONFIG, "general.state_dir must not be empty");
+    const char *sd = cfg->general.state_dir;
+    derive(&cfg->store.path, sd, "archive.db");
+    derive(&cfg->ingest.unix_socket, sd, "tsbagd.sock");
+    derive(&cfg->tsa.ca_file, sd, "pki/tls-ca.pem");
+    derive(&cfg->tsa.keystore, sd, "pki/hospital.p12");
+    derive(&cfg->tsa.trust_anchors, sd, "pki/tsa-ca.pem");
+    if (cfg->tsa.keystore_password_env[0] == '\0')
+        derive(&cfg->tsa.keystore_password_file, sd, "pki/hospital.pass");
+    if (cfg->tsa.retry_min_ms > cfg->tsa.retry_max_ms)
+        return tsb_err(TSB_ECONFIG,
+                       "tsa.retry_min_ms (%" PRId64 ") exceeds tsa.retry_max_ms (%" PRId64 ")",
+                       cfg->tsa.retry_min_ms, cfg->tsa.retry_max_ms);
+    if (cfg->ingest.tcp_listen[0] != '\0' && cfg->ingest.tls &&
+        (cfg->ingest.tls_cert[0] == '\0' || cfg->ingest.tls_key[0] == '\0' ||
+         cfg->ingest.tls_client_ca[0] == '\0'))
+        return tsb_err(TSB_ECONFIG, "ingest.tcp_listen with ingest.tls=true needs ingest.tls_cert, "
+                                    "ingest.tls_key and ingest.tls_client_ca");
+    return 0;
+}
+
+static void dump_value(const struct tsb_config *cfg, const struct opt *o, FILE *f)
+{
+    const void *field = (const char *)cfg + o->off;
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
+    switch (o->type) {
+    case T_STR:
+        fprintf(f, "%s", *(char *const *)field);
+        break;
+    case T_BOOL:
+        fprintf(f, "%s", *(const bool *)field ? "true" : "false");
+        break;
+    case T_INT:
+        fprintf(f, "%" PRId64, *(const int64_t *)field);
+        break;
+    case T_MODE:
+        fprintf(f, "0%03" PRIo64, *(const int64_t *)field);
+        break;
+    case T_LOGLEVEL:
+        fprintf(f, "%s", levels[*(const enum tsb_log_level *)field]);
+        break;
+    case T_HASHENC:
+        fprintf(f, "%s", *(const enum tsb_hash_enc *)field == TSB_HASH_HEX ? "hex" : "base64");
+        break;
+    case T_BAGNS:
+        fprintf(f, "%s", *(const enum tsb_bag_ns *)field == TSB_BAG_NS_V2 ? "v2" : "v1");
+        break;
+    case T_CARRIER:
+        fprintf(f, "%s",
+                *(const enum tsb_carrier *)field == TSB_CARRIER_BASE64XML ? "base64xml"
+                                                                          : "base64data");
+        break;
+    }
+}
+
+void tsb_config_dump(const struct tsb_config *cfg, FILE *f)
+{
+    const char *section = "";
+    for (size_t i = 0; i < NOPTS; i++) {
+        if (strcmp(section, opts[i].section) != 0) {
+            section = opts[i].section;
+            fprintf(f, "%s[%s]\n", i ? "\n" : "", section);
+        }
+        fprintf(f, "%s = ", opts[i].key);
+        dump_value(cfg, &opts[i], f);
+        fputc('\n', f);
+    }
+}
+
+void tsb_config_cleanup(struct tsb_config *cfg)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opts[i].type == T_STR) {
+            char **s = (char **)((char *)cfg + opts[i].off);
+            free(*s);
+            *s = NULL;
+        }
+}
+
+bool tsb_config_option_at(size_t i, struct tsb_config_option_info *out)
+{
+    if (i >= NOPTS)
+        return false;
+    out->section = opts[i].section;
+    out->key = opts[i].key;
+    out->default_value = opts[i].def;
+    out->doc = opts[i].doc;
+    return true;
+}

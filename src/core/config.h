@@ -1,0 +1,110 @@
+/*
+ * config: tsbag's INI configuration (inih). Every option has a documented default in the option
+ * table in config.c; docs/configuration.md lists the same table (a unit test checks they agree).
+ * Loading applies the defaults, then the file, then command-line overrides ("section.key=value").
+ * An unknown section or key, or a bad value, is an error naming the file, line and key.
+ *
+ * Paths left empty are derived from general.state_dir by tsb_config_finish().
+ */
+#ifndef TSB_CONFIG_H
+#define TSB_CONFIG_H
+
+#include "bag.h"
+#include "log.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum tsb_carrier { TSB_CARRIER_BASE64XML, TSB_CARRIER_BASE64DATA };
+
+struct tsb_config {
+    struct {
+        char *state_dir;
+        enum tsb_log_level log_level;
+        char *id_hospital;
+    } general;
+    struct {
+        char *path;
+        bool store_content;
+        int64_t busy_timeout_ms;
+    } store;
+    struct {
+        char *unix_socket;
+        int64_t unix_mode;
+        char *tcp_listen; /* "host:port", empty = off */
+        bool tls;
+        char *tls_cert;
+        char *tls_key;
+        char *tls_client_ca;
+        char *tls_allowlist;
+        int64_t max_frame;
+        int64_t idle_timeout_ms;
+        int64_t max_connections;
+        int64_t max_inflight;
+        int64_t max_client_ref;
+        int64_t max_source_len;
+    } ingest;
+    struct {
+        int64_t batch_max;
+        int64_t batch_delay_ms;
+        int64_t queue_max;
+    } writer;
+    struct {
+        int64_t interval_s;
+        int64_t max_entries;
+        enum tsb_hash_enc hash_encoding;
+        enum tsb_bag_ns bag_namespace;
+        char *bag_root;
+        int64_t unstamped_alarm_s;
+    } sealer;
+    struct {
+        char *url;
+        char *ca_file;
+        char *keystore;
+        char *keystore_password_file;
+        char *keystore_password_env;
+        char *trust_anchors;
+        char *profile;
+        enum tsb_carrier carrier;
+        char *soap_action;
+        int64_t connect_timeout_ms;
+        int64_t timeout_ms;
+        int64_t retry_min_ms;
+        int64_t retry_max_ms;
+        bool retry_rejected;
+        int64_t wss_ttl_s;
+        int64_t gen_time_skew_s;
+        int64_t max_response;
+    } tsa;
+    struct {
+        char *url;
+        char *timezone;
+    } consult;
+};
+
+/* Fills cfg with every default. Free with tsb_config_cleanup. */
+void tsb_config_defaults(struct tsb_config *cfg);
+/* Reads path into cfg (defaults must already be set). TSB_ECONFIG with "file:line: key: why". */
+int tsb_config_load_file(struct tsb_config *cfg, const char *path);
+/* Applies one "section.key=value" override (from the command line). */
+int tsb_config_set_override(struct tsb_config *cfg, const char *assignment);
+/* Sets one option by section and key (shared by file and override parsing). */
+int tsb_config_set(struct tsb_config *cfg, const char *section, const char *key, const char *value);
+/* Derives empty paths from general.state_dir and checks cross-option rules. */
+int tsb_config_finish(struct tsb_config *cfg);
+/* Writes the effective configuration as an INI file (secrets never appear: only file/env names). */
+void tsb_config_dump(const struct tsb_config *cfg, FILE *f);
+void tsb_config_cleanup(struct tsb_config *cfg);
+
+/* Iterates the option table (for documentation and tests): returns false past the end. */
+struct tsb_config_option_info {
+    const char *section;
+    const char *key;
+    const char *default_value;
+    const char *doc;
+};
+bool tsb_config_option_at(size_t i, struct tsb_config_option_info *out);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * log: formats a record into a stack buffer and writes it with one write(2) so that records from
+ * the loop thread and the writer thread never interleave.
+ */
+#include "log.h"
+
+#include "err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum tsb_log_level min_level = TSB_LOG_INFO;
+static bool with_time = true;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void tsb_log_setup(enum tsb_log_level level, bool timestamps)
+{
+    min_level = level;
+    with_time = timestamps;
+}
+
+int tsb_log_level_parse(const char *s, enum tsb_log_level *out)
+{
+    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+        if (strcmp(s, level_names[i]) == 0) {
+            *out = (enum tsb_log_level)i;
+            return 0;
+        }
+    }
+    return TSB_EINVAL;
+}
+
+static void vlog(enum tsb_log_level level, const char *fmt, va_list ap)
+{
+    char rec[2048];
+    size_t n = 0;
+
+    if (with_time) {
+        struct timeval tv;
+        struct tm tm;
+        gettimeofday(&tv, NULL);
+        gmtime_r(&tv.tv_sec, &tm);
+        n += strftime(rec, sizeof(rec), "%Y-%m-%dT%H:%M:%S", &tm);
+        n += (size_t)snprintf(rec + n, sizeof(rec) - n, ".%03ldZ ", (long)(tv.tv_usec / 1000));
+    }
+    n += (size_t)snprintf(rec + n, sizeof(rec) - n, "%s: ", level_names[level]);
+    int w = vsnprintf(rec + n, sizeof(rec) - n, fmt, ap);
+    if (w < 0)
+        w = 0;
+    n += (size_t)w;
+    if (n > sizeof(rec) - 2)
+        n = sizeof(rec) - 2;
+    rec[n++] = '\n';
+    ssize_t r = write(STDERR_FILENO, rec, n);
+    (void)r;
+}
+
+void tsb_log(enum tsb_log_level level, const char *fmt, ...)
+{
+    if (level > min_level)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, fmt, ap);
+    va_end(ap);
+}
+
+void tsb_fatal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(TSB_LOG_ERROR, fmt, ap);
+    va_end(ap);
+    exit(1);
+}

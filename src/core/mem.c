@@ -1,0 +1,140 @@
+/*
+ * mem: abort-on-OOM allocation and the capped growable buffer. Growth doubles, clamped to the
+ * cap (plus one byte for the terminating NUL).
+ */
+#include "mem.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static _Noreturn void oom(size_t n)
+{
+    tsb_fatal("out of memory allocating %zu bytes", n);
+}
+
+void *tsb_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL)
+        oom(n);
+    return p;
+}
+
+void *tsb_calloc(size_t nmemb, size_t size)
+{
+    void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+    if (p == NULL)
+        oom(nmemb * size);
+    return p;
+}
+
+void *tsb_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (q == NULL)
+        oom(n);
+    return q;
+}
+
+char *tsb_strdup(const char *s)
+{
+    return tsb_strndup(s, strlen(s));
+}
+
+char *tsb_strndup(const char *s, size_t n)
+{
+    char *d = tsb_malloc(n + 1);
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+void tsb_buf_init(struct tsb_buf *b, size_t max)
+{
+    b->p = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+void tsb_buf_cleanup(struct tsb_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void tsb_buf_reset(struct tsb_buf *b)
+{
+    b->len = 0;
+    if (b->p)
+        b->p[0] = '\0';
+}
+
+int tsb_buf_reserve(struct tsb_buf *b, size_t n)
+{
+    if (n > b->max - b->len)
+        return tsb_err(TSB_ETOOBIG, "buffer limit of %zu bytes reached", b->max);
+    size_t need = b->len + n + 1;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    if (cap > b->max + 1)
+        cap = b->max + 1;
+    b->p = tsb_realloc(b->p, cap);
+    b->cap = cap;
+    return 0;
+}
+
+int tsb_buf_append(struct tsb_buf *b, const void *p, size_t n)
+{
+    int r;
+    if ((r = tsb_buf_reserve(b, n)) != 0)
+        return r;
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+int tsb_buf_append_str(struct tsb_buf *b, const char *s)
+{
+    return tsb_buf_append(b, s, strlen(s));
+}
+
+int tsb_buf_appendf(struct tsb_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return tsb_err(TSB_EINTERNAL, "bad format string");
+    int r;
+    if ((r = tsb_buf_reserve(b, (size_t)n)) != 0)
+        return r;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+uint8_t *tsb_buf_take(struct tsb_buf *b, size_t *len)
+{
+    uint8_t *p = b->p;
+    if (len)
+        *len = b->len;
+    b->p = NULL;
+    b->len = 0;
+    b->cap = 0;
+    return p;
+}

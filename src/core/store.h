@@ -1,0 +1,186 @@
+/*
+ * store: the SQLite archive (journal entries, bags, stamps). store.c is the only file that
+ * includes sqlite3.h. One tsb_store is one connection, used by one thread at a time; WAL lets
+ * read-only connections (tsbag verify, status) run while the daemon writes.
+ *
+ * Durability: every write is one transaction with synchronous=FULL. A failed write, commit or
+ * fsync returns TSB_EDURABLE and poisons the connection (every later write also returns
+ * TSB_EDURABLE): the caller must stop acknowledging and exit, never retry.
+ *
+ * Bag states and allowed transitions (enforced here and by a trigger in the schema):
+ *   sealed -> sent;  sent -> sent | stamped | failed;  failed -> sent;
+ *   recovered is only ever inserted (bags imported from TSConsult), stamped is final.
+ */
+#ifndef TSB_STORE_H
+#define TSB_STORE_H
+
+#include "bag.h"
+#include "hash.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tsb_store;
+
+struct tsb_store_open_opts {
+    bool readonly;       /* open an existing archive read-only (no migration) */
+    int busy_timeout_ms; /* 0 means 5000 */
+    const char *vfs;     /* SQLite VFS name, NULL for the default (tests inject faults) */
+};
+
+/* Opens (creating if needed, unless readonly) the archive at path, applies pending schema
+ * migrations in order, and sets WAL, synchronous=FULL and foreign_keys. o may be NULL.
+ * A database newer than this build (user_version above the last migration) is refused. */
+int tsb_store_open(const char *path, const struct tsb_store_open_opts *o, struct tsb_store **out);
+/* Closes the connection. Accepts NULL. */
+void tsb_store_close(struct tsb_store *s);
+/* The schema version (PRAGMA user_version) of the open archive. */
+int tsb_store_schema_version(struct tsb_store *s);
+
+/* ---- journal entries ---------------------------------------------------------------------- */
+
+struct tsb_entry_in {
+    uint8_t digest[TSB_SHA256_LEN];
+    const char *source;     /* source system name, required */
+    const char *format_id;  /* may be NULL */
+    const char *client_ref; /* may be NULL */
+    int64_t received_ms;
+    const uint8_t *content; /* NULL unless content storage is enabled */
+    size_t content_len;
+};
+
+/* Appends n entries in one transaction and writes their Refs (strictly increasing, never reused)
+ * to refs[n]. Either all are committed or none; TSB_EDURABLE on a failed write/commit. */
+int tsb_store_append(struct tsb_store *s, const struct tsb_entry_in *e, size_t n, int64_t *refs);
+
+struct tsb_entry_rec {
+    int64_t ref;
+    uint8_t digest[TSB_SHA256_LEN];
+    char *source;
+    char *format_id;  /* NULL if absent */
+    char *client_ref; /* NULL if absent */
+    int64_t received_ms;
+    uint8_t *content; /* NULL if not stored */
+    size_t content_len;
+    int64_t bag_seq;  /* 0 while staged */
+    int64_t position; /* 0-based position inside the bag; -1 while staged */
+};
+void tsb_entry_rec_cleanup(struct tsb_entry_rec *e);
+
+/* Looks up one entry by Ref; TSB_ENOTFOUND if absent. *out is filled only on success. */
+int tsb_store_entry_by_ref(struct tsb_store *s, int64_t ref, struct tsb_entry_rec *out);
+
+/* Calls cb for every entry with this digest, in Ref order; a non-zero cb return stops the walk and
+ * is returned. Returns 0 (even when nothing matched: cb was simply not called). */
+typedef int (*tsb_entry_cb)(void *arg, const struct tsb_entry_rec *e);
+int tsb_store_entries_by_hash(struct tsb_store *s, const uint8_t digest[TSB_SHA256_LEN],
+                              tsb_entry_cb cb, void *arg);
+/* Entries received in [from_ms, to_ms] (inclusive), in Ref order. */
+int tsb_store_entries_by_received(struct tsb_store *s, int64_t from_ms, int64_t to_ms,
+                                  tsb_entry_cb cb, void *arg);
+/* Entries of one bag, in position order. */
+int tsb_store_entries_by_bag(struct tsb_store *s, int64_t seq, tsb_entry_cb cb, void *arg);
+
+/* ---- bags --------------------------------------------------------------------------------- */
+
+enum tsb_bag_state {
+    TSB_BAG_SEALED,
+    TSB_BAG_SENT,
+    TSB_BAG_STAMPED,
+    TSB_BAG_FAILED,
+    TSB_BAG_RECOVERED,
+    TSB_BAG_NSTATES
+};
+/* "sealed", "sent", "stamped", "failed", "recovered". */
+const char *tsb_bag_state_name(enum tsb_bag_state st);
+
+struct tsb_seal_opts {
+    struct tsb_bag_opts bag;
+    size_t max_entries; /* per bag; 0 means 100 000 */
+    int64_t now_ms;
+};
+
+struct tsb_seal_result {
+    int64_t first_seq; /* 0 when nothing was staged */
+    size_t bags;
+    size_t entries;
+};
+
+/* Seals every staged entry, in Ref order, into consecutive new bags (SequenceNumber = last + 1,
+ * gap-free, starting at 1), at most max_entries each, in one transaction: bag bytes, digests and
+ * the entries' bag/position are committed together before anyone can send them. Nothing staged:
+ * no bag, no SequenceNumber consumed, result zeroed. */
+int tsb_store_seal(struct tsb_store *s, const struct tsb_seal_opts *o, struct tsb_seal_result *res);
+
+struct tsb_bag_rec {
+    int64_t seq;
+    enum tsb_bag_state state;
+    uint8_t *bytes; /* exact bag bytes as sealed/sent */
+    size_t bytes_len;
+    uint8_t digest[TSB_SHA256_LEN]; /* SHA-256(bytes) */
+    int64_t entry_count;
+    int64_t first_ref, last_ref;
+    char *request_id; /* last RequestID sent, NULL before the first send */
+    char *profile;
+    uint8_t *sign_response; /* raw SignResponse XML of the verified stamp, NULL until stamped */
+    size_t sign_response_len;
+    uint8_t *token; /* DER TimeStampToken, NULL until stamped */
+    size_t token_len;
+    char *tsa_serial; /* decimal TSTInfo.serialNumber */
+    int64_t gen_time_ms;
+    int64_t attempts;
+    char *last_error;
+    int64_t sealed_ms, sent_ms, stamped_ms; /* 0 when not yet */
+};
+void tsb_bag_rec_cleanup(struct tsb_bag_rec *b);
+
+/* Loads bag seq; TSB_ENOTFOUND if absent. */
+int tsb_store_bag_get(struct tsb_store *s, int64_t seq, struct tsb_bag_rec *out);
+/* Loads the unstamped bag (sealed, sent or failed) with the lowest SequenceNumber: the one the
+ * sender must finish first. TSB_ENOTFOUND when every bag is stamped. */
+int tsb_store_bag_next_unstamped(struct tsb_store *s, struct tsb_bag_rec *out);
+
+/* Records that an attempt is being sent: state -> sent, attempts + 1, request_id/profile/sent_ms
+ * set. Committed before the request leaves, so a crash mid-send is visible after restart. */
+int tsb_store_bag_mark_sent(struct tsb_store *s, int64_t seq, const char *request_id,
+                            const char *profile, int64_t now_ms);
+/* Records a failed attempt with its reason. definitive=true moves the bag to failed (a DSS error,
+ * a fault or a token that failed verification); false keeps it sent (network, timeout, 5xx).
+ * Each call also appends to the attempt history. */
+int tsb_store_bag_record_failure(struct tsb_store *s, int64_t seq, const char *reason,
+                                 bool definitive, int64_t now_ms);
+
+struct tsb_stamp {
+    const uint8_t *sign_response;
+    size_t sign_response_len;
+    const uint8_t *token; /* DER, already verified against this bag's digest */
+    size_t token_len;
+    const char *tsa_serial;
+    int64_t gen_time_ms;
+};
+/* Records a verified stamp: sent -> stamped. TSB_ESTATE from any other state. */
+int tsb_store_bag_record_stamp(struct tsb_store *s, int64_t seq, const struct tsb_stamp *st,
+                               int64_t now_ms);
+
+/* Calls cb for each stamped or recovered bag whose gen_time_ms is in [from_ms, to_ms], in
+ * SequenceNumber order. The record passed to cb is valid only during the call. */
+typedef int (*tsb_bag_cb)(void *arg, const struct tsb_bag_rec *b);
+int tsb_store_bags_by_gen_time(struct tsb_store *s, int64_t from_ms, int64_t to_ms, tsb_bag_cb cb,
+                               void *arg);
+
+/* ---- status ------------------------------------------------------------------------------- */
+
+struct tsb_store_stats {
+    int64_t entries;  /* all journal entries */
+    int64_t staged;   /* entries not yet in a bag */
+    int64_t last_ref; /* 0 if none */
+    int64_t last_seq; /* 0 if none */
+    int64_t bags[TSB_BAG_NSTATES];
+    int64_t
+        oldest_unstamped_ms; /* received_ms of the oldest entry not in a stamped bag, 0 if none */
+    int64_t last_stamped_ms; /* stamped_ms of the newest stamp, 0 if none */
+};
+int tsb_store_stats(struct tsb_store *s, struct tsb_store_stats *out);
+
+#endif

@@ -1,0 +1,160 @@
+/* Unit tests for config: defaults, file parsing with precise errors, overrides, derived paths,
+ * and that docs/configuration.md documents every option with its real default. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "err.h"
+#include "testlib.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *write_tmp(const char *dir, const char *text)
+{
+    char *p = tsb_test_path(dir, "tsbag.ini");
+    assert_int_equal(tsb_test_write_file(p, text, strlen(text)), 0);
+    return p;
+}
+
+static void test_defaults(void **state)
+{
+    struct tsb_config c;
+    tsb_config_defaults(&c);
+    assert_string_equal(c.general.state_dir, "state");
+    assert_int_equal(c.sealer.interval_s, 300);
+    assert_int_equal(c.sealer.max_entries, 100000);
+    assert_int_equal(c.sealer.hash_encoding, TSB_HASH_HEX);
+    assert_int_equal(c.sealer.bag_namespace, TSB_BAG_NS_V2);
+    assert_int_equal(c.ingest.max_frame, 1048576);
+    assert_int_equal(c.ingest.unix_mode, 0660);
+    assert_false(c.store.store_content);
+    assert_string_equal(c.tsa.profile, "urn:ehealth:profiles:timestamping:2.1-cert");
+    assert_int_equal(tsb_config_finish(&c), 0);
+    assert_string_equal(c.store.path, "state/archive.db");
+    assert_string_equal(c.ingest.unix_socket, "state/tsbagd.sock");
+    assert_string_equal(c.tsa.keystore, "state/pki/hospital.p12");
+    tsb_config_cleanup(&c);
+}
+
+static void test_file_values_and_errors(void **state)
+{
+    char *dir = tsb_test_tmpdir();
+    struct tsb_config c;
+    tsb_config_defaults(&c);
+    char *p = write_tmp(dir, "; comment\n[general]\nstate_dir = /var/lib/tsbag\n"
+                             "[sealer]\ninterval_s = 60\nhash_encoding = base64\n"
+                             "[store]\nstore_content = yes\n[ingest]\nunix_mode = 0600\n");
+    assert_int_equal(tsb_config_load_file(&c, p), 0);
+    assert_string_equal(c.general.state_dir, "/var/lib/tsbag");
+    assert_int_equal(c.sealer.interval_s, 60);
+    assert_int_equal(c.sealer.hash_encoding, TSB_HASH_BASE64);
+    assert_true(c.store.store_content);
+    assert_int_equal(c.ingest.unix_mode, 0600);
+    free(p);
+
+    static const struct {
+        const char *text;
+        const char *expect; /* substring of the detail */
+    } bad[] = {
+        {"[general]\nstate_dirr = x\n", ":2: unknown key 'state_dirr' in section [general]"},
+        {"[nope]\nx = 1\n", ":2: unknown section [nope]"},
+        {"[sealer]\n\ninterval_s = often\n", ":3: sealer.interval_s: expected an integer"},
+        {"[sealer]\ninterval_s = 0\n", "sealer.interval_s: 0 is outside [1, 86400]"},
+        {"[store]\nstore_content = maybe\n", "store.store_content: expected true or false"},
+        {"[sealer]\nbag_namespace = v3\n", "expected v2 or v1"},
+        {"[general]\nthis line has no equals\n", ":2: syntax error"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        p = write_tmp(dir, bad[i].text);
+        assert_int_equal(tsb_config_load_file(&c, p), TSB_ECONFIG);
+        if (strstr(tsb_err_detail(), bad[i].expect) == NULL)
+            fail_msg("case %zu: '%s' lacks '%s'", i, tsb_err_detail(), bad[i].expect);
+        assert_non_null(strstr(tsb_err_detail(), p)); /* the file is named */
+        free(p);
+    }
+    assert_int_equal(tsb_config_load_file(&c, "/nonexistent/tsbag.ini"), TSB_ECONFIG);
+    assert_non_null(strstr(tsb_err_detail(), "cannot open"));
+    tsb_config_cleanup(&c);
+    tsb_test_rmtree(dir);
+    free(dir);
+}
+
+static void test_overrides_and_cross_checks(void **state)
+{
+    struct tsb_config c;
+    tsb_config_defaults(&c);
+    assert_int_equal(tsb_config_set_override(&c, "writer.batch_max=17"), 0);
+    assert_int_equal(c.writer.batch_max, 17);
+    assert_int_equal(tsb_config_set_override(&c, "writer.batch_max"), TSB_ECONFIG);
+    assert_int_equal(tsb_config_set_override(&c, "nodot=1"), TSB_ECONFIG);
+    assert_int_equal(tsb_config_set_override(&c, "writer.nokey=1"), TSB_ECONFIG);
+    assert_non_null(strstr(tsb_err_detail(), "command line"));
+    assert_int_equal(tsb_config_set_override(&c, "tsa.retry_min_ms=5000"), 0);
+    assert_int_equal(tsb_config_set_override(&c, "tsa.retry_max_ms=1000"), 0);
+    assert_int_equal(tsb_config_finish(&c), TSB_ECONFIG);
+    assert_non_null(strstr(tsb_err_detail(), "retry_min_ms"));
+    tsb_config_cleanup(&c);
+
+    tsb_config_defaults(&c);
+    assert_int_equal(tsb_config_set_override(&c, "ingest.tcp_listen=127.0.0.1:0"), 0);
+    assert_int_equal(tsb_config_finish(&c), TSB_ECONFIG);
+    assert_non_null(strstr(tsb_err_detail(), "tls_cert"));
+    tsb_config_cleanup(&c);
+}
+
+static void test_dump_round_trips(void **state)
+{
+    char *dir = tsb_test_tmpdir();
+    char *p = tsb_test_path(dir, "dump.ini");
+    struct tsb_config a, b;
+    tsb_config_defaults(&a);
+    assert_int_equal(tsb_config_set_override(&a, "sealer.hash_encoding=base64"), 0);
+    assert_int_equal(tsb_config_set_override(&a, "ingest.unix_mode=0640"), 0);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    tsb_config_dump(&a, f);
+    fclose(f);
+    tsb_config_defaults(&b);
+    assert_int_equal(tsb_config_load_file(&b, p), 0);
+    assert_int_equal(b.sealer.hash_encoding, TSB_HASH_BASE64);
+    assert_int_equal(b.ingest.unix_mode, 0640);
+    tsb_config_cleanup(&a);
+    tsb_config_cleanup(&b);
+    tsb_test_rmtree(dir);
+    free(p);
+    free(dir);
+}
+
+static void test_every_option_documented(void **state)
+{
+    char *doc_path = tsb_test_path(tsb_test_source_dir(), "docs/configuration.md");
+    size_t len;
+    char *doc = (char *)tsb_test_read_file(doc_path, &len);
+    assert_non_null(doc);
+    struct tsb_config_option_info o;
+    for (size_t i = 0; tsb_config_option_at(i, &o); i++) {
+        char row[512];
+        snprintf(row, sizeof(row), "| `%s.%s` | `%s` |", o.section, o.key, o.default_value);
+        if (strstr(doc, row) == NULL)
+            fail_msg("docs/configuration.md lacks the row starting '%s'", row);
+    }
+    free(doc);
+    free(doc_path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_file_values_and_errors),
+        cmocka_unit_test(test_overrides_and_cross_checks),
+        cmocka_unit_test(test_dump_round_trips),
+        cmocka_unit_test(test_every_option_documented),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# integration.dev_pki: tools/dev-pki produces every file tsbagd and ehealth-sim expect, with the
+# right chains, key usages, keystore friendly name and permissions, and is idempotent.
+. "$(dirname "$0")/lib.sh"
+
+dir=$T/pki
+"$SRC/tools/dev-pki" --quiet "$dir" || fail "dev-pki failed"
+
+for f in ca.pem ca.key tls-ca.pem tls-server.pem tls-server.key tsa.pem tsa.key tsa-ca.pem \
+    tsa-chain.pem hospital.p12 hospital.pass hospital.pem hospital-ca.pem rogue-tsa.pem \
+    rogue-tsa.key hospital2.p12 unknown.p12 unmapped.p12 hospital-ec.p12 id-hospital.map; do
+    [ -s "$dir/$f" ] || fail "missing $f"
+done
+[ "$(stat -c %a "$dir/hospital.pass")" = 600 ] || fail "hospital.pass is not 0600"
+[ "$(stat -c %a "$dir/hospital.p12")" = 600 ] || fail "hospital.p12 is not 0600"
+
+openssl verify -CAfile "$dir/tsa-ca.pem" "$dir/tsa.pem" >/dev/null || fail "tsa.pem does not chain"
+openssl verify -purpose timestampsign -CAfile "$dir/tsa-ca.pem" "$dir/tsa.pem" >/dev/null ||
+    fail "tsa.pem is not a timestamping signer"
+openssl x509 -in "$dir/tsa.pem" -noout -ext extendedKeyUsage | grep -q 'critical' ||
+    fail "TSA extendedKeyUsage is not critical"
+openssl verify -CAfile "$dir/tsa-ca.pem" "$dir/rogue-tsa.pem" >/dev/null 2>&1 &&
+    fail "rogue-tsa.pem chains to the CA"
+openssl verify -CAfile "$dir/tls-ca.pem" -verify_hostname localhost "$dir/tls-server.pem" \
+    >/dev/null || fail "tls-server.pem does not verify for localhost"
+openssl verify -CAfile "$dir/tls-ca.pem" -verify_ip 127.0.0.1 "$dir/tls-server.pem" >/dev/null ||
+    fail "tls-server.pem does not verify for 127.0.0.1"
+openssl verify -CAfile "$dir/tls-ca.pem" -verify_ip ::1 "$dir/tls-server.pem" >/dev/null ||
+    fail "tls-server.pem does not verify for ::1"
+for h in hospital hospital2 hospital-ec unmapped; do
+    openssl verify -CAfile "$dir/hospital-ca.pem" "$dir/$h.pem" >/dev/null ||
+        fail "$h.pem does not chain to hospital-ca.pem"
+done
+openssl verify -CAfile "$dir/hospital-ca.pem" "$dir/unknown.pem" >/dev/null 2>&1 &&
+    fail "unknown.pem chains to hospital-ca.pem"
+
+# The keystore opens with the password file, holds key + cert under "authentication".
+info=$(openssl pkcs12 -in "$dir/hospital.p12" -passin "file:$dir/hospital.pass" -nodes 2>/dev/null) ||
+    fail "hospital.p12 does not open with hospital.pass"
+grep -q 'friendlyName: authentication' <<<"$info" || fail "no 'authentication' friendly name"
+grep -q 'BEGIN PRIVATE KEY' <<<"$info" || fail "no private key in hospital.p12"
+openssl pkcs12 -in "$dir/hospital.p12" -passin pass:wrong -nokeys >/dev/null 2>&1 &&
+    fail "hospital.p12 opens with a wrong password"
+openssl pkey -in "$dir/hospital-ec.key" -noout -text 2>/dev/null | grep -q 'P-256' ||
+    fail "hospital-ec.key is not P-256"
+
+# The map names the hospital cert's fingerprint with the default IDHospital.
+fp=$(openssl x509 -in "$dir/hospital.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f)
+grep -q "^$fp tsa_0406798006_01\$" "$dir/id-hospital.map" || fail "hospital.pem not in id-hospital.map"
+
+# Idempotent: a second run changes nothing; --force regenerates.
+before=$(sha256sum "$dir/ca.pem")
+"$SRC/tools/dev-pki" --quiet "$dir" || fail "second run failed"
+[ "$(sha256sum "$dir/ca.pem")" = "$before" ] || fail "second run regenerated the CA"
+"$SRC/tools/dev-pki" --quiet --force --ec "$dir" || fail "--force failed"
+[ "$(sha256sum "$dir/ca.pem")" != "$before" ] || fail "--force did not regenerate the CA"
+openssl pkey -in "$dir/hospital.key" -noout -text 2>/dev/null | grep -q 'P-256' ||
+    fail "--ec did not give hospital.key a P-256 key"
+ls -a "$dir" | grep -q '^\.dev-pki' && fail "temporary folder left behind"
+"$SRC/tools/dev-pki" --help | grep -q 'hospital.p12' || fail "--help does not list the files"
+pass

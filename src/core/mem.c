@@ -93,6 +93,18 @@ int tsb_buf_reserve(struct tsb_buf *b, size_t n)
     return 0;
 }
 
+int tsb_buf_reserve_exact(struct tsb_buf *b, size_t n)
+{
+    if (n > b->max - b->len)
+        return tsb_err(TSB_ETOOBIG, "buffer limit of %zu bytes reached", b->max);
+    size_t need = b->len + n + 1;
+    if (need <= b->cap)
+        return 0;
+    b->p = tsb_realloc(b->p, need);
+    b->cap = need;
+    return 0;
+}
+
 int tsb_buf_append(struct tsb_buf *b, const void *p, size_t n)
 {
     int r;

@@ -37,6 +37,9 @@ void tsb_buf_cleanup(struct tsb_buf *b);
 void tsb_buf_reset(struct tsb_buf *b);
 /* Ensures room for n more bytes; TSB_ETOOBIG past max. */
 int tsb_buf_reserve(struct tsb_buf *b, size_t n);
+/* Like tsb_buf_reserve, but grows the allocation to exactly len + n (+ NUL) instead of doubling:
+ * for a writer that knows its final size (a bag) and must cost no more than that. */
+int tsb_buf_reserve_exact(struct tsb_buf *b, size_t n);
 int tsb_buf_append(struct tsb_buf *b, const void *p, size_t n);
 int tsb_buf_append_str(struct tsb_buf *b, const char *s);
 int tsb_buf_appendf(struct tsb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

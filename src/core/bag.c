@@ -319,15 +319,17 @@ static int is_xml_ws(unsigned char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* Copies at most 32 chars of peer text into out for a detail, replacing anything unprintable. */
-static const char *snip(const char *s, size_t len, char out[48])
+/* Copies at most SNIP chars of peer text into out for a detail, replacing anything unprintable
+ * (a hostile bag must not put control characters in our logs). */
+#define SNIP 64
+static const char *snip(const char *s, size_t len, char out[SNIP + 4])
 {
     size_t n = 0;
-    for (size_t i = 0; i < len && n < 32; i++) {
+    for (size_t i = 0; i < len && n < SNIP; i++) {
         unsigned char c = (unsigned char)s[i];
         out[n++] = c >= 0x20 && c < 0x7f && c != '\'' ? (char)c : '?';
     }
-    if (len > 32) {
+    if (len > SNIP) {
         memcpy(out + n, "...", 3);
         n += 3;
     }
@@ -454,12 +456,12 @@ static int expect_elem(const struct pctx *x, xmlNodePtr n, const char *local, co
     if (n == NULL)
         return tsb_err(TSB_EFORMAT, "%s%s: missing %s", parent, where, local);
     if (strcmp((const char *)n->name, local) != 0) {
-        char s[48];
+        char s[SNIP + 4];
         return tsb_err(TSB_EFORMAT, "%s%s: unexpected element '%s' where %s was expected", parent,
                        where, snip((const char *)n->name, strlen((const char *)n->name), s), local);
     }
     if (n->ns == NULL || n->ns->href == NULL || !xmlStrEqual(n->ns->href, x->ns)) {
-        char s[48];
+        char s[SNIP + 4];
         const char *h = n->ns && n->ns->href ? (const char *)n->ns->href : "";
         return tsb_err(TSB_ENAMESPACE, "%s%s: %s is in namespace '%s', not the bag's", parent,
                        where, local, snip(h, strlen(h), s));
@@ -472,7 +474,7 @@ static int parse_entry(const struct pctx *x, xmlNodePtr je, size_t index, struct
     int r = TSB_EINTERNAL;
     xmlChar *owned = NULL;
     const char *text = NULL;
-    char s[48];
+    char s[SNIP + 4];
     struct tsb_bag_entry *e = &b->entries[index - 1];
 
     if ((r = no_attributes(je, "JournalEntry", index)) != 0)
@@ -558,7 +560,7 @@ static int parse_root_attrs(const struct pctx *x, xmlNodePtr root, struct tsb_ba
 {
     int r = TSB_EINTERNAL;
     int have_hash = 0, have_seq = 0;
-    char s[48];
+    char s[SNIP + 4];
     for (xmlAttrPtr a = root->properties; a; a = a->next) {
         const char *name = (const char *)a->name;
         if (a->ns != NULL || (strcmp(name, "Hash") != 0 && strcmp(name, "SequenceNumber") != 0))
@@ -609,7 +611,7 @@ int tsb_bag_parse(const uint8_t *p, size_t len, const struct tsb_bag_limits *lim
     int r = TSB_EINTERNAL;
     xmlDocPtr doc = NULL;
     struct tsb_bag *b = NULL;
-    char s[48];
+    char s[SNIP + 4];
     size_t max_bytes = lim && lim->max_bytes ? lim->max_bytes : TSB_BAG_DEFAULT_MAX_BYTES;
     size_t max_entries = lim && lim->max_entries ? lim->max_entries : TSB_BAG_DEFAULT_MAX_ENTRIES;
 

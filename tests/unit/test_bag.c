@@ -537,6 +537,313 @@ static void test_schema_xmllint(void **state)
     free(dir);
 }
 
+/* ---- parser ------------------------------------------------------------------------------- */
+
+#define ATTRS             "Hash=\"SHA-256\" SequenceNumber=\"42\""
+#define ROOT(ns)          "<TimeStampBag xmlns=\"" ns "\" "
+#define E(h, r)           "<JournalEntry><Hash>" h "</Hash><Ref>" r "</Ref></JournalEntry>"
+#define BAGA(attrs, body) DECL ROOT(NS_V2) attrs ">" body "</TimeStampBag>"
+#define BAG(body)         BAGA(ATTRS, body)
+#define E1                E(H1_HEX, "1001")
+
+static const struct {
+    const char *doc;
+    int code;
+    const char *detail;
+} parse_bad[] = {
+    /* not XML */
+    {"", TSB_EFORMAT, "not well-formed"},
+    {"TimeStampBag", TSB_EFORMAT, "not well-formed"},
+    {DECL ROOT(NS_V2) ATTRS ">" E1, TSB_EFORMAT, "not well-formed"}, /* truncated */
+    {BAG(E1) "<x/>", TSB_EFORMAT, "not well-formed"},                /* two roots */
+    {DECL "<!DOCTYPE TimeStampBag [<!ENTITY h \"" H1_HEX "\">]>" ROOT(NS_V2) ATTRS
+     ">" E("&h;", "1") "</TimeStampBag>",
+     TSB_EFORMAT, "DOCTYPE"},
+    {DECL ROOT(NS_V2) ATTRS ">" E("\xff", "1") "</TimeStampBag>", TSB_EFORMAT, "not well-formed"},
+    /* namespace of the root */
+    {DECL "<TimeStampBag " ATTRS ">" E1 "</TimeStampBag>", TSB_ENAMESPACE, "in no namespace"},
+    {DECL ROOT("urn:x") ATTRS ">" E1 "</TimeStampBag>", TSB_ENAMESPACE, "namespace 'urn:x'"},
+    {DECL ROOT(NS_V2 ":v3") ATTRS ">" E1 "</TimeStampBag>", TSB_ENAMESPACE, "not the v2 or v1"},
+    {DECL "<b:TimeStampBag xmlns:b=\"urn:b\" xmlns=\"" NS_V2 "\" " ATTRS ">" E1 "</b:TimeStampBag>",
+     TSB_ENAMESPACE, "root element 'TimeStampBag' is in namespace 'urn:b'"},
+    /* root attributes */
+    {BAGA("SequenceNumber=\"42\"", E1), TSB_EALGORITHM, "Hash attribute"},
+    {BAGA("Hash=\"SHA-1\" SequenceNumber=\"42\"", E1), TSB_EALGORITHM, "@Hash is 'SHA-1'"},
+    {BAGA("Hash=\"sha-256\" SequenceNumber=\"42\"", E1), TSB_EALGORITHM, "@Hash is 'sha-256'"},
+    {BAGA("Hash=\"\" SequenceNumber=\"42\"", E1), TSB_EALGORITHM, "@Hash is ''"},
+    {BAGA("Hash=\"SHA-256\"", E1), TSB_EFORMAT, "SequenceNumber attribute is missing"},
+    {BAGA("Hash=\"SHA-256\" SequenceNumber=\"\"", E1), TSB_EFORMAT,
+     "@SequenceNumber '' is not an xs:long"},
+    {BAGA("Hash=\"SHA-256\" SequenceNumber=\"4x2\"", E1), TSB_EFORMAT, "'4x2' is not an xs:long"},
+    {BAGA("Hash=\"SHA-256\" SequenceNumber=\"9223372036854775808\"", E1), TSB_EFORMAT,
+     "is not an xs:long"},
+    {BAGA("Hash=\"SHA-256\" SequenceNumber=\"-9223372036854775809\"", E1), TSB_EFORMAT,
+     "is not an xs:long"},
+    {BAGA("Hash=\"SHA-256\" SequenceNumber=\"1.0\"", E1), TSB_EFORMAT, "is not an xs:long"},
+    {BAGA("Hash=\"SHA-256\" SequenceNumber=\"- 1\"", E1), TSB_EFORMAT, "is not an xs:long"},
+    {BAGA("Hash=\"SHA-256\" SequenceNumber=\"+\"", E1), TSB_EFORMAT, "is not an xs:long"},
+    {BAGA("Hash=\"SHA-256\" SequenceNumber=\"0x10\"", E1), TSB_EFORMAT, "is not an xs:long"},
+    {BAGA("Hash=\"SHA-256\" SequenceNumber=\"1 2\"", E1), TSB_EFORMAT, "is not an xs:long"},
+    {BAGA(ATTRS " Extra=\"1\"", E1), TSB_EFORMAT, "unexpected attribute 'Extra'"},
+    {BAGA(ATTRS " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+                "xsi:schemaLocation=\"x\"",
+          E1),
+     TSB_EFORMAT, "unexpected attribute 'xsi:schemaLocation'"},
+    /* root content */
+    {BAG(""), TSB_EFORMAT, "has no JournalEntry (an empty bag)"},
+    {BAG(" \n<!-- nothing --> "), TSB_EFORMAT, "has no JournalEntry"},
+    {BAG("x" E1), TSB_EFORMAT, "unexpected text in TimeStampBag"},
+    {BAG(E1 "<Extra/>"), TSB_EFORMAT, "unexpected element 'Extra' where JournalEntry"},
+    {BAG(E1 "<JournalEntry xmlns=\"urn:x\"><Hash>" H1_HEX "</Hash><Ref>2</Ref></JournalEntry>"),
+     TSB_ENAMESPACE, "JournalEntry is in namespace 'urn:x'"},
+    {BAG("<JournalEntry xmlns=\"\"><Hash>" H1_HEX "</Hash><Ref>2</Ref></JournalEntry>"),
+     TSB_ENAMESPACE, "JournalEntry is in namespace ''"},
+    {BAGA(ATTRS " xmlns:v1=\"" NS_V1 "\"",
+          "<v1:JournalEntry><Hash>" H1_HEX "</Hash><Ref>2</Ref></v1:JournalEntry>"),
+     TSB_ENAMESPACE, "JournalEntry is in namespace '" NS_V1 "'"},
+    /* JournalEntry structure */
+    {BAG("<JournalEntry><Hash>" H1_HEX "</Hash></JournalEntry>"), TSB_EFORMAT,
+     "JournalEntry 1: missing Ref"},
+    {BAG("<JournalEntry></JournalEntry>"), TSB_EFORMAT, "JournalEntry 1: missing Hash"},
+    {BAG("<JournalEntry><Ref>1</Ref></JournalEntry>"), TSB_EFORMAT,
+     "JournalEntry 1: unexpected element 'Ref' where Hash was expected"},
+    {BAG(E1 "<JournalEntry><Ref>2</Ref><Hash>" H1_HEX "</Hash></JournalEntry>"), TSB_EFORMAT,
+     "JournalEntry 2: unexpected element 'Ref' where Hash was expected"},
+    {BAG("<JournalEntry><Hash>" H1_HEX "</Hash><Ref>1</Ref><Ref>2</Ref></JournalEntry>"),
+     TSB_EFORMAT, "JournalEntry 1: unexpected element 'Ref' after Ref"},
+    {BAG("<JournalEntry><Hash>" H1_HEX "</Hash><Hash>" H1_HEX "</Hash><Ref>1</Ref></JournalEntry>"),
+     TSB_EFORMAT, "JournalEntry 1: unexpected element 'Hash' where Ref was expected"},
+    {BAG("<JournalEntry><Hash xmlns=\"urn:x\">" H1_HEX "</Hash><Ref>1</Ref></JournalEntry>"),
+     TSB_ENAMESPACE, "JournalEntry 1: Hash is in namespace 'urn:x'"},
+    {BAG("<JournalEntry><Hash>" H1_HEX "</Hash><Ref xmlns=\"\">1</Ref></JournalEntry>"),
+     TSB_ENAMESPACE, "JournalEntry 1: Ref is in namespace ''"},
+    {BAG("<JournalEntry a=\"1\"><Hash>" H1_HEX "</Hash><Ref>1</Ref></JournalEntry>"), TSB_EFORMAT,
+     "JournalEntry 1: unexpected attribute 'a' on JournalEntry"},
+    {BAG("<JournalEntry><Hash a=\"1\">" H1_HEX "</Hash><Ref>1</Ref></JournalEntry>"), TSB_EFORMAT,
+     "JournalEntry 1: unexpected attribute 'a' on Hash"},
+    {BAG("<JournalEntry><Hash>" H1_HEX "</Hash><Ref b=\"\">1</Ref></JournalEntry>"), TSB_EFORMAT,
+     "unexpected attribute 'b' on Ref"},
+    {BAG("<JournalEntry><Hash><b/>" H1_HEX "</Hash><Ref>1</Ref></JournalEntry>"), TSB_EFORMAT,
+     "JournalEntry 1: Hash may contain only text"},
+    {BAG("<JournalEntry><Hash>" H1_HEX "</Hash><Ref>1<!-- c --></Ref></JournalEntry>"), TSB_EFORMAT,
+     "JournalEntry 1: Ref may contain only text"},
+    {BAG("<JournalEntry>x<Hash>" H1_HEX "</Hash><Ref>1</Ref></JournalEntry>"), TSB_EFORMAT,
+     "unexpected text in JournalEntry 1"},
+    {BAG("<JournalEntry><Hash>" H1_HEX "</Hash><Ref>1</Ref>x</JournalEntry>"), TSB_EFORMAT,
+     "unexpected text in JournalEntry 1"},
+    /* Hash text */
+    {BAG(E("", "1")), TSB_EFORMAT, "JournalEntry 1: Hash: hash of 0 characters"},
+    {BAG(E("8de44a19c21dc062ad9d00ebea990cec737e3b4da467e8cac7f6a3b068d23e9", "1")), TSB_EFORMAT,
+     "JournalEntry 1: Hash: hash of 63 characters"},
+    {BAG(E(" " H1_HEX " ", "1")), TSB_EFORMAT, "hash of 66 characters"},
+    {BAG(E1 E("8de44a19c21dc062ad9d00ebea990cec737e3b4da467e8cac7f6a3b068d23e9g", "1002")),
+     TSB_EFORMAT, "JournalEntry 2: Hash: invalid hex character at offset 63"},
+    {BAG(E("jeRKGcIdwGKtnQDr6pkM7HN+O02kZ+jKx/ajsGjSPp==", "1")), TSB_EFORMAT,
+     "JournalEntry 1: Hash: non-canonical base64"},
+    {BAG(E("jeRKGcIdwGKtnQDr6pkM7HN+O02kZ+jKx/ajsGjSP!U=", "1")), TSB_EFORMAT,
+     "JournalEntry 1: Hash: invalid base64 at offset 41"},
+    {BAG(E("jeRKGcIdwGKtnQDr6pkM7HN-O02kZ+jKx_ajsGjSPpU=", "1")), TSB_EFORMAT, "invalid base64"},
+    {BAG(E1 E(H1_B64, "1002")), TSB_EFORMAT,
+     "JournalEntry 2: Hash is base64 but the first entry's is hex (mixed encodings"},
+    {BAG(E(H1_B64, "1") E(H1_B64, "2") E(H1_HEX, "3")), TSB_EFORMAT,
+     "JournalEntry 3: Hash is hex but the first entry's is base64"},
+    /* Ref */
+    {BAG(E(H1_HEX, "0")), TSB_EFORMAT, "JournalEntry 1: Ref '0' is not a positive xs:long"},
+    {BAG(E(H1_HEX, "-0")), TSB_EFORMAT, "Ref '-0' is not a positive"},
+    {BAG(E(H1_HEX, "-5")), TSB_EFORMAT, "Ref '-5' is not a positive"},
+    {BAG(E(H1_HEX, "")), TSB_EFORMAT, "Ref '' is not a positive"},
+    {BAG(E(H1_HEX, "abc")), TSB_EFORMAT, "Ref 'abc' is not a positive"},
+    {BAG(E(H1_HEX, "1e3")), TSB_EFORMAT, "Ref '1e3' is not a positive"},
+    {BAG(E(H1_HEX, "9223372036854775808")), TSB_EFORMAT, "is not a positive xs:long"},
+    {BAG(E(H1_HEX, "9999999999"
+                   "9999999999"
+                   "9999999999"
+                   "9999999999"
+                   "9999999999"
+                   "9999999999"
+                   "9999999999")),
+     TSB_EFORMAT,
+     "Ref '9999999999999999999999999999999999999999999999999999999999999999...' is not"},
+    {BAG(E1 E(H1_HEX, "1 2")), TSB_EFORMAT, "JournalEntry 2: Ref '1 2'"},
+    {BAG(E(H1_HEX, "1\n\t2")), TSB_EFORMAT, "Ref '1??2'"}, /* no control bytes in details */
+    {BAG(E(H1_HEX, "1") E(H1_HEX, "2") E(H1_HEX, "1")), TSB_EFORMAT, "Ref 1 occurs more than once"},
+    {BAG(E(H1_HEX, "7") E(H1_HEX, "007")), TSB_EFORMAT, "Ref 7 occurs more than once"},
+    {BAG(E(H1_HEX, "9") E(H1_HEX, "3") E(H1_HEX, "5") E(H1_HEX, "3")), TSB_EFORMAT,
+     "Ref 3 occurs more than once"},
+};
+
+static void test_parse_refusals(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(parse_bad) / sizeof(parse_bad[0]); i++) {
+        struct tsb_bag *b = (struct tsb_bag *)&b; /* must stay untouched on failure */
+        struct tsb_bag *const sentinel = b;
+        tsb_err_clear();
+        int r =
+            tsb_bag_parse((const uint8_t *)parse_bad[i].doc, strlen(parse_bad[i].doc), NULL, &b);
+        if (r != parse_bad[i].code)
+            fail_msg("case %zu: got %d (%s), want %d", i, r, tsb_err_detail(), parse_bad[i].code);
+        assert_ptr_equal(b, sentinel);
+        char what[32];
+        snprintf(what, sizeof(what), "case %zu", i);
+        expect_detail(what, parse_bad[i].detail);
+    }
+}
+
+static void test_parse_accepts_schema_variants(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *doc;
+        int64_t seq;
+        enum tsb_bag_ns ns;
+        enum tsb_hash_enc enc;
+        const char *root;
+        size_t n;
+        int64_t refs[3];
+    } good[] = {
+        {golden, 42, TSB_BAG_NS_V2, TSB_HASH_HEX, "TimeStampBag", 1, {1001}},
+        /* prefixes, whitespace, comments, PIs, extra namespace declarations, v1, other root */
+        {"<ts:Bag xmlns:ts=\"" NS_V1 "\" xmlns:o=\"urn:other\" SequenceNumber=\" +0042 \" "
+         "Hash=\" SHA-256\n\">\n  <!-- c -->\n  <ts:JournalEntry>\n    <ts:Hash>" H1_HEX
+         "</ts:Hash>\n    <?pi x?><ts:Ref>\n 0017 </ts:Ref>\n  </ts:JournalEntry>\n</ts:Bag>\n",
+         42,
+         TSB_BAG_NS_V1,
+         TSB_HASH_HEX,
+         "Bag",
+         1,
+         {17}},
+        /* uppercase hex; refs out of order but unique; negative and extreme seq */
+        {BAGA("Hash=\"SHA-256\" SequenceNumber=\"-9223372036854775808\"",
+              E("8DE44A19C21DC062AD9D00EBEA990CEC737E3B4DA467E8CAC7F6A3B068D23E95",
+                "9223372036854775807") E(H1_HEX, "3") E(H1_HEX, "+5")),
+         INT64_MIN,
+         TSB_BAG_NS_V2,
+         TSB_HASH_HEX,
+         "TimeStampBag",
+         3,
+         {INT64_MAX, 3, 5}},
+        /* base64, character references and a CDATA section in the text */
+        {BAG(E("jeRKGcIdwGKtnQDr6pkM7HN&#43;O02kZ+jKx/ajsGjSPpU=", "<![CDATA[1]]>") E(H1_B64, "2")),
+         42,
+         TSB_BAG_NS_V2,
+         TSB_HASH_BASE64,
+         "TimeStampBag",
+         2,
+         {1, 2}},
+    };
+    uint8_t d[TSB_SHA256_LEN];
+    digest_of(H1_HEX, d);
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct tsb_bag *b = NULL;
+        int r = tsb_bag_parse((const uint8_t *)good[i].doc, strlen(good[i].doc), NULL, &b);
+        if (r != 0)
+            fail_msg("case %zu refused: %s", i, tsb_err_detail());
+        assert_int_equal(b->seq, good[i].seq);
+        assert_int_equal(b->ns, good[i].ns);
+        assert_int_equal(b->enc, good[i].enc);
+        assert_string_equal(b->root, good[i].root);
+        assert_int_equal(b->n, good[i].n);
+        for (size_t k = 0; k < b->n; k++) {
+            assert_int_equal(b->entries[k].ref, good[i].refs[k]);
+            assert_memory_equal(b->entries[k].digest, d, TSB_SHA256_LEN);
+        }
+        tsb_bag_free(b);
+    }
+    tsb_bag_free(NULL);
+}
+
+static void test_parse_limits(void **state)
+{
+    (void)state;
+    struct tsb_bag_entry *e = make_entries(50, 1, 3);
+    struct tsb_buf buf;
+    tsb_buf_init(&buf, 1 << 20);
+    assert_int_equal(tsb_bag_build(NULL, 1, e, 50, &buf), 0);
+    struct tsb_bag *b = NULL;
+
+    struct tsb_bag_limits lim = {.max_bytes = buf.len, .max_entries = 50};
+    assert_int_equal(tsb_bag_parse(buf.p, buf.len, &lim, &b), 0);
+    assert_int_equal(b->n, 50);
+    tsb_bag_free(b);
+    b = NULL;
+
+    lim.max_bytes = buf.len - 1;
+    assert_int_equal(tsb_bag_parse(buf.p, buf.len, &lim, &b), TSB_ETOOBIG);
+    expect_detail("bytes", "exceeds the limit of");
+    assert_null(b);
+
+    lim.max_bytes = 0; /* default */
+    lim.max_entries = 49;
+    assert_int_equal(tsb_bag_parse(buf.p, buf.len, &lim, &b), TSB_ETOOBIG);
+    expect_detail("entries", "more than 49 JournalEntry");
+    assert_null(b);
+
+    /* the entry limit is checked before any entry is decoded: a bad entry past the limit is not
+     * what gets reported */
+    buf.p[buf.len - strlen("</Ref></JournalEntry></TimeStampBag>") - 1] = 'x';
+    assert_int_equal(tsb_bag_parse(buf.p, buf.len, &lim, &b), TSB_ETOOBIG);
+    lim.max_entries = 0;
+    assert_int_equal(tsb_bag_parse(buf.p, buf.len, &lim, &b), TSB_EFORMAT);
+    expect_detail("bad last ref", "JournalEntry 50: Ref");
+
+    /* defaults: 64 MiB */
+    assert_int_equal(tsb_bag_parse(buf.p, TSB_BAG_DEFAULT_MAX_BYTES + 1, NULL, &b), TSB_ETOOBIG);
+    expect_detail("default bytes", "67108864");
+    tsb_buf_cleanup(&buf);
+    free(e);
+}
+
+static void check_round_trip(const struct tsb_bag_opts *o, int64_t seq,
+                             const struct tsb_bag_entry *e, size_t n)
+{
+    struct tsb_buf buf, again;
+    tsb_buf_init(&buf, 1 << 26);
+    tsb_buf_init(&again, 1 << 26);
+    assert_int_equal(tsb_bag_build(o, seq, e, n, &buf), 0);
+    struct tsb_bag *b = NULL;
+    if (tsb_bag_parse(buf.p, buf.len, NULL, &b) != 0)
+        fail_msg("own bag refused: %s", tsb_err_detail());
+    assert_int_equal(b->seq, seq);
+    assert_int_equal(b->ns, o->ns);
+    assert_int_equal(b->enc, o->enc);
+    assert_string_equal(b->root, o->root ? o->root : "TimeStampBag");
+    assert_int_equal(b->n, n);
+    assert_memory_equal(b->entries, e, n * sizeof(*e));
+    /* and the parsed bag rebuilds to the same bytes */
+    struct tsb_bag_opts o2 = {b->ns, b->enc, b->root};
+    assert_int_equal(tsb_bag_build(&o2, b->seq, b->entries, b->n, &again), 0);
+    assert_int_equal(again.len, buf.len);
+    assert_memory_equal(again.p, buf.p, buf.len);
+    tsb_bag_free(b);
+    tsb_buf_cleanup(&again);
+    tsb_buf_cleanup(&buf);
+}
+
+static void test_round_trips(void **state)
+{
+    (void)state;
+    static const char *roots[] = {NULL, "Bag", "_x-1.y"};
+    static const size_t sizes[] = {1, 2, 17, 3000};
+    static const int64_t seqs[] = {1, 0, -3, INT64_MAX, INT64_MIN};
+    uint64_t seed = 1;
+    for (int ns = 0; ns < 2; ns++)
+        for (int enc = 0; enc < 2; enc++)
+            for (size_t r = 0; r < sizeof(roots) / sizeof(roots[0]); r++)
+                for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+                    struct tsb_bag_opts o = {ns ? TSB_BAG_NS_V1 : TSB_BAG_NS_V2,
+                                             enc ? TSB_HASH_BASE64 : TSB_HASH_HEX, roots[r]};
+                    int64_t first = 1 + (int64_t)(rnd(&seed) % 1000000000000);
+                    struct tsb_bag_entry *e = make_entries(sizes[k], first, seed);
+                    check_round_trip(&o, seqs[(k + r) % 5], e, sizes[k]);
+                    free(e);
+                }
+    /* the largest refs */
+    struct tsb_bag_entry e[2] = {{.ref = INT64_MAX - 1}, {.ref = INT64_MAX}};
+    struct tsb_bag_opts o = {TSB_BAG_NS_V1, TSB_HASH_BASE64, NULL};
+    check_round_trip(&o, 5, e, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +855,10 @@ int main(void)
         cmocka_unit_test(test_buffer_cap),
         cmocka_unit_test(test_schema_libxml2),
         cmocka_unit_test(test_schema_xmllint),
+        cmocka_unit_test(test_parse_refusals),
+        cmocka_unit_test(test_parse_accepts_schema_variants),
+        cmocka_unit_test(test_parse_limits),
+        cmocka_unit_test(test_round_trips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,1135 @@
+/*
+ * store: the SQLite archive. The only file that includes sqlite3.h: every SQLite result code is
+ * turned into a TSB_E* code here, with sqlite's message in the error detail.
+ *
+ * Invariants kept here and, as a backstop, by the triggers of schema/0001_initial.sql: Refs are
+ * AUTOINCREMENT (never reused), SequenceNumbers are gap-free, bag bytes and entry->bag links never
+ * change once sealed, bag states only move along the allowed transitions. Every write is one
+ * BEGIN IMMEDIATE ... COMMIT; an I/O failure inside it poisons the connection (TSB_EDURABLE now
+ * and for every later write). docs/internals/STORE.md explains the rules.
+ *
+ * Statements are prepared once per connection and reused (the append path is hot).
+ */
+#include "store.h"
+
+#include "err.h"
+#include "mem.h"
+#include "store_schema.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define DEFAULT_BUSY_MS     5000
+#define DEFAULT_BAG_ENTRIES 100000
+#define BAG_MAX_BYTES       ((size_t)64 << 20) /* the parser's default limit: we never seal more */
+#define APPLICATION_ID      0x54534247         /* "TSBG" in PRAGMA application_id */
+#define CHECKPOINT_FRAMES   1000               /* SQLite's default auto-checkpoint threshold */
+
+enum stmt_id {
+    ST_BEGIN_WRITE,
+    ST_BEGIN_READ,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_APPEND,
+    ST_ENTRY_BY_REF,
+    ST_ENTRIES_BY_HASH,
+    ST_ENTRIES_BY_RECEIVED,
+    ST_ENTRIES_BY_BAG,
+    ST_STAGED,
+    ST_LAST_SEQ,
+    ST_BAG_INSERT,
+    ST_ENTRY_SEAL,
+    ST_BAG_GET,
+    ST_BAG_NEXT_UNSTAMPED,
+    ST_BAG_STATE,
+    ST_BAG_MARK_SENT,
+    ST_BAG_FAILURE,
+    ST_BAG_STAMP,
+    ST_ATTEMPT_INSERT,
+    ST_BAGS_BY_GEN_TIME,
+    ST_STAT_ENTRIES,
+    ST_STAT_STAGED,
+    ST_STAT_LAST,
+    ST_STAT_BAGS,
+    ST_STAT_OLDEST,
+    ST_STAT_LAST_STAMPED,
+    ST_N
+};
+
+#define ENTRY_COLS                                                                                 \
+    "ref, hash, source, format_id, client_ref, received_ms, content, bag_seq, position"
+#define BAG_COLS                                                                                   \
+    "seq, state, bytes, digest, entry_count, first_ref, last_ref, request_id, profile, "           \
+    "sign_response, token, tsa_serial, gen_time_ms, attempts, last_error, sealed_ms, sent_ms, "    \
+    "stamped_ms"
+#define STAGED "bag_seq IS NULL AND position IS NULL"
+
+static const char *const stmt_sql[ST_N] = {
+    [ST_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+    [ST_BEGIN_READ] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_APPEND] = "INSERT INTO entries (hash, source, format_id, client_ref, received_ms, content) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_ENTRY_BY_REF] = "SELECT " ENTRY_COLS " FROM entries WHERE ref = ?1",
+    [ST_ENTRIES_BY_HASH] = "SELECT " ENTRY_COLS " FROM entries WHERE hash = ?1 ORDER BY ref",
+    [ST_ENTRIES_BY_RECEIVED] = "SELECT " ENTRY_COLS " FROM entries "
+                               "WHERE received_ms BETWEEN ?1 AND ?2 ORDER BY ref",
+    [ST_ENTRIES_BY_BAG] = "SELECT " ENTRY_COLS " FROM entries WHERE bag_seq = ?1 "
+                          "ORDER BY position",
+    [ST_STAGED] = "SELECT ref, hash FROM entries WHERE " STAGED " ORDER BY ref LIMIT ?1",
+    [ST_LAST_SEQ] = "SELECT coalesce(max(seq), 0) FROM bags",
+    [ST_BAG_INSERT] = "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, "
+                      "digest, bytes) VALUES (?1, 'sealed', ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_ENTRY_SEAL] = "UPDATE entries SET bag_seq = ?1, position = ?2 WHERE ref = ?3",
+    [ST_BAG_GET] = "SELECT " BAG_COLS " FROM bags WHERE seq = ?1",
+    [ST_BAG_NEXT_UNSTAMPED] = "SELECT " BAG_COLS " FROM bags "
+                              "WHERE state IN ('sealed', 'sent', 'failed') ORDER BY seq LIMIT 1",
+    [ST_BAG_STATE] = "SELECT state, attempts, request_id FROM bags WHERE seq = ?1",
+    [ST_BAG_MARK_SENT] = "UPDATE bags SET state = 'sent', attempts = attempts + 1, "
+                         "request_id = ?2, profile = ?3, sent_ms = ?4 WHERE seq = ?1",
+    [ST_BAG_FAILURE] = "UPDATE bags SET state = ?2, last_error = ?3 WHERE seq = ?1",
+    [ST_BAG_STAMP] = "UPDATE bags SET state = 'stamped', sign_response = ?2, token = ?3, "
+                     "tsa_serial = ?4, gen_time_ms = ?5, stamped_ms = ?6 WHERE seq = ?1",
+    [ST_ATTEMPT_INSERT] = "INSERT INTO bag_attempts (seq, attempt, request_id, outcome, reason, "
+                          "at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_BAGS_BY_GEN_TIME] = "SELECT " BAG_COLS " FROM bags WHERE state IN ('stamped', 'recovered') "
+                            "AND gen_time_ms BETWEEN ?1 AND ?2 ORDER BY seq",
+    [ST_STAT_ENTRIES] = "SELECT count(*) FROM entries",
+    [ST_STAT_STAGED] = "SELECT count(*) FROM entries WHERE " STAGED,
+    [ST_STAT_LAST] = "SELECT coalesce((SELECT max(ref) FROM entries), 0), "
+                     "coalesce((SELECT max(seq) FROM bags), 0)",
+    [ST_STAT_BAGS] = "SELECT state, count(*) FROM bags GROUP BY state",
+    /* unstamped bags are few: walk them first (CROSS JOIN keeps that order), then their entries */
+    [ST_STAT_OLDEST] = "SELECT min(m) FROM ("
+                       "SELECT min(received_ms) AS m FROM entries WHERE " STAGED " UNION ALL "
+                       "SELECT min(e.received_ms) FROM bags b CROSS JOIN entries e "
+                       "ON e.bag_seq = b.seq WHERE b.state IN ('sealed', 'sent', 'failed'))",
+    [ST_STAT_LAST_STAMPED] = "SELECT coalesce(max(stamped_ms), 0) FROM bags "
+                             "WHERE state = 'stamped'",
+};
+
+struct tsb_store {
+    sqlite3 *db;
+    char *path;
+    bool readonly;
+    bool poisoned; /* a write failed: durability is lost, every later write is refused */
+    int version;
+    sqlite3_stmt *st[ST_N];
+};
+
+static const char *const state_names[TSB_BAG_NSTATES] = {
+    [TSB_BAG_SEALED] = "sealed", [TSB_BAG_SENT] = "sent",           [TSB_BAG_STAMPED] = "stamped",
+    [TSB_BAG_FAILED] = "failed", [TSB_BAG_RECOVERED] = "recovered",
+};
+
+const char *tsb_bag_state_name(enum tsb_bag_state st)
+{
+    if ((unsigned)st >= TSB_BAG_NSTATES)
+        return "unknown";
+    return state_names[st];
+}
+
+static int state_parse(const unsigned char *s, enum tsb_bag_state *out)
+{
+    for (int i = 0; s != NULL && i < TSB_BAG_NSTATES; i++) {
+        if (strcmp((const char *)s, state_names[i]) == 0) {
+            *out = (enum tsb_bag_state)i;
+            return 0;
+        }
+    }
+    return tsb_err(TSB_ESTORE, "bag with unknown state \"%s\"", s ? (const char *)s : "(null)");
+}
+
+/* Result codes meaning the disk did not take what SQLite wrote (or may not have). */
+static bool durability_error(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CORRUPT:
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOTADB:
+    case SQLITE_NOMEM:
+    case SQLITE_PROTOCOL:
+    case SQLITE_READONLY:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Turns a SQLite failure into our code, capturing sqlite's message before anything else can
+ * overwrite it. write: the failure happened inside a write transaction, where an I/O failure
+ * means durability is lost and the connection is poisoned. */
+static int fail(struct tsb_store *s, int rc, bool write, const char *what)
+{
+    int prim = rc & 0xff;
+    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
+        return tsb_err(TSB_EBUSY, "%s: archive %s is locked by another connection (%s)", what,
+                       s->path, sqlite3_errstr(rc));
+    if (write && durability_error(rc)) {
+        s->poisoned = true;
+        return tsb_err(TSB_EDURABLE, "%s: write to archive %s failed: %s (%s); no further writes",
+                       what, s->path, sqlite3_errmsg(s->db), sqlite3_errstr(rc));
+    }
+    return tsb_err(TSB_ESTORE, "%s: archive %s: %s", what, s->path, sqlite3_errmsg(s->db));
+}
+
+/* The cached statement id, prepared on first use. A statement still running means a walk
+ * callback re-entered the same walk: refused, since resetting it would corrupt the outer walk. */
+static int stmt(struct tsb_store *s, enum stmt_id id, sqlite3_stmt **out)
+{
+    if (s->st[id] == NULL) {
+        int rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->st[id],
+                                    NULL);
+        if (rc != SQLITE_OK)
+            return fail(s, rc, false, "preparing a statement");
+    } else if (sqlite3_stmt_busy(s->st[id])) {
+        return tsb_err(TSB_EINVAL, "store: a walk callback re-entered the same walk");
+    }
+    *out = s->st[id];
+    return 0;
+}
+
+static void stmt_done(sqlite3_stmt *st)
+{
+    if (st != NULL) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+}
+
+/* Runs a statement that returns no rows. */
+static int exec_cached(struct tsb_store *s, enum stmt_id id, bool write, const char *what)
+{
+    sqlite3_stmt *st;
+    int r = stmt(s, id, &st);
+    if (r != 0)
+        return r;
+    int rc = sqlite3_step(st);
+    r = rc == SQLITE_DONE ? 0 : fail(s, rc, write, what);
+    sqlite3_reset(st);
+    return r;
+}
+
+static int write_allowed(struct tsb_store *s, const char *what)
+{
+    if (s->readonly)
+        return tsb_err(TSB_ESTATE, "%s: archive %s is open read-only", what, s->path);
+    if (s->poisoned)
+        return tsb_err(TSB_EDURABLE,
+                       "%s: an earlier write to archive %s failed; this connection refuses writes",
+                       what, s->path);
+    return 0;
+}
+
+static void tx_rollback(struct tsb_store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        (void)exec_cached(s, ST_ROLLBACK, false, "rollback");
+}
+
+static int tx_begin_write(struct tsb_store *s, const char *what)
+{
+    int r = write_allowed(s, what);
+    if (r != 0)
+        return r;
+    return exec_cached(s, ST_BEGIN_WRITE, true, what);
+}
+
+/* Commits; on failure rolls back what is left and returns the mapped error. */
+static int tx_commit(struct tsb_store *s, bool write, const char *what)
+{
+    int r = exec_cached(s, ST_COMMIT, write, what);
+    if (r != 0)
+        tx_rollback(s);
+    return r;
+}
+
+/* Replaces SQLite's auto-checkpoint so that a checkpoint's failed write or fsync reaches the
+ * committing caller (SQLite's default hook ignores it, and a later retry could then "succeed"
+ * on pages the kernel already dropped). A busy checkpoint (readers) is normal and retried. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)arg;
+    if (frames < CHECKPOINT_FRAMES)
+        return SQLITE_OK;
+    int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ? SQLITE_OK : rc;
+}
+
+/* ---- open, migrations --------------------------------------------------------------------- */
+
+static int pragma_int(struct tsb_store *s, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *out = sqlite3_column_int64(st, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    int r = rc == SQLITE_OK ? 0 : fail(s, rc, false, sql);
+    sqlite3_finalize(st);
+    return r;
+}
+
+static int exec_sql(struct tsb_store *s, const char *sql, bool write, const char *what)
+{
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : fail(s, rc, write, what);
+}
+
+/* Applies migration m (version v) in its own transaction with its user_version bump. Another
+ * process may have migrated meanwhile: the version is re-read under the write lock. */
+static int apply_migration(struct tsb_store *s, const struct tsb_schema_migration *m)
+{
+    int r = TSB_EINTERNAL;
+    int64_t v = 0;
+    char what[96], bump[48];
+    snprintf(what, sizeof(what), "applying schema/%s", m->file);
+    if ((r = exec_sql(s, "BEGIN IMMEDIATE", true, what)) != 0)
+        return r;
+    if ((r = pragma_int(s, "PRAGMA user_version", &v)) != 0)
+        goto out;
+    if (v >= m->version) {
+        r = tx_commit(s, true, what);
+        return r;
+    }
+    if (v != m->version - 1) {
+        r = tsb_err(TSB_ESTORE, "%s: archive %s is at schema version %lld, expected %d", what,
+                    s->path, (long long)v, m->version - 1);
+        goto out;
+    }
+    snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", m->version);
+    if ((r = exec_sql(s, m->sql, true, what)) != 0 || (r = exec_sql(s, bump, true, what)) != 0)
+        goto out;
+    return tx_commit(s, true, what);
+out:
+    tx_rollback(s);
+    return r;
+}
+
+/* Refuses a file that is not a tsbag archive, and an archive newer than this build. */
+static int check_archive(struct tsb_store *s, int64_t version)
+{
+    int r = TSB_EINTERNAL;
+    int64_t app = 0, objects = 0;
+    if ((r = pragma_int(s, "PRAGMA application_id", &app)) != 0)
+        return r;
+    if ((r = pragma_int(s, "SELECT count(*) FROM sqlite_schema", &objects)) != 0)
+        return r;
+    if ((version > 0 && app != APPLICATION_ID) || (version == 0 && (app != 0 || objects > 0)))
+        return tsb_err(TSB_ESTORE, "%s is a SQLite database but not a tsbag archive", s->path);
+    if (version > tsb_schema_migrations_n)
+        return tsb_err(TSB_ESTORE,
+                       "archive %s has schema version %lld, newer than this build of tsbag "
+                       "(which knows up to %d); use a newer tsbag",
+                       s->path, (long long)version, tsb_schema_migrations_n);
+    return 0;
+}
+
+static int migrate(struct tsb_store *s)
+{
+    int r = TSB_EINTERNAL;
+    int64_t v = 0;
+    if ((r = pragma_int(s, "PRAGMA user_version", &v)) != 0 || (r = check_archive(s, v)) != 0)
+        return r;
+    if (s->readonly) {
+        if (v < tsb_schema_migrations_n)
+            return tsb_err(TSB_ESTORE,
+                           "archive %s has schema version %lld, older than this build's %d; "
+                           "open it once read-write (tsbagd) to migrate it",
+                           s->path, (long long)v, tsb_schema_migrations_n);
+    } else {
+        for (int i = (int)v; i < tsb_schema_migrations_n; i++)
+            if ((r = apply_migration(s, &tsb_schema_migrations[i])) != 0)
+                return r;
+    }
+    if ((r = pragma_int(s, "PRAGMA user_version", &v)) != 0)
+        return r;
+    s->version = (int)v;
+    return 0;
+}
+
+static int configure(struct tsb_store *s, int busy_ms)
+{
+    int r = TSB_EINTERNAL;
+    char sql[160];
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, busy_ms);
+    if (!s->readonly) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const unsigned char *mode = sqlite3_column_text(st, 0);
+            rc = mode != NULL && strcmp((const char *)mode, "wal") == 0 ? SQLITE_OK : SQLITE_ERROR;
+            if (rc != SQLITE_OK)
+                r = tsb_err(TSB_ESTORE, "archive %s: cannot switch to WAL (journal mode %s)",
+                            s->path, mode ? (const char *)mode : "?");
+            else
+                r = 0;
+        } else {
+            r = fail(s, rc, false, "setting WAL journal mode");
+        }
+        sqlite3_finalize(st);
+        if (r != 0)
+            return r;
+        sqlite3_wal_hook(s->db, wal_hook, NULL);
+    }
+    snprintf(sql, sizeof(sql),
+             "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; "
+             "PRAGMA temp_store = MEMORY;");
+    return exec_sql(s, sql, false, "configuring the connection");
+}
+
+int tsb_store_open(const char *path, const struct tsb_store_open_opts *o, struct tsb_store **out)
+{
+    int r = TSB_EINTERNAL;
+    struct tsb_store *s = NULL;
+    struct tsb_store_open_opts def = {0};
+    if (o == NULL)
+        o = &def;
+    if (path == NULL || *path == '\0' || out == NULL)
+        return tsb_err(TSB_EINVAL, "store: no archive path");
+    if (o->busy_timeout_ms < 0)
+        return tsb_err(TSB_EINVAL, "store: negative busy timeout");
+    if (o->vfs != NULL && sqlite3_vfs_find(o->vfs) == NULL)
+        return tsb_err(TSB_EINVAL, "store: no SQLite VFS named \"%s\"", o->vfs);
+    struct stat sb;
+    if (o->readonly && stat(path, &sb) != 0)
+        return tsb_err(errno == ENOENT ? TSB_ENOTFOUND : TSB_EIO, "archive %s: %s", path,
+                       strerror(errno));
+
+    s = tsb_calloc(1, sizeof(*s));
+    s->path = tsb_strdup(path);
+    s->readonly = o->readonly;
+    int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
+                (o->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    int rc = sqlite3_open_v2(path, &s->db, flags, o->vfs);
+    if (rc != SQLITE_OK) {
+        r = tsb_err(TSB_ESTORE, "cannot open archive %s: %s", path,
+                    s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto out;
+    }
+    if ((r = configure(s, o->busy_timeout_ms ? o->busy_timeout_ms : DEFAULT_BUSY_MS)) != 0 ||
+        (r = migrate(s)) != 0)
+        goto out;
+    *out = s;
+    s = NULL;
+    r = 0;
+out:
+    tsb_store_close(s);
+    return r;
+}
+
+void tsb_store_close(struct tsb_store *s)
+{
+    if (s == NULL)
+        return;
+    for (int i = 0; i < ST_N; i++)
+        sqlite3_finalize(s->st[i]);
+    /* After a failed write, leave the WAL as it is for the next open to recover from instead of
+     * checkpointing through the same failing disk. */
+    if (s->poisoned && s->db != NULL)
+        sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+    sqlite3_close_v2(s->db);
+    free(s->path);
+    free(s);
+}
+
+int tsb_store_schema_version(struct tsb_store *s)
+{
+    return s->version;
+}
+
+/* ---- journal entries ---------------------------------------------------------------------- */
+
+static int check_entry(const struct tsb_entry_in *e, size_t i)
+{
+    if (e->source == NULL || e->source[0] == '\0')
+        return tsb_err(TSB_EINVAL, "store: entry %zu has no source system", i);
+    if (e->content == NULL && e->content_len != 0)
+        return tsb_err(TSB_EINVAL, "store: entry %zu has a content length but no content", i);
+    if (e->content_len > INT_MAX)
+        return tsb_err(TSB_ETOOBIG, "store: entry %zu content of %zu bytes", i, e->content_len);
+    return 0;
+}
+
+static int bind_text_or_null(sqlite3_stmt *st, int col, const char *v)
+{
+    return v == NULL ? sqlite3_bind_null(st, col)
+                     : sqlite3_bind_text(st, col, v, -1, SQLITE_STATIC);
+}
+
+int tsb_store_append(struct tsb_store *s, const struct tsb_entry_in *e, size_t n, int64_t *refs)
+{
+    int r = TSB_EINTERNAL;
+    sqlite3_stmt *st = NULL;
+    if (n == 0)
+        return 0;
+    if (e == NULL || refs == NULL)
+        return tsb_err(TSB_EINVAL, "store: append without entries or refs");
+    for (size_t i = 0; i < n; i++)
+        if ((r = check_entry(&e[i], i)) != 0)
+            return r;
+    if ((r = tx_begin_write(s, "appending journal entries")) != 0)
+        return r;
+    if ((r = stmt(s, ST_APPEND, &st)) != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        /* SQLITE_STATIC: the caller's bytes outlive the step; bindings are cleared below */
+        int rc = sqlite3_bind_blob(st, 1, e[i].digest, TSB_SHA256_LEN, SQLITE_STATIC);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_text(st, 2, e[i].source, -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK)
+            rc = bind_text_or_null(st, 3, e[i].format_id);
+        if (rc == SQLITE_OK)
+            rc = bind_text_or_null(st, 4, e[i].client_ref);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int64(st, 5, e[i].received_ms);
+        if (rc == SQLITE_OK)
+            rc = e[i].content == NULL
+                     ? sqlite3_bind_null(st, 6)
+                     : sqlite3_bind_blob(st, 6, e[i].content, (int)e[i].content_len, SQLITE_STATIC);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE) {
+            r = fail(s, rc, true, "appending journal entries");
+            goto out;
+        }
+        /* the Ref of this very row: no arithmetic on the batch, valid whatever the key gaps */
+        refs[i] = sqlite3_last_insert_rowid(s->db);
+        sqlite3_reset(st);
+        if (i > 0 && refs[i] <= refs[i - 1]) {
+            r = tsb_err(TSB_EINTERNAL, "store: Ref %lld after %lld is not increasing",
+                        (long long)refs[i], (long long)refs[i - 1]);
+            goto out;
+        }
+    }
+    stmt_done(st);
+    st = NULL;
+    r = tx_commit(s, true, "committing journal entries");
+out:
+    stmt_done(st);
+    if (r != 0) {
+        tx_rollback(s);
+        memset(refs, 0, n * sizeof(*refs));
+    }
+    return r;
+}
+
+static char *col_strdup(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    if (t == NULL)
+        return NULL;
+    return tsb_strndup((const char *)t, (size_t)sqlite3_column_bytes(st, col));
+}
+
+static uint8_t *col_blobdup(sqlite3_stmt *st, int col, size_t *len)
+{
+    const void *p = sqlite3_column_blob(st, col);
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+    *len = 0;
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return NULL;
+    uint8_t *c = tsb_malloc(n ? n : 1);
+    if (n)
+        memcpy(c, p, n);
+    *len = n;
+    return c;
+}
+
+static int col_digest(sqlite3_stmt *st, int col, uint8_t out[TSB_SHA256_LEN])
+{
+    const void *p = sqlite3_column_blob(st, col);
+    if (p == NULL || sqlite3_column_bytes(st, col) != TSB_SHA256_LEN)
+        return tsb_err(TSB_ESTORE, "store: a stored digest is not %d bytes", TSB_SHA256_LEN);
+    memcpy(out, p, TSB_SHA256_LEN);
+    return 0;
+}
+
+void tsb_entry_rec_cleanup(struct tsb_entry_rec *e)
+{
+    if (e == NULL)
+        return;
+    free(e->source);
+    free(e->format_id);
+    free(e->client_ref);
+    free(e->content);
+    memset(e, 0, sizeof(*e));
+}
+
+/* Fills e (owning copies) from a row of ENTRY_COLS. */
+static int entry_from_row(sqlite3_stmt *st, struct tsb_entry_rec *e)
+{
+    struct tsb_entry_rec t = {0};
+    int r = col_digest(st, 1, t.digest);
+    if (r != 0)
+        return r;
+    t.ref = sqlite3_column_int64(st, 0);
+    t.source = col_strdup(st, 2);
+    t.format_id = col_strdup(st, 3);
+    t.client_ref = col_strdup(st, 4);
+    t.received_ms = sqlite3_column_int64(st, 5);
+    t.content = col_blobdup(st, 6, &t.content_len);
+    bool staged = sqlite3_column_type(st, 7) == SQLITE_NULL;
+    t.bag_seq = staged ? 0 : sqlite3_column_int64(st, 7);
+    t.position = staged ? -1 : sqlite3_column_int64(st, 8);
+    if (t.source == NULL)
+        t.source = tsb_strdup("");
+    *e = t;
+    return 0;
+}
+
+int tsb_store_entry_by_ref(struct tsb_store *s, int64_t ref, struct tsb_entry_rec *out)
+{
+    int r = TSB_EINTERNAL;
+    sqlite3_stmt *st = NULL;
+    if ((r = stmt(s, ST_ENTRY_BY_REF, &st)) != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, ref);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        r = entry_from_row(st, out);
+    else if (rc == SQLITE_DONE)
+        r = tsb_err(TSB_ENOTFOUND, "no journal entry with Ref %lld", (long long)ref);
+    else
+        r = fail(s, rc, false, "looking up a journal entry");
+    stmt_done(st);
+    return r;
+}
+
+/* Steps a bound entry query, handing each row to cb. */
+static int walk_entries(struct tsb_store *s, sqlite3_stmt *st, tsb_entry_cb cb, void *arg)
+{
+    int r = 0, rc = SQLITE_DONE;
+    while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct tsb_entry_rec e;
+        if ((r = entry_from_row(st, &e)) != 0)
+            break;
+        r = cb(arg, &e);
+        tsb_entry_rec_cleanup(&e);
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = fail(s, rc, false, "reading journal entries");
+    stmt_done(st);
+    return r;
+}
+
+int tsb_store_entries_by_hash(struct tsb_store *s, const uint8_t digest[TSB_SHA256_LEN],
+                              tsb_entry_cb cb, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_ENTRIES_BY_HASH, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_blob(st, 1, digest, TSB_SHA256_LEN, SQLITE_STATIC);
+    return walk_entries(s, st, cb, arg);
+}
+
+int tsb_store_entries_by_received(struct tsb_store *s, int64_t from_ms, int64_t to_ms,
+                                  tsb_entry_cb cb, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_ENTRIES_BY_RECEIVED, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, from_ms);
+    sqlite3_bind_int64(st, 2, to_ms);
+    return walk_entries(s, st, cb, arg);
+}
+
+int tsb_store_entries_by_bag(struct tsb_store *s, int64_t seq, tsb_entry_cb cb, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_ENTRIES_BY_BAG, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, seq);
+    return walk_entries(s, st, cb, arg);
+}
+
+/* ---- bags --------------------------------------------------------------------------------- */
+
+void tsb_bag_rec_cleanup(struct tsb_bag_rec *b)
+{
+    if (b == NULL)
+        return;
+    free(b->bytes);
+    free(b->request_id);
+    free(b->profile);
+    free(b->sign_response);
+    free(b->token);
+    free(b->tsa_serial);
+    free(b->last_error);
+    memset(b, 0, sizeof(*b));
+}
+
+static int64_t col_int_or_zero(sqlite3_stmt *st, int col)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
+}
+
+/* Fills b (owning copies) from a row of BAG_COLS. */
+static int bag_from_row(sqlite3_stmt *st, struct tsb_bag_rec *b)
+{
+    struct tsb_bag_rec t = {0};
+    int r = TSB_EINTERNAL;
+    if ((r = state_parse(sqlite3_column_text(st, 1), &t.state)) != 0 ||
+        (r = col_digest(st, 3, t.digest)) != 0)
+        return r;
+    t.seq = sqlite3_column_int64(st, 0);
+    t.bytes = col_blobdup(st, 2, &t.bytes_len);
+    t.entry_count = sqlite3_column_int64(st, 4);
+    t.first_ref = sqlite3_column_int64(st, 5);
+    t.last_ref = sqlite3_column_int64(st, 6);
+    t.request_id = col_strdup(st, 7);
+    t.profile = col_strdup(st, 8);
+    t.sign_response = col_blobdup(st, 9, &t.sign_response_len);
+    t.token = col_blobdup(st, 10, &t.token_len);
+    t.tsa_serial = col_strdup(st, 11);
+    t.gen_time_ms = col_int_or_zero(st, 12);
+    t.attempts = sqlite3_column_int64(st, 13);
+    t.last_error = col_strdup(st, 14);
+    t.sealed_ms = col_int_or_zero(st, 15);
+    t.sent_ms = col_int_or_zero(st, 16);
+    t.stamped_ms = col_int_or_zero(st, 17);
+    *b = t;
+    return 0;
+}
+
+static int bag_one(struct tsb_store *s, enum stmt_id id, int64_t seq, struct tsb_bag_rec *out)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, id, &st);
+    if (r != 0)
+        return r;
+    if (id == ST_BAG_GET)
+        sqlite3_bind_int64(st, 1, seq);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        r = bag_from_row(st, out);
+    else if (rc == SQLITE_DONE && id == ST_BAG_GET)
+        r = tsb_err(TSB_ENOTFOUND, "no bag with SequenceNumber %lld", (long long)seq);
+    else if (rc == SQLITE_DONE)
+        r = tsb_err(TSB_ENOTFOUND, "every bag is stamped");
+    else
+        r = fail(s, rc, false, "reading a bag");
+    stmt_done(st);
+    return r;
+}
+
+int tsb_store_bag_get(struct tsb_store *s, int64_t seq, struct tsb_bag_rec *out)
+{
+    return bag_one(s, ST_BAG_GET, seq, out);
+}
+
+int tsb_store_bag_next_unstamped(struct tsb_store *s, struct tsb_bag_rec *out)
+{
+    return bag_one(s, ST_BAG_NEXT_UNSTAMPED, 0, out);
+}
+
+int tsb_store_bags_by_gen_time(struct tsb_store *s, int64_t from_ms, int64_t to_ms, tsb_bag_cb cb,
+                               void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_BAGS_BY_GEN_TIME, &st), rc = SQLITE_DONE;
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, from_ms);
+    sqlite3_bind_int64(st, 2, to_ms);
+    while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct tsb_bag_rec b;
+        if ((r = bag_from_row(st, &b)) != 0)
+            break;
+        r = cb(arg, &b);
+        tsb_bag_rec_cleanup(&b);
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = fail(s, rc, false, "reading bags");
+    stmt_done(st);
+    return r;
+}
+
+/* ---- sealing ------------------------------------------------------------------------------ */
+
+/* Seals up to max staged entries (the lowest Refs) into bag seq. *count is 0 when nothing was
+ * staged. Runs inside the caller's write transaction. */
+static int seal_one(struct tsb_store *s, const struct tsb_seal_opts *o, size_t max, int64_t seq,
+                    struct tsb_buf *buf, int64_t **refs, size_t *refs_cap, size_t *count)
+{
+    int r = TSB_EINTERNAL, rc = SQLITE_DONE;
+    sqlite3_stmt *st = NULL;
+    struct tsb_bag_writer w;
+    size_t n = 0;
+    uint8_t digest[TSB_SHA256_LEN];
+
+    tsb_buf_reset(buf);
+    if ((r = stmt(s, ST_STAGED, &st)) != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+    /* stream the staged rows straight into the bag writer; only the Refs are kept */
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t ref = sqlite3_column_int64(st, 0);
+        if ((r = col_digest(st, 1, digest)) != 0)
+            goto out;
+        if (n == 0 && (r = tsb_bag_writer_begin(&w, &o->bag, seq, buf)) != 0)
+            goto out;
+        if ((r = tsb_bag_writer_add(&w, ref, digest)) != 0)
+            goto out;
+        if (n == *refs_cap) {
+            *refs_cap = *refs_cap ? *refs_cap * 2 : 1024;
+            *refs = tsb_realloc(*refs, *refs_cap * sizeof(**refs));
+        }
+        (*refs)[n++] = ref;
+    }
+    if (rc != SQLITE_DONE) {
+        r = fail(s, rc, true, "reading staged entries");
+        goto out;
+    }
+    stmt_done(st);
+    st = NULL;
+    if (n == 0) {
+        *count = 0;
+        return 0;
+    }
+    if ((r = tsb_bag_writer_end(&w)) != 0)
+        goto out;
+    tsb_sha256(buf->p, buf->len, digest);
+    if (buf->len > INT_MAX) {
+        r = tsb_err(TSB_ETOOBIG, "store: bag %lld of %zu bytes", (long long)seq, buf->len);
+        goto out;
+    }
+
+    if ((r = stmt(s, ST_BAG_INSERT, &st)) != 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)n);
+    sqlite3_bind_int64(st, 3, (*refs)[0]);
+    sqlite3_bind_int64(st, 4, (*refs)[n - 1]);
+    sqlite3_bind_int64(st, 5, o->now_ms);
+    sqlite3_bind_blob(st, 6, digest, TSB_SHA256_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 7, buf->p, (int)buf->len, SQLITE_STATIC);
+    if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+        r = fail(s, rc, true, "inserting a sealed bag");
+        goto out;
+    }
+    stmt_done(st);
+
+    if ((r = stmt(s, ST_ENTRY_SEAL, &st)) != 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, seq);
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+        sqlite3_bind_int64(st, 3, (*refs)[i]);
+        if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+            r = fail(s, rc, true, "linking entries to their bag");
+            goto out;
+        }
+        if (sqlite3_changes(s->db) != 1) {
+            r = tsb_err(TSB_EINTERNAL, "store: staged Ref %lld vanished while sealing",
+                        (long long)(*refs)[i]);
+            goto out;
+        }
+        sqlite3_reset(st);
+    }
+    *count = n;
+    r = 0;
+out:
+    stmt_done(st);
+    return r;
+}
+
+int tsb_store_seal(struct tsb_store *s, const struct tsb_seal_opts *o, struct tsb_seal_result *res)
+{
+    int r = TSB_EINTERNAL;
+    struct tsb_buf buf;
+    int64_t *refs = NULL, last_seq = 0;
+    size_t refs_cap = 0, n = 0;
+    struct tsb_seal_result t = {0};
+    size_t max = o->max_entries ? o->max_entries : DEFAULT_BAG_ENTRIES;
+    sqlite3_stmt *st = NULL;
+
+    tsb_buf_init(&buf, BAG_MAX_BYTES);
+    if ((r = tx_begin_write(s, "sealing staged entries")) != 0)
+        goto out;
+    if ((r = stmt(s, ST_LAST_SEQ, &st)) != 0)
+        goto out;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        r = fail(s, rc, true, "reading the last SequenceNumber");
+        goto out;
+    }
+    last_seq = sqlite3_column_int64(st, 0);
+    stmt_done(st);
+    st = NULL;
+    for (;;) {
+        int64_t seq = last_seq + 1 + (int64_t)t.bags;
+        if ((r = seal_one(s, o, max, seq, &buf, &refs, &refs_cap, &n)) != 0)
+            goto out;
+        if (n == 0)
+            break;
+        if (t.bags == 0)
+            t.first_seq = seq;
+        t.bags++;
+        t.entries += n;
+        if (n < max)
+            break; /* fewer than a full bag: nothing is left */
+    }
+    if (t.bags == 0) {
+        tx_rollback(s); /* nothing staged: no bag, no SequenceNumber */
+        r = 0;
+    } else if ((r = tx_commit(s, true, "committing sealed bags")) != 0) {
+        goto out;
+    }
+    if (res != NULL)
+        *res = t;
+out:
+    stmt_done(st);
+    if (r != 0)
+        tx_rollback(s);
+    free(refs);
+    tsb_buf_cleanup(&buf);
+    return r;
+}
+
+/* ---- send attempts and stamps ------------------------------------------------------------- */
+
+/* Reads bag seq's state, attempt count and RequestID inside the current transaction. */
+static int bag_state(struct tsb_store *s, int64_t seq, enum tsb_bag_state *state, int64_t *attempts,
+                     char **request_id)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_BAG_STATE, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, seq);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        r = state_parse(sqlite3_column_text(st, 0), state);
+        *attempts = sqlite3_column_int64(st, 1);
+        if (r == 0 && request_id != NULL)
+            *request_id = col_strdup(st, 2);
+    } else if (rc == SQLITE_DONE) {
+        r = tsb_err(TSB_ENOTFOUND, "no bag with SequenceNumber %lld", (long long)seq);
+    } else {
+        r = fail(s, rc, true, "reading a bag's state");
+    }
+    stmt_done(st);
+    return r;
+}
+
+static int step_write(struct tsb_store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    int r = rc == SQLITE_DONE ? 0 : fail(s, rc, true, what);
+    stmt_done(st);
+    return r;
+}
+
+static int add_attempt(struct tsb_store *s, int64_t seq, int64_t attempt, const char *request_id,
+                       const char *outcome, const char *reason, int64_t now_ms)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_ATTEMPT_INSERT, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_int64(st, 2, attempt);
+    sqlite3_bind_text(st, 3, request_id ? request_id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, outcome, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 5, reason);
+    sqlite3_bind_int64(st, 6, now_ms);
+    return step_write(s, st, "recording a send attempt");
+}
+
+int tsb_store_bag_mark_sent(struct tsb_store *s, int64_t seq, const char *request_id,
+                            const char *profile, int64_t now_ms)
+{
+    int r = TSB_EINTERNAL;
+    enum tsb_bag_state state;
+    int64_t attempts = 0;
+    sqlite3_stmt *st = NULL;
+    if (request_id == NULL || *request_id == '\0' || profile == NULL || *profile == '\0')
+        return tsb_err(TSB_EINVAL, "store: marking bag %lld sent needs a RequestID and a profile",
+                       (long long)seq);
+    if ((r = tx_begin_write(s, "marking a bag sent")) != 0)
+        return r;
+    if ((r = bag_state(s, seq, &state, &attempts, NULL)) != 0)
+        goto out;
+    if (state != TSB_BAG_SEALED && state != TSB_BAG_SENT && state != TSB_BAG_FAILED) {
+        r = tsb_err(TSB_ESTATE, "bag %lld is %s and cannot be sent again", (long long)seq,
+                    tsb_bag_state_name(state));
+        goto out;
+    }
+    if ((r = stmt(s, ST_BAG_MARK_SENT, &st)) != 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, request_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, profile, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, now_ms);
+    if ((r = step_write(s, st, "marking a bag sent")) != 0)
+        goto out;
+    r = tx_commit(s, true, "committing a bag's send");
+out:
+    if (r != 0)
+        tx_rollback(s);
+    return r;
+}
+
+int tsb_store_bag_record_failure(struct tsb_store *s, int64_t seq, const char *reason,
+                                 bool definitive, int64_t now_ms)
+{
+    int r = TSB_EINTERNAL;
+    enum tsb_bag_state state;
+    int64_t attempts = 0;
+    char *request_id = NULL;
+    sqlite3_stmt *st = NULL;
+    if (reason == NULL || *reason == '\0')
+        return tsb_err(TSB_EINVAL, "store: a failure of bag %lld needs a reason", (long long)seq);
+    if ((r = tx_begin_write(s, "recording a send failure")) != 0)
+        return r;
+    if ((r = bag_state(s, seq, &state, &attempts, &request_id)) != 0)
+        goto out;
+    if (state != TSB_BAG_SENT) {
+        r = tsb_err(TSB_ESTATE, "bag %lld is %s, not sent: no attempt can have failed",
+                    (long long)seq, tsb_bag_state_name(state));
+        goto out;
+    }
+    if ((r = stmt(s, ST_BAG_FAILURE, &st)) != 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, definitive ? "failed" : "sent", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+    if ((r = step_write(s, st, "recording a send failure")) != 0 ||
+        (r = add_attempt(s, seq, attempts, request_id, definitive ? "failed" : "retry", reason,
+                         now_ms)) != 0)
+        goto out;
+    r = tx_commit(s, true, "committing a send failure");
+out:
+    if (r != 0)
+        tx_rollback(s);
+    free(request_id);
+    return r;
+}
+
+static bool decimal(const char *p)
+{
+    if (p == NULL || *p == '\0')
+        return false;
+    for (; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return true;
+}
+
+int tsb_store_bag_record_stamp(struct tsb_store *s, int64_t seq, const struct tsb_stamp *sp,
+                               int64_t now_ms)
+{
+    int r = TSB_EINTERNAL;
+    enum tsb_bag_state state;
+    int64_t attempts = 0;
+    char *request_id = NULL;
+    sqlite3_stmt *st = NULL;
+    if (sp == NULL || sp->sign_response == NULL || sp->sign_response_len == 0 ||
+        sp->token == NULL || sp->token_len == 0 || sp->sign_response_len > INT_MAX ||
+        sp->token_len > INT_MAX || !decimal(sp->tsa_serial))
+        return tsb_err(TSB_EINVAL,
+                       "store: stamp of bag %lld lacks a SignResponse, a token or a "
+                       "decimal TSA serial",
+                       (long long)seq);
+    if ((r = tx_begin_write(s, "recording a stamp")) != 0)
+        return r;
+    if ((r = bag_state(s, seq, &state, &attempts, &request_id)) != 0)
+        goto out;
+    if (state != TSB_BAG_SENT) {
+        r = tsb_err(TSB_ESTATE, "bag %lld is %s, not sent: a stamp cannot be recorded",
+                    (long long)seq, tsb_bag_state_name(state));
+        goto out;
+    }
+    if ((r = stmt(s, ST_BAG_STAMP, &st)) != 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_blob(st, 2, sp->sign_response, (int)sp->sign_response_len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, sp->token, (int)sp->token_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, sp->tsa_serial, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, sp->gen_time_ms);
+    sqlite3_bind_int64(st, 6, now_ms);
+    if ((r = step_write(s, st, "recording a stamp")) != 0 ||
+        (r = add_attempt(s, seq, attempts, request_id, "stamped", NULL, now_ms)) != 0)
+        goto out;
+    r = tx_commit(s, true, "committing a stamp");
+out:
+    if (r != 0)
+        tx_rollback(s);
+    free(request_id);
+    return r;
+}
+
+/* ---- status ------------------------------------------------------------------------------- */
+
+static int stat_query(struct tsb_store *s, enum stmt_id id, int64_t *a, int64_t *b)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, id, &st);
+    if (r != 0)
+        return r;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *a = col_int_or_zero(st, 0);
+        if (b != NULL)
+            *b = col_int_or_zero(st, 1);
+    } else {
+        r = fail(s, rc, false, "reading archive statistics");
+    }
+    stmt_done(st);
+    return r;
+}
+
+int tsb_store_stats(struct tsb_store *s, struct tsb_store_stats *out)
+{
+    int r = TSB_EINTERNAL, rc = SQLITE_DONE;
+    struct tsb_store_stats t = {0};
+    sqlite3_stmt *st = NULL;
+    /* one read transaction: every figure comes from the same snapshot */
+    if ((r = exec_cached(s, ST_BEGIN_READ, false, "reading archive statistics")) != 0)
+        return r;
+    if ((r = stat_query(s, ST_STAT_ENTRIES, &t.entries, NULL)) != 0 ||
+        (r = stat_query(s, ST_STAT_STAGED, &t.staged, NULL)) != 0 ||
+        (r = stat_query(s, ST_STAT_LAST, &t.last_ref, &t.last_seq)) != 0 ||
+        (r = stat_query(s, ST_STAT_OLDEST, &t.oldest_unstamped_ms, NULL)) != 0 ||
+        (r = stat_query(s, ST_STAT_LAST_STAMPED, &t.last_stamped_ms, NULL)) != 0)
+        goto out;
+    if ((r = stmt(s, ST_STAT_BAGS, &st)) != 0)
+        goto out;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        enum tsb_bag_state state;
+        if ((r = state_parse(sqlite3_column_text(st, 0), &state)) != 0)
+            goto out;
+        t.bags[state] = sqlite3_column_int64(st, 1);
+    }
+    if (rc != SQLITE_DONE) {
+        r = fail(s, rc, false, "reading archive statistics");
+        goto out;
+    }
+    stmt_done(st);
+    st = NULL;
+    if ((r = tx_commit(s, false, "reading archive statistics")) != 0)
+        goto out;
+    *out = t;
+out:
+    stmt_done(st);
+    if (r != 0)
+        tx_rollback(s);
+    return r;
+}

@@ -1,0 +1,1256 @@
+/* Unit tests for store: real SQLite files in a temporary folder. Migrations, append and lookups,
+ * Refs never reused, sealing (0, 1, N, more than a bag), every bag state transition in C and in
+ * SQL (triggers), statistics, WAL readers beside a writer, SQLITE_BUSY, and write/fsync failures
+ * forced through a fault-injecting SQLite VFS. This test includes sqlite3.h (for the VFS and for
+ * tampering with the archive directly, as an operator with the sqlite3 shell could); the product
+ * code keeps SQLite inside store.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "bag.h"
+#include "err.h"
+#include "hash.h"
+#include "store.h"
+#include "store_schema.h"
+#include "testlib.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a fault-injecting VFS over the default one ------------------------------------------- */
+
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs fault_vfs;
+static sqlite3_io_methods fault_io;
+static int fail_writes; /* while set, xWrite on the database and WAL fails */
+static int fail_syncs;  /* while set, xSync on the database and WAL fails */
+static int writes_failed, syncs_failed;
+
+struct fault_file {
+    sqlite3_file base;
+    sqlite3_file *real; /* allocated right after this struct, real_vfs->szOsFile bytes */
+    int faultable;
+};
+
+static sqlite3_file *R(sqlite3_file *f)
+{
+    return ((struct fault_file *)f)->real;
+}
+
+static int ff_close(sqlite3_file *f)
+{
+    return R(f)->pMethods->xClose(R(f));
+}
+static int ff_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
+{
+    return R(f)->pMethods->xRead(R(f), p, n, off);
+}
+static int ff_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
+{
+    if (fail_writes && ((struct fault_file *)f)->faultable) {
+        writes_failed++;
+        return SQLITE_IOERR_WRITE;
+    }
+    return R(f)->pMethods->xWrite(R(f), p, n, off);
+}
+static int ff_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+    return R(f)->pMethods->xTruncate(R(f), size);
+}
+static int ff_sync(sqlite3_file *f, int flags)
+{
+    if (fail_syncs && ((struct fault_file *)f)->faultable) {
+        syncs_failed++;
+        return SQLITE_IOERR_FSYNC;
+    }
+    return R(f)->pMethods->xSync(R(f), flags);
+}
+static int ff_file_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+    return R(f)->pMethods->xFileSize(R(f), size);
+}
+static int ff_lock(sqlite3_file *f, int l)
+{
+    return R(f)->pMethods->xLock(R(f), l);
+}
+static int ff_unlock(sqlite3_file *f, int l)
+{
+    return R(f)->pMethods->xUnlock(R(f), l);
+}
+static int ff_check_reserved(sqlite3_file *f, int *out)
+{
+    return R(f)->pMethods->xCheckReservedLock(R(f), out);
+}
+static int ff_file_control(sqlite3_file *f, int op, void *arg)
+{
+    return R(f)->pMethods->xFileControl(R(f), op, arg);
+}
+static int ff_sector_size(sqlite3_file *f)
+{
+    return R(f)->pMethods->xSectorSize(R(f));
+}
+static int ff_device_characteristics(sqlite3_file *f)
+{
+    return R(f)->pMethods->xDeviceCharacteristics(R(f));
+}
+static int ff_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **pp)
+{
+    return R(f)->pMethods->xShmMap(R(f), pg, pgsz, extend, pp);
+}
+static int ff_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+    return R(f)->pMethods->xShmLock(R(f), off, n, flags);
+}
+static void ff_shm_barrier(sqlite3_file *f)
+{
+    R(f)->pMethods->xShmBarrier(R(f));
+}
+static int ff_shm_unmap(sqlite3_file *f, int del)
+{
+    return R(f)->pMethods->xShmUnmap(R(f), del);
+}
+static int ff_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **pp)
+{
+    return R(f)->pMethods->xFetch(R(f), off, n, pp);
+}
+static int ff_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+    return R(f)->pMethods->xUnfetch(R(f), off, p);
+}
+
+static int fv_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
+{
+    struct fault_file *ff = (struct fault_file *)f;
+    ff->real = (sqlite3_file *)(ff + 1);
+    ff->faultable = (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL)) != 0;
+    int rc = real_vfs->xOpen(real_vfs, name, ff->real, flags, out_flags);
+    f->pMethods = ff->real->pMethods != NULL ? &fault_io : NULL;
+    if (ff->real->pMethods != NULL)
+        fault_io.iVersion = ff->real->pMethods->iVersion;
+    return rc;
+}
+static int fv_delete(sqlite3_vfs *v, const char *name, int sync_dir)
+{
+    return real_vfs->xDelete(real_vfs, name, sync_dir);
+}
+static int fv_access(sqlite3_vfs *v, const char *name, int flags, int *out)
+{
+    return real_vfs->xAccess(real_vfs, name, flags, out);
+}
+static int fv_full_pathname(sqlite3_vfs *v, const char *name, int n, char *out)
+{
+    return real_vfs->xFullPathname(real_vfs, name, n, out);
+}
+static int fv_randomness(sqlite3_vfs *v, int n, char *out)
+{
+    return real_vfs->xRandomness(real_vfs, n, out);
+}
+static int fv_sleep(sqlite3_vfs *v, int us)
+{
+    return real_vfs->xSleep(real_vfs, us);
+}
+static int fv_current_time(sqlite3_vfs *v, double *out)
+{
+    return real_vfs->xCurrentTime(real_vfs, out);
+}
+static int fv_last_error(sqlite3_vfs *v, int n, char *out)
+{
+    return real_vfs->xGetLastError(real_vfs, n, out);
+}
+static int fv_current_time_i64(sqlite3_vfs *v, sqlite3_int64 *out)
+{
+    return real_vfs->xCurrentTimeInt64(real_vfs, out);
+}
+
+static void register_fault_vfs(void)
+{
+    if (real_vfs != NULL)
+        return;
+    real_vfs = sqlite3_vfs_find(NULL);
+    assert_non_null(real_vfs);
+    fault_io = (sqlite3_io_methods){
+        .iVersion = 3,
+        .xClose = ff_close,
+        .xRead = ff_read,
+        .xWrite = ff_write,
+        .xTruncate = ff_truncate,
+        .xSync = ff_sync,
+        .xFileSize = ff_file_size,
+        .xLock = ff_lock,
+        .xUnlock = ff_unlock,
+        .xCheckReservedLock = ff_check_reserved,
+        .xFileControl = ff_file_control,
+        .xSectorSize = ff_sector_size,
+        .xDeviceCharacteristics = ff_device_characteristics,
+        .xShmMap = ff_shm_map,
+        .xShmLock = ff_shm_lock,
+        .xShmBarrier = ff_shm_barrier,
+        .xShmUnmap = ff_shm_unmap,
+        .xFetch = ff_fetch,
+        .xUnfetch = ff_unfetch,
+    };
+    fault_vfs = (sqlite3_vfs){
+        .iVersion = 2,
+        .szOsFile = (int)sizeof(struct fault_file) + real_vfs->szOsFile,
+        .mxPathname = real_vfs->mxPathname,
+        .zName = "tsbfault",
+        .xOpen = fv_open,
+        .xDelete = fv_delete,
+        .xAccess = fv_access,
+        .xFullPathname = fv_full_pathname,
+        .xRandomness = fv_randomness,
+        .xSleep = fv_sleep,
+        .xCurrentTime = fv_current_time,
+        .xGetLastError = fv_last_error,
+        .xCurrentTimeInt64 = fv_current_time_i64,
+    };
+    assert_int_equal(sqlite3_vfs_register(&fault_vfs, 0), SQLITE_OK);
+}
+
+/* ---- fixtures and helpers ----------------------------------------------------------------- */
+
+struct fx {
+    char *dir;
+    char *path;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    f->dir = tsb_test_tmpdir();
+    f->path = tsb_test_path(f->dir, "archive.db");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    tsb_test_rmtree(f->dir);
+    free(f->dir);
+    free(f->path);
+    free(f);
+    return 0;
+}
+
+static struct tsb_store *open_rw(const char *path)
+{
+    struct tsb_store *s = NULL;
+    int r = tsb_store_open(path, NULL, &s);
+    if (r != 0)
+        fprintf(stderr, "open %s: %s: %s\n", path, tsb_strerror(r), tsb_err_detail());
+    assert_int_equal(r, 0);
+    return s;
+}
+
+/* Entry i: digest SHA-256("entry <i>"), source "his", client ref "cr-<i>", received 1000 + i. */
+struct entry_buf {
+    struct tsb_entry_in in;
+    char client_ref[32];
+    char content[32];
+};
+
+static void make_entry(struct entry_buf *b, int i, bool with_content)
+{
+    memset(b, 0, sizeof(*b));
+    snprintf(b->content, sizeof(b->content), "entry %d", i);
+    tsb_sha256((const uint8_t *)b->content, strlen(b->content), b->in.digest);
+    snprintf(b->client_ref, sizeof(b->client_ref), "cr-%d", i);
+    b->in.source = "his";
+    b->in.format_id = i % 2 ? "eprescription-v1" : NULL;
+    b->in.client_ref = i % 3 ? b->client_ref : NULL;
+    b->in.received_ms = 1000 + i;
+    if (with_content) {
+        b->in.content = (const uint8_t *)b->content;
+        b->in.content_len = strlen(b->content);
+    }
+}
+
+/* Appends entries first..first+n-1 in one batch; returns the Refs (free them). */
+static int64_t *append_range(struct tsb_store *s, int first, size_t n)
+{
+    struct entry_buf *b = calloc(n, sizeof(*b));
+    struct tsb_entry_in *in = calloc(n, sizeof(*in));
+    int64_t *refs = calloc(n, sizeof(*refs));
+    for (size_t i = 0; i < n; i++) {
+        make_entry(&b[i], first + (int)i, i % 2 == 0);
+        in[i] = b[i].in;
+    }
+    int r = tsb_store_append(s, in, n, refs);
+    if (r != 0)
+        fprintf(stderr, "append: %s: %s\n", tsb_strerror(r), tsb_err_detail());
+    assert_int_equal(r, 0);
+    free(b);
+    free(in);
+    return refs;
+}
+
+/* Runs SQL on a separate raw connection, as an operator with the sqlite3 shell would. */
+static int raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+static int64_t raw_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static struct tsb_store_stats stats_of(struct tsb_store *s)
+{
+    struct tsb_store_stats st;
+    assert_int_equal(tsb_store_stats(s, &st), 0);
+    return st;
+}
+
+static struct tsb_seal_opts seal_opts(size_t max)
+{
+    struct tsb_seal_opts o = {.bag = {.ns = TSB_BAG_NS_V2, .enc = TSB_HASH_HEX, .root = NULL},
+                              .max_entries = max,
+                              .now_ms = 5000};
+    return o;
+}
+
+/* ---- migrations --------------------------------------------------------------------------- */
+
+static void test_open_migrates_and_reopens(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    assert_int_equal(tsb_store_schema_version(s), tsb_schema_migrations_n);
+    int64_t *refs = append_range(s, 1, 3);
+    tsb_store_close(s);
+    free(refs);
+
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), tsb_schema_migrations_n);
+    assert_int_equal(raw_int(f->path, "PRAGMA application_id"), 0x54534247);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"),
+                     10);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    /* reopening applies nothing and keeps the data */
+    s = open_rw(f->path);
+    assert_int_equal(tsb_store_schema_version(s), tsb_schema_migrations_n);
+    assert_int_equal(stats_of(s).entries, 3);
+    tsb_store_close(s);
+    s = open_rw(f->path);
+    assert_int_equal(stats_of(s).entries, 3);
+    tsb_store_close(s);
+}
+
+static void test_refuses_newer_and_foreign_databases(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    tsb_store_close(s);
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", tsb_schema_migrations_n + 1);
+    assert_int_equal(raw_exec(f->path, sql), SQLITE_OK);
+    s = NULL;
+    assert_int_equal(tsb_store_open(f->path, NULL, &s), TSB_ESTORE);
+    assert_null(s);
+    assert_non_null(strstr(tsb_err_detail(), "newer than this build"));
+    struct tsb_store_open_opts ro = {.readonly = true};
+    assert_int_equal(tsb_store_open(f->path, &ro, &s), TSB_ESTORE);
+    assert_non_null(strstr(tsb_err_detail(), "newer than this build"));
+    /* the refused archive was not touched */
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), tsb_schema_migrations_n + 1);
+
+    /* a SQLite file that is not a tsbag archive */
+    char *other = tsb_test_path(f->dir, "other.db");
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(other, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE t (x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(tsb_store_open(other, NULL, &s), TSB_ESTORE);
+    assert_non_null(strstr(tsb_err_detail(), "not a tsbag archive"));
+    free(other);
+
+    /* read-only open of a missing archive */
+    char *missing = tsb_test_path(f->dir, "missing.db");
+    assert_int_equal(tsb_store_open(missing, &ro, &s), TSB_ENOTFOUND);
+    free(missing);
+    /* unknown VFS */
+    struct tsb_store_open_opts bad = {.vfs = "no-such-vfs"};
+    assert_int_equal(tsb_store_open(f->path, &bad, &s), TSB_EINVAL);
+}
+
+/* ---- append and lookups ------------------------------------------------------------------- */
+
+struct collected {
+    size_t n;
+    int64_t refs[64];
+    int64_t positions[64];
+    int stop_after; /* non-zero: return 7 after this many */
+};
+
+static int collect(void *arg, const struct tsb_entry_rec *e)
+{
+    struct collected *c = arg;
+    assert_true(c->n < 64);
+    c->positions[c->n] = e->position;
+    c->refs[c->n++] = e->ref;
+    if (c->stop_after && (int)c->n == c->stop_after)
+        return 7;
+    return 0;
+}
+
+static void test_append_and_lookups(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    struct entry_buf b[4];
+    struct tsb_entry_in in[4];
+    int64_t refs[4];
+    for (int i = 0; i < 4; i++) {
+        make_entry(&b[i], i, i == 1);
+        in[i] = b[i].in;
+    }
+    in[3].digest[0] = in[0].digest[0]; /* entries 0 and 3 share a digest */
+    memcpy(in[3].digest, in[0].digest, TSB_SHA256_LEN);
+    in[2].received_ms = 5000;
+    assert_int_equal(tsb_store_append(s, in, 4, refs), 0);
+    for (int i = 1; i < 4; i++)
+        assert_true(refs[i] > refs[i - 1]);
+    assert_true(refs[0] >= 1);
+
+    for (int i = 0; i < 4; i++) {
+        struct tsb_entry_rec e;
+        assert_int_equal(tsb_store_entry_by_ref(s, refs[i], &e), 0);
+        assert_int_equal(e.ref, refs[i]);
+        assert_memory_equal(e.digest, in[i].digest, TSB_SHA256_LEN);
+        assert_string_equal(e.source, "his");
+        if (in[i].format_id)
+            assert_string_equal(e.format_id, in[i].format_id);
+        else
+            assert_null(e.format_id);
+        if (in[i].client_ref)
+            assert_string_equal(e.client_ref, in[i].client_ref);
+        else
+            assert_null(e.client_ref);
+        assert_int_equal(e.received_ms, in[i].received_ms);
+        if (in[i].content) {
+            assert_int_equal(e.content_len, in[i].content_len);
+            assert_memory_equal(e.content, in[i].content, in[i].content_len);
+        } else {
+            assert_null(e.content);
+            assert_int_equal(e.content_len, 0);
+        }
+        assert_int_equal(e.bag_seq, 0);
+        assert_int_equal(e.position, -1);
+        tsb_entry_rec_cleanup(&e);
+    }
+    struct tsb_entry_rec e;
+    assert_int_equal(tsb_store_entry_by_ref(s, refs[3] + 1, &e), TSB_ENOTFOUND);
+
+    struct collected c = {0};
+    assert_int_equal(tsb_store_entries_by_hash(s, in[0].digest, collect, &c), 0);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.refs[0], refs[0]);
+    assert_int_equal(c.refs[1], refs[3]);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(tsb_store_entries_by_hash(s, in[1].digest, collect, &c), 0);
+    assert_int_equal(c.n, 1);
+    uint8_t none[TSB_SHA256_LEN] = {0};
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(tsb_store_entries_by_hash(s, none, collect, &c), 0);
+    assert_int_equal(c.n, 0);
+    /* a callback's non-zero return stops the walk and is returned */
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 1;
+    assert_int_equal(tsb_store_entries_by_hash(s, in[0].digest, collect, &c), 7);
+    assert_int_equal(c.n, 1);
+
+    /* received period, both ends inclusive: 1000, 1001, 5000, 1003 */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(tsb_store_entries_by_received(s, 1001, 1003, collect, &c), 0);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.refs[0], refs[1]);
+    assert_int_equal(c.refs[1], refs[3]);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(tsb_store_entries_by_received(s, 5000, 5000, collect, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.refs[0], refs[2]);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(tsb_store_entries_by_received(s, 0, INT64_MAX, collect, &c), 0);
+    assert_int_equal(c.n, 4);
+
+    /* an empty batch is a no-op; an invalid one commits nothing */
+    assert_int_equal(tsb_store_append(s, in, 0, refs), 0);
+    in[2].source = NULL;
+    int64_t bad_refs[4] = {0};
+    assert_int_equal(tsb_store_append(s, in, 4, bad_refs), TSB_EINVAL);
+    in[2].source = "";
+    assert_int_equal(tsb_store_append(s, in, 4, bad_refs), TSB_EINVAL);
+    in[2].source = "his";
+    in[2].content = NULL;
+    in[2].content_len = 3;
+    assert_int_equal(tsb_store_append(s, in, 4, bad_refs), TSB_EINVAL);
+    assert_int_equal(stats_of(s).entries, 4);
+    tsb_store_close(s);
+}
+
+static void test_refs_never_reused(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    int64_t *a = append_range(s, 0, 3);
+    tsb_store_close(s);
+
+    /* the sqlite3 shell cannot delete a journal entry: the trigger refuses */
+    int st = tsb_test_sh("sqlite3 '%s' 'DELETE FROM entries WHERE ref = %lld' 2>/dev/null", f->path,
+                         (long long)a[2]);
+    assert_int_not_equal(st, 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries"), 3);
+    char sql[512];
+    snprintf(sql, sizeof(sql), "DELETE FROM entries WHERE ref = %lld", (long long)a[2]);
+    assert_int_equal(raw_exec(f->path, sql), SQLITE_CONSTRAINT_TRIGGER);
+
+    /* an explicit retention action (docs/internals/STORE.md): in one transaction, drop the
+     * guard, delete the newest entry, restore the guard */
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT sql FROM sqlite_schema WHERE type = 'trigger' "
+                                        "AND name = 'entries_no_delete'",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    char *guard = strdup((const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    assert_int_equal(
+        sqlite3_exec(db, "BEGIN IMMEDIATE; DROP TRIGGER entries_no_delete", NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, guard, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    free(guard);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries"), 2);
+    assert_int_equal(raw_int(f->path, "SELECT max(ref) FROM entries"), a[1]);
+
+    s = open_rw(f->path);
+    struct tsb_entry_rec e;
+    assert_int_equal(tsb_store_entry_by_ref(s, a[2], &e), TSB_ENOTFOUND);
+    int64_t *b = append_range(s, 10, 2);
+    assert_true(b[0] > a[2]); /* the deleted Ref is not handed out again */
+    assert_true(b[1] > b[0]);
+    assert_int_equal(stats_of(s).last_ref, b[1]);
+    tsb_store_close(s);
+    free(a);
+    free(b);
+}
+
+/* ---- sealing ------------------------------------------------------------------------------ */
+
+/* Checks bag seq against what the store says its entries are: parsed bytes, digest, links. */
+static void check_bag(struct tsb_store *s, int64_t seq, const int64_t *refs, size_t n)
+{
+    struct tsb_bag_rec b;
+    assert_int_equal(tsb_store_bag_get(s, seq, &b), 0);
+    assert_int_equal(b.seq, seq);
+    assert_int_equal(b.state, TSB_BAG_SEALED);
+    assert_int_equal(b.entry_count, (int64_t)n);
+    assert_int_equal(b.first_ref, refs[0]);
+    assert_int_equal(b.last_ref, refs[n - 1]);
+    assert_int_equal(b.sealed_ms, 5000);
+    assert_int_equal(b.attempts, 0);
+    assert_null(b.request_id);
+    assert_null(b.token);
+    uint8_t d[TSB_SHA256_LEN];
+    tsb_sha256(b.bytes, b.bytes_len, d);
+    assert_memory_equal(d, b.digest, TSB_SHA256_LEN);
+
+    struct tsb_bag *p = NULL;
+    int r = tsb_bag_parse(b.bytes, b.bytes_len, NULL, &p);
+    if (r != 0)
+        fprintf(stderr, "parse: %s\n", tsb_err_detail());
+    assert_int_equal(r, 0);
+    assert_int_equal(p->seq, seq);
+    assert_int_equal(p->n, n);
+    for (size_t i = 0; i < n; i++) {
+        struct tsb_entry_rec e;
+        assert_int_equal(p->entries[i].ref, refs[i]);
+        assert_int_equal(tsb_store_entry_by_ref(s, refs[i], &e), 0);
+        assert_memory_equal(p->entries[i].digest, e.digest, TSB_SHA256_LEN);
+        assert_int_equal(e.bag_seq, seq);
+        assert_int_equal(e.position, (int64_t)i);
+        tsb_entry_rec_cleanup(&e);
+    }
+    tsb_bag_free(p);
+
+    struct collected c = {0};
+    if (n <= 64) {
+        assert_int_equal(tsb_store_entries_by_bag(s, seq, collect, &c), 0);
+        assert_int_equal(c.n, n);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(c.refs[i], refs[i]);
+            assert_int_equal(c.positions[i], (int64_t)i);
+        }
+    }
+    tsb_bag_rec_cleanup(&b);
+}
+
+static void test_seal_nothing_staged(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    struct tsb_seal_opts o = seal_opts(0);
+    struct tsb_seal_result res = {.first_seq = 99, .bags = 99, .entries = 99};
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    assert_int_equal(res.first_seq, 0);
+    assert_int_equal(res.bags, 0);
+    assert_int_equal(res.entries, 0);
+    assert_int_equal(stats_of(s).last_seq, 0);
+    struct tsb_bag_rec b;
+    assert_int_equal(tsb_store_bag_get(s, 1, &b), TSB_ENOTFOUND);
+    assert_int_equal(tsb_store_bag_next_unstamped(s, &b), TSB_ENOTFOUND);
+
+    /* twice empty, then one entry: it becomes bag 1, nothing was consumed */
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    int64_t *refs = append_range(s, 0, 1);
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    assert_int_equal(res.first_seq, 1);
+    assert_int_equal(res.bags, 1);
+    assert_int_equal(res.entries, 1);
+    check_bag(s, 1, refs, 1);
+    /* and sealing again right away seals nothing */
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    assert_int_equal(res.bags, 0);
+    assert_int_equal(stats_of(s).last_seq, 1);
+    free(refs);
+    tsb_store_close(s);
+}
+
+static void test_seal_n_and_more_than_a_bag(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    struct tsb_seal_opts o = seal_opts(10);
+    struct tsb_seal_result res;
+
+    int64_t *a = append_range(s, 0, 7);
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    assert_int_equal(res.first_seq, 1);
+    assert_int_equal(res.bags, 1);
+    assert_int_equal(res.entries, 7);
+    check_bag(s, 1, a, 7);
+
+    /* exactly one full bag */
+    int64_t *b = append_range(s, 100, 10);
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    assert_int_equal(res.first_seq, 2);
+    assert_int_equal(res.bags, 1);
+    check_bag(s, 2, b, 10);
+
+    /* 25 staged in two batches, max 10: bags 3, 4, 5 with 10, 10, 5 */
+    int64_t *c1 = append_range(s, 200, 12);
+    int64_t *c2 = append_range(s, 300, 13);
+    int64_t c[25];
+    memcpy(c, c1, 12 * sizeof(int64_t));
+    memcpy(c + 12, c2, 13 * sizeof(int64_t));
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    assert_int_equal(res.first_seq, 3);
+    assert_int_equal(res.bags, 3);
+    assert_int_equal(res.entries, 25);
+    check_bag(s, 3, c, 10);
+    check_bag(s, 4, c + 10, 10);
+    check_bag(s, 5, c + 20, 5);
+    struct tsb_store_stats st = stats_of(s);
+    assert_int_equal(st.last_seq, 5);
+    assert_int_equal(st.staged, 0);
+    assert_int_equal(st.bags[TSB_BAG_SEALED], 5);
+    /* gap-free by construction */
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM bags"), 5);
+    assert_int_equal(raw_int(f->path, "SELECT max(seq) - min(seq) + 1 FROM bags"), 5);
+
+    /* base64 and v1 options reach the writer */
+    int64_t *d = append_range(s, 400, 2);
+    o.bag.enc = TSB_HASH_BASE64;
+    o.bag.ns = TSB_BAG_NS_V1;
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    struct tsb_bag_rec br;
+    assert_int_equal(tsb_store_bag_get(s, 6, &br), 0);
+    struct tsb_bag *p = NULL;
+    assert_int_equal(tsb_bag_parse(br.bytes, br.bytes_len, NULL, &p), 0);
+    assert_int_equal(p->ns, TSB_BAG_NS_V1);
+    assert_int_equal(p->enc, TSB_HASH_BASE64);
+    assert_int_equal(p->entries[1].ref, d[1]);
+    tsb_bag_free(p);
+    tsb_bag_rec_cleanup(&br);
+
+    /* a bad root name fails the whole seal: nothing consumed */
+    int64_t *e = append_range(s, 500, 1);
+    o.bag.root = "not a name";
+    assert_int_not_equal(tsb_store_seal(s, &o, &res), 0);
+    st = stats_of(s);
+    assert_int_equal(st.last_seq, 6);
+    assert_int_equal(st.staged, 1);
+    free(a);
+    free(b);
+    free(c1);
+    free(c2);
+    free(d);
+    free(e);
+    tsb_store_close(s);
+}
+
+/* ---- state machine ------------------------------------------------------------------------ */
+
+static const uint8_t fake_response[] = "<SignResponse/>";
+static const uint8_t fake_token[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+
+static struct tsb_stamp stamp_of(int64_t gen)
+{
+    struct tsb_stamp st = {.sign_response = fake_response,
+                           .sign_response_len = sizeof(fake_response) - 1,
+                           .token = fake_token,
+                           .token_len = sizeof(fake_token),
+                           .tsa_serial = "123456789012345678901234567890",
+                           .gen_time_ms = gen};
+    return st;
+}
+
+enum op { OP_SEND, OP_RETRY, OP_FAIL, OP_STAMP, OP_N };
+
+static int do_op(struct tsb_store *s, int64_t seq, enum op op)
+{
+    struct tsb_stamp st = stamp_of(777);
+    switch (op) {
+    case OP_SEND:
+        return tsb_store_bag_mark_sent(s, seq, "req-x",
+                                       "urn:ehealth:profiles:timestamping:2.1-cert", 6000);
+    case OP_RETRY:
+        return tsb_store_bag_record_failure(s, seq, "connection reset", false, 6100);
+    case OP_FAIL:
+        return tsb_store_bag_record_failure(s, seq, "DSS ResultMajor RequesterError", true, 6200);
+    case OP_STAMP:
+        return tsb_store_bag_record_stamp(s, seq, &st, 6300);
+    default:
+        fail();
+    }
+    return -1;
+}
+
+/* A fresh sealed bag, moved to state st through the API. */
+static int64_t bag_in_state(struct tsb_store *s, enum tsb_bag_state st, int first)
+{
+    int64_t *refs = append_range(s, first, 2);
+    free(refs);
+    struct tsb_seal_opts o = seal_opts(0);
+    struct tsb_seal_result res;
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    assert_int_equal(res.bags, 1);
+    int64_t seq = res.first_seq;
+    if (st != TSB_BAG_SEALED)
+        assert_int_equal(do_op(s, seq, OP_SEND), 0);
+    if (st == TSB_BAG_FAILED)
+        assert_int_equal(do_op(s, seq, OP_FAIL), 0);
+    if (st == TSB_BAG_STAMPED)
+        assert_int_equal(do_op(s, seq, OP_STAMP), 0);
+    struct tsb_bag_rec b;
+    assert_int_equal(tsb_store_bag_get(s, seq, &b), 0);
+    assert_int_equal(b.state, st);
+    tsb_bag_rec_cleanup(&b);
+    return seq;
+}
+
+/* A recovered bag (imported from TSConsult), inserted directly as only an import would. */
+static int64_t insert_recovered(struct fx *f, struct tsb_store *s)
+{
+    int64_t seq = stats_of(s).last_seq + 1;
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, "
+             "bytes, token, tsa_serial, gen_time_ms) VALUES (%lld, 'recovered', 1, 900, 900, 1, "
+             "zeroblob(32), x'3c612f3e', x'3003020101', '42', 4242)",
+             (long long)seq);
+    assert_int_equal(raw_exec(f->path, sql), SQLITE_OK);
+    return seq;
+}
+
+static void test_state_transitions_api(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    /* expected result state per (from, op); -1 means refused with TSB_ESTATE */
+    static const int want[TSB_BAG_NSTATES][OP_N] = {
+        [TSB_BAG_SEALED] = {TSB_BAG_SENT, -1, -1, -1},
+        [TSB_BAG_SENT] = {TSB_BAG_SENT, TSB_BAG_SENT, TSB_BAG_FAILED, TSB_BAG_STAMPED},
+        [TSB_BAG_FAILED] = {TSB_BAG_SENT, -1, -1, -1},
+        [TSB_BAG_STAMPED] = {-1, -1, -1, -1},
+        [TSB_BAG_RECOVERED] = {-1, -1, -1, -1},
+    };
+    int first = 0;
+    for (int from = 0; from < TSB_BAG_NSTATES; from++) {
+        for (int op = 0; op < OP_N; op++) {
+            int64_t seq = from == TSB_BAG_RECOVERED
+                              ? insert_recovered(f, s)
+                              : bag_in_state(s, (enum tsb_bag_state)from, first += 10);
+            struct tsb_bag_rec before, after;
+            assert_int_equal(tsb_store_bag_get(s, seq, &before), 0);
+            int r = do_op(s, seq, (enum op)op);
+            assert_int_equal(tsb_store_bag_get(s, seq, &after), 0);
+            if (want[from][op] < 0) {
+                if (r != TSB_ESTATE)
+                    fprintf(stderr, "from %s op %d: %d\n", tsb_bag_state_name(from), op, r);
+                assert_int_equal(r, TSB_ESTATE);
+                assert_int_equal(after.state, from);
+                assert_int_equal(after.attempts, before.attempts);
+            } else {
+                assert_int_equal(r, 0);
+                assert_int_equal(after.state, want[from][op]);
+                assert_int_equal(after.attempts, before.attempts + (op == OP_SEND));
+            }
+            assert_int_equal(after.bytes_len, before.bytes_len);
+            assert_memory_equal(after.bytes, before.bytes, before.bytes_len);
+            tsb_bag_rec_cleanup(&before);
+            tsb_bag_rec_cleanup(&after);
+        }
+    }
+    assert_int_equal(tsb_store_bag_mark_sent(s, 999, "r", "p", 1), TSB_ENOTFOUND);
+    assert_int_equal(tsb_store_bag_mark_sent(s, 1, NULL, "p", 1), TSB_EINVAL);
+    struct tsb_stamp bad = stamp_of(1);
+    bad.tsa_serial = "12a";
+    assert_int_equal(tsb_store_bag_record_stamp(s, 1, &bad, 1), TSB_EINVAL);
+    tsb_store_close(s);
+}
+
+static void test_stamp_fields_and_attempt_history(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    int64_t seq = bag_in_state(s, TSB_BAG_SEALED, 0);
+    assert_int_equal(tsb_store_bag_mark_sent(s, seq, "req-1", "prof", 6000), 0);
+    assert_int_equal(tsb_store_bag_record_failure(s, seq, "timeout", false, 6050), 0);
+    assert_int_equal(tsb_store_bag_mark_sent(s, seq, "req-2", "prof", 6100), 0);
+    assert_int_equal(tsb_store_bag_record_failure(s, seq, "SOAP fault", true, 6150), 0);
+    assert_int_equal(tsb_store_bag_mark_sent(s, seq, "req-3", "prof2", 6200), 0);
+    struct tsb_stamp st = stamp_of(6210);
+    assert_int_equal(tsb_store_bag_record_stamp(s, seq, &st, 6300), 0);
+
+    struct tsb_bag_rec b;
+    assert_int_equal(tsb_store_bag_get(s, seq, &b), 0);
+    assert_int_equal(b.state, TSB_BAG_STAMPED);
+    assert_int_equal(b.attempts, 3);
+    assert_string_equal(b.request_id, "req-3");
+    assert_string_equal(b.profile, "prof2");
+    assert_string_equal(b.last_error, "SOAP fault");
+    assert_string_equal(b.tsa_serial, st.tsa_serial);
+    assert_int_equal(b.gen_time_ms, 6210);
+    assert_int_equal(b.sent_ms, 6200);
+    assert_int_equal(b.stamped_ms, 6300);
+    assert_int_equal(b.token_len, sizeof(fake_token));
+    assert_memory_equal(b.token, fake_token, sizeof(fake_token));
+    assert_int_equal(b.sign_response_len, sizeof(fake_response) - 1);
+    assert_memory_equal(b.sign_response, fake_response, b.sign_response_len);
+    tsb_bag_rec_cleanup(&b);
+
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM bag_attempts"), 3);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM bag_attempts WHERE attempt = 1 AND "
+                                      "request_id = 'req-1' AND outcome = 'retry' AND "
+                                      "reason = 'timeout' AND at_ms = 6050"),
+                     1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM bag_attempts WHERE attempt = 2 AND "
+                                      "request_id = 'req-2' AND outcome = 'failed'"),
+                     1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM bag_attempts WHERE attempt = 3 AND "
+                                      "request_id = 'req-3' AND outcome = 'stamped'"),
+                     1);
+    /* the history is append-only */
+    assert_int_equal(raw_exec(f->path, "UPDATE bag_attempts SET reason = 'x'"),
+                     SQLITE_CONSTRAINT_TRIGGER);
+    assert_int_equal(raw_exec(f->path, "DELETE FROM bag_attempts"), SQLITE_CONSTRAINT_TRIGGER);
+    tsb_store_close(s);
+}
+
+/* Every (from, to) pair through raw SQL: only the allowed ones pass the trigger. */
+static void test_state_transitions_sql(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    int64_t seq[TSB_BAG_NSTATES];
+    for (int st = 0; st < TSB_BAG_NSTATES; st++)
+        seq[st] = st == TSB_BAG_RECOVERED ? insert_recovered(f, s)
+                                          : bag_in_state(s, (enum tsb_bag_state)st, st * 10);
+    tsb_store_close(s);
+
+    static const bool allowed[TSB_BAG_NSTATES][TSB_BAG_NSTATES] = {
+        [TSB_BAG_SEALED] = {[TSB_BAG_SENT] = true},
+        [TSB_BAG_SENT] = {[TSB_BAG_SENT] = true, [TSB_BAG_STAMPED] = true, [TSB_BAG_FAILED] = true},
+        [TSB_BAG_FAILED] = {[TSB_BAG_SENT] = true},
+    };
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    for (int from = 0; from < TSB_BAG_NSTATES; from++) {
+        for (int to = 0; to < TSB_BAG_NSTATES; to++) {
+            char sql[512];
+            /* carry whatever evidence the target state's CHECK constraints need */
+            snprintf(sql, sizeof(sql),
+                     "UPDATE bags SET state = '%s', attempts = max(attempts, 1), "
+                     "request_id = coalesce(request_id, 'r'), token = x'3003020101', "
+                     "sign_response = x'3c612f3e', tsa_serial = '1', gen_time_ms = 1, "
+                     "stamped_ms = 1 WHERE seq = %lld",
+                     tsb_bag_state_name(to), (long long)seq[from]);
+            assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+            int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+            if (allowed[from][to] ? rc != SQLITE_OK : rc != SQLITE_CONSTRAINT_TRIGGER)
+                fprintf(stderr, "%s -> %s: %s\n", tsb_bag_state_name(from), tsb_bag_state_name(to),
+                        sqlite3_errmsg(db));
+            assert_int_equal(rc, allowed[from][to] ? SQLITE_OK : SQLITE_CONSTRAINT_TRIGGER);
+            assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+        }
+    }
+    /* immutable once sealed (checked on the sent bag, whose sent -> sent update is otherwise
+     * allowed), never deleted, gap-free on insert */
+    static const char *const refused[] = {
+        "UPDATE bags SET bytes = x'00' WHERE seq = @",
+        "UPDATE bags SET digest = zeroblob(32) WHERE seq = @",
+        "UPDATE bags SET first_ref = 0 WHERE seq = @",
+        "UPDATE bags SET entry_count = 3 WHERE seq = @",
+        "UPDATE bags SET sealed_ms = 3 WHERE seq = @",
+        "UPDATE bags SET attempts = 0 WHERE seq = @",
+        "UPDATE bags SET seq = 100 WHERE seq = @",
+        "UPDATE entries SET bag_seq = 2 WHERE bag_seq = 1",
+        "UPDATE entries SET position = 5 WHERE bag_seq = 1",
+        "UPDATE entries SET bag_seq = NULL, position = NULL WHERE bag_seq = 1",
+        "UPDATE entries SET hash = zeroblob(32) WHERE bag_seq = 1",
+        "UPDATE entries SET content = x'00' WHERE bag_seq = 1",
+        "DELETE FROM bags WHERE seq = @",
+        "DELETE FROM entries",
+        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes) "
+        "VALUES (100, 'sealed', 1, 1, 1, 1, zeroblob(32), x'00')",
+        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes, "
+        "attempts, request_id) VALUES ((SELECT max(seq) + 1 FROM bags), 'sent', 1, 1, 1, 1, "
+        "zeroblob(32), x'00', 1, 'r')",
+        "INSERT INTO entries (hash, source, received_ms, bag_seq, position) "
+        "VALUES (zeroblob(32), 's', 1, 1, 0)",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        char sql[512], num[24];
+        snprintf(num, sizeof(num), "%lld", (long long)seq[TSB_BAG_SENT]);
+        const char *at = strchr(refused[i], '@');
+        if (at != NULL)
+            snprintf(sql, sizeof(sql), "%.*s%s%s", (int)(at - refused[i]), refused[i], num, at + 1);
+        else
+            snprintf(sql, sizeof(sql), "%s", refused[i]);
+        int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+        if (rc != SQLITE_CONSTRAINT_TRIGGER)
+            fprintf(stderr, "not refused by a trigger: %s (%s)\n", sql, sqlite3_errmsg(db));
+        assert_int_equal(rc, SQLITE_CONSTRAINT_TRIGGER);
+    }
+    /* while the allowed update of the same sent bag passes */
+    char ok[128];
+    snprintf(ok, sizeof(ok), "UPDATE bags SET last_error = 'x' WHERE seq = %lld",
+             (long long)seq[TSB_BAG_SENT]);
+    assert_int_equal(sqlite3_exec(db, ok, NULL, NULL, NULL), SQLITE_OK);
+    /* a staged entry can be linked only into a sealed bag that covers it */
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO entries (hash, source, received_ms) "
+                                  "VALUES (zeroblob(32), 's', 1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE entries SET bag_seq = 1, position = 0 "
+                                  "WHERE ref = (SELECT max(ref) FROM entries)",
+                                  NULL, NULL, NULL),
+                     SQLITE_CONSTRAINT_TRIGGER);
+    sqlite3_close(db);
+}
+
+/* ---- stats and period lookups ------------------------------------------------------------- */
+
+struct bag_seen {
+    size_t n;
+    int64_t seqs[16];
+};
+
+static int collect_bag(void *arg, const struct tsb_bag_rec *b)
+{
+    struct bag_seen *c = arg;
+    assert_true(c->n < 16);
+    assert_non_null(b->token);
+    c->seqs[c->n++] = b->seq;
+    return 0;
+}
+
+static void test_stats_and_gen_time(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    struct tsb_store_stats st = stats_of(s);
+    assert_int_equal(st.entries, 0);
+    assert_int_equal(st.staged, 0);
+    assert_int_equal(st.last_ref, 0);
+    assert_int_equal(st.last_seq, 0);
+    assert_int_equal(st.oldest_unstamped_ms, 0);
+    assert_int_equal(st.last_stamped_ms, 0);
+    for (int i = 0; i < TSB_BAG_NSTATES; i++)
+        assert_int_equal(st.bags[i], 0);
+
+    /* bag 1 stamped (entries received 1000, 1001), bag 2 failed (1010, 1011), bag 3 sent
+     * (1020, 1021), bag 4 stamped (1030, 1031), then 3 staged (1040..1042) */
+    int64_t b1 = bag_in_state(s, TSB_BAG_STAMPED, 0);
+    int64_t b2 = bag_in_state(s, TSB_BAG_FAILED, 10);
+    int64_t b3 = bag_in_state(s, TSB_BAG_SENT, 20);
+    int64_t b4 = bag_in_state(s, TSB_BAG_SEALED, 30);
+    assert_int_equal(tsb_store_bag_mark_sent(s, b4, "r4", "p", 7000), 0);
+    struct tsb_stamp sp = stamp_of(8000);
+    assert_int_equal(tsb_store_bag_record_stamp(s, b4, &sp, 9000), 0);
+    int64_t *refs = append_range(s, 40, 3);
+
+    st = stats_of(s);
+    assert_int_equal(st.entries, 11);
+    assert_int_equal(st.staged, 3);
+    assert_int_equal(st.last_ref, refs[2]);
+    assert_int_equal(st.last_seq, 4);
+    assert_int_equal(st.bags[TSB_BAG_SEALED], 0);
+    assert_int_equal(st.bags[TSB_BAG_SENT], 1);
+    assert_int_equal(st.bags[TSB_BAG_FAILED], 1);
+    assert_int_equal(st.bags[TSB_BAG_STAMPED], 2);
+    assert_int_equal(st.bags[TSB_BAG_RECOVERED], 0);
+    assert_int_equal(st.oldest_unstamped_ms, 1010); /* bag 2's first entry */
+    assert_int_equal(st.last_stamped_ms, 9000);
+
+    /* the sender finishes the lowest unstamped bag first */
+    struct tsb_bag_rec b;
+    assert_int_equal(tsb_store_bag_next_unstamped(s, &b), 0);
+    assert_int_equal(b.seq, b2);
+    assert_int_equal(b.state, TSB_BAG_FAILED);
+    tsb_bag_rec_cleanup(&b);
+
+    /* gen time: bag 1 at 777 (stamp_of in do_op), bag 4 at 8000, a recovered bag at 4242 */
+    int64_t b5 = insert_recovered(f, s);
+    struct bag_seen seen = {0};
+    assert_int_equal(tsb_store_bags_by_gen_time(s, 0, INT64_MAX, collect_bag, &seen), 0);
+    assert_int_equal(seen.n, 3);
+    assert_int_equal(seen.seqs[0], b1);
+    assert_int_equal(seen.seqs[1], b4);
+    assert_int_equal(seen.seqs[2], b5);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(tsb_store_bags_by_gen_time(s, 777, 4242, collect_bag, &seen), 0);
+    assert_int_equal(seen.n, 2);
+    assert_int_equal(seen.seqs[0], b1);
+    assert_int_equal(seen.seqs[1], b5);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(tsb_store_bags_by_gen_time(s, 778, 4241, collect_bag, &seen), 0);
+    assert_int_equal(seen.n, 0);
+    st = stats_of(s);
+    assert_int_equal(st.bags[TSB_BAG_RECOVERED], 1);
+    assert_int_equal(st.last_seq, b5);
+    (void)b3;
+    free(refs);
+    tsb_store_close(s);
+}
+
+/* ---- concurrency ---------------------------------------------------------------------------- */
+
+static void test_readonly_beside_writer(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *w = open_rw(f->path);
+    int64_t *a = append_range(w, 0, 3);
+    struct tsb_store *r = NULL;
+    struct tsb_store_open_opts ro = {.readonly = true};
+    assert_int_equal(tsb_store_open(f->path, &ro, &r), 0);
+    assert_int_equal(tsb_store_schema_version(r), tsb_schema_migrations_n);
+    struct tsb_entry_rec e;
+    assert_int_equal(tsb_store_entry_by_ref(r, a[2], &e), 0);
+    tsb_entry_rec_cleanup(&e);
+    assert_int_equal(stats_of(r).entries, 3);
+
+    /* the reader cannot write */
+    struct entry_buf b;
+    make_entry(&b, 9, false);
+    int64_t ref = 0;
+    assert_int_equal(tsb_store_append(r, &b.in, 1, &ref), TSB_ESTATE);
+    struct tsb_seal_opts o = seal_opts(0);
+    struct tsb_seal_result res;
+    assert_int_equal(tsb_store_seal(r, &o, &res), TSB_ESTATE);
+
+    /* the writer goes on; the reader sees each new commit */
+    int64_t *c = append_range(w, 10, 2);
+    assert_int_equal(tsb_store_seal(w, &o, &res), 0);
+    assert_int_equal(stats_of(r).entries, 5);
+    assert_int_equal(stats_of(r).last_seq, 1);
+    assert_int_equal(tsb_store_entry_by_ref(r, c[1], &e), 0);
+    assert_int_equal(e.bag_seq, 1);
+    tsb_entry_rec_cleanup(&e);
+    tsb_store_close(r);
+    tsb_store_close(w);
+    free(a);
+    free(c);
+}
+
+static void test_busy(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store_open_opts o = {.busy_timeout_ms = 50};
+    struct tsb_store *s = NULL;
+    assert_int_equal(tsb_store_open(f->path, &o, &s), 0);
+    int64_t *a = append_range(s, 0, 1);
+
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    struct entry_buf b;
+    make_entry(&b, 5, false);
+    int64_t ref = 0;
+    assert_int_equal(tsb_store_append(s, &b.in, 1, &ref), TSB_EBUSY);
+    assert_non_null(strstr(tsb_err_detail(), "locked"));
+    struct tsb_seal_opts so = seal_opts(0);
+    struct tsb_seal_result res;
+    assert_int_equal(tsb_store_seal(s, &so, &res), TSB_EBUSY);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    /* busy is not fatal: the same connection writes again */
+    assert_int_equal(tsb_store_append(s, &b.in, 1, &ref), 0);
+    assert_true(ref > a[0]);
+    assert_int_equal(stats_of(s).entries, 2);
+    free(a);
+    tsb_store_close(s);
+}
+
+/* ---- durability failures -------------------------------------------------------------------- */
+
+static void check_entries_exactly(const char *path, const int64_t *refs, size_t n)
+{
+    struct tsb_store *s = open_rw(path); /* default VFS */
+    struct tsb_store_stats st = stats_of(s);
+    assert_int_equal(st.entries, (int64_t)n);
+    assert_int_equal(st.last_ref, refs[n - 1]);
+    for (size_t i = 0; i < n; i++) {
+        struct tsb_entry_rec e;
+        assert_int_equal(tsb_store_entry_by_ref(s, refs[i], &e), 0);
+        tsb_entry_rec_cleanup(&e);
+    }
+    tsb_store_close(s);
+}
+
+static void durable_failure(struct fx *f, int *knob, int *counter)
+{
+    register_fault_vfs();
+    struct tsb_store_open_opts o = {.vfs = "tsbfault"};
+    struct tsb_store *s = NULL;
+    assert_int_equal(tsb_store_open(f->path, &o, &s), 0);
+    int64_t *a = append_range(s, 0, 5);
+
+    struct entry_buf b[3];
+    struct tsb_entry_in in[3];
+    for (int i = 0; i < 3; i++) {
+        make_entry(&b[i], 100 + i, true);
+        in[i] = b[i].in;
+    }
+    int64_t refs[3] = {0};
+    *counter = 0;
+    *knob = 1;
+    assert_int_equal(tsb_store_append(s, in, 3, refs), TSB_EDURABLE);
+    *knob = 0;
+    assert_true(*counter > 0);
+    assert_int_equal(refs[0], 0);
+
+    /* poisoned: every later write is refused, with the disk healthy again; reads still work */
+    assert_int_equal(tsb_store_append(s, in, 1, refs), TSB_EDURABLE);
+    struct tsb_seal_opts so = seal_opts(0);
+    struct tsb_seal_result res;
+    assert_int_equal(tsb_store_seal(s, &so, &res), TSB_EDURABLE);
+    assert_int_equal(tsb_store_bag_mark_sent(s, 1, "r", "p", 1), TSB_EDURABLE);
+    struct tsb_entry_rec e;
+    assert_int_equal(tsb_store_entry_by_ref(s, a[4], &e), 0);
+    tsb_entry_rec_cleanup(&e);
+    tsb_store_close(s);
+
+    /* what was acknowledged is there; nothing of the failed batch is */
+    check_entries_exactly(f->path, a, 5);
+    free(a);
+}
+
+static void test_write_failure_is_durable_error(void **state)
+{
+    durable_failure(*state, &fail_writes, &writes_failed);
+}
+
+static void test_fsync_failure_is_durable_error(void **state)
+{
+    durable_failure(*state, &fail_syncs, &syncs_failed);
+}
+
+/* A failed fsync while sealing: no bag exists afterwards, every entry is still staged. */
+static void test_fsync_failure_while_sealing(void **state)
+{
+    struct fx *f = *state;
+    register_fault_vfs();
+    struct tsb_store_open_opts o = {.vfs = "tsbfault"};
+    struct tsb_store *s = NULL;
+    assert_int_equal(tsb_store_open(f->path, &o, &s), 0);
+    int64_t *a = append_range(s, 0, 30);
+    struct tsb_seal_opts so = seal_opts(10);
+    struct tsb_seal_result res = {0};
+    fail_syncs = 1;
+    assert_int_equal(tsb_store_seal(s, &so, &res), TSB_EDURABLE);
+    fail_syncs = 0;
+    assert_int_equal(res.bags, 0);
+    tsb_store_close(s);
+
+    s = open_rw(f->path);
+    struct tsb_store_stats st = stats_of(s);
+    assert_int_equal(st.entries, 30);
+    assert_int_equal(st.staged, 30);
+    assert_int_equal(st.last_seq, 0);
+    /* and the archive seals normally afterwards, from SequenceNumber 1 */
+    assert_int_equal(tsb_store_seal(s, &so, &res), 0);
+    assert_int_equal(res.first_seq, 1);
+    assert_int_equal(res.bags, 3);
+    check_bag(s, 1, a, 10);
+    tsb_store_close(s);
+    free(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_migrates_and_reopens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refuses_newer_and_foreign_databases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_and_lookups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refs_never_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seal_nothing_staged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seal_n_and_more_than_a_bag, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_transitions_api, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stamp_fields_and_attempt_history, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_transitions_sql, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_and_gen_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_beside_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_failure_is_durable_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsync_failure_is_durable_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsync_failure_while_sealing, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -3,6 +3,9 @@
 -- Column order puts the large blobs last so scans of the small columns never touch overflow pages.
 -- The table reference (every column, state and invariant) is schema/README.md.
 
+-- "TSBG": marks the file as a tsbag archive (store.c refuses other SQLite files).
+PRAGMA application_id = 1414742599;
+
 CREATE TABLE bags (
     seq           INTEGER PRIMARY KEY CHECK (seq >= 1),
     state         TEXT    NOT NULL

@@ -120,6 +120,7 @@ struct tsb_store {
     bool readonly;
     bool poisoned; /* a write failed: durability is lost, every later write is refused */
     int version;
+    int checkpoint_rc; /* result of the checkpoint run by the last commit's WAL hook */
     sqlite3_stmt *st[ST_N];
 };
 
@@ -243,10 +244,21 @@ static int tx_begin_write(struct tsb_store *s, const char *what)
     return exec_cached(s, ST_BEGIN_WRITE, true, what);
 }
 
-/* Commits; on failure rolls back what is left and returns the mapped error. */
+/* Commits; on failure rolls back what is left and returns the mapped error. A checkpoint that
+ * failed after the commit (see wal_hook) is a durability failure too. */
 static int tx_commit(struct tsb_store *s, bool write, const char *what)
 {
+    s->checkpoint_rc = SQLITE_OK;
     int r = exec_cached(s, ST_COMMIT, write, what);
+    if (s->checkpoint_rc != SQLITE_OK) {
+        int rc = s->checkpoint_rc;
+        s->checkpoint_rc = SQLITE_OK;
+        s->poisoned = true;
+        return tsb_err(TSB_EDURABLE,
+                       "%s: committed, but the checkpoint of archive %s failed (%s); "
+                       "no further writes",
+                       what, s->path, sqlite3_errstr(rc));
+    }
     if (r != 0)
         tx_rollback(s);
     return r;
@@ -257,11 +269,15 @@ static int tx_commit(struct tsb_store *s, bool write, const char *what)
  * on pages the kernel already dropped). A busy checkpoint (readers) is normal and retried. */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
-    (void)arg;
+    struct tsb_store *s = arg;
     if (frames < CHECKPOINT_FRAMES)
         return SQLITE_OK;
     int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ? SQLITE_OK : rc;
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+        rc = SQLITE_OK;
+    /* returned to SQLite too, but sqlite3_step reports it only as a generic SQLITE_ERROR */
+    s->checkpoint_rc = rc;
+    return rc;
 }
 
 /* ---- open, migrations --------------------------------------------------------------------- */
@@ -383,7 +399,7 @@ static int configure(struct tsb_store *s, int busy_ms)
         sqlite3_finalize(st);
         if (r != 0)
             return r;
-        sqlite3_wal_hook(s->db, wal_hook, NULL);
+        sqlite3_wal_hook(s->db, wal_hook, s);
     }
     snprintf(sql, sizeof(sql),
              "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; "

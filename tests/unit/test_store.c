@@ -27,14 +27,16 @@
 static sqlite3_vfs *real_vfs;
 static sqlite3_vfs fault_vfs;
 static sqlite3_io_methods fault_io;
-static int fail_writes; /* while set, xWrite on the database and WAL fails */
-static int fail_syncs;  /* while set, xSync on the database and WAL fails */
+#define FAULT_DB  1     /* the main database file */
+#define FAULT_WAL 2     /* its write-ahead log */
+static int fail_writes; /* FAULT_* mask: xWrite on those files fails */
+static int fail_syncs;  /* FAULT_* mask: xSync on those files fails */
 static int writes_failed, syncs_failed;
 
 struct fault_file {
     sqlite3_file base;
     sqlite3_file *real; /* allocated right after this struct, real_vfs->szOsFile bytes */
-    int faultable;
+    int kind;           /* FAULT_DB, FAULT_WAL or 0 */
 };
 
 static sqlite3_file *R(sqlite3_file *f)
@@ -52,7 +54,7 @@ static int ff_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
 }
 static int ff_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 {
-    if (fail_writes && ((struct fault_file *)f)->faultable) {
+    if (fail_writes & ((struct fault_file *)f)->kind) {
         writes_failed++;
         return SQLITE_IOERR_WRITE;
     }
@@ -64,7 +66,7 @@ static int ff_truncate(sqlite3_file *f, sqlite3_int64 size)
 }
 static int ff_sync(sqlite3_file *f, int flags)
 {
-    if (fail_syncs && ((struct fault_file *)f)->faultable) {
+    if (fail_syncs & ((struct fault_file *)f)->kind) {
         syncs_failed++;
         return SQLITE_IOERR_FSYNC;
     }
@@ -127,7 +129,7 @@ static int fv_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flag
 {
     struct fault_file *ff = (struct fault_file *)f;
     ff->real = (sqlite3_file *)(ff + 1);
-    ff->faultable = (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL)) != 0;
+    ff->kind = flags & SQLITE_OPEN_MAIN_DB ? FAULT_DB : flags & SQLITE_OPEN_WAL ? FAULT_WAL : 0;
     int rc = real_vfs->xOpen(real_vfs, name, ff->real, flags, out_flags);
     f->pMethods = ff->real->pMethods != NULL ? &fault_io : NULL;
     if (ff->real->pMethods != NULL)
@@ -296,6 +298,7 @@ static int raw_exec(const char *path, const char *sql)
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
+    sqlite3_extended_result_codes(db, 1);
     int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
     sqlite3_close(db);
     return rc;
@@ -908,6 +911,7 @@ static void test_state_transitions_sql(void **state)
     };
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_extended_result_codes(db, 1);
     for (int from = 0; from < TSB_BAG_NSTATES; from++) {
         for (int to = 0; to < TSB_BAG_NSTATES; to++) {
             char sql[512];
@@ -1140,21 +1144,11 @@ static void test_busy(void **state)
 
 /* ---- durability failures -------------------------------------------------------------------- */
 
-static void check_entries_exactly(const char *path, const int64_t *refs, size_t n)
-{
-    struct tsb_store *s = open_rw(path); /* default VFS */
-    struct tsb_store_stats st = stats_of(s);
-    assert_int_equal(st.entries, (int64_t)n);
-    assert_int_equal(st.last_ref, refs[n - 1]);
-    for (size_t i = 0; i < n; i++) {
-        struct tsb_entry_rec e;
-        assert_int_equal(tsb_store_entry_by_ref(s, refs[i], &e), 0);
-        tsb_entry_rec_cleanup(&e);
-    }
-    tsb_store_close(s);
-}
-
-static void durable_failure(struct fx *f, int *knob, int *counter)
+/* Forces a failure of the knob's kind on a 3-entry append after 5 committed entries. exact: the
+ * failed batch must be absent after reopening (a failed write never completes the commit
+ * record). Otherwise (a failed fsync) its frames may already be complete in the WAL, so after
+ * reopening it is there whole or not at all: never in part, never at the expense of the 5. */
+static void durable_failure(struct fx *f, int *knob, int *counter, bool exact)
 {
     register_fault_vfs();
     struct tsb_store_open_opts o = {.vfs = "tsbfault"};
@@ -1170,7 +1164,7 @@ static void durable_failure(struct fx *f, int *knob, int *counter)
     }
     int64_t refs[3] = {0};
     *counter = 0;
-    *knob = 1;
+    *knob = FAULT_DB | FAULT_WAL;
     assert_int_equal(tsb_store_append(s, in, 3, refs), TSB_EDURABLE);
     *knob = 0;
     assert_true(*counter > 0);
@@ -1187,25 +1181,52 @@ static void durable_failure(struct fx *f, int *knob, int *counter)
     tsb_entry_rec_cleanup(&e);
     tsb_store_close(s);
 
-    /* what was acknowledged is there; nothing of the failed batch is */
-    check_entries_exactly(f->path, a, 5);
+    /* what was acknowledged is there, and nothing half-written */
+    struct tsb_store *c = open_rw(f->path); /* default VFS */
+    struct tsb_store_stats st = stats_of(c);
+    size_t found = 0;
+    for (int i = 0; i < 3; i++) {
+        struct collected col = {0};
+        assert_int_equal(tsb_store_entries_by_hash(c, in[i].digest, collect, &col), 0);
+        assert_true(col.n <= 1);
+        found += col.n;
+        if (col.n == 1)
+            assert_true(col.refs[0] > a[4]);
+    }
+    if (exact || found == 0) {
+        assert_int_equal(found, 0);
+        assert_int_equal(st.entries, 5);
+        assert_int_equal(st.last_ref, a[4]);
+    } else {
+        assert_int_equal(found, 3);
+        assert_int_equal(st.entries, 8);
+    }
+    for (int i = 0; i < 5; i++) {
+        struct entry_buf eb;
+        make_entry(&eb, i, false);
+        assert_int_equal(tsb_store_entry_by_ref(c, a[i], &e), 0);
+        assert_memory_equal(e.digest, eb.in.digest, TSB_SHA256_LEN);
+        tsb_entry_rec_cleanup(&e);
+    }
+    tsb_store_close(c);
     free(a);
 }
 
 static void test_write_failure_is_durable_error(void **state)
 {
-    durable_failure(*state, &fail_writes, &writes_failed);
+    durable_failure(*state, &fail_writes, &writes_failed, true);
 }
 
 static void test_fsync_failure_is_durable_error(void **state)
 {
-    durable_failure(*state, &fail_syncs, &syncs_failed);
+    durable_failure(*state, &fail_syncs, &syncs_failed, false);
 }
 
-/* A failed fsync while sealing: no bag exists afterwards, every entry is still staged. */
-static void test_fsync_failure_while_sealing(void **state)
+/* A failed write or fsync while sealing 30 entries into bags of 10: afterwards either no bag
+ * exists and every entry is still staged, or (fsync only: the commit record may have reached the
+ * WAL) all three bags exist, complete and consistent. Never some bags, never a partial bag. */
+static void seal_failure(struct fx *f, int *knob, bool exact)
 {
-    struct fx *f = *state;
     register_fault_vfs();
     struct tsb_store_open_opts o = {.vfs = "tsbfault"};
     struct tsb_store *s = NULL;
@@ -1213,24 +1234,89 @@ static void test_fsync_failure_while_sealing(void **state)
     int64_t *a = append_range(s, 0, 30);
     struct tsb_seal_opts so = seal_opts(10);
     struct tsb_seal_result res = {0};
-    fail_syncs = 1;
+    *knob = FAULT_DB | FAULT_WAL;
     assert_int_equal(tsb_store_seal(s, &so, &res), TSB_EDURABLE);
-    fail_syncs = 0;
+    *knob = 0;
     assert_int_equal(res.bags, 0);
     tsb_store_close(s);
 
     s = open_rw(f->path);
     struct tsb_store_stats st = stats_of(s);
     assert_int_equal(st.entries, 30);
-    assert_int_equal(st.staged, 30);
-    assert_int_equal(st.last_seq, 0);
-    /* and the archive seals normally afterwards, from SequenceNumber 1 */
-    assert_int_equal(tsb_store_seal(s, &so, &res), 0);
-    assert_int_equal(res.first_seq, 1);
-    assert_int_equal(res.bags, 3);
+    if (exact || st.last_seq == 0) {
+        assert_int_equal(st.staged, 30);
+        assert_int_equal(st.last_seq, 0);
+        /* the archive seals normally afterwards, from SequenceNumber 1 */
+        assert_int_equal(tsb_store_seal(s, &so, &res), 0);
+        assert_int_equal(res.first_seq, 1);
+        assert_int_equal(res.bags, 3);
+    } else {
+        assert_int_equal(st.staged, 0);
+        assert_int_equal(st.last_seq, 3);
+    }
     check_bag(s, 1, a, 10);
+    check_bag(s, 2, a + 10, 10);
+    check_bag(s, 3, a + 20, 10);
     tsb_store_close(s);
     free(a);
+}
+
+static void test_write_failure_while_sealing(void **state)
+{
+    seal_failure(*state, &fail_writes, true);
+}
+
+static void test_fsync_failure_while_sealing(void **state)
+{
+    seal_failure(*state, &fail_syncs, false);
+}
+
+/* SQLite ignores a failed auto-checkpoint; store.c's WAL hook must not. The commit that crosses
+ * the checkpoint threshold gets TSB_EDURABLE when the database file's fsync fails, although its
+ * own WAL frames were synced: after reopening, that batch is there whole. */
+static void test_checkpoint_fsync_failure(void **state)
+{
+    struct fx *f = *state;
+    register_fault_vfs();
+    struct tsb_store_open_opts o = {.vfs = "tsbfault"};
+    struct tsb_store *s = NULL;
+    assert_int_equal(tsb_store_open(f->path, &o, &s), 0);
+    int64_t *a = append_range(s, 0, 5);
+
+    /* about 6 MiB of content: more than 1000 WAL pages in one commit */
+    size_t n = 1500;
+    static uint8_t blob[4096];
+    memset(blob, 'x', sizeof(blob));
+    struct entry_buf *b = calloc(n, sizeof(*b));
+    struct tsb_entry_in *in = calloc(n, sizeof(*in));
+    int64_t *refs = calloc(n, sizeof(*refs));
+    for (size_t i = 0; i < n; i++) {
+        make_entry(&b[i], 1000 + (int)i, false);
+        in[i] = b[i].in;
+        in[i].content = blob;
+        in[i].content_len = sizeof(blob);
+    }
+    syncs_failed = 0;
+    fail_syncs = FAULT_DB;
+    assert_int_equal(tsb_store_append(s, in, n, refs), TSB_EDURABLE);
+    assert_non_null(strstr(tsb_err_detail(), "checkpoint"));
+    fail_syncs = 0;
+    assert_true(syncs_failed > 0);
+    assert_int_equal(tsb_store_append(s, in, 1, refs), TSB_EDURABLE);
+    tsb_store_close(s);
+
+    s = open_rw(f->path);
+    struct tsb_store_stats st = stats_of(s);
+    assert_int_equal(st.entries, 5 + (int64_t)n);
+    struct tsb_entry_rec e;
+    assert_int_equal(tsb_store_entry_by_ref(s, a[4] + (int64_t)n, &e), 0);
+    assert_int_equal(e.content_len, sizeof(blob));
+    tsb_entry_rec_cleanup(&e);
+    tsb_store_close(s);
+    free(a);
+    free(b);
+    free(in);
+    free(refs);
 }
 
 int main(void)
@@ -1250,7 +1336,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_failure_is_durable_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_failure_is_durable_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_failure_while_sealing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_failure_while_sealing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_fsync_failure, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

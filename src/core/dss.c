@@ -1,0 +1,274 @@
+/*
+ * dss: SignRequest envelopes are built as libxml2 trees (so that wss.c can sign them in place) and
+ * serialised once, without reformatting, into the bytes that are sent. Responses go through
+ * tsb_xml_parse; only the elements the protocol defines are read, anything else is ignored.
+ */
+#include "dss.h"
+
+#include "codec.h"
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "xml.h"
+
+#include <inttypes.h>
+#include <libxml/xmlsave.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int tsb_dss_request_id(const char *id_hospital, int64_t seq, char out[TSB_DSS_REQUEST_ID_MAX])
+{
+    uint8_t rnd[8];
+    char hex[17];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        tsb_fatal("the random generator failed");
+    tsb_hex_encode(rnd, sizeof(rnd), hex);
+    int n = snprintf(out, TSB_DSS_REQUEST_ID_MAX, "TSB-%s-%" PRId64 "-%s", id_hospital, seq, hex);
+    if (n < 0 || n >= TSB_DSS_REQUEST_ID_MAX)
+        return tsb_err(TSB_EINVAL, "IDHospital '%s' makes the RequestID too long", id_hospital);
+    return 0;
+}
+
+int tsb_dss_build(const struct tsb_dss_request *rq, xmlDocPtr *out)
+{
+    int r = TSB_EINTERNAL;
+    struct tsb_buf b64;
+    tsb_buf_init(&b64, SIZE_MAX / 2);
+    xmlDocPtr doc = NULL;
+
+    tsb_xml_init();
+    if (rq->bag_len == 0 || rq->request_id == NULL || rq->profile == NULL)
+        return tsb_err(TSB_EINVAL, "a SignRequest needs a bag, a RequestID and a Profile");
+    if ((r = tsb_b64_encode_buf(rq->bag, rq->bag_len, &b64)) != 0)
+        goto out;
+    doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr env = xmlNewDocNode(doc, NULL, BAD_CAST "Envelope", NULL);
+    xmlDocSetRootElement(doc, env);
+    xmlNsPtr soap = xmlNewNs(env, BAD_CAST TSB_NS_SOAP11, BAD_CAST "soapenv");
+    xmlSetNs(env, soap);
+    xmlNewChild(env, soap, BAD_CAST "Header", NULL);
+    xmlNodePtr body = xmlNewChild(env, soap, BAD_CAST "Body", NULL);
+    xmlNodePtr sr = xmlNewChild(body, NULL, BAD_CAST "SignRequest", NULL);
+    xmlNsPtr dss = xmlNewNs(sr, BAD_CAST TSB_NS_DSS, BAD_CAST "dss");
+    xmlSetNs(sr, dss);
+    xmlNewProp(sr, BAD_CAST "RequestID", BAD_CAST rq->request_id);
+    xmlNewProp(sr, BAD_CAST "Profile", BAD_CAST rq->profile);
+    xmlNodePtr docs = xmlNewChild(sr, dss, BAD_CAST "InputDocuments", NULL);
+    xmlNodePtr d = xmlNewChild(docs, dss, BAD_CAST "Document", NULL);
+    xmlNodePtr carrier;
+    if (rq->carrier == TSB_CARRIER_BASE64DATA) {
+        carrier = xmlNewChild(d, dss, BAD_CAST "Base64Data", NULL);
+        xmlNewProp(carrier, BAD_CAST "MimeType", BAD_CAST "text/xml");
+    } else {
+        carrier = xmlNewChild(d, dss, BAD_CAST "Base64XML", NULL);
+    }
+    /* added as raw text: base64 needs no escaping and the text may be tens of MB */
+    xmlNodeAddContentLen(carrier, b64.p, (int)b64.len);
+    *out = doc;
+    doc = NULL;
+    r = 0;
+out:
+    xmlFreeDoc(doc);
+    tsb_buf_cleanup(&b64);
+    return r;
+}
+
+static int serialise(xmlDocPtr doc, struct tsb_buf *out)
+{
+    xmlChar *mem = NULL;
+    int size = 0;
+    xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
+    if (mem == NULL || size <= 0)
+        return tsb_err(TSB_EINTERNAL, "cannot serialise the XML document");
+    int r = tsb_buf_append(out, mem, (size_t)size);
+    xmlFree(mem);
+    return r;
+}
+
+int tsb_dss_build_signed(const struct tsb_dss_request *rq, const struct tsb_keystore *ks,
+                         const struct tsb_wss_opts *wo, struct tsb_buf *out)
+{
+    xmlDocPtr doc = NULL;
+    int r = tsb_dss_build(rq, &doc);
+    if (r == 0 && (r = tsb_wss_sign(doc, ks, wo)) == 0)
+        r = serialise(doc, out);
+    xmlFreeDoc(doc);
+    return r;
+}
+
+static xmlNodePtr find_child(xmlNodePtr n, const char *ns, const char *local)
+{
+    for (xmlNodePtr c = tsb_xml_first_elem(n); c; c = tsb_xml_next_elem(c))
+        if (tsb_xml_is(c, ns, local))
+            return c;
+    return NULL;
+}
+
+static int envelope_body(xmlDocPtr doc, xmlNodePtr *body)
+{
+    xmlNodePtr env = xmlDocGetRootElement(doc);
+    if (!tsb_xml_is(env, TSB_NS_SOAP11, "Envelope"))
+        return tsb_err(TSB_EFORMAT, "response root is <%s>, not a SOAP 1.1 Envelope",
+                       env ? (const char *)env->name : "");
+    if ((*body = find_child(env, TSB_NS_SOAP11, "Body")) == NULL)
+        return tsb_err(TSB_EFORMAT, "SOAP Envelope has no Body");
+    return 0;
+}
+
+int tsb_dss_extract_sign_request(const uint8_t *p, size_t len, size_t max_len, struct tsb_buf *out)
+{
+    xmlDocPtr doc = NULL, copy = NULL;
+    xmlNodePtr body;
+    int r = tsb_xml_parse(p, len, max_len, &doc);
+    if (r != 0 || (r = envelope_body(doc, &body)) != 0)
+        goto out;
+    xmlNodePtr sr = find_child(body, TSB_NS_DSS, "SignRequest");
+    if (sr == NULL) {
+        r = tsb_err(TSB_EFORMAT, "Body holds no dss:SignRequest");
+        goto out;
+    }
+    copy = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr c = xmlDocCopyNode(sr, copy, 1);
+    xmlDocSetRootElement(copy, c);
+    xmlReconciliateNs(copy, c);
+    r = serialise(copy, out);
+out:
+    xmlFreeDoc(copy);
+    xmlFreeDoc(doc);
+    return r;
+}
+
+void tsb_dss_response_init(struct tsb_dss_response *r)
+{
+    memset(r, 0, sizeof(*r));
+    tsb_buf_init(&r->token, SIZE_MAX / 2);
+}
+
+void tsb_dss_response_cleanup(struct tsb_dss_response *r)
+{
+    free(r->result_major);
+    free(r->result_minor);
+    free(r->result_message);
+    free(r->fault_code);
+    free(r->fault_string);
+    free(r->request_id);
+    free(r->profile);
+    tsb_buf_cleanup(&r->token);
+    memset(r, 0, sizeof(*r));
+}
+
+/* The trimmed text of n (NULL n: NULL). Capped so that a hostile message cannot fill logs. */
+static char *text_of(xmlNodePtr n)
+{
+    if (n == NULL)
+        return NULL;
+    xmlChar *c = xmlNodeGetContent(n);
+    const char *s = c ? (const char *)c : "";
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+        s++;
+    size_t len = strnlen(s, 1024);
+    while (len > 0 &&
+           (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
+        len--;
+    char *out = tsb_strndup(s, len);
+    for (char *q = out; *q; q++)
+        if ((unsigned char)*q < 0x20)
+            *q = ' ';
+    xmlFree(c);
+    return out;
+}
+
+static char *attr_of(xmlNodePtr n, const char *name)
+{
+    xmlChar *v = xmlGetNoNsProp(n, BAD_CAST name);
+    if (v == NULL)
+        return NULL;
+    char *out = tsb_strndup((const char *)v, 512);
+    xmlFree(v);
+    return out;
+}
+
+static int parse_fault(xmlNodePtr fault, struct tsb_dss_response *out)
+{
+    out->kind = TSB_DSS_FAULT;
+    /* SOAP 1.1 faultcode/faultstring are unqualified */
+    out->fault_code = text_of(find_child(fault, NULL, "faultcode"));
+    out->fault_string = text_of(find_child(fault, NULL, "faultstring"));
+    if (out->fault_code == NULL)
+        out->fault_code = tsb_strdup("(no faultcode)");
+    return 0;
+}
+
+static int parse_sign_response(xmlNodePtr sr, const char *expect_id, struct tsb_dss_response *out)
+{
+    out->request_id = attr_of(sr, "RequestID");
+    out->profile = attr_of(sr, "Profile");
+    xmlNodePtr result = find_child(sr, TSB_NS_DSS, "Result");
+    if (result == NULL)
+        return tsb_err(TSB_EFORMAT, "SignResponse has no dss:Result");
+    out->result_major = text_of(find_child(result, TSB_NS_DSS, "ResultMajor"));
+    out->result_minor = text_of(find_child(result, TSB_NS_DSS, "ResultMinor"));
+    out->result_message = text_of(find_child(result, TSB_NS_DSS, "ResultMessage"));
+    if (out->result_major == NULL)
+        return tsb_err(TSB_EFORMAT, "SignResponse has no dss:ResultMajor");
+    if (expect_id != NULL && (out->request_id == NULL || strcmp(out->request_id, expect_id) != 0))
+        return tsb_err(TSB_EPROTO, "SignResponse RequestID '%s' does not echo the request's '%s'",
+                       out->request_id ? out->request_id : "(none)", expect_id);
+    if (strcmp(out->result_major, TSB_DSS_SUCCESS_URI) != 0) {
+        out->kind = TSB_DSS_ERROR;
+        return 0;
+    }
+    xmlNodePtr so = find_child(sr, TSB_NS_DSS, "SignatureObject");
+    xmlNodePtr ts = so ? find_child(so, TSB_NS_DSS, "Timestamp") : NULL;
+    xmlNodePtr tok = ts ? find_child(ts, TSB_NS_DSS, "RFC3161TimeStampToken") : NULL;
+    if (tok == NULL)
+        return tsb_err(TSB_EFORMAT, "SignResponse reports Success but holds no "
+                                    "SignatureObject/Timestamp/RFC3161TimeStampToken");
+    xmlChar *c = xmlNodeGetContent(tok);
+    int r = c ? tsb_token_decode(c, strlen((const char *)c), &out->token, &out->form)
+              : tsb_err(TSB_EFORMAT, "empty RFC3161TimeStampToken");
+    xmlFree(c);
+    if (r != 0)
+        return r;
+    out->kind = TSB_DSS_OK;
+    return 0;
+}
+
+int tsb_dss_parse_response(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,
+                           struct tsb_dss_response *out)
+{
+    xmlDocPtr doc = NULL;
+    xmlNodePtr body;
+    int r = tsb_xml_parse(p, len, max_len, &doc);
+    if (r != 0 || (r = envelope_body(doc, &body)) != 0)
+        goto out;
+    xmlNodePtr first = tsb_xml_first_elem(body);
+    if (tsb_xml_is(first, TSB_NS_SOAP11, "Fault"))
+        r = parse_fault(first, out);
+    else if (tsb_xml_is(first, TSB_NS_DSS, "SignResponse"))
+        r = parse_sign_response(first, expect_id, out);
+    else
+        r = tsb_err(TSB_EFORMAT, "SOAP Body holds <%s>, neither a SignResponse nor a Fault",
+                    first ? (const char *)first->name : "nothing");
+out:
+    xmlFreeDoc(doc);
+    return r;
+}
+
+void tsb_dss_response_reason(const struct tsb_dss_response *r, char *out, size_t n)
+{
+    switch (r->kind) {
+    case TSB_DSS_FAULT:
+        snprintf(out, n, "SOAP fault %s: %s", r->fault_code ? r->fault_code : "",
+                 r->fault_string ? r->fault_string : "");
+        break;
+    case TSB_DSS_ERROR:
+    case TSB_DSS_OK:
+        snprintf(out, n, "%s%s%s%s%s", r->result_major ? r->result_major : "",
+                 r->result_minor ? " / " : "", r->result_minor ? r->result_minor : "",
+                 r->result_message ? ": " : "", r->result_message ? r->result_message : "");
+        break;
+    }
+}

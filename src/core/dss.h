@@ -1,0 +1,78 @@
+/*
+ * dss: the OASIS DSS SignRequest/SignResponse codec of the TimeStampAuthority (protocol reference
+ * §4). Builds the SOAP 1.1 envelope that carries a bag (Base64XML or Base64Data), signed with
+ * WS-Security by wss.c; parses the answer (SignResponse or SOAP 1.1 Fault) with the hardened
+ * parser, checks the RequestID echo and decodes the token robustly (token.h). Called by the sender
+ * and by tests; pure (no network).
+ */
+#ifndef TSB_DSS_H
+#define TSB_DSS_H
+
+#include "config.h"
+#include "keystore.h"
+#include "mem.h"
+#include "token.h"
+#include "wss.h"
+
+#include <libxml/tree.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TSB_NS_DSS             "urn:oasis:names:tc:dss:1.0:core:schema"
+#define TSB_DSS_SUCCESS_URI    "urn:oasis:names:tc:dss:1.0:resultmajor:Success"
+#define TSB_DSS_REQUEST_ID_MAX 128 /* buffer size for a RequestID */
+
+/* Writes "TSB-<id_hospital>-<seq>-<16 random hex>" into out[TSB_DSS_REQUEST_ID_MAX]: unique per
+ * send, and it names the bag for anyone reading the TSA's logs. TSB_EINVAL if it does not fit. */
+int tsb_dss_request_id(const char *id_hospital, int64_t seq, char out[TSB_DSS_REQUEST_ID_MAX]);
+
+struct tsb_dss_request {
+    const uint8_t *bag; /* exact bag bytes */
+    size_t bag_len;
+    const char *request_id;
+    const char *profile;
+    enum tsb_carrier carrier;
+};
+
+/* The unsigned SOAP envelope (empty Header, Body with the SignRequest). *out: xmlFreeDoc. */
+int tsb_dss_build(const struct tsb_dss_request *rq, xmlDocPtr *out);
+
+/* Builds, signs (WS-Security) and serialises the request into out (appended; its cap bounds the
+ * message). These are the bytes to POST. */
+int tsb_dss_build_signed(const struct tsb_dss_request *rq, const struct tsb_keystore *ks,
+                         const struct tsb_wss_opts *wo, struct tsb_buf *out);
+
+/* Copies the dss:SignRequest element of a serialised envelope into out as a standalone document
+ * (namespaces reconciled), for schema validation and request capture. */
+int tsb_dss_extract_sign_request(const uint8_t *p, size_t len, size_t max_len, struct tsb_buf *out);
+
+enum tsb_dss_kind {
+    TSB_DSS_OK,    /* ResultMajor Success and a decoded token */
+    TSB_DSS_ERROR, /* a SignResponse with another ResultMajor (RequesterError, ResponderError...) */
+    TSB_DSS_FAULT, /* a SOAP 1.1 Fault */
+};
+
+struct tsb_dss_response {
+    enum tsb_dss_kind kind;
+    char *result_major, *result_minor, *result_message; /* NULL when absent */
+    char *fault_code, *fault_string;                    /* FAULT only */
+    char *request_id;                                   /* as echoed */
+    char *profile;
+    struct tsb_buf token; /* DER TimeStampToken (OK only) */
+    struct tsb_token_form form;
+};
+void tsb_dss_response_init(struct tsb_dss_response *r);
+void tsb_dss_response_cleanup(struct tsb_dss_response *r);
+
+/* Parses a response body of at most max_len bytes. Returns 0 when it is a SignResponse or a SOAP
+ * Fault (out->kind says which); TSB_ETOOBIG, TSB_EFORMAT (not XML, no SignResponse or Fault,
+ * Success without a decodable token), TSB_EPROTO when the RequestID does not echo expect_id. The
+ * detail says which. out must be initialised; it is filled as far as parsing got. */
+int tsb_dss_parse_response(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,
+                           struct tsb_dss_response *out);
+
+/* One line for logs and the archive: "ResultMajor ... / ResultMinor ... : message" or the fault. */
+void tsb_dss_response_reason(const struct tsb_dss_response *r, char *out, size_t n);
+
+#endif

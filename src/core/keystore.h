@@ -1,0 +1,45 @@
+/*
+ * keystore: the hospital's eHealth PKCS#12 keystore (the "authentication" key and certificate).
+ * The password comes from a file (first line) or an environment variable; it is never logged and
+ * every copy tsbag makes is wiped with OPENSSL_cleanse on every path. The private key never leaves
+ * this module except through keystore_signer.h, which only the WS-Security signer includes.
+ * Callers: the sender (at startup, once) and the tests.
+ */
+#ifndef TSB_KEYSTORE_H
+#define TSB_KEYSTORE_H
+
+#include <openssl/x509.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TSB_KEYSTORE_ALIAS "authentication" /* PKCS#12 friendlyName eHealth gives the key */
+
+struct tsb_keystore;
+
+enum tsb_key_type { TSB_KEY_RSA, TSB_KEY_EC };
+
+struct tsb_keystore_source {
+    const char *path;          /* PKCS#12 file */
+    const char *password_file; /* first line is the password; used when password_env is empty */
+    const char *password_env;  /* name of an environment variable; NULL or "" for the file */
+};
+
+/* Loads the keystore: checks its MAC, takes the private key whose friendlyName is
+ * "authentication" (or the only key when none is named so) and the certificate with the same
+ * localKeyID or public key, plus the other certificates as chain. TSB_ECONFIG names what is wrong
+ * (unreadable file, wrong password, no key, key/certificate mismatch, expired certificate). */
+int tsb_keystore_load(const struct tsb_keystore_source *src, int64_t now_ms,
+                      struct tsb_keystore **out);
+void tsb_keystore_free(struct tsb_keystore *ks);
+
+/* The hospital certificate (borrowed, valid while ks lives). */
+X509 *tsb_keystore_cert(const struct tsb_keystore *ks);
+/* The other certificates of the keystore (borrowed; may be empty, never NULL). */
+STACK_OF(X509) * tsb_keystore_chain(const struct tsb_keystore *ks);
+/* RSA or EC: decides the signature algorithm. */
+enum tsb_key_type tsb_keystore_key_type(const struct tsb_keystore *ks);
+/* One-line description for logs: subject, serial and expiry (no secret). */
+const char *tsb_keystore_describe(const struct tsb_keystore *ks);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * token: decoding and verification of RFC 3161 timestamp tokens, before anything is archived and
+ * again whenever an auditor or the reconciliation asks. Verification runs every check it can and
+ * reports each one (pass, fail, skipped) with a sentence an operator can act on; a token is good
+ * only when all ran and passed. Trust comes only from the configured TSA anchors (PEM), never from
+ * certificates inside the token. Pure core: no network, no archive.
+ */
+#ifndef TSB_TOKEN_H
+#define TSB_TOKEN_H
+
+#include "hash.h"
+#include "mem.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* How a token arrived (protocol reference §4.3): eHealth's legacy profiles wrap it twice in
+ * base64 and/or send a whole TimeStampResp. */
+struct tsb_token_form {
+    int base64_layers;  /* 1 is the standard; 2 is the legacy double base64 */
+    bool full_response; /* a TimeStampResp was unwrapped */
+};
+
+/* Decodes the text of an RFC3161TimeStampToken element: base64 repeatedly while the content is
+ * base64 text (at most 4 layers), then a bare TimeStampToken or a TimeStampResp (status granted)
+ * whose token is taken. Appends the DER token to der. TSB_EFORMAT names what was wrong; TSB_ETOKEN
+ * when a TimeStampResp says the TSA refused. */
+int tsb_token_decode(const uint8_t *text, size_t len, struct tsb_buf *der,
+                     struct tsb_token_form *form);
+
+enum tsb_token_check {
+    TSB_TCHK_PARSE,       /* a CMS SignedData holding a TSTInfo */
+    TSB_TCHK_IMPRINT_ALG, /* messageImprint algorithm is SHA-256 */
+    TSB_TCHK_IMPRINT,     /* messageImprint equals the expected digest */
+    TSB_TCHK_SIGNER,      /* signer certificate found (token or anchors file) */
+    TSB_TCHK_SIGNATURE,   /* CMS signature verifies with the signer's key */
+    TSB_TCHK_CHAIN,       /* signer chains to a trust anchor, valid at genTime */
+    TSB_TCHK_ESS,         /* exactly one of ESSCertID/ESSCertIDv2, matching the signer */
+    TSB_TCHK_EKU,         /* signer has the timeStamping EKU, critical, and nothing else */
+    TSB_TCHK_GEN_TIME,    /* genTime within the allowed skew of the local clock */
+    TSB_TCHK_N
+};
+
+enum tsb_check_outcome { TSB_CHECK_NOT_RUN, TSB_CHECK_PASS, TSB_CHECK_FAIL, TSB_CHECK_SKIPPED };
+
+#define TSB_TOKEN_MSG_MAX 256
+
+struct tsb_token_result {
+    enum tsb_check_outcome outcome[TSB_TCHK_N];
+    char message[TSB_TCHK_N][TSB_TOKEN_MSG_MAX]; /* why it failed / what passed */
+    bool ok;                                     /* every check ran (or was skipped) and passed */
+    char serial[80];                             /* TSTInfo.serialNumber, decimal ("" if unknown) */
+    int64_t gen_time_ms;                         /* TSTInfo.genTime, ms since the epoch */
+    char policy[80];                             /* TSTInfo.policy OID */
+    char tsa_subject[256];                       /* signer certificate subject */
+};
+
+/* "messageImprint algorithm", "CMS signature", ... for reports. */
+const char *tsb_token_check_name(enum tsb_token_check c);
+
+struct tsb_token_verifier;
+
+/* Loads the TSA trust anchors (one PEM file with one or more certificates; an anchor may be a
+ * root, an intermediate or the TSA certificate itself). TSB_ECONFIG names the file. */
+int tsb_token_verifier_new(const char *anchors_pem, struct tsb_token_verifier **out);
+void tsb_token_verifier_free(struct tsb_token_verifier *v);
+
+struct tsb_token_verify_opts {
+    bool check_skew; /* false for later audits: genTime is compared with nothing */
+    int64_t now_ms;
+    int64_t max_skew_s;
+};
+
+/* Verifies a DER token against the SHA-256 of the stamped bytes. Fills res (always). Returns 0
+ * when res->ok, TSB_ETOKEN when a check failed (res and the detail say which), TSB_ECRYPTO when
+ * OpenSSL itself broke. */
+int tsb_token_verify(const struct tsb_token_verifier *v, const uint8_t *der, size_t len,
+                     const uint8_t digest[TSB_SHA256_LEN], const struct tsb_token_verify_opts *o,
+                     struct tsb_token_result *res);
+
+/* The first failed check's message, or "token verified" when ok. */
+const char *tsb_token_result_reason(const struct tsb_token_result *res);
+
+#endif

@@ -1,0 +1,135 @@
+/* Unit tests for keystore: the hospital PKCS#12 loads from a password file or variable, the key
+ * type is reported, and every refusal (wrong password, missing variable, unreadable file, not a
+ * PKCS#12, expired certificate) names the problem without ever showing the password. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "err.h"
+#include "keystore.h"
+#include "testlib.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static char *dir;
+static char p12[4200], passf[4200], ec_p12[4200], ec_pass[4200];
+static char password[256];
+
+static int setup(void **state)
+{
+    dir = tsb_test_tmpdir();
+    if (tsb_test_sh("'%s/tests/lib/test-pki.sh' '%s' rsa && '%s/tests/lib/test-pki.sh' '%s/ec' ec",
+                    tsb_test_source_dir(), dir, tsb_test_source_dir(), dir) != 0)
+        return -1;
+    snprintf(p12, sizeof(p12), "%s/hospital.p12", dir);
+    snprintf(passf, sizeof(passf), "%s/hospital.pass", dir);
+    snprintf(ec_p12, sizeof(ec_p12), "%s/ec/hospital.p12", dir);
+    snprintf(ec_pass, sizeof(ec_pass), "%s/ec/hospital.pass", dir);
+    size_t n;
+    char *p = (char *)tsb_test_read_file(passf, &n);
+    if (p == NULL)
+        return -1;
+    snprintf(password, sizeof(password), "%.*s", (int)strcspn(p, "\n"), p);
+    free(p);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    tsb_test_rmtree(dir);
+    free(dir);
+    return 0;
+}
+
+static int64_t now_ms(void)
+{
+    return (int64_t)time(NULL) * 1000;
+}
+
+static void test_loads_from_file(void **state)
+{
+    struct tsb_keystore_source src = {.path = p12, .password_file = passf};
+    struct tsb_keystore *ks = NULL;
+    assert_int_equal(tsb_keystore_load(&src, now_ms(), &ks), 0);
+    assert_int_equal(tsb_keystore_key_type(ks), TSB_KEY_RSA);
+    char subject[256];
+    X509_NAME_oneline(X509_get_subject_name(tsb_keystore_cert(ks)), subject, sizeof(subject));
+    assert_non_null(strstr(subject, "CN=tsa_0406798006_01"));
+    assert_int_equal(sk_X509_num(tsb_keystore_chain(ks)), 1); /* the hospital CA */
+    assert_non_null(strstr(tsb_keystore_describe(ks), "RSA key"));
+    assert_null(strstr(tsb_keystore_describe(ks), password));
+    tsb_keystore_free(ks);
+
+    src.path = ec_p12;
+    src.password_file = ec_pass;
+    assert_int_equal(tsb_keystore_load(&src, now_ms(), &ks), 0);
+    assert_int_equal(tsb_keystore_key_type(ks), TSB_KEY_EC);
+    tsb_keystore_free(ks);
+}
+
+static void test_loads_from_environment(void **state)
+{
+    setenv("TSB_TEST_KS_PASS", password, 1);
+    /* the variable wins over a (wrong) file */
+    struct tsb_keystore_source src = {
+        .path = p12, .password_file = "/nonexistent", .password_env = "TSB_TEST_KS_PASS"};
+    struct tsb_keystore *ks = NULL;
+    assert_int_equal(tsb_keystore_load(&src, now_ms(), &ks), 0);
+    tsb_keystore_free(ks);
+    unsetenv("TSB_TEST_KS_PASS");
+    ks = NULL;
+    assert_int_equal(tsb_keystore_load(&src, now_ms(), &ks), TSB_ECONFIG);
+    assert_null(ks);
+    assert_non_null(strstr(tsb_err_detail(), "TSB_TEST_KS_PASS is not set"));
+}
+
+static void test_refusals(void **state)
+{
+    char wrong[4200], garbage[4200];
+    snprintf(wrong, sizeof(wrong), "%s/wrong.pass", dir);
+    snprintf(garbage, sizeof(garbage), "%s/garbage.p12", dir);
+    assert_int_equal(tsb_test_write_file(wrong, "not-the-password\n", 17), 0);
+    assert_int_equal(tsb_test_write_file(garbage, "hello", 5), 0);
+    static const char *none = "";
+    const struct {
+        const char *path, *pass;
+        int64_t now;
+        const char *detail;
+    } cases[] = {
+        {p12, wrong, 0, "wrong password"},
+        {"/nonexistent/h.p12", passf, 0, "cannot open keystore"},
+        {garbage, passf, 0, "not a PKCS#12"},
+        {p12, "/nonexistent/pass", 0, "cannot open keystore password file"},
+        {p12, none, 0, "no keystore password source"},
+        /* year 2100: the certificate has expired */
+        {p12, passf, INT64_C(4102444800000), "has expired"},
+        /* 1990: not valid yet */
+        {p12, passf, INT64_C(631152000000), "not valid yet"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct tsb_keystore_source src = {.path = cases[i].path, .password_file = cases[i].pass};
+        struct tsb_keystore *ks = NULL;
+        assert_int_equal(tsb_keystore_load(&src, cases[i].now ? cases[i].now : now_ms(), &ks),
+                         TSB_ECONFIG);
+        assert_null(ks);
+        if (strstr(tsb_err_detail(), cases[i].detail) == NULL)
+            fail_msg("case %zu: '%s' lacks '%s'", i, tsb_err_detail(), cases[i].detail);
+        assert_null(strstr(tsb_err_detail(), password));
+        assert_null(strstr(tsb_err_detail(), "not-the-password"));
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_loads_from_file),
+        cmocka_unit_test(test_loads_from_environment),
+        cmocka_unit_test(test_refusals),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,303 @@
+/* Unit tests for dss: every SignRequest body validates against the OASIS DSS core schema (checked
+ * by xmllint), carries the exact bag bytes and a fresh RequestID; SignResponses, DSS errors and
+ * SOAP faults are told apart, the RequestID echo is enforced and tokens come out in DER whatever
+ * wrapping the TSA used. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "codec.h"
+#include "dss.h"
+#include "err.h"
+#include "keystore.h"
+#include "testlib.h"
+#include "xml.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static char *dir;
+static struct tsb_keystore *ks;
+static uint8_t *token;
+static size_t token_len;
+static char *token_b64, *token_b64x2, *resp_b64;
+
+static const char bag[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<TimeStampBag "
+                          "xmlns=\"urn:be:fgov:ehealth:timestamping:protocol:v2\" "
+                          "Hash=\"SHA-256\" SequenceNumber=\"42\"><JournalEntry><Hash>"
+                          "8de44a19c21dc062ad9d00ebea990cec737e3b4da467e8cac7f6a3b068d23e95"
+                          "</Hash><Ref>1001</Ref></JournalEntry></TimeStampBag>";
+
+static char *read_str(const char *name)
+{
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    size_t n;
+    char *s = (char *)tsb_test_read_file(p, &n);
+    if (s != NULL)
+        s[strcspn(s, "\n")] = '\0';
+    return s;
+}
+
+static int setup(void **state)
+{
+    dir = tsb_test_tmpdir();
+    if (tsb_test_sh("'%s/tests/lib/test-pki.sh' '%s' rsa && cd '%s' && printf '%%s' '%s' >bag.xml "
+                    "&& openssl ts -query -data bag.xml -sha256 -cert -no_nonce -out q.tsq "
+                    "2>/dev/null && openssl ts -reply -config ts.cnf -queryfile q.tsq -signer "
+                    "tsa.pem -inkey tsa.key -out r.tsr 2>/dev/null && openssl ts -reply -in r.tsr "
+                    "-token_out -out t.tst 2>/dev/null && base64 -w 0 t.tst >t.b64 && base64 -w 0 "
+                    "t.b64 >t.b64x2 && base64 -w 0 r.tsr >r.b64",
+                    tsb_test_source_dir(), dir, dir, bag) != 0)
+        return -1;
+    char p12[4200], pass[4200], tst[4200];
+    snprintf(p12, sizeof(p12), "%s/hospital.p12", dir);
+    snprintf(pass, sizeof(pass), "%s/hospital.pass", dir);
+    snprintf(tst, sizeof(tst), "%s/t.tst", dir);
+    struct tsb_keystore_source src = {.path = p12, .password_file = pass};
+    if (tsb_keystore_load(&src, (int64_t)time(NULL) * 1000, &ks) != 0)
+        return -1;
+    token = tsb_test_read_file(tst, &token_len);
+    token_b64 = read_str("t.b64");
+    token_b64x2 = read_str("t.b64x2");
+    resp_b64 = read_str("r.b64");
+    return token && token_b64 && token_b64x2 && resp_b64 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    tsb_keystore_free(ks);
+    free(token);
+    free(token_b64);
+    free(token_b64x2);
+    free(resp_b64);
+    tsb_test_rmtree(dir);
+    free(dir);
+    return 0;
+}
+
+static void signed_request(enum tsb_carrier carrier, const char *rid, struct tsb_buf *out)
+{
+    struct tsb_dss_request rq = {.bag = (const uint8_t *)bag,
+                                 .bag_len = strlen(bag),
+                                 .request_id = rid,
+                                 .profile = "urn:ehealth:profiles:timestamping:2.1-cert",
+                                 .carrier = carrier};
+    struct tsb_wss_opts wo = {.now_ms = (int64_t)time(NULL) * 1000, .ttl_s = 60};
+    assert_int_equal(tsb_dss_build_signed(&rq, ks, &wo, out), 0);
+}
+
+static void test_request_id(void **state)
+{
+    char a[TSB_DSS_REQUEST_ID_MAX], b[TSB_DSS_REQUEST_ID_MAX];
+    assert_int_equal(tsb_dss_request_id("tsa_0406798006_01", 42, a), 0);
+    assert_int_equal(tsb_dss_request_id("tsa_0406798006_01", 42, b), 0);
+    assert_int_equal(strncmp(a, "TSB-tsa_0406798006_01-42-", 25), 0);
+    assert_int_equal(strlen(a), 25 + 16);
+    assert_string_not_equal(a, b); /* unique per send, even for the same bag */
+    char longid[200];
+    memset(longid, 'x', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    assert_int_equal(tsb_dss_request_id(longid, 1, a), TSB_EINVAL);
+}
+
+static void schema_case(enum tsb_carrier carrier, const char *carrier_elem)
+{
+    struct tsb_buf msg, sr;
+    tsb_buf_init(&msg, 1 << 20);
+    tsb_buf_init(&sr, 1 << 20);
+    signed_request(carrier, "TSB-x-1-00", &msg);
+    assert_int_equal(tsb_dss_extract_sign_request(msg.p, msg.len, msg.len, &sr), 0);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/signrequest.xml", dir);
+    assert_int_equal(tsb_test_write_file(path, sr.p, sr.len), 0);
+    assert_int_equal(
+        tsb_test_sh(
+            "xmllint --noout --nonet --schema "
+            "'%s/reference/xsd/external/oasis-dss-core-schema-v1.0-os.xsd' '%s' 2>/dev/null",
+            tsb_test_shared_dir(), path),
+        0);
+    /* the carrier holds exactly the bag bytes */
+    char open_tag[64];
+    snprintf(open_tag, sizeof(open_tag), "<dss:%s", carrier_elem);
+    char *p = strstr((char *)sr.p, open_tag);
+    assert_non_null(p);
+    p = strchr(p, '>') + 1;
+    char *end = strstr(p, "</dss:");
+    struct tsb_buf dec;
+    tsb_buf_init(&dec, 1 << 20);
+    assert_int_equal(tsb_b64_decode_buf(p, (size_t)(end - p), false, &dec), 0);
+    assert_int_equal(dec.len, strlen(bag));
+    assert_memory_equal(dec.p, bag, dec.len);
+    assert_non_null(strstr((char *)sr.p, "RequestID=\"TSB-x-1-00\""));
+    assert_non_null(strstr((char *)sr.p, "Profile=\"urn:ehealth:profiles:timestamping:2.1-cert\""));
+
+    /* the schema check is a real witness: a SignRequest with a foreign child fails it */
+    char *bad = strstr((char *)sr.p, "<dss:InputDocuments>");
+    assert_non_null(bad);
+    memcpy(bad, "<dss:InputDocumentz>", 20);
+    char *bad2 = strstr((char *)sr.p, "</dss:InputDocuments>");
+    memcpy(bad2, "</dss:InputDocumentz>", 21);
+    assert_int_equal(tsb_test_write_file(path, sr.p, sr.len), 0);
+    assert_int_not_equal(
+        tsb_test_sh(
+            "xmllint --noout --nonet --schema "
+            "'%s/reference/xsd/external/oasis-dss-core-schema-v1.0-os.xsd' '%s' 2>/dev/null",
+            tsb_test_shared_dir(), path),
+        0);
+    tsb_buf_cleanup(&dec);
+    tsb_buf_cleanup(&sr);
+    tsb_buf_cleanup(&msg);
+}
+
+static void test_request_validates_base64xml(void **state)
+{
+    schema_case(TSB_CARRIER_BASE64XML, "Base64XML");
+}
+
+static void test_request_validates_base64data(void **state)
+{
+    schema_case(TSB_CARRIER_BASE64DATA, "Base64Data");
+}
+
+static char *response(const char *rid_attr, const char *major, const char *extra_result,
+                      const char *token_text)
+{
+    size_t n = 4096 + (token_text ? strlen(token_text) : 0);
+    char *s = malloc(n);
+    snprintf(s, n,
+             "<?xml version=\"1.0\"?>\n<s:Envelope "
+             "xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Header/><s:Body>"
+             "<dss:SignResponse xmlns:dss=\"urn:oasis:names:tc:dss:1.0:core:schema\" %s "
+             "Profile=\"urn:ehealth:profiles:timestamping:2.1-cert\"><dss:Result><dss:ResultMajor>"
+             "%s</dss:ResultMajor>%s</dss:Result>%s%s%s</dss:SignResponse></s:Body></s:Envelope>",
+             rid_attr, major, extra_result,
+             token_text ? "<dss:SignatureObject><dss:Timestamp><dss:RFC3161TimeStampToken>" : "",
+             token_text ? token_text : "",
+             token_text ? "</dss:RFC3161TimeStampToken></dss:Timestamp></dss:SignatureObject>"
+                        : "");
+    return s;
+}
+
+static int parse(const char *s, struct tsb_dss_response *r)
+{
+    tsb_dss_response_init(r);
+    return tsb_dss_parse_response((const uint8_t *)s, strlen(s), 1 << 20, "RID-1", r);
+}
+
+static void test_success_forms(void **state)
+{
+    const struct {
+        const char *text;
+        int layers;
+        bool full;
+    } cases[] = {{token_b64, 1, false}, {token_b64x2, 2, false}, {resp_b64, 1, true}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *s = response("RequestID=\"RID-1\"", TSB_DSS_SUCCESS_URI, "", cases[i].text);
+        struct tsb_dss_response r;
+        assert_int_equal(parse(s, &r), 0);
+        assert_int_equal(r.kind, TSB_DSS_OK);
+        assert_string_equal(r.request_id, "RID-1");
+        assert_string_equal(r.profile, "urn:ehealth:profiles:timestamping:2.1-cert");
+        assert_int_equal(r.form.base64_layers, cases[i].layers);
+        assert_int_equal(r.form.full_response, cases[i].full);
+        assert_int_equal(r.token.len, token_len);
+        assert_memory_equal(r.token.p, token, token_len);
+        tsb_dss_response_cleanup(&r);
+        free(s);
+    }
+}
+
+static void test_dss_error_and_fault(void **state)
+{
+    char *s =
+        response("RequestID=\"RID-1\"", "urn:oasis:names:tc:dss:1.0:resultmajor:RequesterError",
+                 "<dss:ResultMinor>urn:oasis:names:tc:dss:1.0:resultminor:NotAuthorized"
+                 "</dss:ResultMinor><dss:ResultMessage xml:lang=\"en\">certificate not "
+                 "allowed</dss:ResultMessage>",
+                 NULL);
+    struct tsb_dss_response r;
+    assert_int_equal(parse(s, &r), 0);
+    assert_int_equal(r.kind, TSB_DSS_ERROR);
+    char why[512];
+    tsb_dss_response_reason(&r, why, sizeof(why));
+    assert_string_equal(why, "urn:oasis:names:tc:dss:1.0:resultmajor:RequesterError / "
+                             "urn:oasis:names:tc:dss:1.0:resultminor:NotAuthorized: certificate "
+                             "not allowed");
+    assert_int_equal(r.token.len, 0);
+    tsb_dss_response_cleanup(&r);
+    free(s);
+
+    const char *fault = "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>"
+                        "<s:Fault><faultcode xmlns:wsse=\"x\">wsse:InvalidSecurity</faultcode>"
+                        "<faultstring>signature does not verify</faultstring></s:Fault></s:Body>"
+                        "</s:Envelope>";
+    assert_int_equal(parse(fault, &r), 0);
+    assert_int_equal(r.kind, TSB_DSS_FAULT);
+    assert_string_equal(r.fault_code, "wsse:InvalidSecurity");
+    tsb_dss_response_reason(&r, why, sizeof(why));
+    assert_string_equal(why, "SOAP fault wsse:InvalidSecurity: signature does not verify");
+    tsb_dss_response_cleanup(&r);
+}
+
+static void test_refusals(void **state)
+{
+    char *wrong_id = response("RequestID=\"RID-2\"", TSB_DSS_SUCCESS_URI, "", token_b64);
+    char *no_id = response("", TSB_DSS_SUCCESS_URI, "", token_b64);
+    char *no_token = response("RequestID=\"RID-1\"", TSB_DSS_SUCCESS_URI, "", NULL);
+    char *bad_token = response("RequestID=\"RID-1\"", TSB_DSS_SUCCESS_URI, "", "aGVsbG8=");
+    const struct {
+        const char *doc;
+        int code;
+        const char *detail;
+    } cases[] = {
+        {wrong_id, TSB_EPROTO, "'RID-2' does not echo the request's 'RID-1'"},
+        {no_id, TSB_EPROTO, "'(none)'"},
+        {no_token, TSB_EFORMAT, "holds no SignatureObject"},
+        {bad_token, TSB_EFORMAT, "neither a TimeStampToken nor a TimeStampResp"},
+        {"<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><x/>"
+         "</s:Body></s:Envelope>",
+         TSB_EFORMAT, "neither a SignResponse nor a Fault"},
+        {"<Envelope/>", TSB_EFORMAT, "not a SOAP 1.1 Envelope"},
+        {"<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\">", TSB_EFORMAT,
+         "not well-formed"},
+        {"<!DOCTYPE s [<!ENTITY e \"x\">]><s/>", TSB_EFORMAT, "DOCTYPE"},
+        {"<html>503 Service Unavailable</html>", TSB_EFORMAT, "not a SOAP 1.1 Envelope"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct tsb_dss_response r;
+        assert_int_equal(parse(cases[i].doc, &r), cases[i].code);
+        assert_int_equal(r.token.len, 0);
+        if (strstr(tsb_err_detail(), cases[i].detail) == NULL)
+            fail_msg("case %zu: '%s' lacks '%s'", i, tsb_err_detail(), cases[i].detail);
+        tsb_dss_response_cleanup(&r);
+    }
+    /* size cap */
+    struct tsb_dss_response r;
+    tsb_dss_response_init(&r);
+    assert_int_equal(
+        tsb_dss_parse_response((const uint8_t *)wrong_id, strlen(wrong_id), 100, "RID-1", &r),
+        TSB_ETOOBIG);
+    tsb_dss_response_cleanup(&r);
+    free(wrong_id);
+    free(no_id);
+    free(no_token);
+    free(bad_token);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_request_id),
+        cmocka_unit_test(test_request_validates_base64xml),
+        cmocka_unit_test(test_request_validates_base64data),
+        cmocka_unit_test(test_success_forms),
+        cmocka_unit_test(test_dss_error_and_fault),
+        cmocka_unit_test(test_refusals),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -185,7 +185,7 @@ static char *attr_of(xmlNodePtr n, const char *name)
     xmlChar *v = xmlGetNoNsProp(n, BAD_CAST name);
     if (v == NULL)
         return NULL;
-    char *out = tsb_strndup((const char *)v, 512);
+    char *out = tsb_strndup((const char *)v, strnlen((const char *)v, 512));
     xmlFree(v);
     return out;
 }

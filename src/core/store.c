@@ -77,7 +77,10 @@ static const char *const stmt_sql[ST_N] = {
     [ST_APPEND] = "INSERT INTO entries (hash, source, format_id, client_ref, received_ms, content) "
                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_ENTRY_BY_REF] = "SELECT " ENTRY_COLS " FROM entries WHERE ref = ?1",
-    [ST_ENTRIES_BY_HASH] = "SELECT " ENTRY_COLS " FROM entries WHERE hash = ?1 ORDER BY ref",
+    /* the hash index covers sealed entries only (schema/0001): staged ones are scanned */
+    [ST_ENTRIES_BY_HASH] = "SELECT " ENTRY_COLS " FROM entries WHERE hash = ?1 AND "
+                           "bag_seq IS NOT NULL UNION ALL SELECT " ENTRY_COLS " FROM entries "
+                           "WHERE " STAGED " AND hash = ?1 ORDER BY ref",
     [ST_ENTRIES_BY_RECEIVED] = "SELECT " ENTRY_COLS " FROM entries "
                                "WHERE received_ms BETWEEN ?1 AND ?2 ORDER BY ref",
     [ST_ENTRIES_BY_BAG] = "SELECT " ENTRY_COLS " FROM entries WHERE bag_seq = ?1 "

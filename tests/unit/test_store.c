@@ -643,10 +643,30 @@ static void test_seal_nothing_staged(void **state)
     assert_int_equal(res.bags, 1);
     assert_int_equal(res.entries, 1);
     check_bag(s, 1, refs, 1);
+    /* the same digest again, staged: a lookup by digest finds the sealed one (index) and the
+     * staged one (scan), in Ref order */
+    int64_t *again = append_range(s, 0, 1);
+    struct collected c = {0};
+    struct entry_buf eb;
+    make_entry(&eb, 0, false);
+    assert_int_equal(tsb_store_entries_by_hash(s, eb.in.digest, collect, &c), 0);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.refs[0], refs[0]);
+    assert_int_equal(c.positions[0], 0);
+    assert_int_equal(c.refs[1], again[0]);
+    assert_int_equal(c.positions[1], -1);
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    assert_int_equal(res.first_seq, 2);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(tsb_store_entries_by_hash(s, eb.in.digest, collect, &c), 0);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.refs[1], again[0]);
+    assert_int_equal(c.positions[1], 0);
+    free(again);
     /* and sealing again right away seals nothing */
     assert_int_equal(tsb_store_seal(s, &o, &res), 0);
     assert_int_equal(res.bags, 0);
-    assert_int_equal(stats_of(s).last_seq, 1);
+    assert_int_equal(stats_of(s).last_seq, 2);
     free(refs);
     tsb_store_close(s);
 }

@@ -1,0 +1,161 @@
+/*
+ * bench_store: archive append throughput (entries/s) per batch size, with synchronous=FULL on the
+ * disk holding DIR (one fsync per batch), and the time to seal 100 000 staged entries into one
+ * bag. Usage: bench_store [DIR [append|seal]] (DIR defaults to $TMPDIR or /tmp; both parts run
+ * by default). Each figure uses a fresh archive.
+ */
+#include "err.h"
+#include "hash.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, int r)
+{
+    fprintf(stderr, "bench_store: %s: %s: %s\n", what, tsb_strerror(r), tsb_err_detail());
+    exit(1);
+}
+
+static struct tsb_store *fresh(const char *dir, const char *name, char *path, size_t pathsz)
+{
+    snprintf(path, pathsz, "%s/%s", dir, name);
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char p[4200];
+        snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+        unlink(p);
+    }
+    struct tsb_store *s = NULL;
+    int r = tsb_store_open(path, NULL, &s);
+    if (r != 0)
+        die("open", r);
+    return s;
+}
+
+static void cleanup(const char *path)
+{
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char p[4200];
+        snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+        unlink(p);
+    }
+}
+
+/* Fills batch with n entries numbered from *next (digest of the number, realistic fields). */
+static void fill(struct tsb_entry_in *batch, char (*cref)[24], size_t n, uint64_t *next,
+                 const uint8_t *content, size_t content_len)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = (*next)++;
+        tsb_sha256((const uint8_t *)&k, sizeof(k), batch[i].digest);
+        snprintf(cref[i], 24, "RX%016llu", (unsigned long long)k);
+        batch[i].source = "his-pharmacy";
+        batch[i].format_id = "eprescription-v1";
+        batch[i].client_ref = cref[i];
+        batch[i].received_ms = 1700000000000LL + (int64_t)k;
+        batch[i].content = content;
+        batch[i].content_len = content_len;
+    }
+}
+
+static void bench_append(const char *dir, size_t batch_size, size_t total, size_t content_len)
+{
+    char path[4096];
+    struct tsb_store *s = fresh(dir, "bench-append.db", path, sizeof(path));
+    struct tsb_entry_in *batch = calloc(batch_size, sizeof(*batch));
+    char(*cref)[24] = calloc(batch_size, sizeof(*cref));
+    int64_t *refs = calloc(batch_size, sizeof(*refs));
+    uint8_t *content = NULL;
+    if (content_len) {
+        content = malloc(content_len);
+        memset(content, 'p', content_len);
+    }
+    uint64_t next = 1;
+    size_t batches = total / batch_size;
+    double busy = 0;
+    for (size_t b = 0; b < batches; b++) {
+        fill(batch, cref, batch_size, &next, content, content_len);
+        double t0 = now_s();
+        int r = tsb_store_append(s, batch, batch_size, refs);
+        busy += now_s() - t0;
+        if (r != 0)
+            die("append", r);
+    }
+    size_t n = batches * batch_size;
+    printf("append  batch %5zu  content %4zu B  %8zu entries  %7.3f s  %10.0f entries/s  "
+           "%8.0f commits/s\n",
+           batch_size, content_len, n, busy, (double)n / busy, (double)batches / busy);
+    tsb_store_close(s);
+    cleanup(path);
+    free(batch);
+    free(cref);
+    free(refs);
+    free(content);
+}
+
+static void bench_seal(const char *dir, size_t n)
+{
+    char path[4096];
+    struct tsb_store *s = fresh(dir, "bench-seal.db", path, sizeof(path));
+    size_t bs = 4096;
+    struct tsb_entry_in *batch = calloc(bs, sizeof(*batch));
+    char(*cref)[24] = calloc(bs, sizeof(*cref));
+    int64_t *refs = calloc(bs, sizeof(*refs));
+    uint64_t next = 1;
+    for (size_t done = 0; done < n; done += bs) {
+        size_t k = n - done < bs ? n - done : bs;
+        fill(batch, cref, k, &next, NULL, 0);
+        int r = tsb_store_append(s, batch, k, refs);
+        if (r != 0)
+            die("append", r);
+    }
+    struct tsb_seal_opts o = {.max_entries = n, .now_ms = 1};
+    struct tsb_seal_result res;
+    double t0 = now_s();
+    int r = tsb_store_seal(s, &o, &res);
+    double dt = now_s() - t0;
+    if (r != 0)
+        die("seal", r);
+    struct tsb_bag_rec b;
+    if ((r = tsb_store_bag_get(s, res.first_seq, &b)) != 0)
+        die("bag_get", r);
+    printf("seal    %zu staged entries -> %zu bag(s), %zu bytes  %7.3f s\n", res.entries, res.bags,
+           b.bytes_len, dt);
+    tsb_bag_rec_cleanup(&b);
+    tsb_store_close(s);
+    cleanup(path);
+    free(batch);
+    free(cref);
+    free(refs);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = argc > 1 ? argv[1] : getenv("TMPDIR");
+    if (dir == NULL || *dir == '\0')
+        dir = "/tmp";
+    const char *part = argc > 2 ? argv[2] : "";
+    printf("bench_store: archives in %s (synchronous=FULL, WAL)\n", dir);
+    if (strcmp(part, "seal") != 0) {
+        bench_append(dir, 1, 2000, 0);
+        bench_append(dir, 64, 64 * 500, 0);
+        bench_append(dir, 1024, 1024 * 200, 0);
+        bench_append(dir, 4096, 4096 * 100, 0);
+        bench_append(dir, 1024, 1024 * 50, 1024);
+    }
+    if (strcmp(part, "append") != 0)
+        bench_seal(dir, 100000);
+    return 0;
+}

@@ -58,6 +58,17 @@ enum stmt_id {
     ST_STAT_BAGS,
     ST_STAT_OLDEST,
     ST_STAT_LAST_STAMPED,
+    ST_BAGS_ALL,
+    ST_ENTRIES_ALL,
+    ST_BAG_DIGEST,
+    ST_BAG_INSERT_RECOVERED,
+    ST_ENTRY_INSERT_RECOVERED,
+    ST_CONFLICT_INSERT,
+    ST_CONFLICT_COUNT,
+    ST_RUN_INSERT,
+    ST_RUN_LAST_DONE,
+    ST_RUN_COUNT,
+    ST_OLDEST_GEN_TIME,
     ST_N
 };
 
@@ -115,6 +126,30 @@ static const char *const stmt_sql[ST_N] = {
                        "ON e.bag_seq = b.seq WHERE b.state IN ('sealed', 'sent', 'failed'))",
     [ST_STAT_LAST_STAMPED] = "SELECT coalesce(max(stamped_ms), 0) FROM bags "
                              "WHERE state = 'stamped'",
+    [ST_BAGS_ALL] = "SELECT " BAG_COLS " FROM bags ORDER BY seq",
+    [ST_ENTRIES_ALL] = "SELECT " ENTRY_COLS " FROM entries ORDER BY ref",
+    [ST_BAG_DIGEST] = "SELECT digest FROM bags WHERE seq = ?1",
+    [ST_BAG_INSERT_RECOVERED] =
+        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, "
+        "bytes, token, sign_response, tsa_serial, gen_time_ms) "
+        "VALUES (?1, 'recovered', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [ST_ENTRY_INSERT_RECOVERED] =
+        "INSERT INTO entries (ref, hash, source, received_ms, bag_seq, position) "
+        "VALUES (?1, ?2, 'recovered', ?3, ?4, ?5)",
+    [ST_CONFLICT_INSERT] =
+        "INSERT INTO bag_conflicts (run_id, seq, kind, detail, detected_ms, tsa_serial, "
+        "gen_time_ms, local_digest, remote_digest, remote_token, remote_sign_response, "
+        "remote_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    [ST_CONFLICT_COUNT] = "SELECT count(*) FROM bag_conflicts WHERE seq = ?1",
+    [ST_RUN_INSERT] =
+        "INSERT INTO reconcile_runs (started_ms, finished_ms, mode, period_from_ms, "
+        "period_to_ms, done_to_ms, result, exit_code, bags_local, bags_remote_missing, "
+        "recovered, missing_at_ehealth, conflicts, errors, violations, report) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    [ST_RUN_LAST_DONE] = "SELECT max(done_to_ms) FROM reconcile_runs",
+    [ST_RUN_COUNT] = "SELECT count(*) FROM reconcile_runs",
+    [ST_OLDEST_GEN_TIME] = "SELECT min(gen_time_ms) FROM bags "
+                           "WHERE state IN ('stamped', 'recovered')",
 };
 
 struct tsb_store {
@@ -758,15 +793,10 @@ int tsb_store_bag_next_unstamped(struct tsb_store *s, struct tsb_bag_rec *out)
     return bag_one(s, ST_BAG_NEXT_UNSTAMPED, 0, out);
 }
 
-int tsb_store_bags_by_gen_time(struct tsb_store *s, int64_t from_ms, int64_t to_ms, tsb_bag_cb cb,
-                               void *arg)
+/* Steps a bound bag query, handing each row to cb. */
+static int walk_bags(struct tsb_store *s, sqlite3_stmt *st, tsb_bag_cb cb, void *arg)
 {
-    sqlite3_stmt *st = NULL;
-    int r = stmt(s, ST_BAGS_BY_GEN_TIME, &st), rc = SQLITE_DONE;
-    if (r != 0)
-        return r;
-    sqlite3_bind_int64(st, 1, from_ms);
-    sqlite3_bind_int64(st, 2, to_ms);
+    int r = 0, rc = SQLITE_DONE;
     while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct tsb_bag_rec b;
         if ((r = bag_from_row(st, &b)) != 0)
@@ -778,6 +808,36 @@ int tsb_store_bags_by_gen_time(struct tsb_store *s, int64_t from_ms, int64_t to_
         r = fail(s, rc, false, "reading bags");
     stmt_done(st);
     return r;
+}
+
+int tsb_store_bags_by_gen_time(struct tsb_store *s, int64_t from_ms, int64_t to_ms, tsb_bag_cb cb,
+                               void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_BAGS_BY_GEN_TIME, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, from_ms);
+    sqlite3_bind_int64(st, 2, to_ms);
+    return walk_bags(s, st, cb, arg);
+}
+
+int tsb_store_bags_walk(struct tsb_store *s, tsb_bag_cb cb, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_BAGS_ALL, &st);
+    if (r != 0)
+        return r;
+    return walk_bags(s, st, cb, arg);
+}
+
+int tsb_store_entries_walk(struct tsb_store *s, tsb_entry_cb cb, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_ENTRIES_ALL, &st);
+    if (r != 0)
+        return r;
+    return walk_entries(s, st, cb, arg);
 }
 
 /* ---- sealing ------------------------------------------------------------------------------ */
@@ -1151,4 +1211,248 @@ out:
     if (r != 0)
         tx_rollback(s);
     return r;
+}
+
+/* ---- reconciliation (schema 0002) --------------------------------------------------------- */
+
+static void bind_blob_or_null(sqlite3_stmt *st, int col, const uint8_t *p, size_t n)
+{
+    if (p == NULL)
+        sqlite3_bind_null(st, col);
+    else
+        sqlite3_bind_blob(st, col, n ? (const void *)p : "", (int)n, SQLITE_STATIC);
+}
+
+/* Compares an existing entry row with what the recovered bag says; 0 when identical. */
+static int recovered_entry_matches(struct tsb_store *s, int64_t seq, size_t pos,
+                                   const struct tsb_bag_entry *e, bool *exists)
+{
+    struct tsb_entry_rec cur;
+    int r = tsb_store_entry_by_ref(s, e->ref, &cur);
+    *exists = r == 0;
+    if (r == TSB_ENOTFOUND) {
+        tsb_err_clear();
+        return 0;
+    }
+    if (r != 0)
+        return r;
+    if (memcmp(cur.digest, e->digest, TSB_SHA256_LEN) != 0)
+        r = tsb_err(TSB_ECONFLICT, "Ref %lld exists locally with another hash", (long long)e->ref);
+    else if (cur.bag_seq != seq || cur.position != (int64_t)pos)
+        r = tsb_err(TSB_ECONFLICT,
+                    "Ref %lld exists locally in bag %lld at position %lld, the recovered bag %lld "
+                    "has it at position %zu",
+                    (long long)e->ref, (long long)cur.bag_seq, (long long)cur.position,
+                    (long long)seq, pos);
+    tsb_entry_rec_cleanup(&cur);
+    return r;
+}
+
+int tsb_store_bag_insert_recovered(struct tsb_store *s, const struct tsb_recovered_bag *rb,
+                                   int64_t now_ms)
+{
+    int r = TSB_EINTERNAL;
+    sqlite3_stmt *st = NULL;
+    uint8_t digest[TSB_SHA256_LEN];
+    int64_t first = INT64_MAX, last = INT64_MIN;
+    if (rb == NULL || rb->seq < 1 || rb->bytes == NULL || rb->bytes_len == 0 ||
+        rb->bytes_len > INT_MAX || rb->entries == NULL || rb->n == 0 || rb->token == NULL ||
+        rb->token_len == 0 || rb->token_len > INT_MAX || rb->sign_response_len > INT_MAX ||
+        !decimal(rb->tsa_serial))
+        return tsb_err(TSB_EINVAL, "store: a recovered bag needs seq >= 1, bytes, entries, a "
+                                   "token and a decimal TSA serial");
+    for (size_t i = 0; i < rb->n; i++) {
+        if (rb->entries[i].ref < 1)
+            return tsb_err(TSB_EINVAL, "store: recovered bag %lld has Ref %lld", (long long)rb->seq,
+                           (long long)rb->entries[i].ref);
+        first = rb->entries[i].ref < first ? rb->entries[i].ref : first;
+        last = rb->entries[i].ref > last ? rb->entries[i].ref : last;
+    }
+    tsb_sha256(rb->bytes, rb->bytes_len, digest);
+    if ((r = tx_begin_write(s, "inserting a recovered bag")) != 0)
+        return r;
+    if ((r = stmt(s, ST_BAG_DIGEST, &st)) != 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, rb->seq);
+    int rc = sqlite3_step(st);
+    stmt_done(st);
+    st = NULL;
+    if (rc == SQLITE_ROW) {
+        r = tsb_err(TSB_ECONFLICT, "bag %lld already exists locally", (long long)rb->seq);
+        goto out;
+    }
+    if (rc != SQLITE_DONE) {
+        r = fail(s, rc, true, "looking up a bag");
+        goto out;
+    }
+    if ((r = stmt(s, ST_BAG_INSERT_RECOVERED, &st)) != 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, rb->seq);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)rb->n);
+    sqlite3_bind_int64(st, 3, first);
+    sqlite3_bind_int64(st, 4, last);
+    sqlite3_bind_int64(st, 5, now_ms);
+    sqlite3_bind_blob(st, 6, digest, TSB_SHA256_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 7, rb->bytes, (int)rb->bytes_len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 8, rb->token, (int)rb->token_len, SQLITE_STATIC);
+    bind_blob_or_null(st, 9, rb->sign_response, rb->sign_response_len);
+    sqlite3_bind_text(st, 10, rb->tsa_serial, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 11, rb->gen_time_ms);
+    if ((r = step_write(s, st, "inserting a recovered bag")) != 0)
+        goto out;
+    st = NULL;
+    for (size_t i = 0; i < rb->n; i++) {
+        bool exists = false;
+        if ((r = recovered_entry_matches(s, rb->seq, i, &rb->entries[i], &exists)) != 0)
+            goto out;
+        if (exists)
+            continue; /* the same row survived: keep it as it is */
+        if ((r = stmt(s, ST_ENTRY_INSERT_RECOVERED, &st)) != 0)
+            goto out;
+        sqlite3_bind_int64(st, 1, rb->entries[i].ref);
+        sqlite3_bind_blob(st, 2, rb->entries[i].digest, TSB_SHA256_LEN, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, rb->gen_time_ms);
+        sqlite3_bind_int64(st, 4, rb->seq);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)i);
+        if ((r = step_write(s, st, "inserting a recovered journal entry")) != 0)
+            goto out;
+        st = NULL;
+    }
+    r = tx_commit(s, true, "committing a recovered bag");
+out:
+    stmt_done(st);
+    if (r != 0)
+        tx_rollback(s);
+    return r;
+}
+
+int tsb_store_conflict_add(struct tsb_store *s, const struct tsb_conflict *c, int64_t now_ms,
+                           int64_t *id)
+{
+    int r = TSB_EINTERNAL;
+    sqlite3_stmt *st = NULL;
+    if (c == NULL || c->kind == NULL || c->detail == NULL || c->remote_digest == NULL ||
+        c->remote_bytes == NULL || c->remote_bytes_len == 0 || c->remote_bytes_len > INT_MAX ||
+        c->remote_token_len > INT_MAX || c->remote_sign_response_len > INT_MAX)
+        return tsb_err(TSB_EINVAL, "store: a conflict needs a kind, a detail and remote bytes");
+    if ((r = tx_begin_write(s, "recording a bag conflict")) != 0)
+        return r;
+    if ((r = stmt(s, ST_CONFLICT_INSERT, &st)) != 0)
+        goto out;
+    if (c->run_id > 0)
+        sqlite3_bind_int64(st, 1, c->run_id);
+    else
+        sqlite3_bind_null(st, 1);
+    sqlite3_bind_int64(st, 2, c->seq);
+    sqlite3_bind_text(st, 3, c->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, c->detail, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, now_ms);
+    bind_text_or_null(st, 6, c->tsa_serial);
+    sqlite3_bind_int64(st, 7, c->gen_time_ms);
+    bind_blob_or_null(st, 8, c->local_digest, TSB_SHA256_LEN);
+    sqlite3_bind_blob(st, 9, c->remote_digest, TSB_SHA256_LEN, SQLITE_STATIC);
+    bind_blob_or_null(st, 10, c->remote_token, c->remote_token_len);
+    bind_blob_or_null(st, 11, c->remote_sign_response, c->remote_sign_response_len);
+    sqlite3_bind_blob(st, 12, c->remote_bytes, (int)c->remote_bytes_len, SQLITE_STATIC);
+    if ((r = step_write(s, st, "recording a bag conflict")) != 0)
+        goto out;
+    st = NULL;
+    if (id != NULL)
+        *id = sqlite3_last_insert_rowid(s->db);
+    r = tx_commit(s, true, "committing a bag conflict");
+out:
+    stmt_done(st);
+    if (r != 0)
+        tx_rollback(s);
+    return r;
+}
+
+/* Runs a one-row, one-column query bound with at most one integer. TSB_ENOTFOUND when the value
+ * is NULL (an aggregate over no rows). */
+static int query_int(struct tsb_store *s, enum stmt_id id, const int64_t *arg, int64_t *out,
+                     const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, id, &st);
+    if (r != 0)
+        return r;
+    if (arg != NULL)
+        sqlite3_bind_int64(st, 1, *arg);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        *out = sqlite3_column_int64(st, 0);
+    else if (rc == SQLITE_ROW)
+        r = tsb_err(TSB_ENOTFOUND, "%s: none recorded", what);
+    else
+        r = fail(s, rc, false, what);
+    stmt_done(st);
+    return r;
+}
+
+int tsb_store_conflict_count(struct tsb_store *s, int64_t seq, int64_t *count)
+{
+    return query_int(s, ST_CONFLICT_COUNT, &seq, count, "counting bag conflicts");
+}
+
+int tsb_store_run_add(struct tsb_store *s, const struct tsb_run_rec *run, int64_t *id)
+{
+    int r = TSB_EINTERNAL;
+    sqlite3_stmt *st = NULL;
+    if (run == NULL || run->result == NULL || run->report == NULL || run->exit_code < 0 ||
+        run->exit_code > 2)
+        return tsb_err(TSB_EINVAL, "store: a reconciliation run needs a result and a report");
+    if ((r = tx_begin_write(s, "recording a reconciliation run")) != 0)
+        return r;
+    if ((r = stmt(s, ST_RUN_INSERT, &st)) != 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, run->started_ms);
+    sqlite3_bind_int64(st, 2, run->finished_ms);
+    sqlite3_bind_text(st, 3, run->local_only ? "local-only" : "consult", -1, SQLITE_STATIC);
+    if (run->local_only) {
+        sqlite3_bind_null(st, 4);
+        sqlite3_bind_null(st, 5);
+    } else {
+        sqlite3_bind_int64(st, 4, run->period_from_ms);
+        sqlite3_bind_int64(st, 5, run->period_to_ms);
+    }
+    if (run->done_to_ms != 0 && !run->local_only)
+        sqlite3_bind_int64(st, 6, run->done_to_ms);
+    else
+        sqlite3_bind_null(st, 6);
+    sqlite3_bind_text(st, 7, run->result, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 8, run->exit_code);
+    sqlite3_bind_int64(st, 9, run->bags_local);
+    sqlite3_bind_int64(st, 10, run->bags_remote_missing);
+    sqlite3_bind_int64(st, 11, run->recovered);
+    sqlite3_bind_int64(st, 12, run->missing_at_ehealth);
+    sqlite3_bind_int64(st, 13, run->conflicts);
+    sqlite3_bind_int64(st, 14, run->errors);
+    sqlite3_bind_int64(st, 15, run->violations);
+    sqlite3_bind_text(st, 16, run->report, -1, SQLITE_STATIC);
+    if ((r = step_write(s, st, "recording a reconciliation run")) != 0)
+        goto out;
+    st = NULL;
+    if (id != NULL)
+        *id = sqlite3_last_insert_rowid(s->db);
+    r = tx_commit(s, true, "committing a reconciliation run");
+out:
+    stmt_done(st);
+    if (r != 0)
+        tx_rollback(s);
+    return r;
+}
+
+int tsb_store_run_last_done(struct tsb_store *s, int64_t *done_to_ms)
+{
+    return query_int(s, ST_RUN_LAST_DONE, NULL, done_to_ms, "completed reconciliation periods");
+}
+
+int tsb_store_run_count(struct tsb_store *s, int64_t *count)
+{
+    return query_int(s, ST_RUN_COUNT, NULL, count, "counting reconciliation runs");
+}
+
+int tsb_store_oldest_gen_time(struct tsb_store *s, int64_t *ms)
+{
+    return query_int(s, ST_OLDEST_GEN_TIME, NULL, ms, "stamped bags");
 }

@@ -169,6 +169,80 @@ typedef int (*tsb_bag_cb)(void *arg, const struct tsb_bag_rec *b);
 int tsb_store_bags_by_gen_time(struct tsb_store *s, int64_t from_ms, int64_t to_ms, tsb_bag_cb cb,
                                void *arg);
 
+/* Calls cb for every bag in SequenceNumber order (all states), for the archive check. */
+int tsb_store_bags_walk(struct tsb_store *s, tsb_bag_cb cb, void *arg);
+/* Calls cb for every journal entry in Ref order (staged and sealed), for the archive check. */
+int tsb_store_entries_walk(struct tsb_store *s, tsb_entry_cb cb, void *arg);
+
+/* ---- reconciliation (schema 0002) ---------------------------------------------------------- */
+
+/* A bag recovered from TimeStampConsult, already verified by the caller: bytes parse as a bag
+ * whose SequenceNumber is seq and whose entries are e[n]; the token's imprint is SHA-256(bytes). */
+struct tsb_recovered_bag {
+    int64_t seq;
+    const uint8_t *bytes;
+    size_t bytes_len;
+    const struct tsb_bag_entry *entries; /* in bag order */
+    size_t n;
+    const uint8_t *token; /* DER */
+    size_t token_len;
+    const uint8_t *sign_response; /* may be NULL */
+    size_t sign_response_len;
+    const char *tsa_serial; /* decimal */
+    int64_t gen_time_ms;
+};
+
+/* Inserts a recovered bag (state recovered, any free SequenceNumber: it may fill a gap) and its
+ * journal entries linked to it (source "recovered", received_ms = gen_time_ms), in one
+ * transaction. Never overwrites: an entry whose Ref already exists is left as it is when it has
+ * the same hash, bag and position; any other difference, or an existing bag seq, returns
+ * TSB_ECONFLICT (nothing written; the detail says what differs). */
+int tsb_store_bag_insert_recovered(struct tsb_store *s, const struct tsb_recovered_bag *rb,
+                                   int64_t now_ms);
+
+/* A recovered bag that disagrees with the archive, kept beside the local data as evidence. */
+struct tsb_conflict {
+    int64_t run_id; /* 0 when not known yet */
+    int64_t seq;
+    const char *kind; /* "bag" (SequenceNumber exists with other bytes) or "entry" (a Ref) */
+    const char *detail;
+    const char *tsa_serial;
+    int64_t gen_time_ms;
+    const uint8_t *local_digest; /* NULL when there is no local bag */
+    const uint8_t *remote_digest;
+    const uint8_t *remote_bytes;
+    size_t remote_bytes_len;
+    const uint8_t *remote_token;
+    size_t remote_token_len;
+    const uint8_t *remote_sign_response;
+    size_t remote_sign_response_len;
+};
+/* Appends a conflict row (append-only table); *id (if non-NULL) gets its id. */
+int tsb_store_conflict_add(struct tsb_store *s, const struct tsb_conflict *c, int64_t now_ms,
+                           int64_t *id);
+/* Number of conflict rows recorded for SequenceNumber seq (0 for none). */
+int tsb_store_conflict_count(struct tsb_store *s, int64_t seq, int64_t *count);
+
+struct tsb_run_rec {
+    int64_t started_ms, finished_ms;
+    bool local_only;
+    int64_t period_from_ms, period_to_ms; /* ignored when local_only */
+    int64_t done_to_ms;                   /* 0: no period completed */
+    const char *result;                   /* "clean", "discrepancies", "failed" */
+    int exit_code;
+    int64_t bags_local, bags_remote_missing, recovered, missing_at_ehealth, conflicts, errors,
+        violations;
+    const char *report; /* the JSON report */
+};
+/* Records one reconciliation run; *id (if non-NULL) gets its id. */
+int tsb_store_run_add(struct tsb_store *s, const struct tsb_run_rec *run, int64_t *id);
+/* The latest done_to_ms of any run (where --since-last resumes); TSB_ENOTFOUND if none. */
+int tsb_store_run_last_done(struct tsb_store *s, int64_t *done_to_ms);
+/* Number of recorded runs. */
+int tsb_store_run_count(struct tsb_store *s, int64_t *count);
+/* The oldest gen_time_ms of a stamped or recovered bag; TSB_ENOTFOUND if none. */
+int tsb_store_oldest_gen_time(struct tsb_store *s, int64_t *ms);
+
 /* ---- status ------------------------------------------------------------------------------- */
 
 struct tsb_store_stats {

@@ -346,7 +346,7 @@ static void test_open_migrates_and_reopens(void **state)
     assert_int_equal(raw_int(f->path, "PRAGMA user_version"), tsb_schema_migrations_n);
     assert_int_equal(raw_int(f->path, "PRAGMA application_id"), 0x54534247);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"),
-                     10);
+                     14);
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);

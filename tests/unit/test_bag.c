@@ -15,6 +15,7 @@
 #include "testlib.h"
 #include "xml.h"
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <libxml/parser.h>
 #include <libxml/xmlIO.h>
@@ -844,6 +845,40 @@ static void test_round_trips(void **state)
     check_round_trip(&o, 5, e, 2);
 }
 
+/* The fuzz seed corpus keeps its meaning: ok-* files parse, bad-* files are refused. */
+static void test_fuzz_corpus_verdicts(void **state)
+{
+    (void)state;
+    char *dir = tsb_test_path(tsb_test_source_dir(), "tests/fuzz/corpus/bag");
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    int ok = 0, bad = 0;
+    while ((de = readdir(d)) != NULL) {
+        int want_ok = strncmp(de->d_name, "ok-", 3) == 0;
+        if (!want_ok && strncmp(de->d_name, "bad-", 4) != 0)
+            continue;
+        char *path = tsb_test_path(dir, de->d_name);
+        size_t len = 0;
+        uint8_t *p = tsb_test_read_file(path, &len);
+        assert_non_null(p);
+        struct tsb_bag *b = NULL;
+        int r = tsb_bag_parse(p, len, NULL, &b);
+        if (want_ok && r != 0)
+            fail_msg("%s refused: %s", de->d_name, tsb_err_detail());
+        if (!want_ok && r == 0)
+            fail_msg("%s accepted", de->d_name);
+        want_ok ? ok++ : bad++;
+        tsb_bag_free(b);
+        free(p);
+        free(path);
+    }
+    closedir(d);
+    free(dir);
+    assert_true(ok >= 4);
+    assert_true(bad >= 12);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -859,6 +894,7 @@ int main(void)
         cmocka_unit_test(test_parse_accepts_schema_variants),
         cmocka_unit_test(test_parse_limits),
         cmocka_unit_test(test_round_trips),
+        cmocka_unit_test(test_fuzz_corpus_verdicts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

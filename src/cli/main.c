@@ -16,6 +16,7 @@
 
 const struct tsb_cli_verb tsb_cli_verbs[] = {
     {"hash", "print the journal hash of files exactly as tsbagd computes it", tsb_cmd_hash},
+    {"reconcile", "reconcile the archive with eHealth and check it (nightly)", tsb_cmd_reconcile},
     {NULL, NULL, NULL},
 };
 

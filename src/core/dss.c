@@ -257,6 +257,24 @@ out:
     return r;
 }
 
+int tsb_dss_parse_sign_response(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,
+                                struct tsb_dss_response *out)
+{
+    xmlDocPtr doc = NULL;
+    int r = tsb_xml_parse(p, len, max_len, &doc);
+    if (r != 0)
+        goto out;
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    if (tsb_xml_is(root, TSB_NS_DSS, "SignResponse"))
+        r = parse_sign_response(root, expect_id, out);
+    else
+        r = tsb_err(TSB_EFORMAT, "document root is <%s>, not a dss:SignResponse",
+                    root ? (const char *)root->name : "nothing");
+out:
+    xmlFreeDoc(doc);
+    return r;
+}
+
 void tsb_dss_response_reason(const struct tsb_dss_response *r, char *out, size_t n)
 {
     switch (r->kind) {

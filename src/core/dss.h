@@ -72,6 +72,12 @@ void tsb_dss_response_cleanup(struct tsb_dss_response *r);
 int tsb_dss_parse_response(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,
                            struct tsb_dss_response *out);
 
+/* Parses a standalone dss:SignResponse document (as archived in bags.sign_response, or as
+ * TimeStampConsult returns it inside TSBag) exactly like the SignResponse of a stamp answer, token
+ * decoding included. expect_id NULL skips the RequestID check. Errors as tsb_dss_parse_response. */
+int tsb_dss_parse_sign_response(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,
+                                struct tsb_dss_response *out);
+
 /* One line for logs and the archive: "ResultMajor ... / ResultMinor ... : message" or the fault. */
 void tsb_dss_response_reason(const struct tsb_dss_response *r, char *out, size_t n);
 

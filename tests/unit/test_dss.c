@@ -212,6 +212,39 @@ static void test_success_forms(void **state)
     }
 }
 
+/* A standalone SignResponse (archived, or embedded in a TimeStampConsult TSBag) decodes alike. */
+static void test_standalone_sign_response(void **state)
+{
+    (void)state;
+    char *s = response("RequestID=\"RID-1\"", TSB_DSS_SUCCESS_URI, "", token_b64x2);
+    const char *sr = strstr(s, "<dss:SignResponse");
+    char *end = strstr(s, "</s:Body>");
+    assert_non_null(sr);
+    assert_non_null(end);
+    *end = '\0';
+    struct tsb_dss_response r;
+    tsb_dss_response_init(&r);
+    assert_int_equal(
+        tsb_dss_parse_sign_response((const uint8_t *)sr, strlen(sr), 1 << 20, NULL, &r), 0);
+    assert_int_equal(r.kind, TSB_DSS_OK);
+    assert_int_equal(r.form.base64_layers, 2);
+    assert_int_equal(r.token.len, token_len);
+    assert_memory_equal(r.token.p, token, token_len);
+    tsb_dss_response_cleanup(&r);
+    /* the RequestID check applies when asked; an envelope is not a standalone SignResponse */
+    tsb_dss_response_init(&r);
+    assert_int_equal(
+        tsb_dss_parse_sign_response((const uint8_t *)sr, strlen(sr), 1 << 20, "RID-2", &r),
+        TSB_EPROTO);
+    tsb_dss_response_cleanup(&r);
+    *end = '<';
+    tsb_dss_response_init(&r);
+    assert_int_equal(tsb_dss_parse_sign_response((const uint8_t *)s, strlen(s), 1 << 20, NULL, &r),
+                     TSB_EFORMAT);
+    tsb_dss_response_cleanup(&r);
+    free(s);
+}
+
 static void test_dss_error_and_fault(void **state)
 {
     char *s =
@@ -296,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_request_validates_base64xml),
         cmocka_unit_test(test_request_validates_base64data),
         cmocka_unit_test(test_success_forms),
+        cmocka_unit_test(test_standalone_sign_response),
         cmocka_unit_test(test_dss_error_and_fault),
         cmocka_unit_test(test_refusals),
     };

@@ -1,0 +1,396 @@
+/*
+ * tsbag reconcile: the nightly reconciliation with eHealth's TimeStampConsult and the local
+ * archive check (docs/reconcile.md). Splits the period into local days (consult.timezone), runs
+ * reconcile.c for each over a blocking HTTPS transport (https_post.c: the CLI has no event loop),
+ * then checks the whole archive (check.c), prints the report (text, or --json) and records the
+ * run in the archive. Exit: 0 clean, 1 discrepancies, 2 could not run (or usage).
+ */
+#include "cli.h"
+
+#include "check.h"
+#include "err.h"
+#include "https_post.h"
+#include "keystore.h"
+#include "period.h"
+#include "reconcile.h"
+#include "store.h"
+#include "token.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct opts {
+    const char *from, *to;
+    bool since_last, local_only, json, progress;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: tsbag reconcile [--from DAY|MS] [--to DAY|MS] [--since-last] [--json]\n"
+            "       tsbag reconcile --local-only [--json]\n\n"
+            "Compares the archive with eHealth's TimeStampConsult for a period (default: the\n"
+            "previous day, midnight to midnight in consult.timezone), recovers the bags eHealth\n"
+            "holds and the archive lacks, names the ones eHealth lacks, then checks the whole\n"
+            "archive. DAY is YYYY-MM-DD (a local day); MS is milliseconds since the epoch.\n"
+            "  --from, --to     period bounds (inclusive); several days are checked day by day\n"
+            "  --since-last     from the end of the last completed reconciliation to yesterday\n"
+            "  --local-only     only the local archive check (no network)\n"
+            "  --json           the report as one JSON object on stdout\n"
+            "  --no-progress    no progress line on a terminal\n"
+            "Exit: 0 clean, 1 discrepancies, 2 could not run. See docs/reconcile.md.\n");
+}
+
+/* ---- progress line ------------------------------------------------------------------------ */
+
+static void on_progress(void *arg, const char *phase, int64_t done, int64_t total)
+{
+    const struct opts *o = arg;
+    if (!o->progress)
+        return;
+    if (total > 0)
+        fprintf(stderr, "\r\033[Kreconcile: %s %" PRId64 "/%" PRId64, phase, done, total);
+    else
+        fprintf(stderr, "\r\033[Kreconcile: %s %" PRId64, phase, done);
+    fflush(stderr);
+}
+
+static void progress_done(const struct opts *o)
+{
+    if (o->progress) {
+        fprintf(stderr, "\r\033[K");
+        fflush(stderr);
+    }
+}
+
+/* ---- period ------------------------------------------------------------------------------- */
+
+/* Parses a bound: a local day (its first or last ms) or a number of ms. */
+static int parse_bound(const char *tz, const char *s, bool end, int64_t *out)
+{
+    struct tsb_date d;
+    int64_t a, b;
+    char *e = NULL;
+    if (strlen(s) == 10 && s[4] == '-') {
+        int r = tsb_date_parse(s, &d);
+        if (r == 0)
+            r = tsb_period_day(tz, d, &a, &b);
+        if (r == 0)
+            *out = end ? b : a;
+        return r;
+    }
+    errno = 0;
+    long long v = strtoll(s, &e, 10);
+    if (errno != 0 || e == s || *e != '\0' || v < 0)
+        return tsb_err(TSB_EINVAL, "\"%s\" is neither a day YYYY-MM-DD nor milliseconds", s);
+    *out = v;
+    return 0;
+}
+
+/* The previous local day's bounds. */
+static int yesterday(const char *tz, int64_t *from, int64_t *to)
+{
+    struct tsb_date today, prev;
+    int64_t a, b;
+    int r = tsb_period_date_of(tz, now_ms(), &today);
+    if (r == 0)
+        r = tsb_period_day(tz, today, &a, &b);
+    if (r == 0)
+        r = tsb_period_date_of(tz, a - 1, &prev);
+    if (r == 0)
+        r = tsb_period_day(tz, prev, from, to);
+    return r;
+}
+
+static int choose_period(struct tsb_cli *cli, const struct opts *o, struct tsb_store *s,
+                         int64_t *from, int64_t *to)
+{
+    const char *tz = cli->cfg.consult.timezone;
+    int64_t yf, yt;
+    int r = yesterday(tz, &yf, &yt);
+    if (r != 0)
+        return r;
+    *from = yf;
+    *to = yt;
+    if (o->since_last) {
+        int64_t done = 0, oldest = 0;
+        struct tsb_date d;
+        r = tsb_store_run_last_done(s, &done);
+        if (r == 0) {
+            *from = done + 1;
+        } else if (r == TSB_ENOTFOUND) {
+            /* never reconciled: from the day of the oldest stamp (or just yesterday) */
+            r = tsb_store_oldest_gen_time(s, &oldest);
+            if (r == 0 && (r = tsb_period_date_of(tz, oldest, &d)) == 0)
+                r = tsb_period_day(tz, d, from, &yt);
+            if (r == TSB_ENOTFOUND)
+                r = 0;
+        }
+        return r;
+    }
+    if (o->from && (r = parse_bound(tz, o->from, false, from)) != 0)
+        return r;
+    if (o->to && (r = parse_bound(tz, o->to, true, to)) != 0)
+        return r;
+    if (*from > *to)
+        return tsb_err(TSB_EINVAL, "the period starts (%" PRId64 ") after it ends (%" PRId64 ")",
+                       *from, *to);
+    return 0;
+}
+
+/* ---- transport ---------------------------------------------------------------------------- */
+
+struct post_ctx {
+    const char *url;
+    struct tsb_https_opts ho;
+};
+
+static int post(void *arg, const uint8_t *req, size_t len, struct tsb_buf *resp)
+{
+    struct post_ctx *p = arg;
+    long status = 0;
+    int r = tsb_https_post(p->url, &p->ho, req, len, resp, &status);
+    /* SOAP 1.1 faults travel with 500; anything else but 200 is not a SOAP answer */
+    if (r == 0 && status != 200 && status != 500)
+        r = tsb_err(TSB_EPROTO, "HTTP status %ld from %s", status, p->url);
+    return r;
+}
+
+/* ---- text report -------------------------------------------------------------------------- */
+
+static void print_list(FILE *f, const char *title, const struct tsb_rep_list *l)
+{
+    fprintf(f, "%-22s %zu\n", title, l->n);
+    for (size_t i = 0; i < l->n; i++) {
+        const struct tsb_rep_bag *b = &l->v[i];
+        fprintf(f, "  ");
+        if (b->seq > 0)
+            fprintf(f, "bag %" PRId64 " ", b->seq);
+        if (b->serial[0])
+            fprintf(f, "serial %s genTime %" PRId64 " ", b->serial, b->gen_time_ms);
+        fprintf(f, "%s%s\n", b->seq > 0 || b->serial[0] ? "- " : "", b->detail);
+    }
+}
+
+static void print_text(FILE *f, const char *tz, const struct tsb_report *rep)
+{
+    char a[64] = "", b[64] = "";
+    int64_t local = 0, remote = 0;
+    int code = tsb_report_exit_code(rep);
+    fprintf(f, "tsbag reconcile: %s (exit %d)\n",
+            code == 0   ? "CLEAN"
+            : code == 1 ? "DISCREPANCIES"
+                        : "COULD NOT RUN",
+            code);
+    if (!rep->local_only) {
+        tsb_period_format_local(tz, rep->from_ms, a);
+        tsb_period_format_local(tz, rep->to_ms, b);
+        fprintf(f, "%-22s %s .. %s (%s), %zu day(s)\n", "period", a, b, tz, rep->n_days);
+        for (size_t i = 0; i < rep->n_days; i++) {
+            const struct tsb_rep_day *d = &rep->days[i];
+            local += d->local;
+            remote += d->remote_missing;
+            tsb_period_format_local(tz, d->from_ms, a);
+            fprintf(f, "  day %.10s: %s, %" PRId64 " local, %" PRId64 " missing here%s", a,
+                    d->status[0] ? d->status : "no answer", d->local, d->remote_missing,
+                    d->completed ? "" : ", NOT COMPLETED");
+            if (d->error.present)
+                fprintf(f, ", eHealth Error Type \"%s\" Number %s", d->error.type, d->error.number);
+            if (d->resolved[0])
+                fprintf(f, "; without the timestamps eHealth does not know: %s", d->resolved);
+            fprintf(f, "\n");
+        }
+        fprintf(f, "%-22s %" PRId64 " checkCompleteness, %" PRId64 " getTimestamp\n",
+                "eHealth calls", rep->check_calls, rep->get_calls);
+        fprintf(f, "%-22s %" PRId64 " local, %" PRId64 " reported missing here by eHealth\n",
+                "bags", local, remote);
+        print_list(f, "recovered", &rep->recovered);
+        if (rep->present.n)
+            print_list(f, "already present", &rep->present);
+        print_list(f, "not recovered", &rep->unrecovered);
+        print_list(f, "missing at eHealth", &rep->missing_at_ehealth);
+        print_list(f, "CONFLICTS", &rep->conflicts);
+    }
+    print_list(f, "errors", &rep->errors);
+    if (rep->local_checked) {
+        fprintf(f,
+                "%-22s %" PRId64 " bags (%" PRId64 " stamped, %" PRId64 " recovered, %" PRId64
+                " unstamped), %" PRId64 " journal rows (%" PRId64 " with content)\n",
+                "local check", rep->local.bags, rep->local.stamped, rep->local.recovered,
+                rep->local.unstamped, rep->local.entries, rep->local.contents);
+        fprintf(f, "%-22s %zu\n", "violations", rep->violations.n);
+        for (size_t i = 0; i < rep->violations.n; i++)
+            fprintf(f, "  [%s] %s\n", tsb_violation_kind_name(rep->violations.v[i].kind),
+                    rep->violations.v[i].message);
+    }
+}
+
+/* ---- the verb ----------------------------------------------------------------------------- */
+
+static bool fatal_transport(int r)
+{
+    return r == TSB_ENET || r == TSB_ETIMEOUT || r == TSB_ESTORE || r == TSB_EDURABLE ||
+           r == TSB_EBUSY || r == TSB_ECONFIG || r == TSB_ESECURITY || r == TSB_ECRYPTO;
+}
+
+int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"from", required_argument, NULL, 'f'}, {"to", required_argument, NULL, 't'},
+        {"since-last", no_argument, NULL, 'S'}, {"local-only", no_argument, NULL, 'L'},
+        {"json", no_argument, NULL, 'j'},       {"no-progress", no_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+    };
+    struct opts o = {.progress = isatty(STDERR_FILENO) == 1};
+    struct tsb_report rep;
+    struct tsb_store *s = NULL;
+    struct tsb_token_verifier *v = NULL;
+    struct tsb_keystore *ks = NULL;
+    const char *tz = cli->cfg.consult.timezone;
+    int ch, r, rc = TSB_EXIT_USAGE;
+
+    tsb_report_init(&rep);
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'f':
+            o.from = optarg;
+            break;
+        case 't':
+            o.to = optarg;
+            break;
+        case 'S':
+            o.since_last = true;
+            break;
+        case 'L':
+            o.local_only = true;
+            break;
+        case 'j':
+            o.json = true;
+            break;
+        case 'P':
+            o.progress = false;
+            break;
+        case 'h':
+            usage(stdout);
+            return TSB_EXIT_OK;
+        default:
+            usage(stderr);
+            return TSB_EXIT_USAGE;
+        }
+    }
+    if (optind < argc || (o.since_last && (o.from || o.to)) ||
+        (o.local_only && (o.from || o.to || o.since_last))) {
+        fprintf(stderr, "tsbag reconcile: --since-last and --local-only take no period\n");
+        usage(stderr);
+        return TSB_EXIT_USAGE;
+    }
+    rep.started_ms = now_ms();
+    rep.local_only = o.local_only;
+    snprintf(rep.timezone, sizeof(rep.timezone), "%s", tz);
+    if ((r = tsb_period_check_tz(tz)) != 0) {
+        fprintf(stderr, "tsbag reconcile: consult.timezone: %s\n", tsb_err_detail());
+        goto out;
+    }
+    struct tsb_store_open_opts so = {.busy_timeout_ms = (int)cli->cfg.store.busy_timeout_ms};
+    if ((r = tsb_store_open(cli->cfg.store.path, &so, &s)) != 0) {
+        fprintf(stderr, "tsbag reconcile: %s\n", tsb_err_detail());
+        goto out; /* nowhere to record the run */
+    }
+    if (!o.local_only && (r = choose_period(cli, &o, s, &rep.from_ms, &rep.to_ms)) != 0) {
+        fprintf(stderr, "tsbag reconcile: %s\n", tsb_err_detail());
+        goto out;
+    }
+    /* from here on, every outcome is reported and recorded */
+    if ((r = tsb_token_verifier_new(cli->cfg.tsa.trust_anchors, &v)) != 0) {
+        tsb_report_error(&rep, "TSA trust anchors (tsa.trust_anchors): %s", tsb_err_detail());
+        goto report;
+    }
+    if (!o.local_only) {
+        struct tsb_keystore_source src = {.path = cli->cfg.tsa.keystore,
+                                          .password_file = cli->cfg.tsa.keystore_password_file,
+                                          .password_env = cli->cfg.tsa.keystore_password_env};
+        if ((r = tsb_keystore_load(&src, now_ms(), &ks)) != 0) {
+            tsb_report_error(&rep, "hospital keystore (tsa.keystore): %s", tsb_err_detail());
+            goto check;
+        }
+        struct post_ctx pc = {.url = cli->cfg.consult.url,
+                              .ho = {.ca_file = cli->cfg.tsa.ca_file,
+                                     .connect_timeout_ms = cli->cfg.tsa.connect_timeout_ms,
+                                     .timeout_ms = cli->cfg.tsa.timeout_ms,
+                                     .max_response = (size_t)cli->cfg.tsa.max_response}};
+        struct tsb_reconcile_opts ro = {
+            .store = s,
+            .keystore = ks,
+            .verifier = v,
+            .id_hospital = cli->cfg.general.id_hospital,
+            .ns = cli->cfg.sealer.bag_namespace,
+            .wss_ttl_s = cli->cfg.tsa.wss_ttl_s,
+            .limits = {.max_response = (size_t)cli->cfg.tsa.max_response},
+            .post = post,
+            .post_arg = &pc,
+            .on_progress = on_progress,
+            .progress_arg = &o};
+        /* one checkCompleteness per local day, in order */
+        for (int64_t cur = rep.from_ms; cur <= rep.to_ms;) {
+            struct tsb_date d;
+            int64_t ds, de;
+            if ((r = tsb_period_date_of(tz, cur, &d)) != 0 ||
+                (r = tsb_period_day(tz, d, &ds, &de)) != 0) {
+                tsb_report_error(&rep, "%s", tsb_err_detail());
+                break;
+            }
+            int64_t end = de < rep.to_ms ? de : rep.to_ms;
+            on_progress(&o, "checking day", (int64_t)rep.n_days + 1, 0);
+            r = tsb_reconcile_period(&ro, cur, end, &rep);
+            if (r != 0 && fatal_transport(r))
+                break; /* eHealth or the archive is unreachable: do not hammer it day after day */
+            cur = end + 1;
+        }
+    }
+check:
+    if (s != NULL && v != NULL) {
+        struct tsb_check_opts co = {.verifier = v,
+                                    .on_violation = tsb_report_violation,
+                                    .arg = &rep,
+                                    .on_progress = on_progress,
+                                    .progress_arg = &o};
+        if ((r = tsb_check_archive(s, &co, &rep.local)) != 0)
+            tsb_report_error(&rep, "local archive check: %s", tsb_err_detail());
+        else
+            rep.local_checked = true;
+    }
+report:
+    progress_done(&o);
+    rep.finished_ms = now_ms();
+    if (s != NULL && (r = tsb_report_record(s, &rep, NULL)) != 0)
+        tsb_report_error(&rep, "recording this run in the archive: %s", tsb_err_detail());
+    if (o.json) {
+        struct tsb_buf json;
+        tsb_buf_init(&json, (size_t)256 * 1024 * 1024);
+        if (tsb_report_json(&rep, &json) == 0)
+            printf("%s\n", (const char *)json.p);
+        tsb_buf_cleanup(&json);
+    } else {
+        print_text(stdout, tz, &rep);
+    }
+    rc = tsb_report_exit_code(&rep);
+out:
+    tsb_keystore_free(ks);
+    tsb_token_verifier_free(v);
+    tsb_store_close(s);
+    tsb_report_cleanup(&rep);
+    return rc;
+}

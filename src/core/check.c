@@ -1,0 +1,276 @@
+/*
+ * check: one pass over the bags in SequenceNumber order (for each: digest, strict parse, token,
+ * order, and the bag's journal rows against its JournalEntry list), then one pass over every
+ * journal row (orphans, contents). Only the list of existing SequenceNumbers is kept in memory
+ * between the passes; a bag's parsed entries live only while that bag is checked.
+ */
+#include "check.h"
+
+#include "err.h"
+#include "hash.h"
+#include "mem.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const kind_names[TSB_V_NKINDS] = {
+    [TSB_V_GAP] = "gap",
+    [TSB_V_BAG_DIGEST] = "bag-digest",
+    [TSB_V_BAG_FORMAT] = "bag-format",
+    [TSB_V_BAG_HEADER] = "bag-header",
+    [TSB_V_TOKEN] = "token",
+    [TSB_V_TOKEN_ID] = "token-id",
+    [TSB_V_ORDER] = "order",
+    [TSB_V_ENTRY_LINK] = "entry-link",
+    [TSB_V_ENTRY_ORPHAN] = "entry-orphan",
+    [TSB_V_ENTRY_CONTENT] = "entry-content",
+};
+
+const char *tsb_violation_kind_name(enum tsb_violation_kind k)
+{
+    return (unsigned)k < TSB_V_NKINDS ? kind_names[k] : "unknown";
+}
+
+struct ctx {
+    struct tsb_store *s;
+    const struct tsb_check_opts *o;
+    struct tsb_check_stats st;
+    int64_t expected_seq;
+    int64_t last_gen, last_gen_seq;
+    int64_t total_bags, total_entries;
+    int64_t *seqs; /* existing SequenceNumbers, ascending */
+    size_t n_seqs, cap_seqs;
+    /* the bag being checked */
+    const struct tsb_bag *bag;
+    int64_t seq;
+    size_t pos;
+};
+
+static void violation(struct ctx *c, enum tsb_violation_kind k, int64_t seq, int64_t ref,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void violation(struct ctx *c, enum tsb_violation_kind k, int64_t seq, int64_t ref,
+                      const char *fmt, ...)
+{
+    struct tsb_violation v = {.kind = k, .seq = seq, .ref = ref};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v.message, sizeof(v.message), fmt, ap);
+    va_end(ap);
+    c->st.violations++;
+    if (c->o->on_violation)
+        c->o->on_violation(c->o->arg, &v);
+}
+
+static void progress(struct ctx *c, const char *phase, int64_t done, int64_t total)
+{
+    if (c->o->on_progress)
+        c->o->on_progress(c->o->progress_arg, phase, done, total);
+}
+
+/* Compares each journal row of the bag with the JournalEntry at its position. */
+static int on_bag_entry(void *arg, const struct tsb_entry_rec *e)
+{
+    struct ctx *c = arg;
+    size_t i = c->pos++;
+    char hex[TSB_HASH_STR_MAX];
+    if (c->bag == NULL)
+        return 0; /* the bytes did not parse: already reported */
+    if (e->position != (int64_t)i) {
+        /* positions are unique per bag (index), so a hole means a JournalEntry lost its row */
+        while ((int64_t)i < e->position && i < c->bag->n) {
+            violation(c, TSB_V_ENTRY_LINK, c->seq, c->bag->entries[i].ref,
+                      "bag %" PRId64 " lists Ref %" PRId64 " at position %zu, but no journal row "
+                      "is there",
+                      c->seq, c->bag->entries[i].ref, i);
+            i++;
+        }
+        c->pos = (size_t)e->position + 1;
+        i = (size_t)e->position;
+    }
+    if (i >= c->bag->n) {
+        violation(c, TSB_V_ENTRY_LINK, c->seq, e->ref,
+                  "journal row Ref %" PRId64 " claims position %" PRId64 " of bag %" PRId64
+                  ", which has only %zu entries",
+                  e->ref, e->position, c->seq, c->bag->n);
+        return 0;
+    }
+    const struct tsb_bag_entry *b = &c->bag->entries[i];
+    if (b->ref != e->ref)
+        violation(c, TSB_V_ENTRY_LINK, c->seq, e->ref,
+                  "journal row Ref %" PRId64 " claims position %zu of bag %" PRId64
+                  ", whose bytes list Ref %" PRId64 " there",
+                  e->ref, i, c->seq, b->ref);
+    else if (memcmp(b->digest, e->digest, TSB_SHA256_LEN) != 0) {
+        tsb_hash_encode(e->digest, TSB_HASH_HEX, hex);
+        violation(c, TSB_V_ENTRY_LINK, c->seq, e->ref,
+                  "journal row Ref %" PRId64 " has hash %s, bag %" PRId64
+                  " lists another hash for it",
+                  e->ref, hex, c->seq);
+    }
+    return 0;
+}
+
+static void check_token(struct ctx *c, const struct tsb_bag_rec *b, const uint8_t *digest)
+{
+    struct tsb_token_result res;
+    struct tsb_token_verify_opts vo = {.check_skew = false};
+    if (b->token == NULL || b->token_len == 0) {
+        violation(c, TSB_V_TOKEN, b->seq, 0, "bag %" PRId64 " is %s but has no token", b->seq,
+                  tsb_bag_state_name(b->state));
+        return;
+    }
+    int r = tsb_token_verify(c->o->verifier, b->token, b->token_len, digest, &vo, &res);
+    if (r != 0) {
+        violation(c, TSB_V_TOKEN, b->seq, 0, "bag %" PRId64 ": token does not verify: %s", b->seq,
+                  r == TSB_ETOKEN ? tsb_token_result_reason(&res) : tsb_err_detail());
+        return;
+    }
+    if (b->tsa_serial == NULL || strcmp(res.serial, b->tsa_serial) != 0 ||
+        res.gen_time_ms != b->gen_time_ms)
+        violation(c, TSB_V_TOKEN_ID, b->seq, 0,
+                  "bag %" PRId64 ": the token is serial %s genTime %" PRId64
+                  ", the archive says serial %s genTime %" PRId64,
+                  b->seq, res.serial, res.gen_time_ms, b->tsa_serial ? b->tsa_serial : "(none)",
+                  b->gen_time_ms);
+}
+
+static int on_bag(void *arg, const struct tsb_bag_rec *b)
+{
+    struct ctx *c = arg;
+    uint8_t digest[TSB_SHA256_LEN];
+    struct tsb_bag *parsed = NULL;
+    int r = 0;
+
+    c->st.bags++;
+    if (b->seq > c->expected_seq)
+        violation(c, TSB_V_GAP, c->expected_seq, 0,
+                  b->seq == c->expected_seq + 1 ? "SequenceNumber %" PRId64 " is missing"
+                                                : "SequenceNumbers %" PRId64 " to %" PRId64
+                                                  " are missing",
+                  c->expected_seq, b->seq - 1);
+    c->expected_seq = b->seq + 1;
+    if (c->n_seqs == c->cap_seqs) {
+        c->cap_seqs = c->cap_seqs ? c->cap_seqs * 2 : 1024;
+        c->seqs = tsb_realloc(c->seqs, c->cap_seqs * sizeof(*c->seqs));
+    }
+    c->seqs[c->n_seqs++] = b->seq;
+
+    tsb_sha256(b->bytes, b->bytes_len, digest);
+    if (memcmp(digest, b->digest, TSB_SHA256_LEN) != 0)
+        violation(c, TSB_V_BAG_DIGEST, b->seq, 0,
+                  "bag %" PRId64 ": its bytes no longer hash to the digest recorded at sealing",
+                  b->seq);
+    const struct tsb_bag_limits *lim = &c->o->limits;
+    r = tsb_bag_parse(b->bytes, b->bytes_len, lim->max_bytes || lim->max_entries ? lim : NULL,
+                      &parsed);
+    if (r != 0) {
+        violation(c, TSB_V_BAG_FORMAT, b->seq, 0, "bag %" PRId64 " is not a well-formed bag: %s",
+                  b->seq, tsb_err_detail());
+        parsed = NULL;
+    } else {
+        int64_t lo = INT64_MAX, hi = INT64_MIN;
+        for (size_t i = 0; i < parsed->n; i++) {
+            lo = parsed->entries[i].ref < lo ? parsed->entries[i].ref : lo;
+            hi = parsed->entries[i].ref > hi ? parsed->entries[i].ref : hi;
+        }
+        if (parsed->seq != b->seq)
+            violation(c, TSB_V_BAG_HEADER, b->seq, 0,
+                      "bag %" PRId64 "'s bytes carry SequenceNumber %" PRId64, b->seq, parsed->seq);
+        if ((int64_t)parsed->n != b->entry_count || lo != b->first_ref || hi != b->last_ref)
+            violation(c, TSB_V_BAG_HEADER, b->seq, 0,
+                      "bag %" PRId64 ": its bytes hold %zu entries, Refs %" PRId64 "..%" PRId64
+                      "; its row says %" PRId64 " entries, Refs %" PRId64 "..%" PRId64,
+                      b->seq, parsed->n, lo, hi, b->entry_count, b->first_ref, b->last_ref);
+    }
+
+    if (b->state == TSB_BAG_STAMPED || b->state == TSB_BAG_RECOVERED) {
+        if (b->state == TSB_BAG_STAMPED)
+            c->st.stamped++;
+        else
+            c->st.recovered++;
+        check_token(c, b, digest);
+        if (c->last_gen_seq != 0 && b->gen_time_ms < c->last_gen)
+            violation(c, TSB_V_ORDER, b->seq, 0,
+                      "bag %" PRId64 " was stamped at %" PRId64 ", before bag %" PRId64
+                      " (stamped at %" PRId64 ")",
+                      b->seq, b->gen_time_ms, c->last_gen_seq, c->last_gen);
+        c->last_gen = b->gen_time_ms;
+        c->last_gen_seq = b->seq;
+    } else {
+        c->st.unstamped++;
+    }
+
+    c->bag = parsed;
+    c->seq = b->seq;
+    c->pos = 0;
+    r = tsb_store_entries_by_bag(c->s, b->seq, on_bag_entry, c);
+    if (r == 0 && parsed != NULL)
+        for (size_t i = c->pos; i < parsed->n; i++)
+            violation(c, TSB_V_ENTRY_LINK, b->seq, parsed->entries[i].ref,
+                      "bag %" PRId64 " lists Ref %" PRId64 " at position %zu, but no journal row "
+                      "is there",
+                      b->seq, parsed->entries[i].ref, i);
+    c->bag = NULL;
+    tsb_bag_free(parsed);
+    progress(c, "bags", c->st.bags, c->total_bags);
+    return r;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int on_entry(void *arg, const struct tsb_entry_rec *e)
+{
+    struct ctx *c = arg;
+    c->st.entries++;
+    if (e->bag_seq != 0 &&
+        bsearch(&e->bag_seq, c->seqs, c->n_seqs, sizeof(*c->seqs), cmp_i64) == NULL)
+        violation(c, TSB_V_ENTRY_ORPHAN, e->bag_seq, e->ref,
+                  "journal row Ref %" PRId64 " belongs to bag %" PRId64 ", which does not exist",
+                  e->ref, e->bag_seq);
+    if (e->content != NULL) {
+        uint8_t d[TSB_SHA256_LEN];
+        c->st.contents++;
+        tsb_sha256(e->content, e->content_len, d);
+        if (memcmp(d, e->digest, TSB_SHA256_LEN) != 0)
+            violation(c, TSB_V_ENTRY_CONTENT, e->bag_seq, e->ref,
+                      "journal row Ref %" PRId64 ": its stored content no longer hashes to its "
+                      "hash",
+                      e->ref);
+    }
+    if (c->st.entries % 4096 == 0)
+        progress(c, "entries", c->st.entries, c->total_entries);
+    return 0;
+}
+
+int tsb_check_archive(struct tsb_store *s, const struct tsb_check_opts *o,
+                      struct tsb_check_stats *out)
+{
+    int r = TSB_EINTERNAL;
+    struct tsb_store_stats ss;
+    struct ctx c = {.s = s, .o = o, .expected_seq = 1};
+    if (o == NULL || o->verifier == NULL)
+        return tsb_err(TSB_EINVAL, "the archive check needs the TSA trust anchors");
+    if ((r = tsb_store_stats(s, &ss)) != 0)
+        return r;
+    c.total_entries = ss.entries;
+    for (int i = 0; i < TSB_BAG_NSTATES; i++)
+        c.total_bags += ss.bags[i];
+    if ((r = tsb_store_bags_walk(s, on_bag, &c)) != 0)
+        goto out;
+    if ((r = tsb_store_entries_walk(s, on_entry, &c)) != 0)
+        goto out;
+    progress(&c, "entries", c.st.entries, c.total_entries);
+    *out = c.st;
+    r = 0;
+out:
+    free(c.seqs);
+    return r;
+}

@@ -1,0 +1,267 @@
+/* Unit tests for check: an archive of bags sealed by the store and stamped with real RFC 3161
+ * tokens from `openssl ts -reply` (a throw-away PKI, tests/lib/test-pki.sh) is clean; then each
+ * kind of damage an operator with the sqlite3 shell could do is reported with its kind, bag and
+ * Ref, every one of them in a single pass (the check never stops at the first): a gap at the
+ * start and in the middle, bytes that are not a bag, bytes whose SequenceNumber or entry count
+ * disagree with the row, a token from an untrusted TSA, a missing journal row, an extra one. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "check.h"
+#include "err.h"
+#include "hash.h"
+#include "store.h"
+#include "testlib.h"
+#include "token.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dir;
+
+struct fx {
+    char *path;
+    struct tsb_store *s;
+    struct tsb_token_verifier *v;
+    struct tsb_violation got[64];
+    size_t n;
+};
+
+static void on_violation(void *arg, const struct tsb_violation *v)
+{
+    struct fx *f = arg;
+    if (f->n < 64)
+        f->got[f->n] = *v;
+    f->n++;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    dir = tsb_test_tmpdir();
+    return tsb_test_sh("'%s/tests/lib/test-pki.sh' '%s' rsa >/dev/null 2>&1", tsb_test_source_dir(),
+                       dir);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    tsb_test_rmtree(dir);
+    free(dir);
+    return 0;
+}
+
+/* Stamps bag seq with a real token from signer (tsa or rogue-tsa). */
+static void stamp(struct fx *f, int64_t seq, const char *signer)
+{
+    struct tsb_bag_rec b;
+    assert_int_equal(tsb_store_bag_get(f->s, seq, &b), 0);
+    char *bag = tsb_test_path(dir, "bag.xml");
+    assert_int_equal(tsb_test_write_file(bag, b.bytes, b.bytes_len), 0);
+    assert_int_equal(
+        tsb_test_sh("cd '%s' && openssl ts -query -data bag.xml -sha256 -cert -no_nonce -out q.tsq "
+                    "2>/dev/null && openssl ts -reply -config ts.cnf -queryfile q.tsq -signer "
+                    "%s.pem -inkey %s.key -token_out -out t.tst 2>/dev/null",
+                    dir, signer, signer),
+        0);
+    char *tst = tsb_test_path(dir, "t.tst");
+    size_t len = 0;
+    uint8_t *tok = tsb_test_read_file(tst, &len);
+    assert_non_null(tok);
+    /* serial and genTime as the token says (a rogue token is not verified: read them anyway) */
+    struct tsb_token_result res;
+    struct tsb_token_verify_opts vo = {.check_skew = false};
+    (void)tsb_token_verify(f->v, tok, len, b.digest, &vo, &res);
+    assert_int_equal(tsb_store_bag_mark_sent(f->s, seq, "rid", "p", 1), 0);
+    struct tsb_stamp st = {.sign_response = (const uint8_t *)"<sr/>",
+                           .sign_response_len = 5,
+                           .token = tok,
+                           .token_len = len,
+                           .tsa_serial = res.serial[0] ? res.serial : "1",
+                           .gen_time_ms = res.gen_time_ms};
+    assert_int_equal(tsb_store_bag_record_stamp(f->s, seq, &st, 2), 0);
+    free(tok);
+    free(tst);
+    free(bag);
+    tsb_bag_rec_cleanup(&b);
+}
+
+/* n bags of 2 entries each (content stored), all stamped by the trusted TSA. */
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    static int k;
+    char name[64];
+    snprintf(name, sizeof(name), "archive-%d.db", k++);
+    f->path = tsb_test_path(dir, name);
+    if (tsb_store_open(f->path, NULL, &f->s) != 0)
+        return -1;
+    char *anchors = tsb_test_path(dir, "tsa-ca.pem");
+    int r = tsb_token_verifier_new(anchors, &f->v);
+    free(anchors);
+    if (r != 0)
+        return -1;
+    for (int b = 0; b < 5; b++) {
+        struct tsb_entry_in in[2];
+        char text[2][32];
+        int64_t refs[2];
+        for (int i = 0; i < 2; i++) {
+            memset(&in[i], 0, sizeof(in[i]));
+            snprintf(text[i], sizeof(text[i]), "entry %d.%d", b, i);
+            in[i].content = (const uint8_t *)text[i];
+            in[i].content_len = strlen(text[i]);
+            tsb_sha256(in[i].content, in[i].content_len, in[i].digest);
+            in[i].source = "his";
+        }
+        if (tsb_store_append(f->s, in, 2, refs) != 0)
+            return -1;
+        struct tsb_seal_opts so = {.max_entries = 2};
+        struct tsb_seal_result res;
+        if (tsb_store_seal(f->s, &so, &res) != 0)
+            return -1;
+        stamp(f, res.first_seq, "tsa");
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    tsb_token_verifier_free(f->v);
+    tsb_store_close(f->s);
+    free(f->path);
+    free(f);
+    return 0;
+}
+
+static void raw(struct fx *f, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char *err = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+    if (rc != SQLITE_OK)
+        fail_msg("%s: %s", sql, err ? err : "?");
+    sqlite3_close(db);
+}
+
+static struct tsb_check_stats run(struct fx *f)
+{
+    struct tsb_check_opts o = {.verifier = f->v, .on_violation = on_violation, .arg = f};
+    struct tsb_check_stats st;
+    f->n = 0;
+    assert_int_equal(tsb_check_archive(f->s, &o, &st), 0);
+    assert_int_equal(st.violations, (int64_t)f->n);
+    return st;
+}
+
+/* True when a violation of kind for bag seq whose message contains text was reported. */
+static bool has(struct fx *f, enum tsb_violation_kind kind, int64_t seq, const char *text)
+{
+    for (size_t i = 0; i < f->n && i < 64; i++)
+        if (f->got[i].kind == kind && f->got[i].seq == seq &&
+            (text == NULL || strstr(f->got[i].message, text) != NULL))
+            return true;
+    return false;
+}
+
+static void dump(struct fx *f)
+{
+    for (size_t i = 0; i < f->n && i < 64; i++)
+        fprintf(stderr, "  [%s] %s\n", tsb_violation_kind_name(f->got[i].kind), f->got[i].message);
+}
+
+static void test_clean(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_check_stats st = run(f);
+    if (f->n)
+        dump(f);
+    assert_int_equal(f->n, 0);
+    assert_int_equal(st.bags, 5);
+    assert_int_equal(st.stamped, 5);
+    assert_int_equal(st.entries, 10);
+    assert_int_equal(st.contents, 10);
+    /* a sealed, unstamped bag is not a violation */
+    struct tsb_entry_in in = {.source = "his"};
+    int64_t ref;
+    assert_int_equal(tsb_store_append(f->s, &in, 1, &ref), 0);
+    struct tsb_seal_opts so = {0};
+    assert_int_equal(tsb_store_seal(f->s, &so, NULL), 0);
+    st = run(f);
+    assert_int_equal(f->n, 0);
+    assert_int_equal(st.unstamped, 1);
+}
+
+static void test_every_damage_in_one_pass(void **state)
+{
+    struct fx *f = *state;
+    raw(f, "PRAGMA foreign_keys = OFF; BEGIN;"
+           "DROP TRIGGER bags_no_delete; DROP TRIGGER entries_no_delete;"
+           "DROP TRIGGER bags_update_immutable; DROP TRIGGER bags_update_transition;"
+           "DROP TRIGGER entries_update_seal_once; DROP TRIGGER entries_insert_staged;"
+           /* bag 1 lost: a gap at the very start */
+           "DELETE FROM entries WHERE bag_seq = 1; DELETE FROM bags WHERE seq = 1;"
+           /* bag 2: bytes that are not a bag at all */
+           "UPDATE bags SET bytes = CAST('not xml' AS BLOB) WHERE seq = 2;"
+           /* bag 3: its bytes claim SequenceNumber 33 */
+           "UPDATE bags SET bytes = CAST(replace(CAST(bytes AS TEXT), 'SequenceNumber=\"3\"',"
+           " 'SequenceNumber=\"33\"') AS BLOB) WHERE seq = 3;"
+           /* bag 4: its second journal row is gone, and a stray row claims position 5 */
+           "DELETE FROM entries WHERE bag_seq = 4 AND position = 1;"
+           "INSERT INTO entries (hash, source, received_ms, bag_seq, position)"
+           " VALUES (zeroblob(32), 'x', 0, 4, 5);"
+           "COMMIT;");
+    run(f);
+    if (f->n != 9)
+        dump(f);
+    assert_int_equal(f->n, 9);
+    assert_true(has(f, TSB_V_GAP, 1, "SequenceNumber 1 is missing"));
+    assert_true(has(f, TSB_V_BAG_DIGEST, 2, NULL));
+    assert_true(has(f, TSB_V_BAG_FORMAT, 2, "not a well-formed bag"));
+    assert_true(has(f, TSB_V_TOKEN, 2, NULL));
+    assert_true(has(f, TSB_V_BAG_HEADER, 3, "SequenceNumber 33"));
+    assert_true(has(f, TSB_V_TOKEN, 3, "the bag was altered"));
+    assert_true(has(f, TSB_V_ENTRY_LINK, 4, "no journal row"));
+    assert_true(has(f, TSB_V_ENTRY_LINK, 4, "only 2 entries"));
+    /* bag 5 is intact */
+    for (size_t i = 0; i < f->n && i < 64; i++)
+        assert_int_not_equal(f->got[i].seq, 5);
+}
+
+static void test_untrusted_token_and_gap_in_middle(void **state)
+{
+    struct fx *f = *state;
+    /* a sixth bag stamped by a TSA outside the anchors */
+    struct tsb_entry_in in = {.source = "his"};
+    int64_t ref;
+    assert_int_equal(tsb_store_append(f->s, &in, 1, &ref), 0);
+    struct tsb_seal_opts so = {0};
+    struct tsb_seal_result res;
+    assert_int_equal(tsb_store_seal(f->s, &so, &res), 0);
+    stamp(f, res.first_seq, "rogue-tsa");
+    raw(f, "BEGIN; DROP TRIGGER bags_no_delete; DROP TRIGGER entries_no_delete;"
+           "DELETE FROM entries WHERE bag_seq IN (2, 3); DELETE FROM bags WHERE seq IN (2, 3);"
+           "COMMIT;");
+    run(f);
+    assert_true(has(f, TSB_V_GAP, 2, "SequenceNumbers 2 to 3 are missing"));
+    assert_true(has(f, TSB_V_TOKEN, 6, NULL));
+    assert_int_equal(f->n, 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_clean, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_damage_in_one_pass, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_untrusted_token_and_gap_in_middle, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -375,14 +375,21 @@ static int only_ws(const xmlChar *s)
     return 1;
 }
 
+/* " N" for entry N (index > 0), "" for the root: the position part of a detail. */
+static void where_of(size_t index, char out[32])
+{
+    if (index > 0)
+        snprintf(out, 32, " %zu", index);
+    else
+        out[0] = '\0';
+}
+
 /* Checks a node inside element-only content (the root, a JournalEntry): whitespace text,
  * comments and processing instructions are ignored, anything else that is not an element is
  * refused. Returns 1 for an element to look at, 0 to skip, or a negative error. */
 static int element_only(xmlNodePtr c, const char *parent, size_t index)
 {
-    char where[48] = "";
-    if (index > 0)
-        snprintf(where, sizeof(where), " %zu", index);
+    char where[32] = ""; /* " N" after the parent's name, formatted only for an error */
     switch (c->type) {
     case XML_ELEMENT_NODE:
         return 1;
@@ -392,9 +399,11 @@ static int element_only(xmlNodePtr c, const char *parent, size_t index)
     case XML_TEXT_NODE:
         if (only_ws(c->content))
             return 0;
+        where_of(index, where);
         return tsb_err(TSB_EFORMAT, "unexpected text in %s%s (line %d)", parent, where,
                        xmlGetLineNo(c) > 0 ? (int)xmlGetLineNo(c) : 0);
     default:
+        where_of(index, where);
         return tsb_err(TSB_EFORMAT, "unexpected XML node of type %d in %s%s", (int)c->type, parent,
                        where);
     }
@@ -450,9 +459,11 @@ static xmlNodePtr entry_child(xmlNodePtr c, size_t index, int *r)
 static int expect_elem(const struct pctx *x, xmlNodePtr n, const char *local, const char *parent,
                        size_t index)
 {
-    char where[48] = "";
-    if (index > 0)
-        snprintf(where, sizeof(where), " %zu", index);
+    char where[32] = "";
+    if (n != NULL && strcmp((const char *)n->name, local) == 0 && n->ns != NULL &&
+        n->ns->href != NULL && xmlStrEqual(n->ns->href, x->ns))
+        return 0; /* the common case, without formatting anything */
+    where_of(index, where);
     if (n == NULL)
         return tsb_err(TSB_EFORMAT, "%s%s: missing %s", parent, where, local);
     if (strcmp((const char *)n->name, local) != 0) {

@@ -92,7 +92,7 @@ static const struct opt opts[] = {
     {"sealer", "bag_namespace", T_BAGNS, F(sealer.bag_namespace), 0, 0, "v2",
      "Bag namespace: v2 (urn:be:fgov:ehealth:timestamping:protocol:v2) or v1 (http://www.behealth.be/webservices/tsa)."},
     {"sealer", "bag_root", T_STR, F(sealer.bag_root), 0, 0, "TimeStampBag",
-     "Root element name of a bag."},
+     "Root element name of a bag: an XML NCName of at most 64 bytes."},
     {"sealer", "unstamped_alarm_s", T_INT, F(sealer.unstamped_alarm_s), 1, 86400 * 30, "900",
      "Warn when the oldest entry without a verified stamp is older than this."},
 
@@ -355,6 +355,11 @@ int tsb_config_finish(struct tsb_config *cfg)
         return tsb_err(TSB_ECONFIG,
                        "tsa.retry_min_ms (%" PRId64 ") exceeds tsa.retry_max_ms (%" PRId64 ")",
                        cfg->tsa.retry_min_ms, cfg->tsa.retry_max_ms);
+    if (tsb_bag_check_root(cfg->sealer.bag_root) != 0) {
+        char why[160];
+        snprintf(why, sizeof(why), "%s", tsb_err_detail());
+        return tsb_err(TSB_ECONFIG, "sealer.bag_root: %s", why);
+    }
     if (cfg->ingest.tcp_listen[0] != '\0' && cfg->ingest.tls &&
         (cfg->ingest.tls_cert[0] == '\0' || cfg->ingest.tls_key[0] == '\0' ||
          cfg->ingest.tls_client_ca[0] == '\0'))

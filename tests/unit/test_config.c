@@ -101,6 +101,12 @@ static void test_overrides_and_cross_checks(void **state)
     tsb_config_cleanup(&c);
 
     tsb_config_defaults(&c);
+    assert_int_equal(tsb_config_set_override(&c, "sealer.bag_root=ts:Bag"), 0);
+    assert_int_equal(tsb_config_finish(&c), TSB_ECONFIG);
+    assert_non_null(strstr(tsb_err_detail(), "sealer.bag_root: bag root element name 'ts:Bag'"));
+    tsb_config_cleanup(&c);
+
+    tsb_config_defaults(&c);
     assert_int_equal(tsb_config_set_override(&c, "ingest.tcp_listen=127.0.0.1:0"), 0);
     assert_int_equal(tsb_config_finish(&c), TSB_ECONFIG);
     assert_non_null(strstr(tsb_err_detail(), "tls_cert"));

@@ -12,3 +12,16 @@ endif()
 
 add_test(NAME integration.dev_pki COMMAND bash ${_sim_dir}/dev_pki.sh)
 set_tests_properties(integration.dev_pki PROPERTIES LABELS integration ENVIRONMENT "${_sim_env}")
+
+# One dev-pki for every simulator test of this build tree (idempotent, so re-runs are fast).
+add_test(NAME integration.sim_pki
+         COMMAND ${PROJECT_SOURCE_DIR}/tools/dev-pki --quiet ${PROJECT_BINARY_DIR}/tests/sim-pki)
+set_tests_properties(integration.sim_pki PROPERTIES LABELS integration FIXTURES_SETUP sim_pki)
+
+foreach(_t sim_stamp sim_security sim_consult sim_faults sim_robust)
+    if(EXISTS ${_sim_dir}/${_t}.sh)
+        add_test(NAME integration.${_t} COMMAND bash ${_sim_dir}/${_t}.sh)
+        set_tests_properties(integration.${_t} PROPERTIES LABELS integration
+            FIXTURES_REQUIRED sim_pki ENVIRONMENT "${_sim_env}" TIMEOUT 300)
+    endif()
+endforeach()

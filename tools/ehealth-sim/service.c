@@ -219,6 +219,7 @@ static int handle_check(struct sim_service *s, struct sim_req *req, int64_t now,
         goto out;
     }
     pthread_mutex_lock(&s->mu);
+    r = 0;
     for (size_t i = 0; i < req->n_ids; i++) {
         r = req->ids[i].serial > 0
                 ? sim_archive_find(s->archive, req->id_hospital, req->ids[i].serial,

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# integration.sim_faults: every fault knob produces its fault, at start (--fault) and at run time
+# (POST /admin/fault), and "@N" knobs stop after N requests.
+. "$(dirname "$0")/lib.sh"
+need_sim
+start_sim --fault http-503
+
+make_bag "$T/bag.xml" 1
+sign --bag "$T/bag.xml" >"$T/req.xml"
+cp "$T/req.xml" "$T/good.xml"
+fresh() { sign --bag "$T/bag.xml" >"$T/req.xml"; }
+curl_tsa() { # CURL-ARGS...: prints curl's exit status
+    local rc=0
+    curl -s --cacert "$PKI/tls-ca.pem" -H 'Content-Type: text/xml; charset=utf-8' \
+        --data-binary "@$T/req.xml" -o "$T/resp.xml" "$@" "$URL/TimestampAuthority/v2" || rc=$?
+    echo "$rc"
+}
+
+# --fault at start: every request gets 503 until cleared; the knob is listed
+[ "$(tsa "$T/req.xml")" = 503 ] || fail "--fault http-503: expected 503"
+[ "$(tsa "$T/req.xml")" = 503 ] || fail "--fault http-503 is not sticky"
+curl -s --cacert "$PKI/tls-ca.pem" "$URL/admin/faults" | grep -qx 'http-503' || fail "/admin/faults does not list http-503"
+admin_fault clear
+[ -z "$(curl -s --cacert "$PKI/tls-ca.pem" "$URL/admin/faults")" ] || fail "clear left knobs"
+[ "$(tsa "$T/req.xml")" = 200 ] || fail "after clear the request failed"
+
+# an unknown knob is refused with 400 and the list of knobs
+out=$(curl -s --cacert "$PKI/tls-ca.pem" --data-binary 'explode' -w ' %{http_code}' "$URL/admin/fault")
+[ "${out##* }" = 400 ] && grep -q 'unknown fault' <<<"$out" || fail "unknown knob accepted: $out"
+out=$(curl -s --cacert "$PKI/tls-ca.pem" --data-binary 'latency' -w ' %{http_code}' "$URL/admin/fault")
+[ "${out##* }" = 400 ] || fail "latency without =MS accepted"
+
+# http-500@1: one SOAP Server fault, then normal again
+admin_fault 'http-500@1'
+fresh
+assert_fault "$(tsa "$T/req.xml")" soapenv:Server "http-500"
+[ "$(tsa "$T/req.xml")" = 200 ] || fail "http-500@1 applied to a second request"
+
+# http-503@2 on the consult endpoint too
+admin_fault 'http-503@2'
+check_body "$ID_HOSPITAL" 0 9999999999999 "" >"$T/cb.xml"
+sign "$T/cb.xml" >"$T/creq.xml"
+[ "$(consult "$T/creq.xml")" = 503 ] || fail "http-503 not applied to consult"
+[ "$(tsa "$T/req.xml")" = 503 ] || fail "http-503@2: second request not 503"
+[ "$(tsa "$T/req.xml")" = 200 ] || fail "http-503@2: third request not 200"
+
+# reset: the connection closes without an answer (curl: empty reply / receive error)
+admin_fault 'reset@1'
+rc=$(curl_tsa)
+[ "$rc" = 52 ] || [ "$rc" = 56 ] || fail "reset: curl exit $rc, expected 52 or 56"
+[ "$(curl_tsa)" = 0 ] || fail "reset@1 applied twice"
+
+# timeout: accepted, never answered; the client gives up (curl 28), the simulator stays up
+admin_fault 'timeout=600@1'
+rc=$(curl_tsa -m 2)
+[ "$rc" = 28 ] || fail "timeout: curl exit $rc, expected 28 (timed out)"
+[ "$(curl_tsa)" = 0 ] || fail "after timeout the next request failed"
+
+# latency: with 3 s added, a 1 s client timeout fires; without, it does not
+admin_fault 'latency=3000@1'
+rc=$(curl_tsa -m 1)
+[ "$rc" = 28 ] || fail "latency=3000: curl exit $rc, expected 28"
+fresh
+[ "$(curl_tsa -m 30)" = 0 ] || fail "after latency@1 the next request failed"
+
+# drop-response: processed (stamped and archived), but no answer
+admin_fault 'drop-response@1'
+make_bag "$T/dropped.xml" 2
+sign --bag "$T/dropped.xml" >"$T/req.xml"
+rc=$(curl_tsa)
+[ "$rc" = 52 ] || [ "$rc" = 56 ] || fail "drop-response: curl exit $rc"
+digest=$(sha256sum "$T/dropped.xml" | cut -c1-64)
+sign "$T/cb.xml" >"$T/creq.xml"
+[ "$(consult "$T/creq.xml")" = 200 ] || fail "check after drop failed"
+n_before=$(resp_tslist | wc -l)
+get_body "$ID_HOSPITAL" "$(resp_tslist | tail -1 | sed 's/\(.*\):\(.*\)/<TSList><sequenceNumber>\1<\/sequenceNumber><dateTime>\2<\/dateTime><\/TSList>/')" >"$T/gb.xml"
+sign "$T/gb.xml" >"$T/creq.xml"
+[ "$(consult "$T/creq.xml")" = 200 ] || fail "get after drop failed"
+[ "$(xp '//*[local-name()="TSBagValue"]' | base64 -d | sha256sum | cut -c1-64)" = "$digest" ] ||
+    fail "the dropped request's bag was not archived"
+
+# malformed-xml: HTTP 200 with a body that is not well-formed
+admin_fault 'malformed-xml@1'
+fresh
+[ "$(tsa "$T/req.xml")" = 200 ] || fail "malformed-xml: expected 200"
+[ -s "$T/resp.xml" ] || fail "malformed-xml: empty body"
+xmllint --noout "$T/resp.xml" 2>/dev/null && fail "malformed-xml: the body is well-formed"
+
+# wrong-imprint: a token over another digest
+admin_fault 'wrong-imprint@1'
+read -r _ _ < <(stamp "$T/bag.xml")
+openssl ts -verify -data "$T/bag.xml" -in "$T/tok.der" -token_in -CAfile "$PKI/tsa-ca.pem" >"$T/v.out" 2>&1 &&
+    fail "wrong-imprint: the token verifies"
+grep -q 'message imprint mismatch' "$T/v.out" || fail "wrong-imprint: not an imprint mismatch: $(cat "$T/v.out")"
+read -r _ _ < <(stamp "$T/bag.xml")
+openssl ts -verify -data "$T/bag.xml" -in "$T/tok.der" -token_in -CAfile "$PKI/tsa-ca.pem" >/dev/null 2>&1 ||
+    fail "wrong-imprint@1 applied twice"
+
+# untrusted-tsa: signed by the rogue TSA, which does not chain to the dev CA
+admin_fault 'untrusted-tsa@1'
+read -r _ _ < <(stamp "$T/bag.xml")
+openssl pkcs7 -inform DER -in "$T/tok.der" -print_certs | grep -q 'Rogue Time Stamping Authority' ||
+    fail "untrusted-tsa: the token is not signed by the rogue TSA"
+openssl ts -verify -data "$T/bag.xml" -in "$T/tok.der" -token_in -CAfile "$PKI/tsa-ca.pem" >"$T/v.out" 2>&1 &&
+    fail "untrusted-tsa: the token verifies against the dev CA"
+grep -qi 'certificate' "$T/v.out" || fail "untrusted-tsa: not a certificate failure: $(cat "$T/v.out")"
+
+# legacy-double-base64 under profile 2.1-cert
+admin_fault 'legacy-double-base64@1'
+fresh
+[ "$(tsa "$T/req.xml")" = 200 ] || fail "legacy: stamp failed"
+xp '//*[local-name()="RFC3161TimeStampToken"]' | base64 -d >"$T/once" || fail "legacy: not base64"
+openssl ts -reply -in "$T/once" -token_in -token_out -text >/dev/null 2>&1 &&
+    fail "legacy: single decoding already gives a token"
+base64 -d <"$T/once" >"$T/resp.der" || fail "legacy: not double base64"
+openssl ts -verify -data "$T/bag.xml" -in "$T/resp.der" -CAfile "$PKI/tsa-ca.pem" >/dev/null 2>&1 ||
+    fail "legacy: the TimeStampResp does not verify"
+
+# clock-offset: the simulator's clock, genTime and freshness checks move
+c0=$(date +%s%3N)
+admin_fault 'clock-offset=+7200'
+c1=$(sim_clock)
+c2=$(date +%s%3N)
+[ "$c1" -ge $((c0 + 7200000)) ] && [ "$c1" -le $((c2 + 7200000)) ] || fail "clock-offset: sim clock $c1 not 2 h ahead of [$c0, $c2]"
+fresh
+assert_fault "$(tsa "$T/req.xml")" wsse:InvalidSecurity "the message has expired"
+sign --bag "$T/bag.xml" --created-offset 7200 >"$T/req.xml"
+c0=$(sim_clock)
+[ "$(tsa "$T/req.xml")" = 200 ] || fail "clock-offset: a request on the simulator's time was refused"
+c1=$(sim_clock)
+token_of "$T/resp.xml" "$T/tok.der"
+read -r _ g < <(token_id "$T/tok.der")
+[ "$g" -ge "$c0" ] && [ "$g" -le "$c1" ] || fail "clock-offset: genTime $g not in [$c0, $c1]"
+admin_fault 'clock-offset=0'
+
+# forget-bag=SERIAL and forget-bag=last: TSConsult no longer knows the bag
+make_bag "$T/f1.xml" 11
+make_bag "$T/f2.xml" 12
+read -r f1 tf1 < <(stamp "$T/f1.xml")
+read -r f2 tf2 < <(stamp "$T/f2.xml")
+check_body "$ID_HOSPITAL" "$tf1" "$tf2" "" >"$T/q.xml"
+sign "$T/q.xml" >"$T/creq.xml"
+[ "$(consult "$T/creq.xml")" = 200 ] && [ "$(resp_tslist | wc -l)" = 2 ] || fail "forget: setup"
+admin_fault "forget-bag=$f1"
+sign "$T/q.xml" >"$T/creq.xml"
+consult "$T/creq.xml" >/dev/null
+[ "$(resp_tslist)" = "$f2:$tf2" ] || fail "forget-bag=$f1: still listed: $(resp_tslist)"
+get_body "$ID_HOSPITAL" "$(tsid "$f1" "$tf1")" >"$T/gb.xml"
+sign "$T/gb.xml" >"$T/creq.xml"
+consult "$T/creq.xml" >/dev/null
+[ "$(xp '//*[local-name()="Type"]')" = UnknownTimestamp ] || fail "forgotten bag still returned"
+admin_fault 'forget-bag=last'
+sign "$T/q.xml" >"$T/creq.xml"
+consult "$T/creq.xml" >/dev/null
+[ "$(xp '//*[local-name()="Status"]')" = OK ] || fail "forget-bag=last: $(resp_tslist)"
+out=$(curl -s --cacert "$PKI/tls-ca.pem" --data-binary 'forget-bag=987654' -w ' %{http_code}' "$URL/admin/fault")
+[ "${out##* }" = 404 ] || fail "forgetting an unknown serial: $out"
+
+# with a timeout in progress, the simulator still stops promptly and cleanly
+admin_fault 'timeout'
+(curl -s --cacert "$PKI/tls-ca.pem" --data-binary "@$T/good.xml" -m 60 "$URL/TimestampAuthority/v2" >/dev/null 2>&1 &)
+sleep 0.5
+stop_sim
+pass

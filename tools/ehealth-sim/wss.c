@@ -280,6 +280,34 @@ static int check_keyinfo(xmlNodePtr sig, xmlNodePtr bst)
     return r;
 }
 
+/* Each Reference must name exc-c14n explicitly: without Transforms xmlsec would fall back to
+ * inclusive c14n, which the eHealth policy does not allow. */
+static int check_reference_transforms(xmlNodePtr sig)
+{
+    xmlNodePtr si = tsb_xml_first_elem(sig);
+    if (!tsb_xml_is(si, SIM_NS_DS, "SignedInfo"))
+        return tsb_err(TSB_ESECURITY, "ds:Signature does not start with ds:SignedInfo");
+    for (xmlNodePtr ref = tsb_xml_first_elem(si); ref; ref = tsb_xml_next_elem(ref)) {
+        if (!tsb_xml_is(ref, SIM_NS_DS, "Reference"))
+            continue;
+        xmlNodePtr tr = tsb_xml_first_elem(ref);
+        xmlNodePtr t = tsb_xml_is(tr, SIM_NS_DS, "Transforms") ? tsb_xml_first_elem(tr) : NULL;
+        xmlChar *alg = t ? xmlGetNoNsProp(t, (const xmlChar *)"Algorithm") : NULL;
+        int ok = alg && strcmp((const char *)alg, "http://www.w3.org/2001/10/xml-exc-c14n#") == 0 &&
+                 tsb_xml_next_elem(t) == NULL;
+        xmlFree(alg);
+        if (!ok) {
+            xmlChar *uri = xmlGetNoNsProp(ref, (const xmlChar *)"URI");
+            int r = tsb_err(TSB_ESECURITY,
+                            "reference \"%.60s\" must have exactly one exc-c14n Transform",
+                            uri ? (const char *)uri : "");
+            xmlFree(uri);
+            return r;
+        }
+    }
+    return 0;
+}
+
 static int verify_signature(struct sim_req *req, X509 *cert, enum sim_fault_code *fault)
 {
     int r = TSB_EINTERNAL;
@@ -410,7 +438,8 @@ int sim_wss_verify(struct sim_req *req, const struct sim_trust *t, int64_t now_m
             auth->entry = &t->map[i];
     if ((r = register_ids(req->doc, xmlDocGetRootElement(req->doc))) != 0)
         goto out;
-    if ((r = check_keyinfo(req->signature, req->bst)) != 0)
+    if ((r = check_keyinfo(req->signature, req->bst)) != 0 ||
+        (r = check_reference_transforms(req->signature)) != 0)
         goto out;
     if ((r = verify_chain(t, cert, now_ms)) != 0) {
         *fault = SIM_FAULT_AUTH;

@@ -56,6 +56,15 @@ assert_fault "$(tsa "$T/req.xml")" wsse:InvalidSecurity "does not cover the wsu:
 sign --bag "$T/bag.xml" --refs ts,bst >"$T/req.xml"
 assert_fault "$(tsa "$T/req.xml")" wsse:InvalidSecurity "does not cover the soap:Body"
 
+# every reference names exc-c14n; SHA-1 is refused
+sign --bag "$T/bag.xml" --ref-c14n none >"$T/req.xml"
+assert_fault "$(tsa "$T/req.xml")" wsse:InvalidSecurity "must have exactly one exc-c14n Transform"
+sign --bag "$T/bag.xml" --ref-c14n inclusive >"$T/req.xml"
+assert_fault "$(tsa "$T/req.xml")" wsse:InvalidSecurity "must have exactly one exc-c14n Transform"
+sign --bag "$T/bag.xml" --sha1 >"$T/req.xml"
+grep -q 'xmldsig#rsa-sha1' "$T/req.xml" || fail "--sha1 did not produce rsa-sha1"
+assert_fault "$(tsa "$T/req.xml")" wsse:InvalidSecurity "only exc-c14n, rsa-sha256, ecdsa-sha256 and sha256"
+
 # signature wrapping: the signed Body moved into a header, a new unsigned Body in its place
 python3 - "$T/good.xml" "$T/req.xml" <<'PY' || fail "cannot build the wrapped request"
 import re, sys

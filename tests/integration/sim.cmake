@@ -18,7 +18,12 @@ add_test(NAME integration.sim_pki
          COMMAND ${PROJECT_SOURCE_DIR}/tools/dev-pki --quiet ${PROJECT_BINARY_DIR}/tests/sim-pki)
 set_tests_properties(integration.sim_pki PROPERTIES LABELS integration FIXTURES_SETUP sim_pki)
 
-foreach(_t sim_stamp sim_security sim_consult sim_faults sim_robust)
+# sim_interop: tsbag's own client modules on one side, the simulator on the other.
+add_executable(sim_interop ${_sim_dir}/interop.c)
+target_link_libraries(sim_interop PRIVATE tsbcore)
+list(APPEND _sim_env "TSB_SIM_INTEROP=$<TARGET_FILE:sim_interop>")
+
+foreach(_t sim_stamp sim_security sim_consult sim_faults sim_robust sim_interop)
     if(EXISTS ${_sim_dir}/${_t}.sh)
         add_test(NAME integration.${_t} COMMAND bash ${_sim_dir}/${_t}.sh)
         set_tests_properties(integration.${_t} PROPERTIES LABELS integration

@@ -466,7 +466,7 @@ int tsb_store_open(const char *path, const struct tsb_store_open_opts *o, struct
     s = tsb_calloc(1, sizeof(*s));
     s->path = tsb_strdup(path);
     s->readonly = o->readonly;
-    int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
+    int flags = SQLITE_OPEN_NOMUTEX |
                 (o->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     int rc = sqlite3_open_v2(path, &s->db, flags, o->vfs);
     if (rc != SQLITE_OK) {

@@ -345,8 +345,14 @@ static void test_open_migrates_and_reopens(void **state)
 
     assert_int_equal(raw_int(f->path, "PRAGMA user_version"), tsb_schema_migrations_n);
     assert_int_equal(raw_int(f->path, "PRAGMA application_id"), 0x54534247);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"),
-                     14);
+    /* the guards of docs/internals/STORE.md are in place */
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' "
+                                      "AND name IN ('bags_insert_gap_free', 'bags_insert_state', "
+                                      "'bags_update_transition', 'bags_update_immutable', "
+                                      "'bags_no_delete', 'entries_insert_staged', "
+                                      "'entries_update_seal_once', 'entries_no_delete', "
+                                      "'bag_attempts_no_update', 'bag_attempts_no_delete')"),
+                     10);
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -363,6 +369,71 @@ static void test_open_migrates_and_reopens(void **state)
     tsb_store_close(s);
     s = open_rw(f->path);
     assert_int_equal(stats_of(s).entries, 3);
+    tsb_store_close(s);
+}
+
+/* Builds an archive at schema version v by applying only the first v migrations, as an older
+ * tsbag would have left it. */
+static void make_old_archive(const char *path, int v)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL), SQLITE_OK);
+    for (int i = 0; i < v; i++) {
+        char bump[64];
+        snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", i + 1);
+        assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, tsb_schema_migrations[i].sql, NULL, NULL, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, bump, NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    }
+    sqlite3_close(db);
+}
+
+/* An archive left at version 1 is migrated forward at open, keeping its data; a read-only open
+ * refuses it first; a migration that fails leaves the archive exactly at its previous version. */
+static void test_migrates_older_archive(void **state)
+{
+    struct fx *f = *state;
+    if (tsb_schema_migrations_n < 2)
+        skip();
+    make_old_archive(f->path, 1);
+    assert_int_equal(raw_exec(f->path, "INSERT INTO entries (hash, source, received_ms) "
+                                       "VALUES (zeroblob(32), 'old', 42)"),
+                     SQLITE_OK);
+    struct tsb_store *s = NULL;
+    struct tsb_store_open_opts ro = {.readonly = true};
+    assert_int_equal(tsb_store_open(f->path, &ro, &s), TSB_ESTORE);
+    assert_non_null(strstr(tsb_err_detail(), "older than this build"));
+
+    /* sabotage 0002 (forward-only: its text never changes): a table it creates already
+     * exists, so it fails halfway through its SQL */
+    char *copy = tsb_test_path(f->dir, "sabotaged.db");
+    make_old_archive(copy, 1);
+    assert_int_equal(raw_exec(copy, "CREATE TABLE reconcile_runs (x)"), SQLITE_OK);
+    assert_int_equal(tsb_store_open(copy, NULL, &s), TSB_ESTORE);
+    assert_non_null(strstr(tsb_err_detail(), tsb_schema_migrations[1].file));
+    /* nothing of it stayed: version, the trigger it replaces, the table it created first */
+    assert_int_equal(raw_int(copy, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(copy, "SELECT count(*) FROM sqlite_schema WHERE "
+                                   "name = 'bags_insert_gap_free' AND sql LIKE '%recovered%'"),
+                     0);
+    assert_int_equal(raw_int(copy, "SELECT count(*) FROM sqlite_schema WHERE "
+                                   "name = 'bag_conflicts'"),
+                     0);
+    free(copy);
+
+    s = open_rw(f->path);
+    assert_int_equal(tsb_store_schema_version(s), tsb_schema_migrations_n);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), tsb_schema_migrations_n);
+    struct tsb_entry_rec e;
+    assert_int_equal(tsb_store_entry_by_ref(s, 1, &e), 0);
+    assert_string_equal(e.source, "old");
+    tsb_entry_rec_cleanup(&e);
+    int64_t *refs = append_range(s, 0, 1);
+    assert_int_equal(refs[0], 2);
+    free(refs);
     tsb_store_close(s);
 }
 
@@ -1343,6 +1414,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_migrates_and_reopens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrates_older_archive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_newer_and_foreign_databases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_and_lookups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refs_never_reused, setup, teardown),

@@ -117,20 +117,22 @@ static int envelope_body(xmlDocPtr doc, xmlNodePtr *body)
     return 0;
 }
 
-int tsb_dss_extract_sign_request(const uint8_t *p, size_t len, size_t max_len, struct tsb_buf *out)
+/* Copies the first Body child named (TSB_NS_DSS, local) into out as a standalone document. */
+static int extract_body_child(const uint8_t *p, size_t len, size_t max_len, const char *local,
+                              struct tsb_buf *out)
 {
     xmlDocPtr doc = NULL, copy = NULL;
     xmlNodePtr body;
     int r = tsb_xml_parse(p, len, max_len, &doc);
     if (r != 0 || (r = envelope_body(doc, &body)) != 0)
         goto out;
-    xmlNodePtr sr = find_child(body, TSB_NS_DSS, "SignRequest");
-    if (sr == NULL) {
-        r = tsb_err(TSB_EFORMAT, "Body holds no dss:SignRequest");
+    xmlNodePtr el = find_child(body, TSB_NS_DSS, local);
+    if (el == NULL) {
+        r = tsb_err(TSB_EFORMAT, "Body holds no dss:%s", local);
         goto out;
     }
     copy = xmlNewDoc(BAD_CAST "1.0");
-    xmlNodePtr c = xmlDocCopyNode(sr, copy, 1);
+    xmlNodePtr c = xmlDocCopyNode(el, copy, 1);
     xmlDocSetRootElement(copy, c);
     xmlReconciliateNs(copy, c);
     r = serialise(copy, out);
@@ -138,6 +140,16 @@ out:
     xmlFreeDoc(copy);
     xmlFreeDoc(doc);
     return r;
+}
+
+int tsb_dss_extract_sign_request(const uint8_t *p, size_t len, size_t max_len, struct tsb_buf *out)
+{
+    return extract_body_child(p, len, max_len, "SignRequest", out);
+}
+
+int tsb_dss_extract_sign_response(const uint8_t *p, size_t len, size_t max_len, struct tsb_buf *out)
+{
+    return extract_body_child(p, len, max_len, "SignResponse", out);
 }
 
 void tsb_dss_response_init(struct tsb_dss_response *r)

@@ -46,6 +46,10 @@ int tsb_dss_build_signed(const struct tsb_dss_request *rq, const struct tsb_keys
 /* Copies the dss:SignRequest element of a serialised envelope into out as a standalone document
  * (namespaces reconciled), for schema validation and request capture. */
 int tsb_dss_extract_sign_request(const uint8_t *p, size_t len, size_t max_len, struct tsb_buf *out);
+/* The same for the dss:SignResponse of an answer: what the archive keeps next to the token (it
+ * carries every namespace it uses, so tsb_dss_parse_sign_response reads it back). */
+int tsb_dss_extract_sign_response(const uint8_t *p, size_t len, size_t max_len,
+                                  struct tsb_buf *out);
 
 enum tsb_dss_kind {
     TSB_DSS_OK,    /* ResultMajor Success and a decoded token */

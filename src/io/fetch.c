@@ -366,6 +366,10 @@ int tsb_fetch_post(struct tsb_fetch *f, const struct tsb_fetch_request *rq, tsb_
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
     SET(CURLOPT_FOLLOWLOCATION, 0L);
+    /* one call, one HTTP request: on a reused connection that the server closed, curl would
+     * silently send the request again, hiding a lost answer from the caller's attempt count */
+    SET(CURLOPT_FRESH_CONNECT, 1L);
+    SET(CURLOPT_FORBID_REUSE, 1L);
     SET(CURLOPT_CONNECTTIMEOUT_MS, f->connect_timeout_ms);
     SET(CURLOPT_TIMEOUT_MS, f->timeout_ms);
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->max_response);

@@ -2,8 +2,9 @@
  * fetch: HTTPS POSTs for the TSA client, driven by libcurl's multi-socket interface on a libuv
  * loop, so that a slow or dead TSA never blocks the loop (ingest keeps acknowledging meanwhile).
  * TLS 1.2 minimum, peer and host verified against a configured CA bundle, connect and total
- * timeouts, a cap on the response size, no redirects, https only. One tsb_fetch serves any number
- * of concurrent requests; everything runs on the loop thread.
+ * timeouts, a cap on the response size, no redirects, https only, and a fresh connection per
+ * request (so one call is exactly one HTTP request, never silently resent). One tsb_fetch serves
+ * any number of concurrent requests; everything runs on the loop thread.
  */
 #ifndef TSB_FETCH_H
 #define TSB_FETCH_H

@@ -245,6 +245,33 @@ static void test_standalone_sign_response(void **state)
     free(s);
 }
 
+/* What the sender archives: the SignResponse cut out of the answer, readable on its own. */
+static void test_extract_sign_response(void **state)
+{
+    char *s = response("RequestID=\"RID-1\"", TSB_DSS_SUCCESS_URI, "", token_b64);
+    struct tsb_buf sr;
+    tsb_buf_init(&sr, 1 << 20);
+    assert_int_equal(tsb_dss_extract_sign_response((const uint8_t *)s, strlen(s), 1 << 20, &sr), 0);
+    assert_non_null(strstr((char *)sr.p, "<dss:SignResponse"));
+    assert_null(strstr((char *)sr.p, "Envelope"));
+    struct tsb_dss_response r;
+    tsb_dss_response_init(&r);
+    assert_int_equal(tsb_dss_parse_sign_response(sr.p, sr.len, 1 << 20, "RID-1", &r), 0);
+    assert_int_equal(r.kind, TSB_DSS_OK);
+    assert_int_equal(r.token.len, token_len);
+    assert_memory_equal(r.token.p, token, token_len);
+    tsb_dss_response_cleanup(&r);
+    /* a fault holds no SignResponse */
+    const char *fault = "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>"
+                        "<s:Fault><faultcode>s:Server</faultcode></s:Fault></s:Body></s:Envelope>";
+    tsb_buf_reset(&sr);
+    assert_int_equal(
+        tsb_dss_extract_sign_response((const uint8_t *)fault, strlen(fault), 1 << 20, &sr),
+        TSB_EFORMAT);
+    tsb_buf_cleanup(&sr);
+    free(s);
+}
+
 static void test_dss_error_and_fault(void **state)
 {
     char *s =
@@ -330,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_request_validates_base64data),
         cmocka_unit_test(test_success_forms),
         cmocka_unit_test(test_standalone_sign_response),
+        cmocka_unit_test(test_extract_sign_response),
         cmocka_unit_test(test_dss_error_and_fault),
         cmocka_unit_test(test_refusals),
     };

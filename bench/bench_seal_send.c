@@ -1,0 +1,209 @@
+/*
+ * bench_seal_send: the cost of turning a 100 000-entry backlog into the bytes that go to the TSA:
+ * seal (bag built, hashed and committed), load the bag, build the SOAP/DSS envelope, sign it with
+ * WS-Security (xmlsec1, exc-c14n + SHA-256 over the ~16 MB Body) and serialise it; then, when a
+ * simulator URL is given, POST it and verify the token. Reports wall time per phase and the peak
+ * resident memory of the process after each phase.
+ * Usage: bench_seal_send PKI_DIR [ENTRIES [URL]]  (PKI_DIR from tools/dev-pki; ENTRIES 100000)
+ */
+#include "dss.h"
+#include "err.h"
+#include "fetch.h"
+#include "hash.h"
+#include "keystore.h"
+#include "store.h"
+#include "token.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long peak_mib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024;
+}
+
+static void die(const char *what, int r)
+{
+    fprintf(stderr, "bench_seal_send: %s: %s: %s\n", what, tsb_strerror(r), tsb_err_detail());
+    exit(1);
+}
+
+static void row(const char *what, double t0, double t1)
+{
+    printf("%-44s %9.3f s   peak RSS %5ld MiB\n", what, t1 - t0, peak_mib());
+}
+
+struct post {
+    struct tsb_fetch *f;
+    int cls;
+    long status;
+    struct tsb_buf body;
+};
+
+static void on_done(void *arg, const struct tsb_fetch_result *res)
+{
+    struct post *p = arg;
+    p->cls = res->cls;
+    p->status = res->http_status;
+    tsb_buf_append(&p->body, res->body, res->body_len);
+    tsb_fetch_close(p->f, NULL, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_seal_send PKI_DIR [ENTRIES [URL]]\n");
+        return 2;
+    }
+    const char *pki = argv[1];
+    size_t n = argc > 2 ? (size_t)atol(argv[2]) : 100000;
+    const char *url = argc > 3 ? argv[3] : NULL;
+    char dir[] = "/tmp/bench-seal-send-XXXXXX";
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    char path[4200], p12[4200], pass[4200], anchors[4200], tlsca[4200];
+    snprintf(path, sizeof(path), "%s/archive.db", dir);
+    snprintf(p12, sizeof(p12), "%s/hospital.p12", pki);
+    snprintf(pass, sizeof(pass), "%s/hospital.pass", pki);
+    snprintf(anchors, sizeof(anchors), "%s/tsa-ca.pem", pki);
+    snprintf(tlsca, sizeof(tlsca), "%s/tls-ca.pem", pki);
+
+    struct tsb_store *s = NULL;
+    int r = tsb_store_open(path, NULL, &s);
+    if (r != 0)
+        die("open", r);
+    /* stage n entries (not measured) */
+    struct tsb_entry_in *batch = calloc(4096, sizeof(*batch));
+    int64_t *refs = calloc(4096, sizeof(*refs));
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < 4096 ? n - done : 4096;
+        for (size_t i = 0; i < k; i++) {
+            char e[64];
+            int l = snprintf(e, sizeof(e), "entry %zu", done + i);
+            tsb_sha256((const uint8_t *)e, (size_t)l, batch[i].digest);
+            batch[i].source = "bench";
+            batch[i].received_ms = (int64_t)time(NULL) * 1000;
+        }
+        if ((r = tsb_store_append(s, batch, k, refs)) != 0)
+            die("append", r);
+        done += k;
+    }
+    printf("entries: %zu\n", n);
+
+    double t0 = now_s();
+    struct tsb_seal_opts so = {.bag = {.ns = TSB_BAG_NS_V2, .enc = TSB_HASH_HEX},
+                               .max_entries = n,
+                               .now_ms = (int64_t)time(NULL) * 1000};
+    struct tsb_seal_result res;
+    if ((r = tsb_store_seal(s, &so, &res)) != 0)
+        die("seal", r);
+    double t1 = now_s();
+    row("seal (build bag, hash, commit)", t0, t1);
+
+    struct tsb_bag_rec bag;
+    if ((r = tsb_store_bag_next_unstamped(s, &bag)) != 0)
+        die("load", r);
+    double t2 = now_s();
+    row("load bag from archive", t1, t2);
+    printf("bag bytes: %zu\n", bag.bytes_len);
+
+    struct tsb_keystore *ks = NULL;
+    struct tsb_keystore_source src = {.path = p12, .password_file = pass};
+    if ((r = tsb_keystore_load(&src, (int64_t)time(NULL) * 1000, &ks)) != 0)
+        die("keystore", r);
+    char rid[TSB_DSS_REQUEST_ID_MAX];
+    tsb_dss_request_id("tsa_0406798006_01", bag.seq, rid);
+    struct tsb_dss_request rq = {.bag = bag.bytes,
+                                 .bag_len = bag.bytes_len,
+                                 .request_id = rid,
+                                 .profile = "urn:ehealth:profiles:timestamping:2.1-cert",
+                                 .carrier = TSB_CARRIER_BASE64XML};
+    double t3 = now_s();
+    xmlDocPtr doc = NULL;
+    if ((r = tsb_dss_build(&rq, &doc)) != 0)
+        die("build", r);
+    double t4 = now_s();
+    row("build envelope (base64, tree)", t3, t4);
+    struct tsb_wss_opts wo = {.now_ms = (int64_t)time(NULL) * 1000, .ttl_s = 60};
+    if ((r = tsb_wss_sign(doc, ks, &wo)) != 0)
+        die("sign", r);
+    double t5 = now_s();
+    row("WS-Security sign (exc-c14n, sha256, RSA)", t4, t5);
+    xmlFreeDoc(doc);
+    struct tsb_buf msg;
+    tsb_buf_init(&msg, (size_t)1 << 30);
+    double t6 = now_s();
+    if ((r = tsb_dss_build_signed(&rq, ks, &wo, &msg)) != 0)
+        die("build_signed", r);
+    double t7 = now_s();
+    row("build + sign + serialise (what the sender does)", t6, t7);
+    printf("request bytes: %zu\n", msg.len);
+
+    if (url != NULL) {
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        struct post p = {0};
+        tsb_buf_init(&p.body, 64 << 20);
+        struct tsb_fetch_opts fo = {.ca_file = tlsca,
+                                    .connect_timeout_ms = 10000,
+                                    .timeout_ms = 120000,
+                                    .max_response = 64 << 20};
+        if ((r = tsb_fetch_new(&loop, &fo, &p.f)) != 0)
+            die("fetch", r);
+        struct tsb_fetch_request fr = {.url = url,
+                                       .soap_action =
+                                           "urn:be:fgov:ehealth:timestamping:protocol:v2:stamp",
+                                       .body = msg.p,
+                                       .body_len = msg.len};
+        double t8 = now_s();
+        if ((r = tsb_fetch_post(p.f, &fr, on_done, &p)) != 0)
+            die("post", r);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        double t9 = now_s();
+        row("POST to the TSA and wait for the answer", t8, t9);
+        printf("HTTP %ld (%s), %zu response bytes\n", p.status, tsb_fetch_class_name(p.cls),
+               p.body.len);
+        struct tsb_dss_response dr;
+        tsb_dss_response_init(&dr);
+        if ((r = tsb_dss_parse_response(p.body.p, p.body.len, 64 << 20, rid, &dr)) != 0)
+            die("parse", r);
+        struct tsb_token_verifier *v = NULL;
+        if ((r = tsb_token_verifier_new(anchors, &v)) != 0)
+            die("anchors", r);
+        struct tsb_token_result tr;
+        struct tsb_token_verify_opts vo = {
+            .check_skew = true, .now_ms = (int64_t)time(NULL) * 1000, .max_skew_s = 300};
+        r = tsb_token_verify(v, dr.token.p, dr.token.len, bag.digest, &vo, &tr);
+        double t10 = now_s();
+        row("parse answer + verify token", t9, t10);
+        printf("token: %s\n", tsb_token_result_reason(&tr));
+        tsb_token_verifier_free(v);
+        tsb_dss_response_cleanup(&dr);
+        tsb_buf_cleanup(&p.body);
+    }
+    tsb_buf_cleanup(&msg);
+    tsb_keystore_free(ks);
+    tsb_bag_rec_cleanup(&bag);
+    tsb_store_close(s);
+    free(batch);
+    free(refs);
+    char cmd[4300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        return 1;
+    return 0;
+}

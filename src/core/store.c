@@ -26,9 +26,12 @@
 
 #define DEFAULT_BUSY_MS     5000
 #define DEFAULT_BAG_ENTRIES 100000
-#define BAG_MAX_BYTES       ((size_t)64 << 20) /* the parser's default limit: we never seal more */
-#define APPLICATION_ID      0x54534247         /* "TSBG" in PRAGMA application_id */
-#define CHECKPOINT_FRAMES   1000               /* SQLite's default auto-checkpoint threshold */
+/* Upper bounds of one JournalEntry element (hex digest, 20-char Ref) and of the root end tag:
+ * a bag stops taking entries while one more could overflow max_bytes. */
+#define ENTRY_MAX_BYTES   (sizeof("<JournalEntry><Hash></Hash><Ref></Ref></JournalEntry>") + 64 + 20)
+#define END_TAG_MAX_BYTES (sizeof("</>") + TSB_BAG_ROOT_MAX)
+#define APPLICATION_ID    0x54534247 /* "TSBG" in PRAGMA application_id */
+#define CHECKPOINT_FRAMES 1000       /* SQLite's default auto-checkpoint threshold */
 
 enum stmt_id {
     ST_BEGIN_WRITE,
@@ -92,8 +95,13 @@ static const char *const stmt_sql[ST_N] = {
     [ST_ENTRIES_BY_HASH] = "SELECT " ENTRY_COLS " FROM entries WHERE hash = ?1 AND "
                            "bag_seq IS NOT NULL UNION ALL SELECT " ENTRY_COLS " FROM entries "
                            "WHERE " STAGED " AND hash = ?1 ORDER BY ref",
-    [ST_ENTRIES_BY_RECEIVED] = "SELECT " ENTRY_COLS " FROM entries "
-                               "WHERE received_ms BETWEEN ?1 AND ?2 ORDER BY ref",
+    /* Ref order without a sorter holding a whole period of rows: bound the Ref range through
+     * the (covering) received index, then walk the table by Ref and filter */
+    [ST_ENTRIES_BY_RECEIVED] =
+        "SELECT " ENTRY_COLS " FROM entries WHERE ref BETWEEN "
+        "(SELECT min(ref) FROM entries WHERE received_ms BETWEEN ?1 AND ?2) AND "
+        "(SELECT max(ref) FROM entries WHERE received_ms BETWEEN ?1 AND ?2) "
+        "AND received_ms BETWEEN ?1 AND ?2 ORDER BY ref",
     [ST_ENTRIES_BY_BAG] = "SELECT " ENTRY_COLS " FROM entries WHERE bag_seq = ?1 "
                           "ORDER BY position",
     [ST_STAGED] = "SELECT ref, hash FROM entries WHERE " STAGED " ORDER BY ref LIMIT ?1",
@@ -112,8 +120,10 @@ static const char *const stmt_sql[ST_N] = {
                      "tsa_serial = ?4, gen_time_ms = ?5, stamped_ms = ?6 WHERE seq = ?1",
     [ST_ATTEMPT_INSERT] = "INSERT INTO bag_attempts (seq, attempt, request_id, outcome, reason, "
                           "at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_BAGS_BY_GEN_TIME] = "SELECT " BAG_COLS " FROM bags WHERE state IN ('stamped', 'recovered') "
-                            "AND gen_time_ms BETWEEN ?1 AND ?2 ORDER BY seq",
+    /* the IN list is walked in seq order: no sorter holding whole bags */
+    [ST_BAGS_BY_GEN_TIME] = "SELECT " BAG_COLS " FROM bags WHERE seq IN (SELECT seq FROM bags "
+                            "WHERE gen_time_ms BETWEEN ?1 AND ?2 "
+                            "AND state IN ('stamped', 'recovered')) ORDER BY seq",
     [ST_STAT_ENTRIES] = "SELECT count(*) FROM entries",
     [ST_STAT_STAGED] = "SELECT count(*) FROM entries WHERE " STAGED,
     [ST_STAT_LAST] = "SELECT coalesce((SELECT max(ref) FROM entries), 0), "
@@ -842,10 +852,12 @@ int tsb_store_entries_walk(struct tsb_store *s, tsb_entry_cb cb, void *arg)
 
 /* ---- sealing ------------------------------------------------------------------------------ */
 
-/* Seals up to max staged entries (the lowest Refs) into bag seq. *count is 0 when nothing was
- * staged. Runs inside the caller's write transaction. */
+/* Seals up to max staged entries (the lowest Refs) into bag seq, fewer if the bag would outgrow
+ * buf's max. *count is 0 when nothing was staged; *full says the bag stopped at a limit, so more
+ * entries may be staged. Runs inside the caller's write transaction. */
 static int seal_one(struct tsb_store *s, const struct tsb_seal_opts *o, size_t max, int64_t seq,
-                    struct tsb_buf *buf, int64_t **refs, size_t *refs_cap, size_t *count)
+                    struct tsb_buf *buf, int64_t **refs, size_t *refs_cap, size_t *count,
+                    bool *full)
 {
     int r = TSB_EINTERNAL, rc = SQLITE_DONE;
     sqlite3_stmt *st = NULL;
@@ -858,8 +870,14 @@ static int seal_one(struct tsb_store *s, const struct tsb_seal_opts *o, size_t m
         return r;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
     /* stream the staged rows straight into the bag writer; only the Refs are kept */
+    *full = false;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t ref = sqlite3_column_int64(st, 0);
+        if (n > 0 && buf->max - buf->len < ENTRY_MAX_BYTES + END_TAG_MAX_BYTES) {
+            *full = true; /* the rest goes to the next bag */
+            rc = SQLITE_DONE;
+            break;
+        }
         if ((r = col_digest(st, 1, digest)) != 0)
             goto out;
         if (n == 0 && (r = tsb_bag_writer_begin(&w, &o->bag, seq, buf)) != 0)
@@ -882,6 +900,8 @@ static int seal_one(struct tsb_store *s, const struct tsb_seal_opts *o, size_t m
         *count = 0;
         return 0;
     }
+    if (n == max)
+        *full = true;
     if ((r = tsb_bag_writer_end(&w)) != 0)
         goto out;
     tsb_sha256(buf->p, buf->len, digest);
@@ -935,11 +955,18 @@ int tsb_store_seal(struct tsb_store *s, const struct tsb_seal_opts *o, struct ts
     struct tsb_buf buf;
     int64_t *refs = NULL, last_seq = 0;
     size_t refs_cap = 0, n = 0;
+    bool full = false;
     struct tsb_seal_result t = {0};
-    size_t max = o->max_entries ? o->max_entries : DEFAULT_BAG_ENTRIES;
     sqlite3_stmt *st = NULL;
+    if (o == NULL)
+        return tsb_err(TSB_EINVAL, "store: seal without options");
+    size_t max = o->max_entries ? o->max_entries : DEFAULT_BAG_ENTRIES;
+    size_t max_bytes = o->max_bytes ? o->max_bytes : TSB_BAG_DEFAULT_MAX_BYTES;
+    if (max_bytes > INT_MAX)
+        return tsb_err(TSB_EINVAL, "store: bags of %zu bytes exceed SQLite's blob limit",
+                       max_bytes);
 
-    tsb_buf_init(&buf, BAG_MAX_BYTES);
+    tsb_buf_init(&buf, max_bytes);
     if ((r = tx_begin_write(s, "sealing staged entries")) != 0)
         goto out;
     if ((r = stmt(s, ST_LAST_SEQ, &st)) != 0)
@@ -954,7 +981,7 @@ int tsb_store_seal(struct tsb_store *s, const struct tsb_seal_opts *o, struct ts
     st = NULL;
     for (;;) {
         int64_t seq = last_seq + 1 + (int64_t)t.bags;
-        if ((r = seal_one(s, o, max, seq, &buf, &refs, &refs_cap, &n)) != 0)
+        if ((r = seal_one(s, o, max, seq, &buf, &refs, &refs_cap, &n, &full)) != 0)
             goto out;
         if (n == 0)
             break;
@@ -962,8 +989,8 @@ int tsb_store_seal(struct tsb_store *s, const struct tsb_seal_opts *o, struct ts
             t.first_seq = seq;
         t.bags++;
         t.entries += n;
-        if (n < max)
-            break; /* fewer than a full bag: nothing is left */
+        if (!full)
+            break; /* the bag took every staged entry */
     }
     if (t.bags == 0) {
         tx_rollback(s); /* nothing staged: no bag, no SequenceNumber */

@@ -31,7 +31,9 @@ struct tsb_store_open_opts {
 
 /* Opens (creating if needed, unless readonly) the archive at path, applies pending schema
  * migrations in order, and sets WAL, synchronous=FULL and foreign_keys. o may be NULL.
- * A database newer than this build (user_version above the last migration) is refused. */
+ * A database newer than this build (user_version above the last migration), or a SQLite file that
+ * is not a tsbag archive, is refused with TSB_ESTORE; readonly on a missing file: TSB_ENOTFOUND.
+ * Writes on a readonly store return TSB_ESTATE. */
 int tsb_store_open(const char *path, const struct tsb_store_open_opts *o, struct tsb_store **out);
 /* Closes the connection. Accepts NULL. */
 void tsb_store_close(struct tsb_store *s);
@@ -51,7 +53,9 @@ struct tsb_entry_in {
 };
 
 /* Appends n entries in one transaction and writes their Refs (strictly increasing, never reused)
- * to refs[n]. Either all are committed or none; TSB_EDURABLE on a failed write/commit. */
+ * to refs[n]. Either all are committed or none (refs zeroed); TSB_EINVAL for an entry without
+ * source, TSB_EBUSY if another writer holds the archive past the busy timeout (nothing written,
+ * retry allowed), TSB_EDURABLE on a failed write/commit/fsync. The bytes are not copied. */
 int tsb_store_append(struct tsb_store *s, const struct tsb_entry_in *e, size_t n, int64_t *refs);
 
 struct tsb_entry_rec {
@@ -72,7 +76,8 @@ void tsb_entry_rec_cleanup(struct tsb_entry_rec *e);
 int tsb_store_entry_by_ref(struct tsb_store *s, int64_t ref, struct tsb_entry_rec *out);
 
 /* Calls cb for every entry with this digest, in Ref order; a non-zero cb return stops the walk and
- * is returned. Returns 0 (even when nothing matched: cb was simply not called). */
+ * is returned. Returns 0 (even when nothing matched: cb was simply not called). The record passed
+ * to cb is valid only during the call. cb may use the store, except to start the same walk. */
 typedef int (*tsb_entry_cb)(void *arg, const struct tsb_entry_rec *e);
 int tsb_store_entries_by_hash(struct tsb_store *s, const uint8_t digest[TSB_SHA256_LEN],
                               tsb_entry_cb cb, void *arg);
@@ -99,6 +104,7 @@ struct tsb_seal_opts {
     struct tsb_bag_opts bag;
     size_t max_entries; /* per bag; 0 means 100 000 */
     int64_t now_ms;
+    size_t max_bytes; /* per bag; 0 means TSB_BAG_DEFAULT_MAX_BYTES (what the parser accepts) */
 };
 
 struct tsb_seal_result {
@@ -108,9 +114,10 @@ struct tsb_seal_result {
 };
 
 /* Seals every staged entry, in Ref order, into consecutive new bags (SequenceNumber = last + 1,
- * gap-free, starting at 1), at most max_entries each, in one transaction: bag bytes, digests and
- * the entries' bag/position are committed together before anyone can send them. Nothing staged:
- * no bag, no SequenceNumber consumed, result zeroed. */
+ * gap-free, starting at 1), each of at most max_entries entries and max_bytes bytes, in one
+ * transaction: bag bytes, digests and the entries' bag/position are committed together before
+ * anyone can send them. Nothing staged: no bag, no SequenceNumber consumed, result zeroed. Any
+ * error (bag options, TSB_EBUSY, TSB_EDURABLE ...) leaves no bag at all; *res is set on success. */
 int tsb_store_seal(struct tsb_store *s, const struct tsb_seal_opts *o, struct tsb_seal_result *res);
 
 struct tsb_bag_rec {

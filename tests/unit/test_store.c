@@ -815,6 +815,36 @@ static void test_seal_n_and_more_than_a_bag(void **state)
     tsb_store_close(s);
 }
 
+/* A byte cap smaller than max_entries' worth cuts bags early; the rest follows in the next bags. */
+static void test_seal_byte_cap(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    int64_t *a = append_range(s, 0, 7);
+    struct tsb_seal_opts o = seal_opts(0);
+    o.max_bytes = 600;
+    struct tsb_seal_result res;
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    assert_int_equal(res.first_seq, 1);
+    assert_int_equal(res.entries, 7);
+    assert_true(res.bags >= 3);
+    size_t done = 0;
+    for (size_t i = 0; i < res.bags; i++) {
+        struct tsb_bag_rec b;
+        assert_int_equal(tsb_store_bag_get(s, 1 + (int64_t)i, &b), 0);
+        assert_true(b.bytes_len <= 600);
+        assert_true(b.entry_count >= 1);
+        size_t n = (size_t)b.entry_count;
+        tsb_bag_rec_cleanup(&b);
+        check_bag(s, 1 + (int64_t)i, a + done, n);
+        done += n;
+    }
+    assert_int_equal(done, 7);
+    assert_int_equal(stats_of(s).staged, 0);
+    free(a);
+    tsb_store_close(s);
+}
+
 /* ---- state machine ------------------------------------------------------------------------ */
 
 static const uint8_t fake_response[] = "<SignResponse/>";
@@ -1420,6 +1450,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refs_never_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_nothing_staged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_n_and_more_than_a_bag, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seal_byte_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_transitions_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stamp_fields_and_attempt_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_transitions_sql, setup, teardown),

@@ -120,10 +120,11 @@ static const char *const stmt_sql[ST_N] = {
                      "tsa_serial = ?4, gen_time_ms = ?5, stamped_ms = ?6 WHERE seq = ?1",
     [ST_ATTEMPT_INSERT] = "INSERT INTO bag_attempts (seq, attempt, request_id, outcome, reason, "
                           "at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    /* the IN list is walked in seq order: no sorter holding whole bags */
+    /* the IN list is walked in seq order: no sorter holding whole bags. "+state" keeps the
+     * planner on bags_gen_time (bags_state would visit every stamped bag's row) */
     [ST_BAGS_BY_GEN_TIME] = "SELECT " BAG_COLS " FROM bags WHERE seq IN (SELECT seq FROM bags "
                             "WHERE gen_time_ms BETWEEN ?1 AND ?2 "
-                            "AND state IN ('stamped', 'recovered')) ORDER BY seq",
+                            "AND +state IN ('stamped', 'recovered')) ORDER BY seq",
     [ST_STAT_ENTRIES] = "SELECT count(*) FROM entries",
     [ST_STAT_STAGED] = "SELECT count(*) FROM entries WHERE " STAGED,
     [ST_STAT_LAST] = "SELECT coalesce((SELECT max(ref) FROM entries), 0), "
@@ -158,8 +159,9 @@ static const char *const stmt_sql[ST_N] = {
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     [ST_RUN_LAST_DONE] = "SELECT max(done_to_ms) FROM reconcile_runs",
     [ST_RUN_COUNT] = "SELECT count(*) FROM reconcile_runs",
+    /* "+state": walk bags_gen_time from its low end, stop at the first stamped/recovered bag */
     [ST_OLDEST_GEN_TIME] = "SELECT min(gen_time_ms) FROM bags "
-                           "WHERE state IN ('stamped', 'recovered')",
+                           "WHERE gen_time_ms IS NOT NULL AND +state IN ('stamped', 'recovered')",
 };
 
 struct tsb_store {

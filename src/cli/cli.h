@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #define TSB_EXIT_OK    0
 #define TSB_EXIT_FAIL  1
@@ -31,5 +32,48 @@ extern const struct tsb_cli_verb tsb_cli_verbs[];
 
 int tsb_cmd_hash(struct tsb_cli *cli, int argc, char **argv);
 int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv);
+int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv);
+int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv);
+
+/* ---- entry selection shared by verify and export (select.c) ------------------------------- */
+
+struct tsb_audit;
+struct tsb_audit_result;
+struct tsb_entry_rec;
+struct tsb_store;
+
+enum tsb_sel_kind { TSB_SEL_FILE, TSB_SEL_HASH, TSB_SEL_REF, TSB_SEL_PERIOD };
+
+struct tsb_sel_input {
+    enum tsb_sel_kind kind;
+    const char *text; /* as given: a path, a hash, a Ref */
+    uint8_t digest[32];
+    int64_t ref;
+    int64_t from_ms, to_ms;
+};
+
+struct tsb_sel {
+    struct tsb_sel_input *v;
+    size_t n;
+    const char *from, *to; /* --from / --to text, NULL if absent */
+};
+
+/* Adds a document (hashed now, exactly as at ingest), a --hash or a --ref; prints the problem
+ * and returns TSB_EXIT_USAGE or TSB_EXIT_FAIL (unreadable file), 0 on success. */
+int tsb_sel_add_file(struct tsb_sel *s, struct tsb_cli *cli, const char *path);
+int tsb_sel_add_hash(struct tsb_sel *s, const char *verb, const char *text);
+int tsb_sel_add_ref(struct tsb_sel *s, const char *verb, const char *text);
+/* Turns --from/--to into a period input (day-only dates in consult.timezone; --to inclusive). */
+int tsb_sel_finish(struct tsb_sel *s, struct tsb_cli *cli, const char *verb);
+void tsb_sel_cleanup(struct tsb_sel *s);
+
+/* Called once per result; e is the archived entry (NULL for NOT FOUND). Non-zero stops. */
+typedef int (*tsb_sel_cb)(void *arg, const struct tsb_sel_input *in,
+                          const struct tsb_audit_result *res, const struct tsb_entry_rec *e);
+/* Verifies every selected entry of the archive, calling cb with each verdict (NOT FOUND for an
+ * input that matches nothing). Returns 0, cb's non-zero value, or a negative TSB_E* when the
+ * archive could not be read. */
+int tsb_sel_run(struct tsb_sel *s, struct tsb_store *st, struct tsb_audit *a, tsb_sel_cb cb,
+                void *arg);
 
 #endif

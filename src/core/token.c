@@ -298,17 +298,17 @@ static bool check_signature(PKCS7 *p7, PKCS7_SIGNER_INFO *si, X509 *signer,
     return ok;
 }
 
-/* Returns the verified chain (signer first) or NULL. */
-static STACK_OF(X509) * check_chain(const struct tsb_token_verifier *v, PKCS7 *p7, X509 *signer,
-                                    int64_t gen_ms, struct tsb_token_result *res)
+/* Returns the verified chain (signer first) or NULL. untrusted: the token's certificates and any
+ * extra ones. */
+static STACK_OF(X509) * check_chain(const struct tsb_token_verifier *v, STACK_OF(X509) * untrusted,
+                                    X509 *signer, int64_t gen_ms, struct tsb_token_result *res)
 {
     STACK_OF(X509) *chain = NULL;
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     char when[64], name[256];
     fmt_ms(gen_ms, when);
     cert_name(signer, name, sizeof(name));
-    if (ctx == NULL ||
-        X509_STORE_CTX_init(ctx, v->store, signer, p7->d.sign ? p7->d.sign->cert : NULL) != 1) {
+    if (ctx == NULL || X509_STORE_CTX_init(ctx, v->store, signer, untrusted) != 1) {
         set(res, TSB_TCHK_CHAIN, TSB_CHECK_FAIL, "internal error: cannot set up chain checking");
         goto out;
     }
@@ -455,6 +455,30 @@ static void check_time(int64_t gen_ms, const struct tsb_token_verify_opts *o,
             (long long)o->max_skew_s);
 }
 
+/* Reads every certificate of a PEM blob into st; stops quietly at the first unreadable one. */
+static void read_extra(const uint8_t *pem, size_t len, STACK_OF(X509) * st)
+{
+    BIO *in = BIO_new_mem_buf(pem, (int)len);
+    X509 *c;
+    while (in != NULL && (c = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL)
+        if (!sk_X509_push(st, c))
+            X509_free(c);
+    BIO_free(in);
+    ERR_clear_error();
+}
+
+static void write_chain(STACK_OF(X509) * chain, struct tsb_buf *out)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *p = NULL;
+    for (int i = 0; b != NULL && i < sk_X509_num(chain); i++)
+        PEM_write_bio_X509(b, sk_X509_value(chain, i));
+    long n = b ? BIO_get_mem_data(b, &p) : 0;
+    if (n > 0)
+        tsb_buf_append(out, p, (size_t)n);
+    BIO_free(b);
+}
+
 int tsb_token_verify(const struct tsb_token_verifier *v, const uint8_t *der, size_t len,
                      const uint8_t digest[TSB_SHA256_LEN], const struct tsb_token_verify_opts *o,
                      struct tsb_token_result *res)
@@ -462,10 +486,13 @@ int tsb_token_verify(const struct tsb_token_verifier *v, const uint8_t *der, siz
     PKCS7 *p7 = NULL;
     TS_TST_INFO *tst = NULL;
     STACK_OF(X509) *chain = NULL;
+    STACK_OF(X509) *untrusted = sk_X509_new_null();
     X509 *signer = NULL;
     const unsigned char *q = der;
 
     memset(res, 0, sizeof(*res));
+    if (untrusted == NULL)
+        tsb_fatal("out of memory");
     p7 = d2i_PKCS7(NULL, &q, (long)len);
     if (p7 == NULL || q != der + len || !PKCS7_type_is_signed(p7) ||
         (tst = PKCS7_to_TS_TST_INFO(p7)) == NULL) {
@@ -500,8 +527,13 @@ int tsb_token_verify(const struct tsb_token_verifier *v, const uint8_t *der, siz
     PKCS7_SIGNER_INFO *si = sk_PKCS7_SIGNER_INFO_value(sis, 0);
     X509_NAME *iss = si->issuer_and_serial->issuer;
     ASN1_INTEGER *ser = si->issuer_and_serial->serial;
-    if (p7->d.sign->cert != NULL)
-        signer = X509_find_by_issuer_and_serial(p7->d.sign->cert, iss, ser);
+    for (int i = 0; p7->d.sign->cert != NULL && i < sk_X509_num(p7->d.sign->cert); i++)
+        if (X509_up_ref(sk_X509_value(p7->d.sign->cert, i)) != 1 ||
+            !sk_X509_push(untrusted, sk_X509_value(p7->d.sign->cert, i)))
+            tsb_fatal("out of memory");
+    if (o->extra_pem != NULL)
+        read_extra(o->extra_pem, o->extra_pem_len, untrusted);
+    signer = X509_find_by_issuer_and_serial(untrusted, iss, ser);
     if (signer == NULL)
         signer = X509_find_by_issuer_and_serial(v->anchors, iss, ser);
     if (signer == NULL) {
@@ -516,7 +548,9 @@ int tsb_token_verify(const struct tsb_token_verifier *v, const uint8_t *der, siz
     set(res, TSB_TCHK_SIGNER, TSB_CHECK_PASS, "%s", res->tsa_subject);
 
     check_signature(p7, si, signer, res);
-    chain = check_chain(v, p7, signer, gen_ms, res);
+    chain = check_chain(v, untrusted, signer, gen_ms, res);
+    if (chain != NULL && o->chain_pem != NULL)
+        write_chain(chain, o->chain_pem);
     check_ess(si, signer, chain, res);
     check_eku(signer, res);
     check_time(gen_ms, o, res);
@@ -526,6 +560,7 @@ out:
         if (res->outcome[c] == TSB_CHECK_FAIL || res->outcome[c] == TSB_CHECK_NOT_RUN)
             res->ok = false;
     sk_X509_pop_free(chain, X509_free);
+    sk_X509_pop_free(untrusted, X509_free);
     TS_TST_INFO_free(tst);
     PKCS7_free(p7);
     ERR_clear_error();

@@ -70,6 +70,13 @@ struct tsb_token_verify_opts {
     bool check_skew; /* false for later audits: genTime is compared with nothing */
     int64_t now_ms;
     int64_t max_skew_s;
+    /* Untrusted certificates (PEM, e.g. an evidence package's chain file) that may supply the
+     * signer or intermediates the token lacks; never trusted, unreadable ones are ignored. */
+    const uint8_t *extra_pem;
+    size_t extra_pem_len;
+    /* If non-NULL and the chain verified: the verified chain (signer first, anchor last) is
+     * appended as PEM, for evidence packages. */
+    struct tsb_buf *chain_pem;
 };
 
 /* Verifies a DER token against the SHA-256 of the stamped bytes. Fills res (always). Returns 0

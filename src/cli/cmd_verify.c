@@ -1,0 +1,496 @@
+/*
+ * tsbag verify: proves, for an auditor, that journal entries existed unchanged at their stamp
+ * time, from the archive (opened read-only, safe while tsbagd runs) or from an evidence package
+ * with no archive at all. Each result names every check, the verdict, and in plain words what a
+ * failure means. Output is text or --json (one object, results in input order).
+ * Exit: 0 every result VALID; 1 some INVALID; 3 some NOT FOUND (none INVALID); 4 some NOT YET
+ * STAMPED (none INVALID or NOT FOUND); 2 usage, or the archive, package or anchors unreadable.
+ */
+#include "cli.h"
+
+#include "audit.h"
+#include "codec.h"
+#include "err.h"
+#include "evidence.h"
+#include "store.h"
+#include "timefmt.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_NOT_FOUND   3
+#define EXIT_NOT_STAMPED 4
+
+struct report {
+    bool json;
+    bool package; /* advice names the package instead of the archive */
+    const char *zone;
+    size_t n, counts[4];
+    bool progress; /* stderr is a terminal */
+    bool progress_shown;
+    struct timespec start, last;
+};
+
+static double since(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+/* A progress line on a terminal, for batches that take more than a second. */
+static void progress(struct report *rp, bool final)
+{
+    if (!rp->progress)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (final) {
+        if (rp->progress_shown)
+            fputs("\r\033[K", stderr);
+        return;
+    }
+    if (since(&rp->start, &now) < 1.0 || since(&rp->last, &now) < 0.2)
+        return;
+    rp->last = now;
+    rp->progress_shown = true;
+    fprintf(stderr,
+            "\r\033[Kverify: %zu checked: %zu valid, %zu invalid, %zu not found, %zu not yet "
+            "stamped",
+            rp->n, rp->counts[TSB_VERDICT_VALID], rp->counts[TSB_VERDICT_INVALID],
+            rp->counts[TSB_VERDICT_NOT_FOUND], rp->counts[TSB_VERDICT_NOT_STAMPED]);
+}
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}
+
+static const char *outcome_word(enum tsb_check_outcome o)
+{
+    switch (o) {
+    case TSB_CHECK_PASS:
+        return "ok";
+    case TSB_CHECK_FAIL:
+        return "FAILED";
+    case TSB_CHECK_SKIPPED:
+        return "skipped";
+    default:
+        return "not run";
+    }
+}
+
+static const char *outcome_id(enum tsb_check_outcome o)
+{
+    switch (o) {
+    case TSB_CHECK_PASS:
+        return "pass";
+    case TSB_CHECK_FAIL:
+        return "fail";
+    case TSB_CHECK_SKIPPED:
+        return "skipped";
+    default:
+        return "not_run";
+    }
+}
+
+/* NOT FOUND for a Ref or a period has no hash to show. */
+static bool has_digest(const struct tsb_audit_result *res)
+{
+    static const uint8_t zero[TSB_SHA256_LEN];
+    return res->have_entry || memcmp(res->digest, zero, TSB_SHA256_LEN) != 0;
+}
+
+static void print_text(struct report *rp, const char *label, const struct tsb_audit_result *res)
+{
+    char hex[TSB_HASH_STR_MAX], u[TSB_TIME_STR_MAX], l[TSB_TIME_STR_MAX] = "";
+    bool timed = res->gen_time_ms != 0;
+    if (timed) {
+        tsb_time_utc(res->gen_time_ms, u);
+        if (tsb_time_zone(res->gen_time_ms, rp->zone, l) != 0)
+            snprintf(l, sizeof(l), "(time zone %s unknown)", rp->zone);
+    }
+    if (rp->n > 1)
+        putchar('\n');
+    if (res->verdict == TSB_VERDICT_INVALID)
+        printf("%s: INVALID (failed check: %s)\n", label, tsb_audit_check_name(res->failed));
+    else
+        printf("%s: %s\n", label, tsb_verdict_name(res->verdict));
+    switch (res->verdict) {
+    case TSB_VERDICT_VALID:
+        printf("  This prescription existed, unchanged, when the TSA stamped it: %s, %s time.\n", l,
+               rp->zone);
+        break;
+    case TSB_VERDICT_INVALID:
+        printf(
+            "  %s\n  What it means: %s\n  This entry is NOT proven. Keep the %s and the document "
+            "as they are and\n  report it to the tsbag administrator.\n",
+            res->message[res->failed], tsb_audit_check_meaning(res->failed),
+            rp->package ? "package" : "archive");
+        break;
+    default:
+        printf("  %s\n", res->note);
+    }
+    tsb_hex_encode(res->digest, TSB_SHA256_LEN, hex);
+    if (has_digest(res))
+        printf("  %-16s %s\n", "hash", hex);
+    if (!res->have_entry)
+        return;
+    printf("  %-16s %lld\n", "Ref", (long long)res->ref);
+    if (res->bag_seq > 0)
+        printf("  %-16s SequenceNumber %lld\n", "bag", (long long)res->bag_seq);
+    if (res->tsa_serial[0])
+        printf("  %-16s %s\n", "TSA serial", res->tsa_serial);
+    if (timed) {
+        printf("  %-16s %s\n", "stamped (UTC)", u);
+        printf("  %-16s %s %s\n", "stamped (local)", l, rp->zone);
+    }
+    if (res->tsa_subject[0])
+        printf("  %-16s %s\n", "TSA certificate", res->tsa_subject);
+    bool any = false;
+    for (int c = 0; c < TSB_ACHK_N; c++) {
+        if (res->outcome[c] == TSB_CHECK_NOT_RUN)
+            continue;
+        if (!any)
+            printf("  checks:\n");
+        any = true;
+        printf("    %-8s %s: %s\n", outcome_word(res->outcome[c]), tsb_audit_check_name(c),
+               res->message[c]);
+    }
+}
+
+static void print_json(struct report *rp, const char *kind, const char *label,
+                       const struct tsb_audit_result *res)
+{
+    char hex[TSB_HASH_STR_MAX], t[TSB_TIME_STR_MAX];
+    printf("%s\n    {\"input\": ", rp->n > 1 ? "," : "");
+    json_str(label);
+    printf(", \"input_kind\": \"%s\", \"verdict\": ", kind);
+    json_str(tsb_verdict_name(res->verdict));
+    if (res->verdict == TSB_VERDICT_INVALID) {
+        printf(", \"failed_check\": \"%s\", \"reason\": ", tsb_audit_check_id(res->failed));
+        json_str(res->message[res->failed]);
+        printf(", \"meaning\": ");
+        json_str(tsb_audit_check_meaning(res->failed));
+    } else {
+        printf(", \"failed_check\": null");
+    }
+    if (res->note[0]) {
+        printf(", \"note\": ");
+        json_str(res->note);
+    }
+    tsb_hex_encode(res->digest, TSB_SHA256_LEN, hex);
+    if (has_digest(res))
+        printf(", \"hash\": \"%s\"", hex);
+    if (res->have_entry) {
+        printf(", \"ref\": %lld", (long long)res->ref);
+        if (res->bag_seq > 0)
+            printf(", \"bag_sequence\": %lld", (long long)res->bag_seq);
+        if (res->tsa_serial[0]) {
+            printf(", \"tsa_serial\": ");
+            json_str(res->tsa_serial);
+        }
+        if (res->gen_time_ms != 0) {
+            tsb_time_utc(res->gen_time_ms, t);
+            printf(", \"gen_time_ms\": %lld, \"gen_time_utc\": \"%s\"", (long long)res->gen_time_ms,
+                   t);
+            if (tsb_time_zone(res->gen_time_ms, rp->zone, t) == 0) {
+                printf(", \"gen_time_local\": ");
+                json_str(t);
+                printf(", \"time_zone\": ");
+                json_str(rp->zone);
+            }
+        }
+        if (res->tsa_subject[0]) {
+            printf(", \"tsa_subject\": ");
+            json_str(res->tsa_subject);
+        }
+        printf(",\n     \"checks\": [");
+        bool first = true;
+        for (int c = 0; c < TSB_ACHK_N; c++) {
+            if (res->outcome[c] == TSB_CHECK_NOT_RUN)
+                continue;
+            printf("%s\n       {\"check\": \"%s\", \"name\": ", first ? "" : ",",
+                   tsb_audit_check_id(c));
+            json_str(tsb_audit_check_name(c));
+            printf(", \"outcome\": \"%s\", \"message\": ", outcome_id(res->outcome[c]));
+            json_str(res->message[c]);
+            putchar('}');
+            first = false;
+        }
+        printf("]");
+    }
+    printf("}");
+}
+
+static const char *kind_name(enum tsb_sel_kind k)
+{
+    static const char *const names[] = {"file", "hash", "ref", "period"};
+    return names[k];
+}
+
+static void emit(struct report *rp, const struct tsb_sel_input *in,
+                 const struct tsb_audit_result *res)
+{
+    char label[300];
+    switch (in->kind) {
+    case TSB_SEL_FILE:
+        snprintf(label, sizeof(label), "%s", in->text);
+        break;
+    case TSB_SEL_HASH:
+        snprintf(label, sizeof(label), "hash %s", in->text);
+        break;
+    case TSB_SEL_REF:
+        snprintf(label, sizeof(label), "Ref %s", in->text);
+        break;
+    case TSB_SEL_PERIOD:
+        if (res->have_entry)
+            snprintf(label, sizeof(label), "Ref %lld", (long long)res->ref);
+        else
+            snprintf(label, sizeof(label), "period");
+        break;
+    }
+    rp->n++;
+    rp->counts[res->verdict]++;
+    if (rp->json)
+        print_json(rp, kind_name(in->kind), label, res);
+    else
+        print_text(rp, label, res);
+    progress(rp, false);
+}
+
+static int on_result(void *arg, const struct tsb_sel_input *in, const struct tsb_audit_result *res,
+                     const struct tsb_entry_rec *e)
+{
+    (void)e;
+    emit(arg, in, res);
+    return 0;
+}
+
+/* Package mode: inputs are matched against the package's entries; no input means all of them. */
+static int run_package(struct report *rp, struct tsb_sel *sel, const struct tsb_evidence *ev,
+                       struct tsb_audit *a)
+{
+    struct tsb_audit_result res;
+    struct tsb_sel_input all = {.kind = TSB_SEL_REF};
+    char text[32];
+    if (sel->n == 0) {
+        for (size_t i = 0; i < ev->ne; i++) {
+            const struct tsb_evidence_entry *e = &ev->entries[i];
+            snprintf(text, sizeof(text), "%lld", (long long)e->ref);
+            all.text = text;
+            tsb_audit_bag_entry(a, tsb_evidence_bag_get(ev, e->seq), e->digest, e->ref, NULL, &res);
+            emit(rp, &all, &res);
+        }
+        return 0;
+    }
+    for (size_t k = 0; k < sel->n; k++) {
+        const struct tsb_sel_input *in = &sel->v[k];
+        size_t hits = 0;
+        for (size_t i = 0; i < ev->ne; i++) {
+            const struct tsb_evidence_entry *e = &ev->entries[i];
+            bool match = in->kind == TSB_SEL_REF ? e->ref == in->ref
+                                                 : memcmp(e->digest, in->digest, 32) == 0;
+            if (!match)
+                continue;
+            hits++;
+            tsb_audit_bag_entry(a, tsb_evidence_bag_get(ev, e->seq), e->digest, e->ref,
+                                in->kind == TSB_SEL_FILE ? in->digest : NULL, &res);
+            emit(rp, in, &res);
+        }
+        if (hits > 0)
+            continue;
+        if (in->kind == TSB_SEL_FILE && ev->ne == 1) {
+            /* one prescription in the package: say the document is not that one */
+            const struct tsb_evidence_entry *e = &ev->entries[0];
+            tsb_audit_bag_entry(a, tsb_evidence_bag_get(ev, e->seq), e->digest, e->ref, in->digest,
+                                &res);
+            emit(rp, in, &res);
+            continue;
+        }
+        char hex[TSB_HASH_STR_MAX], note[256];
+        tsb_hex_encode(in->digest, TSB_SHA256_LEN, hex);
+        if (in->kind == TSB_SEL_REF)
+            snprintf(note, sizeof(note), "the package holds no entry with Ref %lld",
+                     (long long)in->ref);
+        else
+            snprintf(note, sizeof(note), "none of the package's %zu entries has the SHA-256 %s%s",
+                     ev->ne, hex,
+                     in->kind == TSB_SEL_FILE
+                         ? ": the document was altered (even one byte) or is not in this package"
+                         : "");
+        tsb_audit_not_found(&res, note);
+        if (in->kind != TSB_SEL_REF)
+            memcpy(res.digest, in->digest, TSB_SHA256_LEN);
+        emit(rp, in, &res);
+    }
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: tsbag verify [--json] [--anchors FILE] [--hash HEX]... [--ref N]...\n"
+            "                    [--from TIME --to TIME] [FILE...]\n"
+            "       tsbag verify --package DIR [--anchors FILE] [--json] [--hash HEX]... [--ref "
+            "N]... [FILE...]\n\n"
+            "Proves that journal entries existed, unchanged, at the time the eHealth TSA stamped\n"
+            "them, and says what any failure means. Reads the archive (store.path) read-only,\n"
+            "or with --package an evidence package written by `tsbag export`, with no archive.\n\n"
+            "  FILE           a prescription document, hashed exactly as at ingest (- for stdin)\n"
+            "  --hash HEX     an entry's SHA-256 (64 hex or 44 base64 characters)\n"
+            "  --ref N        an entry's Ref\n"
+            "  --from/--to    every entry received in the period, both ends included; TIME is\n"
+            "                 YYYY-MM-DD (a whole day in consult.timezone), YYYY-MM-DDTHH:MM[:SS]\n"
+            "                 with Z, +HH:MM or nothing (consult.timezone), or ms since 1970\n"
+            "  --package DIR  verify an evidence package (all its entries if no input is given)\n"
+            "  --anchors FILE the TSA trust anchors, PEM (default tsa.trust_anchors)\n"
+            "  --json         machine-readable output\n\n"
+            "Exit: 0 all VALID, 1 some INVALID, 3 some NOT FOUND, 4 some NOT YET STAMPED,\n"
+            "2 usage or could not run. See docs/verify.md.\n");
+}
+
+int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"hash", required_argument, NULL, 'H'},
+        {"ref", required_argument, NULL, 'r'},
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"package", required_argument, NULL, 'p'},
+        {"anchors", required_argument, NULL, 'a'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct tsb_sel sel = {0};
+    struct report rp = {.zone = cli->cfg.consult.timezone, .progress = isatty(2) == 1};
+    const char *package = NULL, *anchors = cli->cfg.tsa.trust_anchors;
+    struct tsb_store *st = NULL;
+    struct tsb_audit *a = NULL;
+    struct tsb_evidence *ev = NULL;
+    int ch, rc = TSB_EXIT_USAGE, r;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'H':
+            if (tsb_sel_add_hash(&sel, "verify", optarg) != 0)
+                goto out;
+            break;
+        case 'r':
+            if (tsb_sel_add_ref(&sel, "verify", optarg) != 0)
+                goto out;
+            break;
+        case 'f':
+            sel.from = optarg;
+            break;
+        case 't':
+            sel.to = optarg;
+            break;
+        case 'p':
+            package = optarg;
+            break;
+        case 'a':
+            anchors = optarg;
+            break;
+        case 'j':
+            rp.json = true;
+            break;
+        case 'h':
+            usage(stdout);
+            rc = TSB_EXIT_OK;
+            goto out;
+        default:
+            usage(stderr);
+            goto out;
+        }
+    }
+    for (int i = optind; i < argc; i++)
+        if ((rc = tsb_sel_add_file(&sel, cli, argv[i])) != 0)
+            goto out;
+    rc = TSB_EXIT_USAGE;
+    if (package != NULL && (sel.from || sel.to)) {
+        fprintf(stderr, "tsbag verify: --from/--to select from the archive, not a package\n");
+        goto out;
+    }
+    if (tsb_sel_finish(&sel, cli, "verify") != 0)
+        goto out;
+    if (package == NULL && sel.n == 0) {
+        fprintf(stderr, "tsbag verify: nothing to verify: give a FILE, --hash, --ref, --from/--to "
+                        "or --package (see tsbag verify --help)\n");
+        goto out;
+    }
+    if (tsb_time_zone(0, rp.zone, (char[TSB_TIME_STR_MAX]){0}) != 0) {
+        fprintf(stderr, "tsbag verify: consult.timezone: %s\n", tsb_err_detail());
+        goto out;
+    }
+    if (tsb_audit_new(anchors, &a) != 0) {
+        fprintf(stderr,
+                "tsbag verify: %s\n  Give the eHealth TSA root certificate with --anchors FILE "
+                "(from eHealth, not from the package being checked).\n",
+                tsb_err_detail());
+        goto out;
+    }
+    if (package != NULL) {
+        rp.package = true;
+        if (tsb_evidence_read(package, &ev) != 0) {
+            fprintf(stderr, "tsbag verify: not a readable evidence package: %s\n",
+                    tsb_err_detail());
+            goto out;
+        }
+    } else {
+        struct tsb_store_open_opts o = {.readonly = true,
+                                        .busy_timeout_ms = (int)cli->cfg.store.busy_timeout_ms};
+        if (tsb_store_open(cli->cfg.store.path, &o, &st) != 0) {
+            fprintf(stderr, "tsbag verify: cannot open the archive %s: %s\n", cli->cfg.store.path,
+                    tsb_err_detail());
+            goto out;
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &rp.start);
+    if (rp.json)
+        printf("{\"results\": [");
+    if (ev != NULL)
+        r = run_package(&rp, &sel, ev, a);
+    else
+        r = tsb_sel_run(&sel, st, a, on_result, &rp);
+    progress(&rp, true);
+    if (rp.json)
+        printf("\n  ],\n \"summary\": {\"valid\": %zu, \"invalid\": %zu, \"not_found\": %zu, "
+               "\"not_yet_stamped\": %zu}}\n",
+               rp.counts[0], rp.counts[1], rp.counts[2], rp.counts[3]);
+    else if (rp.n > 1)
+        printf("\nsummary: %zu checked: %zu VALID, %zu INVALID, %zu NOT FOUND, %zu NOT YET "
+               "STAMPED\n",
+               rp.n, rp.counts[0], rp.counts[1], rp.counts[2], rp.counts[3]);
+    fflush(stdout);
+    if (r != 0) {
+        fprintf(stderr, "tsbag verify: the archive could not be read: %s\n", tsb_err_detail());
+        goto out;
+    }
+    if (rp.counts[TSB_VERDICT_INVALID])
+        rc = TSB_EXIT_FAIL;
+    else if (rp.counts[TSB_VERDICT_NOT_FOUND])
+        rc = EXIT_NOT_FOUND;
+    else if (rp.counts[TSB_VERDICT_NOT_STAMPED])
+        rc = EXIT_NOT_STAMPED;
+    else
+        rc = TSB_EXIT_OK;
+out:
+    tsb_evidence_free(ev);
+    tsb_audit_free(a);
+    tsb_store_close(st);
+    tsb_sel_cleanup(&sel);
+    return rc;
+}

@@ -1,0 +1,497 @@
+/*
+ * evidence: package writer and reader. The README is generated from the same values the files
+ * hold, and every command in it is on a line of its own starting with "    $ " so that a test can
+ * run exactly what an auditor would type. Files are written with O_EXCL into a fresh temporary
+ * folder, fsynced, then the folder is renamed into place.
+ */
+#include "evidence.h"
+
+#include "bag.h"
+#include "codec.h"
+#include "err.h"
+#include "timefmt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_FILE   ((size_t)TSB_BAG_DEFAULT_MAX_BYTES)
+#define MAX_SMALL  ((size_t)1 << 20) /* token, chain */
+#define MAX_README ((size_t)256 << 20)
+
+static int write_file(const char *dir, const char *name, const void *p, size_t n)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return tsb_err(TSB_EIO, "cannot create %s: %s", path, strerror(errno));
+    const uint8_t *q = p;
+    while (n > 0) {
+        ssize_t w = write(fd, q, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = errno;
+            close(fd);
+            return tsb_err(TSB_EIO, "cannot write %s: %s", path, strerror(e));
+        }
+        q += w;
+        n -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0)
+        return tsb_err(TSB_EIO, "cannot write %s: %s", path, strerror(errno));
+    return 0;
+}
+
+static int read_file(const char *dir, const char *name, size_t max, struct tsb_buf *b)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return tsb_err(TSB_EIO, "cannot open %s: %s", path, strerror(errno));
+    tsb_buf_init(b, max);
+    uint8_t chunk[65536];
+    size_t n;
+    int r = 0;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (tsb_buf_append(b, chunk, n) != 0) {
+            r = tsb_err(TSB_ETOOBIG, "%s is larger than %zu bytes", path, max);
+            break;
+        }
+    if (r == 0 && ferror(f))
+        r = tsb_err(TSB_EIO, "cannot read %s: %s", path, strerror(errno));
+    fclose(f);
+    if (r != 0)
+        tsb_buf_cleanup(b);
+    return r;
+}
+
+/* The last PEM certificate block of a chain (the anchor): start and length. */
+static bool last_pem(const uint8_t *p, size_t n, size_t *start, size_t *len)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----";
+    static const char end[] = "-----END CERTIFICATE-----";
+    bool found = false;
+    for (size_t i = 0; i + sizeof(begin) - 1 <= n; i++) {
+        if (memcmp(p + i, begin, sizeof(begin) - 1) != 0)
+            continue;
+        for (size_t j = i; j + sizeof(end) - 1 <= n; j++)
+            if (memcmp(p + j, end, sizeof(end) - 1) == 0) {
+                *start = i;
+                *len = j + sizeof(end) - 1 - i;
+                found = true;
+                break;
+            }
+    }
+    return found;
+}
+
+/* "AB:CD:..." SHA-256 of the DER inside one PEM block, as `openssl x509 -fingerprint` prints. */
+static int pem_fingerprint(const uint8_t *p, size_t n, char out[96 + 1])
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----";
+    static const char end[] = "-----END CERTIFICATE-----";
+    struct tsb_buf der;
+    size_t a = sizeof(begin) - 1, z = n - (sizeof(end) - 1);
+    tsb_buf_init(&der, n);
+    int r = tsb_b64_decode_buf((const char *)p + a, z - a, true, &der);
+    if (r == 0) {
+        uint8_t d[TSB_SHA256_LEN];
+        tsb_sha256(der.p, der.len, d);
+        for (int i = 0; i < TSB_SHA256_LEN; i++)
+            snprintf(out + 3 * i, 4, "%02X%s", d[i], i + 1 < TSB_SHA256_LEN ? ":" : "");
+    }
+    tsb_buf_cleanup(&der);
+    return r;
+}
+
+static const struct tsb_evidence_bag *find_bag(const struct tsb_evidence_bag *b, size_t nb,
+                                               int64_t seq)
+{
+    for (size_t i = 0; i < nb; i++)
+        if (b[i].b.seq == seq)
+            return &b[i];
+    return NULL;
+}
+
+static void when(int64_t ms, const char *zone, char *out, size_t n)
+{
+    char u[TSB_TIME_STR_MAX], l[TSB_TIME_STR_MAX];
+    tsb_time_utc(ms, u);
+    if (tsb_time_zone(ms, zone, l) == 0)
+        snprintf(out, n, "%s (UTC) = %s %s", u, l, zone);
+    else
+        snprintf(out, n, "%s (UTC)", u);
+}
+
+static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t ne,
+                  const struct tsb_evidence_bag *b, size_t nb, const char *anchors, size_t alen,
+                  const char *zone)
+{
+    char t[200], hex[TSB_HASH_STR_MAX], text[TSB_HASH_STR_MAX];
+    int r = 0;
+    r |= tsb_buf_append_str(
+        o,
+        "tsbag evidence package\n"
+        "======================\n\n"
+        "This folder proves that the prescriptions listed below existed, unchanged, at the time\n"
+        "the eHealth timestamp authority (TSA) stamped them. It needs no tsbag archive and no\n"
+        "network. The checks below use only standard tools (sha256sum, grep, openssl), in a\n"
+        "terminal opened in this folder. Each command is on a line starting with \"$\": type\n"
+        "what follows the \"$\". `tsbag verify --package THIS-FOLDER` runs the same checks.\n\n"
+        "What is inside\n"
+        "--------------\n"
+        "  README.txt        this text\n"
+        "  entries.txt       each prescription's SHA-256 hash, its Ref and its bag number\n");
+    for (size_t i = 0; i < nb; i++) {
+        long long s = (long long)b[i].b.seq;
+        char f1[40], f2[40], f3[40];
+        snprintf(f1, sizeof(f1), "bag-%lld.xml", s);
+        snprintf(f2, sizeof(f2), "token-%lld.der", s);
+        snprintf(f3, sizeof(f3), "chain-%lld.pem", s);
+        r |= tsb_buf_appendf(o,
+                             "  %-17s the exact bytes of TimeStampBag %lld, as stamped\n"
+                             "  %-17s the RFC 3161 timestamp token for bag %lld (DER)\n"
+                             "  %-17s the TSA certificates that signed it (signer first)\n",
+                             f1, s, f2, s, f3);
+    }
+    r |= tsb_buf_append_str(o, "  tsa-anchor.pem    the trust anchor those chains end at\n\n"
+                               "Entries\n"
+                               "-------\n");
+    for (size_t i = 0; i < ne; i++) {
+        const struct tsb_evidence_bag *bg = find_bag(b, nb, e[i].seq);
+        tsb_hex_encode(e[i].digest, TSB_SHA256_LEN, hex);
+        when(bg->gen_time_ms, zone, t, sizeof(t));
+        r |= tsb_buf_appendf(o,
+                             "  Ref %lld, in bag %lld\n"
+                             "    SHA-256     %s\n"
+                             "    stamped at  %s\n"
+                             "    TSA         %s\n"
+                             "    TSA serial  %s\n",
+                             (long long)e[i].ref, (long long)e[i].seq, hex, t, bg->subject,
+                             bg->serial);
+    }
+
+    r |= tsb_buf_append_str(
+        o, "\nStep 1 - the trust anchor is eHealth's\n"
+           "--------------------------------------\n"
+           "Everything rests on tsa-anchor.pem. Print its fingerprint and compare it with the one\n"
+           "eHealth publishes for its timestamping root, obtained from eHealth (not from this\n"
+           "folder):\n\n"
+           "    $ openssl x509 -in tsa-anchor.pem -noout -subject -fingerprint -sha256\n\n"
+           "For this package it prints the fingerprint(s):\n");
+    size_t pos = 0;
+    while (pos < alen) {
+        const char *s = strstr(anchors + pos, "-----BEGIN CERTIFICATE-----");
+        const char *z = s ? strstr(s, "-----END CERTIFICATE-----") : NULL;
+        if (s == NULL || z == NULL)
+            break;
+        z += strlen("-----END CERTIFICATE-----");
+        char fp[97];
+        if (pem_fingerprint((const uint8_t *)s, (size_t)(z - s), fp) == 0)
+            r |= tsb_buf_appendf(o, "    sha256 Fingerprint=%s\n", fp);
+        pos = (size_t)(z - anchors);
+    }
+    r |= tsb_buf_append_str(o, "If it differs from eHealth's, stop: the package proves nothing.\n");
+
+    int step = 2;
+    for (size_t i = 0; i < ne; i++) {
+        const struct tsb_evidence_bag *bg = find_bag(b, nb, e[i].seq);
+        tsb_hex_encode(e[i].digest, TSB_SHA256_LEN, hex);
+        r |= tsb_buf_appendf(
+            o,
+            "\nStep %d - the document is the one stamped as Ref %lld\n"
+            "------------------------------------------------------------\n"
+            "Use the exact file the clinical system sent: write its path instead of DOCUMENT.\n\n"
+            "    $ echo '%s  DOCUMENT' | sha256sum -c -\n\n"
+            "It must print \"DOCUMENT: OK\". \"FAILED\" means the document is not the one that "
+            "was\nstamped: it differs by at least one byte.\n",
+            step++, (long long)e[i].ref, hex);
+        /* the Hash text as the bag writes it */
+        struct tsb_bag *pb = NULL;
+        enum tsb_hash_enc enc = TSB_HASH_HEX;
+        if (tsb_bag_parse(bg->b.bytes, bg->b.bytes_len, NULL, &pb) == 0)
+            enc = pb->enc;
+        tsb_bag_free(pb);
+        tsb_err_clear();
+        tsb_hash_encode(e[i].digest, enc, text);
+        char needle[200];
+        snprintf(needle, sizeof(needle), "<Hash>%s</Hash><Ref>%lld</Ref>", text,
+                 (long long)e[i].ref);
+        bool literal = memmem(bg->b.bytes, bg->b.bytes_len, needle, strlen(needle)) != NULL;
+        r |= tsb_buf_appendf(o,
+                             "\nStep %d - bag %lld lists that hash with Ref %lld\n"
+                             "------------------------------------------------------------\n",
+                             step++, (long long)e[i].seq, (long long)e[i].ref);
+        if (literal)
+            r |= tsb_buf_appendf(o,
+                                 "    $ grep -c -F '%s' bag-%lld.xml\n\n"
+                                 "It must print 1. 0 means the bag does not list this "
+                                 "prescription.\n",
+                                 needle, (long long)e[i].seq);
+        else
+            r |= tsb_buf_appendf(o,
+                                 "Open bag-%lld.xml in a text viewer and look for a JournalEntry "
+                                 "whose Hash is\n%s and whose Ref is %lld.\n",
+                                 (long long)e[i].seq, text, (long long)e[i].ref);
+    }
+    for (size_t i = 0; i < nb; i++) {
+        long long s = (long long)b[i].b.seq;
+        long long at = (long long)(b[i].gen_time_ms / 1000);
+        r |= tsb_buf_appendf(
+            o,
+            "\nStep %d - the TSA stamped exactly bag %lld\n"
+            "------------------------------------------------------------\n"
+            "    $ openssl ts -verify -data bag-%lld.xml -in token-%lld.der -token_in "
+            "-CAfile tsa-anchor.pem -untrusted chain-%lld.pem -attime %lld\n\n"
+            "It must print \"Verification: OK\" (a warning that a certificate \"is not a CA cert\" "
+            "is\n"
+            "expected: chain-%lld.pem also holds the TSA's own certificate). It checks that the\n"
+            "token holds SHA-256 of\n"
+            "bag-%lld.xml (so the bag is unchanged), that its signature is intact, that the\n"
+            "signing certificate is a timestamping certificate chaining to tsa-anchor.pem, and\n"
+            "that it was valid at the stamp's time (-attime: the stamp time in seconds since\n"
+            "1970, so that a certificate that expired since still counts as it should).\n",
+            step++, s, s, s, s, at, s, s);
+        when(b[i].gen_time_ms, zone, t, sizeof(t));
+        r |= tsb_buf_appendf(
+            o,
+            "\nStep %d - the time of the stamp and the certificate file of bag %lld\n"
+            "------------------------------------------------------------\n"
+            "    $ openssl ts -reply -in token-%lld.der -token_in -token_out -text\n\n"
+            "It shows \"Time stamp:\" in UTC (here %s)\nand \"Serial number:\" in hexadecimal "
+            "(here %s in decimal).\n\n"
+            "    $ openssl verify -CAfile tsa-anchor.pem -untrusted chain-%lld.pem -attime %lld "
+            "chain-%lld.pem\n\n"
+            "It must print \"chain-%lld.pem: OK\": the certificate file is intact.\n",
+            step++, s, s, t, b[i].serial, s, at, s, s);
+    }
+    r |= tsb_buf_append_str(
+        o, "\nIf every step printed what it must, each document listed above existed, unchanged,\n"
+           "at the stamp time shown: the eHealth timestamp authority signed a bag that lists its\n"
+           "hash. Any other answer: keep this folder unchanged and see docs/verify.md of tsbag.\n");
+    return r ? tsb_err(TSB_ETOOBIG, "README.txt is too large") : 0;
+}
+
+static void remove_in(const char *dir, const char *name)
+{
+    char p[PATH_MAX];
+    if (snprintf(p, sizeof(p), "%s/%s", dir, name) < (int)sizeof(p))
+        unlink(p);
+}
+
+int tsb_evidence_write(const char *dir, const struct tsb_evidence_entry *e, size_t ne,
+                       const struct tsb_evidence_bag *b, size_t nb, const char *zone)
+{
+    int r = TSB_EINTERNAL;
+    char tmp[PATH_MAX], name[64];
+    struct tsb_buf anchors, txt;
+    bool made = false;
+    struct stat st;
+
+    tsb_buf_init(&anchors, MAX_SMALL);
+    tsb_buf_init(&txt, MAX_README);
+    if (ne == 0 || nb == 0) {
+        r = tsb_err(TSB_EINVAL, "an evidence package needs at least one entry");
+        goto out;
+    }
+    for (size_t i = 0; i < ne; i++)
+        if (find_bag(b, nb, e[i].seq) == NULL) {
+            r = tsb_err(TSB_EINVAL, "Ref %lld: bag %lld is not in the package", (long long)e[i].ref,
+                        (long long)e[i].seq);
+            goto out;
+        }
+    if (lstat(dir, &st) == 0) {
+        r = tsb_err(TSB_EIO, "%s already exists: give a new folder name", dir);
+        goto out;
+    }
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", dir) >= (int)sizeof(tmp) ||
+        mkdtemp(tmp) == NULL) {
+        r = tsb_err(TSB_EIO, "cannot create a folder next to %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    made = true;
+    for (size_t i = 0; i < nb; i++) {
+        const struct tsb_audit_bag *g = &b[i].b;
+        size_t as, al;
+        snprintf(name, sizeof(name), "bag-%lld.xml", (long long)g->seq);
+        if ((r = write_file(tmp, name, g->bytes, g->bytes_len)) != 0)
+            goto out;
+        snprintf(name, sizeof(name), "token-%lld.der", (long long)g->seq);
+        if ((r = write_file(tmp, name, g->token, g->token_len)) != 0)
+            goto out;
+        snprintf(name, sizeof(name), "chain-%lld.pem", (long long)g->seq);
+        if ((r = write_file(tmp, name, g->chain_file, g->chain_file_len)) != 0)
+            goto out;
+        if (!last_pem(g->chain_file, g->chain_file_len, &as, &al)) {
+            r = tsb_err(TSB_EINVAL, "bag %lld: no verified TSA chain to export", (long long)g->seq);
+            goto out;
+        }
+        if (anchors.len == 0 || memmem(anchors.p, anchors.len, g->chain_file + as, al) == NULL) {
+            if ((r = tsb_buf_append(&anchors, g->chain_file + as, al)) != 0 ||
+                (r = tsb_buf_append(&anchors, "\n", 1)) != 0)
+                goto out;
+        }
+    }
+    if ((r = write_file(tmp, TSB_EVIDENCE_ANCHOR, anchors.p, anchors.len)) != 0)
+        goto out;
+    r = tsb_buf_append_str(&txt,
+                           "# tsbag evidence package, format 1\n"
+                           "# SHA-256 (hex)                                                   "
+                           "Ref  bag SequenceNumber\n");
+    for (size_t i = 0; r == 0 && i < ne; i++) {
+        char hex[TSB_HASH_STR_MAX];
+        tsb_hex_encode(e[i].digest, TSB_SHA256_LEN, hex);
+        r = tsb_buf_appendf(&txt, "%s %lld %lld\n", hex, (long long)e[i].ref, (long long)e[i].seq);
+    }
+    if (r != 0 || (r = write_file(tmp, TSB_EVIDENCE_ENTRIES, txt.p, txt.len)) != 0)
+        goto out;
+    tsb_buf_reset(&txt);
+    if ((r = readme(&txt, e, ne, b, nb, (const char *)anchors.p, anchors.len, zone)) != 0 ||
+        (r = write_file(tmp, TSB_EVIDENCE_README, txt.p, txt.len)) != 0)
+        goto out;
+    if (rename(tmp, dir) != 0) {
+        r = tsb_err(TSB_EIO, "cannot rename %s to %s: %s", tmp, dir, strerror(errno));
+        goto out;
+    }
+    made = false;
+    r = 0;
+out:
+    if (made) { /* remove the partial folder */
+        for (size_t i = 0; i < nb; i++) {
+            long long q = (long long)b[i].b.seq;
+            snprintf(name, sizeof(name), "bag-%lld.xml", q);
+            remove_in(tmp, name);
+            snprintf(name, sizeof(name), "token-%lld.der", q);
+            remove_in(tmp, name);
+            snprintf(name, sizeof(name), "chain-%lld.pem", q);
+            remove_in(tmp, name);
+        }
+        remove_in(tmp, TSB_EVIDENCE_ANCHOR);
+        remove_in(tmp, TSB_EVIDENCE_ENTRIES);
+        remove_in(tmp, TSB_EVIDENCE_README);
+        rmdir(tmp);
+    }
+    tsb_buf_cleanup(&anchors);
+    tsb_buf_cleanup(&txt);
+    return r;
+}
+
+void tsb_evidence_free(struct tsb_evidence *ev)
+{
+    if (ev == NULL)
+        return;
+    for (size_t i = 0; i < ev->nb; i++) {
+        free((void *)ev->bags[i].bytes);
+        free((void *)ev->bags[i].token);
+        free((void *)ev->bags[i].chain_file);
+    }
+    free(ev->bags);
+    free(ev->entries);
+    free(ev);
+}
+
+const struct tsb_audit_bag *tsb_evidence_bag_get(const struct tsb_evidence *ev, int64_t seq)
+{
+    for (size_t i = 0; i < ev->nb; i++)
+        if (ev->bags[i].seq == seq)
+            return &ev->bags[i];
+    return NULL;
+}
+
+static int load_bag(const char *dir, int64_t seq, struct tsb_audit_bag *g)
+{
+    char name[64];
+    struct tsb_buf bytes, token, chain;
+    int r;
+    snprintf(name, sizeof(name), "bag-%lld.xml", (long long)seq);
+    if ((r = read_file(dir, name, MAX_FILE, &bytes)) != 0)
+        return r;
+    snprintf(name, sizeof(name), "token-%lld.der", (long long)seq);
+    if ((r = read_file(dir, name, MAX_SMALL, &token)) != 0) {
+        tsb_buf_cleanup(&bytes);
+        return r;
+    }
+    snprintf(name, sizeof(name), "chain-%lld.pem", (long long)seq);
+    if ((r = read_file(dir, name, MAX_SMALL, &chain)) != 0) {
+        tsb_buf_cleanup(&bytes);
+        tsb_buf_cleanup(&token);
+        return r;
+    }
+    g->seq = seq;
+    g->bytes = tsb_buf_take(&bytes, &g->bytes_len);
+    g->token = tsb_buf_take(&token, &g->token_len);
+    g->chain_file = tsb_buf_take(&chain, &g->chain_file_len);
+    if (g->bytes == NULL)
+        g->bytes = tsb_calloc(1, 1);
+    if (g->token == NULL)
+        g->token = tsb_calloc(1, 1);
+    if (g->chain_file == NULL)
+        g->chain_file = tsb_calloc(1, 1);
+    return 0;
+}
+
+int tsb_evidence_read(const char *dir, struct tsb_evidence **out)
+{
+    int r = TSB_EINTERNAL;
+    struct tsb_buf txt;
+    struct tsb_evidence *ev = tsb_calloc(1, sizeof(*ev));
+    size_t cap_e = 0, cap_b = 0;
+    tsb_buf_init(&txt, 0);
+
+    if ((r = read_file(dir, TSB_EVIDENCE_ENTRIES, MAX_FILE, &txt)) != 0)
+        goto out;
+    char *save = NULL, *line;
+    int lineno = 0;
+    for (line = strtok_r((char *)txt.p, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        char hex[80];
+        long long ref, seq;
+        int used = 0;
+        struct tsb_evidence_entry e;
+        if (sscanf(line, "%79s %lld %lld%n", hex, &ref, &seq, &used) != 3 || line[used] != '\0' ||
+            ref <= 0 || seq <= 0 ||
+            tsb_hex_decode(hex, strlen(hex), e.digest, TSB_SHA256_LEN) != 0) {
+            r = tsb_err(TSB_EFORMAT, "%s/%s:%d: expected '<64 hex> <Ref> <bag SequenceNumber>'",
+                        dir, TSB_EVIDENCE_ENTRIES, lineno);
+            goto out;
+        }
+        e.ref = ref;
+        e.seq = seq;
+        if (ev->ne == cap_e) {
+            cap_e = cap_e ? 2 * cap_e : 16;
+            ev->entries = tsb_realloc(ev->entries, cap_e * sizeof(*ev->entries));
+        }
+        ev->entries[ev->ne++] = e;
+        if (tsb_evidence_bag_get(ev, seq) == NULL) {
+            if (ev->nb == cap_b) {
+                cap_b = cap_b ? 2 * cap_b : 4;
+                ev->bags = tsb_realloc(ev->bags, cap_b * sizeof(*ev->bags));
+            }
+            if ((r = load_bag(dir, seq, &ev->bags[ev->nb])) != 0)
+                goto out;
+            ev->nb++;
+        }
+    }
+    if (ev->ne == 0) {
+        r = tsb_err(TSB_EFORMAT, "%s/%s lists no entry", dir, TSB_EVIDENCE_ENTRIES);
+        goto out;
+    }
+    *out = ev;
+    ev = NULL;
+    r = 0;
+out:
+    tsb_buf_cleanup(&txt);
+    tsb_evidence_free(ev);
+    return r;
+}

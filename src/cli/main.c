@@ -17,6 +17,7 @@
 const struct tsb_cli_verb tsb_cli_verbs[] = {
     {"hash", "print the journal hash of files exactly as tsbagd computes it", tsb_cmd_hash},
     {"reconcile", "reconcile the archive with eHealth and check it (nightly)", tsb_cmd_reconcile},
+    {"push", "submit files to a running tsbagd and print their Refs", tsb_cmd_push},
     {NULL, NULL, NULL},
 };
 

@@ -106,6 +106,7 @@ static void conn_process(struct conn *c);
 static void conn_flush(struct conn *c);
 static void conn_maybe_end(struct conn *c);
 static void maybe_stopped(struct tsb_ingest *in);
+static void idle_closed(uv_handle_t *h);
 
 static int64_t wall_ms(void)
 {
@@ -208,11 +209,11 @@ static void stream_closed(struct tsb_stream *s)
     struct conn *c = s->data;
     c->stream_closed = true;
     tsb_debug("ingest: %s: closed", c->peer);
-    /* replies that can no longer be sent: drop the ready ones, keep the ones the writer owns */
+    if (!uv_is_closing((uv_handle_t *)&c->idle))
+        uv_close((uv_handle_t *)&c->idle, idle_closed);
+    /* drops the replies that can no longer be sent (the writer still owns the others) and frees
+     * the connection if nothing is left: c must not be used after this */
     conn_flush(c);
-    if (!c->idle_closed && !uv_is_closing((uv_handle_t *)&c->idle))
-        uv_close((uv_handle_t *)&c->idle, NULL);
-    conn_free_if_done(c);
 }
 
 static void idle_closed(uv_handle_t *h)

@@ -111,7 +111,9 @@ void tsbd_start(struct tsbd *d, const char *dir, long fsize_limit, const char *c
     d->dir = strdup(dir);
     d->sock = tsb_test_path(dir, "tsbagd.sock");
     d->log = tsb_test_path(dir, "tsbagd.log");
-    unlink(tsb_test_path(dir, "tsbagd.port")); /* leaks a little: tests are short */
+    char *port_file = tsb_test_path(dir, "tsbagd.port");
+    unlink(port_file); /* a previous run's port must not be mistaken for this one's */
+    free(port_file);
     snprintf(sd, sizeof(sd), "general.state_dir=%s", dir);
     args[n++] = (char *)bin;
     args[n++] = "-s";

@@ -11,3 +11,13 @@ target_link_libraries(test_ingest_it PRIVATE tsbtestlib tsbio tsbcore PkgConfig:
 add_dependencies(test_ingest_it tsbagd tsbag)
 add_test(NAME integration.ingest COMMAND test_ingest_it)
 set_tests_properties(integration.ingest PROPERTIES LABELS integration ENVIRONMENT "${_tsb_it_env}")
+
+add_executable(test_crash_it ${CMAKE_CURRENT_LIST_DIR}/test_crash.c ${_tsb_it_common})
+target_include_directories(test_crash_it PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(test_crash_it PRIVATE tsbtestlib tsbio tsbcore)
+add_dependencies(test_crash_it tsbagd)
+add_test(NAME integration.crash COMMAND test_crash_it 20)
+set_tests_properties(integration.crash PROPERTIES LABELS integration ENVIRONMENT "${_tsb_it_env}")
+add_test(NAME integration.crash.long COMMAND test_crash_it 300)
+set_tests_properties(integration.crash.long PROPERTIES LABELS reliability
+                     ENVIRONMENT "${_tsb_it_env}")

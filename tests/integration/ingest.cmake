@@ -18,6 +18,6 @@ target_link_libraries(test_crash_it PRIVATE tsbtestlib tsbio tsbcore)
 add_dependencies(test_crash_it tsbagd)
 add_test(NAME integration.crash COMMAND test_crash_it 20)
 set_tests_properties(integration.crash PROPERTIES LABELS integration ENVIRONMENT "${_tsb_it_env}")
-add_test(NAME integration.crash.long COMMAND test_crash_it 300)
+add_test(NAME integration.crash.long COMMAND test_crash_it 100)
 set_tests_properties(integration.crash.long PROPERTIES LABELS reliability
                      ENVIRONMENT "${_tsb_it_env}")

@@ -21,8 +21,8 @@
 #include <uv.h>
 
 /* log-linear latency histogram: 64 sub-buckets per power of two of nanoseconds (< 1.6% error) */
-#define SUB   64
-#define POW   40
+#define SUB 64
+#define POW 40
 static uint64_t hist[POW][SUB];
 static uint64_t hist_count, lat_max;
 
@@ -80,6 +80,7 @@ struct bench {
     int open;
     uint8_t *payload;
     struct tsb_client *watcher;
+    bool watcher_ready;
     uint32_t queue_max_seen;
     uint64_t status_samples;
 };
@@ -220,10 +221,12 @@ static void on_status(struct tsb_client *c, void *arg, int status, const struct 
 
 static void on_watch_ready(struct tsb_client *c, int status, const struct tsb_hello_ok *h)
 {
-    (void)c;
+    struct bench *b = tsb_client_data(c);
     (void)h;
     if (status != 0)
         fprintf(stderr, "bench_load: watcher: %s\n", tsb_err_detail());
+    else
+        b->watcher_ready = true;
 }
 
 static void on_tick(uv_timer_t *t)
@@ -239,7 +242,7 @@ static void on_tick(uv_timer_t *t)
     if (b->count == 0 && !b->stop_sending && (double)(now - b->t_start) / 1e9 >= b->duration_s)
         b->stop_sending = true;
     static uint64_t last_watch;
-    if (b->watch && b->watcher != NULL && !tsb_client_ended(b->watcher) &&
+    if (b->watch && b->watcher != NULL && b->watcher_ready && !tsb_client_ended(b->watcher) &&
         now - last_watch > 200000000u && tsb_client_inflight(b->watcher) == 0) {
         last_watch = now;
         tsb_client_request(b->watcher, TSB_FT_STATUS, (struct tsb_slice){NULL, 0}, on_status, b);
@@ -260,8 +263,10 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"socket", required_argument, NULL, 'S'}, {"tcp", required_argument, NULL, 'T'},
-        {"hash", no_argument, NULL, 'H'},         {"watch", no_argument, NULL, 'W'},
+        {"socket", required_argument, NULL, 'S'},
+        {"tcp", required_argument, NULL, 'T'},
+        {"hash", no_argument, NULL, 'H'},
+        {"watch", no_argument, NULL, 'W'},
         {NULL, 0, NULL, 0},
     };
     struct bench b = {.nconn = 50, .depth = 16, .size = 1024, .duration_s = 10};
@@ -347,16 +352,15 @@ int main(int argc, char **argv)
            b.hash_only ? " (SUBMIT_HASH)" : "", b.rate > 0 ? "limited" : "unlimited");
     if (b.rate > 0)
         printf("  offered %.0f entries/s\n", b.rate);
-    printf("  acked %" PRIu64 " in %.2f s: %.0f acks/s (nacked %" PRIu64 ", lost %" PRIu64
-           ")\n",
+    printf("  acked %" PRIu64 " in %.2f s: %.0f acks/s (nacked %" PRIu64 ", lost %" PRIu64 ")\n",
            b.acked, secs, (double)b.acked / secs, b.nacked, b.lost);
     printf("  ack latency ms: p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n", hist_pct(0.50),
            hist_pct(0.99), hist_pct(0.999), (double)lat_max / 1e6);
     if (b.watch)
         printf("  writer queue: max %u entries seen in %" PRIu64 " STATUS samples\n",
                b.queue_max_seen, b.status_samples);
-    printf("RESULT acks_per_s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f\n",
-           (double)b.acked / secs, hist_pct(0.50), hist_pct(0.99), hist_pct(0.999));
+    printf("RESULT acks_per_s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f\n", (double)b.acked / secs,
+           hist_pct(0.50), hist_pct(0.99), hist_pct(0.999));
     for (int i = 0; i < b.nconn; i++)
         free(b.conns[i].t_sent);
     free(b.conns);

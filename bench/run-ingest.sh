@@ -3,7 +3,7 @@
 # appendfsync always (the nearest peer doing "durable small write over a socket"), in one run.
 #   bench/run-ingest.sh [BUILD_DIR]     (default build/)
 # Environment: SIZE (1024) CONNS (50) DEPTH (16) COUNT (200000) RATE (10000) RATE_SECS (10)
-#              OVERLOAD_SECS (15)
+#              OVERLOAD_SECS (15); TSBAGD and BENCH_LOAD name prebuilt binaries (no build step)
 # Installs redis-server/redis-tools with apt-get if they are missing. Not part of the tests.
 set -euo pipefail
 
@@ -22,9 +22,11 @@ if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/nu
         redis-server redis-tools >/dev/null
 fi
 
-cmake --build "$build" --target bench tsbagd -j "$(nproc)" >/dev/null
-tsbagd=$build/src/daemon/tsbagd
-load=$build/bench/bench_load
+if [ -z "${TSBAGD:-}" ] || [ -z "${BENCH_LOAD:-}" ]; then
+    cmake --build "$build" --target bench tsbagd -j "$(nproc)" >/dev/null
+fi
+tsbagd=${TSBAGD:-$build/src/daemon/tsbagd}
+load=${BENCH_LOAD:-$build/bench/bench_load}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tsbag-bench-XXXXXX")
 pids=()
@@ -55,7 +57,7 @@ stop_tsbagd() {
 }
 
 say "machine"
-nproc; uname -srm
+nproc; uname -srm; uptime
 df -h "$work" | tail -1
 
 say "tsbagd: S=$SIZE N=$CONNS P=$DEPTH, $COUNT entries over TCP loopback (plain)"

@@ -26,7 +26,7 @@ struct tsb_client {
     struct tsb_buf scratch;
     struct pending *ring;
     size_t cap, head, count; /* ring of pending replies */
-    bool hello_done, ended, closing, delivering;
+    bool started, hello_done, ended, closing, delivering;
     char *source;
     char *server_name;
     tsb_client_ready_cb ready;
@@ -164,8 +164,11 @@ static void on_connect(struct tsb_stream *s, int status)
     if ((r = tsb_frame_put_hello(
              &c->scratch, TSB_PROTO_VERSION,
              (struct tsb_slice){(const uint8_t *)c->source, strlen(c->source)})) != 0 ||
-        (r = tsb_stream_write(&c->s, c->scratch.p, c->scratch.len)) != 0)
+        (r = tsb_stream_write(&c->s, c->scratch.p, c->scratch.len)) != 0) {
         end_all(c, r);
+        return;
+    }
+    c->started = true; /* requests may follow HELLO from now on */
 }
 
 static void free_client(struct tsb_client *c)
@@ -240,6 +243,16 @@ void *tsb_client_data(const struct tsb_client *c)
     return c->data;
 }
 
+/* Requests may only follow HELLO: before the connection is up they would overtake it. */
+static int check_usable(const struct tsb_client *c)
+{
+    if (c->ended || c->closing)
+        return tsb_err(TSB_ECLOSED, "connection ended");
+    if (!c->started)
+        return tsb_err(TSB_ESTATE, "not connected yet: wait for the ready callback");
+    return 0;
+}
+
 static int send_scratch(struct tsb_client *c, tsb_client_reply_cb cb, void *arg)
 {
     int r = tsb_stream_write(&c->s, c->scratch.p, c->scratch.len);
@@ -254,8 +267,8 @@ int tsb_client_submit(struct tsb_client *c, struct tsb_slice format, struct tsb_
                       struct tsb_slice entry, tsb_client_reply_cb cb, void *arg)
 {
     int r;
-    if (c->ended || c->closing)
-        return tsb_err(TSB_ECLOSED, "connection ended");
+    if ((r = check_usable(c)) != 0)
+        return r;
     tsb_buf_reset(&c->scratch);
     if ((r = tsb_frame_put_submit(&c->scratch, format, client_ref, entry)) != 0)
         return r;
@@ -267,8 +280,8 @@ int tsb_client_submit_hash(struct tsb_client *c, struct tsb_slice format,
                            tsb_client_reply_cb cb, void *arg)
 {
     int r;
-    if (c->ended || c->closing)
-        return tsb_err(TSB_ECLOSED, "connection ended");
+    if ((r = check_usable(c)) != 0)
+        return r;
     tsb_buf_reset(&c->scratch);
     if ((r = tsb_frame_put_submit_hash(&c->scratch, format, client_ref, digest)) != 0)
         return r;
@@ -279,8 +292,8 @@ int tsb_client_request(struct tsb_client *c, uint8_t type, struct tsb_slice payl
                        tsb_client_reply_cb cb, void *arg)
 {
     int r;
-    if (c->ended || c->closing)
-        return tsb_err(TSB_ECLOSED, "connection ended");
+    if ((r = check_usable(c)) != 0)
+        return r;
     tsb_buf_reset(&c->scratch);
     if ((r = tsb_frame_put_simple(&c->scratch, type, payload)) != 0)
         return r;

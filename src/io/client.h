@@ -45,7 +45,8 @@ int tsb_client_connect(uv_loop_t *loop, const struct tsb_client_opts *o, tsb_cli
                        void *data, struct tsb_client **out);
 void *tsb_client_data(const struct tsb_client *c);
 
-/* Queue a request; cb gets its reply. TSB_ECLOSED once the connection has ended. */
+/* Queue a request; cb gets its reply. TSB_ESTATE before the ready callback, TSB_ECLOSED once the
+ * connection has ended. */
 int tsb_client_submit(struct tsb_client *c, struct tsb_slice format, struct tsb_slice client_ref,
                       struct tsb_slice entry, tsb_client_reply_cb cb, void *arg);
 int tsb_client_submit_hash(struct tsb_client *c, struct tsb_slice format,

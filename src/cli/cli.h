@@ -75,5 +75,6 @@ typedef int (*tsb_sel_cb)(void *arg, const struct tsb_sel_input *in,
  * archive could not be read. */
 int tsb_sel_run(struct tsb_sel *s, struct tsb_store *st, struct tsb_audit *a, tsb_sel_cb cb,
                 void *arg);
+int tsb_cmd_push(struct tsb_cli *cli, int argc, char **argv);
 
 #endif

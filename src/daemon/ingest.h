@@ -1,0 +1,50 @@
+/*
+ * ingest: tsbagd's listeners and connections. Reads frames (docs/protocol.md), hashes entries on
+ * the loop thread, hands them to the writer and replies in request order once the writer has
+ * committed them. Backpressure: a connection stops being read while it has max_inflight
+ * unanswered requests or a full output queue, and every connection stops while the writer holds
+ * writer.queue_max entries. docs/internals/INGEST.md has the connection state machine.
+ */
+#ifndef TSB_INGEST_H
+#define TSB_INGEST_H
+
+#include "config.h"
+#include "store.h"
+#include "writer.h"
+
+#include <stdbool.h>
+#include <uv.h>
+
+struct tsb_ingest;
+
+/* Completion of a SEAL request (loop thread): status 0 with res, or a TSB_E* code with a reason
+ * for the client. */
+typedef void (*tsb_seal_done_fn)(void *req, int status, const struct tsb_seal_result *res,
+                                 const char *reason);
+/* The sealer's entry point for SEAL requests (loop thread). It must call done exactly once, later
+ * or right away. */
+typedef void (*tsb_seal_hook_fn)(void *hook_arg, tsb_seal_done_fn done, void *req);
+
+/* Binds the Unix socket (and TCP if configured; with TLS, loads the certificates and allow-list),
+ * and starts accepting. cfg and w must outlive the ingest. Errors name the path or address. */
+int tsb_ingest_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_writer *w,
+                     struct tsb_ingest **out);
+
+/* Registers the sealer (NULL fn: no sealer, SEAL gets NACK SEALER_DOWN). */
+void tsb_ingest_set_seal_hook(struct tsb_ingest *in, tsb_seal_hook_fn fn, void *arg);
+
+/* The writer delivered completions: resume connections that waited for queue space. */
+void tsb_ingest_writer_progress(struct tsb_ingest *in);
+
+/* The bound TCP port (0 without TCP). */
+int tsb_ingest_tcp_port(const struct tsb_ingest *in);
+/* Open connections. */
+unsigned tsb_ingest_connections(const struct tsb_ingest *in);
+
+/* Stops accepting and reading, answers every request in flight, closes every connection, frees
+ * the ingest and then calls stopped. archive_failed marks the stop as caused by a failed writer
+ * (status flag, log wording). */
+void tsb_ingest_stop(struct tsb_ingest *in, bool archive_failed, void (*stopped)(void *arg),
+                     void *arg);
+
+#endif

@@ -1,0 +1,300 @@
+/*
+ * writer: a dedicated thread (not the libuv threadpool, whose four workers are shared with DNS
+ * and file work) draining one FIFO of entries and jobs into the archive. The queue and the done
+ * list are the only state shared between threads, both under one mutex; the store connection is
+ * touched by the writer thread only, from start until it closes it on exit.
+ */
+#include "writer.h"
+
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct tsb_writer {
+    uv_loop_t *loop;
+    uv_async_t async;
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    struct tsb_writer_opts o;
+
+    /* shared, under mu */
+    struct tsb_writer_entry *q_head, *q_tail;
+    size_t q_entries;
+    struct tsb_writer_entry *d_head, *d_tail;
+    bool stopping, exited;
+
+    /* writer thread only */
+    struct tsb_store *store;
+    bool poisoned;
+    struct tsb_writer_entry **batch;
+    struct tsb_entry_in *batch_in;
+    int64_t *batch_refs;
+
+    /* loop thread only */
+    size_t pending;
+    bool failed, stop_requested;
+    void (*stopped)(void *arg);
+    void *stopped_arg;
+};
+
+static void push(struct tsb_writer_entry **head, struct tsb_writer_entry **tail,
+                 struct tsb_writer_entry *e)
+{
+    e->next = NULL;
+    if (*tail != NULL)
+        (*tail)->next = e;
+    else
+        *head = e;
+    *tail = e;
+}
+
+/* Called with mu held: moves a finished chain to the done list and wakes the loop. */
+static void post_done(struct tsb_writer *w, struct tsb_writer_entry *first,
+                      struct tsb_writer_entry *last)
+{
+    last->next = NULL;
+    if (w->d_tail != NULL)
+        w->d_tail->next = first;
+    else
+        w->d_head = first;
+    w->d_tail = last;
+    uv_async_send(&w->async);
+}
+
+static void run_job(struct tsb_writer *w, struct tsb_writer_entry *e)
+{
+    if (w->poisoned) {
+        e->status = TSB_EDURABLE;
+        return;
+    }
+    e->status = e->job(w->store, e->job_arg);
+    if (e->status == TSB_EDURABLE) {
+        w->poisoned = true;
+        tsb_error("writer: %s: %s; the archive is no longer written", tsb_strerror(e->status),
+                  tsb_err_detail());
+    }
+}
+
+static void run_batch(struct tsb_writer *w, size_t n)
+{
+    int r;
+    if (w->poisoned) {
+        r = TSB_EDURABLE;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            w->batch_in[i] = w->batch[i]->in;
+        r = tsb_store_append(w->store, w->batch_in, n, w->batch_refs);
+        if (r == TSB_EDURABLE) {
+            w->poisoned = true;
+            tsb_error("writer: commit of %zu entries failed: %s; the archive is no longer written",
+                      n, tsb_err_detail());
+        } else if (r != 0) {
+            tsb_warn("writer: the archive refused %zu entries: %s: %s", n, tsb_strerror(r),
+                     tsb_err_detail());
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        w->batch[i]->status = r;
+        w->batch[i]->ref = r == 0 ? w->batch_refs[i] : 0;
+    }
+}
+
+static void writer_main(void *arg)
+{
+    struct tsb_writer *w = arg;
+    uv_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->q_head == NULL && !w->stopping)
+            uv_cond_wait(&w->cv, &w->mu);
+        if (w->q_head == NULL)
+            break;
+        struct tsb_writer_entry *e = w->q_head;
+        if (e->job != NULL) {
+            w->q_head = e->next;
+            if (w->q_head == NULL)
+                w->q_tail = NULL;
+            uv_mutex_unlock(&w->mu);
+            run_job(w, e);
+            uv_mutex_lock(&w->mu);
+            post_done(w, e, e);
+            continue;
+        }
+        /* group commit: wait a little for company unless the batch is full or we are stopping */
+        if (w->o.batch_delay_ms > 0 && w->q_entries < w->o.batch_max && !w->stopping) {
+            uint64_t deadline = uv_hrtime() + (uint64_t)w->o.batch_delay_ms * 1000000u;
+            for (;;) {
+                uint64_t now = uv_hrtime();
+                if (now >= deadline || w->q_entries >= w->o.batch_max || w->stopping)
+                    break;
+                uv_cond_timedwait(&w->cv, &w->mu, deadline - now);
+            }
+        }
+        size_t n = 0;
+        struct tsb_writer_entry *first = w->q_head, *last = NULL;
+        for (e = w->q_head; e != NULL && e->job == NULL && n < w->o.batch_max; e = e->next) {
+            w->batch[n++] = e;
+            last = e;
+        }
+        w->q_head = last->next;
+        if (w->q_head == NULL)
+            w->q_tail = NULL;
+        w->q_entries -= n;
+        uv_mutex_unlock(&w->mu);
+        run_batch(w, n);
+        uv_mutex_lock(&w->mu);
+        post_done(w, first, last);
+    }
+    uv_mutex_unlock(&w->mu);
+    tsb_store_close(w->store);
+    w->store = NULL;
+    uv_mutex_lock(&w->mu);
+    w->exited = true;
+    uv_async_send(&w->async);
+    uv_mutex_unlock(&w->mu);
+}
+
+static void free_writer(struct tsb_writer *w)
+{
+    uv_mutex_destroy(&w->mu);
+    uv_cond_destroy(&w->cv);
+    free(w->batch);
+    free(w->batch_in);
+    free(w->batch_refs);
+    free(w);
+}
+
+static void async_closed(uv_handle_t *h)
+{
+    struct tsb_writer *w = h->data;
+    void (*stopped)(void *) = w->stopped;
+    void *arg = w->stopped_arg;
+    free_writer(w);
+    if (stopped != NULL)
+        stopped(arg);
+}
+
+static void async_cb(uv_async_t *a)
+{
+    struct tsb_writer *w = a->data;
+    uv_mutex_lock(&w->mu);
+    struct tsb_writer_entry *e = w->d_head;
+    w->d_head = w->d_tail = NULL;
+    bool exited = w->exited;
+    uv_mutex_unlock(&w->mu);
+
+    /* report the failure before delivering anything, so no one acknowledges past it */
+    for (struct tsb_writer_entry *x = e; x != NULL && !w->failed; x = x->next)
+        if (x->status == TSB_EDURABLE) {
+            w->failed = true;
+            if (w->o.on_fatal != NULL)
+                w->o.on_fatal(w->o.arg, x->status);
+        }
+    while (e != NULL) {
+        struct tsb_writer_entry *next = e->next; /* done may free e */
+        if (e->job != NULL) {
+            tsb_writer_done_fn done = e->job_done;
+            void *arg = e->job_arg;
+            int status = e->status;
+            free(e);
+            done(arg, status);
+        } else {
+            w->pending--;
+            e->done(e);
+        }
+        e = next;
+    }
+    if (w->o.on_progress != NULL && !exited)
+        w->o.on_progress(w->o.arg);
+    if (exited) {
+        uv_thread_join(&w->thread);
+        uv_close((uv_handle_t *)&w->async, async_closed);
+    }
+}
+
+int tsb_writer_start(uv_loop_t *loop, struct tsb_store *store, const struct tsb_writer_opts *o,
+                     struct tsb_writer **out)
+{
+    struct tsb_writer *w = tsb_calloc(1, sizeof(*w));
+    int e;
+
+    w->loop = loop;
+    w->o = *o;
+    if (w->o.batch_max == 0)
+        w->o.batch_max = 1;
+    w->store = store;
+    w->batch = tsb_calloc(w->o.batch_max, sizeof(*w->batch));
+    w->batch_in = tsb_calloc(w->o.batch_max, sizeof(*w->batch_in));
+    w->batch_refs = tsb_calloc(w->o.batch_max, sizeof(*w->batch_refs));
+    if (uv_mutex_init(&w->mu) != 0 || uv_cond_init(&w->cv) != 0)
+        tsb_fatal("writer: cannot create a mutex or condition variable");
+    if ((e = uv_async_init(loop, &w->async, async_cb)) != 0) {
+        free_writer(w);
+        return tsb_err(TSB_EINTERNAL, "writer: async handle: %s", uv_strerror(e));
+    }
+    w->async.data = w;
+    /* a large stack is not needed: SQLite's deepest paths stay far below the default */
+    if ((e = uv_thread_create(&w->thread, writer_main, w)) != 0) {
+        w->store = NULL; /* the caller keeps the store on failure */
+        w->stopped = NULL;
+        uv_close((uv_handle_t *)&w->async, async_closed);
+        return tsb_err(TSB_EINTERNAL, "writer: thread: %s", uv_strerror(e));
+    }
+    *out = w;
+    return 0;
+}
+
+void tsb_writer_submit_entry(struct tsb_writer *w, struct tsb_writer_entry *e)
+{
+    e->job = NULL;
+    e->status = 0;
+    e->ref = 0;
+    w->pending++;
+    uv_mutex_lock(&w->mu);
+    push(&w->q_head, &w->q_tail, e);
+    w->q_entries++;
+    /* wake the writer only when it may be waiting: first item, or a batch just filled up */
+    if (w->q_head == e || w->q_entries == w->o.batch_max)
+        uv_cond_signal(&w->cv);
+    uv_mutex_unlock(&w->mu);
+}
+
+int tsb_writer_submit_job(struct tsb_writer *w, tsb_writer_job_fn fn, tsb_writer_done_fn done,
+                          void *arg)
+{
+    if (w->stop_requested)
+        return tsb_err(TSB_ECLOSED, "writer is stopping");
+    struct tsb_writer_entry *e = tsb_calloc(1, sizeof(*e));
+    e->job = fn;
+    e->job_done = done;
+    e->job_arg = arg;
+    uv_mutex_lock(&w->mu);
+    push(&w->q_head, &w->q_tail, e);
+    uv_cond_signal(&w->cv);
+    uv_mutex_unlock(&w->mu);
+    return 0;
+}
+
+size_t tsb_writer_pending(const struct tsb_writer *w)
+{
+    return w->pending;
+}
+
+bool tsb_writer_failed(const struct tsb_writer *w)
+{
+    return w->failed;
+}
+
+void tsb_writer_stop(struct tsb_writer *w, void (*stopped)(void *arg), void *arg)
+{
+    w->stop_requested = true;
+    w->stopped = stopped;
+    w->stopped_arg = arg;
+    uv_mutex_lock(&w->mu);
+    w->stopping = true;
+    uv_cond_signal(&w->cv);
+    uv_mutex_unlock(&w->mu);
+}

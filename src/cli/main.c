@@ -16,6 +16,8 @@
 
 const struct tsb_cli_verb tsb_cli_verbs[] = {
     {"hash", "print the journal hash of files exactly as tsbagd computes it", tsb_cmd_hash},
+    {"status", "entries, bags by state, oldest unstamped entry, alarm", tsb_cmd_status},
+    {"seal", "ask the running tsbagd to seal staged entries now", tsb_cmd_seal},
     {"reconcile", "reconcile the archive with eHealth and check it (nightly)", tsb_cmd_reconcile},
     {"push", "submit files to a running tsbagd and print their Refs", tsb_cmd_push},
     {NULL, NULL, NULL},

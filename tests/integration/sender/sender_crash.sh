@@ -36,15 +36,18 @@ request_bag "$T/capture/bag-2-attempt-1.xml" >"$T/a1"
 request_bag "$T/capture/bag-2-attempt-2.xml" >"$T/a2"
 cmp -s "$T/a1" "$T/a2" || fail "phase 2: the resend carried different bytes"
 
-# phase 3
+# phase 3 (a long backoff keeps the bag waiting after the lost answer, until the kill)
+stop_daemon
+start_daemon -s tsa.retry_min_ms=60000 -s tsa.retry_max_ms=60000
 fault 'drop-response@1'
 push 3 p3
 seal
-wait_for "SELECT state || attempts FROM bags WHERE seq = 3" sent1
-for i in $(seq 1 100); do
+for i in $(seq 1 300); do
     grep -q "bag 3 attempt 1 failed" "$T/d.log" && break
-    sleep 0.05
+    sleep 0.1
 done
+grep -q "bag 3 attempt 1 failed (transient)" "$T/d.log" || fail "phase 3: the lost answer was not noticed"
+[ "$(sql "SELECT state || attempts FROM bags WHERE seq = 3")" = sent1 ] || fail "phase 3: bag 3 not pending"
 kill9_daemon
 before=$(bag_bytes 3)
 start_daemon

@@ -31,6 +31,8 @@ struct tsb_cli_verb {
 extern const struct tsb_cli_verb tsb_cli_verbs[];
 
 int tsb_cmd_hash(struct tsb_cli *cli, int argc, char **argv);
+int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv);
+int tsb_cmd_seal(struct tsb_cli *cli, int argc, char **argv);
 int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv);
 int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv);
 int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv);

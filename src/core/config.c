@@ -83,6 +83,8 @@ static const struct opt opts[] = {
     {"writer", "queue_max", T_INT, F(writer.queue_max), 1, 10000000, "65536",
      "Entries waiting for the writer; above it ingest stops reading sockets (backpressure)."},
 
+    {"sealer", "enabled", T_BOOL, F(sealer.enabled), 0, 0, "true",
+     "Run the sealer and the TSA sender; false makes an ingest-only tsbagd (entries are acknowledged and stay staged)."},
     {"sealer", "interval_s", T_INT, F(sealer.interval_s), 1, 86400, "300",
      "Seal period in seconds, aligned to wall-clock multiples of it."},
     {"sealer", "max_entries", T_INT, F(sealer.max_entries), 1, 1000000, "100000",
@@ -130,6 +132,8 @@ static const struct opt opts[] = {
      "Largest accepted difference between a token's genTime and the local clock."},
     {"tsa", "max_response", T_INT, F(tsa.max_response), 4096, 256 * 1024 * 1024, "16777216",
      "Largest accepted response body in bytes."},
+    {"tsa", "capture_dir", T_STR, F(tsa.capture_dir), 0, 0, "",
+     "Debugging and tests: when set, every request sent to the TSA is also written to this folder as bag-<seq>-attempt-<n>.xml."},
 
     {"consult", "url", T_STR, F(consult.url), 0, 0, "https://localhost:8443/TimestampConsult/v2",
      "TimeStampConsult endpoint; acceptance is https://services-acpt.ehealth.fgov.be/TimestampConsult/v2."},

@@ -52,6 +52,7 @@ struct tsb_config {
         int64_t queue_max;
     } writer;
     struct {
+        bool enabled;
         int64_t interval_s;
         int64_t max_entries;
         enum tsb_hash_enc hash_encoding;
@@ -77,6 +78,7 @@ struct tsb_config {
         int64_t wss_ttl_s;
         int64_t gen_time_skew_s;
         int64_t max_response;
+        char *capture_dir;
     } tsa;
     struct {
         char *url;

@@ -10,6 +10,8 @@
 #include "config.h"
 #include "err.h"
 #include "ingest.h"
+#include "sealer.h"
+#include "sender.h"
 #include "log.h"
 #include "store.h"
 #include "writer.h"
@@ -35,6 +37,8 @@ struct daemon {
     struct tsb_config cfg;
     struct tsb_writer *writer;
     struct tsb_ingest *ingest;
+    struct tsb_sealer *sealer;
+    struct tsb_sender *sender;
     uv_signal_t sigterm, sigint;
     bool stopping;
     int exit_code;
@@ -83,11 +87,32 @@ static void writer_stopped(void *arg)
     close_signals(d);
 }
 
+/* Stop order: ingest, sealer, sender (their queued writer jobs complete), then the writer. */
+static void sender_stopped(void *arg)
+{
+    struct daemon *d = arg;
+    d->sender = NULL;
+    tsb_writer_stop(d->writer, writer_stopped, d);
+}
+
+static void sealer_stopped(void *arg)
+{
+    struct daemon *d = arg;
+    d->sealer = NULL;
+    if (d->sender != NULL)
+        tsb_sender_stop(d->sender, sender_stopped, d);
+    else
+        sender_stopped(d);
+}
+
 static void ingest_stopped(void *arg)
 {
     struct daemon *d = arg;
     d->ingest = NULL;
-    tsb_writer_stop(d->writer, writer_stopped, d);
+    if (d->sealer != NULL)
+        tsb_sealer_stop(d->sealer, sealer_stopped, d);
+    else
+        sealer_stopped(d);
 }
 
 static void begin_stop(struct daemon *d, int code, const char *why)
@@ -258,6 +283,19 @@ int main(int argc, char **argv)
     d.sigterm.data = d.sigint.data = &d;
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_signal, SIGINT);
+    if (!d.cfg.sealer.enabled) {
+        tsb_info("tsbagd: sealer.enabled=false: ingest only, entries stay staged");
+    } else if (tsb_sender_start(&d.loop, &d.cfg, d.writer, &d.sender) != 0 ||
+               tsb_sealer_start(&d.loop, &d.cfg, d.writer, d.sender, &d.sealer) != 0) {
+        tsb_error("tsbagd: %s", tsb_err_detail());
+        d.exit_code = EXIT_FAILURE;
+        d.stopping = true;
+        tsb_ingest_stop(d.ingest, false, ingest_stopped, &d);
+        uv_run(&d.loop, UV_RUN_DEFAULT);
+        goto out;
+    }
+    if (d.sealer != NULL)
+        tsb_ingest_set_seal_hook(d.ingest, tsb_sealer_seal_hook, d.sealer);
     notify_ready();
     tsb_info("tsbagd: ready");
 

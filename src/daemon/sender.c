@@ -1,0 +1,632 @@
+/*
+ * sender: one bag in flight, driven by a small state machine on the loop thread:
+ *
+ *   IDLE -kick-> LOAD (writer job: lowest unstamped bag) -> BUILD (thread pool: DSS envelope,
+ *   WS-Security signature) -> MARK (writer job: mark_sent committed) -> POST (curl on the loop)
+ *   -> CHECK (thread pool: parse, verify the token) -> RECORD (writer job: stamp or failure)
+ *   -> LOAD (next bag) | WAIT (backoff timer) -> LOAD | HELD (definitive failure, no auto-retry)
+ *
+ * CPU-heavy steps (signing a 16 MB envelope, verifying) run in libuv's thread pool so ingest keeps
+ * acknowledging; archive access goes through the writer's FIFO so it is ordered with ingest. The
+ * attempt struct is touched by one thread at a time: whoever runs the current step.
+ */
+#include "sender.h"
+
+#include "codec.h"
+#include "dss.h"
+#include "err.h"
+#include "fetch.h"
+#include "keystore.h"
+#include "log.h"
+#include "mem.h"
+#include "store.h"
+#include "token.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+enum state { S_IDLE, S_LOAD, S_BUILD, S_MARK, S_POST, S_CHECK, S_RECORD, S_WAIT, S_HELD };
+
+struct attempt {
+    struct tsb_bag_rec bag;
+    bool have_bag;
+    char request_id[TSB_DSS_REQUEST_ID_MAX];
+    struct tsb_buf msg; /* the signed request */
+    int build_r;
+    char build_err[512];
+    enum tsb_fetch_class cls;
+    long http_status;
+    char fetch_err[512];
+    struct tsb_buf resp;
+    bool ok, definitive;
+    char reason[1024];
+    char serial[80];
+    int64_t gen_time_ms;
+    struct tsb_buf token;
+    struct tsb_buf sign_response; /* the dss:SignResponse alone, as archived */
+};
+
+struct tsb_sender {
+    uv_loop_t *loop;
+    const struct tsb_config *cfg;
+    struct tsb_writer *w;
+    struct tsb_keystore *ks;
+    struct tsb_token_verifier *v;
+    struct tsb_fetch *fetch;
+    enum state st;
+    bool kicked;
+    bool fresh_start; /* a failed bag found right after start is retried once */
+    int streak;       /* consecutive failed attempts: drives the backoff */
+    struct attempt a;
+    uv_work_t work;
+    uv_timer_t retry_timer, alarm_timer;
+    /* alarm */
+    bool alarm, stats_busy;
+    int64_t alarm_logged_ms;
+    struct tsb_store_stats stats;
+    /* lifetime */
+    char job_err[512]; /* a job's error detail (set on the writer thread) */
+    int pending;       /* writer jobs and pool work in flight */
+    int open_handles;
+    bool fetch_open, stopping;
+    void (*stopped)(void *);
+    void *stopped_arg;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* ---- lifetime ------------------------------------------------------------------------------ */
+
+static void maybe_free(struct tsb_sender *s)
+{
+    if (!s->stopping || s->pending > 0 || s->open_handles > 0 || s->fetch_open)
+        return;
+    void (*stopped)(void *) = s->stopped;
+    void *arg = s->stopped_arg;
+    tsb_bag_rec_cleanup(&s->a.bag);
+    tsb_buf_cleanup(&s->a.msg);
+    tsb_buf_cleanup(&s->a.resp);
+    tsb_buf_cleanup(&s->a.token);
+    tsb_buf_cleanup(&s->a.sign_response);
+    tsb_keystore_free(s->ks);
+    tsb_token_verifier_free(s->v);
+    free(s);
+    if (stopped)
+        stopped(arg);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct tsb_sender *s = h->data;
+    s->open_handles--;
+    maybe_free(s);
+}
+
+static void on_fetch_closed(void *arg)
+{
+    struct tsb_sender *s = arg;
+    s->fetch_open = false;
+    maybe_free(s);
+}
+
+/* Every completion starts with this: false means "stopping, do nothing more". */
+static bool completion(struct tsb_sender *s)
+{
+    s->pending--;
+    if (s->stopping) {
+        maybe_free(s);
+        return false;
+    }
+    return true;
+}
+
+/* Runs on the writer thread: keeps the thread-local error detail for the loop thread. */
+static int keep_err(struct tsb_sender *s, int r)
+{
+    if (r != 0)
+        snprintf(s->job_err, sizeof(s->job_err), "%s", tsb_err_detail());
+    return r;
+}
+
+static int job(struct tsb_sender *s, tsb_writer_job_fn fn, tsb_writer_done_fn done)
+{
+    int r = tsb_writer_submit_job(s->w, fn, done, s);
+    if (r == 0)
+        s->pending++;
+    return r;
+}
+
+static void go_load(struct tsb_sender *s);
+
+/* ---- backoff ------------------------------------------------------------------------------- */
+
+static void on_retry(uv_timer_t *t)
+{
+    go_load(t->data);
+}
+
+/* min(retry_max, retry_min * 2^(streak-1)), then "equal jitter": a uniform draw in [d/2, d], so
+ * that many appliances recovering from the same outage do not hit the TSA in step. */
+static int64_t backoff_ms(const struct tsb_sender *s)
+{
+    int64_t d = s->cfg->tsa.retry_min_ms;
+    for (int i = 1; i < s->streak && d < s->cfg->tsa.retry_max_ms; i++)
+        d *= 2;
+    if (d > s->cfg->tsa.retry_max_ms)
+        d = s->cfg->tsa.retry_max_ms;
+    uint32_t rnd = 0;
+    if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
+        rnd = (uint32_t)wall_ms();
+    return d / 2 + (int64_t)(rnd % (uint64_t)(d / 2 + 1));
+}
+
+static void schedule_retry(struct tsb_sender *s)
+{
+    s->st = S_WAIT;
+    int64_t d = backoff_ms(s);
+    tsb_info("sender: next attempt in %" PRId64 " ms", d);
+    uv_timer_start(&s->retry_timer, on_retry, (uint64_t)d, 0);
+}
+
+/* ---- RECORD -------------------------------------------------------------------------------- */
+
+static int record_job(struct tsb_store *store, void *arg)
+{
+    struct tsb_sender *s = arg;
+    struct attempt *a = &s->a;
+    if (a->ok) {
+        struct tsb_stamp st = {.sign_response = a->sign_response.p,
+                               .sign_response_len = a->sign_response.len,
+                               .token = a->token.p,
+                               .token_len = a->token.len,
+                               .tsa_serial = a->serial,
+                               .gen_time_ms = a->gen_time_ms};
+        return keep_err(s, tsb_store_bag_record_stamp(store, a->bag.seq, &st, wall_ms()));
+    }
+    return keep_err(
+        s, tsb_store_bag_record_failure(store, a->bag.seq, a->reason, a->definitive, wall_ms()));
+}
+
+static void record_done(void *arg, int status)
+{
+    struct tsb_sender *s = arg;
+    struct attempt *a = &s->a;
+    if (!completion(s))
+        return;
+    if (status != 0) {
+        tsb_error("sender: cannot record the outcome of bag %" PRId64 ": %s: %s", a->bag.seq,
+                  tsb_strerror(status), s->job_err);
+        s->streak++;
+        schedule_retry(s);
+        return;
+    }
+    if (a->ok) {
+        char gt[64];
+        tsb_wss_format_time(a->gen_time_ms, gt);
+        tsb_info("sender: bag %" PRId64 " stamped and verified (TSA serial %s, genTime %s, "
+                 "attempt %" PRId64 ")",
+                 a->bag.seq, a->serial, gt, a->bag.attempts + 1);
+        s->streak = 0;
+        go_load(s);
+        return;
+    }
+    s->streak++;
+    if (a->definitive && !s->cfg->tsa.retry_rejected) {
+        s->st = S_HELD;
+        tsb_error("sender: bag %" PRId64 " failed: %s; held because tsa.retry_rejected=false "
+                  "(later bags wait behind it; fix the cause and restart tsbagd to retry it)",
+                  a->bag.seq, a->reason);
+        return;
+    }
+    tsb_log(a->definitive ? TSB_LOG_ERROR : TSB_LOG_WARN,
+            "sender: bag %" PRId64 " attempt %" PRId64 " failed (%s): %s", a->bag.seq,
+            a->bag.attempts + 1, a->definitive ? "rejected" : "transient", a->reason);
+    schedule_retry(s);
+}
+
+static void record(struct tsb_sender *s)
+{
+    s->st = S_RECORD;
+    if (job(s, record_job, record_done) != 0)
+        tsb_error("sender: cannot queue the record: %s", tsb_err_detail());
+}
+
+/* ---- CHECK (thread pool) ------------------------------------------------------------------- */
+
+__attribute__((format(printf, 3, 4))) static void fail(struct attempt *a, bool definitive,
+                                                       const char *fmt, ...)
+{
+    a->ok = false;
+    a->definitive = definitive;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->reason, sizeof(a->reason), fmt, ap);
+    va_end(ap);
+}
+
+static void check_work(uv_work_t *w)
+{
+    struct tsb_sender *s = w->data;
+    struct attempt *a = &s->a;
+    struct tsb_dss_response dr;
+    tsb_dss_response_init(&dr);
+    a->ok = false;
+    tsb_buf_reset(&a->token);
+    if (a->cls != TSB_FETCH_OK && a->cls != TSB_FETCH_HTTP) {
+        fail(a, false, "%s: %s", tsb_fetch_class_name(a->cls), a->fetch_err);
+        goto out;
+    }
+    int r = tsb_dss_parse_response(a->resp.p, a->resp.len, (size_t)s->cfg->tsa.max_response,
+                                   a->request_id, &dr);
+    if (r != 0) {
+        if (a->cls == TSB_FETCH_HTTP && a->http_status >= 500)
+            fail(a, false, "HTTP %ld without a SOAP answer", a->http_status);
+        else if (a->cls == TSB_FETCH_HTTP)
+            fail(a, true, "HTTP %ld: %s", a->http_status, tsb_err_detail());
+        else
+            fail(a, true, "unusable answer (%s): %s", tsb_strerror(r), tsb_err_detail());
+        goto out;
+    }
+    if (dr.kind != TSB_DSS_OK) {
+        char why[900];
+        tsb_dss_response_reason(&dr, why, sizeof(why));
+        fail(a, true, "TSA refused: %s", why);
+        goto out;
+    }
+    struct tsb_token_result res;
+    struct tsb_token_verify_opts vo = {
+        .check_skew = true, .now_ms = wall_ms(), .max_skew_s = s->cfg->tsa.gen_time_skew_s};
+    r = tsb_token_verify(s->v, dr.token.p, dr.token.len, a->bag.digest, &vo, &res);
+    if (r != 0) {
+        const char *name = "";
+        for (int c = 0; c < TSB_TCHK_N; c++)
+            if (res.outcome[c] == TSB_CHECK_FAIL) {
+                name = tsb_token_check_name(c);
+                break;
+            }
+        fail(a, true, "token rejected, not archived: %s: %s", name, tsb_token_result_reason(&res));
+        goto out;
+    }
+    if (tsb_buf_append(&a->token, dr.token.p, dr.token.len) != 0) {
+        fail(a, false, "token too large to keep");
+        goto out;
+    }
+    tsb_buf_reset(&a->sign_response);
+    if (tsb_dss_extract_sign_response(a->resp.p, a->resp.len, (size_t)s->cfg->tsa.max_response,
+                                      &a->sign_response) != 0) {
+        fail(a, false, "cannot keep the SignResponse: %s", tsb_err_detail());
+        goto out;
+    }
+    snprintf(a->serial, sizeof(a->serial), "%s", res.serial);
+    a->gen_time_ms = res.gen_time_ms;
+    a->ok = true;
+    if (dr.form.base64_layers != 1 || dr.form.full_response)
+        tsb_warn("sender: bag %" PRId64 ": the TSA used a legacy token encoding (%d base64 "
+                 "layers%s); decoded",
+                 a->bag.seq, dr.form.base64_layers,
+                 dr.form.full_response ? ", full TimeStampResp" : "");
+out:
+    tsb_dss_response_cleanup(&dr);
+}
+
+static void check_after(uv_work_t *w, int status)
+{
+    struct tsb_sender *s = w->data;
+    (void)status;
+    if (!completion(s))
+        return;
+    record(s);
+}
+
+/* ---- POST ---------------------------------------------------------------------------------- */
+
+static void on_fetch(void *arg, const struct tsb_fetch_result *res)
+{
+    struct tsb_sender *s = arg;
+    struct attempt *a = &s->a;
+    if (res->cls == TSB_FETCH_CANCELLED)
+        return; /* stopping: the bag stays sent and is resent after the next start */
+    a->cls = res->cls;
+    a->http_status = res->http_status;
+    snprintf(a->fetch_err, sizeof(a->fetch_err), "%s", res->error);
+    tsb_buf_reset(&a->resp);
+    if (tsb_buf_append(&a->resp, res->body, res->body_len) != 0) {
+        a->cls = TSB_FETCH_TOOBIG;
+        tsb_buf_reset(&a->resp);
+    }
+    s->st = S_CHECK;
+    s->work.data = s;
+    s->pending++;
+    uv_queue_work(s->loop, &s->work, check_work, check_after);
+}
+
+static void capture(struct tsb_sender *s)
+{
+    const char *dir = s->cfg->tsa.capture_dir;
+    if (dir == NULL || dir[0] == '\0')
+        return;
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/bag-%" PRId64 "-attempt-%" PRId64 ".xml", dir, s->a.bag.seq,
+             s->a.bag.attempts + 1);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL || fwrite(s->a.msg.p, 1, s->a.msg.len, f) != s->a.msg.len) {
+        tsb_warn("sender: cannot capture the request into %s: %s", path, strerror(errno));
+        if (f)
+            fclose(f);
+        return;
+    }
+    fclose(f);
+}
+
+static void post(struct tsb_sender *s)
+{
+    struct attempt *a = &s->a;
+    capture(s);
+    s->st = S_POST;
+    struct tsb_fetch_request rq = {.url = s->cfg->tsa.url,
+                                   .soap_action = s->cfg->tsa.soap_action,
+                                   .body = a->msg.p,
+                                   .body_len = a->msg.len};
+    tsb_info("sender: sending bag %" PRId64 " (%" PRId64 " entries, attempt %" PRId64
+             ", RequestID %s)",
+             a->bag.seq, a->bag.entry_count, a->bag.attempts + 1, a->request_id);
+    if (tsb_fetch_post(s->fetch, &rq, on_fetch, s) != 0) {
+        fail(a, false, "cannot start the request: %s", tsb_err_detail());
+        record(s);
+    }
+}
+
+/* ---- MARK ---------------------------------------------------------------------------------- */
+
+static int mark_job(struct tsb_store *store, void *arg)
+{
+    struct tsb_sender *s = arg;
+    return keep_err(s, tsb_store_bag_mark_sent(store, s->a.bag.seq, s->a.request_id,
+                                               s->cfg->tsa.profile, wall_ms()));
+}
+
+static void mark_done(void *arg, int status)
+{
+    struct tsb_sender *s = arg;
+    if (!completion(s))
+        return;
+    if (status != 0) {
+        tsb_error("sender: cannot mark bag %" PRId64 " as sent: %s: %s", s->a.bag.seq,
+                  tsb_strerror(status), s->job_err);
+        s->streak++;
+        schedule_retry(s);
+        return;
+    }
+    post(s);
+}
+
+/* ---- BUILD (thread pool) ------------------------------------------------------------------- */
+
+static void build_work(uv_work_t *w)
+{
+    struct tsb_sender *s = w->data;
+    struct attempt *a = &s->a;
+    tsb_buf_reset(&a->msg);
+    a->build_r = tsb_dss_request_id(s->cfg->general.id_hospital, a->bag.seq, a->request_id);
+    if (a->build_r == 0) {
+        struct tsb_dss_request rq = {.bag = a->bag.bytes,
+                                     .bag_len = a->bag.bytes_len,
+                                     .request_id = a->request_id,
+                                     .profile = s->cfg->tsa.profile,
+                                     .carrier = s->cfg->tsa.carrier};
+        struct tsb_wss_opts wo = {.now_ms = wall_ms(), .ttl_s = s->cfg->tsa.wss_ttl_s};
+        a->build_r = tsb_dss_build_signed(&rq, s->ks, &wo, &a->msg);
+    }
+    snprintf(a->build_err, sizeof(a->build_err), "%s", a->build_r ? tsb_err_detail() : "");
+}
+
+static void build_after(uv_work_t *w, int status)
+{
+    struct tsb_sender *s = w->data;
+    (void)status;
+    if (!completion(s))
+        return;
+    if (s->a.build_r != 0) {
+        tsb_error("sender: cannot build the request for bag %" PRId64 ": %s", s->a.bag.seq,
+                  s->a.build_err);
+        s->streak++;
+        schedule_retry(s);
+        return;
+    }
+    s->st = S_MARK;
+    if (job(s, mark_job, mark_done) != 0)
+        tsb_error("sender: cannot queue mark_sent: %s", tsb_err_detail());
+}
+
+/* ---- LOAD ---------------------------------------------------------------------------------- */
+
+static int load_job(struct tsb_store *store, void *arg)
+{
+    struct tsb_sender *s = arg;
+    if (s->a.have_bag)
+        tsb_bag_rec_cleanup(&s->a.bag);
+    s->a.have_bag = false;
+    int r = tsb_store_bag_next_unstamped(store, &s->a.bag);
+    s->a.have_bag = r == 0;
+    return r == TSB_ENOTFOUND
+               ? 1
+               : keep_err(s, r); /* 1: nothing to send (not an error for the writer) */
+}
+
+static void load_done(void *arg, int status)
+{
+    struct tsb_sender *s = arg;
+    if (!completion(s))
+        return;
+    if (status == 1) {
+        s->st = S_IDLE;
+        s->fresh_start = false;
+        if (s->kicked)
+            go_load(s);
+        return;
+    }
+    if (status != 0) {
+        tsb_error("sender: cannot read the next bag: %s: %s", tsb_strerror(status), s->job_err);
+        s->streak++;
+        schedule_retry(s);
+        return;
+    }
+    struct tsb_bag_rec *b = &s->a.bag;
+    if (b->state == TSB_BAG_FAILED && !s->cfg->tsa.retry_rejected && !s->fresh_start) {
+        s->st = S_HELD;
+        tsb_error("sender: bag %" PRId64 " is failed (%s) and tsa.retry_rejected=false: held",
+                  b->seq, b->last_error ? b->last_error : "no reason recorded");
+        return;
+    }
+    if (s->fresh_start && (b->state == TSB_BAG_SENT || b->state == TSB_BAG_FAILED))
+        tsb_info("sender: resuming bag %" PRId64 " (%s after %" PRId64 " attempts): resending "
+                 "the same bytes",
+                 b->seq, tsb_bag_state_name(b->state), b->attempts);
+    s->fresh_start = false;
+    s->st = S_BUILD;
+    s->work.data = s;
+    s->pending++;
+    uv_queue_work(s->loop, &s->work, build_work, build_after);
+}
+
+static void go_load(struct tsb_sender *s)
+{
+    if (s->stopping)
+        return;
+    s->kicked = false;
+    s->st = S_LOAD;
+    if (job(s, load_job, load_done) != 0) {
+        tsb_error("sender: cannot queue the load: %s", tsb_err_detail());
+        s->st = S_IDLE;
+    }
+}
+
+void tsb_sender_kick(struct tsb_sender *s)
+{
+    if (s->st == S_IDLE)
+        go_load(s);
+    else
+        s->kicked = true;
+}
+
+/* ---- alarm --------------------------------------------------------------------------------- */
+
+static int stats_job(struct tsb_store *store, void *arg)
+{
+    struct tsb_sender *s = arg;
+    return keep_err(s, tsb_store_stats(store, &s->stats));
+}
+
+static void stats_done(void *arg, int status)
+{
+    struct tsb_sender *s = arg;
+    s->stats_busy = false;
+    if (!completion(s) || status != 0)
+        return;
+    int64_t now = wall_ms(), limit = s->cfg->sealer.unstamped_alarm_s * 1000;
+    int64_t oldest = s->stats.oldest_unstamped_ms;
+    bool raised = oldest != 0 && now - oldest > limit;
+    if (raised && (!s->alarm || now - s->alarm_logged_ms >= limit)) {
+        tsb_log(s->alarm ? TSB_LOG_ERROR : TSB_LOG_WARN,
+                "sender: ALARM: the oldest unstamped entry is %" PRId64 " s old (limit %" PRId64
+                " s, sealer.unstamped_alarm_s); %" PRId64 " bag(s) waiting for a stamp",
+                (now - oldest) / 1000, limit / 1000,
+                s->stats.bags[TSB_BAG_SEALED] + s->stats.bags[TSB_BAG_SENT] +
+                    s->stats.bags[TSB_BAG_FAILED]);
+        s->alarm_logged_ms = now;
+    } else if (!raised && s->alarm) {
+        tsb_info("sender: alarm cleared: no entry older than %" PRId64 " s without a stamp",
+                 limit / 1000);
+    }
+    s->alarm = raised;
+}
+
+static void on_alarm_tick(uv_timer_t *t)
+{
+    struct tsb_sender *s = t->data;
+    if (s->stats_busy || s->stopping)
+        return;
+    if (job(s, stats_job, stats_done) == 0)
+        s->stats_busy = true;
+}
+
+bool tsb_sender_alarm(const struct tsb_sender *s)
+{
+    return s->alarm;
+}
+
+/* ---- start / stop -------------------------------------------------------------------------- */
+
+int tsb_sender_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_writer *w,
+                     struct tsb_sender **out)
+{
+    int r = TSB_EINTERNAL;
+    struct tsb_sender *s = tsb_calloc(1, sizeof(*s));
+    s->loop = loop;
+    s->cfg = cfg;
+    s->w = w;
+    s->fresh_start = true;
+    tsb_buf_init(&s->a.msg, SIZE_MAX / 2);
+    tsb_buf_init(&s->a.resp, (size_t)cfg->tsa.max_response);
+    tsb_buf_init(&s->a.token, (size_t)cfg->tsa.max_response);
+    tsb_buf_init(&s->a.sign_response, (size_t)cfg->tsa.max_response);
+    struct tsb_keystore_source src = {.path = cfg->tsa.keystore,
+                                      .password_file = cfg->tsa.keystore_password_file,
+                                      .password_env = cfg->tsa.keystore_password_env};
+    if ((r = tsb_keystore_load(&src, wall_ms(), &s->ks)) != 0)
+        goto fail;
+    if ((r = tsb_token_verifier_new(cfg->tsa.trust_anchors, &s->v)) != 0)
+        goto fail;
+    struct tsb_fetch_opts fo = {.ca_file = cfg->tsa.ca_file,
+                                .connect_timeout_ms = cfg->tsa.connect_timeout_ms,
+                                .timeout_ms = cfg->tsa.timeout_ms,
+                                .max_response = (size_t)cfg->tsa.max_response};
+    if ((r = tsb_fetch_new(loop, &fo, &s->fetch)) != 0)
+        goto fail;
+    s->fetch_open = true;
+    uv_timer_init(loop, &s->retry_timer);
+    uv_timer_init(loop, &s->alarm_timer);
+    s->retry_timer.data = s->alarm_timer.data = s;
+    s->open_handles = 2;
+    int64_t tick = cfg->sealer.unstamped_alarm_s * 1000 / 4;
+    if (tick > 30000)
+        tick = 30000;
+    if (tick < 1000)
+        tick = 1000;
+    uv_timer_start(&s->alarm_timer, on_alarm_tick, (uint64_t)tick, (uint64_t)tick);
+    tsb_info("sender: hospital %s; %s; TSA %s", cfg->general.id_hospital,
+             tsb_keystore_describe(s->ks), cfg->tsa.url);
+    go_load(s); /* resume whatever the archive holds */
+    *out = s;
+    return 0;
+fail:
+    tsb_keystore_free(s->ks);
+    tsb_token_verifier_free(s->v);
+    tsb_buf_cleanup(&s->a.msg);
+    tsb_buf_cleanup(&s->a.resp);
+    tsb_buf_cleanup(&s->a.token);
+    tsb_buf_cleanup(&s->a.sign_response);
+    free(s);
+    return r;
+}
+
+void tsb_sender_stop(struct tsb_sender *s, void (*stopped)(void *arg), void *arg)
+{
+    s->stopping = true;
+    s->stopped = stopped;
+    s->stopped_arg = arg;
+    uv_close((uv_handle_t *)&s->retry_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->alarm_timer, on_handle_closed);
+    tsb_fetch_close(s->fetch, on_fetch_closed, s);
+}

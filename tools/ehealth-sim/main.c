@@ -38,27 +38,29 @@ struct conn {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ehealth-sim [options]\n"
-               "Simulates the eHealth TimeStampAuthority v2 and TimeStampConsult v2 over HTTPS.\n"
-               "  --pki DIR              tools/dev-pki folder (default state/pki)\n"
-               "  --db FILE              the simulator's archive (default DIR/../ehealth-sim.db)\n"
-               "  --listen ADDR          address to bind (default 127.0.0.1; ::1 for IPv6)\n"
-               "  --port N               TCP port (default 8443; 0 picks a free one)\n"
-               "  --port-file FILE       also write the bound port to FILE\n"
-               "  --hospital-ca FILE     CA bundle for WS-Security certificates "
-               "(default DIR/hospital-ca.pem)\n"
-               "  --id-hospital-map FILE certificate fingerprint -> IDHospital map "
-               "(default DIR/id-hospital.map)\n"
-               "  --allow FP=ID[,ID...]  add one map entry (SHA-256 certificate fingerprint)\n"
-               "  --skew SECONDS         allowed wsu:Timestamp clock skew (default 300)\n"
-               "  --policy OID           TSA policy OID (default " DEFAULT_POLICY ")\n"
-               "  --max-request BYTES    largest accepted request (default 67108864)\n"
-               "  --response-ttl SECONDS lifetime of the response wsu:Timestamp (default 300)\n"
-               "  --idhospital-error     consult with a forbidden IDHospital answers Status ERROR\n"
-               "                         (NotAuthorized) instead of a FailedAuthentication fault\n"
-               "  --fault NAME[=ARG][@N] enable a fault knob (repeatable; see docs/simulator.md)\n"
-               "  --log-level LEVEL      error, warn, info (default) or debug\n"
-               "  --version, --help\n");
+    fprintf(f,
+            "usage: ehealth-sim [options]\n"
+            "Simulates the eHealth TimeStampAuthority v2 and TimeStampConsult v2 over HTTPS.\n"
+            "  --pki DIR              tools/dev-pki folder (default state/pki)\n"
+            "  --db FILE              the simulator's archive (default DIR/../ehealth-sim.db)\n"
+            "  --listen ADDR          address to bind (default 127.0.0.1; ::1 for IPv6)\n"
+            "  --port N               TCP port (default 8443; 0 picks a free one)\n"
+            "  --port-file FILE       also write the bound port to FILE\n"
+            "  --hospital-ca FILE     CA bundle for WS-Security certificates "
+            "(default DIR/hospital-ca.pem)\n"
+            "  --id-hospital-map FILE certificate fingerprint -> IDHospital map "
+            "(default DIR/id-hospital.map)\n"
+            "  --allow FP=ID[,ID...]  add one map entry (SHA-256 certificate fingerprint)\n"
+            "  --skew SECONDS         allowed wsu:Timestamp clock skew (default 300)\n"
+            "  --policy OID           TSA policy OID (default " DEFAULT_POLICY ")\n"
+            "  --max-request BYTES    largest accepted request (default 67108864)\n"
+            "  --response-ttl SECONDS lifetime of the response wsu:Timestamp (default 300)\n"
+            "  --idhospital-error     consult with a forbidden IDHospital answers Status ERROR\n"
+            "                         (NotAuthorized) instead of a FailedAuthentication fault\n"
+            "  --fault NAME[=ARG][@N] enable a fault knob (repeatable; see docs/simulator.md)\n"
+            "  --fault-file FILE      on SIGUSR1, replace the knobs by those in FILE (one a line)\n"
+            "  --log-level LEVEL      error, warn, info (default) or debug\n"
+            "  --version, --help\n");
 }
 
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
@@ -243,12 +245,40 @@ static char *read_text(const char *path)
     while (r == 0 && (n = fread(tmp, 1, sizeof(tmp), f)) > 0)
         r = tsb_buf_append(&b, tmp, n);
     fclose(f);
-    if (r != 0 || b.p == NULL) {
+    if (r != 0) {
         tsb_buf_cleanup(&b);
         return NULL;
     }
+    if (b.p == NULL)
+        return tsb_strdup(""); /* an empty file */
     size_t len;
     return (char *)tsb_buf_take(&b, &len);
+}
+
+/* SIGUSR1: the knobs become exactly those of the fault file (one per line, # comments). */
+static void reload_faults(struct sim_service *s, const char *path)
+{
+    if (path == NULL) {
+        tsb_warn("SIGUSR1 ignored: no --fault-file");
+        return;
+    }
+    char *text = read_text(path);
+    if (text == NULL) {
+        tsb_warn("SIGUSR1: cannot read the fault file %s; knobs unchanged", path);
+        return;
+    }
+    sim_faults_apply(&s->faults, NULL, "clear");
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        line += strspn(line, " \t\r");
+        if (*line == '\0' || *line == '#')
+            continue;
+        if (sim_faults_apply(&s->faults, s->archive, line) != 0)
+            tsb_warn("fault file %s: %s", path, tsb_err_detail());
+        else
+            tsb_info("fault file: %s", line);
+    }
+    free(text);
 }
 
 static char *join(const char *dir, const char *name)
@@ -272,7 +302,7 @@ static long num_arg(const char *opt, const char *v, long min, long max)
 int main(int argc, char **argv)
 {
     const char *pki = "state/pki", *db = NULL, *listen_addr = "127.0.0.1", *port_file = NULL;
-    const char *ca = NULL, *map = NULL, *policy = DEFAULT_POLICY;
+    const char *ca = NULL, *map = NULL, *policy = DEFAULT_POLICY, *fault_file = NULL;
     long port = 8443, skew = 300, ttl = 300, max_request = 64L * 1024 * 1024;
     bool idhospital_error = false;
     const char *faults[64], *allows[64];
@@ -323,6 +353,8 @@ int main(int argc, char **argv)
             max_request = num_arg(a, v, 4096, 1024L * 1024 * 1024);
         else if (strcmp(a, "--response-ttl") == 0)
             ttl = num_arg(a, v, 1, 86400);
+        else if (strcmp(a, "--fault-file") == 0)
+            fault_file = v;
         else if (strcmp(a, "--fault") == 0 && n_faults < 64)
             faults[n_faults++] = v;
         else if (strcmp(a, "--log-level") == 0) {
@@ -397,6 +429,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     struct MHD_Daemon *d =
@@ -426,7 +459,8 @@ int main(int argc, char **argv)
              TSB_VERSION, pki, db_path, s.trust.n_map, skew);
 
     int sig = 0;
-    sigwait(&sigs, &sig);
+    while (sigwait(&sigs, &sig) == 0 && sig == SIGUSR1)
+        reload_faults(&s, fault_file);
     tsb_info("signal %d: stopping", sig);
     atomic_store(&stopping, true);
     MHD_stop_daemon(d);

@@ -3,7 +3,7 @@
 # (POST /admin/fault), and "@N" knobs stop after N requests.
 . "$(dirname "$0")/lib.sh"
 need_sim
-start_sim --fault http-503
+start_sim --fault http-503 --fault-file "$T/faults.txt"
 
 make_bag "$T/bag.xml" 1
 sign --bag "$T/bag.xml" >"$T/req.xml"
@@ -155,6 +155,26 @@ consult "$T/creq.xml" >/dev/null
 [ "$(xp '//*[local-name()="Status"]')" = OK ] || fail "forget-bag=last: $(resp_tslist)"
 out=$(curl -s --cacert "$PKI/tls-ca.pem" --data-binary 'forget-bag=987654' -w ' %{http_code}' "$URL/admin/fault")
 [ "${out##* }" = 404 ] || fail "forgetting an unknown serial: $out"
+
+# SIGUSR1 replaces the knobs by those of --fault-file
+printf '# injected by the test\nhttp-500@1\nlatency=1\n' >"$T/faults.txt"
+admin_fault 'malformed-xml'
+kill -USR1 "$SIM_PID"
+for i in $(seq 1 100); do
+    [ "$(curl -s --cacert "$PKI/tls-ca.pem" "$URL/admin/faults" | tr '\n' ' ')" = "latency=1 http-500@1 " ] && break
+    sleep 0.05
+done
+[ "$(curl -s --cacert "$PKI/tls-ca.pem" "$URL/admin/faults" | tr '\n' ' ')" = "latency=1 http-500@1 " ] ||
+    fail "SIGUSR1 did not load the fault file: $(curl -s --cacert "$PKI/tls-ca.pem" "$URL/admin/faults")"
+fresh
+assert_fault "$(tsa "$T/req.xml")" soapenv:Server "http-500"
+: >"$T/faults.txt"
+kill -USR1 "$SIM_PID"
+for i in $(seq 1 100); do
+    [ -z "$(curl -s --cacert "$PKI/tls-ca.pem" "$URL/admin/faults")" ] && break
+    sleep 0.05
+done
+[ -z "$(curl -s --cacert "$PKI/tls-ca.pem" "$URL/admin/faults")" ] || fail "an empty fault file did not clear the knobs"
 
 # with a timeout in progress, the simulator still stops promptly and cleanly
 admin_fault 'timeout'

@@ -1,15 +1,16 @@
 /*
  * tsbag reconcile: the nightly reconciliation with eHealth's TimeStampConsult and the local
  * archive check (docs/reconcile.md). Splits the period into local days (consult.timezone), runs
- * reconcile.c for each over a blocking HTTPS transport (https_post.c: the CLI has no event loop),
- * then checks the whole archive (check.c), prints the report (text, or --json) and records the
- * run in the archive. Exit: 0 clean, 1 discrepancies, 2 could not run (or usage).
+ * reconcile.c for each over a blocking HTTPS transport (fetch_sync.c: the TSA client's fetch.c on a
+ * private loop, since the CLI has no event loop), then checks the whole archive (check.c), prints
+ * the report (text, or --json) and records the run in the archive. Exit: 0 clean, 1 discrepancies,
+ * 2 could not run (or usage).
  */
 #include "cli.h"
 
 #include "check.h"
 #include "err.h"
-#include "https_post.h"
+#include "fetch_sync.h"
 #include "keystore.h"
 #include "period.h"
 #include "reconcile.h"
@@ -155,14 +156,14 @@ static int choose_period(struct tsb_cli *cli, const struct opts *o, struct tsb_s
 
 struct post_ctx {
     const char *url;
-    struct tsb_https_opts ho;
+    struct tsb_fetch_opts fo;
 };
 
 static int post(void *arg, const uint8_t *req, size_t len, struct tsb_buf *resp)
 {
     struct post_ctx *p = arg;
     long status = 0;
-    int r = tsb_https_post(p->url, &p->ho, req, len, resp, &status);
+    int r = tsb_fetch_sync_post(&p->fo, p->url, NULL, req, len, resp, &status);
     /* SOAP 1.1 faults travel with 500; anything else but 200 is not a SOAP answer */
     if (r == 0 && status != 200 && status != 500)
         r = tsb_err(TSB_EPROTO, "HTTP status %ld from %s", status, p->url);
@@ -327,7 +328,7 @@ int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv)
             goto check;
         }
         struct post_ctx pc = {.url = cli->cfg.consult.url,
-                              .ho = {.ca_file = cli->cfg.tsa.ca_file,
+                              .fo = {.ca_file = cli->cfg.tsa.ca_file,
                                      .connect_timeout_ms = cli->cfg.tsa.connect_timeout_ms,
                                      .timeout_ms = cli->cfg.tsa.timeout_ms,
                                      .max_response = (size_t)cli->cfg.tsa.max_response}};

@@ -9,7 +9,7 @@
 #include "dss.h"
 #include "err.h"
 #include "hash.h"
-#include "https_post.h"
+#include "fetch_sync.h"
 #include "keystore.h"
 #include "store.h"
 #include "token.h"
@@ -58,11 +58,8 @@ int main(int argc, char **argv)
         die("keystore", r);
     if ((r = tsb_token_verifier_new(anchors, &v)) != 0)
         die("trust anchors", r);
-    struct tsb_https_opts ho = {.ca_file = ca,
-                                .soap_action = "urn:be:fgov:ehealth:timestamping:protocol:v2:stamp",
-                                .connect_timeout_ms = 5000,
-                                .timeout_ms = 30000,
-                                .max_response = 16 << 20};
+    struct tsb_fetch_opts fo = {
+        .ca_file = ca, .connect_timeout_ms = 5000, .timeout_ms = 30000, .max_response = 16 << 20};
     for (int b = 0; b < bags; b++) {
         struct tsb_entry_in in[64];
         char text[64][64];
@@ -103,7 +100,8 @@ int main(int argc, char **argv)
         tsb_buf_init(&resp, 16 << 20);
         if ((r = tsb_dss_build_signed(&rq, ks, &wo, &req)) != 0)
             die("SignRequest", r);
-        if ((r = tsb_https_post(url, &ho, req.p, req.len, &resp, &status)) != 0)
+        if ((r = tsb_fetch_sync_post(&fo, url, "urn:be:fgov:ehealth:timestamping:protocol:v2:stamp",
+                                     req.p, req.len, &resp, &status)) != 0)
             die("POST", r);
         struct tsb_dss_response dr;
         tsb_dss_response_init(&dr);

@@ -214,7 +214,7 @@ static bool next_pem(const uint8_t *p, size_t n, size_t *pos, size_t *start, siz
 static void check_chain_file(struct bag_cache *c, const uint8_t *file, size_t flen)
 {
     const struct tsb_buf *v = &c->chain;
-    size_t fp = 0, vp = 0, fs, fl, vs, vl;
+    size_t fp = 0, vp = 0, fs = 0, fl = 0, vs = 0, vl = 0;
     int k = 0;
     bool fmore, vmore;
     if (v->len == 0) {

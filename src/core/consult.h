@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #define TSB_CONSULT_GET_MAX    10     /* TSList items per getTimestamp (maxOccurs="10") */
-#define TSB_CONSULT_SERIAL_MAX 41     /* a TSA serial in decimal: at most 40 digits, plus NUL */
+#define TSB_CONSULT_SERIAL_MAX 50     /* RFC 3161 caps serialNumber at 160 bits: 49 digits + NUL */
 #define TSB_CONSULT_LIST_MAX   200000 /* TSList items accepted in one TSConsultResponse */
 #define TSB_CONSULT_TEXT_MAX   256    /* Error/Type and fault strings are cut to this */
 

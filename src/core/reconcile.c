@@ -69,7 +69,8 @@ static struct tsb_rep_bag *list_add(struct tsb_rep_list *l, int64_t seq, const c
     struct tsb_rep_bag *b = &l->v[l->n++];
     memset(b, 0, sizeof(*b));
     b->seq = seq;
-    snprintf(b->serial, sizeof(b->serial), "%s", serial ? serial : "");
+    snprintf(b->serial, sizeof(b->serial), "%.*s", (int)sizeof(b->serial) - 1,
+             serial ? serial : "");
     b->gen_time_ms = gen_time_ms;
     return b;
 }

@@ -259,7 +259,7 @@ static void stmt_done(sqlite3_stmt *st)
 /* Runs a statement that returns no rows. */
 static int exec_cached(struct tsb_store *s, enum stmt_id id, bool write, const char *what)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int r = stmt(s, id, &st);
     if (r != 0)
         return r;
@@ -1221,7 +1221,7 @@ int tsb_store_stats(struct tsb_store *s, struct tsb_store_stats *out)
     if ((r = stmt(s, ST_STAT_BAGS, &st)) != 0)
         goto out;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        enum tsb_bag_state state;
+        enum tsb_bag_state state = TSB_BAG_SEALED;
         if ((r = state_parse(sqlite3_column_text(st, 0), &state)) != 0)
             goto out;
         t.bags[state] = sqlite3_column_int64(st, 1);

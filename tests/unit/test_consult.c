@@ -97,7 +97,10 @@ static void test_build_check(void **state)
     assert_int_equal(tsb_consult_build_check(TSB_BAG_NS_V2, "", 1, 2, NULL, 0, &doc), TSB_EINVAL);
     assert_int_equal(tsb_tsid_set(&ids[0], "12a", 1), TSB_EINVAL);
     assert_int_equal(tsb_tsid_set(&ids[0], "", 1), TSB_EINVAL);
-    assert_int_equal(tsb_tsid_set(&ids[0], "12345678901234567890123456789012345678901", 1),
+    /* RFC 3161 serials are at most 160 bits: 2^160 - 1 has 49 digits, one more is refused */
+    assert_int_equal(tsb_tsid_set(&ids[0], "1461501637330902918203684832716283019655932542975", 1),
+                     0);
+    assert_int_equal(tsb_tsid_set(&ids[0], "14615016373309029182036848327162830196559325429750", 1),
                      TSB_EINVAL);
 }
 

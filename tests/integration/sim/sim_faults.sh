@@ -72,12 +72,17 @@ rc=$(curl_tsa)
 digest=$(sha256sum "$T/dropped.xml" | cut -c1-64)
 sign "$T/cb.xml" >"$T/creq.xml"
 [ "$(consult "$T/creq.xml")" = 200 ] || fail "check after drop failed"
-n_before=$(resp_tslist | wc -l)
-get_body "$ID_HOSPITAL" "$(resp_tslist | tail -1 | sed 's/\(.*\):\(.*\)/<TSList><sequenceNumber>\1<\/sequenceNumber><dateTime>\2<\/dateTime><\/TSList>/')" >"$T/gb.xml"
+# The dropped bag is among the newest stamps, not always the newest: the request held by the
+# latency knob above is stamped when its delay ends, which on a fast machine is after this one.
+get_body "$ID_HOSPITAL" "$(resp_tslist | tail -3 | sed 's/\(.*\):\(.*\)/<TSList><sequenceNumber>\1<\/sequenceNumber><dateTime>\2<\/dateTime><\/TSList>/' | tr -d '\n')" >"$T/gb.xml"
 sign "$T/gb.xml" >"$T/creq.xml"
 [ "$(consult "$T/creq.xml")" = 200 ] || fail "get after drop failed"
-[ "$(xp '//*[local-name()="TSBagValue"]' | base64 -d | sha256sum | cut -c1-64)" = "$digest" ] ||
-    fail "the dropped request's bag was not archived"
+found=
+for ((i = 1; i <= $(count '//*[local-name()="TSBagValue"]'); i++)); do
+    [ "$(xp "(//*[local-name()='TSBagValue'])[$i]" | base64 -d | sha256sum | cut -c1-64)" = "$digest" ] &&
+        found=yes
+done
+[ -n "$found" ] || fail "the dropped request's bag was not archived"
 
 # malformed-xml: HTTP 200 with a body that is not well-formed
 admin_fault 'malformed-xml@1'

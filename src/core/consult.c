@@ -158,18 +158,6 @@ int tsb_consult_build_get(enum tsb_bag_ns ns, const char *id_hospital, const str
     return 0;
 }
 
-int tsb_consult_serialise(xmlDocPtr doc, struct tsb_buf *out)
-{
-    xmlChar *mem = NULL;
-    int size = 0;
-    xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
-    if (mem == NULL || size <= 0)
-        return tsb_err(TSB_EINTERNAL, "cannot serialise the XML document");
-    int r = tsb_buf_append(out, mem, (size_t)size);
-    xmlFree(mem);
-    return r;
-}
-
 /* ---- answers ------------------------------------------------------------------------------ */
 
 void tsb_consult_answer_init(struct tsb_consult_answer *a)
@@ -418,7 +406,7 @@ static int copy_sign_response(xmlNodePtr sr, struct tsb_buf *out)
     }
     xmlDocSetRootElement(copy, c);
     xmlReconciliateNs(copy, c);
-    int r = tsb_consult_serialise(copy, out);
+    int r = tsb_xml_serialise(copy, out);
     xmlFreeDoc(copy);
     return r;
 }

@@ -89,7 +89,4 @@ int tsb_consult_parse_check(const uint8_t *p, size_t len, enum tsb_bag_ns ns,
 int tsb_consult_parse_get(const uint8_t *p, size_t len, enum tsb_bag_ns ns,
                           const struct tsb_consult_limits *lim, struct tsb_consult_answer *a);
 
-/* Serialises a (signed) envelope exactly as it will be sent: appended to out. */
-int tsb_consult_serialise(xmlDocPtr doc, struct tsb_buf *out);
-
 #endif

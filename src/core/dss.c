@@ -75,25 +75,13 @@ out:
     return r;
 }
 
-static int serialise(xmlDocPtr doc, struct tsb_buf *out)
-{
-    xmlChar *mem = NULL;
-    int size = 0;
-    xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
-    if (mem == NULL || size <= 0)
-        return tsb_err(TSB_EINTERNAL, "cannot serialise the XML document");
-    int r = tsb_buf_append(out, mem, (size_t)size);
-    xmlFree(mem);
-    return r;
-}
-
 int tsb_dss_build_signed(const struct tsb_dss_request *rq, const struct tsb_keystore *ks,
                          const struct tsb_wss_opts *wo, struct tsb_buf *out)
 {
     xmlDocPtr doc = NULL;
     int r = tsb_dss_build(rq, &doc);
     if (r == 0 && (r = tsb_wss_sign(doc, ks, wo)) == 0)
-        r = serialise(doc, out);
+        r = tsb_xml_serialise(doc, out);
     xmlFreeDoc(doc);
     return r;
 }
@@ -135,7 +123,7 @@ static int extract_body_child(const uint8_t *p, size_t len, size_t max_len, cons
     xmlNodePtr c = xmlDocCopyNode(el, copy, 1);
     xmlDocSetRootElement(copy, c);
     xmlReconciliateNs(copy, c);
-    r = serialise(copy, out);
+    r = tsb_xml_serialise(copy, out);
 out:
     xmlFreeDoc(copy);
     xmlFreeDoc(doc);

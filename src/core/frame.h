@@ -29,8 +29,9 @@
 #define TSB_ACK_BODY_LEN     (8 + 8 + TSB_HASH_HEX_LEN)
 #define TSB_STATUS_BODY_LEN  68
 #define TSB_SEAL_OK_BODY_LEN 20
-#define TSB_SOURCE_MAX_PROTO 255 /* the HELLO length byte's range; ingest.max_source_len is lower  \
-                                  */
+#define TSB_SOURCE_MAX_PROTO                                                                       \
+    255 /* the HELLO length byte's range; ingest.max_source_len is lower                           \
+         */
 
 /* Frame types. Requests have the high bit clear, replies set. */
 enum tsb_frame_type {

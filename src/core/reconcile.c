@@ -296,7 +296,7 @@ static int call(const struct tsb_reconcile_opts *o, xmlDocPtr doc, struct tsb_bu
     tsb_buf_init(&req, REQUEST_MAX);
     int r = tsb_wss_sign(doc, o->keystore, &wo);
     if (r == 0)
-        r = tsb_consult_serialise(doc, &req);
+        r = tsb_xml_serialise(doc, &req);
     if (r == 0)
         r = o->post(o->post_arg, req.p, req.len, resp);
     tsb_buf_cleanup(&req);

@@ -73,6 +73,20 @@ int tsb_xml_parse(const uint8_t *p, size_t len, size_t max_len, xmlDocPtr *out)
     return 0;
 }
 
+int tsb_xml_serialise(xmlDocPtr doc, struct tsb_buf *out)
+{
+    xmlChar *mem = NULL;
+    int size = 0;
+    xmlDocDumpMemoryEnc(doc, &mem, &size, "UTF-8");
+    if (mem == NULL || size <= 0) {
+        xmlFree(mem);
+        return tsb_err(TSB_EINTERNAL, "cannot serialise the XML document");
+    }
+    int r = tsb_buf_append(out, mem, (size_t)size);
+    xmlFree(mem);
+    return r;
+}
+
 xmlNodePtr tsb_xml_first_elem(xmlNodePtr n)
 {
     for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)

@@ -7,6 +7,8 @@
 #ifndef TSB_XML_H
 #define TSB_XML_H
 
+#include "mem.h"
+
 #include <libxml/tree.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +21,10 @@ void tsb_xml_init(void);
  * well-formed or when it carries a DOCTYPE (never needed by any eHealth message; refusing it
  * closes the entity-expansion door). The detail names line and reason. *out: xmlFreeDoc(). */
 int tsb_xml_parse(const uint8_t *p, size_t len, size_t max_len, xmlDocPtr *out);
+
+/* Appends the UTF-8 serialisation of doc (with its XML declaration) to out. TSB_ETOOBIG past the
+ * buffer's cap, TSB_EINTERNAL if libxml2 cannot serialise. */
+int tsb_xml_serialise(xmlDocPtr doc, struct tsb_buf *out);
 
 /* The first element child of n (skipping text/comments), or NULL. */
 xmlNodePtr tsb_xml_first_elem(xmlNodePtr n);

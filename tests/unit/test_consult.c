@@ -70,7 +70,7 @@ static void test_build_check(void **state)
                      0);
     struct tsb_buf b;
     tsb_buf_init(&b, 1 << 20);
-    assert_int_equal(tsb_consult_serialise(doc, &b), 0);
+    assert_int_equal(tsb_xml_serialise(doc, &b), 0);
     const char *s = (const char *)b.p;
     assert_non_null(strstr(s, "<TSConsultRequest xmlns=\"" NS "\">"
                               "<IDHospital>tsa_0406798006_01</IDHospital>"
@@ -88,7 +88,7 @@ static void test_build_check(void **state)
     /* IDHospital is escaped, never injected */
     assert_int_equal(tsb_consult_build_check(TSB_BAG_NS_V2, "a<b&c", 1, 2, NULL, 0, &doc), 0);
     tsb_buf_init(&b, 1 << 20);
-    assert_int_equal(tsb_consult_serialise(doc, &b), 0);
+    assert_int_equal(tsb_xml_serialise(doc, &b), 0);
     assert_non_null(strstr((const char *)b.p, "<IDHospital>a&lt;b&amp;c</IDHospital>"));
     tsb_buf_cleanup(&b);
     xmlFreeDoc(doc);
@@ -123,7 +123,7 @@ static void test_build_get(void **state)
     assert_int_equal(tsb_consult_build_get(TSB_BAG_NS_V1, "h", ids, 1, &doc), 0);
     struct tsb_buf b;
     tsb_buf_init(&b, 1 << 20);
-    assert_int_equal(tsb_consult_serialise(doc, &b), 0);
+    assert_int_equal(tsb_xml_serialise(doc, &b), 0);
     assert_non_null(
         strstr((const char *)b.p,
                "<TSConsultTSBagRequest xmlns=\"http://www.behealth.be/webservices/tsa\">"));

@@ -232,6 +232,10 @@ int main(int argc, char **argv)
         rc = 0;
         goto out;
     }
+    if (tsb_config_check_endpoint(&d.cfg) != 0) {
+        fprintf(stderr, "tsbagd: %s\n", tsb_err_detail());
+        goto out;
+    }
     tsb_log_setup(d.cfg.general.log_level, isatty(STDERR_FILENO));
     signal(SIGPIPE, SIG_IGN);
     tsb_info("tsbagd %s starting (state %s)", TSB_VERSION, d.cfg.general.state_dir);

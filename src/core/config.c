@@ -120,7 +120,7 @@ static const struct opt opts[] = {
     {"sealer", "unstamped_alarm_s", T_INT, F(sealer.unstamped_alarm_s), 1, 86400 * 30, "900",
      "Warn when the oldest entry without a verified stamp is older than this."},
     {"sealer", "first_sequence", T_INT, F(sealer.first_sequence), 1, 999999999999999999LL, "1",
-     "SequenceNumber of the first bag while the archive holds no bag (a hospital moving from another client under the same IDHospital continues its numbering); ignored once a bag exists. The archive check and tsbag reconcile look for gaps from here."},
+     "SequenceNumber of the first bag while the archive holds no bag (a hospital moving from another client under the same IDHospital continues its numbering); ignored once a bag exists (tsbagd warns when it is set above the next SequenceNumber). The archive check and tsbag reconcile look for gaps from here."},
     {"sealer", "max_bag_bytes", T_INT, F(sealer.max_bag_bytes), 4096, 64 * 1024 * 1024, "8388608",
      "Largest bag in bytes (the bag XML before base64); a larger backlog becomes consecutive bags."},
 
@@ -223,6 +223,13 @@ static int set_opt(struct tsb_config *cfg, const struct opt *o, const char *v)
     int64_t n;
 
     switch (o->type) {
+    case T_IDHOSP:
+        if (v[0] != '\0' && !tsb_config_id_hospital_valid(v))
+            return tsb_err(TSB_ECONFIG,
+                           "expected tsa_<KBO>_<NN> (tsa_, the 10-digit enterprise number, _, a "
+                           "2-digit instance, like " TSB_DEMO_ID_HOSPITAL "), got '%s'",
+                           v);
+        __attribute__((fallthrough)); /* kept as a string */
     case T_STR: {
         char **s = field;
         free(*s);
@@ -273,17 +280,6 @@ static int set_opt(struct tsb_config *cfg, const struct opt *o, const char *v)
                 return 0;
             }
         return tsb_err(TSB_ECONFIG, "expected simulator, acceptance or production, got '%s'", v);
-    case T_IDHOSP: {
-        if (v[0] != '\0' && !tsb_config_id_hospital_valid(v))
-            return tsb_err(TSB_ECONFIG,
-                           "expected tsa_<KBO>_<NN> (tsa_, the 10-digit enterprise number, _, a "
-                           "2-digit instance, like " TSB_DEMO_ID_HOSPITAL "), got '%s'",
-                           v);
-        char **s = field;
-        free(*s);
-        *s = tsb_strdup(v);
-        return 0;
-    }
     case T_CARRIER:
         if (strcmp(v, "base64xml") == 0)
             *(enum tsb_carrier *)field = TSB_CARRIER_BASE64XML;

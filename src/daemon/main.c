@@ -257,6 +257,10 @@ int main(int argc, char **argv)
     tsb_info("tsbagd: archive %s: %" PRId64 " entries, %" PRId64 " staged, last Ref %" PRId64
              ", last bag %" PRId64,
              d.cfg.store.path, st.entries, st.staged, st.last_ref, st.last_seq);
+    if (st.last_seq > 0 && d.cfg.sealer.first_sequence > st.last_seq + 1)
+        tsb_warn("tsbagd: sealer.first_sequence=%" PRId64 " is ignored: the archive already holds "
+                 "bags up to %" PRId64 " and continues from there",
+                 d.cfg.sealer.first_sequence, st.last_seq);
 
     if (uv_loop_init(&d.loop) != 0) {
         tsb_error("tsbagd: cannot create the event loop");

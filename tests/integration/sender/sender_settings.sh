@@ -76,6 +76,15 @@ seal
 wait_for "SELECT state FROM bags WHERE seq = $((1000 + n))" stamped
 gap_free 1000
 stop_daemon
+# once bags exist, a changed first_sequence is ignored, and tsbagd says so
+start_daemon -s sealer.first_sequence=5000
+grep -q "sealer.first_sequence=5000 is ignored: the archive already holds bags up to $((1000 + n))" \
+    "$T/d.log" || fail "no warning that sealer.first_sequence is ignored"
+push 1 ignored
+seal
+wait_for "SELECT state FROM bags WHERE seq = $((1001 + n))" stamped
+gap_free 1000
+stop_daemon
 
 # the archive check counts gaps from first_sequence, and only from there
 local_check() {

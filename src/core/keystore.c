@@ -226,22 +226,37 @@ out:
     return r;
 }
 
-/* A library context with the legacy provider (and the default one, which loading any provider
- * explicitly would otherwise leave out). */
-static int legacy_ctx(const char *path, const char *alg, OSSL_LIB_CTX **out)
+/* A private library context with the legacy provider, and the default one (loading any provider
+ * explicitly leaves the default out otherwise). The providers' references are dropped before the
+ * context: freeing the context alone leaks them. */
+struct legacy_ctx {
+    OSSL_LIB_CTX *ctx;
+    OSSL_PROVIDER *legacy, *dflt;
+};
+
+static void legacy_ctx_cleanup(struct legacy_ctx *l)
 {
-    OSSL_LIB_CTX *lctx = OSSL_LIB_CTX_new();
-    if (lctx == NULL)
+    if (l->legacy != NULL)
+        OSSL_PROVIDER_unload(l->legacy);
+    if (l->dflt != NULL)
+        OSSL_PROVIDER_unload(l->dflt);
+    OSSL_LIB_CTX_free(l->ctx);
+    memset(l, 0, sizeof(*l));
+}
+
+static int legacy_ctx_init(struct legacy_ctx *l, const char *path, const char *alg)
+{
+    if ((l->ctx = OSSL_LIB_CTX_new()) == NULL)
         tsb_fatal("out of memory");
-    if (OSSL_PROVIDER_load(lctx, "legacy") == NULL || OSSL_PROVIDER_load(lctx, "default") == NULL) {
-        OSSL_LIB_CTX_free(lctx); /* unloads what was loaded */
+    if ((l->legacy = OSSL_PROVIDER_load(l->ctx, "legacy")) == NULL ||
+        (l->dflt = OSSL_PROVIDER_load(l->ctx, "default")) == NULL) {
+        legacy_ctx_cleanup(l);
         return tsb_err(TSB_ECONFIG,
                        "keystore %s is encrypted with %s, which needs OpenSSL's legacy provider, "
                        "and the legacy provider cannot be loaded (is ossl-modules/legacy.so "
                        "installed?)",
                        path, alg);
     }
-    *out = lctx;
     return 0;
 }
 
@@ -274,7 +289,7 @@ int tsb_keystore_load(const struct tsb_keystore_source *src, int64_t now_ms,
     PKCS12 *p12 = NULL;
     struct found fd = {0};
     struct tsb_keystore *ks = NULL;
-    OSSL_LIB_CTX *lctx = NULL;
+    struct legacy_ctx lctx = {0};
 
     pass[0] = '\0';
     if ((fd.certs = sk_X509_new_null()) == NULL)
@@ -298,12 +313,12 @@ int tsb_keystore_load(const struct tsb_keystore_source *src, int64_t now_ms,
         snprintf(alg, sizeof(alg), "%s", fd.undecryptable);
         found_reset(&fd);
         ERR_clear_error();
-        if ((r = legacy_ctx(src->path, alg, &lctx)) != 0)
+        if ((r = legacy_ctx_init(&lctx, src->path, alg)) != 0)
             goto out;
         tsb_warn("keystore %s: %s is not in OpenSSL's default provider (older Java tools write "
                  "such files); reading it with the legacy provider",
                  src->path, alg);
-        r = walk(p12, pass, lctx, &fd);
+        r = walk(p12, pass, lctx.ctx, &fd);
     }
     if (r != 0) {
         r = tsb_err(r, "keystore %s: %s", src->path, tsb_err_detail());
@@ -374,7 +389,7 @@ out:
     PKCS12_free(p12);
     BIO_free(in);
     tsb_keystore_free(ks);
-    OSSL_LIB_CTX_free(lctx);
+    legacy_ctx_cleanup(&lctx);
     ERR_clear_error();
     return r;
 }

@@ -44,6 +44,14 @@ grep -qF "tsbag reconcile: general.environment=acceptance needs general.id_hospi
     fail "tsbag reconcile: $(cat "$T/refused.txt")"
 [ ! -e "$T/refused" ] || fail "tsbag reconcile created state before refusing"
 
+# the shipped example configuration parses, targets acceptance, and cannot start until the
+# IDHospital is filled in
+INI=${TSB_SOURCE_DIR:?}/deploy/tsbag.ini
+"$TSBAGD" -c "$INI" --print-config >"$T/print.ini" 2>&1 || fail "deploy/tsbag.ini: $(cat "$T/print.ini")"
+grep -qx "environment = acceptance" "$T/print.ini" || fail "deploy/tsbag.ini does not target acceptance"
+refused "general.environment=acceptance needs general.id_hospital" -c "$INI" \
+    -s "general.state_dir=$T/refused" -s "store.path=$T/refused/archive.db"
+
 # the effective URLs follow the environment unless set
 "$TSBAGD" -s general.environment=production -s general.id_hospital=tsa_0123456749_01 \
     --print-config >"$T/print.ini" 2>&1 || fail "tsbagd --print-config"

@@ -174,9 +174,10 @@ static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t 
                              "    SHA-256     %s\n"
                              "    stamped at  %s\n"
                              "    TSA         %s\n"
-                             "    TSA serial  %s\n",
+                             "    TSA serial  %s\n"
+                             "    TSA policy  %s\n",
                              (long long)e[i].ref, (long long)e[i].seq, hex, t, bg->subject,
-                             bg->serial);
+                             bg->serial, bg->policy);
     }
 
     r |= tsb_buf_append_str(
@@ -254,7 +255,7 @@ static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t 
             "It must print \"Verification: OK\" (a warning that a certificate \"is not a CA cert\" "
             "is\n"
             "expected: chain-%lld.pem also holds the TSA's own certificate). It checks that the\n"
-            "token holds SHA-256 of\n"
+            "token holds the digest (SHA-256, SHA-384 or SHA-512) of\n"
             "bag-%lld.xml (so the bag is unchanged), that its signature is intact, that the\n"
             "signing certificate is a timestamping certificate chaining to tsa-anchor.pem, and\n"
             "that it was valid at the stamp's time (-attime: the stamp time in seconds since\n"
@@ -266,12 +267,12 @@ static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t 
             "\nStep %d - the time of the stamp and the certificate file of bag %lld\n"
             "------------------------------------------------------------\n"
             "    $ openssl ts -reply -in token-%lld.der -token_in -token_out -text\n\n"
-            "It shows \"Time stamp:\" in UTC (here %s)\nand \"Serial number:\" in hexadecimal "
-            "(here %s in decimal).\n\n"
+            "It shows \"Time stamp:\" in UTC (here %s),\n\"Serial number:\" in hexadecimal "
+            "(here %s in decimal)\nand \"Policy OID:\" (here %s).\n\n"
             "    $ openssl verify -CAfile tsa-anchor.pem -untrusted chain-%lld.pem -attime %lld "
             "chain-%lld.pem\n\n"
             "It must print \"chain-%lld.pem: OK\": the certificate file is intact.\n",
-            step++, s, s, t, b[i].serial, s, at, s, s);
+            step++, s, s, t, b[i].serial, b[i].policy, s, at, s, s);
     }
     r |= tsb_buf_append_str(
         o, "\nIf every step printed what it must, each document listed above existed, unchanged,\n"

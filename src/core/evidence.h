@@ -31,6 +31,7 @@ struct tsb_evidence_bag {
     int64_t gen_time_ms;
     char serial[80];
     char subject[256];
+    char policy[80]; /* TSTInfo.policy OID */
 };
 
 /* Writes a package folder at dir (which must not exist): bag-<seq>.xml, token-<seq>.der,

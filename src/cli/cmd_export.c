@@ -98,6 +98,8 @@ static int on_result(void *arg, const struct tsb_sel_input *in, const struct tsb
     snprintf(g->serial, sizeof(g->serial), "%s", res->tsa_serial);
     snprintf(g->subject, sizeof(g->subject), "%s", res->tsa_subject);
     snprintf(g->policy, sizeof(g->policy), "%s", res->tsa_policy);
+    snprintf(g->imprint_alg, sizeof(g->imprint_alg), "%s", res->imprint_alg);
+    g->pss_rsa_key = res->pss_rsa_key;
     tsb_bag_rec_cleanup(&rec);
     return 0;
 }

@@ -385,6 +385,8 @@ static void bag_checks(struct tsb_audit *a, const struct tsb_audit_bag *b,
         res->gen_time_ms = c->tres.gen_time_ms;
         snprintf(res->tsa_subject, sizeof(res->tsa_subject), "%s", c->tres.tsa_subject);
         snprintf(res->tsa_policy, sizeof(res->tsa_policy), "%s", c->tres.policy);
+        snprintf(res->imprint_alg, sizeof(res->imprint_alg), "%s", c->tres.imprint_alg);
+        res->pss_rsa_key = c->tres.pss_rsa_key;
     }
     if (b->chain_file != NULL) {
         res->outcome[TSB_ACHK_CHAIN_FILE] = c->chain_file;

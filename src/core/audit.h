@@ -61,6 +61,8 @@ struct tsb_audit_result {
     int64_t gen_time_ms;   /* 0 when unknown */
     char tsa_subject[256]; /* "" when unknown */
     char tsa_policy[80];   /* TSTInfo.policy OID, "" when unknown */
+    char imprint_alg[80];  /* the token's messageImprint algorithm, "" when unknown */
+    bool pss_rsa_key;      /* see tsb_token_result */
     uint8_t bag_digest[TSB_SHA256_LEN];
     bool have_bag; /* bag_digest is known */
 };

@@ -467,6 +467,12 @@ static bool check_signature(const uint8_t *der, size_t len, X509 *signer,
         tsb_fatal("out of memory");
     STACK_OF(CMS_SignerInfo) *sis = cms ? CMS_get0_SignerInfos(cms) : NULL;
     if (sis != NULL && sk_CMS_SignerInfo_num(sis) == 1) {
+        X509_ALGOR *sig = NULL;
+        const ASN1_OBJECT *sobj = NULL;
+        CMS_SignerInfo_get0_algs(sk_CMS_SignerInfo_value(sis, 0), NULL, NULL, NULL, &sig);
+        X509_ALGOR_get0(&sobj, NULL, NULL, sig);
+        res->pss_rsa_key = OBJ_obj2nid(sobj) == NID_rsassaPss &&
+                           EVP_PKEY_get_base_id(X509_get0_pubkey(signer)) == EVP_PKEY_RSA;
         signature_alg_name(sk_CMS_SignerInfo_value(sis, 0), alg, sizeof(alg));
         ok = CMS_verify(cms, certs, NULL, NULL, NULL,
                         CMS_NO_SIGNER_CERT_VERIFY | CMS_NOINTERN | CMS_BINARY) == 1;

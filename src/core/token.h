@@ -64,6 +64,9 @@ struct tsb_token_result {
     uint8_t imprint[TSB_TOKEN_IMPRINT_MAX];
     size_t imprint_len;
     bool imprint_alg_ok; /* imprint_alg is SHA-256/384/512 (tsb_token_digest accepts it) */
+    /* RSASSA-PSS by a key certified as rsaEncryption: valid, but `openssl ts -verify` cannot
+     * check it (docs/verify.md, deviations); evidence packages give another command. */
+    bool pss_rsa_key;
 };
 
 /* "messageImprint algorithm", "CMS signature", ... for reports. */

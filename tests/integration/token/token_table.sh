@@ -126,8 +126,9 @@ variant() {
         grep -q "\`$name\`" <<<"$deviations" ||
             bad "$name: tsbag ($got) and openssl ($ogot) differ and docs/verify.md does not list it"
         # the CMS view of the same token, purpose and time, agrees with tsbag
-        local cgot=INVALID
-        openssl cms -verify -inform DER -in "$tok" -binary -CAfile "$anchors" "${untrusted[@]}" \
+        local cgot=INVALID certfile=()
+        [ "$certs" != - ] && certfile=(-certfile "$certs")
+        openssl cms -verify -inform DER -in "$tok" -binary -CAfile "$anchors" "${certfile[@]}" \
             -purpose timestampsign -attime "$ogt" -out /dev/null >/dev/null 2>&1 && cgot=VALID
         if [ "$got" = VALID ] && [ "$cgot" != VALID ]; then
             bad "$name: openssl cms -verify does not confirm tsbag's VALID"

@@ -434,8 +434,9 @@ static void check_imprint(TS_TST_INFO *tst, const uint8_t *digest,
     set(res, TSB_TCHK_IMPRINT, TSB_CHECK_PASS, "matches the bag's %s", a->name);
 }
 
-/* "RSASSA-PSS with SHA-256", "ecdsa-with-SHA384", "RSA PKCS#1 v1.5 with SHA-256". */
-static void signature_alg_name(CMS_SignerInfo *si, char *out, size_t n)
+/* "RSASSA-PSS with SHA-256", "ecdsa-with-SHA384", "RSA PKCS#1 v1.5 with SHA-256" into out;
+ * returns the signature algorithm's NID. */
+static int signature_alg(CMS_SignerInfo *si, char *out, size_t n)
 {
     X509_ALGOR *dig = NULL, *sig = NULL;
     CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, &sig);
@@ -451,6 +452,7 @@ static void signature_alg_name(CMS_SignerInfo *si, char *out, size_t n)
         snprintf(out, n, "RSASSA-PSS with %s", dn);
     else
         snprintf(out, n, "%s", OBJ_nid2sn(snid));
+    return snid;
 }
 
 /* The CMS API verifies PKCS#1 v1.5, RSASSA-PSS (parameters from the SignerInfo, for rsaEncryption
@@ -467,13 +469,9 @@ static bool check_signature(const uint8_t *der, size_t len, X509 *signer,
         tsb_fatal("out of memory");
     STACK_OF(CMS_SignerInfo) *sis = cms ? CMS_get0_SignerInfos(cms) : NULL;
     if (sis != NULL && sk_CMS_SignerInfo_num(sis) == 1) {
-        X509_ALGOR *sig = NULL;
-        const ASN1_OBJECT *sobj = NULL;
-        CMS_SignerInfo_get0_algs(sk_CMS_SignerInfo_value(sis, 0), NULL, NULL, NULL, &sig);
-        X509_ALGOR_get0(&sobj, NULL, NULL, sig);
-        res->pss_rsa_key = OBJ_obj2nid(sobj) == NID_rsassaPss &&
-                           EVP_PKEY_get_base_id(X509_get0_pubkey(signer)) == EVP_PKEY_RSA;
-        signature_alg_name(sk_CMS_SignerInfo_value(sis, 0), alg, sizeof(alg));
+        int snid = signature_alg(sk_CMS_SignerInfo_value(sis, 0), alg, sizeof(alg));
+        res->pss_rsa_key =
+            snid == NID_rsassaPss && EVP_PKEY_get_base_id(X509_get0_pubkey(signer)) == EVP_PKEY_RSA;
         ok = CMS_verify(cms, certs, NULL, NULL, NULL,
                         CMS_NO_SIGNER_CERT_VERIFY | CMS_NOINTERN | CMS_BINARY) == 1;
     }

@@ -11,7 +11,8 @@
 #   tsa-ec256/tsa-ec384 (EC keys), tsa-pss (an id-RSASSA-PSS key), tsa-noeku (no EKU),
 #   tsa-kuenc (keyUsage keyEncipherment only), tsa-kumixed (digitalSignature + keyEncipherment),
 #   tsa-anyeku (timeStamping + anyExtendedKeyUsage), tsa-othereku (timeStamping + a private OID),
-#   tsa-noku (no keyUsage), tsa-inter (intermediate CA) and tsa-sub (a TSA issued by it).
+#   tsa-noku (no keyUsage), tsa-inter (intermediate CA) and tsa-sub (a TSA issued by it),
+#   tsa-notca (an end-entity certificate) and tsa-sub-notca (a TSA "issued" by it).
 set -eu
 d=$1
 kt=${2:-rsa}
@@ -135,6 +136,9 @@ if [ "$variants" = variants ]; then
     key tsa-inter.key rsa
     issue tsa-inter tsa-inter.key "/CN=Test TSA Intermediate" tsa-ca ca
     issue tsa-sub tsa.key "/CN=TSA under the intermediate" tsa-inter tsa
+    cp tsa-inter.key tsa-notca.key
+    issue tsa-notca tsa-notca.key "/CN=Not a CA" tsa-ca tsa_noeku
+    issue tsa-sub-notca tsa.key "/CN=TSA under a non-CA" tsa-notca tsa
 fi
 
 cat >ts.cnf <<'X'

@@ -65,6 +65,8 @@ reply q1.tsq all.cnf tsa.pem tsa.key sha1.tst
 reply qmd5.tsq all.cnf tsa.pem tsa.key md5.tst
 reply q-nocert.tsq all.cnf tsa.pem tsa.key nocerts.tst
 reply q.tsq all.cnf tsa-sub.pem tsa.key sub.tst
+reply q.tsq all.cnf tsa-sub.pem tsa.key sub-chain.tst -chain tsa-inter.pem
+reply q.tsq all.cnf tsa-sub-notca.pem tsa.key sub-notca.tst -chain tsa-notca.pem
 reply q.tsq all.cnf tsa-noku.pem tsa.key noku.tst
 reply q.tsq all.cnf tsa-othereku.pem tsa.key othereku.tst
 reply q.tsq all.cnf tsa-expired.pem tsa.key expired.tst
@@ -153,6 +155,8 @@ variant no-certs-anchor-only nocerts.tst $A - "" INVALID INVALID "signer certifi
 variant no-certs-tsa-certs nocerts.tst $A tsa.pem "" VALID VALID
 variant resigned-no-certs resigned-nocerts.tst $A tsa.pem "" VALID VALID
 variant intermediate-tsa-certs sub.tst $A tsa-inter.pem "" VALID VALID
+variant intermediate-in-token sub-chain.tst $A - "" VALID VALID
+variant issuer-not-a-ca sub-notca.tst $A - "" INVALID INVALID "certificate chain at genTime"
 variant intermediate-missing sub.tst $A - "" INVALID INVALID "certificate chain at genTime"
 variant no-eku noeku.tst $A - "" INVALID INVALID "timeStamping key usage"
 variant eku-not-critical noncrit.tst $A - "" INVALID INVALID "timeStamping key usage"

@@ -97,6 +97,9 @@ static int on_result(void *arg, const struct tsb_sel_input *in, const struct tsb
     g->gen_time_ms = res->gen_time_ms;
     snprintf(g->serial, sizeof(g->serial), "%s", res->tsa_serial);
     snprintf(g->subject, sizeof(g->subject), "%s", res->tsa_subject);
+    snprintf(g->policy, sizeof(g->policy), "%s", res->tsa_policy);
+    snprintf(g->imprint_alg, sizeof(g->imprint_alg), "%s", res->imprint_alg);
+    g->pss_rsa_key = res->pss_rsa_key;
     tsb_bag_rec_cleanup(&rec);
     return 0;
 }
@@ -198,7 +201,7 @@ int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv)
                         "or --from/--to); see tsbag export --help\n");
         goto out;
     }
-    if (tsb_audit_new(anchors, &c.a) != 0) {
+    if (tsb_audit_new(anchors, cli->cfg.tsa.tsa_certs, cli->cfg.tsa.policy_oids, &c.a) != 0) {
         fprintf(stderr, "tsbag export: %s\n", tsb_err_detail());
         goto out;
     }

@@ -319,8 +319,12 @@ int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv)
         goto out;
     }
     /* from here on, every outcome is reported and recorded */
-    if ((r = tsb_token_verifier_new(cli->cfg.tsa.trust_anchors, &v)) != 0) {
-        tsb_report_error(&rep, "TSA trust anchors (tsa.trust_anchors): %s", tsb_err_detail());
+    if ((r = tsb_token_verifier_from_files(cli->cfg.tsa.trust_anchors, cli->cfg.tsa.tsa_certs,
+                                           cli->cfg.tsa.policy_oids, &v)) != 0) {
+        tsb_report_error(&rep,
+                         "TSA verification settings (tsa.trust_anchors, tsa.tsa_certs, "
+                         "tsa.policy_oids): %s",
+                         tsb_err_detail());
         goto report;
     }
     if (!o.local_only) {

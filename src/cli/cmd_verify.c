@@ -158,6 +158,8 @@ static void print_text(struct report *rp, const char *label, const struct tsb_au
     }
     if (res->tsa_subject[0])
         printf("  %-16s %s\n", "TSA certificate", res->tsa_subject);
+    if (res->tsa_policy[0])
+        printf("  %-16s %s\n", "TSA policy", res->tsa_policy);
     bool any = false;
     for (int c = 0; c < TSB_ACHK_N; c++) {
         if (res->outcome[c] == TSB_CHECK_NOT_RUN)
@@ -215,6 +217,10 @@ static void print_json(struct report *rp, const char *kind, const char *label,
         if (res->tsa_subject[0]) {
             printf(", \"tsa_subject\": ");
             json_str(res->tsa_subject);
+        }
+        if (res->tsa_policy[0]) {
+            printf(", \"tsa_policy\": ");
+            json_str(res->tsa_policy);
         }
         printf(",\n     \"checks\": [");
         bool first = true;
@@ -435,7 +441,7 @@ int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
         fprintf(stderr, "tsbag verify: consult.timezone: %s\n", tsb_err_detail());
         goto out;
     }
-    if (tsb_audit_new(anchors, &a) != 0) {
+    if (tsb_audit_new(anchors, cli->cfg.tsa.tsa_certs, cli->cfg.tsa.policy_oids, &a) != 0) {
         fprintf(stderr,
                 "tsbag verify: %s\n  Give the eHealth TSA root certificate with --anchors FILE "
                 "(from eHealth, not from the package being checked).\n",

@@ -44,11 +44,11 @@ struct tsb_audit {
 };
 
 static const char *const check_ids[TSB_ACHK_N] = {
-    "document_hash",           "stored_content",     "entry_in_bag",
-    "token_structure",         "imprint_algorithm",  "imprint",
-    "signer_certificate",      "cms_signature",      "certificate_chain",
-    "ess_signing_certificate", "timestamping_usage", "gen_time_clock",
-    "package_certificates",
+    "document_hash",           "stored_content",       "entry_in_bag",
+    "token_structure",         "imprint_algorithm",    "imprint",
+    "signer_certificate",      "cms_signature",        "certificate_chain",
+    "ess_signing_certificate", "timestamping_usage",   "tsa_policy",
+    "gen_time_clock",          "package_certificates",
 };
 
 const char *tsb_verdict_name(enum tsb_verdict v)
@@ -119,6 +119,9 @@ const char *tsb_audit_check_meaning(int c)
     case TSB_ACHK_TOKEN + TSB_TCHK_EKU:
         return "The certificate that signed the token is not a proper timestamping certificate: "
                "the token is not valid eHealth evidence.";
+    case TSB_ACHK_TOKEN + TSB_TCHK_POLICY:
+        return "The token was issued under a timestamping policy this installation does not "
+               "accept (tsa.policy_oids): it is not from the expected eHealth service.";
     case TSB_ACHK_TOKEN + TSB_TCHK_GEN_TIME:
         return "The token's time is far from this computer's clock.";
     case TSB_ACHK_CHAIN_FILE:
@@ -128,10 +131,11 @@ const char *tsb_audit_check_meaning(int c)
     return "";
 }
 
-int tsb_audit_new(const char *anchors_pem, struct tsb_audit **out)
+int tsb_audit_new(const char *anchors_pem, const char *tsa_certs, const char *policy_oids,
+                  struct tsb_audit **out)
 {
     struct tsb_audit *a = tsb_calloc(1, sizeof(*a));
-    int r = tsb_token_verifier_new(anchors_pem, &a->tv);
+    int r = tsb_token_verifier_from_files(anchors_pem, tsa_certs, policy_oids, &a->tv);
     if (r != 0) {
         free(a);
         return r;
@@ -282,6 +286,8 @@ static void prepare(struct tsb_audit *a, const struct tsb_audit_bag *b)
     }
     if (b->token != NULL && b->token_len > 0) {
         struct tsb_token_verify_opts o = {.check_skew = false,
+                                          .data = b->bytes,
+                                          .data_len = b->bytes_len,
                                           .extra_pem = b->chain_file,
                                           .extra_pem_len = b->chain_file_len,
                                           .chain_pem = &c->chain};
@@ -378,6 +384,9 @@ static void bag_checks(struct tsb_audit *a, const struct tsb_audit_bag *b,
         snprintf(res->tsa_serial, sizeof(res->tsa_serial), "%s", c->tres.serial);
         res->gen_time_ms = c->tres.gen_time_ms;
         snprintf(res->tsa_subject, sizeof(res->tsa_subject), "%s", c->tres.tsa_subject);
+        snprintf(res->tsa_policy, sizeof(res->tsa_policy), "%s", c->tres.policy);
+        snprintf(res->imprint_alg, sizeof(res->imprint_alg), "%s", c->tres.imprint_alg);
+        res->pss_rsa_key = c->tres.pss_rsa_key;
     }
     if (b->chain_file != NULL) {
         res->outcome[TSB_ACHK_CHAIN_FILE] = c->chain_file;

@@ -60,6 +60,9 @@ struct tsb_audit_result {
     char tsa_serial[80];   /* "" when unknown */
     int64_t gen_time_ms;   /* 0 when unknown */
     char tsa_subject[256]; /* "" when unknown */
+    char tsa_policy[80];   /* TSTInfo.policy OID, "" when unknown */
+    char imprint_alg[80];  /* the token's messageImprint algorithm, "" when unknown */
+    bool pss_rsa_key;      /* see tsb_token_result */
     uint8_t bag_digest[TSB_SHA256_LEN];
     bool have_bag; /* bag_digest is known */
 };
@@ -77,8 +80,11 @@ struct tsb_audit_bag {
 
 struct tsb_audit;
 
-/* An auditor over the TSA trust anchors in anchors_pem (PEM file). TSB_ECONFIG names the file. */
-int tsb_audit_new(const char *anchors_pem, struct tsb_audit **out);
+/* An auditor over the TSA trust anchors in anchors_pem (PEM file), with the untrusted TSA
+ * certificates tsa_certs (PEM file or NULL) and the accepted policies policy_oids (see
+ * tsb_token_verifier_set_policies; NULL accepts any). TSB_ECONFIG names what is wrong. */
+int tsb_audit_new(const char *anchors_pem, const char *tsa_certs, const char *policy_oids,
+                  struct tsb_audit **out);
 void tsb_audit_free(struct tsb_audit *a);
 
 /* Verifies entry e of archive s. doc_digest: SHA-256 of a document the auditor gave, or NULL.

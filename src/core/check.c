@@ -117,7 +117,8 @@ static int on_bag_entry(void *arg, const struct tsb_entry_rec *e)
 static void check_token(struct ctx *c, const struct tsb_bag_rec *b, const uint8_t *digest)
 {
     struct tsb_token_result res;
-    struct tsb_token_verify_opts vo = {.check_skew = false};
+    struct tsb_token_verify_opts vo = {
+        .check_skew = false, .data = b->bytes, .data_len = b->bytes_len};
     if (b->token == NULL || b->token_len == 0) {
         violation(c, TSB_V_TOKEN, b->seq, 0, "bag %" PRId64 " is %s but has no token", b->seq,
                   tsb_bag_state_name(b->state));

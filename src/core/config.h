@@ -76,6 +76,8 @@ struct tsb_config {
         char *keystore_password_file;
         char *keystore_password_env;
         char *trust_anchors;
+        char *tsa_certs;   /* "" = none */
+        char *policy_oids; /* comma-separated, "" = any */
         char *profile;
         enum tsb_carrier carrier;
         char *soap_action;

@@ -131,6 +131,37 @@ static void when(int64_t ms, const char *zone, char *out, size_t n)
         snprintf(out, n, "%s (UTC)", u);
 }
 
+/* The "TSA stamped exactly this bag" step for a token signed with RSASSA-PSS by a key certified as
+ * rsaEncryption, which `openssl ts -verify` cannot check (docs/verify.md): openssl cms checks the
+ * signature, purpose, chain and time, and the imprint is found in the signed TSTInfo. */
+static int pss_step(struct tsb_buf *o, int step, const struct tsb_evidence_bag *bg)
+{
+    long long s = (long long)bg->b.seq;
+    long long at = (long long)(bg->gen_time_ms / 1000);
+    char dgst[16] = "", *d = dgst;
+    for (const char *c = bg->imprint_alg; *c != '\0' && d < dgst + sizeof(dgst) - 1; c++)
+        if (*c != '-')
+            *d++ = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+    *d = '\0';
+    return tsb_buf_appendf(
+        o,
+        "\nStep %d - the TSA stamped exactly bag %lld\n"
+        "------------------------------------------------------------\n"
+        "The TSA signed this token with RSASSA-PSS, which openssl ts -verify cannot check (it\n"
+        "expects PKCS#1 v1.5 from such a key); openssl cms checks the same things:\n\n"
+        "    $ openssl cms -verify -inform DER -in token-%lld.der -binary -CAfile tsa-anchor.pem "
+        "-certfile chain-%lld.pem -purpose timestampsign -attime %lld -out tstinfo-%lld.der\n\n"
+        "It must print \"CMS Verification successful\": the signature is intact, the signing\n"
+        "certificate is a timestamping certificate chaining to tsa-anchor.pem, valid at the\n"
+        "stamp's time (-attime, in seconds since 1970). It writes the signed content, the\n"
+        "TSTInfo, to tstinfo-%lld.der.\n\n"
+        "    $ openssl asn1parse -inform DER -in tstinfo-%lld.der | grep -c \"$(openssl dgst "
+        "-%s -r bag-%lld.xml | cut -d' ' -f1 | tr a-f A-F)\"\n\n"
+        "It must print 1: the signed TSTInfo holds the %s of bag-%lld.xml, so the bag is\n"
+        "unchanged.\n",
+        step, s, s, s, at, s, s, s, dgst, s, bg->imprint_alg, s);
+}
+
 static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t ne,
                   const struct tsb_evidence_bag *b, size_t nb, const char *anchors, size_t alen,
                   const char *zone)
@@ -174,9 +205,10 @@ static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t 
                              "    SHA-256     %s\n"
                              "    stamped at  %s\n"
                              "    TSA         %s\n"
-                             "    TSA serial  %s\n",
+                             "    TSA serial  %s\n"
+                             "    TSA policy  %s\n",
                              (long long)e[i].ref, (long long)e[i].seq, hex, t, bg->subject,
-                             bg->serial);
+                             bg->serial, bg->policy);
     }
 
     r |= tsb_buf_append_str(
@@ -245,33 +277,39 @@ static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t 
     for (size_t i = 0; i < nb; i++) {
         long long s = (long long)b[i].b.seq;
         long long at = (long long)(b[i].gen_time_ms / 1000);
-        r |= tsb_buf_appendf(
-            o,
-            "\nStep %d - the TSA stamped exactly bag %lld\n"
-            "------------------------------------------------------------\n"
-            "    $ openssl ts -verify -data bag-%lld.xml -in token-%lld.der -token_in "
-            "-CAfile tsa-anchor.pem -untrusted chain-%lld.pem -attime %lld\n\n"
-            "It must print \"Verification: OK\" (a warning that a certificate \"is not a CA cert\" "
-            "is\n"
-            "expected: chain-%lld.pem also holds the TSA's own certificate). It checks that the\n"
-            "token holds SHA-256 of\n"
-            "bag-%lld.xml (so the bag is unchanged), that its signature is intact, that the\n"
-            "signing certificate is a timestamping certificate chaining to tsa-anchor.pem, and\n"
-            "that it was valid at the stamp's time (-attime: the stamp time in seconds since\n"
-            "1970, so that a certificate that expired since still counts as it should).\n",
-            step++, s, s, s, s, at, s, s);
+        if (b[i].pss_rsa_key)
+            r |= pss_step(o, step++, &b[i]);
+        else
+            r |= tsb_buf_appendf(
+                o,
+                "\nStep %d - the TSA stamped exactly bag %lld\n"
+                "------------------------------------------------------------\n"
+                "    $ openssl ts -verify -data bag-%lld.xml -in token-%lld.der -token_in "
+                "-CAfile tsa-anchor.pem -untrusted chain-%lld.pem -attime %lld\n\n"
+                "It must print \"Verification: OK\" (a warning that a certificate \"is not a CA "
+                "cert\" "
+                "is\n"
+                "expected: chain-%lld.pem also holds the TSA's own certificate). It checks that "
+                "the\n"
+                "token holds the digest (SHA-256, SHA-384 or SHA-512) of\n"
+                "bag-%lld.xml (so the bag is unchanged), that its signature is intact, that the\n"
+                "signing certificate is a timestamping certificate chaining to tsa-anchor.pem, "
+                "and\n"
+                "that it was valid at the stamp's time (-attime: the stamp time in seconds since\n"
+                "1970, so that a certificate that expired since still counts as it should).\n",
+                step++, s, s, s, s, at, s, s);
         when(b[i].gen_time_ms, zone, t, sizeof(t));
         r |= tsb_buf_appendf(
             o,
             "\nStep %d - the time of the stamp and the certificate file of bag %lld\n"
             "------------------------------------------------------------\n"
             "    $ openssl ts -reply -in token-%lld.der -token_in -token_out -text\n\n"
-            "It shows \"Time stamp:\" in UTC (here %s)\nand \"Serial number:\" in hexadecimal "
-            "(here %s in decimal).\n\n"
+            "It shows \"Time stamp:\" in UTC (here %s),\n\"Serial number:\" in hexadecimal "
+            "(here %s in decimal)\nand \"Policy OID:\" (here %s).\n\n"
             "    $ openssl verify -CAfile tsa-anchor.pem -untrusted chain-%lld.pem -attime %lld "
             "chain-%lld.pem\n\n"
             "It must print \"chain-%lld.pem: OK\": the certificate file is intact.\n",
-            step++, s, s, t, b[i].serial, s, at, s, s);
+            step++, s, s, t, b[i].serial, b[i].policy, s, at, s, s);
     }
     r |= tsb_buf_append_str(
         o, "\nIf every step printed what it must, each document listed above existed, unchanged,\n"

@@ -31,6 +31,9 @@ struct tsb_evidence_bag {
     int64_t gen_time_ms;
     char serial[80];
     char subject[256];
+    char policy[80];      /* TSTInfo.policy OID */
+    char imprint_alg[80]; /* "SHA-256", "SHA-384" or "SHA-512" */
+    bool pss_rsa_key;     /* the README checks the signature with openssl cms, not openssl ts */
 };
 
 /* Writes a package folder at dir (which must not exist): bag-<seq>.xml, token-<seq>.der,

@@ -407,6 +407,8 @@ static int import_one(const struct tsb_reconcile_opts *o, struct tsb_report *rep
         goto out;
     }
     tsb_sha256(bag_bytes->p, bag_bytes->len, digest);
+    vo.data = bag_bytes->p;
+    vo.data_len = bag_bytes->len;
     r = tsb_token_verify(o->verifier, dr.token.p, dr.token.len, digest, &vo, &res);
     if (r != 0) {
         list_addf(&rep->unrecovered, 0, res.serial, res.gen_time_ms,

@@ -285,8 +285,11 @@ static void check_work(uv_work_t *w)
         goto out;
     }
     struct tsb_token_result res;
-    struct tsb_token_verify_opts vo = {
-        .check_skew = true, .now_ms = wall_ms(), .max_skew_s = s->cfg->tsa.gen_time_skew_s};
+    struct tsb_token_verify_opts vo = {.check_skew = true,
+                                       .now_ms = wall_ms(),
+                                       .max_skew_s = s->cfg->tsa.gen_time_skew_s,
+                                       .data = a->bag.bytes,
+                                       .data_len = a->bag.bytes_len};
     r = tsb_token_verify(s->v, dr.token.p, dr.token.len, a->bag.digest, &vo, &res);
     if (r != 0) {
         const char *name = "";
@@ -586,7 +589,8 @@ int tsb_sender_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
                                       .password_env = cfg->tsa.keystore_password_env};
     if ((r = tsb_keystore_load(&src, wall_ms(), &s->ks)) != 0)
         goto fail;
-    if ((r = tsb_token_verifier_new(cfg->tsa.trust_anchors, &s->v)) != 0)
+    if ((r = tsb_token_verifier_from_files(cfg->tsa.trust_anchors, cfg->tsa.tsa_certs,
+                                           cfg->tsa.policy_oids, &s->v)) != 0)
         goto fail;
     struct tsb_fetch_opts fo = {.ca_file = cfg->tsa.ca_file,
                                 .connect_timeout_ms = cfg->tsa.connect_timeout_ms,

@@ -14,6 +14,7 @@ set(_verify_env
     "TSB_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
     "TSB_TSBAG=$<TARGET_FILE:tsbag>"
     "TSB_MKARCHIVE=$<TARGET_FILE:tsb_test_mkarchive>"
+    "TSB_RESIGN=$<TARGET_FILE:tsb_test_resign>"
     "TSB_VERIFY_PKI=${_verify_pki}")
 foreach(_t verify_cli verify_package)
     add_test(NAME integration.${_t} COMMAND bash ${_verify_dir}/${_t}.sh)

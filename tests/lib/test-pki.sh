@@ -6,10 +6,17 @@
 #   tsa-expired.pem, tsa-future.pem (same key, validity in the past / future);
 #   tsa-noncrit.pem (EKU not critical); rogue-ca.pem, rogue-tsa.pem/.key (chains to rogue-ca);
 #   ts.cnf (openssl ts -reply configuration).
-# The second argument picks the hospital key type.
+# The second argument picks the hospital key type. A third argument "variants" adds the TSA
+# certificates of the token table test (integration.token_table), all under tsa-ca:
+#   tsa-ec256/tsa-ec384 (EC keys), tsa-pss (an id-RSASSA-PSS key), tsa-noeku (no EKU),
+#   tsa-kuenc (keyUsage keyEncipherment only), tsa-kumixed (digitalSignature + keyEncipherment),
+#   tsa-anyeku (timeStamping + anyExtendedKeyUsage), tsa-othereku (timeStamping + a private OID),
+#   tsa-noku (no keyUsage), tsa-inter (intermediate CA) and tsa-sub (a TSA issued by it),
+#   tsa-notca (an end-entity certificate) and tsa-sub-notca (a TSA "issued" by it).
 set -eu
 d=$1
 kt=${2:-rsa}
+variants=${3:-}
 mkdir -p "$d"
 cd "$d"
 
@@ -38,6 +45,28 @@ extendedKeyUsage = critical, timeStamping
 basicConstraints = CA:false
 keyUsage = critical, digitalSignature
 extendedKeyUsage = timeStamping
+[tsa_noeku]
+basicConstraints = CA:false
+keyUsage = critical, digitalSignature
+[tsa_kuenc]
+basicConstraints = CA:false
+keyUsage = critical, keyEncipherment
+extendedKeyUsage = critical, timeStamping
+[tsa_kumixed]
+basicConstraints = CA:false
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = critical, timeStamping
+[tsa_anyeku]
+basicConstraints = CA:false
+keyUsage = critical, digitalSignature
+extendedKeyUsage = critical, timeStamping, anyExtendedKeyUsage
+[tsa_othereku]
+basicConstraints = CA:false
+keyUsage = critical, digitalSignature
+extendedKeyUsage = critical, timeStamping, 1.3.6.1.4.1.99999.1
+[tsa_noku]
+basicConstraints = CA:false
+extendedKeyUsage = critical, timeStamping
 X
 
 # ca NAME SUBJECT: a self-signed CA
@@ -93,6 +122,24 @@ issue tsa-noncrit tsa.key "/CN=Noncritical TSA" tsa-ca tsa_noncrit
 ca rogue-ca "/C=BE/O=Rogue/CN=Rogue Root"
 key rogue-tsa.key rsa
 issue rogue-tsa rogue-tsa.key "/C=BE/O=Rogue/CN=Rogue TSA" rogue-ca tsa
+
+if [ "$variants" = variants ]; then
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out tsa-ec256.key 2>/dev/null
+    issue tsa-ec256 tsa-ec256.key "/CN=EC P-256 TSA" tsa-ca tsa
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out tsa-ec384.key 2>/dev/null
+    issue tsa-ec384 tsa-ec384.key "/CN=EC P-384 TSA" tsa-ca tsa
+    openssl genpkey -algorithm RSA-PSS -pkeyopt rsa_keygen_bits:2048 -out tsa-pss.key 2>/dev/null
+    issue tsa-pss tsa-pss.key "/CN=RSA-PSS key TSA" tsa-ca tsa
+    for v in noeku kuenc kumixed anyeku othereku noku; do
+        issue "tsa-$v" tsa.key "/CN=TSA $v" tsa-ca "tsa_$v"
+    done
+    key tsa-inter.key rsa
+    issue tsa-inter tsa-inter.key "/CN=Test TSA Intermediate" tsa-ca ca
+    issue tsa-sub tsa.key "/CN=TSA under the intermediate" tsa-inter tsa
+    cp tsa-inter.key tsa-notca.key
+    issue tsa-notca tsa-notca.key "/CN=Not a CA" tsa-ca tsa_noeku
+    issue tsa-sub-notca tsa.key "/CN=TSA under a non-CA" tsa-notca tsa
+fi
 
 cat >ts.cnf <<'X'
 [tsa]

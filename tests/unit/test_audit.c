@@ -67,7 +67,7 @@ static int setup(void **state)
     tok_good = slurp("tsa.tst", &len_good);
     tok_expired = slurp("tsa-expired.tst", &len_expired);
     tok_future = slurp("tsa-future.tst", &len_future);
-    return tsb_audit_new(at("tsa-ca.pem"), &aud);
+    return tsb_audit_new(at("tsa-ca.pem"), NULL, NULL, &aud);
 }
 
 static int teardown(void **state)

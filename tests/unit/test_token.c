@@ -65,6 +65,9 @@ static int setup(void **state)
             "-inkey tsa.key -token_out -out expired.tst 2>/dev/null && "
             "openssl ts -reply -config ts.cnf -queryfile q.tsq -signer tsa-future.pem "
             "-inkey tsa.key -token_out -out future.tst 2>/dev/null && "
+            "openssl ts -query -data bag.xml -sha1 -cert -no_nonce -out q1.tsq 2>/dev/null && "
+            "openssl ts -reply -config ts.cnf -queryfile q1.tsq -signer tsa.pem -inkey tsa.key "
+            "-token_out -out sha1.tst 2>/dev/null && "
             "openssl ts -query -data bag.xml -sha512 -no_nonce -out q512.tsq 2>/dev/null && "
             "openssl ts -reply -config ts.cnf -queryfile q512.tsq -signer tsa.pem -inkey tsa.key "
             "-out rejected.tsr 2>/dev/null",
@@ -247,6 +250,94 @@ static void test_not_a_token(void **state)
     assert_int_equal(res.outcome[TSB_TCHK_PARSE], TSB_CHECK_FAIL);
     assert_int_equal(res.outcome[TSB_TCHK_SIGNATURE], TSB_CHECK_SKIPPED);
     assert_false(res.ok);
+}
+
+static void test_imprint_recorded(void **state)
+{
+    struct tsb_token_result res;
+    verify_file("good.tst", bag_digest, &res, 0);
+    assert_string_equal(res.imprint_alg, "SHA-256");
+    assert_true(res.imprint_alg_ok);
+    assert_int_equal(res.imprint_len, TSB_SHA256_LEN);
+    assert_memory_equal(res.imprint, bag_digest, TSB_SHA256_LEN);
+
+    /* the data itself instead of its digest: hashed with the token's algorithm */
+    size_t bn, tn;
+    uint8_t *bag = slurp("bag.xml", &bn), *der = slurp("good.tst", &tn);
+    struct tsb_token_verify_opts o = now_opts(now_ms());
+    o.data = bag;
+    o.data_len = bn;
+    assert_int_equal(tsb_token_verify(verifier, der, tn, NULL, &o, &res), 0);
+    assert_string_equal(res.message[TSB_TCHK_IMPRINT], "matches the bag's SHA-256");
+    free(der);
+
+    /* SHA-1: refused with a reason, yet the algorithm and the bytes are recorded */
+    der = slurp("sha1.tst", &tn);
+    assert_int_equal(tsb_token_verify(verifier, der, tn, NULL, &o, &res), TSB_ETOKEN);
+    assert_int_equal(res.outcome[TSB_TCHK_IMPRINT_ALG], TSB_CHECK_FAIL);
+    assert_non_null(strstr(res.message[TSB_TCHK_IMPRINT_ALG], "SHA-1, which is refused"));
+    assert_int_equal(res.outcome[TSB_TCHK_IMPRINT], TSB_CHECK_SKIPPED);
+    assert_int_equal(res.outcome[TSB_TCHK_SIGNATURE], TSB_CHECK_PASS);
+    assert_false(res.imprint_alg_ok);
+    assert_string_equal(res.imprint_alg, "SHA-1");
+    assert_int_equal(res.imprint_len, 20);
+    free(der);
+    free(bag);
+}
+
+static void test_digest_kat(void **state)
+{
+    static const struct {
+        const char *alg;
+        const char *hex; /* of "abc", FIPS 180-4 examples */
+    } kat[] = {
+        {"SHA-256", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"SHA-384",
+         "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc23"
+         "58baeca134c825a7"},
+        {"SHA-512",
+         "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a8"
+         "36ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"},
+    };
+    uint8_t d[TSB_TOKEN_IMPRINT_MAX];
+    char hex[2 * TSB_TOKEN_IMPRINT_MAX + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(kat) / sizeof(kat[0]); i++) {
+        assert_int_equal(tsb_token_digest(kat[i].alg, (const uint8_t *)"abc", 3, d, &n), 0);
+        tsb_hex_encode(d, n, hex);
+        assert_string_equal(hex, kat[i].hex);
+    }
+    assert_int_equal(tsb_token_digest("SHA-1", (const uint8_t *)"abc", 3, d, &n), TSB_EINVAL);
+    assert_int_equal(tsb_token_digest("MD5", (const uint8_t *)"abc", 3, d, &n), TSB_EINVAL);
+}
+
+static void test_settings_refused_by_name(void **state)
+{
+    struct tsb_token_verifier *v = NULL;
+    assert_int_equal(tsb_token_verifier_from_files(at("tsa-ca.pem"), NULL, "1.2.3, 1.2.x", &v),
+                     TSB_ECONFIG);
+    assert_non_null(strstr(tsb_err_detail(), "'1.2.x' is not a dotted OID"));
+    assert_int_equal(tsb_token_verifier_from_files(at("tsa-ca.pem"), at("nothing.pem"), "", &v),
+                     TSB_ECONFIG);
+    assert_non_null(strstr(tsb_err_detail(), "TSA certificates (tsa.tsa_certs)"));
+    assert_int_equal(tsb_token_verifier_from_files(at("tsa-ca.pem"), at("bag.xml"), "", &v),
+                     TSB_ECONFIG);
+    assert_non_null(strstr(tsb_err_detail(), "holds no PEM certificate"));
+    assert_null(v);
+
+    /* a policy list that names the token's policy accepts it, another refuses it */
+    struct tsb_token_result res;
+    size_t n;
+    uint8_t *der = slurp("good.tst", &n);
+    struct tsb_token_verify_opts o = now_opts(now_ms());
+    assert_int_equal(
+        tsb_token_verifier_from_files(at("tsa-ca.pem"), at("tsa.pem"), " 1.9.9 ,1.2.3.4.1", &v), 0);
+    assert_int_equal(tsb_token_verify(v, der, n, bag_digest, &o, &res), 0);
+    assert_int_equal(tsb_token_verifier_set_policies(v, "1.2.3.4.5"), 0);
+    assert_int_equal(tsb_token_verify(v, der, n, bag_digest, &o, &res), TSB_ETOKEN);
+    expect_only_failure(&res, TSB_TCHK_POLICY, "TSA policy 1.2.3.4.1, which tsa.policy_oids");
+    tsb_token_verifier_free(v);
+    free(der);
 }
 
 /* ---- tokens the openssl CLI refuses to make: re-sign good.tst's TSTInfo with any cert ---- */
@@ -435,6 +526,9 @@ int main(void)
         cmocka_unit_test(test_tampered_signature),
         cmocka_unit_test(test_gen_time_skew_and_audit_mode),
         cmocka_unit_test(test_not_a_token),
+        cmocka_unit_test(test_imprint_recorded),
+        cmocka_unit_test(test_digest_kat),
+        cmocka_unit_test(test_settings_refused_by_name),
         cmocka_unit_test(test_forger_control),
         cmocka_unit_test(test_missing_or_noncritical_eku),
         cmocka_unit_test(test_ess_presence),

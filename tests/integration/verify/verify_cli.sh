@@ -108,6 +108,36 @@ DB=$db expect_rc 1 tsb verify doc1.txt
 expect_line "doc1.txt: INVALID (failed check: certificate chain at genTime)"
 expect_line "CN=Rogue Time Stamping Authority does not chain to any configured TSA trust anchor"
 
+# the TSA policy is shown and, with tsa.policy_oids, checked; a malformed list is refused by name
+expect_rc 0 tsb verify doc1.txt
+expect_line "TSA policy       2.999.7355.1.1"
+expect_rc 0 tsb -s "tsa.policy_oids=1.2.3.4, 2.999.7355.1.1" verify --json doc1.txt
+expect_line '"tsa_policy": "2.999.7355.1.1"'
+expect_line '"check": "tsa_policy", "name": "TSA policy", "outcome": "pass", "message": "2.999.7355.1.1, listed in tsa.policy_oids"'
+expect_rc 1 tsb -s tsa.policy_oids=1.2.3.4 verify doc1.txt
+expect_line "doc1.txt: INVALID (failed check: TSA policy)"
+expect_line "issued under TSA policy 2.999.7355.1.1, which tsa.policy_oids does not list"
+expect_rc 2 tsb -s tsa.policy_oids=sha256 verify doc1.txt
+grep -q "tsa.policy_oids: 'sha256' is not a dotted OID" "$T/err" || fail "no clear policy_oids error"
+
+# a token without certificates: the signer comes from tsa.tsa_certs (never trusted by itself)
+db=$(copy_db nocerts)
+openssl ts -query -data "$T/bag1.xml" -sha256 -no_nonce -out "$T/q-nocert.tsq" 2>/dev/null &&
+    (cd "$T/work" && openssl ts -reply -config ts.cnf -queryfile "$T/q-nocert.tsq" \
+        -signer "$PKI/tsa.pem" -inkey "$PKI/tsa.key" -token_out -out "$T/nocerts.der" \
+        2>/dev/null) || fail "cannot make the token without certificates"
+sql "$db" "UPDATE bags SET token = readfile('$T/nocerts.der') WHERE seq = 1;"
+DB=$db expect_rc 1 tsb verify doc1.txt
+expect_line "doc1.txt: INVALID (failed check: signer certificate)"
+DB=$db expect_rc 0 tsb -s "tsa.tsa_certs=$PKI/tsa.pem" verify doc1.txt
+expect_line "doc1.txt: VALID"
+DB=$db ANCHORS=$PKI/unknown-ca.pem expect_rc 1 tsb -s "tsa.tsa_certs=$PKI/tsa-chain.pem" verify \
+    doc1.txt
+expect_line "doc1.txt: INVALID (failed check: certificate chain at genTime)"
+DB=$db expect_rc 2 tsb -s "tsa.tsa_certs=$T/none.pem" verify doc1.txt
+grep -q "cannot open TSA certificates (tsa.tsa_certs) $T/none.pem" "$T/err" ||
+    fail "no clear tsa_certs error"
+
 # the untouched archive still verifies (tampering copies never touched it)
 expect_rc 0 tsb verify doc1.txt doc2.txt doc3.txt
 pass

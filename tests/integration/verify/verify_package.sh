@@ -154,4 +154,31 @@ grep -q '"summary": {"valid": 3, "invalid": 0, "not_found": 0, "not_yet_stamped"
 readme_run "$T/day" "$T/doc1.txt"
 [ "$(grep -c '^0 .*sha256sum' "$T/readme.status")" = 1 ] || fail "doc1 matched other than once"
 [ "$(grep -c '^0 .*grep -c' "$T/readme.status")" = 3 ] || fail "grep steps failed"
+
+# ---- a token signed with RSASSA-PSS under the TSA's rsaEncryption key (RFC 4056) ----
+# VALID, and beyond openssl ts -verify: the README checks it with openssl cms instead
+db=$(copy_db pss)
+sqlite3 "$db" "SELECT writefile('$T/tok1.der', token) FROM bags WHERE seq = 1;" >/dev/null
+"${TSB_RESIGN:?}" "$T/tok1.der" "$PKI/tsa.pem" "$PKI/tsa.key" "$T/pss.der" pss ||
+    fail "cannot re-sign the token with RSASSA-PSS"
+sql "$db" "UPDATE bags SET token = readfile('$T/pss.der') WHERE seq = 1;"
+DB=$db expect_rc 0 tsb export --out "$T/pss" --ref 1
+expect_rc 0 pv "$T/pss" --anchors "$PKI/tsa-ca.pem" "$T/doc1.txt"
+expect_line "doc1.txt: VALID"
+expect_line "the signature (RSASSA-PSS with SHA-256) matches the token content"
+grep -q '^    \$ openssl ts -verify' "$T/pss/README.txt" &&
+    fail "the PSS package's README gives openssl ts -verify, which cannot check it"
+readme_run "$T/pss" "$T/doc1.txt"
+if grep -v '^0 ' "$T/readme.status" >&2; then
+    cat "$T/readme.out" >&2
+    fail "a README command failed on the PSS package"
+fi
+grep -q "CMS Verification successful" "$T/readme.out" || fail "openssl cms -verify did not succeed"
+# the imprint step is a real check: another entry's hash altered in the bag makes it fail
+p=$T/pss-bag
+cp -r "$T/pss" "$p"
+rm -f "$p"/tstinfo-*.der
+sed -i "s/$h2/$(flip_hex "$h2")/" "$p/bag-1.xml"
+readme_run "$p" "$T/doc1.txt"
+readme_fails "openssl asn1parse"
 pass

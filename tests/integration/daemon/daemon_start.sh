@@ -10,32 +10,9 @@
 # Tests run as root in CI, and root ignores file modes: the read-only cases drop the
 # capabilities that let root write a read-only file (setpriv), and are skipped (exit 77) where
 # that is impossible.
-. "$(dirname "$0")/../sender/lib.sh"
+. "$(dirname "$0")/lib.sh"
 
 umask 022 # the common interactive umask: tsbagd must not depend on a stricter one
-
-# start_fails NAME ARGS...: tsbagd with ARGS must exit 1 without ever becoming ready; its log is
-# $T/NAME.log.
-start_fails() {
-    local name=$1 rc=0
-    shift
-    timeout -s KILL 60 "$@" >"$T/$name.log" 2>&1 || rc=$?
-    [ "$rc" = 1 ] || { cat "$T/$name.log" >&2; fail "$name: tsbagd exited $rc, expected 1"; }
-    grep -q "tsbagd: ready" "$T/$name.log" && fail "$name: tsbagd said ready before refusing"
-    return 0
-}
-
-# log_has NAME TEXT: the log of a start_fails run names TEXT.
-log_has() {
-    grep -qF -- "$2" "$T/$1.log" || { cat "$T/$1.log" >&2; fail "$1: the log does not say '$2'"; }
-}
-
-# fresh_daemon ARGS...: start_daemon with an empty log, so that an earlier run's "ready" line
-# is not taken for this one's.
-fresh_daemon() {
-    : >"$T/d.log"
-    start_daemon "$@"
-}
 
 others_bits() { echo $((0$(stat -c %a "$1") & 07)); }
 

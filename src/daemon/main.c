@@ -203,7 +203,9 @@ static int check_writable_dir(const char *what, const char *path)
 static int take_lock(struct daemon *d)
 {
     char path[4200], pid[32] = "";
-    snprintf(path, sizeof(path), "%s/tsbagd.lock", d->cfg.general.state_dir);
+    if ((size_t)snprintf(path, sizeof(path), "%s/tsbagd.lock", d->cfg.general.state_dir) >=
+        sizeof(path))
+        return tsb_err(TSB_ECONFIG, "general.state_dir is too long");
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
     if (fd < 0)
         return tsb_err(TSB_EIO, "cannot open the lock file %s: %s", path, strerror(errno));
@@ -242,6 +244,8 @@ static int start_checks(struct daemon *d)
         (r = check_writable_dir("state folder", d->cfg.general.state_dir)) != 0 ||
         (r = take_lock(d)) != 0)
         return r;
+    if (strlen(d->cfg.store.path) >= sizeof(dir))
+        return tsb_err(TSB_ECONFIG, "store.path is too long");
     parent_dir(d->cfg.store.path, dir, sizeof(dir));
     if ((r = check_writable_dir("archive folder", dir)) != 0)
         return r;

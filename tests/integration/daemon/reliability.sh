@@ -86,21 +86,21 @@ while [ "$SECONDS" -lt "$end" ]; do
     cycles=$((cycles + 1))
     [ -n "$D_PID" ] || fresh_daemon "${DAEMON_ARGS[@]}"
     [ -n "$SIM_PID" ] || start_sim
-    made=$((500 + RANDOM % 4500))
+    made=$((2000 + RANDOM % 13000))
     make_entries "$T/load" "$made" "$cycles"
     # tsbag push prints "<Ref> <hash> <file>" for each ACK it received, and only for those
     tsbag push --depth 128 "$T/load" >"$T/acks/cycle-$cycles.txt" 2>>"$T/push-errors.txt" &
     pusher=$!
-    ms_sleep 100 1500
+    ms_sleep 0 1200
     if [ $((RANDOM % 2)) = 0 ]; then # the TSA dies at a random moment and comes back
         kill -KILL "$SIM_PID"
         wait "$SIM_PID" 2>/dev/null
         SIM_PID=
         sim_kills=$((sim_kills + 1))
-        ms_sleep 0 1500
+        ms_sleep 0 1000
         start_sim
     fi
-    ms_sleep 100 2500
+    ms_sleep 50 1500 # tsbagd dies while the load flows, or while it seals and sends after it
     kill9_daemon
     daemon_kills=$((daemon_kills + 1))
     wait "$pusher" # exits 1: the daemon died under it

@@ -32,15 +32,15 @@ ms_sleep() {
     sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
 }
 
-# make_entries DIR N CYCLE: N distinct journal entries of random length as files in DIR.
+# make_entries DIR N K: N distinct journal entries of random length as files in DIR.
 make_entries() {
     rm -rf "$1" && mkdir -p "$1"
-    awk -v d="$1" -v n="$2" -v c="$3" -v s="$RANDOM" 'BEGIN {
+    awk -v d="$1" -v n="$2" -v k="$3" -v s="$RANDOM" 'BEGIN {
         srand(s)
         pad = sprintf("%300s", "")
         for (i = 1; i <= n; i++) {
             f = d "/e" i
-            printf "reliability|cycle=%d|%d|%d|%s", c, i, int(rand() * 1e9),
+            printf "reliability|pool=%d|%d|%d|%s", k, i, int(rand() * 1e9),
                 substr(pad, 1, int(rand() * 300)) > f
             close(f)
         }
@@ -73,6 +73,11 @@ stop_checks() {
     CHECK_PID=
 }
 
+# The load: a pool of folders of distinct journal entries, pushed again and again (each push of
+# the same bytes is a new entry with a new Ref).
+POOL=8 POOL_SIZE=4000
+for k in $(seq 1 $POOL); do make_entries "$T/pool/$k" "$POOL_SIZE" "$k"; done
+
 start_sim
 fresh_daemon "${DAEMON_ARGS[@]}"
 : >"$CHECK_LOG"
@@ -86,12 +91,17 @@ while [ "$SECONDS" -lt "$end" ]; do
     cycles=$((cycles + 1))
     [ -n "$D_PID" ] || fresh_daemon "${DAEMON_ARGS[@]}"
     [ -n "$SIM_PID" ] || start_sim
-    made=$((2000 + RANDOM % 13000))
-    make_entries "$T/load" "$made" "$cycles"
-    # tsbag push prints "<Ref> <hash> <file>" for each ACK it received, and only for those
-    tsbag push --depth 128 "$T/load" >"$T/acks/cycle-$cycles.txt" 2>>"$T/push-errors.txt" &
-    pusher=$!
-    ms_sleep 0 1200
+    # two clients, each pushing 1 to 4 folders of the pool (4 000 to 16 000 entries, pipelined)
+    pushers=() sent=0
+    for c in 1 2; do
+        picks=()
+        for k in $(seq 1 $((1 + RANDOM % 4))); do picks+=("$T/pool/$((1 + RANDOM % POOL))"); done
+        sent=$((sent + ${#picks[@]} * POOL_SIZE))
+        # tsbag push prints "<Ref> <hash> <file>" for each ACK it received, and only for those
+        tsbag push --depth 128 "${picks[@]}" >"$T/acks/cycle-$cycles-$c.txt" 2>>"$T/push-errors.txt" &
+        pushers+=($!)
+    done
+    ms_sleep 0 1000
     if [ $((RANDOM % 2)) = 0 ]; then # the TSA dies at a random moment and comes back
         kill -KILL "$SIM_PID"
         wait "$SIM_PID" 2>/dev/null
@@ -103,14 +113,14 @@ while [ "$SECONDS" -lt "$end" ]; do
     ms_sleep 50 1500 # tsbagd dies while the load flows, or while it seals and sends after it
     kill9_daemon
     daemon_kills=$((daemon_kills + 1))
-    wait "$pusher" # exits 1: the daemon died under it
+    wait "${pushers[@]}" # they exit 1 when the daemon died under them
     if [ $((RANDOM % 4)) = 0 ] && [ -n "$SIM_PID" ]; then # now and then the TSA dies with it
         kill -KILL "$SIM_PID"
         wait "$SIM_PID" 2>/dev/null
         SIM_PID=
         sim_kills=$((sim_kills + 1))
     fi
-    echo "cycle $cycles: $(wc -l <"$T/acks/cycle-$cycles.txt") of $made acked before the kill"
+    echo "cycle $cycles: $(cat "$T/acks/cycle-$cycles"-*.txt | wc -l) of $sent acked before the kill"
 done
 
 # Everything back up until every entry is sealed and every bag stamped.

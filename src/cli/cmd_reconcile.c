@@ -298,6 +298,10 @@ int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv)
         usage(stderr);
         return TSB_EXIT_USAGE;
     }
+    if (!o.local_only && tsb_config_check_endpoint(&cli->cfg) != 0) {
+        fprintf(stderr, "tsbag reconcile: %s\n", tsb_err_detail());
+        goto out; /* before anything is asked of eHealth or recorded */
+    }
     rep.started_ms = now_ms();
     rep.local_only = o.local_only;
     snprintf(rep.timezone, sizeof(rep.timezone), "%s", tz);
@@ -343,7 +347,8 @@ int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv)
             .post = post,
             .post_arg = &pc,
             .on_progress = on_progress,
-            .progress_arg = &o};
+            .progress_arg = &o,
+            .first_seq = cli->cfg.sealer.first_sequence};
         /* one checkCompleteness per local day, in order */
         for (int64_t cur = rep.from_ms; cur <= rep.to_ms;) {
             struct tsb_date d;
@@ -367,7 +372,8 @@ check:
                                     .on_violation = tsb_report_violation,
                                     .arg = &rep,
                                     .on_progress = on_progress,
-                                    .progress_arg = &o};
+                                    .progress_arg = &o,
+                                    .first_seq = cli->cfg.sealer.first_sequence};
         if ((r = tsb_check_archive(s, &co, &rep.local)) != 0)
             tsb_report_error(&rep, "local archive check: %s", tsb_err_detail());
         else

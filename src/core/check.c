@@ -258,6 +258,8 @@ int tsb_check_archive(struct tsb_store *s, const struct tsb_check_opts *o,
     struct ctx c = {.s = s, .o = o, .expected_seq = 1};
     if (o == NULL || o->verifier == NULL)
         return tsb_err(TSB_EINVAL, "the archive check needs the TSA trust anchors");
+    if (o->first_seq > 1)
+        c.expected_seq = o->first_seq; /* sealer.first_sequence: gaps are counted from there */
     if ((r = tsb_store_stats(s, &ss)) != 0)
         return r;
     c.total_entries = ss.entries;

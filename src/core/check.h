@@ -54,6 +54,7 @@ struct tsb_check_opts {
     void *arg;                                 /* for on_violation */
     tsb_progress_cb on_progress;               /* may be NULL */
     void *progress_arg;
+    int64_t first_seq; /* sealer.first_sequence: the first SequenceNumber expected; 0 means 1 */
 };
 
 struct tsb_check_stats {

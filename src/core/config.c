@@ -26,6 +26,8 @@ enum opt_type {
     T_HASHENC,
     T_BAGNS,
     T_CARRIER,
+    T_ENV,
+    T_IDHOSP,
     T_KEYPERMS
 };
 
@@ -41,14 +43,25 @@ struct opt {
 
 #define F(field) offsetof(struct tsb_config, field)
 
+/* Service roots per general.environment (the eHealth ones as published in the reference client's
+ * service lists). */
+#define SIM_BASE  "https://localhost:8443"
+#define ACPT_BASE "https://services-acpt.ehealth.fgov.be"
+#define PROD_BASE "https://services.ehealth.fgov.be"
+
+static const char *const env_names[] = {"simulator", "acceptance", "production"};
+static const char *const env_bases[] = {SIM_BASE, ACPT_BASE, PROD_BASE};
+
 /* clang-format off */
 static const struct opt opts[] = {
     {"general", "state_dir", T_STR, F(general.state_dir), 0, 0, "state",
      "Folder for the archive, the socket and other state; relative paths are relative to the working directory."},
     {"general", "log_level", T_LOGLEVEL, F(general.log_level), 0, 0, "info",
      "Minimum log level: error, warn, info or debug."},
-    {"general", "id_hospital", T_STR, F(general.id_hospital), 0, 0, "tsa_0406798006_01",
-     "IDHospital assigned by eHealth (tsa_<KBO>_<NN>); the default is the simulator's demo hospital."},
+    {"general", "environment", T_ENV, F(general.environment), 0, 0, "simulator",
+     "eHealth platform: simulator (the local ehealth-sim), acceptance or production. Sets the default tsa.url and consult.url; outside simulator tsbagd and tsbag reconcile refuse to start without an explicit general.id_hospital."},
+    {"general", "id_hospital", T_IDHOSP, F(general.id_hospital), 0, 0, "",
+     "IDHospital assigned by eHealth: tsa_<KBO>_<NN> (the 10-digit enterprise number and a 2-digit instance). Empty means the simulator's demo hospital tsa_0406798006_01, which is refused outside general.environment=simulator."},
 
     {"store", "path", T_STR, F(store.path), 0, 0, "",
      "SQLite archive file; empty means <state_dir>/archive.db."},
@@ -107,9 +120,13 @@ static const struct opt opts[] = {
      "Root element name of a bag: an XML NCName of at most 64 bytes."},
     {"sealer", "unstamped_alarm_s", T_INT, F(sealer.unstamped_alarm_s), 1, 86400 * 30, "900",
      "Warn when the oldest entry without a verified stamp is older than this."},
+    {"sealer", "first_sequence", T_INT, F(sealer.first_sequence), 1, 999999999999999999LL, "1",
+     "SequenceNumber of the first bag while the archive holds no bag (a hospital moving from another client under the same IDHospital continues its numbering); ignored once a bag exists (tsbagd warns when it is set above the next SequenceNumber). The archive check and tsbag reconcile look for gaps from here."},
+    {"sealer", "max_bag_bytes", T_INT, F(sealer.max_bag_bytes), 4096, 64 * 1024 * 1024, "8388608",
+     "Largest bag in bytes (the bag XML before base64); a larger backlog becomes consecutive bags."},
 
-    {"tsa", "url", T_STR, F(tsa.url), 0, 0, "https://localhost:8443/TimestampAuthority/v2",
-     "TimeStampAuthority endpoint; acceptance is https://services-acpt.ehealth.fgov.be/TimestampAuthority/v2."},
+    {"tsa", "url", T_STR, F(tsa.url), 0, 0, "",
+     "TimeStampAuthority endpoint; empty means general.environment's: " SIM_BASE "/TimestampAuthority/v2 (simulator), " ACPT_BASE "/TimestampAuthority/v2 (acceptance), " PROD_BASE "/TimestampAuthority/v2 (production)."},
     {"tsa", "ca_file", T_STR, F(tsa.ca_file), 0, 0, "",
      "PEM CA bundle for the HTTPS server certificate; empty means <state_dir>/pki/tls-ca.pem."},
     {"tsa", "keystore", T_STR, F(tsa.keystore), 0, 0, "",
@@ -147,8 +164,8 @@ static const struct opt opts[] = {
     {"tsa", "capture_dir", T_STR, F(tsa.capture_dir), 0, 0, "",
      "Debugging and tests: when set, every request sent to the TSA is also written to this folder as bag-<seq>-attempt-<n>.xml."},
 
-    {"consult", "url", T_STR, F(consult.url), 0, 0, "https://localhost:8443/TimestampConsult/v2",
-     "TimeStampConsult endpoint; acceptance is https://services-acpt.ehealth.fgov.be/TimestampConsult/v2."},
+    {"consult", "url", T_STR, F(consult.url), 0, 0, "",
+     "TimeStampConsult endpoint; empty means general.environment's: " SIM_BASE "/TimestampConsult/v2 (simulator), " ACPT_BASE "/TimestampConsult/v2 (acceptance), " PROD_BASE "/TimestampConsult/v2 (production)."},
     {"consult", "timezone", T_STR, F(consult.timezone), 0, 0, "Europe/Brussels",
      "Time zone whose midnights bound a reconciliation day."},
 };
@@ -183,12 +200,39 @@ static int parse_int(const char *v, int base, int64_t *out)
     return 0;
 }
 
+const char *tsb_environment_name(enum tsb_environment env)
+{
+    return (unsigned)env < sizeof(env_names) / sizeof(env_names[0]) ? env_names[env] : "?";
+}
+
+static bool all_digits(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+    return true;
+}
+
+bool tsb_config_id_hospital_valid(const char *id)
+{
+    /* tsa_ + KBO/BCE enterprise number (10 digits) + _ + instance (2 digits) */
+    return id != NULL && strlen(id) == 17 && strncmp(id, "tsa_", 4) == 0 &&
+           all_digits(id + 4, 10) && id[14] == '_' && all_digits(id + 15, 2);
+}
+
 static int set_opt(struct tsb_config *cfg, const struct opt *o, const char *v)
 {
     void *field = (char *)cfg + o->off;
     int64_t n;
 
     switch (o->type) {
+    case T_IDHOSP:
+        if (v[0] != '\0' && !tsb_config_id_hospital_valid(v))
+            return tsb_err(TSB_ECONFIG,
+                           "expected tsa_<KBO>_<NN> (tsa_, the 10-digit enterprise number, _, a "
+                           "2-digit instance, like " TSB_DEMO_ID_HOSPITAL "), got '%s'",
+                           v);
+        __attribute__((fallthrough)); /* kept as a string */
     case T_STR: {
         char **s = field;
         free(*s);
@@ -232,6 +276,13 @@ static int set_opt(struct tsb_config *cfg, const struct opt *o, const char *v)
         else
             return tsb_err(TSB_ECONFIG, "expected v2 or v1, got '%s'", v);
         return 0;
+    case T_ENV:
+        for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++)
+            if (strcmp(v, env_names[i]) == 0) {
+                *(enum tsb_environment *)field = (enum tsb_environment)i;
+                return 0;
+            }
+        return tsb_err(TSB_ECONFIG, "expected simulator, acceptance or production, got '%s'", v);
     case T_CARRIER:
         if (strcmp(v, "base64xml") == 0)
             *(enum tsb_carrier *)field = TSB_CARRIER_BASE64XML;
@@ -352,13 +403,14 @@ int tsb_config_set_override(struct tsb_config *cfg, const char *assignment)
     return 0;
 }
 
-static void derive(char **field, const char *state_dir, const char *name)
+/* An empty path becomes base/name. */
+static void derive(char **field, const char *base, const char *name)
 {
     if (**field != '\0')
         return;
-    size_t n = strlen(state_dir) + strlen(name) + 2;
+    size_t n = strlen(base) + strlen(name) + 2;
     char *p = tsb_malloc(n);
-    snprintf(p, n, "%s/%s", state_dir, name);
+    snprintf(p, n, "%s/%s", base, name);
     free(*field);
     *field = p;
 }
@@ -375,6 +427,12 @@ int tsb_config_finish(struct tsb_config *cfg)
     derive(&cfg->tsa.trust_anchors, sd, "pki/tsa-ca.pem");
     if (cfg->tsa.keystore_password_env[0] == '\0')
         derive(&cfg->tsa.keystore_password_file, sd, "pki/hospital.pass");
+    derive(&cfg->tsa.url, env_bases[cfg->general.environment], "TimestampAuthority/v2");
+    derive(&cfg->consult.url, env_bases[cfg->general.environment], "TimestampConsult/v2");
+    if (cfg->general.environment == TSB_ENV_SIMULATOR && cfg->general.id_hospital[0] == '\0') {
+        free(cfg->general.id_hospital);
+        cfg->general.id_hospital = tsb_strdup(TSB_DEMO_ID_HOSPITAL);
+    }
     if (cfg->tsa.retry_min_ms > cfg->tsa.retry_max_ms)
         return tsb_err(TSB_ECONFIG,
                        "tsa.retry_min_ms (%" PRId64 ") exceeds tsa.retry_max_ms (%" PRId64 ")",
@@ -392,13 +450,35 @@ int tsb_config_finish(struct tsb_config *cfg)
     return 0;
 }
 
+int tsb_config_check_endpoint(const struct tsb_config *cfg)
+{
+    const char *env = tsb_environment_name(cfg->general.environment);
+    if (cfg->general.environment == TSB_ENV_SIMULATOR)
+        return 0;
+    if (cfg->general.id_hospital[0] == '\0')
+        return tsb_err(TSB_ECONFIG,
+                       "general.environment=%s needs general.id_hospital: set it to the IDHospital "
+                       "eHealth assigned to this installation (tsa_<KBO>_<NN>)",
+                       env);
+    if (strcmp(cfg->general.id_hospital, TSB_DEMO_ID_HOSPITAL) == 0)
+        return tsb_err(TSB_ECONFIG,
+                       "general.id_hospital=%s is the simulator's demo hospital and must not reach "
+                       "eHealth %s: set the IDHospital eHealth assigned to this installation",
+                       TSB_DEMO_ID_HOSPITAL, env);
+    return 0;
+}
+
 static void dump_value(const struct tsb_config *cfg, const struct opt *o, FILE *f)
 {
     const void *field = (const char *)cfg + o->off;
     static const char *const levels[] = {"error", "warn", "info", "debug"};
     switch (o->type) {
     case T_STR:
+    case T_IDHOSP:
         fprintf(f, "%s", *(char *const *)field);
+        break;
+    case T_ENV:
+        fprintf(f, "%s", tsb_environment_name(*(const enum tsb_environment *)field));
         break;
     case T_BOOL:
         fprintf(f, "%s", *(const bool *)field ? "true" : "false");
@@ -447,7 +527,7 @@ void tsb_config_dump(const struct tsb_config *cfg, FILE *f)
 void tsb_config_cleanup(struct tsb_config *cfg)
 {
     for (size_t i = 0; i < NOPTS; i++)
-        if (opts[i].type == T_STR) {
+        if (opts[i].type == T_STR || opts[i].type == T_IDHOSP) {
             char **s = (char **)((char *)cfg + opts[i].off);
             free(*s);
             *s = NULL;

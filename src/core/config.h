@@ -21,11 +21,18 @@ enum tsb_carrier { TSB_CARRIER_BASE64XML, TSB_CARRIER_BASE64DATA };
 /* tsa.keystore_permissions: a keystore or password file open to group or others */
 enum tsb_key_perms { TSB_KEY_PERMS_WARN, TSB_KEY_PERMS_REFUSE };
 
+/* Which eHealth platform tsbag talks to: sets the default TSA and TSConsult URLs and whether the
+ * demo IDHospital may be used. */
+enum tsb_environment { TSB_ENV_SIMULATOR, TSB_ENV_ACCEPTANCE, TSB_ENV_PRODUCTION };
+
+#define TSB_DEMO_ID_HOSPITAL "tsa_0406798006_01" /* the simulator's demo hospital */
+
 struct tsb_config {
     struct {
         char *state_dir;
         enum tsb_log_level log_level;
-        char *id_hospital;
+        char *id_hospital; /* "" until tsb_config_finish (simulator: the demo hospital) */
+        enum tsb_environment environment;
     } general;
     struct {
         char *path;
@@ -61,6 +68,8 @@ struct tsb_config {
         enum tsb_bag_ns bag_namespace;
         char *bag_root;
         int64_t unstamped_alarm_s;
+        int64_t first_sequence; /* SequenceNumber of the first bag of an empty archive */
+        int64_t max_bag_bytes;
     } sealer;
     struct {
         char *url;
@@ -99,6 +108,14 @@ int tsb_config_set_override(struct tsb_config *cfg, const char *assignment);
 int tsb_config_set(struct tsb_config *cfg, const char *section, const char *key, const char *value);
 /* Derives empty paths from general.state_dir and checks cross-option rules. */
 int tsb_config_finish(struct tsb_config *cfg);
+/* For programs that talk to eHealth (tsbagd, tsbag reconcile), after tsb_config_finish: outside
+ * general.environment=simulator, general.id_hospital must be set explicitly and must not be the
+ * demo hospital. TSB_ECONFIG naming the option otherwise. */
+int tsb_config_check_endpoint(const struct tsb_config *cfg);
+/* Whether id is of the form tsa_<KBO: 10 digits>_<NN: 2 digits>. */
+bool tsb_config_id_hospital_valid(const char *id);
+/* "simulator", "acceptance" or "production". */
+const char *tsb_environment_name(enum tsb_environment env);
 /* Writes the effective configuration as an INI file (secrets never appear: only file/env names). */
 void tsb_config_dump(const struct tsb_config *cfg, FILE *f);
 void tsb_config_cleanup(struct tsb_config *cfg);

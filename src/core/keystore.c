@@ -3,6 +3,13 @@
  * friendlyName ("authentication", as eHealth issues them) so a keystore holding several keys
  * (authentication, encryption) yields the right one; the certificate is the one whose public key
  * matches. Everything else in the file becomes the chain.
+ *
+ * Keystores written by older Java tools encrypt with PKCS#12 PBEs that OpenSSL 3 keeps in its
+ * legacy provider (RC2-40-CBC certificate bags; 3DES keys on some builds). When the default
+ * provider cannot decrypt a part, the file is read again with a private library context holding
+ * the legacy and default providers, only for the decryption: the key and certificates that come
+ * out are plain ASN.1 turned into objects of the default context, so nothing else in the process
+ * (TLS, token verification) ever sees a legacy algorithm.
  */
 #include "keystore.h"
 #include "keystore_signer.h"
@@ -17,7 +24,9 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/pkcs12.h>
+#include <openssl/provider.h>
 #include <openssl/x509.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -92,9 +101,34 @@ struct found {
     EVP_PKEY *other; /* first key without it */
     int keys;
     STACK_OF(X509) * certs;
+    char undecryptable[80]; /* the PBE of the first part that could not be decrypted, or "" */
 };
 
-static int take_bag(PKCS12_SAFEBAG *bag, const char *pass, struct found *fd)
+/* Forgets what a failed walk found, before the retry with the legacy provider. */
+static void found_reset(struct found *fd)
+{
+    EVP_PKEY_free(fd->named);
+    EVP_PKEY_free(fd->other);
+    fd->named = fd->other = NULL;
+    fd->keys = 0;
+    while (sk_X509_num(fd->certs) > 0)
+        X509_free(sk_X509_pop(fd->certs));
+    fd->undecryptable[0] = '\0';
+}
+
+static void note_undecryptable(struct found *fd, const X509_ALGOR *alg)
+{
+    const ASN1_OBJECT *obj = NULL;
+    if (fd->undecryptable[0] != '\0')
+        return;
+    if (alg != NULL)
+        X509_ALGOR_get0(&obj, NULL, NULL, alg);
+    if (obj == NULL || OBJ_obj2txt(fd->undecryptable, sizeof(fd->undecryptable), obj, 0) <= 0)
+        snprintf(fd->undecryptable, sizeof(fd->undecryptable), "an unknown algorithm");
+}
+
+/* lctx: NULL for the default library context, or the one with the legacy provider. */
+static int take_bag(PKCS12_SAFEBAG *bag, const char *pass, OSSL_LIB_CTX *lctx, struct found *fd)
 {
     int nid = PKCS12_SAFEBAG_get_nid(bag);
     PKCS8_PRIV_KEY_INFO *p8 = NULL;
@@ -116,8 +150,13 @@ static int take_bag(PKCS12_SAFEBAG *bag, const char *pass, struct found *fd)
         const PKCS8_PRIV_KEY_INFO *p = PKCS12_SAFEBAG_get0_p8inf(bag);
         pk = p ? EVP_PKCS82PKEY(p) : NULL;
     } else if (nid == NID_pkcs8ShroudedKeyBag) {
-        p8 = PKCS12_decrypt_skey(bag, pass, (int)strlen(pass));
-        pk = p8 ? EVP_PKCS82PKEY(p8) : NULL;
+        p8 = PKCS12_decrypt_skey_ex(bag, pass, (int)strlen(pass), lctx, NULL);
+        if (p8 == NULL) {
+            const X509_ALGOR *alg = NULL;
+            X509_SIG_get0(PKCS12_SAFEBAG_get0_pkcs8(bag), &alg, NULL);
+            note_undecryptable(fd, alg);
+        }
+        pk = p8 ? EVP_PKCS82PKEY(p8) : NULL; /* in the default context */
         PKCS8_PRIV_KEY_INFO_free(p8);
     } else {
         return 0; /* CRL and secret bags are not ours */
@@ -136,7 +175,22 @@ static int take_bag(PKCS12_SAFEBAG *bag, const char *pass, struct found *fd)
     return 0;
 }
 
-static int walk(PKCS12 *p12, const char *pass, struct found *fd)
+/* The safe contents of an encrypted part, decrypted in lctx (NULL: the default context). */
+static STACK_OF(PKCS12_SAFEBAG) *
+    decrypt_part(PKCS7 *p7, const char *pass, OSSL_LIB_CTX *lctx, struct found *fd)
+{
+    PKCS7_ENC_CONTENT *ec = p7->d.encrypted ? p7->d.encrypted->enc_data : NULL;
+    if (ec == NULL || ec->enc_data == NULL)
+        return NULL;
+    STACK_OF(PKCS12_SAFEBAG) *bags =
+        PKCS12_item_decrypt_d2i_ex(ec->algorithm, ASN1_ITEM_rptr(PKCS12_SAFEBAGS), pass,
+                                   (int)strlen(pass), ec->enc_data, 1, lctx, NULL);
+    if (bags == NULL)
+        note_undecryptable(fd, ec->algorithm);
+    return bags;
+}
+
+static int walk(PKCS12 *p12, const char *pass, OSSL_LIB_CTX *lctx, struct found *fd)
 {
     int r = TSB_EINTERNAL;
     STACK_OF(PKCS7) *safes = PKCS12_unpack_authsafes(p12);
@@ -149,7 +203,7 @@ static int walk(PKCS12 *p12, const char *pass, struct found *fd)
         if (nid == NID_pkcs7_data)
             bags = PKCS12_unpack_p7data(p7);
         else if (nid == NID_pkcs7_encrypted)
-            bags = PKCS12_unpack_p7encdata(p7, pass, (int)strlen(pass));
+            bags = decrypt_part(p7, pass, lctx, fd);
         else
             continue;
         if (bags == NULL) {
@@ -160,7 +214,7 @@ static int walk(PKCS12 *p12, const char *pass, struct found *fd)
             goto out;
         }
         for (int j = 0; j < sk_PKCS12_SAFEBAG_num(bags); j++) {
-            if ((r = take_bag(sk_PKCS12_SAFEBAG_value(bags, j), pass, fd)) != 0) {
+            if ((r = take_bag(sk_PKCS12_SAFEBAG_value(bags, j), pass, lctx, fd)) != 0) {
                 sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
                 goto out;
             }
@@ -171,6 +225,40 @@ static int walk(PKCS12 *p12, const char *pass, struct found *fd)
 out:
     sk_PKCS7_pop_free(safes, PKCS7_free);
     return r;
+}
+
+/* A private library context with the legacy provider, and the default one (loading any provider
+ * explicitly leaves the default out otherwise). The providers' references are dropped before the
+ * context: freeing the context alone leaks them. */
+struct legacy_ctx {
+    OSSL_LIB_CTX *ctx;
+    OSSL_PROVIDER *legacy, *dflt;
+};
+
+static void legacy_ctx_cleanup(struct legacy_ctx *l)
+{
+    if (l->legacy != NULL)
+        OSSL_PROVIDER_unload(l->legacy);
+    if (l->dflt != NULL)
+        OSSL_PROVIDER_unload(l->dflt);
+    OSSL_LIB_CTX_free(l->ctx);
+    memset(l, 0, sizeof(*l));
+}
+
+static int legacy_ctx_init(struct legacy_ctx *l, const char *path, const char *alg)
+{
+    if ((l->ctx = OSSL_LIB_CTX_new()) == NULL)
+        tsb_fatal("out of memory");
+    if ((l->legacy = OSSL_PROVIDER_load(l->ctx, "legacy")) == NULL ||
+        (l->dflt = OSSL_PROVIDER_load(l->ctx, "default")) == NULL) {
+        legacy_ctx_cleanup(l);
+        return tsb_err(TSB_ECONFIG,
+                       "keystore %s is encrypted with %s, which needs OpenSSL's legacy provider, "
+                       "and the legacy provider cannot be loaded (is ossl-modules/legacy.so "
+                       "installed?)",
+                       path, alg);
+    }
+    return 0;
 }
 
 static void describe(struct tsb_keystore *ks)
@@ -202,6 +290,7 @@ int tsb_keystore_load(const struct tsb_keystore_source *src, int64_t now_ms,
     PKCS12 *p12 = NULL;
     struct found fd = {0};
     struct tsb_keystore *ks = NULL;
+    struct legacy_ctx lctx = {0};
 
     pass[0] = '\0';
     if ((fd.certs = sk_X509_new_null()) == NULL)
@@ -220,7 +309,19 @@ int tsb_keystore_load(const struct tsb_keystore_source *src, int64_t now_ms,
         r = tsb_err(TSB_ECONFIG, "keystore %s: wrong password (integrity check failed)", src->path);
         goto out;
     }
-    if ((r = walk(p12, pass, &fd)) != 0) {
+    if ((r = walk(p12, pass, NULL, &fd)) != 0 && fd.undecryptable[0] != '\0') {
+        char alg[sizeof(fd.undecryptable)];
+        snprintf(alg, sizeof(alg), "%s", fd.undecryptable);
+        found_reset(&fd);
+        ERR_clear_error();
+        if ((r = legacy_ctx_init(&lctx, src->path, alg)) != 0)
+            goto out;
+        tsb_warn("keystore %s: %s is not in OpenSSL's default provider (older Java tools write "
+                 "such files); reading it with the legacy provider",
+                 src->path, alg);
+        r = walk(p12, pass, lctx.ctx, &fd);
+    }
+    if (r != 0) {
         r = tsb_err(r, "keystore %s: %s", src->path, tsb_err_detail());
         goto out;
     }
@@ -289,6 +390,7 @@ out:
     PKCS12_free(p12);
     BIO_free(in);
     tsb_keystore_free(ks);
+    legacy_ctx_cleanup(&lctx);
     ERR_clear_error();
     return r;
 }

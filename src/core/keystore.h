@@ -28,8 +28,10 @@ struct tsb_keystore_source {
 
 /* Loads the keystore: checks its MAC, takes the private key whose friendlyName is
  * "authentication" (or the only key when none is named so) and the certificate with the same
- * localKeyID or public key, plus the other certificates as chain. TSB_ECONFIG names what is wrong
- * (unreadable file, wrong password, no key, key/certificate mismatch, expired certificate). */
+ * localKeyID or public key, plus the other certificates as chain. A part encrypted with a PBE
+ * of OpenSSL's legacy provider (RC2-40, as older Java tools wrote) is decrypted with that
+ * provider, with a warning. TSB_ECONFIG names what is wrong (unreadable file, wrong password, no
+ * key, key/certificate mismatch, expired certificate, legacy provider missing). */
 int tsb_keystore_load(const struct tsb_keystore_source *src, int64_t now_ms,
                       struct tsb_keystore **out);
 void tsb_keystore_free(struct tsb_keystore *ks);

@@ -441,6 +441,15 @@ static int import_one(const struct tsb_reconcile_opts *o, struct tsb_report *rep
         r = 0;
         goto out;
     }
+    if (bag->seq < o->first_seq) {
+        /* importing it would also move the next local SequenceNumber off first_seq */
+        list_addf(&rep->present, bag->seq, res.serial, res.gen_time_ms,
+                  "bag %" PRId64 " precedes sealer.first_sequence (%" PRId64 "): stamped by the "
+                  "previous client under this IDHospital, not imported",
+                  bag->seq, o->first_seq);
+        r = 0;
+        goto out;
+    }
     r = tsb_store_bag_get(o->store, bag->seq, &local);
     if (r != 0 && r != TSB_ENOTFOUND)
         goto out;

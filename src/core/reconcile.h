@@ -47,6 +47,8 @@ struct tsb_reconcile_opts {
     void *post_arg;
     tsb_progress_cb on_progress; /* may be NULL */
     void *progress_arg;
+    int64_t first_seq; /* sealer.first_sequence: bags below it belong to the previous client and
+                          are listed as present, never imported; 0 means 1 */
 };
 
 /* ---- the report --------------------------------------------------------------------------- */

@@ -1009,6 +1009,8 @@ int tsb_store_seal(struct tsb_store *s, const struct tsb_seal_opts *o, struct ts
         goto out;
     }
     last_seq = sqlite3_column_int64(st, 0);
+    if (last_seq == 0 && o->first_seq > 1)
+        last_seq = o->first_seq - 1; /* numbering continued from a previous client */
     stmt_done(st);
     st = NULL;
     for (;;) {

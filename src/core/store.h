@@ -108,7 +108,8 @@ struct tsb_seal_opts {
     struct tsb_bag_opts bag;
     size_t max_entries; /* per bag; 0 means 100 000 */
     int64_t now_ms;
-    size_t max_bytes; /* per bag; 0 means TSB_BAG_DEFAULT_MAX_BYTES (what the parser accepts) */
+    size_t max_bytes;  /* per bag; 0 means TSB_BAG_DEFAULT_MAX_BYTES (what the parser accepts) */
+    int64_t first_seq; /* SequenceNumber of the first bag of an archive without bags; 0 means 1 */
 };
 
 struct tsb_seal_result {
@@ -118,7 +119,7 @@ struct tsb_seal_result {
 };
 
 /* Seals every staged entry, in Ref order, into consecutive new bags (SequenceNumber = last + 1,
- * gap-free, starting at 1), each of at most max_entries entries and max_bytes bytes, in one
+ * gap-free, starting at first_seq), each of at most max_entries entries and max_bytes bytes, in one
  * transaction: bag bytes, digests and the entries' bag/position are committed together before
  * anyone can send them. Nothing staged: no bag, no SequenceNumber consumed, result zeroed. Any
  * error (bag options, TSB_EBUSY, TSB_EDURABLE ...) leaves no bag at all; *res is set on success. */

@@ -325,6 +325,10 @@ int main(int argc, char **argv)
         rc = 0;
         goto out;
     }
+    if (tsb_config_check_endpoint(&d.cfg) != 0) {
+        fprintf(stderr, "tsbagd: %s\n", tsb_err_detail());
+        goto out;
+    }
     tsb_log_setup(d.cfg.general.log_level, isatty(STDERR_FILENO));
     signal(SIGPIPE, SIG_IGN);
     tsb_info("tsbagd %s starting (state %s)", TSB_VERSION, d.cfg.general.state_dir);
@@ -350,6 +354,10 @@ int main(int argc, char **argv)
     tsb_info("tsbagd: archive %s: %" PRId64 " entries, %" PRId64 " staged, last Ref %" PRId64
              ", last bag %" PRId64,
              d.cfg.store.path, st.entries, st.staged, st.last_ref, st.last_seq);
+    if (st.last_seq > 0 && d.cfg.sealer.first_sequence > st.last_seq + 1)
+        tsb_warn("tsbagd: sealer.first_sequence=%" PRId64 " is ignored: the archive already holds "
+                 "bags up to %" PRId64 " and continues from there",
+                 d.cfg.sealer.first_sequence, st.last_seq);
 
     if (uv_loop_init(&d.loop) != 0) {
         tsb_error("tsbagd: cannot create the event loop");

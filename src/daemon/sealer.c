@@ -102,6 +102,8 @@ static int submit(struct tsb_sealer *s, tsb_seal_done_fn done, void *req)
     j->opts.bag.enc = s->cfg->sealer.hash_encoding;
     j->opts.bag.root = s->cfg->sealer.bag_root;
     j->opts.max_entries = (size_t)s->cfg->sealer.max_entries;
+    j->opts.max_bytes = (size_t)s->cfg->sealer.max_bag_bytes;
+    j->opts.first_seq = s->cfg->sealer.first_sequence;
     j->opts.now_ms = wall_ms();
     int r = tsb_writer_submit_job(s->w, run_seal, seal_done, j);
     if (r != 0) {
@@ -144,8 +146,8 @@ int tsb_sealer_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
     s->timer.data = s;
     arm(s);
     tsb_info("sealer: every %" PRId64 " s on wall-clock boundaries, at most %" PRId64
-             " entries per bag",
-             cfg->sealer.interval_s, cfg->sealer.max_entries);
+             " entries and %" PRId64 " bytes per bag",
+             cfg->sealer.interval_s, cfg->sealer.max_entries, cfg->sealer.max_bag_bytes);
     *out = s;
     return 0;
 }

@@ -12,7 +12,8 @@ if(TARGET ehealth-sim AND TARGET tsbagd)
         "TSB_SIM_PKI=${PROJECT_BINARY_DIR}/tests/sim-pki"
         "TSB_TSBAG=$<TARGET_FILE:tsbag>"
         "TSB_TSBAGD=$<TARGET_FILE:tsbagd>")
-    foreach(_t sender_e2e sender_faults sender_outage sender_crash)
+    foreach(_t sender_e2e sender_faults sender_outage sender_crash sender_settings
+            sender_legacy_keystore)
         add_test(NAME integration.${_t} COMMAND bash ${_snd_dir}/${_t}.sh)
         set_tests_properties(integration.${_t} PROPERTIES LABELS integration
             FIXTURES_REQUIRED sim_pki ENVIRONMENT "${_snd_env}" TIMEOUT 300)

@@ -91,8 +91,9 @@ static void stamp(struct fx *f, int64_t seq, const char *signer)
     tsb_bag_rec_cleanup(&b);
 }
 
-/* n bags of 2 entries each (content stored), all stamped by the trusted TSA. */
-static int setup(void **state)
+/* 5 bags of 2 entries each (content stored) from SequenceNumber first_seq, all stamped by the
+ * trusted TSA. */
+static int setup_from(void **state, int64_t first_seq)
 {
     struct fx *f = calloc(1, sizeof(*f));
     static int k;
@@ -120,7 +121,7 @@ static int setup(void **state)
         }
         if (tsb_store_append(f->s, in, 2, refs) != 0)
             return -1;
-        struct tsb_seal_opts so = {.max_entries = 2};
+        struct tsb_seal_opts so = {.max_entries = 2, .first_seq = first_seq};
         struct tsb_seal_result res;
         if (tsb_store_seal(f->s, &so, &res) != 0)
             return -1;
@@ -128,6 +129,17 @@ static int setup(void **state)
     }
     *state = f;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_from(state, 0);
+}
+
+/* an archive continuing a previous client's numbering (sealer.first_sequence = 1000) */
+static int setup_1000(void **state)
+{
+    return setup_from(state, 1000);
 }
 
 static int teardown(void **state)
@@ -152,14 +164,20 @@ static void raw(struct fx *f, const char *sql)
     sqlite3_close(db);
 }
 
-static struct tsb_check_stats run(struct fx *f)
+static struct tsb_check_stats run_from(struct fx *f, int64_t first_seq)
 {
-    struct tsb_check_opts o = {.verifier = f->v, .on_violation = on_violation, .arg = f};
+    struct tsb_check_opts o = {
+        .verifier = f->v, .on_violation = on_violation, .arg = f, .first_seq = first_seq};
     struct tsb_check_stats st;
     f->n = 0;
     assert_int_equal(tsb_check_archive(f->s, &o, &st), 0);
     assert_int_equal(st.violations, (int64_t)f->n);
     return st;
+}
+
+static struct tsb_check_stats run(struct fx *f)
+{
+    return run_from(f, 0);
 }
 
 /* True when a violation of kind for bag seq whose message contains text was reported. */
@@ -256,10 +274,43 @@ static void test_untrusted_token_and_gap_in_middle(void **state)
     assert_int_equal(f->n, 2);
 }
 
+/* Gaps are counted from sealer.first_sequence: an archive that starts there is clean, one that
+ * starts later has a gap at the start, and without the option 1..first-1 are missing. */
+static void test_first_sequence(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_bag_rec b;
+    assert_int_equal(tsb_store_bag_get(f->s, 1000, &b), 0);
+    tsb_bag_rec_cleanup(&b);
+    struct tsb_check_stats st = run_from(f, 1000);
+    if (f->n)
+        dump(f);
+    assert_int_equal(f->n, 0);
+    assert_int_equal(st.bags, 5);
+    assert_int_equal(st.stamped, 5);
+
+    run_from(f, 998);
+    assert_int_equal(f->n, 1);
+    assert_true(has(f, TSB_V_GAP, 998, "SequenceNumbers 998 to 999 are missing"));
+
+    run(f); /* the default: from 1 */
+    assert_int_equal(f->n, 1);
+    assert_true(has(f, TSB_V_GAP, 1, "SequenceNumbers 1 to 999 are missing"));
+
+    /* a gap in the middle is still one */
+    raw(f, "BEGIN; DROP TRIGGER bags_no_delete; DROP TRIGGER entries_no_delete;"
+           "DELETE FROM entries WHERE bag_seq = 1002; DELETE FROM bags WHERE seq = 1002;"
+           "COMMIT;");
+    run_from(f, 1000);
+    assert_true(has(f, TSB_V_GAP, 1002, "SequenceNumber 1002 is missing"));
+    assert_int_equal(f->n, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_clean, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_first_sequence, setup_1000, teardown),
         cmocka_unit_test_setup_teardown(test_every_damage_in_one_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_untrusted_token_and_gap_in_middle, setup, teardown),
     };

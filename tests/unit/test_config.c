@@ -113,6 +113,89 @@ static void test_overrides_and_cross_checks(void **state)
     tsb_config_cleanup(&c);
 }
 
+/* general.environment picks the eHealth URLs unless they are set; outside the simulator the
+ * IDHospital must be explicit, well-formed and not the demo hospital. */
+static void test_environment_and_id_hospital(void **state)
+{
+    static const struct {
+        const char *env;
+        const char *tsa, *consult;
+    } envs[] = {
+        {"simulator", "https://localhost:8443/TimestampAuthority/v2",
+         "https://localhost:8443/TimestampConsult/v2"},
+        {"acceptance", "https://services-acpt.ehealth.fgov.be/TimestampAuthority/v2",
+         "https://services-acpt.ehealth.fgov.be/TimestampConsult/v2"},
+        {"production", "https://services.ehealth.fgov.be/TimestampAuthority/v2",
+         "https://services.ehealth.fgov.be/TimestampConsult/v2"},
+    };
+    struct tsb_config c;
+    char set[128];
+    for (size_t i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
+        tsb_config_defaults(&c);
+        snprintf(set, sizeof(set), "general.environment=%s", envs[i].env);
+        assert_int_equal(tsb_config_set_override(&c, set), 0);
+        assert_int_equal(tsb_config_finish(&c), 0);
+        assert_string_equal(c.tsa.url, envs[i].tsa);
+        assert_string_equal(c.consult.url, envs[i].consult);
+        if (i == 0) {
+            assert_string_equal(c.general.id_hospital, "tsa_0406798006_01");
+            assert_int_equal(tsb_config_check_endpoint(&c), 0);
+        } else {
+            /* no IDHospital: refused, naming both options */
+            assert_string_equal(c.general.id_hospital, "");
+            assert_int_equal(tsb_config_check_endpoint(&c), TSB_ECONFIG);
+            snprintf(set, sizeof(set), "general.environment=%s needs general.id_hospital",
+                     envs[i].env);
+            assert_non_null(strstr(tsb_err_detail(), set));
+        }
+        tsb_config_cleanup(&c);
+    }
+
+    /* the demo hospital never reaches eHealth, even when written out */
+    tsb_config_defaults(&c);
+    assert_int_equal(tsb_config_set_override(&c, "general.environment=acceptance"), 0);
+    assert_int_equal(tsb_config_set_override(&c, "general.id_hospital=tsa_0406798006_01"), 0);
+    assert_int_equal(tsb_config_finish(&c), 0);
+    assert_int_equal(tsb_config_check_endpoint(&c), TSB_ECONFIG);
+    assert_non_null(strstr(tsb_err_detail(), "general.id_hospital=tsa_0406798006_01 is the"));
+    tsb_config_cleanup(&c);
+
+    /* an explicit IDHospital and explicit URLs win */
+    tsb_config_defaults(&c);
+    assert_int_equal(tsb_config_set_override(&c, "general.environment=production"), 0);
+    assert_int_equal(tsb_config_set_override(&c, "general.id_hospital=tsa_0123456749_02"), 0);
+    assert_int_equal(tsb_config_set_override(&c, "tsa.url=https://127.0.0.1:1/tsa"), 0);
+    assert_int_equal(tsb_config_finish(&c), 0);
+    assert_int_equal(tsb_config_check_endpoint(&c), 0);
+    assert_string_equal(c.tsa.url, "https://127.0.0.1:1/tsa");
+    assert_string_equal(c.consult.url, "https://services.ehealth.fgov.be/TimestampConsult/v2");
+    tsb_config_cleanup(&c);
+
+    static const char *const bad_ids[] = {
+        "tsa_406798006_01",   "tsa_04067980060_01", "tsa_0406798006_1",  "tsa_0406798006_001",
+        "TSA_0406798006_01",  "tsa-0406798006-01",  "tsa_04067980x6_01", "tsa_0406798006_0a",
+        "tsa_0406798006_01 ", "0406798006",         "tsa__01",
+    };
+    for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
+        tsb_config_defaults(&c);
+        snprintf(set, sizeof(set), "general.id_hospital=%s", bad_ids[i]);
+        assert_int_equal(tsb_config_set_override(&c, set), TSB_ECONFIG);
+        if (strstr(tsb_err_detail(), "general.id_hospital: expected tsa_<KBO>_<NN>") == NULL)
+            fail_msg("'%s': %s", bad_ids[i], tsb_err_detail());
+        assert_false(tsb_config_id_hospital_valid(bad_ids[i]));
+        tsb_config_cleanup(&c);
+    }
+    tsb_config_defaults(&c);
+    assert_int_equal(tsb_config_set_override(&c, "general.environment=staging"), TSB_ECONFIG);
+    assert_non_null(strstr(tsb_err_detail(), "expected simulator, acceptance or production"));
+    assert_int_equal(tsb_config_set_override(&c, "sealer.first_sequence=0"), TSB_ECONFIG);
+    assert_int_equal(tsb_config_set_override(&c, "sealer.max_bag_bytes=4095"), TSB_ECONFIG);
+    assert_non_null(strstr(tsb_err_detail(), "sealer.max_bag_bytes: 4095 is outside"));
+    assert_int_equal(c.sealer.first_sequence, 1);
+    assert_int_equal(c.sealer.max_bag_bytes, 8 * 1024 * 1024);
+    tsb_config_cleanup(&c);
+}
+
 static void test_dump_round_trips(void **state)
 {
     char *dir = tsb_test_tmpdir();
@@ -159,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_file_values_and_errors),
         cmocka_unit_test(test_overrides_and_cross_checks),
+        cmocka_unit_test(test_environment_and_id_hospital),
         cmocka_unit_test(test_dump_round_trips),
         cmocka_unit_test(test_every_option_documented),
     };

@@ -1,7 +1,9 @@
 /* Unit tests for keystore: the hospital PKCS#12 loads from a password file or variable, the key
- * type is reported, and every refusal (wrong password, missing variable, unreadable file, not a
- * PKCS#12, expired certificate) names the problem without ever showing the password; a file open
- * to others is warned about or refused; a password variable is wiped from the environment. */
+ * type is reported, keystores with the legacy PBEs of older Java tools (made at test time with
+ * `openssl pkcs12 -export -legacy` and friends) load like the default ones, every refusal
+ * (wrong password, missing variable, unreadable file, not a PKCS#12, expired certificate) names the
+ * problem without ever showing the password, a file open to others is warned about or refused, and
+ * a password variable is wiped from the environment. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,6 +40,24 @@ static int setup(void **state)
         return -1;
     snprintf(password, sizeof(password), "%.*s", (int)strcspn(p, "\n"), p);
     free(p);
+    /* the PBE choices of older tools: RC2-40 certificates with 3DES keys (-legacy, as Java's
+     * keytool and the eHealth certificate tools wrote them), RC2-40 certificates with an AES key,
+     * 3DES everywhere; and the EC keystore made -legacy */
+    if (tsb_test_sh("cd '%s' && "
+                    "openssl pkcs12 -export -legacy -inkey hospital.key -in hospital.pem "
+                    "-certfile hospital-ca.pem -name authentication -passout file:hospital.pass "
+                    "-out legacy.p12 && "
+                    "openssl pkcs12 -export -legacy -keypbe AES-256-CBC -inkey hospital.key "
+                    "-in hospital.pem -certfile hospital-ca.pem -name authentication "
+                    "-passout file:hospital.pass -out legacy-rc2-aes.p12 && "
+                    "openssl pkcs12 -export -certpbe PBE-SHA1-3DES -keypbe PBE-SHA1-3DES "
+                    "-macalg sha1 -inkey hospital.key -in hospital.pem -certfile hospital-ca.pem "
+                    "-name authentication -passout file:hospital.pass -out legacy-3des.p12 && "
+                    "cd ec && openssl pkcs12 -export -legacy -inkey hospital.key -in hospital.pem "
+                    "-certfile hospital-ca.pem -name authentication -passout file:hospital.pass "
+                    "-out legacy.p12",
+                    dir) != 0)
+        return -1;
     return 0;
 }
 
@@ -72,6 +92,52 @@ static void test_loads_from_file(void **state)
     assert_int_equal(tsb_keystore_load(&src, now_ms(), &ks), 0);
     assert_int_equal(tsb_keystore_key_type(ks), TSB_KEY_EC);
     tsb_keystore_free(ks);
+}
+
+/* name: file under dir; pbe: what `openssl pkcs12 -info` must report for it (proves the file
+ * really uses the old algorithm, whatever the local openssl defaults are). */
+static void test_loads_legacy_keystores(void **state)
+{
+    static const struct {
+        const char *name, *pass, *pbe;
+        enum tsb_key_type type;
+    } cases[] = {
+        {"legacy.p12", "hospital.pass", "pbeWithSHA1And40BitRC2-CBC", TSB_KEY_RSA},
+        {"legacy-rc2-aes.p12", "hospital.pass", "pbeWithSHA1And40BitRC2-CBC", TSB_KEY_RSA},
+        {"legacy-3des.p12", "hospital.pass", "pbeWithSHA1And3-KeyTripleDES-CBC", TSB_KEY_RSA},
+        {"ec/legacy.p12", "ec/hospital.pass", "pbeWithSHA1And40BitRC2-CBC", TSB_KEY_EC},
+        {"hospital.p12", "hospital.pass", "AES-256-CBC", TSB_KEY_RSA}, /* today's default */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char path[4300], pass[4300];
+        snprintf(path, sizeof(path), "%s/%s", dir, cases[i].name);
+        snprintf(pass, sizeof(pass), "%s/%s", dir, cases[i].pass);
+        if (tsb_test_sh("openssl pkcs12 -legacy -info -noout -in '%s' -passin 'file:%s' 2>&1 | "
+                        "grep -q '%s'",
+                        path, pass, cases[i].pbe) != 0)
+            fail_msg("%s does not use %s", cases[i].name, cases[i].pbe);
+        struct tsb_keystore_source src = {.path = path, .password_file = pass};
+        struct tsb_keystore *ks = NULL;
+        if (tsb_keystore_load(&src, now_ms(), &ks) != 0)
+            fail_msg("%s: %s", cases[i].name, tsb_err_detail());
+        assert_int_equal(tsb_keystore_key_type(ks), cases[i].type);
+        assert_int_equal(sk_X509_num(tsb_keystore_chain(ks)), 1); /* the hospital CA */
+        char subject[256];
+        X509_NAME_oneline(X509_get_subject_name(tsb_keystore_cert(ks)), subject, sizeof(subject));
+        assert_non_null(strstr(subject, "CN=tsa_0406798006_01"));
+        tsb_keystore_free(ks);
+    }
+
+    /* the retry keeps the checks: a wrong password still says so */
+    char path[4300], wrong[4300];
+    snprintf(path, sizeof(path), "%s/legacy.p12", dir);
+    snprintf(wrong, sizeof(wrong), "%s/wrong-legacy.pass", dir);
+    assert_int_equal(tsb_test_write_file(wrong, "nope\n", 5), 0);
+    struct tsb_keystore_source src = {.path = path, .password_file = wrong};
+    struct tsb_keystore *ks = NULL;
+    assert_int_equal(tsb_keystore_load(&src, now_ms(), &ks), TSB_ECONFIG);
+    assert_null(ks);
+    assert_non_null(strstr(tsb_err_detail(), "wrong password"));
 }
 
 static void test_loads_from_environment(void **state)
@@ -195,8 +261,11 @@ static void test_check_private(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_loads_from_file), cmocka_unit_test(test_loads_from_environment),
-        cmocka_unit_test(test_refusals),        cmocka_unit_test(test_forget_env),
+        cmocka_unit_test(test_loads_from_file),
+        cmocka_unit_test(test_loads_legacy_keystores),
+        cmocka_unit_test(test_loads_from_environment),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_forget_env),
         cmocka_unit_test(test_check_private),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

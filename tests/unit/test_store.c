@@ -845,6 +845,92 @@ static void test_seal_byte_cap(void **state)
     tsb_store_close(s);
 }
 
+/* Byte caps from just above one entry's bag to several entries, in both hash encodings and with
+ * the longest root name: no bag exceeds the cap, no entry is lost or reordered, and every bag but
+ * the last had no room left for one more entry. */
+static void test_seal_byte_cap_sweep(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    char root[TSB_BAG_ROOT_MAX + 1];
+    memset(root, 'R', TSB_BAG_ROOT_MAX);
+    root[TSB_BAG_ROOT_MAX] = '\0';
+    int64_t seq = 1;
+    for (int enc = 0; enc < 2; enc++) {
+        for (size_t cap = 600; cap <= 2400; cap += 150) {
+            int64_t *a = append_range(s, (int)(seq * 100), 9);
+            struct tsb_seal_opts o = seal_opts(0);
+            o.bag.enc = enc ? TSB_HASH_BASE64 : TSB_HASH_HEX;
+            o.bag.root = root;
+            o.max_bytes = cap;
+            struct tsb_seal_result res;
+            assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+            assert_int_equal(res.first_seq, seq);
+            assert_int_equal(res.entries, 9);
+            size_t done = 0;
+            for (size_t i = 0; i < res.bags; i++) {
+                struct tsb_bag_rec b;
+                assert_int_equal(tsb_store_bag_get(s, seq + (int64_t)i, &b), 0);
+                if (b.bytes_len > cap)
+                    fail_msg("cap %zu: bag %zu has %zu bytes", cap, i, b.bytes_len);
+                size_t n = (size_t)b.entry_count;
+                /* a bag stops only when one more entry (at most ~160 bytes) and the end tag
+                 * might not fit */
+                if (i + 1 < res.bags)
+                    assert_true(b.bytes_len + 2 * 160 + 80 > cap);
+                struct tsb_bag *pb = NULL;
+                struct tsb_bag_limits lim = {.max_bytes = cap};
+                assert_int_equal(tsb_bag_parse(b.bytes, b.bytes_len, &lim, &pb), 0);
+                assert_int_equal(pb->n, n);
+                for (size_t k = 0; k < n; k++)
+                    assert_int_equal(pb->entries[k].ref, a[done + k]);
+                tsb_bag_free(pb);
+                tsb_bag_rec_cleanup(&b);
+                done += n;
+            }
+            assert_int_equal(done, 9);
+            seq += (int64_t)res.bags;
+            free(a);
+        }
+    }
+    assert_int_equal(stats_of(s).staged, 0);
+    tsb_store_close(s);
+}
+
+/* first_seq numbers the first bag of an empty archive and is ignored once a bag exists. */
+static void test_seal_first_sequence(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    int64_t *a = append_range(s, 0, 3);
+    struct tsb_seal_opts o = seal_opts(2);
+    o.first_seq = 1000;
+    struct tsb_seal_result res;
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    assert_int_equal(res.first_seq, 1000);
+    assert_int_equal(res.bags, 2);
+    check_bag(s, 1000, a, 2);
+    check_bag(s, 1001, a + 2, 1);
+    struct tsb_bag_rec b;
+    struct tsb_bag *pb = NULL;
+    assert_int_equal(tsb_store_bag_get(s, 1000, &b), 0);
+    assert_int_equal(tsb_bag_parse(b.bytes, b.bytes_len, NULL, &pb), 0);
+    assert_int_equal(pb->seq, 1000); /* the SequenceNumber attribute eHealth sees */
+    tsb_bag_free(pb);
+    tsb_bag_rec_cleanup(&b);
+    assert_int_equal(tsb_store_bag_get(s, 999, &b), TSB_ENOTFOUND);
+    assert_int_equal(stats_of(s).last_seq, 1001);
+
+    int64_t *c = append_range(s, 10, 1);
+    o.first_seq = 5000; /* the archive has bags now: numbering simply continues */
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    assert_int_equal(res.first_seq, 1002);
+    check_bag(s, 1002, c, 1);
+    free(a);
+    free(c);
+    tsb_store_close(s);
+}
+
 /* ---- state machine ------------------------------------------------------------------------ */
 
 static const uint8_t fake_response[] = "<SignResponse/>";
@@ -1451,6 +1537,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_seal_nothing_staged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_n_and_more_than_a_bag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_byte_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seal_byte_cap_sweep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seal_first_sequence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_transitions_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stamp_fields_and_attempt_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_transitions_sql, setup, teardown),

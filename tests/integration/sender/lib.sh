@@ -139,9 +139,12 @@ verify_stamped() {
     done
 }
 
-# gap_free: SequenceNumbers 1..N without a hole, every entry in exactly one bag.
+# gap_free [FIRST]: SequenceNumbers FIRST (default 1)..N without a hole, every entry in exactly
+# one bag.
 gap_free() {
-    [ "$(sql "SELECT count(*) = max(seq) AND min(seq) = 1 FROM bags")" = 1 ] || fail "SequenceNumbers have a gap"
+    local first=${1:-1}
+    [ "$(sql "SELECT count(*) = max(seq) - $first + 1 AND min(seq) = $first FROM bags")" = 1 ] ||
+        fail "SequenceNumbers from $first have a gap"
     [ "$(sql "SELECT count(*) FROM entries WHERE bag_seq IS NULL OR bag_seq = 0")" = 0 ] ||
         fail "entries left unsealed"
 }

@@ -56,12 +56,26 @@ rc=$(curl_tsa -m 2)
 [ "$rc" = 28 ] || fail "timeout: curl exit $rc, expected 28 (timed out)"
 [ "$(curl_tsa)" = 0 ] || fail "after timeout the next request failed"
 
-# latency: with 3 s added, a 1 s client timeout fires; without, it does not
+# latency: with 3 s added, a 1 s client timeout fires; without, it does not. The held request is
+# still stamped when its delay ends (the client only gave up): wait for that stamp, so that it
+# cannot land inside a later step's consult window.
+n_stamps() { # how many bags TSConsult holds in all
+    check_body "$ID_HOSPITAL" 0 9999999999999 "" >"$T/all.xml"
+    sign "$T/all.xml" >"$T/allreq.xml"
+    [ "$(consult "$T/allreq.xml")" = 200 ] || fail "n_stamps: consult failed"
+    count '//*[local-name()="TSConsultResponse"]/*[local-name()="TSList"]'
+}
+n0=$(n_stamps)
 admin_fault 'latency=3000@1'
 rc=$(curl_tsa -m 1)
 [ "$rc" = 28 ] || fail "latency=3000: curl exit $rc, expected 28"
 fresh
 [ "$(curl_tsa -m 30)" = 0 ] || fail "after latency@1 the next request failed"
+for i in $(seq 1 300); do
+    [ "$(n_stamps)" -ge $((n0 + 2)) ] && break
+    sleep 0.1
+done
+[ "$(n_stamps)" = $((n0 + 2)) ] || fail "latency: the held request was not stamped ($(n_stamps) stamps, expected $((n0 + 2)))"
 
 # drop-response: processed (stamped and archived), but no answer
 admin_fault 'drop-response@1'
@@ -72,9 +86,7 @@ rc=$(curl_tsa)
 digest=$(sha256sum "$T/dropped.xml" | cut -c1-64)
 sign "$T/cb.xml" >"$T/creq.xml"
 [ "$(consult "$T/creq.xml")" = 200 ] || fail "check after drop failed"
-# The dropped bag is among the newest stamps, not always the newest: the request held by the
-# latency knob above is stamped when its delay ends, which on a fast machine is after this one.
-get_body "$ID_HOSPITAL" "$(resp_tslist | tail -3 | sed 's/\(.*\):\(.*\)/<TSList><sequenceNumber>\1<\/sequenceNumber><dateTime>\2<\/dateTime><\/TSList>/' | tr -d '\n')" >"$T/gb.xml"
+get_body "$ID_HOSPITAL" "$(resp_tslist | tail -1 | sed 's/\(.*\):\(.*\)/<TSList><sequenceNumber>\1<\/sequenceNumber><dateTime>\2<\/dateTime><\/TSList>/' | tr -d '\n')" >"$T/gb.xml"
 sign "$T/gb.xml" >"$T/creq.xml"
 [ "$(consult "$T/creq.xml")" = 200 ] || fail "get after drop failed"
 found=

@@ -27,7 +27,8 @@ enum opt_type {
     T_BAGNS,
     T_CARRIER,
     T_ENV,
-    T_IDHOSP
+    T_IDHOSP,
+    T_KEYPERMS
 };
 
 struct opt {
@@ -133,7 +134,9 @@ static const struct opt opts[] = {
     {"tsa", "keystore_password_file", T_STR, F(tsa.keystore_password_file), 0, 0, "",
      "File holding the keystore password (first line); empty means <state_dir>/pki/hospital.pass unless keystore_password_env is set."},
     {"tsa", "keystore_password_env", T_STR, F(tsa.keystore_password_env), 0, 0, "",
-     "Name of an environment variable holding the keystore password (used instead of the file)."},
+     "Name of an environment variable holding the keystore password (used instead of the file); tsbagd wipes it from its environment once started."},
+    {"tsa", "keystore_permissions", T_KEYPERMS, F(tsa.keystore_permissions), 0, 0, "warn",
+     "What tsbagd does at start when the keystore or its password file is accessible by group or others: warn (log it and start) or refuse (exit 1)."},
     {"tsa", "trust_anchors", T_STR, F(tsa.trust_anchors), 0, 0, "",
      "PEM certificates of the TSA roots tokens must chain to; empty means <state_dir>/pki/tsa-ca.pem."},
     {"tsa", "tsa_certs", T_STR, F(tsa.tsa_certs), 0, 0, "",
@@ -291,6 +294,14 @@ static int set_opt(struct tsb_config *cfg, const struct opt *o, const char *v)
             *(enum tsb_carrier *)field = TSB_CARRIER_BASE64DATA;
         else
             return tsb_err(TSB_ECONFIG, "expected base64xml or base64data, got '%s'", v);
+        return 0;
+    case T_KEYPERMS:
+        if (strcmp(v, "warn") == 0)
+            *(enum tsb_key_perms *)field = TSB_KEY_PERMS_WARN;
+        else if (strcmp(v, "refuse") == 0)
+            *(enum tsb_key_perms *)field = TSB_KEY_PERMS_REFUSE;
+        else
+            return tsb_err(TSB_ECONFIG, "expected warn or refuse, got '%s'", v);
         return 0;
     }
     return tsb_err(TSB_EINTERNAL, "bad option type");
@@ -495,6 +506,10 @@ static void dump_value(const struct tsb_config *cfg, const struct opt *o, FILE *
         fprintf(f, "%s",
                 *(const enum tsb_carrier *)field == TSB_CARRIER_BASE64XML ? "base64xml"
                                                                           : "base64data");
+        break;
+    case T_KEYPERMS:
+        fprintf(f, "%s",
+                *(const enum tsb_key_perms *)field == TSB_KEY_PERMS_WARN ? "warn" : "refuse");
         break;
     }
 }

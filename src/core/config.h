@@ -18,6 +18,8 @@
 #include <stdint.h>
 
 enum tsb_carrier { TSB_CARRIER_BASE64XML, TSB_CARRIER_BASE64DATA };
+/* tsa.keystore_permissions: a keystore or password file open to group or others */
+enum tsb_key_perms { TSB_KEY_PERMS_WARN, TSB_KEY_PERMS_REFUSE };
 
 /* Which eHealth platform tsbag talks to: sets the default TSA and TSConsult URLs and whether the
  * demo IDHospital may be used. */
@@ -75,6 +77,7 @@ struct tsb_config {
         char *keystore;
         char *keystore_password_file;
         char *keystore_password_env;
+        enum tsb_key_perms keystore_permissions;
         char *trust_anchors;
         char *tsa_certs;   /* "" = none */
         char *policy_oids; /* comma-separated, "" = any */

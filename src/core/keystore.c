@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <xmlsec/openssl/evp.h>
 #include <xmlsec/openssl/x509.h>
@@ -392,6 +393,48 @@ out:
     legacy_ctx_cleanup(&lctx);
     ERR_clear_error();
     return r;
+}
+
+/* One file of the keystore: 0 when only its owner may access it (or it is missing: the loader
+ * names that), else a warning or, with refuse, TSB_ECONFIG. */
+static int check_private(const char *what, const char *path, bool refuse)
+{
+    struct stat st;
+    if (path == NULL || path[0] == '\0' || stat(path, &st) != 0)
+        return 0;
+    mode_t open_bits = st.st_mode & (S_IRWXG | S_IRWXO);
+    if (open_bits == 0)
+        return 0;
+    char msg[512];
+    snprintf(msg, sizeof(msg),
+             "%s %s is accessible by group or others (mode %04o): whoever can read it can copy "
+             "the hospital's eHealth key; chmod 0600 it, owned by the user tsbagd runs as",
+             what, path, (unsigned)(st.st_mode & 07777));
+    if (refuse)
+        return tsb_err(TSB_ECONFIG, "%s (tsa.keystore_permissions=refuse)", msg);
+    tsb_warn("keystore: %s", msg);
+    return 0;
+}
+
+int tsb_keystore_check_private(const struct tsb_keystore_source *src, bool refuse)
+{
+    int r = check_private("keystore", src->path, refuse);
+    if (r == 0 && (src->password_env == NULL || src->password_env[0] == '\0'))
+        r = check_private("keystore password file", src->password_file, refuse);
+    return r;
+}
+
+void tsb_keystore_forget_env(const char *name)
+{
+    extern char **environ;
+    size_t n = name != NULL ? strlen(name) : 0;
+    if (n == 0)
+        return;
+    /* unsetenv only unlinks the entry: its bytes stay where /proc/<pid>/environ reads them */
+    for (char **e = environ; e != NULL && *e != NULL; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            OPENSSL_cleanse(*e, strlen(*e));
+    unsetenv(name);
 }
 
 void tsb_keystore_free(struct tsb_keystore *ks)

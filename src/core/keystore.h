@@ -10,6 +10,7 @@
 
 #include <openssl/x509.h>
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,14 @@ struct tsb_keystore_source {
 int tsb_keystore_load(const struct tsb_keystore_source *src, int64_t now_ms,
                       struct tsb_keystore **out);
 void tsb_keystore_free(struct tsb_keystore *ks);
+/* Checks that only the owner may access the keystore and, when the password comes from a file,
+ * the password file: a file open to group or others is logged as a warning (returns 0) or, with
+ * refuse, returns TSB_ECONFIG naming it. A missing file is left to tsb_keystore_load. */
+int tsb_keystore_check_private(const struct tsb_keystore_source *src, bool refuse);
+/* Wipes the bytes of the environment variable name (NAME=value) and removes it, so that neither
+ * a child process nor /proc/<pid>/environ shows the password once it has been read. NULL or ""
+ * does nothing. */
+void tsb_keystore_forget_env(const char *name);
 
 /* The hospital certificate (borrowed, valid while ks lives). */
 X509 *tsb_keystore_cert(const struct tsb_keystore *ks);

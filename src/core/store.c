@@ -517,6 +517,36 @@ int tsb_store_schema_version(struct tsb_store *s)
     return s->version;
 }
 
+int tsb_store_check_writable(struct tsb_store *s)
+{
+    if (s->readonly)
+        return tsb_err(TSB_ESTATE, "archive %s was opened read-only", s->path);
+    /* SQLite silently falls back to read-only when the file (or its -wal/-shm) cannot be opened
+     * for writing: find that out now, not at the first commit. */
+    if (sqlite3_db_readonly(s->db, "main") == 1)
+        return tsb_err(TSB_ESTORE,
+                       "archive %s is read-only (file permissions, owner or a read-only file "
+                       "system): give the user running tsbag write access to it and its folder",
+                       s->path);
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE; ROLLBACK", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        return 0;
+    int prim = rc & 0xff;
+    char why[256];
+    snprintf(why, sizeof(why), "%s", sqlite3_errmsg(s->db));
+    if (!sqlite3_get_autocommit(s->db))
+        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
+        return tsb_err(TSB_EBUSY, "archive %s: another process holds its write lock (%s)", s->path,
+                       why);
+    if (prim == SQLITE_READONLY || prim == SQLITE_CANTOPEN || prim == SQLITE_PERM)
+        return tsb_err(TSB_ESTORE,
+                       "archive %s cannot be written (%s): give the user running tsbag write "
+                       "access to it, its -wal and -shm files and its folder",
+                       s->path, why);
+    return tsb_err(TSB_ESTORE, "archive %s: cannot start a write transaction: %s", s->path, why);
+}
+
 /* ---- journal entries ---------------------------------------------------------------------- */
 
 static int check_entry(const struct tsb_entry_in *e, size_t i)

@@ -823,7 +823,7 @@ static int listen_unix(struct tsb_ingest *in)
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode))
             return tsb_err(TSB_ECONFIG, "%s exists and is not a socket", path);
-        unlink(path); /* a stale socket from a previous run (the archive lock excludes a twin) */
+        unlink(path); /* a stale socket: main.c holds <state_dir>/tsbagd.lock, no twin uses it */
     }
     uv_pipe_init(in->loop, &in->unix_srv, 0);
     in->unix_srv.data = in;

@@ -1,15 +1,17 @@
 /*
  * tsbagd: the appliance daemon. Runs in the foreground (systemd-friendly), logs to stderr.
  *   tsbagd [-c FILE] [-s section.key=value]... [--print-config]
- * Start: configuration, state folder, archive (migrated at open), writer thread, listeners, then
- * READY=1 to systemd when NOTIFY_SOCKET is set. Stop on SIGTERM/SIGINT: ingest answers what is in
- * flight, the writer commits what is queued, everything closes, exit 0.
- * Exit codes (docs/operations.md): 0 clean stop, 1 could not start, 2 usage, 3 the archive could
- * not be written (durability lost: nothing more was acknowledged).
+ * Start: configuration, umask, state folder (writable, locked: one tsbagd per state folder),
+ * keystore permissions, archive (migrated at open, writable), writer thread, listeners, sender,
+ * then READY=1 to systemd when NOTIFY_SOCKET is set. Stop on SIGTERM/SIGINT: ingest answers what is
+ * in flight, the writer commits what is queued, everything closes, exit 0. Exit codes
+ * (docs/operations.md): 0 clean stop, 1 could not start, 2 usage, 3 the archive could not be
+ * written (durability lost: nothing more was acknowledged).
  */
 #include "config.h"
 #include "err.h"
 #include "ingest.h"
+#include "keystore.h"
 #include "sealer.h"
 #include "sender.h"
 #include "log.h"
@@ -17,12 +19,14 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -42,6 +46,7 @@ struct daemon {
     uv_signal_t sigterm, sigint;
     bool stopping;
     int exit_code;
+    int lock_fd; /* <state_dir>/tsbagd.lock, flock'ed for the life of the process */
 };
 
 static void usage(FILE *f)
@@ -167,6 +172,94 @@ static int make_state_dir(const char *path)
     return 0;
 }
 
+/* The folder of path (its parent, "." for a bare name) in buf. */
+static void parent_dir(const char *path, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", path);
+    char *slash = strrchr(buf, '/');
+    if (slash == NULL)
+        snprintf(buf, size, ".");
+    else if (slash == buf)
+        buf[1] = '\0';
+    else
+        *slash = '\0';
+}
+
+/* tsbagd creates its lock, socket, port file and the archive's -wal and -shm in these folders:
+ * a read-only one must stop the start, not the first write. */
+static int check_writable_dir(const char *what, const char *path)
+{
+    if (access(path, W_OK | X_OK) != 0)
+        return tsb_err(TSB_ECONFIG,
+                       "%s %s is not writable (%s): tsbagd creates its lock, socket and the "
+                       "archive's -wal and -shm files there; give the user it runs as write access",
+                       what, path, strerror(errno));
+    return 0;
+}
+
+/* One tsbagd per state folder: a second one would replace the first one's socket and race its
+ * sender. The lock is taken before anything in the folder is touched and held until exit (the
+ * kernel drops it even after SIGKILL); the file keeps the holder's PID for the message. */
+static int take_lock(struct daemon *d)
+{
+    char path[4200], pid[32] = "";
+    if ((size_t)snprintf(path, sizeof(path), "%s/tsbagd.lock", d->cfg.general.state_dir) >=
+        sizeof(path))
+        return tsb_err(TSB_ECONFIG, "general.state_dir is too long");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (fd < 0)
+        return tsb_err(TSB_EIO, "cannot open the lock file %s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        ssize_t n = e == EWOULDBLOCK ? pread(fd, pid, sizeof(pid) - 1, 0) : -1;
+        close(fd);
+        if (e != EWOULDBLOCK)
+            return tsb_err(TSB_EIO, "cannot lock %s: %s", path, strerror(e));
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        return tsb_err(TSB_EBUSY,
+                       "another tsbagd (PID %s) is running on state folder %s (it holds %s); "
+                       "stop it first, or give this one its own general.state_dir",
+                       pid[0] ? pid : "not yet written", d->cfg.general.state_dir, path);
+    }
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        int e = errno;
+        close(fd);
+        return tsb_err(TSB_EIO, "cannot write the lock file %s: %s", path, strerror(e));
+    }
+    d->lock_fd = fd;
+    return 0;
+}
+
+/* Everything that must hold before the archive is opened, in this order: files created from here
+ * on are never open to others (umask, kept stricter if inherited), the state folder exists and is
+ * writable, this process holds its lock, the keystore is private. */
+static int start_checks(struct daemon *d)
+{
+    int r = TSB_EINTERNAL;
+    char dir[4200];
+    umask(umask(0) | 0027);
+    if ((r = make_state_dir(d->cfg.general.state_dir)) != 0 ||
+        (r = check_writable_dir("state folder", d->cfg.general.state_dir)) != 0 ||
+        (r = take_lock(d)) != 0)
+        return r;
+    if (strlen(d->cfg.store.path) >= sizeof(dir))
+        return tsb_err(TSB_ECONFIG, "store.path is too long");
+    parent_dir(d->cfg.store.path, dir, sizeof(dir));
+    if ((r = check_writable_dir("archive folder", dir)) != 0)
+        return r;
+    if (d->cfg.sealer.enabled) {
+        struct tsb_keystore_source src = {.path = d->cfg.tsa.keystore,
+                                          .password_file = d->cfg.tsa.keystore_password_file,
+                                          .password_env = d->cfg.tsa.keystore_password_env};
+        bool refuse = d->cfg.tsa.keystore_permissions == TSB_KEY_PERMS_REFUSE;
+        if ((r = tsb_keystore_check_private(&src, refuse)) != 0)
+            return r;
+    }
+    return 0;
+}
+
 static void walk_close(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -181,7 +274,7 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
         {"print-config", no_argument, NULL, 'P'}, {NULL, 0, NULL, 0},
     };
-    struct daemon d = {0};
+    struct daemon d = {.lock_fd = -1};
     struct tsb_store *store = NULL;
     bool print = false, loop_ok = false;
     int ch, rc = EXIT_USAGE;
@@ -240,13 +333,17 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     tsb_info("tsbagd %s starting (state %s)", TSB_VERSION, d.cfg.general.state_dir);
 
-    if (make_state_dir(d.cfg.general.state_dir) != 0) {
+    if (start_checks(&d) != 0) {
         tsb_error("tsbagd: %s", tsb_err_detail());
         goto out;
     }
     struct tsb_store_open_opts so = {.busy_timeout_ms = (int)d.cfg.store.busy_timeout_ms};
     if (tsb_store_open(d.cfg.store.path, &so, &store) != 0) {
         tsb_error("tsbagd: archive %s: %s", d.cfg.store.path, tsb_err_detail());
+        goto out;
+    }
+    if (tsb_store_check_writable(store) != 0) {
+        tsb_error("tsbagd: %s", tsb_err_detail());
         goto out;
     }
     struct tsb_store_stats st;
@@ -302,6 +399,8 @@ int main(int argc, char **argv)
         uv_run(&d.loop, UV_RUN_DEFAULT);
         goto out;
     }
+    /* the sender has read the keystore password (or never will): no copy stays behind */
+    tsb_keystore_forget_env(d.cfg.tsa.keystore_password_env);
     if (d.sealer != NULL)
         tsb_ingest_set_seal_hook(d.ingest, tsb_sealer_seal_hook, d.sealer);
     notify_ready();
@@ -319,5 +418,7 @@ out:
             tsb_warn("tsbagd: event loop closed with handles still open");
     }
     tsb_config_cleanup(&d.cfg);
+    if (d.lock_fd >= 0)
+        close(d.lock_fd);
     return rc;
 }

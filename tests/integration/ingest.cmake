@@ -1,6 +1,6 @@
 # integration.ingest: real tsbagd processes over Unix, TCP and TLS sockets (tests/integration/
 # test_ingest.c); integration.crash: the kill -9 harness (short by default, long under the
-# `reliability` label).
+# `reliability` label, which tools/dev test leaves out).
 set(_tsb_it_common ${CMAKE_CURRENT_LIST_DIR}/daemon_util.c ${CMAKE_CURRENT_LIST_DIR}/load_util.c)
 set(_tsb_it_env
     "TSBAGD=$<TARGET_FILE:tsbagd>;TSBAG=$<TARGET_FILE:tsbag>;TSB_SOURCE_DIR=${PROJECT_SOURCE_DIR};TSB_BINARY_DIR=${PROJECT_BINARY_DIR};CMOCKA_MESSAGE_OUTPUT=stdout")

@@ -18,4 +18,22 @@ if(TARGET ehealth-sim AND TARGET tsbagd)
         set_tests_properties(integration.${_t} PROPERTIES LABELS integration
             FIXTURES_REQUIRED sim_pki ENVIRONMENT "${_snd_env}" TIMEOUT 300)
     endforeach()
+    # Daemon start (integration/daemon/daemon_start.sh, same helpers):
+    #   integration.daemon_lock      a second tsbagd on one state folder exits 1, the first serves
+    #   integration.daemon_readonly  a read-only archive or state folder: exit 1 before "ready"
+    #   integration.daemon_files     modes of what tsbagd creates, keystore permission warning and
+    #                                refusal, the password variable gone from its environment
+    foreach(_c lock readonly files)
+        add_test(NAME integration.daemon_${_c}
+                 COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/daemon/daemon_start.sh ${_c})
+        set_tests_properties(integration.daemon_${_c} PROPERTIES LABELS integration
+            FIXTURES_REQUIRED sim_pki ENVIRONMENT "${_snd_env}" TIMEOUT 300 SKIP_RETURN_CODE 77)
+    endforeach()
+    # integration.reliability (integration/daemon/reliability.sh): ingest, 1 s sealing, stamping,
+    # local checks and kill -9 of tsbagd and the simulator for $TSB_RELIABILITY_SECONDS (default
+    # 600). Label `reliability` only: tools/dev test leaves it out, tools/dev reliability runs it.
+    add_test(NAME integration.reliability
+             COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/daemon/reliability.sh)
+    set_tests_properties(integration.reliability PROPERTIES LABELS reliability
+        FIXTURES_REQUIRED sim_pki ENVIRONMENT "${_snd_env}" TIMEOUT 1800)
 endif()

@@ -1,8 +1,9 @@
 /* Unit tests for keystore: the hospital PKCS#12 loads from a password file or variable, the key
  * type is reported, keystores with the legacy PBEs of older Java tools (made at test time with
- * `openssl pkcs12 -export -legacy` and friends) load like the default ones, and every refusal
+ * `openssl pkcs12 -export -legacy` and friends) load like the default ones, every refusal
  * (wrong password, missing variable, unreadable file, not a PKCS#12, expired certificate) names the
- * problem without ever showing the password. */
+ * problem without ever showing the password, a file open to others is warned about or refused, and
+ * a password variable is wiped from the environment. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static char *dir;
@@ -190,6 +192,72 @@ static void test_refusals(void **state)
     }
 }
 
+/* The bytes of the entry itself are wiped, not only unlinked from environ: that is what
+ * /proc/<pid>/environ reads for a variable the process was started with. */
+static void test_forget_env(void **state)
+{
+    static char entry[] = "TSB_TEST_KS_FORGET=s3cret-value";
+    static char other[] = "TSB_TEST_KS_FORGETX=stays";
+    assert_int_equal(putenv(entry), 0); /* environ now points at entry itself */
+    assert_int_equal(putenv(other), 0);
+    assert_string_equal(getenv("TSB_TEST_KS_FORGET"), "s3cret-value");
+    tsb_keystore_forget_env("TSB_TEST_KS_FORGET");
+    assert_null(getenv("TSB_TEST_KS_FORGET"));
+    for (size_t i = 0; i < sizeof(entry) - 1; i++)
+        assert_int_equal(entry[i], 0);
+    assert_string_equal(getenv("TSB_TEST_KS_FORGETX"), "stays"); /* a longer name is another */
+    tsb_keystore_forget_env(NULL);
+    tsb_keystore_forget_env("");
+    tsb_keystore_forget_env("TSB_TEST_KS_NEVER_SET");
+    unsetenv("TSB_TEST_KS_FORGETX");
+}
+
+/* A keystore or password file open to group or others: a warning (0) by default, TSB_ECONFIG
+ * naming the file and its mode with refuse; 0600 passes; the password file is not looked at when
+ * the password comes from a variable. */
+static void test_check_private(void **state)
+{
+    char ks[4200], pass[4200];
+    snprintf(ks, sizeof(ks), "%s/private.p12", dir);
+    snprintf(pass, sizeof(pass), "%s/private.pass", dir);
+    assert_int_equal(tsb_test_write_file(ks, "x", 1), 0);
+    assert_int_equal(tsb_test_write_file(pass, "x", 1), 0);
+    assert_int_equal(chmod(ks, 0600), 0);
+    assert_int_equal(chmod(pass, 0600), 0);
+    struct tsb_keystore_source src = {.path = ks, .password_file = pass};
+    assert_int_equal(tsb_keystore_check_private(&src, true), 0);
+
+    const struct {
+        mode_t ks, pass;
+        const char *detail; /* NULL: accepted even with refuse */
+    } cases[] = {
+        {0644, 0600, "private.p12 is accessible by group or others (mode 0644)"},
+        {0640, 0600, "(mode 0640)"},
+        {0602, 0600, "(mode 0602)"},
+        {0600, 0604, "keystore password file"},
+        {0400, 0400, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(chmod(ks, cases[i].ks), 0);
+        assert_int_equal(chmod(pass, cases[i].pass), 0);
+        assert_int_equal(tsb_keystore_check_private(&src, false), 0);
+        int r = tsb_keystore_check_private(&src, true);
+        if (cases[i].detail == NULL) {
+            assert_int_equal(r, 0);
+            continue;
+        }
+        assert_int_equal(r, TSB_ECONFIG);
+        if (strstr(tsb_err_detail(), cases[i].detail) == NULL)
+            fail_msg("case %zu: '%s' lacks '%s'", i, tsb_err_detail(), cases[i].detail);
+    }
+    assert_int_equal(chmod(ks, 0600), 0);
+    assert_int_equal(chmod(pass, 0644), 0);
+    src.password_env = "TSB_TEST_KS_PASS";
+    assert_int_equal(tsb_keystore_check_private(&src, true), 0);
+    src.path = "/nonexistent/h.p12"; /* left to the loader */
+    assert_int_equal(tsb_keystore_check_private(&src, true), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -197,6 +265,8 @@ int main(void)
         cmocka_unit_test(test_loads_legacy_keystores),
         cmocka_unit_test(test_loads_from_environment),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_forget_env),
+        cmocka_unit_test(test_check_private),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

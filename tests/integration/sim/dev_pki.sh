@@ -11,8 +11,14 @@ for f in ca.pem ca.key tls-ca.pem tls-server.pem tls-server.key tsa.pem tsa.key 
     rogue-tsa.key hospital2.p12 unknown.p12 unmapped.p12 hospital-ec.p12 id-hospital.map; do
     [ -s "$dir/$f" ] || fail "missing $f"
 done
-[ "$(stat -c %a "$dir/hospital.pass")" = 600 ] || fail "hospital.pass is not 0600"
-[ "$(stat -c %a "$dir/hospital.p12")" = 600 ] || fail "hospital.p12 is not 0600"
+for f in hospital.pass hospital.p12 ca.key tsa.key tls-server.key hospital.key; do
+    [ "$(stat -c %a "$dir/$f")" = 600 ] || fail "$f is not 0600"
+done
+# the folders it creates are closed to others, whatever the caller's umask
+nested=$T/state/pki
+(umask 022 && "$SRC/tools/dev-pki" --quiet "$nested") || fail "dev-pki into a new nested folder failed"
+[ "$(stat -c %a "$T/state")" = 750 ] || fail "dev-pki created state/ as $(stat -c %a "$T/state"), not 0750"
+[ "$(stat -c %a "$nested")" = 700 ] || fail "dev-pki created the PKI folder as $(stat -c %a "$nested"), not 0700"
 
 openssl verify -CAfile "$dir/tsa-ca.pem" "$dir/tsa.pem" >/dev/null || fail "tsa.pem does not chain"
 openssl verify -purpose timestampsign -CAfile "$dir/tsa-ca.pem" "$dir/tsa.pem" >/dev/null ||

@@ -680,22 +680,15 @@ static void second_tls_client(void *arg)
     entries_free(&e);
 }
 
-/* ECDHE/DHE AEAD suites only under TLS 1.2, TLS 1.3 as OpenSSL ships it; a TLS client over the
- * limit gets TOO_MANY_CONNS over TLS; a peer that never completes the handshake is closed. */
-static void test_tls_cipher_policy_and_refusals(void **state)
+/* ECDHE/DHE AEAD suites only under TLS 1.2, TLS 1.3 as OpenSSL ships it; a policy OpenSSL cannot
+ * use stops tsbagd at start. */
+static void test_tls_cipher_policy(void **state)
 {
     char *dir = tsb_test_tmpdir();
     make_pki(dir);
     struct tls_overrides t;
     tls_overrides(&t, dir, "server-rsa"); /* static-RSA suites need an RSA certificate */
-    const char *ov[] = {"ingest.tcp_listen=127.0.0.1:0",
-                        t.cert,
-                        t.key,
-                        t.ca,
-                        t.allow,
-                        "ingest.max_connections=1",
-                        "ingest.handshake_timeout_ms=1000",
-                        NULL};
+    const char *ov[] = {"ingest.tcp_listen=127.0.0.1:0", t.cert, t.key, t.ca, t.allow, NULL};
     struct tsbd d;
     tsbd_start(&d, dir, 0, ov);
     char *out = tsb_test_path(dir, "s_client.out");
@@ -722,6 +715,43 @@ static void test_tls_cipher_policy_and_refusals(void **state)
                      suites[i].accepted ? "accepted" : "refused");
         }
     }
+    assert_int_equal(tsbd_stop(&d), 0);
+
+    /* a policy OpenSSL cannot use stops the daemon at start, naming the option */
+    char *log = tsb_test_path(dir, "bad-ciphers.log");
+    int rc =
+        tsb_test_sh("timeout 20 '%s' -s general.state_dir='%s' -s sealer.enabled=false "
+                    "-s ingest.tcp_listen=127.0.0.1:0 -s '%s' -s '%s' -s '%s' "
+                    "-s ingest.tls_ciphers=NO-SUCH-CIPHER 2>'%s'",
+                    tsbd_program("TSBAGD", "src/daemon/tsbagd"), dir, t.cert, t.key, t.ca, log);
+    assert_int_equal(rc, 1);
+    assert_int_equal(tsb_test_sh("grep -q 'ingest.tls_ciphers' '%s'", log), 0);
+    free(log);
+    free(out);
+    tsbd_cleanup(&d);
+    tsb_test_rmtree(dir);
+    free(dir);
+}
+
+/* Past the TLS handshake a refusal is a NACK over TLS: a TLS client over ingest.max_connections
+ * gets TOO_MANY_CONNS instead of HELLO_OK. Before it nothing can be said: a peer that never
+ * completes the handshake is closed after ingest.handshake_timeout_ms. */
+static void test_tls_refusals(void **state)
+{
+    char *dir = tsb_test_tmpdir();
+    make_pki(dir);
+    struct tls_overrides t;
+    tls_overrides(&t, dir, "server");
+    const char *ov[] = {"ingest.tcp_listen=127.0.0.1:0",
+                        t.cert,
+                        t.key,
+                        t.ca,
+                        t.allow,
+                        "ingest.max_connections=1",
+                        "ingest.handshake_timeout_ms=1000",
+                        NULL};
+    struct tsbd d;
+    tsbd_start(&d, dir, 0, ov);
 
     /* the only serving slot is held by the outer client: the second one is told so over TLS */
     struct entries e;
@@ -747,24 +777,8 @@ static void test_tls_cipher_policy_and_refusals(void **state)
     assert_true(fd >= 0);
     assert_true(raw_wait_closed(fd, 20000));
     close(fd);
-
-    assert_int_equal(tsbd_stop(&d), 0);
     entries_free(&e);
-
-    /* a policy OpenSSL cannot use stops the daemon at start, naming the option */
-    char *log = tsb_test_path(dir, "bad-ciphers.log");
-    int rc =
-        tsb_test_sh("'%s' -s general.state_dir='%s' -s sealer.enabled=false "
-                    "-s ingest.tcp_listen=127.0.0.1:0 -s '%s' -s '%s' -s '%s' "
-                    "-s ingest.tls_ciphers=NO-SUCH-CIPHER 2>'%s'",
-                    tsbd_program("TSBAGD", "src/daemon/tsbagd"), dir, t.cert, t.key, t.ca, log);
-    assert_int_equal(rc, 1);
-    assert_int_equal(tsb_test_sh("grep -q 'ingest.tls_ciphers' '%s'", log), 0);
-    free(log);
-    free(out);
-    tsbd_cleanup(&d);
-    tsb_test_rmtree(dir);
-    free(dir);
+    stop_and_remove(&d, dir);
 }
 
 /* ---- admission under a flood ------------------------------------------------------------------
@@ -1162,7 +1176,8 @@ int main(void)
         cmocka_unit_test(test_handshake_deadline),
         cmocka_unit_test(test_per_source_limit),
         cmocka_unit_test(test_tls_client_certificates_and_allowlist),
-        cmocka_unit_test(test_tls_cipher_policy_and_refusals),
+        cmocka_unit_test(test_tls_cipher_policy),
+        cmocka_unit_test(test_tls_refusals),
         cmocka_unit_test(test_pending_flood_locks_nobody_out),
         cmocka_unit_test(test_sigterm_answers_everything_in_flight),
         cmocka_unit_test(test_archive_write_failure_stops_acks_and_exits_3),

@@ -116,8 +116,9 @@ int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (ch == 'h') {
             printf("usage: tsbag status\n\nReads the archive (read-only) and prints entries, bags "
-                   "by state, the oldest\nunstamped entry and the sender's current bag. Exit 0 "
-                   "healthy, 1 alarm or failed\nbag, 2 archive unreadable.\n");
+                   "by state, the oldest\nunstamped entry and the sender's current bag; the alarm "
+                   "threshold and the\nsealer's state come from the running tsbagd (its Unix "
+                   "socket). Exit 0\nhealthy, 1 alarm or failed bag, 2 archive unreadable.\n");
             return TSB_EXIT_OK;
         }
         return TSB_EXIT_USAGE;

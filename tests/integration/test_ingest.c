@@ -546,6 +546,21 @@ static void tls_overrides(struct tls_overrides *o, const char *dir, const char *
     snprintf(o->allow, sizeof(o->allow), "ingest.tls_allowlist=%s/allow.txt", dir);
 }
 
+/* Starts d on dir with TCP on a kernel-chosen port, TLS with dir's PKI (server certificate
+ * basename server), the allow-list, and the NULL-terminated extra overrides. */
+static void tls_daemon_start(struct tsbd *d, const char *dir, const char *server,
+                             const char *const *extra)
+{
+    struct tls_overrides t;
+    tls_overrides(&t, dir, server);
+    const char *ov[16] = {"ingest.tcp_listen=127.0.0.1:0", t.cert, t.key, t.ca, t.allow};
+    size_t n = 5;
+    for (; extra != NULL && *extra != NULL && n + 1 < sizeof(ov) / sizeof(ov[0]); extra++)
+        ov[n++] = *extra;
+    ov[n] = NULL;
+    tsbd_start(d, dir, 0, ov);
+}
+
 struct tls_try {
     const char *cert; /* basename in dir, NULL for no client certificate */
     const char *source;
@@ -585,11 +600,8 @@ static void test_tls_client_certificates_and_allowlist(void **state)
 {
     char *dir = tsb_test_tmpdir();
     make_pki(dir);
-    struct tls_overrides t;
-    tls_overrides(&t, dir, "server");
-    const char *ov[] = {"ingest.tcp_listen=127.0.0.1:0", t.cert, t.key, t.ca, t.allow, NULL};
     struct tsbd d;
-    tsbd_start(&d, dir, 0, ov);
+    tls_daemon_start(&d, dir, "server", NULL);
 
     struct entries e;
     entries_make(&e, "tls", 50, 100);
@@ -680,9 +692,8 @@ static void test_tls_cipher_policy(void **state)
     make_pki(dir);
     struct tls_overrides t;
     tls_overrides(&t, dir, "server-rsa"); /* static-RSA suites need an RSA certificate */
-    const char *ov[] = {"ingest.tcp_listen=127.0.0.1:0", t.cert, t.key, t.ca, t.allow, NULL};
     struct tsbd d;
-    tsbd_start(&d, dir, 0, ov);
+    tls_daemon_start(&d, dir, "server-rsa", NULL);
     char *out = tsb_test_path(dir, "s_client.out");
 
     static const struct {
@@ -732,12 +743,9 @@ static void test_tls_refusals(void **state)
 {
     char *dir = tsb_test_tmpdir();
     make_pki(dir);
-    struct tls_overrides t;
-    tls_overrides(&t, dir, "server");
-    const char *ov[] = {"ingest.tcp_listen=127.0.0.1:0", t.cert, t.key, t.ca, t.allow,
-                        "ingest.max_connections=1",      NULL};
+    const char *ov[] = {"ingest.max_connections=1", NULL};
     struct tsbd d;
-    tsbd_start(&d, dir, 0, ov);
+    tls_daemon_start(&d, dir, "server", ov);
 
     /* the only serving slot is held by the outer client: the second one is told so over TLS */
     struct entries e;
@@ -768,12 +776,9 @@ static void test_handshake_deadline(void **state)
 {
     char *dir = tsb_test_tmpdir();
     make_pki(dir);
-    struct tls_overrides t;
-    tls_overrides(&t, dir, "server");
-    const char *ov[] = {"ingest.tcp_listen=127.0.0.1:0",   t.cert, t.key, t.ca, t.allow,
-                        "ingest.handshake_timeout_ms=300", NULL};
+    const char *ov[] = {"ingest.handshake_timeout_ms=300", NULL};
     struct tsbd d;
-    tsbd_start(&d, dir, 0, ov);
+    tls_daemon_start(&d, dir, "server", ov);
     struct tsb_buf rx;
     tsb_buf_init(&rx, 1 << 20);
     int fd = raw_connect_unix(d.sock);
@@ -865,13 +870,10 @@ static void test_pending_flood_locks_nobody_out(void **state)
 
     char *dir = tsb_test_tmpdir();
     make_pki(dir);
-    struct tls_overrides t;
-    tls_overrides(&t, dir, "server");
     /* a handshake deadline longer than the test: the flood holds whatever it gets throughout */
-    const char *ov[] = {"ingest.tcp_listen=127.0.0.1:0",      t.cert, t.key, t.ca, t.allow,
-                        "ingest.handshake_timeout_ms=600000", NULL};
+    const char *ov[] = {"ingest.handshake_timeout_ms=600000", NULL};
     struct tsbd d;
-    tsbd_start(&d, dir, 0, ov);
+    tls_daemon_start(&d, dir, "server", ov);
 
     struct flood *f = calloc(1, sizeof(*f));
     f->dir = dir;

@@ -959,6 +959,10 @@ static void test_sigterm_answers_everything_in_flight(void **state)
     struct tsbd d;
     const char *ov[] = {"writer.batch_delay_ms=2", NULL};
     tsbd_start(&d, dir, 0, ov);
+    /* a client with nothing in flight is told why its connection closes */
+    int idle = raw_connect_unix(d.sock);
+    assert_true(idle >= 0);
+    raw_hello(idle, "idle-client");
     struct entries e;
     entries_make(&e, "term", 20000, 200);
     struct load_result *res = calloc(e.n, sizeof(*res));
@@ -968,6 +972,11 @@ static void test_sigterm_answers_everything_in_flight(void **state)
     sp.hook = send_sigterm;
     sp.hook_arg = &d.pid;
     assert_int_equal(load_run(&sp, res), 0);
+    struct tsb_buf rx;
+    tsb_buf_init(&rx, 1 << 20);
+    expect_nack(idle, &rx, TSB_NACK_SHUTTING_DOWN, "stopping");
+    close(idle);
+    tsb_buf_cleanup(&rx);
     assert_int_equal(tsbd_wait(&d, 30000), 0);
 
     /* replies are a run of ACKs, then one closing SHUTTING_DOWN for the first request not taken

@@ -53,11 +53,15 @@ static void fmt_age(int64_t ms, char out[64])
         snprintf(out, 64, "%" PRId64 " h %" PRId64 " min", s / 3600, (s % 3600) / 60);
 }
 
+#define DAEMON_STATUS_TIMEOUT_MS 5000 /* a hung daemon must not hang its monitoring */
+
 /* The running daemon's STATUS reply, if one answers on the Unix socket. */
 struct daemon_status {
-    bool answered;
+    bool answered, done;
     struct tsb_status st;
     char why[512]; /* why not, when it did not answer */
+    uv_timer_t timer;
+    struct tsb_client *client;
 };
 
 static void ds_closed(void *data)
@@ -65,9 +69,28 @@ static void ds_closed(void *data)
     (void)data;
 }
 
+/* Ends the exchange once: the timer and the client are closed, the loop then runs dry. */
+static void ds_finish(struct daemon_status *ds, struct tsb_client *c)
+{
+    if (ds->done)
+        return;
+    ds->done = true;
+    uv_close((uv_handle_t *)&ds->timer, NULL);
+    tsb_client_close(c, ds_closed);
+}
+
+static void ds_timeout(uv_timer_t *t)
+{
+    struct daemon_status *ds = t->data;
+    snprintf(ds->why, sizeof(ds->why), "no STATUS reply within %d ms", DAEMON_STATUS_TIMEOUT_MS);
+    ds_finish(ds, ds->client);
+}
+
 static void ds_reply(struct tsb_client *c, void *arg, int status, const struct tsb_frame *reply)
 {
     struct daemon_status *ds = arg;
+    if (ds->done) /* closed after the timeout: the reason is already set */
+        return;
     if (status != 0 || reply == NULL)
         snprintf(ds->why, sizeof(ds->why), "connection lost (%s)", tsb_strerror(status));
     else if (reply->type != TSB_FT_STATUS_OK)
@@ -78,17 +101,19 @@ static void ds_reply(struct tsb_client *c, void *arg, int status, const struct t
         snprintf(ds->why, sizeof(ds->why), "tsbagd is too old to report its settings");
     else
         ds->answered = true;
-    tsb_client_close(c, ds_closed);
+    ds_finish(ds, c);
 }
 
 static void ds_ready(struct tsb_client *c, int status, const struct tsb_hello_ok *hello)
 {
     struct daemon_status *ds = tsb_client_data(c);
     (void)hello;
+    if (ds->done) /* closed after the timeout: the reason is already set */
+        return;
     if (status != 0 ||
         tsb_client_request(c, TSB_FT_STATUS, (struct tsb_slice){NULL, 0}, ds_reply, ds) != 0) {
         snprintf(ds->why, sizeof(ds->why), "%s", tsb_err_detail());
-        tsb_client_close(c, ds_closed);
+        ds_finish(ds, c);
     }
 }
 
@@ -101,11 +126,15 @@ static void daemon_status(const char *sock, struct daemon_status *ds)
         return;
     }
     struct tsb_client_opts o = {.unix_path = sock, .source = "tsbag-status"};
-    struct tsb_client *c = NULL;
-    if (tsb_client_connect(&loop, &o, ds_ready, ds, &c) != 0)
+    uv_timer_init(&loop, &ds->timer);
+    ds->timer.data = ds;
+    if (tsb_client_connect(&loop, &o, ds_ready, ds, &ds->client) != 0) {
         snprintf(ds->why, sizeof(ds->why), "%s", tsb_err_detail());
-    else
-        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_close((uv_handle_t *)&ds->timer, NULL);
+    } else if (!ds->done) {
+        uv_timer_start(&ds->timer, ds_timeout, DAEMON_STATUS_TIMEOUT_MS, 0);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
     (void)uv_loop_close(&loop);
 }
 

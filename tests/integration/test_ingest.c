@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define S(str) ((struct tsb_slice){(const uint8_t *)(str), strlen(str)})
@@ -1110,6 +1111,21 @@ static void test_status_shows_the_daemons_settings(void **state)
         tsb_test_sh("cat '%s' >&2", out);
         fail_msg("tsbag status without a daemon (exit %d)", rc);
     }
+
+    /* a socket that accepts and never answers (a hung daemon) does not hang tsbag status */
+    int hung = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    assert_true(hung >= 0 && strlen(d.sock) < sizeof(sa.sun_path));
+    memcpy(sa.sun_path, d.sock, strlen(d.sock));
+    assert_int_equal(bind(hung, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(hung, 4), 0);
+    rc = tsb_test_sh("timeout 60 '%s' -s general.state_dir='%s' status > '%s' 2>&1", tsbag, dir,
+                     out);
+    if (rc == 124 || tsb_test_sh("grep -q '^tsbagd: .*no STATUS reply within' '%s'", out) != 0) {
+        tsb_test_sh("cat '%s' >&2", out);
+        fail_msg("tsbag status against a daemon that never answers (exit %d)", rc);
+    }
+    close(hung);
     free(out);
     tsbd_cleanup(&d);
     tsb_test_rmtree(dir);

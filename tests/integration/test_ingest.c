@@ -431,6 +431,64 @@ static void test_idle_timeout_and_connection_limit(void **state)
     stop_and_remove(&d, dir);
 }
 
+/* STATUS's count of open connections as seen by fd (past HELLO). */
+static uint32_t status_connections(int fd, struct tsb_buf *rx)
+{
+    uint8_t type = 0;
+    struct tsb_slice body;
+    struct tsb_status st;
+    tsb_buf_reset(rx);
+    assert_int_equal(tsb_frame_put_simple(rx, TSB_FT_STATUS, S("")), 0);
+    raw_send(fd, rx->p, rx->len);
+    assert_int_equal(raw_read_frame(fd, rx, &type, &body), 1);
+    assert_int_equal(type, TSB_FT_STATUS_OK);
+    assert_int_equal(tsb_frame_parse_status(body, &st), 0);
+    return st.connections;
+}
+
+/* ingest.max_pending: connections before HELLO have a budget of their own per listener; on a
+ * plaintext listener the refusal is a NACK at once. Serving connections and the other listener
+ * are untouched. */
+static void test_pending_budget_per_listener(void **state)
+{
+    char *dir = tsb_test_tmpdir();
+    struct tsbd d;
+    const char *ov[] = {"ingest.max_pending=2", "ingest.tcp_listen=127.0.0.1:0", "ingest.tls=false",
+                        "ingest.handshake_timeout_ms=600000", NULL};
+    tsbd_start(&d, dir, 0, ov);
+    struct tsb_buf rx;
+    tsb_buf_init(&rx, 1 << 20);
+    int served = raw_connect_unix(d.sock);
+    assert_true(served >= 0);
+    raw_hello(served, "served");
+    /* the start-up probe's close is seen asynchronously: wait until only this one is open */
+    uint32_t open = 0;
+    for (int tries = 0; tries < 500 && (open = status_connections(served, &rx)) != 1; tries++)
+        usleep(10000);
+    assert_int_equal(open, 1);
+
+    int silent[2];
+    for (int i = 0; i < 2; i++) {
+        silent[i] = raw_connect_unix(d.sock);
+        assert_true(silent[i] >= 0);
+    }
+    int third = raw_connect_unix(d.sock);
+    assert_true(third >= 0);
+    expect_nack(third, &rx, TSB_NACK_TOO_MANY_CONNS, "ingest.max_pending");
+    close(third);
+    /* the serving client and the TCP listener do not notice */
+    assert_true(status_connections(served, &rx) >= 3);
+    int t = raw_connect_tcp(d.tcp_port);
+    assert_true(t >= 0);
+    assert_int_equal(raw_try_hello(t, "tcp", NULL), 0);
+    close(t);
+    for (int i = 0; i < 2; i++)
+        close(silent[i]);
+    close(served);
+    tsb_buf_cleanup(&rx);
+    stop_and_remove(&d, dir);
+}
+
 /* ingest.max_connections_per_source: one peer address cannot take every slot, before or after
  * HELLO; other addresses are still served, and a freed slot is reused. */
 static void test_per_source_limit(void **state)
@@ -1212,6 +1270,7 @@ int main(void)
         cmocka_unit_test(test_bad_inputs_get_documented_errors),
         cmocka_unit_test(test_idle_timeout_and_connection_limit),
         cmocka_unit_test(test_handshake_deadline),
+        cmocka_unit_test(test_pending_budget_per_listener),
         cmocka_unit_test(test_per_source_limit),
         cmocka_unit_test(test_tls_client_certificates_and_allowlist),
         cmocka_unit_test(test_tls_cipher_policy),

@@ -4,9 +4,14 @@
  * verified stamp and whether that is past the alarm age, and the bag the sender is working on with
  * its attempts and last error. Exit status 0 when healthy, 1 when the alarm is raised or a bag is
  * failed (so monitoring can call it), 2 when the archive cannot be read.
+ *
+ * What the daemon decides (alarm threshold, whether a sealer runs, the next seal) comes from the
+ * running tsbagd's STATUS reply on its Unix socket, never from this program's own configuration;
+ * only when no tsbagd answers does it fall back to the configuration it was given, and says so.
  */
 #include "cli.h"
 
+#include "client.h"
 #include "err.h"
 #include "store.h"
 
@@ -16,6 +21,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <uv.h>
 
 static int64_t now_ms(void)
 {
@@ -47,6 +53,91 @@ static void fmt_age(int64_t ms, char out[64])
         snprintf(out, 64, "%" PRId64 " h %" PRId64 " min", s / 3600, (s % 3600) / 60);
 }
 
+#define DAEMON_STATUS_TIMEOUT_MS 5000 /* a hung daemon must not hang its monitoring */
+
+/* The running daemon's STATUS reply, if one answers on the Unix socket. */
+struct daemon_status {
+    bool answered, done;
+    struct tsb_status st;
+    char why[512]; /* why not, when it did not answer */
+    uv_timer_t timer;
+    struct tsb_client *client;
+};
+
+static void ds_closed(void *data)
+{
+    (void)data;
+}
+
+/* Ends the exchange once: the timer and the client are closed, the loop then runs dry. */
+static void ds_finish(struct daemon_status *ds, struct tsb_client *c)
+{
+    if (ds->done)
+        return;
+    ds->done = true;
+    uv_close((uv_handle_t *)&ds->timer, NULL);
+    tsb_client_close(c, ds_closed);
+}
+
+static void ds_timeout(uv_timer_t *t)
+{
+    struct daemon_status *ds = t->data;
+    snprintf(ds->why, sizeof(ds->why), "no STATUS reply within %d ms", DAEMON_STATUS_TIMEOUT_MS);
+    ds_finish(ds, ds->client);
+}
+
+static void ds_reply(struct tsb_client *c, void *arg, int status, const struct tsb_frame *reply)
+{
+    struct daemon_status *ds = arg;
+    if (ds->done) /* closed after the timeout: the reason is already set */
+        return;
+    if (status != 0 || reply == NULL)
+        snprintf(ds->why, sizeof(ds->why), "connection lost (%s)", tsb_strerror(status));
+    else if (reply->type != TSB_FT_STATUS_OK)
+        tsb_client_describe(reply, ds->why, sizeof(ds->why));
+    else if (tsb_frame_parse_status(reply->body, &ds->st) != 0)
+        snprintf(ds->why, sizeof(ds->why), "%s", tsb_err_detail());
+    else if (!ds->st.has_ext)
+        snprintf(ds->why, sizeof(ds->why), "tsbagd is too old to report its settings");
+    else
+        ds->answered = true;
+    ds_finish(ds, c);
+}
+
+static void ds_ready(struct tsb_client *c, int status, const struct tsb_hello_ok *hello)
+{
+    struct daemon_status *ds = tsb_client_data(c);
+    (void)hello;
+    if (ds->done) /* closed after the timeout: the reason is already set */
+        return;
+    if (status != 0 ||
+        tsb_client_request(c, TSB_FT_STATUS, (struct tsb_slice){NULL, 0}, ds_reply, ds) != 0) {
+        snprintf(ds->why, sizeof(ds->why), "%s", tsb_err_detail());
+        ds_finish(ds, c);
+    }
+}
+
+static void daemon_status(const char *sock, struct daemon_status *ds)
+{
+    uv_loop_t loop;
+    memset(ds, 0, sizeof(*ds));
+    if (uv_loop_init(&loop) != 0) {
+        snprintf(ds->why, sizeof(ds->why), "cannot start an event loop");
+        return;
+    }
+    struct tsb_client_opts o = {.unix_path = sock, .source = "tsbag-status"};
+    uv_timer_init(&loop, &ds->timer);
+    ds->timer.data = ds;
+    if (tsb_client_connect(&loop, &o, ds_ready, ds, &ds->client) != 0) {
+        snprintf(ds->why, sizeof(ds->why), "%s", tsb_err_detail());
+        uv_close((uv_handle_t *)&ds->timer, NULL);
+    } else if (!ds->done) {
+        uv_timer_start(&ds->timer, ds_timeout, DAEMON_STATUS_TIMEOUT_MS, 0);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    (void)uv_loop_close(&loop);
+}
+
 int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv)
 {
     static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
@@ -54,8 +145,9 @@ int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (ch == 'h') {
             printf("usage: tsbag status\n\nReads the archive (read-only) and prints entries, bags "
-                   "by state, the oldest\nunstamped entry and the sender's current bag. Exit 0 "
-                   "healthy, 1 alarm or failed\nbag, 2 archive unreadable.\n");
+                   "by state, the oldest\nunstamped entry and the sender's current bag; the alarm "
+                   "threshold and the\nsealer's state come from the running tsbagd (its Unix "
+                   "socket). Exit 0\nhealthy, 1 alarm or failed bag, 2 archive unreadable.\n");
             return TSB_EXIT_OK;
         }
         return TSB_EXIT_USAGE;
@@ -76,8 +168,13 @@ int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv)
         return TSB_EXIT_USAGE;
     }
     int rc = TSB_EXIT_OK;
-    int64_t now = now_ms();
     char t[64], age[64], lim[64];
+    struct daemon_status ds;
+    daemon_status(cfg->ingest.unix_socket, &ds);
+    /* the daemon's clock and threshold decide the alarm when it answers */
+    int64_t now = ds.answered ? ds.st.now_ms : now_ms();
+    int64_t alarm_ms = ds.answered ? ds.st.alarm_ms : cfg->sealer.unstamped_alarm_s * 1000;
+    const char *alarm_from = ds.answered ? "tsbagd's" : "this configuration's";
 
     printf("archive:           %s\n", cfg->store.path);
     printf("entries:           %" PRId64 " (staged, not yet in a bag: %" PRId64 ")\n", st.entries,
@@ -89,7 +186,18 @@ int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv)
     printf("last bag:          %" PRId64 "\n", st.last_seq);
     fmt_time(st.last_stamped_ms, t);
     printf("last stamp:        %s\n", t);
-    fmt_age(cfg->sealer.unstamped_alarm_s * 1000, lim);
+    if (!ds.answered) {
+        printf("tsbagd:            not answering on %s (%s); settings below are this "
+               "configuration's\n",
+               cfg->ingest.unix_socket, ds.why);
+    } else if ((ds.st.flags & TSB_STATUS_SEALER_RUNNING) == 0) {
+        printf("tsbagd:            running, no sealer (sealer.enabled=false): nothing is sealed\n");
+    } else {
+        fmt_time(ds.st.next_seal_ms, t);
+        fmt_age(ds.st.seal_interval_ms, age);
+        printf("tsbagd:            running, sealing every %s, next seal %s\n", age, t);
+    }
+    fmt_age(alarm_ms, lim);
     if (st.oldest_unstamped_ms == 0) {
         printf("oldest unstamped:  none\n");
     } else {
@@ -119,12 +227,11 @@ int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv)
         tsb_store_close(s);
         return TSB_EXIT_USAGE;
     }
-    if (st.oldest_unstamped_ms != 0 &&
-        now - st.oldest_unstamped_ms > cfg->sealer.unstamped_alarm_s * 1000) {
+    if (st.oldest_unstamped_ms != 0 && now - st.oldest_unstamped_ms > alarm_ms) {
         fmt_age(now - st.oldest_unstamped_ms, age);
         printf("ALARM:             the oldest unstamped entry is %s old, more than %s "
-               "(sealer.unstamped_alarm_s)\n",
-               age, lim);
+               "(%s sealer.unstamped_alarm_s)\n",
+               age, lim, alarm_from);
         rc = TSB_EXIT_FAIL;
     } else {
         printf("alarm:             none\n");

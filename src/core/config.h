@@ -48,9 +48,14 @@ struct tsb_config {
         char *tls_key;
         char *tls_client_ca;
         char *tls_allowlist;
+        char *tls_ciphers;      /* TLS 1.2 cipher list (OpenSSL syntax) */
+        char *tls_ciphersuites; /* TLS 1.3 suites; empty = OpenSSL's defaults */
         int64_t max_frame;
         int64_t idle_timeout_ms;
+        int64_t handshake_timeout_ms;
         int64_t max_connections;
+        int64_t max_pending;
+        int64_t max_connections_per_source;
         int64_t max_inflight;
         int64_t max_client_ref;
         int64_t max_source_len;

@@ -403,6 +403,9 @@ int tsb_frame_parse_status(struct tsb_slice body, struct tsb_status *out)
     out->writer_queue = get_u32(p + 56);
     out->connections = get_u32(p + 60);
     out->flags = get_u32(p + 64);
+    out->has_ext = body.len >= TSB_STATUS_EXT_LEN;
+    out->alarm_ms = out->has_ext ? (int64_t)get_u64(p + 68) : 0;
+    out->seal_interval_ms = out->has_ext ? (int64_t)get_u64(p + 76) : 0;
     return 0;
 }
 
@@ -563,7 +566,8 @@ int tsb_frame_put_status(struct tsb_buf *b, const struct tsb_status *s)
 {
     uint8_t *p = NULL;
     int r;
-    if ((r = frame_begin(b, TSB_FT_STATUS_OK, TSB_STATUS_BODY_LEN, &p)) != 0)
+    size_t len = s->has_ext ? TSB_STATUS_EXT_LEN : TSB_STATUS_BODY_LEN;
+    if ((r = frame_begin(b, TSB_FT_STATUS_OK, len, &p)) != 0)
         return r;
     put_u64(p, (uint64_t)s->staged);
     put_u64(p + 8, (uint64_t)s->last_ref);
@@ -575,6 +579,10 @@ int tsb_frame_put_status(struct tsb_buf *b, const struct tsb_status *s)
     put_u32(p + 56, s->writer_queue);
     put_u32(p + 60, s->connections);
     put_u32(p + 64, s->flags);
+    if (s->has_ext) {
+        put_u64(p + 68, (uint64_t)s->alarm_ms);
+        put_u64(p + 76, (uint64_t)s->seal_interval_ms);
+    }
     return 0;
 }
 

@@ -27,7 +27,8 @@
 #define TSB_NACK_REASON_MAX  512    /* longest NACK reason, bytes */
 #define TSB_PING_MAX         256    /* longest PING payload, echoed in PONG */
 #define TSB_ACK_BODY_LEN     (8 + 8 + TSB_HASH_HEX_LEN)
-#define TSB_STATUS_BODY_LEN  68
+#define TSB_STATUS_BODY_LEN  68 /* the fields every version-1 server sends */
+#define TSB_STATUS_EXT_LEN   84 /* with the appended daemon settings (alarm_ms, seal interval) */
 #define TSB_SEAL_OK_BODY_LEN 20
 #define TSB_SOURCE_MAX_PROTO                                                                       \
     255 /* the HELLO length byte's range; ingest.max_source_len is lower                           \
@@ -162,6 +163,7 @@ struct tsb_nack_reply {
 
 #define TSB_STATUS_SEALER_RUNNING 0x01
 #define TSB_STATUS_SHUTTING_DOWN  0x02
+#define TSB_STATUS_ALARM          0x04 /* the oldest unstamped entry is older than alarm_ms */
 
 struct tsb_status {
     int64_t staged;
@@ -174,6 +176,10 @@ struct tsb_status {
     uint32_t writer_queue;
     uint32_t connections;
     uint32_t flags;
+    /* appended fields: has_ext is false for a server that sends only the first 68 bytes */
+    bool has_ext;
+    int64_t alarm_ms;         /* the daemon's sealer.unstamped_alarm_s, in ms */
+    int64_t seal_interval_ms; /* the daemon's sealer.interval_s in ms, 0 when no sealer runs */
 };
 
 struct tsb_seal_ok {
@@ -185,6 +191,8 @@ struct tsb_seal_ok {
 int tsb_frame_parse_hello_ok(struct tsb_slice body, struct tsb_hello_ok *out);
 int tsb_frame_parse_ack(struct tsb_slice body, struct tsb_ack *out);
 int tsb_frame_parse_nack(struct tsb_slice body, struct tsb_nack_reply *out);
+/* Accepts the 68-byte body of older servers (has_ext false) and ignores bytes after the fields
+ * it knows. */
 int tsb_frame_parse_status(struct tsb_slice body, struct tsb_status *out);
 int tsb_frame_parse_seal_ok(struct tsb_slice body, struct tsb_seal_ok *out);
 
@@ -203,6 +211,7 @@ int tsb_frame_put_ack(struct tsb_buf *b, int64_t ref, int64_t received_ms,
                       const uint8_t digest[TSB_SHA256_LEN]);
 /* The reason is cut at TSB_NACK_REASON_MAX bytes (on a UTF-8 boundary). */
 int tsb_frame_put_nack(struct tsb_buf *b, enum tsb_nack code, bool closing, const char *reason);
+/* Writes the extended body when s->has_ext, else the 68-byte one. */
 int tsb_frame_put_status(struct tsb_buf *b, const struct tsb_status *s);
 int tsb_frame_put_seal_ok(struct tsb_buf *b, const struct tsb_seal_ok *s);
 

@@ -10,6 +10,11 @@
  *
  * A connection object lives until its stream is closed AND its FIFO is empty, so a writer
  * completion always finds its connection even if the peer went away meanwhile.
+ *
+ * Admission: a connection is PENDING from accept until its HELLO is answered (TLS handshake
+ * included), then SERVING. Each listener has its own budget for each stage, and TCP peers have a
+ * per-address budget for each, so unauthenticated peers can only ever use the small pending
+ * budget, for at most ingest.handshake_timeout_ms each (docs/internals/INGEST.md).
  */
 #include "ingest.h"
 
@@ -62,6 +67,15 @@ struct req {
     uint8_t extra[]; /* format id, client ref, content (NUL-separated) or PING payload */
 };
 
+/* Admission stage of a connection; each stage but NONE has a budget per listener. */
+enum conn_stage {
+    STAGE_NONE,     /* not counted: refused at once (closed without a word) */
+    STAGE_PENDING,  /* accepted, TLS handshake and/or HELLO not done yet */
+    STAGE_SERVING,  /* HELLO answered with HELLO_OK */
+    STAGE_REFUSING, /* refused at accept, the NACK is being delivered (plaintext only) */
+    STAGE_COUNT,
+};
+
 struct conn {
     struct tsb_stream s;
     uv_timer_t idle;
@@ -71,10 +85,13 @@ struct conn {
     struct req *head, *tail;
     size_t inflight;
     uint64_t last_frame_ms;
-    bool is_tcp, hello, ending, eof, blocked, processing, stream_closed, idle_closed, counted;
+    uint64_t accepted_ms;
+    enum conn_stage stage;
+    bool is_tcp, ending, eof, blocked, processing, stream_closed, idle_closed;
     bool finish_started;
     char source[TSB_SOURCE_MAX_PROTO + 1];
     char peer[PEER_MAX];
+    char addr[PEER_MAX]; /* TCP: the peer's address without the port, the per-source key */
     struct tsb_buf scratch;
 };
 
@@ -94,7 +111,7 @@ struct tsb_ingest {
     struct tsb_hasher *hasher;
     struct tsb_frame_limits lim;
     struct conn *conns;
-    unsigned nconns;
+    unsigned count[2][STAGE_COUNT]; /* [is_tcp][stage] */
     bool stopping, archive_failed;
     void (*stopped)(void *arg);
     void *stopped_arg;
@@ -107,6 +124,7 @@ static void conn_flush(struct conn *c);
 static void conn_maybe_end(struct conn *c);
 static void maybe_stopped(struct tsb_ingest *in);
 static void idle_closed(uv_handle_t *h);
+static void idle_cb(uv_timer_t *t);
 
 static int64_t wall_ms(void)
 {
@@ -183,6 +201,51 @@ static int encode_reply(struct conn *c, struct req *r)
     return tsb_err(TSB_EINTERNAL, "no encoder for reply type 0x%02x", r->reply);
 }
 
+/* ---- admission ----------------------------------------------------------------------------- */
+
+static void set_stage(struct conn *c, enum conn_stage st)
+{
+    unsigned *n = c->in->count[c->is_tcp];
+    if (c->stage != STAGE_NONE)
+        n[c->stage]--;
+    if (st != STAGE_NONE)
+        n[st]++;
+    c->stage = st;
+}
+
+/* Connections of the listener of c in stage st from c's address (TCP only). */
+static unsigned source_count(const struct conn *c, enum conn_stage st)
+{
+    unsigned n = 0;
+    for (const struct conn *o = c->in->conns; o != NULL; o = o->next)
+        if (o != c && o->is_tcp && o->stage == st && strcmp(o->addr, c->addr) == 0)
+            n++;
+    return n;
+}
+
+/* Why c may not enter stage st (pending at accept, serving at HELLO), into why; false if it may. */
+static bool over_budget(const struct conn *c, enum conn_stage st, char *why, size_t n)
+{
+    bool pending = st == STAGE_PENDING;
+    int64_t total = pending ? c->in->cfg->ingest.max_pending : c->in->cfg->ingest.max_connections;
+    const char *name = pending ? "ingest.max_pending" : "ingest.max_connections";
+    const char *listener = c->is_tcp ? "TCP" : "Unix socket";
+    if (c->in->count[c->is_tcp][st] >= (unsigned)total) {
+        snprintf(why, n, "%s limit of %" PRId64 " connections on the %s reached", name, total,
+                 listener);
+        return true;
+    }
+    int64_t per = c->in->cfg->ingest.max_connections_per_source;
+    if (c->is_tcp && source_count(c, st) >= (unsigned)per) {
+        snprintf(why, n,
+                 "ingest.max_connections_per_source limit of %" PRId64 " %s connections from %s "
+                 "reached",
+                 per, pending ? "unauthenticated" : "serving", c->addr);
+        return true;
+    }
+    return false;
+}
+
 /* ---- connection lifetime ------------------------------------------------------------------- */
 
 static void conn_free_if_done(struct conn *c)
@@ -196,8 +259,7 @@ static void conn_free_if_done(struct conn *c)
         in->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
-    if (c->counted)
-        in->nconns--;
+    set_stage(c, STAGE_NONE);
     tsb_frame_decoder_cleanup(&c->dec);
     tsb_buf_cleanup(&c->scratch);
     free(c);
@@ -426,7 +488,13 @@ static void handle_hello(struct conn *c, const struct tsb_frame *f)
         }
         snprintf(c->source, sizeof(c->source), "%s", given);
     }
-    c->hello = true;
+    char why[256];
+    if (over_budget(c, STAGE_SERVING, why, sizeof(why))) {
+        conn_fail(c, TSB_NACK_TOO_MANY_CONNS, why);
+        return;
+    }
+    set_stage(c, STAGE_SERVING);
+    uv_timer_start(&c->idle, idle_cb, (uint64_t)in->cfg->ingest.idle_timeout_ms, 0);
     tsb_debug("ingest: %s: source %s", c->peer, c->source);
     struct req *r = req_new(c, 0);
     r->reply = TSB_FT_HELLO_OK;
@@ -434,9 +502,12 @@ static void handle_hello(struct conn *c, const struct tsb_frame *f)
     conn_flush(c);
 }
 
-static int64_t next_seal_ms(const struct tsb_config *cfg, int64_t now)
+/* 0 when no sealer runs here: nothing will be sealed until one does. */
+static int64_t next_seal_ms(const struct tsb_ingest *in, int64_t now)
 {
-    int64_t period = cfg->sealer.interval_s * 1000;
+    int64_t period = in->cfg->sealer.interval_s * 1000;
+    if (in->seal_hook == NULL)
+        return 0;
     return (now / period + 1) * period;
 }
 
@@ -456,18 +527,25 @@ static void status_done(void *arg, int status)
                  status == TSB_EDURABLE, "status unavailable: %s", tsb_strerror(status));
     } else {
         int64_t now = wall_ms();
+        int64_t alarm_ms = in->cfg->sealer.unstamped_alarm_s * 1000;
+        /* the same rule as the sender's alarm (sender.c), so that tsbag status agrees with it */
+        bool alarm =
+            r->stats.oldest_unstamped_ms != 0 && now - r->stats.oldest_unstamped_ms > alarm_ms;
         r->st = (struct tsb_status){
             .staged = r->stats.staged,
             .last_ref = r->stats.last_ref,
             .last_seq = r->stats.last_seq,
-            .next_seal_ms = next_seal_ms(in->cfg, now),
+            .next_seal_ms = next_seal_ms(in, now),
             .now_ms = now,
             .entries = r->stats.entries,
             .oldest_unstamped_ms = r->stats.oldest_unstamped_ms,
             .writer_queue = (uint32_t)tsb_writer_pending(in->w),
-            .connections = in->nconns,
+            .connections = tsb_ingest_connections(in),
             .flags = (in->seal_hook ? TSB_STATUS_SEALER_RUNNING : 0) |
-                     (in->stopping ? TSB_STATUS_SHUTTING_DOWN : 0),
+                     (in->stopping ? TSB_STATUS_SHUTTING_DOWN : 0) | (alarm ? TSB_STATUS_ALARM : 0),
+            .has_ext = true,
+            .alarm_ms = alarm_ms,
+            .seal_interval_ms = in->seal_hook ? in->cfg->sealer.interval_s * 1000 : 0,
         };
         r->reply = TSB_FT_STATUS_OK;
         r->ready = true;
@@ -497,7 +575,7 @@ static void handle_frame(struct conn *c, const struct tsb_frame *f)
     struct req *r;
 
     c->last_frame_ms = uv_now(in->loop);
-    if (!c->hello) {
+    if (c->stage != STAGE_SERVING) {
         if (f->type != TSB_FT_HELLO) {
             conn_fail(c, TSB_NACK_HELLO_REQUIRED, "the first frame must be HELLO");
             return;
@@ -629,6 +707,23 @@ static void idle_cb(uv_timer_t *t)
     uint64_t limit = (uint64_t)c->in->cfg->ingest.idle_timeout_ms;
     if (c->ending || c->finish_started)
         return;
+    if (c->stage != STAGE_SERVING) {
+        uint64_t hs = (uint64_t)c->in->cfg->ingest.handshake_timeout_ms;
+        if (now - c->accepted_ms < hs) {
+            uv_timer_start(&c->idle, idle_cb, hs - (now - c->accepted_ms), 0);
+            return;
+        }
+        if (c->s.tls != NULL && !tsb_tls_handshake_done(c->s.tls)) {
+            /* no TLS session to carry a NACK: the peer sees the connection close */
+            tsb_info("ingest: %s: closed: TLS handshake not done within "
+                     "ingest.handshake_timeout_ms",
+                     c->peer);
+            conn_abort(c);
+            return;
+        }
+        conn_fail(c, TSB_NACK_IDLE_TIMEOUT, "no HELLO within ingest.handshake_timeout_ms");
+        return;
+    }
     if (c->inflight == 0 && now - c->last_frame_ms >= limit) {
         conn_fail(c, TSB_NACK_IDLE_TIMEOUT, "no request for ingest.idle_timeout_ms");
         return;
@@ -642,6 +737,7 @@ static void idle_cb(uv_timer_t *t)
 static void peer_name(struct conn *c)
 {
     if (!c->is_tcp) {
+        snprintf(c->addr, sizeof(c->addr), "unix");
         snprintf(c->peer, sizeof(c->peer), "unix#%p", (void *)c);
         return;
     }
@@ -658,6 +754,7 @@ static void peer_name(struct conn *c)
             port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
         }
     }
+    snprintf(c->addr, sizeof(c->addr), "%s", host);
     snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
 }
 
@@ -686,7 +783,7 @@ static void on_connection(uv_stream_t *server, int status)
     if (in->conns != NULL)
         in->conns->prev = c;
     in->conns = c;
-    c->last_frame_ms = uv_now(in->loop);
+    c->last_frame_ms = c->accepted_ms = uv_now(in->loop);
 
     if (tsb_stream_accept(server, &c->s) != 0) {
         tsb_warn("ingest: %s", tsb_err_detail());
@@ -694,8 +791,21 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     peer_name(c);
+    char why[256];
+    bool tls_listener = tcp && in->tls != NULL;
+    bool refuse = in->stopping || over_budget(c, STAGE_PENDING, why, sizeof(why));
+    if (in->stopping)
+        snprintf(why, sizeof(why), "tsbagd is stopping");
+    /* Before TLS nothing readable can be sent, and a refusal must cost nothing: close at once.
+     * Plaintext peers are told why, while that costs at most max_pending lingering sockets. */
+    if (refuse &&
+        (tls_listener || in->count[tcp][STAGE_REFUSING] >= (unsigned)in->cfg->ingest.max_pending)) {
+        tsb_info("ingest: %s: closed at accept: %s", c->peer, why);
+        conn_abort(c);
+        return;
+    }
     struct tsb_tls *tls = NULL;
-    if (tcp && in->tls != NULL && tsb_tls_new(in->tls, NULL, &tls) != 0) {
+    if (!refuse && tls_listener && tsb_tls_new(in->tls, NULL, &tls) != 0) {
         tsb_error("ingest: %s: %s", c->peer, tsb_err_detail());
         conn_abort(c);
         return;
@@ -706,21 +816,14 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     tsb_stream_on_drain(&c->s, on_drain);
-    if (in->stopping) {
-        conn_fail(c, TSB_NACK_SHUTTING_DOWN, "tsbagd is stopping");
+    if (refuse) {
+        set_stage(c, STAGE_REFUSING);
+        conn_fail(c, in->stopping ? TSB_NACK_SHUTTING_DOWN : TSB_NACK_TOO_MANY_CONNS, why);
         return;
     }
-    if (in->nconns >= (unsigned)in->cfg->ingest.max_connections) {
-        char why[128];
-        snprintf(why, sizeof(why), "connection limit of %" PRId64 " reached",
-                 in->cfg->ingest.max_connections);
-        conn_fail(c, TSB_NACK_TOO_MANY_CONNS, why);
-        return;
-    }
-    c->counted = true;
-    in->nconns++;
+    set_stage(c, STAGE_PENDING);
     tsb_debug("ingest: %s: connected", c->peer);
-    uv_timer_start(&c->idle, idle_cb, (uint64_t)in->cfg->ingest.idle_timeout_ms, 0);
+    uv_timer_start(&c->idle, idle_cb, (uint64_t)in->cfg->ingest.handshake_timeout_ms, 0);
 }
 
 static int parse_listen(const char *spec, struct sockaddr_storage *ss)
@@ -851,8 +954,9 @@ static int listen_tcp(struct tsb_ingest *in)
     if ((r = parse_listen(cfg->ingest.tcp_listen, &ss)) != 0)
         return r;
     if (cfg->ingest.tls) {
+        struct tsb_tls_policy pol = {cfg->ingest.tls_ciphers, cfg->ingest.tls_ciphersuites};
         if ((r = tsb_tls_ctx_new_server(cfg->ingest.tls_cert, cfg->ingest.tls_key,
-                                        cfg->ingest.tls_client_ca, &in->tls)) != 0)
+                                        cfg->ingest.tls_client_ca, &pol, &in->tls)) != 0)
             return r;
         if (cfg->ingest.tls_allowlist[0] != '\0' &&
             (r = load_allowlist(in, cfg->ingest.tls_allowlist)) != 0)
@@ -976,7 +1080,11 @@ int tsb_ingest_tcp_port(const struct tsb_ingest *in)
 
 unsigned tsb_ingest_connections(const struct tsb_ingest *in)
 {
-    return in->nconns;
+    unsigned n = 0;
+    for (int l = 0; l < 2; l++)
+        for (int st = STAGE_PENDING; st < STAGE_COUNT; st++)
+            n += in->count[l][st];
+    return n;
 }
 
 void tsb_ingest_stop(struct tsb_ingest *in, bool archive_failed, void (*stopped)(void *arg),
@@ -987,14 +1095,26 @@ void tsb_ingest_stop(struct tsb_ingest *in, bool archive_failed, void (*stopped)
     in->stopped = stopped;
     in->stopped_arg = arg;
     close_listeners(in);
-    tsb_info("ingest: stopping: %u connection(s) finish their requests in flight", in->nconns);
+    tsb_info("ingest: stopping: %u connection(s) finish their requests in flight",
+             tsb_ingest_connections(in));
     for (struct conn *c = in->conns, *next; c != NULL; c = next) {
         next = c->next;
         if (c->stream_closed || c->finish_started)
             continue;
-        c->ending = true;
-        tsb_stream_want_read(&c->s, false);
-        conn_maybe_end(c);
+        if (c->s.tls != NULL && !tsb_tls_handshake_done(c->s.tls)) {
+            conn_abort(c); /* nothing can be said before TLS is up */
+            continue;
+        }
+        /* after the replies to every request taken in: SHUTTING_DOWN (ARCHIVE_FAILED when that
+         * is why) answers the first request not taken in (docs/protocol.md section 3) and ends
+         * the connection */
+        if (archive_failed)
+            conn_fail(c, TSB_NACK_ARCHIVE_FAILED,
+                      "the archive could not be written; tsbagd is stopping; requests after the "
+                      "last reply were not taken in");
+        else
+            conn_fail(c, TSB_NACK_SHUTTING_DOWN,
+                      "tsbagd is stopping: requests after the last reply were not taken in");
     }
     maybe_stopped(in);
 }

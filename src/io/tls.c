@@ -65,13 +65,32 @@ static int load_pair(SSL_CTX *ssl, const char *cert, const char *key)
     return 0;
 }
 
+/* An explicit policy instead of OpenSSL's default list, which still offers static-RSA key
+ * exchange (AES128-SHA ...) without forward secrecy under TLS 1.2. */
+static int set_ciphers(SSL_CTX *ssl, const struct tsb_tls_policy *pol)
+{
+    if (pol == NULL)
+        return 0;
+    if (pol->ciphers != NULL && pol->ciphers[0] != '\0' &&
+        SSL_CTX_set_cipher_list(ssl, pol->ciphers) != 1)
+        return ossl_err(TSB_ECONFIG, "ingest.tls_ciphers names no cipher OpenSSL can use");
+    if (pol->ciphersuites != NULL && pol->ciphersuites[0] != '\0' &&
+        SSL_CTX_set_ciphersuites(ssl, pol->ciphersuites) != 1)
+        return ossl_err(TSB_ECONFIG, "ingest.tls_ciphersuites is not a valid TLS 1.3 suite list");
+    /* DHE suites need parameters; OpenSSL picks ones matching the certificate's strength */
+    SSL_CTX_set_dh_auto(ssl, 1);
+    return 0;
+}
+
 int tsb_tls_ctx_new_server(const char *cert, const char *key, const char *client_ca,
-                           struct tsb_tls_ctx **out)
+                           const struct tsb_tls_policy *pol, struct tsb_tls_ctx **out)
 {
     struct tsb_tls_ctx *c = NULL;
     int r = TSB_EINTERNAL;
 
     if ((r = ctx_common(true, &c)) != 0)
+        goto out;
+    if ((r = set_ciphers(c->ssl, pol)) != 0)
         goto out;
     if ((r = load_pair(c->ssl, cert, key)) != 0)
         goto out;
@@ -82,6 +101,8 @@ int tsb_tls_ctx_new_server(const char *cert, const char *key, const char *client
     STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(client_ca);
     if (names != NULL)
         SSL_CTX_set_client_CA_list(c->ssl, names);
+    /* the server's preference decides among the suites both sides allow */
+    SSL_CTX_set_options(c->ssl, SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_verify(c->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     SSL_CTX_set_session_cache_mode(c->ssl, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(c->ssl, 0);

@@ -5,8 +5,9 @@
  * takes plaintext to send (tsb_tls_write) and produces ciphertext to put on the wire
  * (tsb_tls_take_output). The handshake runs inside read/write as data arrives.
  *
- * Servers require a client certificate chaining to the configured CA (TLS 1.2 minimum); clients
- * verify the server against their CA and present their own certificate.
+ * Servers require a client certificate chaining to the configured CA (TLS 1.2 minimum, the
+ * configured cipher policy, forward-secret AEAD suites by default); clients verify the server
+ * against their CA and present their own certificate.
  */
 #ifndef TSB_TLS_H
 #define TSB_TLS_H
@@ -20,11 +21,19 @@
 struct tsb_tls_ctx;
 struct tsb_tls;
 
-/* A server context: PEM certificate chain and key, and the CA bundle client certificates must
- * chain to (a client without a valid certificate fails the handshake). TSB_ECRYPTO/TSB_EIO with
- * the file and OpenSSL's reason in the detail. */
+/* Cipher policy of a server context: OpenSSL cipher list for TLS 1.2 and ciphersuites for TLS
+ * 1.3; NULL or empty keeps OpenSSL's default for that version. */
+struct tsb_tls_policy {
+    const char *ciphers;
+    const char *ciphersuites;
+};
+
+/* A server context: PEM certificate chain and key, the CA bundle client certificates must chain
+ * to (a client without a valid certificate fails the handshake) and the cipher policy (may be
+ * NULL). TSB_ECRYPTO/TSB_EIO with the file and OpenSSL's reason in the detail, TSB_ECONFIG when
+ * the policy names nothing usable. */
 int tsb_tls_ctx_new_server(const char *cert, const char *key, const char *client_ca,
-                           struct tsb_tls_ctx **out);
+                           const struct tsb_tls_policy *pol, struct tsb_tls_ctx **out);
 /* A client context trusting ca (PEM) for the server, presenting cert/key when both are given. */
 int tsb_tls_ctx_new_client(const char *ca, const char *cert, const char *key,
                            struct tsb_tls_ctx **out);

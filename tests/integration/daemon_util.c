@@ -6,6 +6,7 @@
 
 #include "testlib.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -89,10 +90,20 @@ int raw_connect_unix(const char *path)
 
 int raw_connect_tcp(int port)
 {
+    return raw_connect_tcp_from(port, NULL);
+}
+
+int raw_connect_tcp_from(int port, const char *src)
+{
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     need(fd >= 0);
+    if (src != NULL) {
+        struct sockaddr_in from = {.sin_family = AF_INET};
+        need(inet_pton(AF_INET, src, &from.sin_addr) == 1);
+        need(bind(fd, (struct sockaddr *)&from, sizeof(from)) == 0);
+    }
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         close(fd);
         return -1;
@@ -291,6 +302,29 @@ bool raw_wait_closed(int fd, int timeout_ms)
         if (r <= 0)
             return true;
     }
+}
+
+unsigned raw_try_hello(int fd, const char *source, bool *closing)
+{
+    struct tsb_buf b;
+    uint8_t type = 0;
+    struct tsb_slice body;
+    struct tsb_nack_reply n = {0};
+    unsigned code = RAW_NO_REPLY;
+    tsb_buf_init(&b, 1 << 20);
+    need(tsb_frame_put_hello(&b, 1, (struct tsb_slice){(const uint8_t *)source, strlen(source)}) ==
+         0);
+    raw_send(fd, b.p, b.len);
+    if (raw_read_frame(fd, &b, &type, &body) == 1) {
+        if (type == TSB_FT_HELLO_OK)
+            code = 0;
+        else if (type == TSB_FT_NACK && tsb_frame_parse_nack(body, &n) == 0)
+            code = n.code;
+    }
+    if (closing != NULL)
+        *closing = n.closing;
+    tsb_buf_cleanup(&b);
+    return code;
 }
 
 void raw_hello(int fd, const char *source)

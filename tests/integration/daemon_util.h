@@ -38,6 +38,8 @@ void tsbd_cleanup(struct tsbd *d);
 /* Blocking raw sockets. */
 int raw_connect_unix(const char *path);
 int raw_connect_tcp(int port);
+/* The same from the local address src (e.g. "127.0.0.2", any of 127.0.0.0/8), NULL for any. */
+int raw_connect_tcp_from(int port, const char *src);
 void raw_send(int fd, const void *p, size_t n);
 /* Reads one whole frame into b (reset first): 1, 0 on clean EOF before any byte, -1 on error. */
 int raw_read_frame(int fd, struct tsb_buf *b, uint8_t *type, struct tsb_slice *body);
@@ -45,6 +47,10 @@ int raw_read_frame(int fd, struct tsb_buf *b, uint8_t *type, struct tsb_slice *b
 bool raw_wait_closed(int fd, int timeout_ms);
 /* HELLO and its HELLO_OK. */
 void raw_hello(int fd, const char *source);
+#define RAW_NO_REPLY 0xFFFFu
+/* HELLO and whatever comes back: 0 for HELLO_OK, the NACK code (closing flag in *closing, may be
+ * NULL), or RAW_NO_REPLY when the connection ended without a reply. */
+unsigned raw_try_hello(int fd, const char *source, bool *closing);
 
 /* Path of a built program: $<env> or <binary dir>/<rel>. */
 const char *tsbd_program(const char *env, const char *rel);

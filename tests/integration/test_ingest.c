@@ -3,8 +3,11 @@
  * port chosen by the kernel. Checks the protocol promises end to end: pipelined submits acked in
  * order with Refs and hashes that are in the archive; every bad input of docs/protocol.md gets its
  * NACK while other connections keep being served; TLS client certificates and the allow-list;
- * graceful SIGTERM; a failed archive write stops acknowledgements and exits 3; `tsbag push` of
- * 10 000 files.
+ * the TLS cipher policy (checked with `openssl s_client`); admission: a flood of unauthenticated
+ * TCP connections locks out neither the Unix socket nor TLS clients, per-listener and per-source
+ * budgets, the handshake deadline; graceful SIGTERM (SHUTTING_DOWN after the last reply); a failed
+ * archive write stops acknowledgements and exits 3; `tsbag status` shows the daemon's settings;
+ * `tsbag push` of 10 000 files.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,11 +24,14 @@
 #include "store.h"
 #include "testlib.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define S(str) ((struct tsb_slice){(const uint8_t *)(str), strlen(str)})
@@ -184,8 +190,13 @@ static void test_pipelined_submits_acked_in_order(void **state)
     assert_int_equal(st.entries, 2300);
     assert_true(st.last_ref == last);
     assert_int_equal(st.last_seq, 0);
-    assert_true(st.next_seal_ms > st.now_ms);
-    assert_int_equal(st.next_seal_ms % 300000, 0); /* aligned to sealer.interval_s */
+    /* no sealer runs in this daemon: no next seal, and the settings it decides with */
+    assert_int_equal(st.flags & TSB_STATUS_SEALER_RUNNING, 0);
+    assert_int_equal(st.next_seal_ms, 0);
+    assert_true(st.has_ext);
+    assert_int_equal(st.seal_interval_ms, 0);
+    assert_int_equal(st.alarm_ms, 900000);
+    assert_true(st.now_ms > 0);
     assert_int_equal(st.connections, 1);
     close(fd);
 
@@ -269,6 +280,8 @@ static void test_bad_inputs_get_documented_errors(void **state)
         {"second hello", PRE_HELLO, "0000000a 01 54534247 0001 02 6162", false,
          TSB_NACK_HELLO_REQUIRED, true},
         {"malformed submit", PRE_HELLO, "00000004 02 09 6162", false, TSB_NACK_MALFORMED, true},
+        /* no room for the format and reference lengths: the layout itself is broken */
+        {"submit with an empty body", PRE_HELLO, "00000001 02", false, TSB_NACK_MALFORMED, true},
         {"digest of 5 bytes", PRE_HELLO, "00000009 03 00 0000 0102030405", false,
          TSB_NACK_MALFORMED, true},
         {"empty entry", PRE_HELLO, "00000004 02 00 0000", false, TSB_NACK_EMPTY_ENTRY, false},
@@ -298,6 +311,8 @@ static void test_bad_inputs_get_documented_errors(void **state)
             raw_hello(fd, "bad-client");
         tsb_buf_reset(&b);
         hex_bytes(c->hex, &b);
+        if (c->closing && !c->half_close)
+            hex_bytes("00000001 04", &b); /* a PING pipelined behind: never answered */
         raw_send(fd, b.p, b.len);
         if (c->half_close)
             shutdown(fd, SHUT_WR);
@@ -313,6 +328,8 @@ static void test_bad_inputs_get_documented_errors(void **state)
                      tsb_nack_name(c->code), c->closing);
         assert_true(n.reason.len > 0);
         if (c->closing) {
+            if (raw_read_frame(fd, &rx, &type, &body) == 1)
+                fail_msg("%s: a reply (type 0x%02x) after the closing NACK", c->name, type);
             if (!raw_wait_closed(fd, 10000))
                 fail_msg("%s: connection not closed after a closing NACK", c->name);
         } else {
@@ -344,64 +361,201 @@ static void test_bad_inputs_get_documented_errors(void **state)
     free(dir);
 }
 
+/* Stops d (SIGTERM, exit 0 required) and removes its folder. */
+static void stop_and_remove(struct tsbd *d, char *dir)
+{
+    assert_int_equal(tsbd_stop(d), 0);
+    tsbd_cleanup(d);
+    tsb_test_rmtree(dir);
+    free(dir);
+}
+
+static void expect_nack(int fd, struct tsb_buf *rx, unsigned code, const char *in_reason)
+{
+    uint8_t type = 0;
+    struct tsb_slice body;
+    struct tsb_nack_reply n;
+    assert_int_equal(raw_read_frame(fd, rx, &type, &body), 1);
+    assert_int_equal(type, TSB_FT_NACK);
+    assert_int_equal(tsb_frame_parse_nack(body, &n), 0);
+    if (n.code != code || !n.closing)
+        fail_msg("got NACK %s closing=%d (%.*s), expected %s", tsb_nack_name(n.code), n.closing,
+                 (int)n.reason.len, n.reason.p, tsb_nack_name(code));
+    if (in_reason != NULL && memmem(n.reason.p, n.reason.len, in_reason, strlen(in_reason)) == NULL)
+        fail_msg("reason '%.*s' does not name %s", (int)n.reason.len, n.reason.p, in_reason);
+    assert_true(raw_wait_closed(fd, 10000));
+}
+
+/* ingest.max_connections counts connections past HELLO, per listener: a full Unix socket leaves
+ * TCP alone, and the refusal answers HELLO. */
 static void test_idle_timeout_and_connection_limit(void **state)
 {
     char *dir = tsb_test_tmpdir();
     struct tsbd d;
-    const char *ov[] = {"ingest.idle_timeout_ms=300", "ingest.max_connections=2", NULL};
+    const char *ov[] = {"ingest.max_connections=2", "ingest.tcp_listen=127.0.0.1:0",
+                        "ingest.tls=false", NULL};
     tsbd_start(&d, dir, 0, ov);
     struct tsb_buf rx;
     tsb_buf_init(&rx, 1 << 20);
-    uint8_t type;
-    struct tsb_slice body;
-    struct tsb_nack_reply n;
 
     int a = raw_connect_unix(d.sock);
     raw_hello(a, "a");
-    /* the start-up probe connection may not be accounted as closed yet: retry until b is in */
-    int b = -1;
-    for (int tries = 0; tries < 200 && b < 0; tries++) {
-        b = raw_connect_unix(d.sock);
-        assert_true(b >= 0);
-        struct tsb_buf hb;
-        tsb_buf_init(&hb, 4096);
-        assert_int_equal(tsb_frame_put_hello(&hb, 1, S("b")), 0);
-        raw_send(b, hb.p, hb.len);
-        assert_int_equal(raw_read_frame(b, &hb, &type, &body), 1);
-        if (type != TSB_FT_HELLO_OK) {
-            close(b);
-            b = -1;
-            usleep(20000);
-        }
-        tsb_buf_cleanup(&hb);
-    }
-    assert_true(b >= 0);
+    int b = raw_connect_unix(d.sock);
+    raw_hello(b, "b");
     int c = raw_connect_unix(d.sock);
     assert_true(c >= 0);
-    assert_int_equal(raw_read_frame(c, &rx, &type, &body), 1);
-    assert_int_equal(type, TSB_FT_NACK);
-    assert_int_equal(tsb_frame_parse_nack(body, &n), 0);
-    assert_int_equal(n.code, TSB_NACK_TOO_MANY_CONNS);
-    assert_true(n.closing);
+    bool closing = false;
+    assert_int_equal(raw_try_hello(c, "c", &closing), TSB_NACK_TOO_MANY_CONNS);
+    assert_true(closing);
     assert_true(raw_wait_closed(c, 10000));
     close(c);
-
-    /* nobody sends anything: both idle connections are told and closed */
-    for (int i = 0; i < 2; i++) {
-        int fd = i ? b : a;
-        assert_int_equal(raw_read_frame(fd, &rx, &type, &body), 1);
-        assert_int_equal(type, TSB_FT_NACK);
-        assert_int_equal(tsb_frame_parse_nack(body, &n), 0);
-        assert_int_equal(n.code, TSB_NACK_IDLE_TIMEOUT);
-        assert_true(raw_wait_closed(fd, 10000));
-        close(fd);
-    }
-    tsb_buf_cleanup(&rx);
+    /* the TCP listener has its own budget */
+    int t = raw_connect_tcp(d.tcp_port);
+    assert_true(t >= 0);
+    assert_int_equal(raw_try_hello(t, "t", NULL), 0);
+    close(a);
+    close(b);
+    close(t);
     assert_int_equal(tsbd_stop(&d), 0);
     tsbd_cleanup(&d);
-    tsb_test_rmtree(dir);
-    free(dir);
+
+    /* past HELLO, nobody sends anything: the idle connections are told and closed (a daemon of
+     * its own, so that the limit checks above never race the short timeout) */
+    const char *idle_ov[] = {"ingest.idle_timeout_ms=300", NULL};
+    tsbd_start(&d, dir, 0, idle_ov);
+    a = raw_connect_unix(d.sock);
+    raw_hello(a, "a");
+    expect_nack(a, &rx, TSB_NACK_IDLE_TIMEOUT, "idle_timeout_ms");
+    close(a);
+    tsb_buf_cleanup(&rx);
+    stop_and_remove(&d, dir);
 }
+
+/* STATUS's count of open connections as seen by fd (past HELLO). */
+static uint32_t status_connections(int fd, struct tsb_buf *rx)
+{
+    uint8_t type = 0;
+    struct tsb_slice body;
+    struct tsb_status st;
+    tsb_buf_reset(rx);
+    assert_int_equal(tsb_frame_put_simple(rx, TSB_FT_STATUS, S("")), 0);
+    raw_send(fd, rx->p, rx->len);
+    assert_int_equal(raw_read_frame(fd, rx, &type, &body), 1);
+    assert_int_equal(type, TSB_FT_STATUS_OK);
+    assert_int_equal(tsb_frame_parse_status(body, &st), 0);
+    return st.connections;
+}
+
+/* ingest.max_pending: connections before HELLO have a budget of their own per listener; on a
+ * plaintext listener the refusal is a NACK at once. Serving connections and the other listener
+ * are untouched. */
+static void test_pending_budget_per_listener(void **state)
+{
+    char *dir = tsb_test_tmpdir();
+    struct tsbd d;
+    const char *ov[] = {"ingest.max_pending=2", "ingest.tcp_listen=127.0.0.1:0", "ingest.tls=false",
+                        "ingest.handshake_timeout_ms=600000", NULL};
+    tsbd_start(&d, dir, 0, ov);
+    struct tsb_buf rx;
+    tsb_buf_init(&rx, 1 << 20);
+    int served = raw_connect_unix(d.sock);
+    assert_true(served >= 0);
+    raw_hello(served, "served");
+    /* the start-up probe's close is seen asynchronously: wait until only this one is open */
+    uint32_t open = 0;
+    for (int tries = 0; tries < 500 && (open = status_connections(served, &rx)) != 1; tries++)
+        usleep(10000);
+    assert_int_equal(open, 1);
+
+    int silent[2];
+    for (int i = 0; i < 2; i++) {
+        silent[i] = raw_connect_unix(d.sock);
+        assert_true(silent[i] >= 0);
+    }
+    int third = raw_connect_unix(d.sock);
+    assert_true(third >= 0);
+    expect_nack(third, &rx, TSB_NACK_TOO_MANY_CONNS, "ingest.max_pending");
+    close(third);
+    /* the serving client and the TCP listener do not notice */
+    assert_true(status_connections(served, &rx) >= 3);
+    int t = raw_connect_tcp(d.tcp_port);
+    assert_true(t >= 0);
+    assert_int_equal(raw_try_hello(t, "tcp", NULL), 0);
+    close(t);
+    for (int i = 0; i < 2; i++)
+        close(silent[i]);
+    close(served);
+    tsb_buf_cleanup(&rx);
+    stop_and_remove(&d, dir);
+}
+
+/* ingest.max_connections_per_source: one peer address cannot take every slot, before or after
+ * HELLO; other addresses are still served, and a freed slot is reused. */
+static void test_per_source_limit(void **state)
+{
+    char *dir = tsb_test_tmpdir();
+    struct tsbd d;
+    /* no handshake deadline within the test: the silent connections below stay pending */
+    const char *ov[] = {"ingest.tcp_listen=127.0.0.1:0", "ingest.tls=false",
+                        "ingest.max_connections_per_source=3", "ingest.handshake_timeout_ms=600000",
+                        NULL};
+    tsbd_start(&d, dir, 0, ov);
+    struct tsb_buf rx;
+    tsb_buf_init(&rx, 1 << 20);
+    bool closing = false;
+
+    int serving[3];
+    for (int i = 0; i < 3; i++) {
+        serving[i] = raw_connect_tcp_from(d.tcp_port, "127.0.0.2");
+        assert_true(serving[i] >= 0);
+        assert_int_equal(raw_try_hello(serving[i], "lab-2", NULL), 0);
+    }
+    int extra = raw_connect_tcp_from(d.tcp_port, "127.0.0.2");
+    assert_true(extra >= 0);
+    assert_int_equal(raw_try_hello(extra, "lab-2", &closing), TSB_NACK_TOO_MANY_CONNS);
+    assert_true(closing);
+    close(extra);
+    int other = raw_connect_tcp_from(d.tcp_port, "127.0.0.3");
+    assert_true(other >= 0);
+    assert_int_equal(raw_try_hello(other, "lab-3", NULL), 0);
+
+    /* unauthenticated connections from one address: refused at accept beyond the limit, with a
+     * NACK since this listener speaks plaintext */
+    int silent[3];
+    for (int i = 0; i < 3; i++) {
+        silent[i] = raw_connect_tcp_from(d.tcp_port, "127.0.0.4");
+        assert_true(silent[i] >= 0);
+    }
+    int fourth = raw_connect_tcp_from(d.tcp_port, "127.0.0.4");
+    assert_true(fourth >= 0);
+    expect_nack(fourth, &rx, TSB_NACK_TOO_MANY_CONNS, "ingest.max_connections_per_source");
+    close(fourth);
+    for (int i = 0; i < 3; i++)
+        close(silent[i]);
+
+    /* a slot freed by a client that leaves is taken by the next one (its close is seen
+     * asynchronously: retry until it is) */
+    close(serving[0]);
+    unsigned got = RAW_NO_REPLY;
+    for (int tries = 0; tries < 500 && got != 0; tries++) {
+        serving[0] = raw_connect_tcp_from(d.tcp_port, "127.0.0.2");
+        assert_true(serving[0] >= 0);
+        got = raw_try_hello(serving[0], "lab-2", NULL);
+        if (got != 0) {
+            assert_int_equal(got, TSB_NACK_TOO_MANY_CONNS);
+            close(serving[0]);
+            usleep(20000);
+        }
+    }
+    assert_int_equal(got, 0);
+    for (int i = 0; i < 3; i++)
+        close(serving[i]);
+    close(other);
+    tsb_buf_cleanup(&rx);
+    stop_and_remove(&d, dir);
+}
+
+static size_t archive_count(const char *dir);
 
 /* ---- TLS --------------------------------------------------------------------------------- */
 
@@ -418,6 +572,11 @@ static void make_pki(const char *dir)
         "  -extfile $1.ext -out $1.pem; }\n"
         "mk_ca ca; mk_ca rogue-ca\n"
         "mk_leaf server '/CN=tsbagd.test' 'subjectAltName=IP:127.0.0.1' ca\n"
+        "openssl req -newkey rsa:2048 -nodes -keyout server-rsa.key -out server-rsa.csr "
+        "  -subj /CN=tsbagd.test\n"
+        "printf 'subjectAltName=IP:127.0.0.1\\n' > server-rsa.ext\n"
+        "openssl x509 -req -in server-rsa.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+        "  -extfile server-rsa.ext -out server-rsa.pem\n"
         "mk_leaf pharmacy '/C=BE/O=Test Hospital/CN=pharmacy-1' "
         "  'extendedKeyUsage=clientAuth' ca\n"
         "mk_leaf intruder '/C=BE/O=Test Hospital/CN=intruder' 'extendedKeyUsage=clientAuth' ca\n"
@@ -433,6 +592,34 @@ static void make_pki(const char *dir)
     }
 }
 
+/* The daemon's TLS overrides for dir's PKI (server certificate basename given). */
+struct tls_overrides {
+    char cert[4200], key[4200], ca[4200], allow[4200];
+};
+
+static void tls_overrides(struct tls_overrides *o, const char *dir, const char *server)
+{
+    snprintf(o->cert, sizeof(o->cert), "ingest.tls_cert=%s/%s.pem", dir, server);
+    snprintf(o->key, sizeof(o->key), "ingest.tls_key=%s/%s.key", dir, server);
+    snprintf(o->ca, sizeof(o->ca), "ingest.tls_client_ca=%s/ca.pem", dir);
+    snprintf(o->allow, sizeof(o->allow), "ingest.tls_allowlist=%s/allow.txt", dir);
+}
+
+/* Starts d on dir with TCP on a kernel-chosen port, TLS with dir's PKI (server certificate
+ * basename server), the allow-list, and the NULL-terminated extra overrides. */
+static void tls_daemon_start(struct tsbd *d, const char *dir, const char *server,
+                             const char *const *extra)
+{
+    struct tls_overrides t;
+    tls_overrides(&t, dir, server);
+    const char *ov[16] = {"ingest.tcp_listen=127.0.0.1:0", t.cert, t.key, t.ca, t.allow};
+    size_t n = 5;
+    for (; extra != NULL && *extra != NULL && n + 1 < sizeof(ov) / sizeof(ov[0]); extra++)
+        ov[n++] = *extra;
+    ov[n] = NULL;
+    tsbd_start(d, dir, 0, ov);
+}
+
 struct tls_try {
     const char *cert; /* basename in dir, NULL for no client certificate */
     const char *source;
@@ -440,18 +627,31 @@ struct tls_try {
     unsigned nack; /* when the failure is a NACK to HELLO */
 };
 
+/* Paths a TLS load spec points into: must outlive the spec. */
+struct tls_paths {
+    char ca[4200], cert[4200], key[4200];
+};
+
+/* A TLS load spec for dir's PKI: client certificate basename cert (NULL for none), source. */
+static struct load_spec tls_spec(const struct entries *e, const char *dir, int port,
+                                 const char *cert, const char *source, struct tls_paths *p)
+{
+    snprintf(p->ca, sizeof(p->ca), "%s/ca.pem", dir);
+    snprintf(p->cert, sizeof(p->cert), "%s/%s.pem", dir, cert ? cert : "");
+    snprintf(p->key, sizeof(p->key), "%s/%s.key", dir, cert ? cert : "");
+    struct load_spec sp = spec_for(e, NULL, port);
+    sp.client.tls_ca = p->ca;
+    sp.client.tls_cert = cert ? p->cert : NULL;
+    sp.client.tls_key = cert ? p->key : NULL;
+    sp.client.source = source;
+    return sp;
+}
+
 static int try_tls(const char *dir, int port, const struct tls_try *t, struct load_result *res,
                    struct entries *e)
 {
-    char ca[4200], cert[4200], key[4200];
-    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
-    snprintf(cert, sizeof(cert), "%s/%s.pem", dir, t->cert ? t->cert : "");
-    snprintf(key, sizeof(key), "%s/%s.key", dir, t->cert ? t->cert : "");
-    struct load_spec sp = spec_for(e, NULL, port);
-    sp.client.tls_ca = ca;
-    sp.client.tls_cert = t->cert ? cert : NULL;
-    sp.client.tls_key = t->cert ? key : NULL;
-    sp.client.source = t->source;
+    struct tls_paths p;
+    struct load_spec sp = tls_spec(e, dir, port, t->cert, t->source, &p);
     return load_run(&sp, res);
 }
 
@@ -459,14 +659,8 @@ static void test_tls_client_certificates_and_allowlist(void **state)
 {
     char *dir = tsb_test_tmpdir();
     make_pki(dir);
-    char o_cert[4200], o_key[4200], o_ca[4200], o_allow[4200];
-    snprintf(o_cert, sizeof(o_cert), "ingest.tls_cert=%s/server.pem", dir);
-    snprintf(o_key, sizeof(o_key), "ingest.tls_key=%s/server.key", dir);
-    snprintf(o_ca, sizeof(o_ca), "ingest.tls_client_ca=%s/ca.pem", dir);
-    snprintf(o_allow, sizeof(o_allow), "ingest.tls_allowlist=%s/allow.txt", dir);
-    const char *ov[] = {"ingest.tcp_listen=127.0.0.1:0", o_cert, o_key, o_ca, o_allow, NULL};
     struct tsbd d;
-    tsbd_start(&d, dir, 0, ov);
+    tls_daemon_start(&d, dir, "server", NULL);
 
     struct entries e;
     entries_make(&e, "tls", 50, 100);
@@ -519,6 +713,286 @@ static void test_tls_client_certificates_and_allowlist(void **state)
     free(dir);
 }
 
+/* openssl s_client with the pharmacy certificate and extra options: its exit status. */
+static int s_client(const char *dir, int port, const char *opts, const char *out)
+{
+    return tsb_test_sh(
+        "cd '%s' && timeout 30 openssl s_client -connect 127.0.0.1:%d -CAfile ca.pem "
+        "-cert pharmacy.pem -key pharmacy.key %s </dev/null >'%s' 2>&1",
+        dir, port, opts, out);
+}
+
+struct nested_tls {
+    const char *dir;
+    int port;
+    int rc;
+    char detail[512];
+};
+
+/* Runs while the outer TLS client of the test holds its connection past HELLO. */
+static void second_tls_client(void *arg)
+{
+    struct nested_tls *n = arg;
+    struct entries e;
+    entries_make(&e, "second", 1, 10);
+    struct load_result res[1];
+    memset(res, 0, sizeof(res));
+    struct tls_try t = {"pharmacy", "", 0, 0};
+    n->rc = try_tls(n->dir, n->port, &t, res, &e);
+    snprintf(n->detail, sizeof(n->detail), "%s", tsb_err_detail());
+    entries_free(&e);
+}
+
+/* ECDHE/DHE AEAD suites only under TLS 1.2, TLS 1.3 as OpenSSL ships it; a policy OpenSSL cannot
+ * use stops tsbagd at start. */
+static void test_tls_cipher_policy(void **state)
+{
+    char *dir = tsb_test_tmpdir();
+    make_pki(dir);
+    struct tls_overrides t;
+    tls_overrides(&t, dir, "server-rsa"); /* static-RSA suites need an RSA certificate */
+    struct tsbd d;
+    tls_daemon_start(&d, dir, "server-rsa", NULL);
+    char *out = tsb_test_path(dir, "s_client.out");
+
+    static const struct {
+        const char *opts;
+        bool accepted;
+        const char *shows;
+    } suites[] = {
+        {"-tls1_2 -cipher AES128-SHA", false, NULL},           /* static RSA: no forward secrecy */
+        {"-tls1_2 -cipher AES256-GCM-SHA384", false, NULL},    /* AEAD but static RSA */
+        {"-tls1_2 -cipher ECDHE-RSA-AES128-SHA", false, NULL}, /* forward secret but CBC */
+        {"-tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256", true, "ECDHE-RSA-AES128-GCM-SHA256"},
+        {"-tls1_2 -cipher DHE-RSA-AES256-GCM-SHA384", true, "DHE-RSA-AES256-GCM-SHA384"},
+        {"-tls1_3", true, "TLSv1.3"},
+    };
+    for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
+        int rc = s_client(dir, d.tcp_port, suites[i].opts, out);
+        bool shown = suites[i].shows == NULL ||
+                     tsb_test_sh("grep -q -- '%s' '%s'", suites[i].shows, out) == 0;
+        if ((rc == 0) != suites[i].accepted || (suites[i].accepted && !shown)) {
+            tsb_test_sh("cat '%s' >&2", out);
+            fail_msg("s_client %s: exit %d, expected %s", suites[i].opts, rc,
+                     suites[i].accepted ? "accepted" : "refused");
+        }
+    }
+    assert_int_equal(tsbd_stop(&d), 0);
+
+    /* a policy OpenSSL cannot use stops the daemon at start, naming the option */
+    char *log = tsb_test_path(dir, "bad-ciphers.log");
+    int rc =
+        tsb_test_sh("timeout 20 '%s' -s general.state_dir='%s' -s sealer.enabled=false "
+                    "-s ingest.tcp_listen=127.0.0.1:0 -s '%s' -s '%s' -s '%s' "
+                    "-s ingest.tls_ciphers=NO-SUCH-CIPHER 2>'%s'",
+                    tsbd_program("TSBAGD", "src/daemon/tsbagd"), dir, t.cert, t.key, t.ca, log);
+    assert_int_equal(rc, 1);
+    assert_int_equal(tsb_test_sh("grep -q 'ingest.tls_ciphers' '%s'", log), 0);
+    free(log);
+    free(out);
+    tsbd_cleanup(&d);
+    tsb_test_rmtree(dir);
+    free(dir);
+}
+
+/* Past the TLS handshake a refusal is a NACK over TLS: a TLS client over ingest.max_connections
+ * gets TOO_MANY_CONNS instead of HELLO_OK. Before it nothing can be said: a peer that never
+ * completes the handshake is closed after ingest.handshake_timeout_ms. */
+static void test_tls_refusals(void **state)
+{
+    char *dir = tsb_test_tmpdir();
+    make_pki(dir);
+    const char *ov[] = {"ingest.max_connections=1", NULL};
+    struct tsbd d;
+    tls_daemon_start(&d, dir, "server", ov);
+
+    /* the only serving slot is held by the outer client: the second one is told so over TLS */
+    struct entries e;
+    entries_make(&e, "holder", 5, 10);
+    struct load_result res[5];
+    memset(res, 0, sizeof(res));
+    struct nested_tls n = {.dir = dir, .port = d.tcp_port};
+    struct tls_paths paths;
+    struct load_spec sp = tls_spec(&e, dir, d.tcp_port, "pharmacy", "", &paths);
+    sp.depth = 1;
+    sp.hook_after_acks = 1;
+    sp.hook = second_tls_client;
+    sp.hook_arg = &n;
+    assert_int_equal(load_run(&sp, res), 0);
+    for (size_t i = 0; i < e.n; i++)
+        assert_int_equal(res[i].type, TSB_FT_ACK);
+    assert_int_equal(n.rc, TSB_EPROTO);
+    if (strstr(n.detail, "TOO_MANY_CONNS") == NULL)
+        fail_msg("second TLS client: %s", n.detail);
+
+    entries_free(&e);
+    stop_and_remove(&d, dir);
+}
+
+/* Before HELLO, ingest.handshake_timeout_ms applies instead of the idle timeout: a silent Unix
+ * client is told (NACK IDLE_TIMEOUT), a TCP peer that never starts TLS is closed without a byte. */
+static void test_handshake_deadline(void **state)
+{
+    char *dir = tsb_test_tmpdir();
+    make_pki(dir);
+    const char *ov[] = {"ingest.handshake_timeout_ms=300", NULL};
+    struct tsbd d;
+    tls_daemon_start(&d, dir, "server", ov);
+    struct tsb_buf rx;
+    tsb_buf_init(&rx, 1 << 20);
+    int fd = raw_connect_unix(d.sock);
+    assert_true(fd >= 0);
+    expect_nack(fd, &rx, TSB_NACK_IDLE_TIMEOUT, "handshake_timeout_ms");
+    close(fd);
+
+    fd = raw_connect_tcp(d.tcp_port);
+    assert_true(fd >= 0);
+    uint8_t type = 0;
+    struct tsb_slice body;
+    assert_int_not_equal(raw_read_frame(fd, &rx, &type, &body), 1); /* EOF or reset, no data */
+    assert_true(raw_wait_closed(fd, 20000));
+    close(fd);
+    tsb_buf_cleanup(&rx);
+    stop_and_remove(&d, dir);
+}
+
+/* ---- admission under a flood ------------------------------------------------------------------
+ */
+
+#define FLOOD_CONNS 1100
+
+struct flood {
+    const char *dir;
+    const char *sock;
+    int port;
+    int unix_fd; /* a Unix client connected before the flood */
+    int fds[FLOOD_CONNS];
+    size_t opened;
+    int unix_rc, tls_rc;
+    struct load_result unix_res[20], tls_res[20];
+    unsigned held_reply; /* the pre-flood Unix client's reply type to a SUBMIT */
+};
+
+/* Opens FLOOD_CONNS raw TCP connections from 127.0.0.2 that never start TLS, then serves a new
+ * Unix client, a new TLS client and the pre-flood Unix client while they are all open. */
+static void flood_and_serve(void *arg)
+{
+    struct flood *f = arg;
+    for (size_t i = 0; i < FLOOD_CONNS; i++) {
+        f->fds[i] = raw_connect_tcp_from(f->port, "127.0.0.2");
+        if (f->fds[i] >= 0)
+            f->opened++;
+    }
+    struct entries e;
+    entries_make(&e, "during-flood", 20, 50);
+    struct load_spec sp = spec_for(&e, f->sock, 0);
+    f->unix_rc = load_run(&sp, f->unix_res);
+    struct tls_try t = {"pharmacy", "", 0, 0};
+    f->tls_rc = try_tls(f->dir, f->port, &t, f->tls_res, &e);
+    entries_free(&e);
+
+    struct tsb_buf b;
+    uint8_t type = 0;
+    struct tsb_slice body;
+    tsb_buf_init(&b, 1 << 20);
+    tsb_frame_put_submit(&b, S(""), S("held"), S("entry of the held Unix client"));
+    raw_send(f->unix_fd, b.p, b.len);
+    if (raw_read_frame(f->unix_fd, &b, &type, &body) == 1)
+        f->held_reply = type;
+    tsb_buf_cleanup(&b);
+}
+
+static size_t count_closed(const int *fds, size_t n)
+{
+    size_t closed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fds[i] < 0) {
+            closed++;
+            continue;
+        }
+        struct pollfd pf = {.fd = fds[i], .events = POLLIN};
+        if (poll(&pf, 1, 0) == 1)
+            closed++; /* the daemon sends nothing before TLS: readable means EOF or reset */
+    }
+    return closed;
+}
+
+static void test_pending_flood_locks_nobody_out(void **state)
+{
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < FLOOD_CONNS + 200) {
+        rl.rlim_cur = rl.rlim_max;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    assert_true(rl.rlim_cur >= FLOOD_CONNS + 200);
+
+    char *dir = tsb_test_tmpdir();
+    make_pki(dir);
+    /* a handshake deadline longer than the test: the flood holds whatever it gets throughout */
+    const char *ov[] = {"ingest.handshake_timeout_ms=600000", NULL};
+    struct tsbd d;
+    tls_daemon_start(&d, dir, "server", ov);
+
+    struct flood *f = calloc(1, sizeof(*f));
+    f->dir = dir;
+    f->sock = d.sock;
+    f->port = d.tcp_port;
+    f->unix_fd = raw_connect_unix(d.sock);
+    assert_true(f->unix_fd >= 0);
+    raw_hello(f->unix_fd, "held-unix");
+
+    /* a TLS client past HELLO when the flood starts keeps being served through it */
+    struct entries e;
+    entries_make(&e, "before-flood", 40, 50);
+    struct load_result res[40];
+    memset(res, 0, sizeof(res));
+    struct tls_paths paths;
+    struct load_spec sp = tls_spec(&e, dir, d.tcp_port, "pharmacy", "", &paths);
+    sp.depth = 1;
+    sp.hook_after_acks = 5;
+    sp.hook = flood_and_serve;
+    sp.hook_arg = f;
+    assert_int_equal(load_run(&sp, res), 0);
+
+    assert_int_equal(f->opened, FLOOD_CONNS);
+    for (size_t i = 0; i < e.n; i++)
+        assert_int_equal(res[i].type, TSB_FT_ACK);
+    if (f->unix_rc != 0)
+        fail_msg("new Unix client during the flood: %s", tsb_strerror(f->unix_rc));
+    if (f->tls_rc != 0)
+        fail_msg("new TLS client during the flood: %s", tsb_strerror(f->tls_rc));
+    for (size_t i = 0; i < 20; i++) {
+        assert_int_equal(f->unix_res[i].type, TSB_FT_ACK);
+        assert_int_equal(f->tls_res[i].type, TSB_FT_ACK);
+    }
+    assert_int_equal(f->held_reply, TSB_FT_ACK);
+
+    /* the flood got at most ingest.max_connections_per_source (32) pending slots: the daemon
+     * closed every other connection at accept (seen asynchronously: poll until it is) */
+    size_t closed = 0;
+    for (int tries = 0; tries < 300; tries++) {
+        closed = count_closed(f->fds, FLOOD_CONNS);
+        if (closed >= FLOOD_CONNS - 32)
+            break;
+        usleep(100000);
+    }
+    printf("flood: %zu of %d unauthenticated connections closed at accept\n", closed, FLOOD_CONNS);
+    assert_true(closed >= FLOOD_CONNS - 32);
+    for (size_t i = 0; i < FLOOD_CONNS; i++)
+        if (f->fds[i] >= 0)
+            close(f->fds[i]);
+    close(f->unix_fd);
+
+    assert_int_equal(tsbd_stop(&d), 0);
+    assert_int_equal(archive_count(dir), 40 + 20 + 20 + 1);
+    free(f);
+    entries_free(&e);
+    tsbd_cleanup(&d);
+    tsb_test_rmtree(dir);
+    free(dir);
+}
+
 /* ---- shutdown and failure -------------------------------------------------------------------- */
 
 static void send_sigterm(void *arg)
@@ -544,6 +1018,10 @@ static void test_sigterm_answers_everything_in_flight(void **state)
     struct tsbd d;
     const char *ov[] = {"writer.batch_delay_ms=2", NULL};
     tsbd_start(&d, dir, 0, ov);
+    /* a client with nothing in flight is told why its connection closes */
+    int idle = raw_connect_unix(d.sock);
+    assert_true(idle >= 0);
+    raw_hello(idle, "idle-client");
     struct entries e;
     entries_make(&e, "term", 20000, 200);
     struct load_result *res = calloc(e.n, sizeof(*res));
@@ -553,21 +1031,38 @@ static void test_sigterm_answers_everything_in_flight(void **state)
     sp.hook = send_sigterm;
     sp.hook_arg = &d.pid;
     assert_int_equal(load_run(&sp, res), 0);
+    struct tsb_buf rx;
+    tsb_buf_init(&rx, 1 << 20);
+    expect_nack(idle, &rx, TSB_NACK_SHUTTING_DOWN, "stopping");
+    close(idle);
+    tsb_buf_cleanup(&rx);
     assert_int_equal(tsbd_wait(&d, 30000), 0);
 
-    /* replies are a run of ACKs, then nothing: no NACK, no reply after a gap */
-    size_t acks = 0;
+    /* replies are a run of ACKs, then one closing SHUTTING_DOWN for the first request not taken
+     * in, then nothing (docs/protocol.md section 3) */
+    size_t acks = 0, shutting_down = 0;
     bool gap = false;
     for (size_t i = 0; i < e.n; i++) {
-        if (res[i].status == 0) {
-            assert_false(gap);
-            assert_int_equal(res[i].type, TSB_FT_ACK);
-            acks++;
-        } else {
+        if (res[i].status != 0) {
             gap = true;
+            continue;
         }
+        assert_false(gap);
+        if (res[i].type == TSB_FT_ACK) {
+            assert_int_equal(shutting_down, 0);
+            acks++;
+            continue;
+        }
+        assert_int_equal(res[i].type, TSB_FT_NACK);
+        assert_int_equal(res[i].nack, TSB_NACK_SHUTTING_DOWN);
+        assert_true(res[i].nack_closing);
+        shutting_down++;
+        gap = true;
     }
+    printf("SIGTERM: %zu ACKs, then %zu SHUTTING_DOWN, of %zu requests\n", acks, shutting_down,
+           e.n);
     assert_true(acks >= 100);
+    assert_int_equal(shutting_down, 1);
     assert_true(acks < e.n); /* the stop really happened while requests were in flight */
     /* everything the daemon took in was acknowledged: the archive holds exactly the ACKed */
     assert_int_equal(check_archive(dir, &e, res, "pharmacy-1", false), acks);
@@ -620,6 +1115,76 @@ static void test_archive_write_failure_stops_acks_and_exits_3(void **state)
     assert_int_equal(tsb_test_sh("grep -q 'archive can no longer be written' '%s'", d.log), 0);
     free(res);
     entries_free(&e);
+    tsbd_cleanup(&d);
+    tsb_test_rmtree(dir);
+    free(dir);
+}
+
+/* ---- tsbag status ------------------------------------------------------------------------- */
+
+/* `tsbag status` with a default configuration shows what the daemon decides with: its alarm
+ * threshold and verdict, whether it seals; without a daemon it says that it uses its own. */
+static void test_status_shows_the_daemons_settings(void **state)
+{
+    char *dir = tsb_test_tmpdir();
+    struct tsbd d;
+    const char *ov[] = {"sealer.unstamped_alarm_s=2", NULL};
+    tsbd_start(&d, dir, 0, ov);
+    int fd = raw_connect_unix(d.sock);
+    assert_true(fd >= 0);
+    raw_hello(fd, "status-test");
+    struct tsb_buf b;
+    uint8_t type = 0;
+    struct tsb_slice body;
+    tsb_buf_init(&b, 1 << 20);
+    assert_int_equal(tsb_frame_put_submit(&b, S(""), S(""), S("waits for a stamp")), 0);
+    raw_send(fd, b.p, b.len);
+    assert_int_equal(raw_read_frame(fd, &b, &type, &body), 1);
+    assert_int_equal(type, TSB_FT_ACK);
+    close(fd);
+    tsb_buf_cleanup(&b);
+
+    char *out = tsb_test_path(dir, "status.out");
+    const char *tsbag = tsbd_program("TSBAG", "src/cli/tsbag");
+    /* the entry becomes older than the daemon's 2 s (this configuration says 15 min): poll */
+    int rc = 0;
+    for (int tries = 0; tries < 300 && rc != 1; tries++) {
+        rc = tsb_test_sh("'%s' -s general.state_dir='%s' status > '%s' 2>&1", tsbag, dir, out);
+        if (rc != 1)
+            usleep(100000);
+    }
+    if (rc != 1 || tsb_test_sh("grep -q 'alarm at 2 s' '%s'", out) != 0 ||
+        tsb_test_sh("grep -q \"^ALARM: .*more than 2 s (tsbagd's sealer.unstamped_alarm_s)\" "
+                    "'%s'",
+                    out) != 0 ||
+        tsb_test_sh("grep -q '^tsbagd: .*running, no sealer' '%s'", out) != 0) {
+        tsb_test_sh("cat '%s' >&2", out);
+        fail_msg("tsbag status (exit %d) does not show the daemon's settings", rc);
+    }
+    assert_int_equal(tsbd_stop(&d), 0);
+
+    rc = tsb_test_sh("'%s' -s general.state_dir='%s' status > '%s' 2>&1", tsbag, dir, out);
+    if (tsb_test_sh("grep -q '^tsbagd: .*not answering' '%s'", out) != 0 ||
+        tsb_test_sh("grep -q 'alarm at 15 min 0 s' '%s'", out) != 0) {
+        tsb_test_sh("cat '%s' >&2", out);
+        fail_msg("tsbag status without a daemon (exit %d)", rc);
+    }
+
+    /* a socket that accepts and never answers (a hung daemon) does not hang tsbag status */
+    int hung = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    assert_true(hung >= 0 && strlen(d.sock) < sizeof(sa.sun_path));
+    memcpy(sa.sun_path, d.sock, strlen(d.sock));
+    assert_int_equal(bind(hung, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(hung, 4), 0);
+    rc = tsb_test_sh("timeout 60 '%s' -s general.state_dir='%s' status > '%s' 2>&1", tsbag, dir,
+                     out);
+    if (rc == 124 || tsb_test_sh("grep -q '^tsbagd: .*no STATUS reply within' '%s'", out) != 0) {
+        tsb_test_sh("cat '%s' >&2", out);
+        fail_msg("tsbag status against a daemon that never answers (exit %d)", rc);
+    }
+    close(hung);
+    free(out);
     tsbd_cleanup(&d);
     tsb_test_rmtree(dir);
     free(dir);
@@ -704,9 +1269,16 @@ int main(void)
         cmocka_unit_test(test_pipelined_submits_acked_in_order),
         cmocka_unit_test(test_bad_inputs_get_documented_errors),
         cmocka_unit_test(test_idle_timeout_and_connection_limit),
+        cmocka_unit_test(test_handshake_deadline),
+        cmocka_unit_test(test_pending_budget_per_listener),
+        cmocka_unit_test(test_per_source_limit),
         cmocka_unit_test(test_tls_client_certificates_and_allowlist),
+        cmocka_unit_test(test_tls_cipher_policy),
+        cmocka_unit_test(test_tls_refusals),
+        cmocka_unit_test(test_pending_flood_locks_nobody_out),
         cmocka_unit_test(test_sigterm_answers_everything_in_flight),
         cmocka_unit_test(test_archive_write_failure_stops_acks_and_exits_3),
+        cmocka_unit_test(test_status_shows_the_daemons_settings),
         cmocka_unit_test(test_push_10000_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

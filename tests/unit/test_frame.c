@@ -180,6 +180,50 @@ static void test_roundtrip_all_types(void **state)
 
 /* Every split point of a 3-frame stream must yield the same frames, including a frame larger than
  * any single chunk (assembled in the decoder's buffer). */
+/* STATUS_OK: the extended body carries the daemon's settings; a version-1 server's 68-byte body
+ * still parses (has_ext false), and bytes after the known fields are ignored. */
+static void test_status_body_versions(void **state)
+{
+    struct tsb_buf b;
+    tsb_buf_init(&b, 1 << 20);
+    struct tsb_status st = {.now_ms = 1700000000000,
+                            .flags = TSB_STATUS_SEALER_RUNNING | TSB_STATUS_ALARM,
+                            .has_ext = true,
+                            .alarm_ms = 120000,
+                            .seal_interval_ms = 300000};
+    assert_int_equal(tsb_frame_put_status(&b, &st), 0);
+    assert_int_equal(b.len, TSB_FRAME_HDR_LEN + 1 + TSB_STATUS_EXT_LEN);
+    struct tsb_status got;
+    struct tsb_slice body = {b.p + TSB_FRAME_HDR_LEN + 1, TSB_STATUS_EXT_LEN};
+    assert_int_equal(tsb_frame_parse_status(body, &got), 0);
+    assert_true(got.has_ext);
+    assert_int_equal(got.alarm_ms, 120000);
+    assert_int_equal(got.seal_interval_ms, 300000);
+    assert_int_equal(got.flags, TSB_STATUS_SEALER_RUNNING | TSB_STATUS_ALARM);
+    assert_int_equal(got.now_ms, 1700000000000);
+
+    body.len = TSB_STATUS_BODY_LEN; /* what an older server sends */
+    assert_int_equal(tsb_frame_parse_status(body, &got), 0);
+    assert_false(got.has_ext);
+    assert_int_equal(got.alarm_ms, 0);
+    assert_int_equal(got.now_ms, 1700000000000);
+
+    uint8_t longer[TSB_STATUS_EXT_LEN + 8];
+    memcpy(longer, b.p + TSB_FRAME_HDR_LEN + 1, TSB_STATUS_EXT_LEN);
+    memset(longer + TSB_STATUS_EXT_LEN, 0x5a, 8); /* a later version's field */
+    assert_int_equal(tsb_frame_parse_status((struct tsb_slice){longer, sizeof(longer)}, &got), 0);
+    assert_int_equal(got.seal_interval_ms, 300000);
+
+    body.len = TSB_STATUS_BODY_LEN - 1;
+    assert_int_equal(tsb_frame_parse_status(body, &got), TSB_EFORMAT);
+
+    tsb_buf_reset(&b);
+    st.has_ext = false;
+    assert_int_equal(tsb_frame_put_status(&b, &st), 0);
+    assert_int_equal(b.len, TSB_FRAME_HDR_LEN + 1 + TSB_STATUS_BODY_LEN);
+    tsb_buf_cleanup(&b);
+}
+
 static void test_every_split(void **state)
 {
     struct tsb_buf b;
@@ -404,6 +448,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_examples),
         cmocka_unit_test(test_roundtrip_all_types),
+        cmocka_unit_test(test_status_body_versions),
         cmocka_unit_test(test_every_split),
         cmocka_unit_test(test_decoder_refuses_bad_lengths),
         cmocka_unit_test(test_truncated_is_midframe),

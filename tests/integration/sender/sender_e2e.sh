@@ -48,5 +48,8 @@ xmllint --xpath 'string(/*[local-name()="SignResponse"]/@RequestID)' "$T/sr1.xml
 tsbag status >"$T/status.txt" 2>&1 || fail "tsbag status says unhealthy: $(cat "$T/status.txt")"
 grep -q "stamped 2" "$T/status.txt" || fail "status: $(cat "$T/status.txt")"
 grep -q "alarm:             none" "$T/status.txt" || fail "status alarm: $(cat "$T/status.txt")"
+# the daemon's sealing period (86400 s), not this tsbag's default 300 s
+grep -q "^tsbagd: *running, sealing every 24 h 0 min, next seal 2" "$T/status.txt" ||
+    fail "status does not show the daemon's sealer: $(cat "$T/status.txt")"
 stop_daemon
 pass

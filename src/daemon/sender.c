@@ -332,7 +332,11 @@ static void check_work(uv_work_t *w)
         snprintf(key, sizeof(key), "dss:%s %s", dr.kind == TSB_DSS_FAULT ? "fault" : "result",
                  dr.kind == TSB_DSS_FAULT ? dr.fault_code
                                           : (dr.result_minor ? dr.result_minor : dr.result_major));
-        fail(a, tsb_dss_response_class(&dr), key, "TSA refused: %s", why);
+        /* an HTTP 4xx refuses the request whatever the fault says */
+        enum tsb_dss_class kind = tsb_dss_response_class(&dr);
+        if (a->cls == TSB_FETCH_HTTP && tsb_dss_http_class(a->http_status) == TSB_DSS_DEFINITIVE)
+            kind = TSB_DSS_DEFINITIVE;
+        fail(a, kind, key, "TSA refused: %s", why);
         goto out;
     }
     struct tsb_token_result res;
@@ -738,7 +742,8 @@ int tsb_sender_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
     uv_timer_start(&s->alarm_timer, on_alarm_tick, (uint64_t)tick, (uint64_t)tick);
     tsb_info("sender: hospital %s; %s; TSA %s", cfg->general.id_hospital,
              tsb_keystore_describe(s->ks), cfg->tsa.url);
-    go_load(s); /* resume whatever the archive holds */
+    refresh_stats(s); /* the fail-closed mode applies from the start */
+    go_load(s);       /* resume whatever the archive holds */
     *out = s;
     return 0;
 fail:

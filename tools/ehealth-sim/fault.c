@@ -24,6 +24,7 @@ static const struct {
     [SIM_K_LATENCY] = {"latency", true, false, 0},
     [SIM_K_HTTP500] = {"http-500", false, false, 0},
     [SIM_K_HTTP503] = {"http-503", false, false, 0},
+    [SIM_K_HTTP403] = {"http-403", false, false, 0},
     [SIM_K_RESET] = {"reset", false, false, 0},
     [SIM_K_TIMEOUT] = {"timeout", false, false, 600},
     [SIM_K_DROP] = {"drop-response", false, false, 0},

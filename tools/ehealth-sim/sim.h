@@ -197,6 +197,7 @@ enum sim_fault_kind {
     SIM_K_LATENCY,
     SIM_K_HTTP500,
     SIM_K_HTTP503,
+    SIM_K_HTTP403,
     SIM_K_RESET,
     SIM_K_TIMEOUT,
     SIM_K_DROP,

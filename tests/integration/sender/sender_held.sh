@@ -78,21 +78,32 @@ tsbag status >"$T/status.txt" 2>&1 || fail "status exits non-zero after the rele
 tsbag retry >"$T/retry.txt" 2>&1 && fail "tsbag retry with nothing held exits 0"
 grep -q "no bag is held" "$T/retry.txt" || fail "nothing-held retry: $(cat "$T/retry.txt")"
 
+# ---- an HTTP 4xx without a SOAP answer holds the bag at the first answer too ----
+fault http-403
+push 1 forbidden
+seal
+wait_for "SELECT state FROM bags WHERE seq = 3" failed
+[ "$(attempts 3)" = 1 ] || fail "HTTP 403: $(attempts 3) attempts, expected 1"
+expect_status_held 3 'HTTP 403 without a SOAP answer'
+fault clear
+tsbag retry 3 >>"$T/out.txt" 2>&1 || fail "tsbag retry 3"
+wait_for "SELECT state FROM bags WHERE seq = 3" stamped
+
 # ---- a token check that fails identically on two consecutive answers holds the bag ----
 fault wrong-imprint
 push 1 imprint
 seal
-wait_for "SELECT state FROM bags WHERE seq = 3" failed
-[ "$(sql "SELECT group_concat(outcome) FROM bag_attempts WHERE seq = 3")" = retry,failed ] ||
-    fail "wrong imprint: outcomes $(sql "SELECT group_concat(outcome) FROM bag_attempts WHERE seq = 3")"
-[ "$(sql "SELECT group_concat(finding) FROM bag_attempts WHERE seq = 3")" = imprint:sha256:none,imprint:sha256:none ] ||
-    fail "wrong imprint: findings $(sql "SELECT group_concat(finding) FROM bag_attempts WHERE seq = 3")"
-wait_log 'sender: bag 3 HELD after attempt 2 (the same failure twice): token rejected, not archived: messageImprint'
-expect_status_held 3 'messageImprint: .*matches none of the bag bytes'
-[ "$(sql "SELECT token IS NULL FROM bags WHERE seq = 3")" = 1 ] || fail "a forged token was archived"
+wait_for "SELECT state FROM bags WHERE seq = 4" failed
+[ "$(sql "SELECT group_concat(outcome) FROM bag_attempts WHERE seq = 4")" = retry,failed ] ||
+    fail "wrong imprint: outcomes $(sql "SELECT group_concat(outcome) FROM bag_attempts WHERE seq = 4")"
+[ "$(sql "SELECT group_concat(finding) FROM bag_attempts WHERE seq = 4")" = imprint:sha256:none,imprint:sha256:none ] ||
+    fail "wrong imprint: findings $(sql "SELECT group_concat(finding) FROM bag_attempts WHERE seq = 4")"
+wait_log 'sender: bag 4 HELD after attempt 2 (the same failure twice): token rejected, not archived: messageImprint'
+expect_status_held 4 'messageImprint: .*matches none of the bag bytes'
+[ "$(sql "SELECT token IS NULL FROM bags WHERE seq = 4")" = 1 ] || fail "a forged token was archived"
 fault clear
-tsbag retry 3 >>"$T/out.txt" 2>&1 || fail "tsbag retry 3"
-wait_for "SELECT state FROM bags WHERE seq = 3" stamped
+tsbag retry 4 >>"$T/out.txt" 2>&1 || fail "tsbag retry 4"
+wait_for "SELECT state FROM bags WHERE seq = 4" stamped
 
 # a transient failure in the backoff: tsbag retry sends at once instead of waiting
 stop_daemon
@@ -100,9 +111,9 @@ start_daemon -s tsa.retry_min_ms=600000 -s tsa.retry_max_ms=600000
 fault 'http-503@1'
 push 1 backoff
 seal
-wait_for "SELECT count(*) FROM bag_attempts WHERE seq = 4" 1
-tsbag retry 4 >>"$T/out.txt" 2>&1 || fail "tsbag retry during a backoff"
-wait_for "SELECT state FROM bags WHERE seq = 4" stamped 20
+wait_for "SELECT count(*) FROM bag_attempts WHERE seq = 5" 1
+tsbag retry 5 >>"$T/out.txt" 2>&1 || fail "tsbag retry during a backoff"
+wait_for "SELECT state FROM bags WHERE seq = 5" stamped 20
 
 gap_free
 verify_stamped
@@ -116,7 +127,7 @@ grep -q "sealer.refuse_after_unstamped_s (100) must be 0 or exceed sealer.interv
 start_daemon -s sealer.interval_s=1 -s sealer.refuse_after_unstamped_s=2 -s sealer.unstamped_alarm_s=1
 fault requester-error
 push 1 stalled
-wait_for "SELECT state FROM bags WHERE seq = 5" failed
+wait_for "SELECT state FROM bags WHERE seq = 6" failed
 # poll until ingest refuses: the oldest unstamped entry passes 2 s while the bag is held
 mkdir -p "$T/one"
 printf 'fail-closed probe %s' "$RANDOM" >"$T/one/e"
@@ -129,7 +140,7 @@ done
 grep -q "NACK 19 STAMP_STALLED: not stored: the oldest entry without a verified stamp is" "$T/push.txt" ||
     fail "refusal lacks its code and reason: $(cat "$T/push.txt")"
 fault clear
-tsbag retry 5 >>"$T/out.txt" 2>&1 || fail "tsbag retry 5"
+tsbag retry 6 >>"$T/out.txt" 2>&1 || fail "tsbag retry 6"
 accepted=
 for i in $(seq 1 300); do
     if tsbag push "$T/one" >"$T/push.txt" 2>&1; then accepted=1; break; fi

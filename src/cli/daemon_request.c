@@ -13,6 +13,7 @@
 
 struct conversation {
     const char *verb;
+    const char *socket;
     uint8_t type;
     struct tsb_slice body;
     tsb_cli_reply_fn fn;
@@ -43,7 +44,8 @@ static void on_ready(struct tsb_client *c, int status, const struct tsb_hello_ok
     struct conversation *cv = tsb_client_data(c);
     (void)hello;
     if (status != 0) {
-        fprintf(stderr, "tsbag %s: cannot talk to tsbagd: %s\n", cv->verb, tsb_err_detail());
+        fprintf(stderr, "tsbag %s: cannot talk to tsbagd on %s: %s\n", cv->verb, cv->socket,
+                tsb_err_detail());
         tsb_client_close(c, on_closed);
         return;
     }
@@ -61,8 +63,13 @@ int tsb_cli_daemon_request(struct tsb_cli *cli, const char *verb, uint8_t type,
     uv_loop_t loop;
     if (uv_loop_init(&loop) != 0)
         return TSB_EXIT_USAGE;
-    struct conversation cv = {
-        .verb = verb, .type = type, .body = body, .fn = fn, .arg = arg, .rc = TSB_EXIT_USAGE};
+    struct conversation cv = {.verb = verb,
+                              .socket = cli->cfg.ingest.unix_socket,
+                              .type = type,
+                              .body = body,
+                              .fn = fn,
+                              .arg = arg,
+                              .rc = TSB_EXIT_USAGE};
     struct tsb_client_opts o = {.unix_path = cli->cfg.ingest.unix_socket, .source = source};
     struct tsb_client *c = NULL;
     if (tsb_client_connect(&loop, &o, on_ready, &cv, &c) != 0) {

@@ -8,6 +8,7 @@
 #define TSB_CLI_H
 
 #include "config.h"
+#include "mem.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -33,9 +34,21 @@ extern const struct tsb_cli_verb tsb_cli_verbs[];
 int tsb_cmd_hash(struct tsb_cli *cli, int argc, char **argv);
 int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv);
 int tsb_cmd_seal(struct tsb_cli *cli, int argc, char **argv);
+int tsb_cmd_retry(struct tsb_cli *cli, int argc, char **argv);
 int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv);
 int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv);
 int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv);
+
+/* ---- the running tsbagd (daemon_request.c) ----------------------------------------------- */
+
+struct tsb_frame;
+/* Handles the reply to a daemon request (prints the outcome); returns the verb's exit code. */
+typedef int (*tsb_cli_reply_fn)(void *arg, const struct tsb_frame *reply);
+/* Sends one request of the given type and body to the tsbagd on cli's Unix socket and hands its
+ * reply to fn. Returns fn's exit code, TSB_EXIT_FAIL when the connection broke before the reply,
+ * TSB_EXIT_USAGE when tsbagd cannot be reached (each reason printed, prefixed "tsbag VERB:"). */
+int tsb_cli_daemon_request(struct tsb_cli *cli, const char *verb, uint8_t type,
+                           struct tsb_slice body, tsb_cli_reply_fn fn, void *arg);
 
 /* ---- entry selection shared by verify and export (select.c) ------------------------------- */
 

@@ -3,7 +3,8 @@
  * works whether tsbagd runs or not): entries staged, bags by state, the oldest entry without a
  * verified stamp and whether that is past the alarm age, and the bag the sender is working on with
  * its attempts and last error. Exit status 0 when healthy, 1 when the alarm is raised or a bag is
- * failed (so monitoring can call it), 2 when the archive cannot be read.
+ * held (so monitoring can call it; the reason and the action are printed), 2 when the archive
+ * cannot be read.
  *
  * What the daemon decides (alarm threshold, whether a sealer runs, the next seal) comes from the
  * running tsbagd's STATUS reply on its Unix socket, never from this program's own configuration;
@@ -147,7 +148,7 @@ int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv)
             printf("usage: tsbag status\n\nReads the archive (read-only) and prints entries, bags "
                    "by state, the oldest\nunstamped entry and the sender's current bag; the alarm "
                    "threshold and the\nsealer's state come from the running tsbagd (its Unix "
-                   "socket). Exit 0\nhealthy, 1 alarm or failed bag, 2 archive unreadable.\n");
+                   "socket). Exit 0\nhealthy, 1 alarm or held bag, 2 archive unreadable.\n");
             return TSB_EXIT_OK;
         }
         return TSB_EXIT_USAGE;
@@ -214,8 +215,11 @@ int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv)
         if (b.last_error != NULL)
             printf("last error:        %s\n", b.last_error);
         if (b.state == TSB_BAG_FAILED) {
-            printf("FAILED:            bag %" PRId64
-                   " was rejected or its token failed verification; see docs/operations.md\n",
+            printf("HELD:              bag %" PRId64 " is held: the TSA refused it or its token "
+                   "failed verification (last error above); later bags wait behind it\n",
+                   b.seq);
+            printf("action:            fix that cause, then run `tsbag retry %" PRId64 "` (no "
+                   "restart needed); docs/operations.md, held bags\n",
                    b.seq);
             rc = TSB_EXIT_FAIL;
         }

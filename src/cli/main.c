@@ -18,6 +18,7 @@ const struct tsb_cli_verb tsb_cli_verbs[] = {
     {"hash", "print the journal hash of files exactly as tsbagd computes it", tsb_cmd_hash},
     {"status", "entries, bags by state, oldest unstamped entry, alarm", tsb_cmd_status},
     {"seal", "ask the running tsbagd to seal staged entries now", tsb_cmd_seal},
+    {"retry", "ask the running tsbagd to send a held bag again", tsb_cmd_retry},
     {"reconcile", "reconcile the archive with eHealth and check it (nightly)", tsb_cmd_reconcile},
     {"verify", "prove that prescriptions existed unchanged at their stamp time", tsb_cmd_verify},
     {"export", "write a self-contained evidence package for auditors", tsb_cmd_export},

@@ -135,6 +135,8 @@ static const struct opt opts[] = {
      "SequenceNumber of the first bag while the archive holds no bag (a hospital moving from another client under the same IDHospital continues its numbering); ignored once a bag exists (tsbagd warns when it is set above the next SequenceNumber). The archive check and tsbag reconcile look for gaps from here."},
     {"sealer", "max_bag_bytes", T_INT, F(sealer.max_bag_bytes), 4096, 64 * 1024 * 1024, "8388608",
      "Largest bag in bytes (the bag XML before base64); a larger backlog becomes consecutive bags."},
+    {"sealer", "refuse_after_unstamped_s", T_INT, F(sealer.refuse_after_unstamped_s), 0, 86400 * 30, "0",
+     "Fail-closed mode: refuse new entries (NACK STAMP_STALLED) while the oldest entry without a verified stamp is older than this; 0 (default) never refuses. Must exceed interval_s."},
 
     {"tsa", "url", T_STR, F(tsa.url), 0, 0, "",
      "TimeStampAuthority endpoint; empty means general.environment's: " SIM_BASE "/TimestampAuthority/v2 (simulator), " ACPT_BASE "/TimestampAuthority/v2 (acceptance), " PROD_BASE "/TimestampAuthority/v2 (production)."},
@@ -169,7 +171,7 @@ static const struct opt opts[] = {
     {"tsa", "retry_max_ms", T_INT, F(tsa.retry_max_ms), 10, 86400000, "300000",
      "Longest retry delay."},
     {"tsa", "retry_rejected", T_BOOL, F(tsa.retry_rejected), 0, 0, "true",
-     "Keep retrying a bag the TSA rejected or whose token failed verification (with backoff); false leaves it failed until an operator acts."},
+     "Obsolete and ignored (kept so that older files load): a definitive failure always holds the bag until `tsbag retry`."},
     {"tsa", "wss_ttl_s", T_INT, F(tsa.wss_ttl_s), 1, 3600, "60",
      "Lifetime of the WS-Security Timestamp in requests."},
     {"tsa", "gen_time_skew_s", T_INT, F(tsa.gen_time_skew_s), 0, 86400, "300",
@@ -452,6 +454,12 @@ int tsb_config_finish(struct tsb_config *cfg)
         return tsb_err(TSB_ECONFIG,
                        "tsa.retry_min_ms (%" PRId64 ") exceeds tsa.retry_max_ms (%" PRId64 ")",
                        cfg->tsa.retry_min_ms, cfg->tsa.retry_max_ms);
+    if (cfg->sealer.refuse_after_unstamped_s != 0 &&
+        cfg->sealer.refuse_after_unstamped_s <= cfg->sealer.interval_s)
+        return tsb_err(TSB_ECONFIG,
+                       "sealer.refuse_after_unstamped_s (%" PRId64 ") must be 0 or exceed "
+                       "sealer.interval_s (%" PRId64 "): entries wait that long for their seal",
+                       cfg->sealer.refuse_after_unstamped_s, cfg->sealer.interval_s);
     if (tsb_bag_check_root(cfg->sealer.bag_root) != 0) {
         char why[160];
         snprintf(why, sizeof(why), "%s", tsb_err_detail());

@@ -75,6 +75,7 @@ struct tsb_config {
         int64_t unstamped_alarm_s;
         int64_t first_sequence; /* SequenceNumber of the first bag of an empty archive */
         int64_t max_bag_bytes;
+        int64_t refuse_after_unstamped_s; /* 0: off */
     } sealer;
     struct {
         char *url;
@@ -93,7 +94,7 @@ struct tsb_config {
         int64_t timeout_ms;
         int64_t retry_min_ms;
         int64_t retry_max_ms;
-        bool retry_rejected;
+        bool retry_rejected; /* obsolete, ignored */
         int64_t wss_ttl_s;
         int64_t gen_time_skew_s;
         int64_t max_response;

@@ -213,9 +213,11 @@ static int parse_sign_response(xmlNodePtr sr, const char *expect_id, struct tsb_
     out->result_message = text_of(find_child(result, TSB_NS_DSS, "ResultMessage"));
     if (out->result_major == NULL)
         return tsb_err(TSB_EFORMAT, "SignResponse has no dss:ResultMajor");
-    if (expect_id != NULL && (out->request_id == NULL || strcmp(out->request_id, expect_id) != 0))
+    /* an absent RequestID is accepted (eHealth's echo is not documented; the caller notes it),
+     * a different one is an answer to another request */
+    if (expect_id != NULL && out->request_id != NULL && strcmp(out->request_id, expect_id) != 0)
         return tsb_err(TSB_EPROTO, "SignResponse RequestID '%s' does not echo the request's '%s'",
-                       out->request_id ? out->request_id : "(none)", expect_id);
+                       out->request_id, expect_id);
     if (strcmp(out->result_major, TSB_DSS_SUCCESS_URI) != 0) {
         out->kind = TSB_DSS_ERROR;
         return 0;
@@ -289,4 +291,55 @@ void tsb_dss_response_reason(const struct tsb_dss_response *r, char *out, size_t
                  r->result_message ? ": " : "", r->result_message ? r->result_message : "");
         break;
     }
+}
+
+/* The local part of a QName ("soapenv:Server" -> "Server"). */
+static const char *local_part(const char *qname)
+{
+    const char *c = qname ? strrchr(qname, ':') : NULL;
+    return c ? c + 1 : (qname ? qname : "");
+}
+
+enum tsb_dss_class tsb_dss_response_class(const struct tsb_dss_response *r)
+{
+    static const char major[] = "urn:oasis:names:tc:dss:1.0:resultmajor:";
+    switch (r->kind) {
+    case TSB_DSS_OK:
+        return TSB_DSS_SUSPECT; /* only asked about when its token failed a check */
+    case TSB_DSS_FAULT:
+        return strcmp(local_part(r->fault_code), "Server") == 0 ? TSB_DSS_TRANSIENT
+                                                                : TSB_DSS_DEFINITIVE;
+    case TSB_DSS_ERROR:
+        break;
+    }
+    const char *m = r->result_major ? r->result_major : "";
+    if (strncmp(m, major, sizeof(major) - 1) == 0)
+        m += sizeof(major) - 1;
+    if (strcmp(m, "ResponderError") == 0)
+        return TSB_DSS_TRANSIENT;
+    if (strcmp(m, "RequesterError") == 0)
+        return TSB_DSS_DEFINITIVE;
+    return TSB_DSS_SUSPECT;
+}
+
+enum tsb_dss_class tsb_dss_http_class(long status)
+{
+    if (status >= 500 || status == 408 || status == 429)
+        return TSB_DSS_TRANSIENT;
+    if (status >= 400)
+        return TSB_DSS_DEFINITIVE;
+    return TSB_DSS_SUSPECT;
+}
+
+const char *tsb_dss_class_name(enum tsb_dss_class c)
+{
+    switch (c) {
+    case TSB_DSS_TRANSIENT:
+        return "transient";
+    case TSB_DSS_SUSPECT:
+        return "rejected";
+    case TSB_DSS_DEFINITIVE:
+        return "definitive";
+    }
+    return "unknown";
 }

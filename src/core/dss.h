@@ -71,8 +71,9 @@ void tsb_dss_response_cleanup(struct tsb_dss_response *r);
 
 /* Parses a response body of at most max_len bytes. Returns 0 when it is a SignResponse or a SOAP
  * Fault (out->kind says which); TSB_ETOOBIG, TSB_EFORMAT (not XML, no SignResponse or Fault,
- * Success without a decodable token), TSB_EPROTO when the RequestID does not echo expect_id. The
- * detail says which. out must be initialised; it is filled as far as parsing got. */
+ * Success without a decodable token), TSB_EPROTO when the RequestID is present and differs from
+ * expect_id (absent is accepted: out->request_id stays NULL). The detail says which. out must be
+ * initialised; it is filled as far as parsing got. */
 int tsb_dss_parse_response(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,
                            struct tsb_dss_response *out);
 
@@ -84,5 +85,20 @@ int tsb_dss_parse_sign_response(const uint8_t *p, size_t len, size_t max_len, co
 
 /* One line for logs and the archive: "ResultMajor ... / ResultMinor ... : message" or the fault. */
 void tsb_dss_response_reason(const struct tsb_dss_response *r, char *out, size_t n);
+
+/* How the sender treats a failed attempt (docs/internals/SENDER.md): transient failures are
+ * retried with backoff, definitive ones hold the bag at once, suspect ones (an answer tsbag cannot
+ * use, a token that fails a check) are retried once and hold the bag when the next answer fails
+ * the same way. */
+enum tsb_dss_class { TSB_DSS_TRANSIENT, TSB_DSS_SUSPECT, TSB_DSS_DEFINITIVE };
+
+/* A SOAP fault is transient when its code is Server, definitive otherwise (Client, wsse:...); a
+ * DSS ResponderError is transient, a RequesterError definitive, any other ResultMajor suspect. */
+enum tsb_dss_class tsb_dss_response_class(const struct tsb_dss_response *r);
+/* An HTTP status without a usable SOAP answer: 5xx, 408 and 429 transient, other 4xx definitive,
+ * anything else (a 200 that is not a SignResponse) suspect. */
+enum tsb_dss_class tsb_dss_http_class(long status);
+/* "transient", "rejected", "definitive". */
+const char *tsb_dss_class_name(enum tsb_dss_class c);
 
 #endif

@@ -8,6 +8,7 @@
 #include "codec.h"
 #include "err.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 static const char *const nack_names[TSB_NACK_LAST] = {
@@ -30,6 +31,7 @@ static const char *const nack_names[TSB_NACK_LAST] = {
     [TSB_NACK_TOO_MANY_CONNS] = "TOO_MANY_CONNS",
     [TSB_NACK_IDLE_TIMEOUT] = "IDLE_TIMEOUT",
     [TSB_NACK_TRUNCATED] = "TRUNCATED",
+    [TSB_NACK_STAMP_STALLED] = "STAMP_STALLED",
 };
 
 const char *tsb_nack_name(unsigned code)
@@ -420,6 +422,18 @@ int tsb_frame_parse_seal_ok(struct tsb_slice body, struct tsb_seal_ok *out)
     return 0;
 }
 
+int tsb_frame_parse_retry(struct tsb_slice body, int64_t *seq)
+{
+    if (body.len != 0 && body.len != TSB_RETRY_BODY_LEN)
+        return tsb_err(TSB_EFORMAT, "RETRY body of %zu bytes: expected 0 or %d", body.len,
+                       TSB_RETRY_BODY_LEN);
+    int64_t v = body.len ? (int64_t)get_u64(body.p) : 0;
+    if (v < 0)
+        return tsb_err(TSB_EFORMAT, "RETRY names SequenceNumber %" PRId64, v);
+    *seq = v;
+    return 0;
+}
+
 /* ---- encoders ------------------------------------------------------------------------------ */
 
 /* Reserves a frame of body_len bytes of the given type and returns where its body goes. */
@@ -596,4 +610,13 @@ int tsb_frame_put_seal_ok(struct tsb_buf *b, const struct tsb_seal_ok *s)
     put_u32(p + 8, s->bags);
     put_u64(p + 12, (uint64_t)s->entries);
     return 0;
+}
+
+int tsb_frame_put_retry(struct tsb_buf *b, uint8_t type, int64_t seq)
+{
+    uint8_t *p = NULL;
+    int r = frame_begin(b, type, TSB_RETRY_BODY_LEN, &p);
+    if (r == 0)
+        put_u64(p, (uint64_t)seq);
+    return r;
 }

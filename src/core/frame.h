@@ -30,6 +30,7 @@
 #define TSB_STATUS_BODY_LEN  68 /* the fields every version-1 server sends */
 #define TSB_STATUS_EXT_LEN   84 /* with the appended daemon settings (alarm_ms, seal interval) */
 #define TSB_SEAL_OK_BODY_LEN 20
+#define TSB_RETRY_BODY_LEN   8
 #define TSB_SOURCE_MAX_PROTO                                                                       \
     255 /* the HELLO length byte's range; ingest.max_source_len is lower                           \
          */
@@ -42,12 +43,14 @@ enum tsb_frame_type {
     TSB_FT_PING = 0x04,
     TSB_FT_STATUS = 0x05,
     TSB_FT_SEAL = 0x06,
+    TSB_FT_RETRY = 0x07,
 
     TSB_FT_HELLO_OK = 0x81,
     TSB_FT_ACK = 0x82,
     TSB_FT_PONG = 0x84,
     TSB_FT_STATUS_OK = 0x85,
     TSB_FT_SEAL_OK = 0x86,
+    TSB_FT_RETRY_OK = 0x87,
     TSB_FT_NACK = 0xFF,
 };
 
@@ -72,7 +75,8 @@ enum tsb_nack {
     TSB_NACK_TOO_MANY_CONNS = 16, /* connection limit reached; closes */
     TSB_NACK_IDLE_TIMEOUT = 17,   /* no complete frame for idle_timeout_ms; closes */
     TSB_NACK_TRUNCATED = 18,      /* the client ended its sending side inside a frame; closes */
-    TSB_NACK_LAST = 19,
+    TSB_NACK_STAMP_STALLED = 19,  /* fail-closed: stamping is stalled; nothing stored */
+    TSB_NACK_LAST = 20,
 };
 
 #define TSB_NACK_FLAG_CLOSING 0x01 /* the server closes the connection after this reply */
@@ -195,6 +199,9 @@ int tsb_frame_parse_nack(struct tsb_slice body, struct tsb_nack_reply *out);
  * it knows. */
 int tsb_frame_parse_status(struct tsb_slice body, struct tsb_status *out);
 int tsb_frame_parse_seal_ok(struct tsb_slice body, struct tsb_seal_ok *out);
+/* RETRY carries the SequenceNumber to release (empty body or 0: the held bag, whichever it is),
+ * RETRY_OK the one released (0: nothing was held or waiting). */
+int tsb_frame_parse_retry(struct tsb_slice body, int64_t *seq);
 
 /* ---- encoders: each appends one whole frame to b (TSB_ETOOBIG past b's cap or a field limit) */
 
@@ -214,5 +221,7 @@ int tsb_frame_put_nack(struct tsb_buf *b, enum tsb_nack code, bool closing, cons
 /* Writes the extended body when s->has_ext, else the 68-byte one. */
 int tsb_frame_put_status(struct tsb_buf *b, const struct tsb_status *s);
 int tsb_frame_put_seal_ok(struct tsb_buf *b, const struct tsb_seal_ok *s);
+/* A RETRY request or a RETRY_OK reply (type says which) naming seq. */
+int tsb_frame_put_retry(struct tsb_buf *b, uint8_t type, int64_t seq);
 
 #endif

@@ -119,7 +119,7 @@ static const char *const stmt_sql[ST_N] = {
     [ST_BAG_STAMP] = "UPDATE bags SET state = 'stamped', sign_response = ?2, token = ?3, "
                      "tsa_serial = ?4, gen_time_ms = ?5, stamped_ms = ?6 WHERE seq = ?1",
     [ST_ATTEMPT_INSERT] = "INSERT INTO bag_attempts (seq, attempt, request_id, outcome, reason, "
-                          "at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                          "at_ms, finding) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     /* the IN list is walked in seq order: no sorter holding whole bags. "+state" keeps the
      * planner on bags_gen_time (bags_state would visit every stamped bag's row) */
     [ST_BAGS_BY_GEN_TIME] = "SELECT " BAG_COLS " FROM bags WHERE seq IN (SELECT seq FROM bags "
@@ -1078,7 +1078,7 @@ static int step_write(struct tsb_store *s, sqlite3_stmt *st, const char *what)
 }
 
 static int add_attempt(struct tsb_store *s, int64_t seq, int64_t attempt, const char *request_id,
-                       const char *outcome, const char *reason, int64_t now_ms)
+                       const char *outcome, const char *reason, const char *finding, int64_t now_ms)
 {
     sqlite3_stmt *st = NULL;
     int r = stmt(s, ST_ATTEMPT_INSERT, &st);
@@ -1090,6 +1090,7 @@ static int add_attempt(struct tsb_store *s, int64_t seq, int64_t attempt, const 
     sqlite3_bind_text(st, 4, outcome, -1, SQLITE_STATIC);
     bind_text_or_null(st, 5, reason);
     sqlite3_bind_int64(st, 6, now_ms);
+    bind_text_or_null(st, 7, finding);
     return step_write(s, st, "recording a send attempt");
 }
 
@@ -1130,6 +1131,12 @@ out:
 int tsb_store_bag_record_failure(struct tsb_store *s, int64_t seq, const char *reason,
                                  bool definitive, int64_t now_ms)
 {
+    return tsb_store_bag_record_failure_finding(s, seq, reason, NULL, definitive, now_ms);
+}
+
+int tsb_store_bag_record_failure_finding(struct tsb_store *s, int64_t seq, const char *reason,
+                                         const char *finding, bool definitive, int64_t now_ms)
+{
     int r = TSB_EINTERNAL;
     enum tsb_bag_state state;
     int64_t attempts = 0;
@@ -1153,7 +1160,7 @@ int tsb_store_bag_record_failure(struct tsb_store *s, int64_t seq, const char *r
     sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
     if ((r = step_write(s, st, "recording a send failure")) != 0 ||
         (r = add_attempt(s, seq, attempts, request_id, definitive ? "failed" : "retry", reason,
-                         now_ms)) != 0)
+                         finding, now_ms)) != 0)
         goto out;
     r = tx_commit(s, true, "committing a send failure");
 out:
@@ -1206,7 +1213,7 @@ int tsb_store_bag_record_stamp(struct tsb_store *s, int64_t seq, const struct ts
     sqlite3_bind_int64(st, 5, sp->gen_time_ms);
     sqlite3_bind_int64(st, 6, now_ms);
     if ((r = step_write(s, st, "recording a stamp")) != 0 ||
-        (r = add_attempt(s, seq, attempts, request_id, "stamped", NULL, now_ms)) != 0)
+        (r = add_attempt(s, seq, attempts, request_id, "stamped", NULL, sp->finding, now_ms)) != 0)
         goto out;
     r = tx_commit(s, true, "committing a stamp");
 out:

@@ -162,6 +162,11 @@ int tsb_store_bag_mark_sent(struct tsb_store *s, int64_t seq, const char *reques
  * Each call also appends to the attempt history. */
 int tsb_store_bag_record_failure(struct tsb_store *s, int64_t seq, const char *reason,
                                  bool definitive, int64_t now_ms);
+/* The same, with what the TSA did differently (bag_attempts.finding, schema 0005; NULL: nothing
+ * unusual). A definitive failure leaves the bag failed: the sender holds it until an operator
+ * releases it (tsbag retry), across restarts. */
+int tsb_store_bag_record_failure_finding(struct tsb_store *s, int64_t seq, const char *reason,
+                                         const char *finding, bool definitive, int64_t now_ms);
 
 struct tsb_stamp {
     const uint8_t *sign_response;
@@ -170,6 +175,7 @@ struct tsb_stamp {
     size_t token_len;
     const char *tsa_serial;
     int64_t gen_time_ms;
+    const char *finding; /* what the answer did unusually (bag_attempts.finding), NULL if nothing */
 };
 /* Records a verified stamp: sent -> stamped. TSB_ESTATE from any other state. */
 int tsb_store_bag_record_stamp(struct tsb_store *s, int64_t seq, const struct tsb_stamp *st,

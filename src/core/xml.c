@@ -7,6 +7,7 @@
 #include "err.h"
 #include "log.h"
 
+#include <libxml/c14n.h>
 #include <libxml/parser.h>
 #include <libxml/xmlerror.h>
 #include <pthread.h>
@@ -84,6 +85,29 @@ int tsb_xml_serialise(xmlDocPtr doc, struct tsb_buf *out)
     }
     int r = tsb_buf_append(out, mem, (size_t)size);
     xmlFree(mem);
+    return r;
+}
+
+/* Visible to the canonicaliser: n (or, for a namespace node, its element) lies inside root. */
+static int in_subtree(void *root, xmlNodePtr n, xmlNodePtr parent)
+{
+    xmlNodePtr at = (n == NULL || n->type == XML_NAMESPACE_DECL) ? parent : n;
+    for (; at != NULL; at = at->parent)
+        if (at == (xmlNodePtr)root)
+            return 1;
+    return 0;
+}
+
+int tsb_xml_exc_c14n(xmlDocPtr doc, xmlNodePtr node, struct tsb_buf *out)
+{
+    xmlOutputBufferPtr ob = xmlAllocOutputBuffer(NULL);
+    if (ob == NULL)
+        return tsb_err(TSB_EINTERNAL, "cannot allocate a canonicalisation buffer");
+    int n =
+        xmlC14NExecute(doc, node ? in_subtree : NULL, node, XML_C14N_EXCLUSIVE_1_0, NULL, 0, ob);
+    int r = n < 0 ? tsb_err(TSB_EINTERNAL, "libxml2 cannot canonicalise the document")
+                  : tsb_buf_append(out, xmlOutputBufferGetContent(ob), xmlOutputBufferGetSize(ob));
+    xmlOutputBufferClose(ob);
     return r;
 }
 

@@ -26,6 +26,10 @@ int tsb_xml_parse(const uint8_t *p, size_t len, size_t max_len, xmlDocPtr *out);
  * buffer's cap, TSB_EINTERNAL if libxml2 cannot serialise. */
 int tsb_xml_serialise(xmlDocPtr doc, struct tsb_buf *out);
 
+/* Appends the exclusive XML canonicalisation (exc-c14n 1.0, no comments) of node and its subtree,
+ * or of the whole document when node is NULL, to out. */
+int tsb_xml_exc_c14n(xmlDocPtr doc, xmlNodePtr node, struct tsb_buf *out);
+
 /* The first element child of n (skipping text/comments), or NULL. */
 xmlNodePtr tsb_xml_first_elem(xmlNodePtr n);
 /* The next element sibling of n, or NULL. */

@@ -62,6 +62,7 @@ struct req {
     struct tsb_status st;
     struct tsb_store_stats stats; /* STATUS: filled on the writer thread */
     struct tsb_seal_ok seal;
+    int64_t retried; /* RETRY_OK */
     struct tsb_writer_entry we;
     size_t extra_len;
     uint8_t extra[]; /* format id, client ref, content (NUL-separated) or PING payload */
@@ -117,6 +118,9 @@ struct tsb_ingest {
     void *stopped_arg;
     tsb_seal_hook_fn seal_hook;
     void *seal_arg;
+    tsb_retry_hook_fn retry_hook;
+    tsb_refuse_hook_fn refuse_hook;
+    void *sender_arg;
 };
 
 static void conn_process(struct conn *c);
@@ -197,6 +201,8 @@ static int encode_reply(struct conn *c, struct req *r)
         return tsb_frame_put_status(b, &r->st);
     case TSB_FT_SEAL_OK:
         return tsb_frame_put_seal_ok(b, &r->seal);
+    case TSB_FT_RETRY_OK:
+        return tsb_frame_put_retry(b, TSB_FT_RETRY_OK, r->retried);
     }
     return tsb_err(TSB_EINTERNAL, "no encoder for reply type 0x%02x", r->reply);
 }
@@ -399,6 +405,12 @@ static void handle_submit(struct conn *c, const struct tsb_frame *f)
     enum tsb_nack nack;
     bool keep = in->cfg->store.store_content && !(f->type == TSB_FT_SUBMIT_HASH);
 
+    char why[TSB_NACK_REASON_MAX];
+    if (in->refuse_hook != NULL && in->refuse_hook(in->sender_arg, why, sizeof(why))) {
+        req_nack(req_new(c, 0), TSB_NACK_STAMP_STALLED, false, "%s", why);
+        conn_flush(c);
+        return;
+    }
     if (tsb_frame_parse_submit(f->type, f->body, &in->lim, &sub, &nack) != 0) {
         bool closing = nack == TSB_NACK_MALFORMED;
         if (closing) {
@@ -569,6 +581,25 @@ static void seal_done(void *arg, int status, const struct tsb_seal_result *res, 
     conn_flush(r->c);
 }
 
+/* RETRY (tsbag retry): operator action, Unix socket only like SEAL; answered right away. */
+static void handle_retry(struct conn *c, struct req *r, const struct tsb_frame *f)
+{
+    struct tsb_ingest *in = c->in;
+    int64_t seq = 0;
+    if (c->is_tcp)
+        req_nack(r, TSB_NACK_FORBIDDEN, false, "RETRY is accepted on the Unix socket only");
+    else if (in->retry_hook == NULL)
+        req_nack(r, TSB_NACK_SEALER_DOWN, false, "no sender runs in this tsbagd");
+    else if (tsb_frame_parse_retry(f->body, &seq) != 0)
+        req_nack(r, TSB_NACK_MALFORMED, false, "%s", tsb_err_detail());
+    else if (in->retry_hook(in->sender_arg, seq, &r->retried) != 0)
+        req_nack(r, TSB_NACK_FIELD_INVALID, false, "%s", tsb_err_detail());
+    else {
+        r->reply = TSB_FT_RETRY_OK;
+        r->ready = true;
+    }
+}
+
 static void handle_frame(struct conn *c, const struct tsb_frame *f)
 {
     struct tsb_ingest *in = c->in;
@@ -614,6 +645,10 @@ static void handle_frame(struct conn *c, const struct tsb_frame *f)
             req_nack(r, TSB_NACK_SEALER_DOWN, false, "sealer not running in this tsbagd");
         else
             in->seal_hook(in->seal_arg, seal_done, r);
+        break;
+    case TSB_FT_RETRY:
+        r = req_new(c, 0);
+        handle_retry(c, r, f);
         break;
     default:
         r = req_new(c, 0);
@@ -1058,6 +1093,14 @@ void tsb_ingest_set_seal_hook(struct tsb_ingest *in, tsb_seal_hook_fn fn, void *
 {
     in->seal_hook = fn;
     in->seal_arg = arg;
+}
+
+void tsb_ingest_set_sender_hooks(struct tsb_ingest *in, tsb_retry_hook_fn retry,
+                                 tsb_refuse_hook_fn refuse, void *arg)
+{
+    in->retry_hook = retry;
+    in->refuse_hook = refuse;
+    in->sender_arg = arg;
 }
 
 void tsb_ingest_writer_progress(struct tsb_ingest *in)

@@ -33,6 +33,15 @@ int tsb_ingest_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
 /* Registers the sealer (NULL fn: no sealer, SEAL gets NACK SEALER_DOWN). */
 void tsb_ingest_set_seal_hook(struct tsb_ingest *in, tsb_seal_hook_fn fn, void *arg);
 
+/* The sender's answer to RETRY (loop thread, synchronous): 0 with *released (0: nothing held or
+ * waiting), or a TSB_E* code with the detail as the reason for the client. */
+typedef int (*tsb_retry_hook_fn)(void *hook_arg, int64_t seq, int64_t *released);
+/* Fail-closed admission (loop thread): true when SUBMITs must be refused now, with why. */
+typedef bool (*tsb_refuse_hook_fn)(void *hook_arg, char *why, size_t why_len);
+/* Registers the sender's hooks (NULL: RETRY gets NACK SEALER_DOWN; nothing is refused). */
+void tsb_ingest_set_sender_hooks(struct tsb_ingest *in, tsb_retry_hook_fn retry,
+                                 tsb_refuse_hook_fn refuse, void *arg);
+
 /* The writer delivered completions: resume connections that waited for queue space. */
 void tsb_ingest_writer_progress(struct tsb_ingest *in);
 

@@ -403,6 +403,8 @@ int main(int argc, char **argv)
     tsb_keystore_forget_env(d.cfg.tsa.keystore_password_env);
     if (d.sealer != NULL)
         tsb_ingest_set_seal_hook(d.ingest, tsb_sealer_seal_hook, d.sealer);
+    if (d.sender != NULL)
+        tsb_ingest_set_sender_hooks(d.ingest, tsb_sender_retry, tsb_sender_refusing, d.sender);
     notify_ready();
     tsb_info("tsbagd: ready");
 

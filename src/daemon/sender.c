@@ -4,11 +4,14 @@
  *   IDLE -kick-> LOAD (writer job: lowest unstamped bag) -> BUILD (thread pool: DSS envelope,
  *   WS-Security signature) -> MARK (writer job: mark_sent committed) -> POST (curl on the loop)
  *   -> CHECK (thread pool: parse, verify the token) -> RECORD (writer job: stamp or failure)
- *   -> LOAD (next bag) | WAIT (backoff timer) -> LOAD | HELD (definitive failure, no auto-retry)
+ *   -> LOAD (next bag) | WAIT (backoff timer) -> LOAD | HELD (definitive failure) -RETRY-> LOAD
  *
  * CPU-heavy steps (signing a 16 MB envelope, verifying) run in libuv's thread pool so ingest keeps
  * acknowledging; archive access goes through the writer's FIFO so it is ordered with ingest. The
  * attempt struct is touched by one thread at a time: whoever runs the current step.
+ *
+ * Held is the archive's `failed` state: a bag is held from the definitive failure until an
+ * operator's RETRY (tsbag retry) sends it again, across restarts; later bags wait behind it.
  */
 #include "sender.h"
 
@@ -16,6 +19,7 @@
 #include "dss.h"
 #include "err.h"
 #include "fetch.h"
+#include "finding.h"
 #include "keystore.h"
 #include "log.h"
 #include "mem.h"
@@ -44,7 +48,10 @@ struct attempt {
     long http_status;
     char fetch_err[512];
     struct tsb_buf resp;
-    bool ok, definitive;
+    bool ok, hold;
+    enum tsb_dss_class kind; /* of the failure */
+    char key[192];           /* what failed, for "the same failure twice" (no varying values) */
+    char finding[TSB_FINDING_KEY_MAX]; /* bag_attempts.finding, "" when nothing unusual */
     char reason[1024];
     char serial[80];
     int64_t gen_time_ms;
@@ -61,15 +68,19 @@ struct tsb_sender {
     struct tsb_fetch *fetch;
     enum state st;
     bool kicked;
-    bool fresh_start; /* a failed bag found right after start is retried once */
+    bool fresh_start; /* logs the resumption of an unfinished bag */
+    bool release;     /* the operator released the held bag: the next load sends it */
     int streak;       /* consecutive failed attempts: drives the backoff */
+    int64_t prev_seq; /* the bag and key of the previous failed attempt (loop thread) */
+    char prev_key[192];
     struct attempt a;
     uv_work_t work;
     uv_timer_t retry_timer, alarm_timer;
     /* alarm */
     bool alarm, stats_busy;
     int64_t alarm_logged_ms;
-    struct tsb_store_stats stats;
+    struct tsb_store_stats stats; /* written by stats_job on the writer thread */
+    int64_t oldest_unstamped_ms;  /* copied from stats on the loop thread: fail-closed mode */
     /* lifetime */
     char job_err[512]; /* a job's error detail (set on the writer thread) */
     int pending;       /* writer jobs and pool work in flight */
@@ -148,6 +159,7 @@ static int job(struct tsb_sender *s, tsb_writer_job_fn fn, tsb_writer_done_fn do
 }
 
 static void go_load(struct tsb_sender *s);
+static void refresh_stats(struct tsb_sender *s);
 
 /* ---- backoff ------------------------------------------------------------------------------- */
 
@@ -191,11 +203,13 @@ static int record_job(struct tsb_store *store, void *arg)
                                .token = a->token.p,
                                .token_len = a->token.len,
                                .tsa_serial = a->serial,
-                               .gen_time_ms = a->gen_time_ms};
+                               .gen_time_ms = a->gen_time_ms,
+                               .finding = a->finding[0] ? a->finding : NULL};
         return keep_err(s, tsb_store_bag_record_stamp(store, a->bag.seq, &st, wall_ms()));
     }
-    return keep_err(
-        s, tsb_store_bag_record_failure(store, a->bag.seq, a->reason, a->definitive, wall_ms()));
+    return keep_err(s, tsb_store_bag_record_failure_finding(store, a->bag.seq, a->reason,
+                                                            a->finding[0] ? a->finding : NULL,
+                                                            a->hold, wall_ms()));
 }
 
 static void record_done(void *arg, int status)
@@ -218,20 +232,26 @@ static void record_done(void *arg, int status)
                  "attempt %" PRId64 ")",
                  a->bag.seq, a->serial, gt, a->bag.attempts + 1);
         s->streak = 0;
+        s->prev_key[0] = '\0';
+        refresh_stats(s); /* fail-closed mode lifts as soon as the backlog is stamped */
         go_load(s);
         return;
     }
     s->streak++;
-    if (a->definitive && !s->cfg->tsa.retry_rejected) {
+    if (a->hold) {
         s->st = S_HELD;
-        tsb_error("sender: bag %" PRId64 " failed: %s; held because tsa.retry_rejected=false "
-                  "(later bags wait behind it; fix the cause and restart tsbagd to retry it)",
-                  a->bag.seq, a->reason);
+        tsb_error(
+            "sender: bag %" PRId64 " HELD after attempt %" PRId64 " (%s): %s; later bags "
+            "wait behind it (SequenceNumber order); fix the cause, then run `tsbag retry %" PRId64
+            "`",
+            a->bag.seq, a->bag.attempts + 1,
+            a->kind == TSB_DSS_DEFINITIVE ? "definitive" : "the same failure twice", a->reason,
+            a->bag.seq);
         return;
     }
-    tsb_log(a->definitive ? TSB_LOG_ERROR : TSB_LOG_WARN,
+    tsb_log(a->kind == TSB_DSS_TRANSIENT ? TSB_LOG_WARN : TSB_LOG_ERROR,
             "sender: bag %" PRId64 " attempt %" PRId64 " failed (%s): %s", a->bag.seq,
-            a->bag.attempts + 1, a->definitive ? "rejected" : "transient", a->reason);
+            a->bag.attempts + 1, tsb_dss_class_name(a->kind), a->reason);
     schedule_retry(s);
 }
 
@@ -244,15 +264,37 @@ static void record(struct tsb_sender *s)
 
 /* ---- CHECK (thread pool) ------------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) static void fail(struct attempt *a, bool definitive,
-                                                       const char *fmt, ...)
+/* Records a failure of the given kind; key names what failed without the values that vary from
+ * one answer to the next, so that "the same failure twice" can be told. */
+__attribute__((format(printf, 4, 5))) static void fail(struct attempt *a, enum tsb_dss_class kind,
+                                                       const char *key, const char *fmt, ...)
 {
     a->ok = false;
-    a->definitive = definitive;
+    a->kind = kind;
+    snprintf(a->key, sizeof(a->key), "%s", key);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(a->reason, sizeof(a->reason), fmt, ap);
     va_end(ap);
+}
+
+/* The token failed check c: look into it for what the TSA did differently (finding.h). */
+static void explain_token(struct tsb_sender *s, const struct tsb_dss_response *dr, int c,
+                          struct tsb_finding *f)
+{
+    struct attempt *a = &s->a;
+    f->key[0] = f->text[0] = '\0';
+    if (c == TSB_TCHK_IMPRINT_ALG || c == TSB_TCHK_IMPRINT) {
+        struct tsb_finding_request fr = {.bag = a->bag.bytes,
+                                         .bag_len = a->bag.bytes_len,
+                                         .msg = a->msg.p,
+                                         .msg_len = a->msg.len,
+                                         .max_len = a->msg.len + a->bag.bytes_len + 1};
+        if (tsb_finding_imprint(dr->token.p, dr->token.len, &fr, f) != 0)
+            f->key[0] = '\0';
+    } else if (c == TSB_TCHK_SIGNER || c == TSB_TCHK_SIGNATURE || c == TSB_TCHK_CHAIN) {
+        tsb_finding_token_shape(dr->token.p, dr->token.len, f);
+    }
 }
 
 static void check_work(uv_work_t *w)
@@ -260,28 +302,41 @@ static void check_work(uv_work_t *w)
     struct tsb_sender *s = w->data;
     struct attempt *a = &s->a;
     struct tsb_dss_response dr;
+    char key[192];
     tsb_dss_response_init(&dr);
     a->ok = false;
+    a->finding[0] = '\0';
     tsb_buf_reset(&a->token);
     if (a->cls != TSB_FETCH_OK && a->cls != TSB_FETCH_HTTP) {
-        fail(a, false, "%s: %s", tsb_fetch_class_name(a->cls), a->fetch_err);
+        snprintf(key, sizeof(key), "fetch:%s", tsb_fetch_class_name(a->cls));
+        fail(a, TSB_DSS_TRANSIENT, key, "%s: %s", tsb_fetch_class_name(a->cls), a->fetch_err);
         goto out;
     }
     int r = tsb_dss_parse_response(a->resp.p, a->resp.len, (size_t)s->cfg->tsa.max_response,
                                    a->request_id, &dr);
     if (r != 0) {
-        if (a->cls == TSB_FETCH_HTTP && a->http_status >= 500)
-            fail(a, false, "HTTP %ld without a SOAP answer", a->http_status);
-        else if (a->cls == TSB_FETCH_HTTP)
-            fail(a, true, "HTTP %ld: %s", a->http_status, tsb_err_detail());
-        else
-            fail(a, true, "unusable answer (%s): %s", tsb_strerror(r), tsb_err_detail());
+        if (a->cls == TSB_FETCH_HTTP) {
+            snprintf(key, sizeof(key), "http:%ld", a->http_status);
+            fail(a, tsb_dss_http_class(a->http_status), key, "HTTP %ld without a SOAP answer: %s",
+                 a->http_status, tsb_err_detail());
+        } else {
+            snprintf(key, sizeof(key), "answer:%s", tsb_strerror(r));
+            fail(a, TSB_DSS_SUSPECT, key, "unusable answer (%s): %s", tsb_strerror(r),
+                 tsb_err_detail());
+        }
         goto out;
     }
     if (dr.kind != TSB_DSS_OK) {
         char why[900];
         tsb_dss_response_reason(&dr, why, sizeof(why));
-        fail(a, true, "TSA refused: %s", why);
+        snprintf(key, sizeof(key), "dss:%s %s", dr.kind == TSB_DSS_FAULT ? "fault" : "result",
+                 dr.kind == TSB_DSS_FAULT ? dr.fault_code
+                                          : (dr.result_minor ? dr.result_minor : dr.result_major));
+        /* an HTTP 4xx refuses the request whatever the fault says */
+        enum tsb_dss_class kind = tsb_dss_response_class(&dr);
+        if (a->cls == TSB_FETCH_HTTP && tsb_dss_http_class(a->http_status) == TSB_DSS_DEFINITIVE)
+            kind = TSB_DSS_DEFINITIVE;
+        fail(a, kind, key, "TSA refused: %s", why);
         goto out;
     }
     struct tsb_token_result res;
@@ -292,28 +347,38 @@ static void check_work(uv_work_t *w)
                                        .data_len = a->bag.bytes_len};
     r = tsb_token_verify(s->v, dr.token.p, dr.token.len, a->bag.digest, &vo, &res);
     if (r != 0) {
-        const char *name = "";
-        for (int c = 0; c < TSB_TCHK_N; c++)
-            if (res.outcome[c] == TSB_CHECK_FAIL) {
-                name = tsb_token_check_name(c);
-                break;
-            }
-        fail(a, true, "token rejected, not archived: %s: %s", name, tsb_token_result_reason(&res));
+        int c = 0;
+        while (c < TSB_TCHK_N && res.outcome[c] != TSB_CHECK_FAIL)
+            c++;
+        const char *name = c < TSB_TCHK_N ? tsb_token_check_name(c) : "";
+        struct tsb_finding f;
+        explain_token(s, &dr, c, &f);
+        snprintf(a->finding, sizeof(a->finding), "%s", f.key);
+        snprintf(key, sizeof(key), "token:%s:%s", name, f.key);
+        fail(a, TSB_DSS_SUSPECT, key, "token rejected, not archived: %s: %s%s%s", name,
+             tsb_token_result_reason(&res), f.key[0] ? "; what the TSA did: " : "", f.text);
         goto out;
     }
     if (tsb_buf_append(&a->token, dr.token.p, dr.token.len) != 0) {
-        fail(a, false, "token too large to keep");
+        fail(a, TSB_DSS_TRANSIENT, "token too large", "token too large to keep");
         goto out;
     }
     tsb_buf_reset(&a->sign_response);
     if (tsb_dss_extract_sign_response(a->resp.p, a->resp.len, (size_t)s->cfg->tsa.max_response,
                                       &a->sign_response) != 0) {
-        fail(a, false, "cannot keep the SignResponse: %s", tsb_err_detail());
+        fail(a, TSB_DSS_TRANSIENT, "sign response", "cannot keep the SignResponse: %s",
+             tsb_err_detail());
         goto out;
     }
     snprintf(a->serial, sizeof(a->serial), "%s", res.serial);
     a->gen_time_ms = res.gen_time_ms;
     a->ok = true;
+    if (dr.request_id == NULL) {
+        snprintf(a->finding, sizeof(a->finding), "request-id:absent");
+        tsb_warn("sender: bag %" PRId64 ": the TSA's SignResponse carries no RequestID (sent %s); "
+                 "accepted and noted in the attempt",
+                 a->bag.seq, a->request_id);
+    }
     if (dr.form.base64_layers != 1 || dr.form.full_response)
         tsb_warn("sender: bag %" PRId64 ": the TSA used a legacy token encoding (%d base64 "
                  "layers%s); decoded",
@@ -323,12 +388,26 @@ out:
     tsb_dss_response_cleanup(&dr);
 }
 
+/* Loop thread: a definitive failure holds the bag at once, a suspect one when the previous
+ * answer for the same bag failed the same way. */
+static void classify(struct tsb_sender *s)
+{
+    struct attempt *a = &s->a;
+    if (a->ok)
+        return;
+    bool again = s->prev_seq == a->bag.seq && strcmp(s->prev_key, a->key) == 0;
+    a->hold = a->kind == TSB_DSS_DEFINITIVE || (a->kind == TSB_DSS_SUSPECT && again);
+    s->prev_seq = a->bag.seq;
+    snprintf(s->prev_key, sizeof(s->prev_key), "%s", a->key);
+}
+
 static void check_after(uv_work_t *w, int status)
 {
     struct tsb_sender *s = w->data;
     (void)status;
     if (!completion(s))
         return;
+    classify(s);
     record(s);
 }
 
@@ -385,7 +464,8 @@ static void post(struct tsb_sender *s)
              ", RequestID %s)",
              a->bag.seq, a->bag.entry_count, a->bag.attempts + 1, a->request_id);
     if (tsb_fetch_post(s->fetch, &rq, on_fetch, s) != 0) {
-        fail(a, false, "cannot start the request: %s", tsb_err_detail());
+        fail(a, TSB_DSS_TRANSIENT, "fetch:start", "cannot start the request: %s", tsb_err_detail());
+        classify(s);
         record(s);
     }
 }
@@ -486,13 +566,23 @@ static void load_done(void *arg, int status)
         return;
     }
     struct tsb_bag_rec *b = &s->a.bag;
-    if (b->state == TSB_BAG_FAILED && !s->cfg->tsa.retry_rejected && !s->fresh_start) {
+    bool release = s->release;
+    s->release = false;
+    if (b->state == TSB_BAG_FAILED && !release) {
         s->st = S_HELD;
-        tsb_error("sender: bag %" PRId64 " is failed (%s) and tsa.retry_rejected=false: held",
-                  b->seq, b->last_error ? b->last_error : "no reason recorded");
+        s->fresh_start = false;
+        tsb_error("sender: bag %" PRId64 " is HELD: %s; later bags wait behind it (SequenceNumber "
+                  "order); fix the cause, then run `tsbag retry %" PRId64 "`",
+                  b->seq, b->last_error ? b->last_error : "no reason recorded", b->seq);
         return;
     }
-    if (s->fresh_start && (b->state == TSB_BAG_SENT || b->state == TSB_BAG_FAILED))
+    if (release) {
+        tsb_info("sender: bag %" PRId64 " released by the operator (tsbag retry): resending the "
+                 "same bytes",
+                 b->seq);
+        s->streak = 0;
+        s->prev_key[0] = '\0';
+    } else if (s->fresh_start && b->state == TSB_BAG_SENT)
         tsb_info("sender: resuming bag %" PRId64 " (%s after %" PRId64 " attempts): resending "
                  "the same bytes",
                  b->seq, tsb_bag_state_name(b->state), b->attempts);
@@ -539,6 +629,7 @@ static void stats_done(void *arg, int status)
         return;
     int64_t now = wall_ms(), limit = s->cfg->sealer.unstamped_alarm_s * 1000;
     int64_t oldest = s->stats.oldest_unstamped_ms;
+    s->oldest_unstamped_ms = oldest;
     bool raised = oldest != 0 && now - oldest > limit;
     if (raised && (!s->alarm || now - s->alarm_logged_ms >= limit)) {
         tsb_log(s->alarm ? TSB_LOG_ERROR : TSB_LOG_WARN,
@@ -557,16 +648,57 @@ static void stats_done(void *arg, int status)
 
 static void on_alarm_tick(uv_timer_t *t)
 {
-    struct tsb_sender *s = t->data;
+    refresh_stats(t->data);
+}
+
+bool tsb_sender_alarm(const struct tsb_sender *s)
+{
+    return s->alarm;
+}
+
+static void refresh_stats(struct tsb_sender *s)
+{
     if (s->stats_busy || s->stopping)
         return;
     if (job(s, stats_job, stats_done) == 0)
         s->stats_busy = true;
 }
 
-bool tsb_sender_alarm(const struct tsb_sender *s)
+bool tsb_sender_refusing(void *arg, char *why, size_t why_len)
 {
-    return s->alarm;
+    const struct tsb_sender *s = arg;
+    int64_t limit = s->cfg->sealer.refuse_after_unstamped_s * 1000;
+    int64_t oldest = s->oldest_unstamped_ms, age = wall_ms() - oldest;
+    if (limit == 0 || oldest == 0 || age <= limit)
+        return false;
+    snprintf(why, why_len,
+             "not stored: the oldest entry without a verified stamp is %" PRId64
+             " s old, more than sealer.refuse_after_unstamped_s (%" PRId64
+             " s); stamping is stalled (tsbag status on the appliance says why)",
+             age / 1000, limit / 1000);
+    return true;
+}
+
+int tsb_sender_retry(void *arg, int64_t seq, int64_t *released)
+{
+    struct tsb_sender *s = arg;
+    if (s->st != S_HELD && s->st != S_WAIT) {
+        *released = 0; /* idle or busy: nothing waits for an operator */
+        return 0;
+    }
+    if (seq != 0 && seq != s->a.bag.seq)
+        return tsb_err(TSB_EINVAL, "bag %" PRId64 " is not %s; bag %" PRId64 " is (tsbag status)",
+                       seq, s->st == S_HELD ? "held" : "waiting", s->a.bag.seq);
+    if (s->st == S_HELD) {
+        s->release = true;
+    } else {
+        uv_timer_stop(&s->retry_timer);
+        tsb_info("sender: bag %" PRId64 ": retry now (tsbag retry) instead of after the backoff",
+                 s->a.bag.seq);
+    }
+    *released = s->a.bag.seq;
+    go_load(s);
+    return 0;
 }
 
 /* ---- start / stop -------------------------------------------------------------------------- */
@@ -604,6 +736,9 @@ int tsb_sender_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
     s->retry_timer.data = s->alarm_timer.data = s;
     s->open_handles = 2;
     int64_t tick = cfg->sealer.unstamped_alarm_s * 1000 / 4;
+    if (cfg->sealer.refuse_after_unstamped_s > 0 &&
+        cfg->sealer.refuse_after_unstamped_s * 1000 / 4 < tick)
+        tick = cfg->sealer.refuse_after_unstamped_s * 1000 / 4;
     if (tick > 30000)
         tick = 30000;
     if (tick < 1000)
@@ -611,7 +746,8 @@ int tsb_sender_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
     uv_timer_start(&s->alarm_timer, on_alarm_tick, (uint64_t)tick, (uint64_t)tick);
     tsb_info("sender: hospital %s; %s; TSA %s", cfg->general.id_hospital,
              tsb_keystore_describe(s->ks), cfg->tsa.url);
-    go_load(s); /* resume whatever the archive holds */
+    refresh_stats(s); /* the fail-closed mode applies from the start */
+    go_load(s);       /* resume whatever the archive holds */
     *out = s;
     return 0;
 fail:

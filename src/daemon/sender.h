@@ -2,8 +2,9 @@
  * sender: sends sealed bags to the TimeStampAuthority one at a time, lowest unstamped
  * SequenceNumber first, and archives a stamp only after its token verified. The attempt is marked
  * sent (committed) before the request leaves; every resend carries the same bag bytes with a new
- * RequestID; transient failures back off exponentially with jitter, definitive ones are recorded
- * and retried or held according to tsa.retry_rejected. Also raises the unstamped-age alarm.
+ * RequestID; transient failures back off exponentially with jitter, definitive ones (and a
+ * suspect answer that fails the same way twice) hold the bag until an operator's `tsbag retry`.
+ * Also raises the unstamped-age alarm and drives the fail-closed mode.
  * docs/internals/SENDER.md has the state machine and the crash points. Loop thread only.
  */
 #ifndef TSB_SENDER_H
@@ -29,6 +30,15 @@ void tsb_sender_kick(struct tsb_sender *s);
 
 /* True while the oldest unstamped entry is older than sealer.unstamped_alarm_s. */
 bool tsb_sender_alarm(const struct tsb_sender *s);
+
+/* tsbag retry (ingest's RETRY hook; arg is the sender): releases the held bag, or cuts a backoff
+ * short. seq 0 means whichever bag it is. 0 with *released = its seq, or 0 when nothing is held
+ * or waiting; TSB_EINVAL (the detail names the bag that is) when seq names another bag. */
+int tsb_sender_retry(void *arg, int64_t seq, int64_t *released);
+
+/* Fail-closed mode (ingest's refuse hook): true, with why, while sealer.refuse_after_unstamped_s
+ * is set and the oldest unstamped entry is older (as of the last archive statistics). */
+bool tsb_sender_refusing(void *arg, char *why, size_t why_len);
 
 /* Stops: a request in flight is abandoned (the bag stays sent and is resent after the next
  * start), jobs already queued complete first. Frees the sender, then calls stopped. */

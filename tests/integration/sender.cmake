@@ -13,7 +13,7 @@ if(TARGET ehealth-sim AND TARGET tsbagd)
         "TSB_TSBAG=$<TARGET_FILE:tsbag>"
         "TSB_TSBAGD=$<TARGET_FILE:tsbagd>")
     foreach(_t sender_e2e sender_faults sender_outage sender_crash sender_settings
-            sender_legacy_keystore sender_token_settings)
+            sender_legacy_keystore sender_token_settings sender_held sender_assumptions)
         add_test(NAME integration.${_t} COMMAND bash ${_snd_dir}/${_t}.sh)
         set_tests_properties(integration.${_t} PROPERTIES LABELS integration
             FIXTURES_REQUIRED sim_pki ENVIRONMENT "${_snd_env}" TIMEOUT 300)
@@ -36,4 +36,10 @@ if(TARGET ehealth-sim AND TARGET tsbagd)
              COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/daemon/reliability.sh)
     set_tests_properties(integration.reliability PROPERTIES LABELS reliability
         FIXTURES_REQUIRED sim_pki ENVIRONMENT "${_snd_env}" TIMEOUT 1800)
+    # Token variants the verifier accepts once it supports RSASSA-PSS, SHA-384 and tsa.tsa_certs;
+    # the script skips (77) on a build without tsa.tsa_certs.
+    add_test(NAME integration.sender_token_variants
+             COMMAND bash ${_snd_dir}/sender_token_variants.sh)
+    set_tests_properties(integration.sender_token_variants PROPERTIES LABELS integration
+        FIXTURES_REQUIRED sim_pki ENVIRONMENT "${_snd_env}" TIMEOUT 300 SKIP_RETURN_CODE 77)
 endif()

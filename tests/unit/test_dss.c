@@ -1,7 +1,8 @@
 /* Unit tests for dss: every SignRequest body validates against the OASIS DSS core schema (checked
  * by xmllint), carries the exact bag bytes and a fresh RequestID; SignResponses, DSS errors and
- * SOAP faults are told apart, the RequestID echo is enforced and tokens come out in DER whatever
- * wrapping the TSA used. */
+ * SOAP faults are told apart, a different RequestID is refused (an absent one accepted), tokens
+ * come out in DER whatever wrapping the TSA used, and failures are classified as the sender
+ * needs them (transient, suspect, definitive). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -316,7 +317,6 @@ static void test_refusals(void **state)
         const char *detail;
     } cases[] = {
         {wrong_id, TSB_EPROTO, "'RID-2' does not echo the request's 'RID-1'"},
-        {no_id, TSB_EPROTO, "'(none)'"},
         {no_token, TSB_EFORMAT, "holds no SignatureObject"},
         {bad_token, TSB_EFORMAT, "neither a TimeStampToken nor a TimeStampResp"},
         {"<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><x/>"
@@ -336,8 +336,14 @@ static void test_refusals(void **state)
             fail_msg("case %zu: '%s' lacks '%s'", i, tsb_err_detail(), cases[i].detail);
         tsb_dss_response_cleanup(&r);
     }
-    /* size cap */
+    /* an absent RequestID is accepted (the sender notes it), with the token */
     struct tsb_dss_response r;
+    assert_int_equal(parse(no_id, &r), 0);
+    assert_int_equal(r.kind, TSB_DSS_OK);
+    assert_null(r.request_id);
+    assert_int_equal(r.token.len, token_len);
+    tsb_dss_response_cleanup(&r);
+    /* size cap */
     tsb_dss_response_init(&r);
     assert_int_equal(
         tsb_dss_parse_response((const uint8_t *)wrong_id, strlen(wrong_id), 100, "RID-1", &r),
@@ -349,10 +355,59 @@ static void test_refusals(void **state)
     free(bad_token);
 }
 
+static void test_classes(void **state)
+{
+    (void)state;
+    const struct {
+        enum tsb_dss_kind kind;
+        const char *code; /* faultcode or ResultMajor */
+        enum tsb_dss_class want;
+    } answers[] = {
+        {TSB_DSS_FAULT, "soapenv:Server", TSB_DSS_TRANSIENT},
+        {TSB_DSS_FAULT, "Server", TSB_DSS_TRANSIENT},
+        {TSB_DSS_FAULT, "soapenv:Client", TSB_DSS_DEFINITIVE},
+        {TSB_DSS_FAULT, "wsse:InvalidSecurity", TSB_DSS_DEFINITIVE},
+        {TSB_DSS_FAULT, "wsse:FailedAuthentication", TSB_DSS_DEFINITIVE},
+        {TSB_DSS_ERROR, "urn:oasis:names:tc:dss:1.0:resultmajor:ResponderError", TSB_DSS_TRANSIENT},
+        {TSB_DSS_ERROR, "urn:oasis:names:tc:dss:1.0:resultmajor:RequesterError",
+         TSB_DSS_DEFINITIVE},
+        {TSB_DSS_ERROR, "urn:oasis:names:tc:dss:1.0:resultmajor:InsufficientInformation",
+         TSB_DSS_SUSPECT},
+        {TSB_DSS_ERROR, "RequesterError", TSB_DSS_DEFINITIVE},
+        {TSB_DSS_ERROR, "urn:example:other:RequesterError", TSB_DSS_SUSPECT},
+    };
+    for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+        struct tsb_dss_response r;
+        tsb_dss_response_init(&r);
+        r.kind = answers[i].kind;
+        if (r.kind == TSB_DSS_FAULT)
+            r.fault_code = (char *)answers[i].code;
+        else
+            r.result_major = (char *)answers[i].code;
+        if (tsb_dss_response_class(&r) != answers[i].want)
+            fail_msg("answer %zu (%s): %s", i, answers[i].code,
+                     tsb_dss_class_name(tsb_dss_response_class(&r)));
+    }
+    const struct {
+        long status;
+        enum tsb_dss_class want;
+    } http[] = {
+        {500, TSB_DSS_TRANSIENT},  {502, TSB_DSS_TRANSIENT},  {503, TSB_DSS_TRANSIENT},
+        {408, TSB_DSS_TRANSIENT},  {429, TSB_DSS_TRANSIENT},  {400, TSB_DSS_DEFINITIVE},
+        {403, TSB_DSS_DEFINITIVE}, {404, TSB_DSS_DEFINITIVE}, {200, TSB_DSS_SUSPECT},
+    };
+    for (size_t i = 0; i < sizeof(http) / sizeof(http[0]); i++)
+        if (tsb_dss_http_class(http[i].status) != http[i].want)
+            fail_msg("HTTP %ld: %s", http[i].status,
+                     tsb_dss_class_name(tsb_dss_http_class(http[i].status)));
+    assert_string_equal(tsb_dss_class_name(TSB_DSS_DEFINITIVE), "definitive");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_id),
+        cmocka_unit_test(test_classes),
         cmocka_unit_test(test_request_validates_base64xml),
         cmocka_unit_test(test_request_validates_base64data),
         cmocka_unit_test(test_success_forms),

@@ -443,6 +443,32 @@ static void test_nack_reason_is_capped_on_utf8_boundary(void **state)
     tsb_buf_cleanup(&b);
 }
 
+/* RETRY: an empty body means "whichever bag is held"; 8 bytes name one; anything else or a
+ * negative SequenceNumber is malformed. RETRY_OK round-trips the released bag. */
+static void test_retry_bodies(void **state)
+{
+    (void)state;
+    int64_t seq = -1;
+    assert_int_equal(tsb_frame_parse_retry((struct tsb_slice){NULL, 0}, &seq), 0);
+    assert_int_equal(seq, 0);
+    struct tsb_buf b;
+    tsb_buf_init(&b, 1024);
+    assert_int_equal(tsb_frame_put_retry(&b, TSB_FT_RETRY_OK, 41), 0);
+    assert_int_equal(b.len, TSB_FRAME_HDR_LEN + 1 + TSB_RETRY_BODY_LEN);
+    static const uint8_t want[] = {0, 0, 0, 9, 0x87, 0, 0, 0, 0, 0, 0, 0, 41};
+    assert_memory_equal(b.p, want, sizeof(want));
+    assert_int_equal(tsb_frame_parse_retry((struct tsb_slice){b.p + 5, 8}, &seq), 0);
+    assert_int_equal(seq, 41);
+    static const uint8_t neg[8] = {0x80, 0, 0, 0, 0, 0, 0, 1};
+    seq = 7;
+    assert_int_equal(tsb_frame_parse_retry((struct tsb_slice){neg, 8}, &seq), TSB_EFORMAT);
+    assert_int_equal(tsb_frame_parse_retry((struct tsb_slice){neg, 4}, &seq), TSB_EFORMAT);
+    assert_non_null(strstr(tsb_err_detail(), "RETRY body of 4 bytes"));
+    assert_int_equal(seq, 7);
+    assert_string_equal(tsb_nack_name(TSB_NACK_STAMP_STALLED), "STAMP_STALLED");
+    tsb_buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_bad_bodies),
         cmocka_unit_test(test_limits_from_config),
         cmocka_unit_test(test_nack_reason_is_capped_on_utf8_boundary),
+        cmocka_unit_test(test_retry_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1060,9 +1060,12 @@ static void test_stamp_fields_and_attempt_history(void **state)
     assert_int_equal(tsb_store_bag_mark_sent(s, seq, "req-1", "prof", 6000), 0);
     assert_int_equal(tsb_store_bag_record_failure(s, seq, "timeout", false, 6050), 0);
     assert_int_equal(tsb_store_bag_mark_sent(s, seq, "req-2", "prof", 6100), 0);
-    assert_int_equal(tsb_store_bag_record_failure(s, seq, "SOAP fault", true, 6150), 0);
+    assert_int_equal(tsb_store_bag_record_failure_finding(s, seq, "SOAP fault",
+                                                          "imprint:sha256:base64-text", true, 6150),
+                     0);
     assert_int_equal(tsb_store_bag_mark_sent(s, seq, "req-3", "prof2", 6200), 0);
     struct tsb_stamp st = stamp_of(6210);
+    st.finding = "request-id:absent";
     assert_int_equal(tsb_store_bag_record_stamp(s, seq, &st, 6300), 0);
 
     struct tsb_bag_rec b;
@@ -1085,13 +1088,15 @@ static void test_stamp_fields_and_attempt_history(void **state)
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM bag_attempts"), 3);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM bag_attempts WHERE attempt = 1 AND "
                                       "request_id = 'req-1' AND outcome = 'retry' AND "
-                                      "reason = 'timeout' AND at_ms = 6050"),
+                                      "reason = 'timeout' AND at_ms = 6050 AND finding IS NULL"),
                      1);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM bag_attempts WHERE attempt = 2 AND "
-                                      "request_id = 'req-2' AND outcome = 'failed'"),
+                                      "request_id = 'req-2' AND outcome = 'failed' AND "
+                                      "finding = 'imprint:sha256:base64-text'"),
                      1);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM bag_attempts WHERE attempt = 3 AND "
-                                      "request_id = 'req-3' AND outcome = 'stamped'"),
+                                      "request_id = 'req-3' AND outcome = 'stamped' AND "
+                                      "finding = 'request-id:absent'"),
                      1);
     /* the history is append-only */
     assert_int_equal(raw_exec(f->path, "UPDATE bag_attempts SET reason = 'x'"),

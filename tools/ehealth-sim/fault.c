@@ -24,6 +24,7 @@ static const struct {
     [SIM_K_LATENCY] = {"latency", true, false, 0},
     [SIM_K_HTTP500] = {"http-500", false, false, 0},
     [SIM_K_HTTP503] = {"http-503", false, false, 0},
+    [SIM_K_HTTP403] = {"http-403", false, false, 0},
     [SIM_K_RESET] = {"reset", false, false, 0},
     [SIM_K_TIMEOUT] = {"timeout", false, false, 600},
     [SIM_K_DROP] = {"drop-response", false, false, 0},
@@ -31,6 +32,15 @@ static const struct {
     [SIM_K_WRONG_IMPRINT] = {"wrong-imprint", false, true, 0},
     [SIM_K_UNTRUSTED_TSA] = {"untrusted-tsa", false, true, 0},
     [SIM_K_LEGACY] = {"legacy-double-base64", false, true, 0},
+    [SIM_K_IMPRINT_BASE64] = {"imprint-over-base64", false, true, 0},
+    [SIM_K_IMPRINT_C14N] = {"imprint-over-c14n", false, true, 0},
+    [SIM_K_SHA384] = {"sha384-imprint", false, true, 0},
+    [SIM_K_NO_CERTS] = {"token-without-certs", false, true, 0},
+    [SIM_K_PSS] = {"pss-signature", false, true, 0},
+    [SIM_K_NO_REQUEST_ID] = {"no-request-id", false, true, 0},
+    [SIM_K_WRONG_REQUEST_ID] = {"wrong-request-id", false, true, 0},
+    [SIM_K_REQUESTER_ERROR] = {"requester-error", false, true, 0},
+    [SIM_K_RESPONDER_ERROR] = {"responder-error", false, true, 0},
 };
 
 void sim_faults_init(struct sim_faults *f)
@@ -114,11 +124,15 @@ int sim_faults_apply(struct sim_faults *f, struct sim_archive *a, const char *sp
         pthread_mutex_unlock(&f->mu);
         return 0;
     }
+    char list[1024] = "";
+    for (int k = 0; k < SIM_K__COUNT; k++) {
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof(list) - used, "%s%s, ", knobs[k].name,
+                 knobs[k].needs_arg ? "=MS" : (k == SIM_K_TIMEOUT ? "[=S]" : ""));
+    }
     return tsb_err(TSB_EINVAL,
-                   "unknown fault \"%s\" (latency=MS, http-500, http-503, reset, timeout[=S], "
-                   "drop-response, malformed-xml, wrong-imprint, untrusted-tsa, "
-                   "legacy-double-base64, clock-offset=S, forget-bag=SERIAL|last, clear)",
-                   spec_in);
+                   "unknown fault \"%s\" (%sclock-offset=S, forget-bag=SERIAL|last, clear)",
+                   spec_in, list);
 }
 
 void sim_faults_take(struct sim_faults *f, bool tsa, struct sim_fault_set *out)

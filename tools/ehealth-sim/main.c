@@ -150,6 +150,10 @@ static enum MHD_Result soap(struct sim_service *s, struct MHD_Connection *c, boo
         static const char page[] = "<html><body><h1>503 Service Unavailable</h1></body></html>\n";
         return send_text(c, 503, "text/html", page, sizeof(page) - 1);
     }
+    if (fs.on[SIM_K_HTTP403]) {
+        static const char page[] = "<html><body><h1>403 Forbidden</h1></body></html>\n";
+        return send_text(c, 403, "text/html", page, sizeof(page) - 1);
+    }
     struct sim_answer ans;
     if (fs.on[SIM_K_HTTP500]) {
         tsb_buf_init(&ans.body, 1 << 16);

@@ -10,6 +10,9 @@
 #include "codec.h"
 #include "err.h"
 #include "log.h"
+#include "xml.h"
+
+#include <openssl/evp.h>
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -87,6 +90,40 @@ static int dss_error(struct sim_service *s, struct sim_answer *ans, int64_t now,
     return r;
 }
 
+/* What the token's messageImprint covers: SHA-256 of the decoded bag (or the DocumentHash), unless
+ * a knob makes the TSA hash the base64 text, the exc-c14n of the bag document, or use SHA-384.
+ * The imprint knobs need a bag: with a DocumentHash they change nothing. */
+static int imprint_of(const struct sim_req *req, const struct sim_fault_set *fs, size_t max,
+                      uint8_t *d, size_t *dn, const EVP_MD **md)
+{
+    int r = 0;
+    bool bag = req->carrier != SIM_CARRIER_HASH;
+    *md = EVP_sha256();
+    *dn = TSB_SHA256_LEN;
+    if (bag && fs->on[SIM_K_IMPRINT_BASE64]) {
+        tsb_sha256((const uint8_t *)req->bag_b64, strlen(req->bag_b64), d);
+    } else if (bag && fs->on[SIM_K_IMPRINT_C14N]) {
+        xmlDocPtr doc = NULL;
+        struct tsb_buf c;
+        tsb_buf_init(&c, 2 * max + 65536);
+        if ((r = tsb_xml_parse(req->bag.p, req->bag.len, max, &doc)) == 0 &&
+            (r = tsb_xml_exc_c14n(doc, NULL, &c)) == 0)
+            tsb_sha256(c.p, c.len, d);
+        xmlFreeDoc(doc);
+        tsb_buf_cleanup(&c);
+    } else if (bag && fs->on[SIM_K_SHA384]) {
+        unsigned n = 0;
+        *md = EVP_sha384();
+        r = EVP_Digest(req->bag.p, req->bag.len, d, &n, *md, NULL) == 1
+                ? 0
+                : tsb_err(TSB_ECRYPTO, "SHA-384 failed");
+        *dn = n;
+    } else {
+        memcpy(d, req->digest, TSB_SHA256_LEN);
+    }
+    return r;
+}
+
 static int handle_stamp(struct sim_service *s, struct sim_req *req, const struct sim_auth *auth,
                         const struct sim_fault_set *fs, int64_t now, struct sim_answer *ans)
 {
@@ -110,6 +147,14 @@ static int handle_stamp(struct sim_service *s, struct sim_req *req, const struct
                       r == TSB_EALGORITHM ? "NotSupported" : "GeneralError", tsb_err_detail());
         goto out;
     }
+    if (fs->on[SIM_K_REQUESTER_ERROR] || fs->on[SIM_K_RESPONDER_ERROR]) {
+        bool requester = fs->on[SIM_K_REQUESTER_ERROR];
+        r = dss_error(s, ans, now, req, requester ? "RequesterError" : "ResponderError",
+                      "GeneralError",
+                      requester ? "refused by the requester-error fault knob"
+                                : "the responder-error fault knob makes the TSA fail");
+        goto out;
+    }
     const char *profile = req->profile ? req->profile : SIM_PROFILE_21;
     bool legacy = fs->on[SIM_K_LEGACY];
     if (strcmp(profile, SIM_PROFILE_20) == 0 || strcmp(profile, SIM_PROFILE_10) == 0) {
@@ -121,12 +166,24 @@ static int handle_stamp(struct sim_service *s, struct sim_req *req, const struct
         goto out;
     }
     unsigned flags = (fs->on[SIM_K_WRONG_IMPRINT] ? SIM_STAMP_WRONG_IMPRINT : 0) |
-                     (fs->on[SIM_K_UNTRUSTED_TSA] ? SIM_STAMP_ROGUE : 0);
+                     (fs->on[SIM_K_UNTRUSTED_TSA] ? SIM_STAMP_ROGUE : 0) |
+                     (fs->on[SIM_K_NO_CERTS] ? SIM_STAMP_NO_CERTS : 0) |
+                     (fs->on[SIM_K_PSS] ? SIM_STAMP_PSS : 0);
+    uint8_t imprint[EVP_MAX_MD_SIZE];
+    size_t imprint_len = 0;
+    const EVP_MD *md = NULL;
+    if ((r = imprint_of(req, fs, s->max_request, imprint, &imprint_len, &md)) != 0) {
+        r = dss_error(s, ans, now, req, "ResponderError", "GeneralError", tsb_err_detail());
+        goto out;
+    }
+    bool imprint_knob =
+        fs->on[SIM_K_IMPRINT_BASE64] || fs->on[SIM_K_IMPRINT_C14N] || fs->on[SIM_K_SHA384];
     pthread_mutex_lock(&s->mu);
     locked = true;
     int64_t serial;
     if ((r = sim_archive_next_serial(s->archive, &serial)) != 0 ||
-        (r = sim_tsa_stamp(&s->tsa, req->digest, serial, now, flags, &resp, &token)) != 0) {
+        (r = sim_tsa_stamp(&s->tsa, imprint, imprint_len, md, serial, now, flags, &resp, &token)) !=
+            0) {
         r = dss_error(s, ans, now, req, "ResponderError", "GeneralError", tsb_err_detail());
         goto out;
     }
@@ -141,8 +198,15 @@ static int handle_stamp(struct sim_service *s, struct sim_req *req, const struct
     } else {
         r = tsb_b64_encode_buf(token.p, token.len, &b64);
     }
+    char other_id[160];
+    snprintf(other_id, sizeof(other_id), "SIM-OTHER-%.140s",
+             req->request_id ? req->request_id : "");
     if (r == 0)
-        r = sign_response_head(&sr, req->request_id, profile);
+        r = sign_response_head(&sr,
+                               fs->on[SIM_K_NO_REQUEST_ID]      ? NULL
+                               : fs->on[SIM_K_WRONG_REQUEST_ID] ? other_id
+                                                                : req->request_id,
+                               profile);
     if (r == 0)
         r = tsb_buf_append_str(&sr, "<dss:Result><dss:ResultMajor>" SIM_RESULT
                                     "Success</dss:ResultMajor></dss:Result><dss:SignatureObject>"
@@ -166,7 +230,8 @@ static int handle_stamp(struct sim_service *s, struct sim_req *req, const struct
     tsb_hex_encode(req->digest, TSB_SHA256_LEN, hex);
     tsb_info("stamped serial %" PRId64 " genTime %" PRId64 " for %s: %s %s%s%s", serial, now,
              auth->entry->ids[0], req->carrier == SIM_CARRIER_HASH ? "hash" : "bag", hex,
-             legacy ? " (legacy encoding)" : "", flags ? " (faulty token)" : "");
+             legacy ? " (legacy encoding)" : "",
+             flags || imprint_knob ? " (token shaped by a fault knob)" : "");
     r = answer_body(s, ans, now, &sr);
 out:
     if (locked)

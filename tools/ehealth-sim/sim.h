@@ -140,7 +140,12 @@ int sim_wss_verify(struct sim_req *req, const struct sim_trust *t, int64_t now_m
 
 /* ---- tsa.c ---- */
 
-enum { SIM_STAMP_WRONG_IMPRINT = 1, SIM_STAMP_ROGUE = 2 };
+enum {
+    SIM_STAMP_WRONG_IMPRINT = 1,
+    SIM_STAMP_ROGUE = 2,
+    SIM_STAMP_NO_CERTS = 4,
+    SIM_STAMP_PSS = 8
+};
 
 struct sim_tsa {
     X509 *cert, *rogue_cert;
@@ -151,10 +156,12 @@ struct sim_tsa {
 
 int sim_tsa_load(struct sim_tsa *t, const char *pki_dir, const char *policy);
 void sim_tsa_cleanup(struct sim_tsa *t);
-/* Issues a granted TimeStampResp over digest with serial and genTime time_ms. *resp gets the
- * DER TimeStampResp and *token the DER TimeStampToken (both appended). */
-int sim_tsa_stamp(struct sim_tsa *t, const uint8_t digest[TSB_SHA256_LEN], int64_t serial,
-                  int64_t time_ms, unsigned flags, struct tsb_buf *resp, struct tsb_buf *token);
+/* Issues a granted TimeStampResp whose messageImprint is (md, digest) with serial and genTime
+ * time_ms. *resp gets the DER TimeStampResp and *token the DER TimeStampToken (both appended;
+ * with SIM_STAMP_PSS the token is the re-signed one, resp keeps the PKCS#1 v1.5 original). */
+int sim_tsa_stamp(struct sim_tsa *t, const uint8_t *digest, size_t digest_len, const EVP_MD *md,
+                  int64_t serial, int64_t time_ms, unsigned flags, struct tsb_buf *resp,
+                  struct tsb_buf *token);
 
 /* ---- archive.c ---- */
 
@@ -190,6 +197,7 @@ enum sim_fault_kind {
     SIM_K_LATENCY,
     SIM_K_HTTP500,
     SIM_K_HTTP503,
+    SIM_K_HTTP403,
     SIM_K_RESET,
     SIM_K_TIMEOUT,
     SIM_K_DROP,
@@ -197,6 +205,15 @@ enum sim_fault_kind {
     SIM_K_WRONG_IMPRINT,
     SIM_K_UNTRUSTED_TSA,
     SIM_K_LEGACY,
+    SIM_K_IMPRINT_BASE64,
+    SIM_K_IMPRINT_C14N,
+    SIM_K_SHA384,
+    SIM_K_NO_CERTS,
+    SIM_K_PSS,
+    SIM_K_NO_REQUEST_ID,
+    SIM_K_WRONG_REQUEST_ID,
+    SIM_K_REQUESTER_ERROR,
+    SIM_K_RESPONDER_ERROR,
     SIM_K__COUNT,
 };
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # integration.sim_faults: every fault knob produces its fault, at start (--fault) and at run time
-# (POST /admin/fault), and "@N" knobs stop after N requests.
+# (POST /admin/fault), and "@N" knobs stop after N requests. The tokens of the knobs that break
+# tsbag's assumptions (imprint over other data, SHA-384, no certificates, RSASSA-PSS) are checked
+# with stock openssl ts/cms and xmllint.
 . "$(dirname "$0")/lib.sh"
 need_sim
 start_sim --fault http-503 --fault-file "$T/faults.txt"
@@ -132,6 +134,59 @@ openssl ts -reply -in "$T/once" -token_in -token_out -text >/dev/null 2>&1 &&
 base64 -d <"$T/once" >"$T/resp.der" || fail "legacy: not double base64"
 openssl ts -verify -data "$T/bag.xml" -in "$T/resp.der" -CAfile "$PKI/tsa-ca.pem" >/dev/null 2>&1 ||
     fail "legacy: the TimeStampResp does not verify"
+
+# the knobs that break tsbag's assumptions, each checked with stock openssl and xmllint
+verify_over() { # DATA [OPENSSL-ARGS...]: the token in $T/tok.der stamps DATA
+    local data=$1
+    shift
+    openssl ts -verify -data "$data" -in "$T/tok.der" -token_in -CAfile "$PKI/tsa-ca.pem" "$@" \
+        >"$T/v.out" 2>&1
+}
+admin_fault 'imprint-over-base64@1'
+stamp "$T/bag.xml" >/dev/null
+printf '%s' "$(xp '//*[local-name()="Base64XML"]' "$T/req.xml")" >"$T/b64.txt"
+verify_over "$T/b64.txt" || fail "imprint-over-base64: the token does not stamp the base64 text: $(cat "$T/v.out")"
+verify_over "$T/bag.xml" && fail "imprint-over-base64: the token stamps the bag bytes"
+admin_fault 'imprint-over-c14n@1'
+stamp "$T/bag.xml" >/dev/null
+xmllint --exc-c14n "$T/bag.xml" >"$T/c14n.xml"
+verify_over "$T/c14n.xml" || fail "imprint-over-c14n: the token does not stamp the exc-c14n: $(cat "$T/v.out")"
+verify_over "$T/bag.xml" && fail "imprint-over-c14n: the token stamps the bag bytes"
+admin_fault 'sha384-imprint@1'
+stamp "$T/bag.xml" >/dev/null
+openssl ts -reply -in "$T/tok.der" -token_in -token_out -text 2>/dev/null | grep -q 'Hash Algorithm: sha384' ||
+    fail "sha384-imprint: not a SHA-384 imprint"
+verify_over "$T/bag.xml" || fail "sha384-imprint: the token does not stamp the bag: $(cat "$T/v.out")"
+admin_fault 'token-without-certs@1'
+stamp "$T/bag.xml" >/dev/null
+[ -z "$(openssl pkcs7 -inform DER -in "$T/tok.der" -print_certs 2>/dev/null | grep BEGIN)" ] ||
+    fail "token-without-certs: the token carries certificates"
+verify_over "$T/bag.xml" && fail "token-without-certs: verifies without the TSA certificate"
+verify_over "$T/bag.xml" -untrusted "$PKI/tsa.pem" || fail "token-without-certs: $(cat "$T/v.out")"
+admin_fault 'pss-signature@1'
+stamp "$T/bag.xml" >/dev/null
+openssl cms -cmsout -print -inform DER -in "$T/tok.der" | grep -q 'algorithm: rsassaPss' ||
+    fail "pss-signature: not an RSASSA-PSS signature"
+openssl cms -verify -inform DER -in "$T/tok.der" -CAfile "$PKI/tsa-ca.pem" -purpose any \
+    -out "$T/tstinfo.der" >/dev/null 2>&1 || fail "pss-signature: openssl cms -verify rejects it"
+admin_fault 'no-request-id@1'
+stamp "$T/bag.xml" >/dev/null
+[ -z "$(xp '//*[local-name()="SignResponse"]/@RequestID')" ] || fail "no-request-id: RequestID echoed"
+validate_dss
+admin_fault 'wrong-request-id@1'
+stamp "$T/bag.xml" >/dev/null
+rid=$(xp '//*[local-name()="SignRequest"]/@RequestID' "$T/req.xml")
+[ "$(xp '//*[local-name()="SignResponse"]/@RequestID')" = "SIM-OTHER-$rid" ] || fail "wrong-request-id: $(xp '//*[local-name()="SignResponse"]/@RequestID')"
+admin_fault 'requester-error@1'
+fresh
+assert_dss_error "$(tsa "$T/req.xml")" RequesterError GeneralError "requester-error fault knob"
+admin_fault 'responder-error@1'
+fresh
+assert_dss_error "$(tsa "$T/req.xml")" ResponderError GeneralError "responder-error fault knob"
+admin_fault 'http-403@1'
+fresh
+[ "$(tsa "$T/req.xml")" = 403 ] || fail "http-403: expected 403"
+[ "$(tsa "$T/req.xml")" = 200 ] || fail "http-403@1 applied twice"
 
 # clock-offset: the simulator's clock, genTime and freshness checks move
 c0=$(date +%s%3N)

@@ -4,7 +4,7 @@
  * reconcile.c for each over a blocking HTTPS transport (fetch_sync.c: the TSA client's fetch.c on a
  * private loop, since the CLI has no event loop), then checks the whole archive (check.c), prints
  * the report (text, or --json) and records the run in the archive. Exit: 0 clean, 1 discrepancies,
- * 2 could not run (or usage).
+ * 2 could not run (or usage), 3 the archive file is damaged.
  */
 #include "cli.h"
 
@@ -52,7 +52,8 @@ static void usage(FILE *f)
             "  --local-only     only the local archive check (no network)\n"
             "  --json           the report as one JSON object on stdout\n"
             "  --no-progress    no progress line on a terminal\n"
-            "Exit: 0 clean, 1 discrepancies, 2 could not run. See docs/reconcile.md.\n");
+            "Exit: 0 clean, 1 discrepancies, 2 could not run, 3 archive damaged.\n"
+            "See docs/reconcile.md.\n");
 }
 
 /* ---- progress line ------------------------------------------------------------------------ */
@@ -194,8 +195,16 @@ static void print_text(FILE *f, const char *tz, const struct tsb_report *rep)
     fprintf(f, "tsbag reconcile: %s (exit %d)\n",
             code == 0   ? "CLEAN"
             : code == 1 ? "DISCREPANCIES"
-                        : "COULD NOT RUN",
+            : code == 2 ? "COULD NOT RUN"
+                        : "ARCHIVE DAMAGED",
             code);
+    if (code == 3)
+        fprintf(f,
+                "  SQLite finds the archive file damaged (violations \"archive-damage\" below).\n"
+                "  Stop tsbagd, keep a copy of the damaged file (with its -wal), restore the\n"
+                "  latest backup, start tsbagd, then run `tsbag reconcile --since-last` from the\n"
+                "  backup's day to recover from TimeStampConsult what was stamped since\n"
+                "  (docs/reconcile.md, \"Archive damage\").\n");
     if (!rep->local_only) {
         tsb_period_format_local(tz, rep->from_ms, a);
         tsb_period_format_local(tz, rep->to_ms, b);

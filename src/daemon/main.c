@@ -245,6 +245,13 @@ int main(int argc, char **argv)
         tsb_error("tsbagd: archive %s: %s", d.cfg.store.path, tsb_err_detail());
         goto out;
     }
+    int64_t damage = 0;
+    if (tsb_store_integrity(store, true, NULL, NULL, &damage) != 0 || damage > 0) {
+        tsb_error("tsbagd: archive %s: %s; refusing to write to it (restore the latest backup, "
+                  "then recover with tsbag reconcile: docs/reconcile.md, \"Archive damage\")",
+                  d.cfg.store.path, damage > 0 ? tsb_store_damage(store) : tsb_err_detail());
+        goto out;
+    }
     struct tsb_store_stats st;
     if (tsb_store_stats(store, &st) != 0) {
         tsb_error("tsbagd: archive %s: %s", d.cfg.store.path, tsb_err_detail());

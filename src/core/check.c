@@ -289,7 +289,7 @@ int tsb_check_archive(struct tsb_store *s, const struct tsb_check_opts *o,
 out:
     tsb_store_snapshot_end(s);
 out_free:
-    if (r != 0 && c.st.damage > 0) {
+    if (r != 0 && (c.st.damage > 0 || r == TSB_EDAMAGED)) {
         /* reading a damaged file may fail: that is one more finding, not a check that could
          * not run */
         c.st.damage++;

@@ -240,6 +240,9 @@ static int fail(struct tsb_store *s, int rc, bool write, const char *what)
         return tsb_err(TSB_EDURABLE, "%s: write to archive %s failed: %s (%s); no further writes",
                        what, s->path, sqlite3_errmsg(s->db), sqlite3_errstr(rc));
     }
+    if (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB)
+        return tsb_err(TSB_EDAMAGED, "%s: archive %s is damaged: %s", what, s->path,
+                       sqlite3_errmsg(s->db));
     return tsb_err(TSB_ESTORE, "%s: archive %s: %s", what, s->path, sqlite3_errmsg(s->db));
 }
 
@@ -475,6 +478,27 @@ static int configure(struct tsb_store *s, int busy_ms)
     return exec_sql(s, sql, false, "configuring the connection");
 }
 
+static void first_problem(void *arg, const char *problem)
+{
+    char *first = arg;
+    if (first[0] == '\0')
+        snprintf(first, 256, "%s", problem);
+}
+
+/* quick_check at open, before a migration could write into a damaged file. */
+static int refuse_damaged(struct tsb_store *s)
+{
+    char first[256] = "";
+    int64_t n = 0;
+    int r = tsb_store_integrity(s, true, first_problem, first, &n);
+    if (r == 0 && n > 0)
+        r = tsb_err(TSB_EDAMAGED,
+                    "archive %s is damaged: SQLite's quick_check finds %lld problem(s), the first: "
+                    "%s; restore the latest backup (docs/reconcile.md, \"Archive damage\")",
+                    s->path, (long long)n, first);
+    return r;
+}
+
 int tsb_store_open(const char *path, const struct tsb_store_open_opts *o, struct tsb_store **out)
 {
     int r = TSB_EINTERNAL;
@@ -505,7 +529,7 @@ int tsb_store_open(const char *path, const struct tsb_store_open_opts *o, struct
         goto out;
     }
     if ((r = configure(s, o->busy_timeout_ms ? o->busy_timeout_ms : DEFAULT_BUSY_MS)) != 0 ||
-        (r = migrate(s)) != 0)
+        (o->quick_check && (r = refuse_damaged(s)) != 0) || (r = migrate(s)) != 0)
         goto out;
     *out = s;
     s = NULL;

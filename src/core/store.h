@@ -27,12 +27,16 @@ struct tsb_store_open_opts {
     bool readonly;       /* open an existing archive read-only (no migration) */
     int busy_timeout_ms; /* 0 means 5000 */
     const char *vfs;     /* SQLite VFS name, NULL for the default (tests inject faults) */
+    bool quick_check;    /* PRAGMA quick_check before any migration: damage is TSB_EDAMAGED */
 };
 
 /* Opens (creating if needed, unless readonly) the archive at path, applies pending schema
  * migrations in order, and sets WAL, synchronous=FULL and foreign_keys. o may be NULL.
  * A database newer than this build (user_version above the last migration), or a SQLite file that
- * is not a tsbag archive, is refused with TSB_ESTORE; readonly on a missing file: TSB_ENOTFOUND.
+ * is not a tsbag archive, is refused with TSB_ESTORE; with quick_check, a file whose quick_check
+ * finds damage with TSB_EDAMAGED (the detail names the first problem); readonly on a missing
+ * file: TSB_ENOTFOUND. Any read that meets a damaged file (SQLite: corrupt, not a database)
+ * returns TSB_EDAMAGED.
  * Writes on a readonly store return TSB_ESTATE. */
 int tsb_store_open(const char *path, const struct tsb_store_open_opts *o, struct tsb_store **out);
 /* Closes the connection. Accepts NULL. */

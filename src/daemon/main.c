@@ -240,16 +240,11 @@ int main(int argc, char **argv)
         tsb_error("tsbagd: %s", tsb_err_detail());
         goto out;
     }
-    struct tsb_store_open_opts so = {.busy_timeout_ms = (int)d.cfg.store.busy_timeout_ms};
+    /* quick_check: a damaged archive is refused before anything is written to it */
+    struct tsb_store_open_opts so = {.busy_timeout_ms = (int)d.cfg.store.busy_timeout_ms,
+                                     .quick_check = true};
     if (tsb_store_open(d.cfg.store.path, &so, &store) != 0) {
         tsb_error("tsbagd: archive %s: %s", d.cfg.store.path, tsb_err_detail());
-        goto out;
-    }
-    int64_t damage = 0;
-    if (tsb_store_integrity(store, true, NULL, NULL, &damage) != 0 || damage > 0) {
-        tsb_error("tsbagd: archive %s: %s; refusing to write to it (restore the latest backup, "
-                  "then recover with tsbag reconcile: docs/reconcile.md, \"Archive damage\")",
-                  d.cfg.store.path, damage > 0 ? tsb_store_damage(store) : tsb_err_detail());
         goto out;
     }
     struct tsb_store_stats st;

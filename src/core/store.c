@@ -482,7 +482,7 @@ static void first_problem(void *arg, const char *problem)
 {
     char *first = arg;
     if (first[0] == '\0')
-        snprintf(first, 256, "%s", problem);
+        snprintf(first, 256, "%.255s", problem);
 }
 
 /* quick_check at open, before a migration could write into a damaged file. */
@@ -1694,7 +1694,7 @@ int tsb_store_run_last(struct tsb_store *s, struct tsb_run_last *out)
         struct tsb_run_last t = {.id = sqlite3_column_int64(st, 0),
                                  .finished_ms = sqlite3_column_int64(st, 1)};
         const unsigned char *res = sqlite3_column_text(st, 2);
-        snprintf(t.result, sizeof(t.result), "%s", res ? (const char *)res : "");
+        snprintf(t.result, sizeof(t.result), "%.15s", res ? (const char *)res : "");
         *out = t;
     } else if (rc == SQLITE_DONE) {
         r = tsb_err(TSB_ENOTFOUND, "no reconciliation run recorded");

@@ -1657,6 +1657,15 @@ int tsb_store_integrity(struct tsb_store *s, bool quick, tsb_integrity_cb cb, vo
             snprintf(msg, sizeof(msg), "%s stopped: %s", quick ? "quick_check" : "integrity_check",
                      sqlite3_errmsg(s->db));
             integrity_problem(cb, arg, &n, msg);
+        } else if (prim == SQLITE_ERROR) {
+            /* the check is a fixed, valid statement: a plain error preparing or running it comes
+             * from the schema text stored in the file (a flipped byte in a CHECK or trigger,
+             * "unknown function"), which no statement can get past: damage, not a failed run */
+            snprintf(msg, sizeof(msg),
+                     "%s cannot run: the schema stored in the file does not "
+                     "parse: %s",
+                     quick ? "quick_check" : "integrity_check", sqlite3_errmsg(s->db));
+            integrity_problem(cb, arg, &n, msg);
         } else {
             r = fail(s, rc, false, quick ? "PRAGMA quick_check" : "PRAGMA integrity_check");
         }

@@ -1385,6 +1385,37 @@ static void test_open_quick_check(void **state)
     tsb_store_close(w);
 }
 
+/* A flipped byte in the schema text stored in the file (here: a CHECK constraint's function
+ * name) makes every statement fail to prepare with a plain SQLITE_ERROR, integrity_check
+ * included: that is damage to report, not a check that could not run. */
+static void test_damaged_schema_text(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *w = open_rw(f->path);
+    tsb_store_close(w);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "PRAGMA writable_schema = ON;"
+                                  "UPDATE sqlite_schema SET sql = replace(sql, 'length(digest)', "
+                                  "'lengt\xef(digest)') WHERE name = 'bags';",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    struct tsb_store_open_opts qo = {.quick_check = true};
+    assert_int_equal(tsb_store_open(f->path, &qo, &w), TSB_EDAMAGED);
+    assert_non_null(strstr(tsb_err_detail(), "is damaged"));
+    /* opened without the option (tsbag reconcile), the integrity check itself reports the
+     * damage. (A read-only connection does not compile the stored CHECK text at all: SQLite's
+     * integrity_check says "ok" there, which is why the check runs on a writable connection.) */
+    assert_int_equal(tsb_store_open(f->path, NULL, &w), 0);
+    int64_t n = 0;
+    assert_int_equal(tsb_store_integrity(w, false, NULL, NULL, &n), 0);
+    assert_true(n > 0);
+    assert_non_null(tsb_store_damage(w));
+    tsb_store_close(w);
+}
+
 static void test_busy(void **state)
 {
     struct fx *f = *state;
@@ -1612,6 +1643,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readonly_beside_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_and_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_quick_check, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_schema_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_failure_is_durable_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_failure_is_durable_error, setup, teardown),

@@ -53,6 +53,7 @@ struct attempt {
     char key[192];           /* what failed, for "the same failure twice" (no varying values) */
     char finding[TSB_FINDING_KEY_MAX]; /* bag_attempts.finding, "" when nothing unusual */
     char reason[1024];
+    char seed_key[192]; /* load: the key of the bag's last retried answer, from the archive */
     char serial[80];
     int64_t gen_time_ms;
     struct tsb_buf token;
@@ -209,7 +210,7 @@ static int record_job(struct tsb_store *store, void *arg)
     }
     return keep_err(s, tsb_store_bag_record_failure_finding(store, a->bag.seq, a->reason,
                                                             a->finding[0] ? a->finding : NULL,
-                                                            a->hold, wall_ms()));
+                                                            a->key, a->hold, wall_ms()));
 }
 
 static void record_done(void *arg, int status)
@@ -542,6 +543,9 @@ static int load_job(struct tsb_store *store, void *arg)
     s->a.have_bag = false;
     int r = tsb_store_bag_next_unstamped(store, &s->a.bag);
     s->a.have_bag = r == 0;
+    s->a.seed_key[0] = '\0';
+    if (r == 0 && s->a.bag.state == TSB_BAG_SENT)
+        r = tsb_store_bag_retry_key(store, s->a.bag.seq, s->a.seed_key, sizeof(s->a.seed_key));
     return r == TSB_ENOTFOUND
                ? 1
                : keep_err(s, r); /* 1: nothing to send (not an error for the writer) */
@@ -582,10 +586,19 @@ static void load_done(void *arg, int status)
                  b->seq);
         s->streak = 0;
         s->prev_key[0] = '\0';
-    } else if (s->fresh_start && b->state == TSB_BAG_SENT)
+    } else if (s->fresh_start && b->state == TSB_BAG_SENT) {
         tsb_info("sender: resuming bag %" PRId64 " (%s after %" PRId64 " attempts): resending "
                  "the same bytes",
                  b->seq, tsb_bag_state_name(b->state), b->attempts);
+        /* the previous answer's failure survives the restart: the same one again holds the bag */
+        if (s->a.seed_key[0] != '\0') {
+            s->prev_seq = b->seq;
+            snprintf(s->prev_key, sizeof(s->prev_key), "%s", s->a.seed_key);
+            tsb_info("sender: bag %" PRId64 ": its last answer failed (%s); the same failure "
+                     "again holds it",
+                     b->seq, s->prev_key);
+        }
+    }
     s->fresh_start = false;
     s->st = S_BUILD;
     s->work.data = s;

@@ -179,7 +179,7 @@ static const struct opt opts[] = {
     {"tsa", "max_response", T_INT, F(tsa.max_response), 4096, 256 * 1024 * 1024, "16777216",
      "Largest accepted response body in bytes."},
     {"tsa", "capture_dir", T_STR, F(tsa.capture_dir), 0, 0, "",
-     "Debugging and tests: when set, every request sent to the TSA is also written to this folder as bag-<seq>-attempt-<n>.xml."},
+     "Acceptance evidence and tests: when set, each attempt leaves in this folder bag-<seq>-attempt-<n>-<RequestID>.request.xml (the request exactly as sent), .answer.txt (HTTP status, content type, transport outcome and the sender's verdict; answer=none when no answer came) and .answer.xml, .html or .bin (the body as received, at most tsa.max_response bytes); each file is written to a temporary name and renamed. Holds no secret (docs/acceptance.md)."},
 
     {"consult", "url", T_STR, F(consult.url), 0, 0, "",
      "TimeStampConsult endpoint; empty means general.environment's: " SIM_BASE "/TimestampConsult/v2 (simulator), " ACPT_BASE "/TimestampConsult/v2 (acceptance), " PROD_BASE "/TimestampConsult/v2 (production)."},

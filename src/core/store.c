@@ -55,6 +55,7 @@ enum stmt_id {
     ST_BAG_FAILURE,
     ST_BAG_STAMP,
     ST_ATTEMPT_INSERT,
+    ST_ATTEMPT_RETRY_KEY,
     ST_BAGS_BY_GEN_TIME,
     ST_STAT_ENTRIES,
     ST_STAT_STAGED,
@@ -122,7 +123,10 @@ static const char *const stmt_sql[ST_N] = {
     [ST_BAG_STAMP] = "UPDATE bags SET state = 'stamped', sign_response = ?2, token = ?3, "
                      "tsa_serial = ?4, gen_time_ms = ?5, stamped_ms = ?6 WHERE seq = ?1",
     [ST_ATTEMPT_INSERT] = "INSERT INTO bag_attempts (seq, attempt, request_id, outcome, reason, "
-                          "at_ms, finding) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                          "at_ms, finding, failure_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    /* the bag's latest row by bag_attempts_seq (seq, id), read backwards: one index probe */
+    [ST_ATTEMPT_RETRY_KEY] = "SELECT outcome, failure_key FROM bag_attempts WHERE seq = ?1 "
+                             "ORDER BY id DESC LIMIT 1",
     /* the IN list is walked in seq order: no sorter holding whole bags. "+state" keeps the
      * planner on bags_gen_time (bags_state would visit every stamped bag's row) */
     [ST_BAGS_BY_GEN_TIME] = "SELECT " BAG_COLS " FROM bags WHERE seq IN (SELECT seq FROM bags "
@@ -1158,7 +1162,8 @@ static int step_write(struct tsb_store *s, sqlite3_stmt *st, const char *what)
 }
 
 static int add_attempt(struct tsb_store *s, int64_t seq, int64_t attempt, const char *request_id,
-                       const char *outcome, const char *reason, const char *finding, int64_t now_ms)
+                       const char *outcome, const char *reason, const char *finding,
+                       const char *failure_key, int64_t now_ms)
 {
     sqlite3_stmt *st = NULL;
     int r = stmt(s, ST_ATTEMPT_INSERT, &st);
@@ -1171,7 +1176,29 @@ static int add_attempt(struct tsb_store *s, int64_t seq, int64_t attempt, const 
     bind_text_or_null(st, 5, reason);
     sqlite3_bind_int64(st, 6, now_ms);
     bind_text_or_null(st, 7, finding);
+    bind_text_or_null(st, 8, failure_key);
     return step_write(s, st, "recording a send attempt");
+}
+
+int tsb_store_bag_retry_key(struct tsb_store *s, int64_t seq, char *key, size_t key_len)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_ATTEMPT_RETRY_KEY, &st);
+    if (r != 0)
+        return r;
+    key[0] = '\0';
+    sqlite3_bind_int64(st, 1, seq);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *outcome = sqlite3_column_text(st, 0);
+        const unsigned char *k = sqlite3_column_text(st, 1);
+        if (outcome != NULL && strcmp((const char *)outcome, "retry") == 0 && k != NULL)
+            snprintf(key, key_len, "%s", (const char *)k);
+    } else if (rc != SQLITE_DONE) {
+        r = fail(s, rc, false, "reading a bag's last attempt");
+    }
+    stmt_done(st);
+    return r;
 }
 
 int tsb_store_bag_mark_sent(struct tsb_store *s, int64_t seq, const char *request_id,
@@ -1211,11 +1238,12 @@ out:
 int tsb_store_bag_record_failure(struct tsb_store *s, int64_t seq, const char *reason,
                                  bool definitive, int64_t now_ms)
 {
-    return tsb_store_bag_record_failure_finding(s, seq, reason, NULL, definitive, now_ms);
+    return tsb_store_bag_record_failure_finding(s, seq, reason, NULL, NULL, definitive, now_ms);
 }
 
 int tsb_store_bag_record_failure_finding(struct tsb_store *s, int64_t seq, const char *reason,
-                                         const char *finding, bool definitive, int64_t now_ms)
+                                         const char *finding, const char *failure_key,
+                                         bool definitive, int64_t now_ms)
 {
     int r = TSB_EINTERNAL;
     enum tsb_bag_state state;
@@ -1240,7 +1268,7 @@ int tsb_store_bag_record_failure_finding(struct tsb_store *s, int64_t seq, const
     sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
     if ((r = step_write(s, st, "recording a send failure")) != 0 ||
         (r = add_attempt(s, seq, attempts, request_id, definitive ? "failed" : "retry", reason,
-                         finding, now_ms)) != 0)
+                         finding, failure_key, now_ms)) != 0)
         goto out;
     r = tx_commit(s, true, "committing a send failure");
 out:
@@ -1293,7 +1321,8 @@ int tsb_store_bag_record_stamp(struct tsb_store *s, int64_t seq, const struct ts
     sqlite3_bind_int64(st, 5, sp->gen_time_ms);
     sqlite3_bind_int64(st, 6, now_ms);
     if ((r = step_write(s, st, "recording a stamp")) != 0 ||
-        (r = add_attempt(s, seq, attempts, request_id, "stamped", NULL, sp->finding, now_ms)) != 0)
+        (r = add_attempt(s, seq, attempts, request_id, "stamped", NULL, sp->finding, NULL,
+                         now_ms)) != 0)
         goto out;
     r = tx_commit(s, true, "committing a stamp");
 out:

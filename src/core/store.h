@@ -170,10 +170,16 @@ int tsb_store_bag_mark_sent(struct tsb_store *s, int64_t seq, const char *reques
 int tsb_store_bag_record_failure(struct tsb_store *s, int64_t seq, const char *reason,
                                  bool definitive, int64_t now_ms);
 /* The same, with what the TSA did differently (bag_attempts.finding, schema 0005; NULL: nothing
- * unusual). A definitive failure leaves the bag failed: the sender holds it until an operator
- * releases it (tsbag retry), across restarts. */
+ * unusual) and the sender's failure key (bag_attempts.failure_key, schema 0006; NULL: none). A
+ * definitive failure leaves the bag failed: the sender holds it until an operator releases it
+ * (tsbag retry), across restarts. */
 int tsb_store_bag_record_failure_finding(struct tsb_store *s, int64_t seq, const char *reason,
-                                         const char *finding, bool definitive, int64_t now_ms);
+                                         const char *finding, const char *failure_key,
+                                         bool definitive, int64_t now_ms);
+/* The failure key of bag seq's latest attempt when that attempt is to be retried (outcome
+ * retry), into key (NUL-terminated, truncated to key_len); "" when the latest was stamped or held,
+ * has no key, or there is none. For the sender's "same failure twice" across restarts. */
+int tsb_store_bag_retry_key(struct tsb_store *s, int64_t seq, char *key, size_t key_len);
 
 struct tsb_stamp {
     const uint8_t *sign_response;

@@ -2,8 +2,9 @@
  * sender: one bag in flight, driven by a small state machine on the loop thread:
  *
  *   IDLE -kick-> LOAD (writer job: lowest unstamped bag) -> BUILD (thread pool: DSS envelope,
- *   WS-Security signature) -> MARK (writer job: mark_sent committed) -> POST (curl on the loop)
- *   -> CHECK (thread pool: parse, verify the token) -> RECORD (writer job: stamp or failure)
+ *   WS-Security signature) -> MARK (writer job: mark_sent committed) [-> CAPTURE (thread pool:
+ *   the request into tsa.capture_dir)] -> POST (curl on the loop) -> CHECK (thread pool: parse,
+ *   verify the token, capture the answer) -> RECORD (writer job: stamp or failure)
  *   -> LOAD (next bag) | WAIT (backoff timer) -> LOAD | HELD (definitive failure) -RETRY-> LOAD
  *
  * CPU-heavy steps (signing a 16 MB envelope, verifying) run in libuv's thread pool so ingest keeps
@@ -15,6 +16,7 @@
  */
 #include "sender.h"
 
+#include "capture.h"
 #include "codec.h"
 #include "dss.h"
 #include "err.h"
@@ -26,7 +28,6 @@
 #include "store.h"
 #include "token.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
@@ -46,6 +47,7 @@ struct attempt {
     char build_err[512];
     enum tsb_fetch_class cls;
     long http_status;
+    char content_type[256];
     char fetch_err[512];
     struct tsb_buf resp;
     bool ok, hold;
@@ -53,6 +55,7 @@ struct attempt {
     char key[192];           /* what failed, for "the same failure twice" (no varying values) */
     char finding[TSB_FINDING_KEY_MAX]; /* bag_attempts.finding, "" when nothing unusual */
     char reason[1024];
+    char seed_key[192]; /* load: the key of the bag's last retried answer, from the archive */
     char serial[80];
     int64_t gen_time_ms;
     struct tsb_buf token;
@@ -209,7 +212,7 @@ static int record_job(struct tsb_store *store, void *arg)
     }
     return keep_err(s, tsb_store_bag_record_failure_finding(store, a->bag.seq, a->reason,
                                                             a->finding[0] ? a->finding : NULL,
-                                                            a->hold, wall_ms()));
+                                                            a->key, a->hold, wall_ms()));
 }
 
 static void record_done(void *arg, int status)
@@ -295,6 +298,33 @@ static void explain_token(struct tsb_sender *s, const struct tsb_dss_response *d
     } else if (c == TSB_TCHK_SIGNER || c == TSB_TCHK_SIGNATURE || c == TSB_TCHK_CHAIN) {
         tsb_finding_token_shape(dr->token.p, dr->token.len, f);
     }
+}
+
+/* Thread pool, at the end of CHECK: the answer as received, beside its request. */
+static void capture_answer(struct tsb_sender *s)
+{
+    const struct attempt *a = &s->a;
+    const char *dir = s->cfg->tsa.capture_dir;
+    if (dir == NULL || dir[0] == '\0')
+        return;
+    bool answered = a->cls == TSB_FETCH_OK || a->cls == TSB_FETCH_HTTP ||
+                    (a->cls == TSB_FETCH_TOOBIG && a->http_status != 0);
+    struct tsb_capture_answer ca = {.seq = a->bag.seq,
+                                    .attempt = a->bag.attempts + 1,
+                                    .request_id = a->request_id,
+                                    .transport = tsb_fetch_class_name(a->cls),
+                                    .error = a->fetch_err,
+                                    .http_status = answered ? a->http_status : 0,
+                                    .content_type = a->content_type,
+                                    .body = a->resp.p,
+                                    .body_len = a->resp.len,
+                                    .verdict = a->ok ? "verified" : tsb_dss_class_name(a->kind),
+                                    .reason = a->ok ? "" : a->reason,
+                                    .finding = a->finding,
+                                    .failure_key = a->ok ? "" : a->key};
+    if (tsb_capture_answer(dir, &ca) != 0)
+        tsb_warn("sender: cannot capture the answer to bag %" PRId64 " attempt %" PRId64 ": %s",
+                 ca.seq, ca.attempt, tsb_err_detail());
 }
 
 static void check_work(uv_work_t *w)
@@ -386,6 +416,7 @@ static void check_work(uv_work_t *w)
                  dr.form.full_response ? ", full TimeStampResp" : "");
 out:
     tsb_dss_response_cleanup(&dr);
+    capture_answer(s);
 }
 
 /* Loop thread: a definitive failure holds the bag at once, a suspect one when the previous
@@ -422,6 +453,8 @@ static void on_fetch(void *arg, const struct tsb_fetch_result *res)
     a->cls = res->cls;
     a->http_status = res->http_status;
     snprintf(a->fetch_err, sizeof(a->fetch_err), "%s", res->error);
+    snprintf(a->content_type, sizeof(a->content_type), "%s",
+             res->content_type ? res->content_type : "");
     tsb_buf_reset(&a->resp);
     if (tsb_buf_append(&a->resp, res->body, res->body_len) != 0) {
         a->cls = TSB_FETCH_TOOBIG;
@@ -433,28 +466,9 @@ static void on_fetch(void *arg, const struct tsb_fetch_result *res)
     uv_queue_work(s->loop, &s->work, check_work, check_after);
 }
 
-static void capture(struct tsb_sender *s)
-{
-    const char *dir = s->cfg->tsa.capture_dir;
-    if (dir == NULL || dir[0] == '\0')
-        return;
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/bag-%" PRId64 "-attempt-%" PRId64 ".xml", dir, s->a.bag.seq,
-             s->a.bag.attempts + 1);
-    FILE *f = fopen(path, "wb");
-    if (f == NULL || fwrite(s->a.msg.p, 1, s->a.msg.len, f) != s->a.msg.len) {
-        tsb_warn("sender: cannot capture the request into %s: %s", path, strerror(errno));
-        if (f)
-            fclose(f);
-        return;
-    }
-    fclose(f);
-}
-
 static void post(struct tsb_sender *s)
 {
     struct attempt *a = &s->a;
-    capture(s);
     s->st = S_POST;
     struct tsb_fetch_request rq = {.url = s->cfg->tsa.url,
                                    .soap_action = s->cfg->tsa.soap_action,
@@ -479,6 +493,27 @@ static int mark_job(struct tsb_store *store, void *arg)
                                                s->cfg->tsa.profile, wall_ms()));
 }
 
+/* Thread pool, between MARK and POST: the request exactly as it is about to leave (mark_sent
+ * committed, so its attempt number and RequestID are the archive's). */
+static void capture_work(uv_work_t *w)
+{
+    struct tsb_sender *s = w->data;
+    const struct attempt *a = &s->a;
+    if (tsb_capture_request(s->cfg->tsa.capture_dir, a->bag.seq, a->bag.attempts + 1, a->request_id,
+                            a->msg.p, a->msg.len) != 0)
+        tsb_warn("sender: cannot capture the request of bag %" PRId64 " attempt %" PRId64 ": %s",
+                 a->bag.seq, a->bag.attempts + 1, tsb_err_detail());
+}
+
+static void capture_after(uv_work_t *w, int status)
+{
+    struct tsb_sender *s = w->data;
+    (void)status;
+    if (!completion(s))
+        return;
+    post(s);
+}
+
 static void mark_done(void *arg, int status)
 {
     struct tsb_sender *s = arg;
@@ -491,7 +526,13 @@ static void mark_done(void *arg, int status)
         schedule_retry(s);
         return;
     }
-    post(s);
+    if (s->cfg->tsa.capture_dir == NULL || s->cfg->tsa.capture_dir[0] == '\0') {
+        post(s);
+        return;
+    }
+    s->work.data = s;
+    s->pending++;
+    uv_queue_work(s->loop, &s->work, capture_work, capture_after);
 }
 
 /* ---- BUILD (thread pool) ------------------------------------------------------------------- */
@@ -542,6 +583,9 @@ static int load_job(struct tsb_store *store, void *arg)
     s->a.have_bag = false;
     int r = tsb_store_bag_next_unstamped(store, &s->a.bag);
     s->a.have_bag = r == 0;
+    s->a.seed_key[0] = '\0';
+    if (r == 0 && s->a.bag.state == TSB_BAG_SENT)
+        r = tsb_store_bag_retry_key(store, s->a.bag.seq, s->a.seed_key, sizeof(s->a.seed_key));
     return r == TSB_ENOTFOUND
                ? 1
                : keep_err(s, r); /* 1: nothing to send (not an error for the writer) */
@@ -582,10 +626,19 @@ static void load_done(void *arg, int status)
                  b->seq);
         s->streak = 0;
         s->prev_key[0] = '\0';
-    } else if (s->fresh_start && b->state == TSB_BAG_SENT)
+    } else if (s->fresh_start && b->state == TSB_BAG_SENT) {
         tsb_info("sender: resuming bag %" PRId64 " (%s after %" PRId64 " attempts): resending "
                  "the same bytes",
                  b->seq, tsb_bag_state_name(b->state), b->attempts);
+        /* the previous answer's failure survives the restart: the same one again holds the bag */
+        if (s->a.seed_key[0] != '\0') {
+            s->prev_seq = b->seq;
+            snprintf(s->prev_key, sizeof(s->prev_key), "%s", s->a.seed_key);
+            tsb_info("sender: bag %" PRId64 ": its last answer failed (%s); the same failure "
+                     "again holds it",
+                     b->seq, s->prev_key);
+        }
+    }
     s->fresh_start = false;
     s->st = S_BUILD;
     s->work.data = s;

@@ -163,10 +163,16 @@ static void req_unlink_free(struct req *r)
 
 static void deliver(struct req *r, enum tsb_fetch_class cls, long status, const char *error)
 {
+    /* curl owns the header's copy and frees it with the easy handle, before cb runs */
+    char ctype[256] = "";
+    const char *ct = NULL;
+    if (curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct != NULL)
+        snprintf(ctype, sizeof(ctype), "%s", ct);
     struct tsb_fetch_result res = {.cls = cls,
                                    .http_status = status,
                                    .body = r->body.p,
                                    .body_len = r->body.len,
+                                   .content_type = ctype,
                                    .error = error};
     tsb_fetch_cb cb = r->cb;
     void *arg = r->arg;

@@ -41,7 +41,8 @@ struct tsb_fetch_result {
     long http_status;    /* 0 when no response arrived */
     const uint8_t *body; /* valid only during the callback */
     size_t body_len;
-    const char *error; /* one line for logs ("" for OK) */
+    const char *content_type; /* the response's Content-Type, "" when none arrived */
+    const char *error;        /* one line for logs ("" for OK) */
 };
 
 typedef void (*tsb_fetch_cb)(void *arg, const struct tsb_fetch_result *res);

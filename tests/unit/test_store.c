@@ -1059,15 +1059,27 @@ static void test_stamp_fields_and_attempt_history(void **state)
     struct tsb_store *s = open_rw(f->path);
     int64_t seq = bag_in_state(s, TSB_BAG_SEALED, 0);
     assert_int_equal(tsb_store_bag_mark_sent(s, seq, "req-1", "prof", 6000), 0);
-    assert_int_equal(tsb_store_bag_record_failure(s, seq, "timeout", false, 6050), 0);
+    char key[64] = "x";
+    assert_int_equal(tsb_store_bag_retry_key(s, seq, key, sizeof(key)), 0);
+    assert_string_equal(key, ""); /* no attempt yet */
+    assert_int_equal(
+        tsb_store_bag_record_failure_finding(s, seq, "timeout", NULL, "fetch:timeout", false, 6050),
+        0);
+    assert_int_equal(tsb_store_bag_retry_key(s, seq, key, sizeof(key)), 0);
+    assert_string_equal(key, "fetch:timeout"); /* retried: the key survives a restart */
     assert_int_equal(tsb_store_bag_mark_sent(s, seq, "req-2", "prof", 6100), 0);
     assert_int_equal(tsb_store_bag_record_failure_finding(s, seq, "SOAP fault",
-                                                          "imprint:sha256:base64-text", true, 6150),
+                                                          "imprint:sha256:base64-text",
+                                                          "token:messageImprint:x", true, 6150),
                      0);
+    assert_int_equal(tsb_store_bag_retry_key(s, seq, key, sizeof(key)), 0);
+    assert_string_equal(key, ""); /* held: a release starts afresh */
     assert_int_equal(tsb_store_bag_mark_sent(s, seq, "req-3", "prof2", 6200), 0);
     struct tsb_stamp st = stamp_of(6210);
     st.finding = "request-id:absent";
     assert_int_equal(tsb_store_bag_record_stamp(s, seq, &st, 6300), 0);
+    assert_int_equal(tsb_store_bag_retry_key(s, seq, key, 4), 0);
+    assert_string_equal(key, "");
 
     struct tsb_bag_rec b;
     assert_int_equal(tsb_store_bag_get(s, seq, &b), 0);
@@ -1089,7 +1101,8 @@ static void test_stamp_fields_and_attempt_history(void **state)
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM bag_attempts"), 3);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM bag_attempts WHERE attempt = 1 AND "
                                       "request_id = 'req-1' AND outcome = 'retry' AND "
-                                      "reason = 'timeout' AND at_ms = 6050 AND finding IS NULL"),
+                                      "reason = 'timeout' AND at_ms = 6050 AND finding IS NULL "
+                                      "AND failure_key = 'fetch:timeout'"),
                      1);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM bag_attempts WHERE attempt = 2 AND "
                                       "request_id = 'req-2' AND outcome = 'failed' AND "
@@ -1097,7 +1110,7 @@ static void test_stamp_fields_and_attempt_history(void **state)
                      1);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM bag_attempts WHERE attempt = 3 AND "
                                       "request_id = 'req-3' AND outcome = 'stamped' AND "
-                                      "finding = 'request-id:absent'"),
+                                      "finding = 'request-id:absent' AND failure_key IS NULL"),
                      1);
     /* the history is append-only */
     assert_int_equal(raw_exec(f->path, "UPDATE bag_attempts SET reason = 'x'"),

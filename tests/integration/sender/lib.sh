@@ -149,6 +149,17 @@ gap_free() {
         fail "entries left unsealed"
 }
 
+# captured SEQ ATTEMPT [SUFFIX]: the tsa.capture_dir file of that attempt (default the request;
+# answer.txt, answer.xml ...); fails unless exactly one exists. Names carry the RequestID.
+captured() {
+    local f n=0 got=
+    for f in "$T/capture/bag-$1-attempt-$2-"*".${3:-request.xml}"; do
+        [ -e "$f" ] && { n=$((n + 1)); got=$f; }
+    done
+    [ "$n" = 1 ] || fail "$n capture files for bag $1 attempt $2 (${3:-request.xml}), expected 1"
+    printf '%s\n' "$got"
+}
+
 # request_bag FILE: the bag bytes carried by a captured request (Base64XML decoded).
 request_bag() {
     sed -n 's:.*<dss\:Base64XML>\([^<]*\)</dss\:Base64XML>.*:\1:p' "$1" | base64 -d

@@ -32,8 +32,8 @@ start_daemon
 wait_for "SELECT state FROM bags WHERE seq = 2" stamped
 [ "$(bag_bytes 2)" = "$before" ] || fail "phase 2: bag bytes changed"
 grep -q "resuming bag 2 (sent after 1 attempts)" "$T/d.log" || fail "phase 2: no resume logged"
-request_bag "$T/capture/bag-2-attempt-1.xml" >"$T/a1"
-request_bag "$T/capture/bag-2-attempt-2.xml" >"$T/a2"
+request_bag "$(captured 2 1)" >"$T/a1"
+request_bag "$(captured 2 2)" >"$T/a2"
 cmp -s "$T/a1" "$T/a2" || fail "phase 2: the resend carried different bytes"
 
 # phase 3 (a long backoff keeps the bag waiting after the lost answer, until the kill)

@@ -25,16 +25,16 @@ gap_free
 verify_stamped
 
 # the archived bag bytes are the bytes that were sent; the request bodies are schema-valid
-for f in "$T"/capture/bag-*-attempt-*.xml; do
+for f in "$T"/capture/bag-*-attempt-*.request.xml; do
     [ -e "$f" ] || fail "no request captured"
     xmllint --xpath '/*[local-name()="Envelope"]/*[local-name()="Body"]/*' "$f" >"$T/sr.xml" 2>/dev/null ||
         fail "cannot extract the SignRequest of $f"
     xmllint --noout --nonet --schema "$XSD" "$T/sr.xml" >/dev/null 2>&1 ||
         fail "$(basename "$f"): SignRequest does not validate against the DSS schema"
 done
-request_bag "$T/capture/bag-1-attempt-1.xml" >"$T/sent1.xml"
+request_bag "$(captured 1 1)" >"$T/sent1.xml"
 cmp -s "$T/sent1.xml" "$T/bag1.xml" || fail "archived bag 1 differs from the bytes sent"
-grep -q 'SOAPAction\|Security' "$T/capture/bag-1-attempt-1.xml" || fail "request not WS-Security signed"
+grep -q 'SOAPAction\|Security' "$(captured 1 1)" || fail "request not WS-Security signed"
 
 # the archived SignResponse is a standalone document echoing the request's RequestID
 sql "SELECT writefile('$T/sr1.xml', sign_response) FROM bags WHERE seq = 1" >/dev/null

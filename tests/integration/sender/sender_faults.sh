@@ -28,11 +28,11 @@ check() {
         grep "bag $seq attempt 1 failed" "$T/d.log" | grep -q -- "$words" ||
             fail "$knob: no '$words' in the log for bag $seq"
         # both attempts sent the very same bag bytes
-        request_bag "$T/capture/bag-$seq-attempt-1.xml" >"$T/a1"
-        request_bag "$T/capture/bag-$seq-attempt-2.xml" >"$T/a2"
+        request_bag "$(captured $seq 1)" >"$T/a1"
+        request_bag "$(captured $seq 2)" >"$T/a2"
         [ -s "$T/a1" ] && cmp -s "$T/a1" "$T/a2" || fail "$knob: the resend changed the bag bytes"
-        r1=$(grep -o 'RequestID="[^"]*"' "$T/capture/bag-$seq-attempt-1.xml")
-        r2=$(grep -o 'RequestID="[^"]*"' "$T/capture/bag-$seq-attempt-2.xml")
+        r1=$(grep -o 'RequestID="[^"]*"' "$(captured $seq 1)")
+        r2=$(grep -o 'RequestID="[^"]*"' "$(captured $seq 2)")
         [ "$r1" != "$r2" ] || fail "$knob: RequestID reused"
     fi
 }

@@ -170,7 +170,7 @@ int tsb_store_bag_mark_sent(struct tsb_store *s, int64_t seq, const char *reques
 int tsb_store_bag_record_failure(struct tsb_store *s, int64_t seq, const char *reason,
                                  bool definitive, int64_t now_ms);
 /* The same, with what the TSA did differently (bag_attempts.finding, schema 0005; NULL: nothing
- * unusual) and the sender's failure key (bag_attempts.failure_key, schema 0006; NULL: none). A
+ * unusual) and the sender's failure key (bag_attempts.failure_key, schema 0007; NULL: none). A
  * definitive failure leaves the bag failed: the sender holds it until an operator releases it
  * (tsbag retry), across restarts. */
 int tsb_store_bag_record_failure_finding(struct tsb_store *s, int64_t seq, const char *reason,

@@ -786,7 +786,7 @@ static void test_tls_cipher_policy(void **state)
     char *log = tsb_test_path(dir, "bad-ciphers.log");
     int rc =
         tsb_test_sh("timeout 20 '%s' -s general.state_dir='%s' -s sealer.enabled=false "
-                    "-s ingest.tcp_listen=127.0.0.1:0 -s '%s' -s '%s' -s '%s' "
+                    "-s ingest.tcp_listen=127.0.0.1:0 -s metrics.listen= -s '%s' -s '%s' -s '%s' "
                     "-s ingest.tls_ciphers=NO-SUCH-CIPHER 2>'%s'",
                     tsbd_program("TSBAGD", "src/daemon/tsbagd"), dir, t.cert, t.key, t.ca, log);
     assert_int_equal(rc, 1);

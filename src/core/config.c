@@ -185,6 +185,9 @@ static const struct opt opts[] = {
      "TimeStampConsult endpoint; empty means general.environment's: " SIM_BASE "/TimestampConsult/v2 (simulator), " ACPT_BASE "/TimestampConsult/v2 (acceptance), " PROD_BASE "/TimestampConsult/v2 (production)."},
     {"consult", "timezone", T_STR, F(consult.timezone), 0, 0, "Europe/Brussels",
      "Time zone whose midnights bound a reconciliation day."},
+
+    {"metrics", "listen", T_STR, F(metrics.listen), 0, 0, "127.0.0.1:9180",
+     "host:port of the HTTP endpoint serving /metrics (Prometheus text format) and /healthz; empty disables it; port 0 picks a free port, written to <state_dir>/tsbagd.metrics.port. A port in use stops tsbagd at start (exit 1)."},
 };
 /* clang-format on */
 

@@ -104,6 +104,9 @@ struct tsb_config {
         char *url;
         char *timezone;
     } consult;
+    struct {
+        char *listen; /* "host:port", empty = off */
+    } metrics;
 };
 
 /* Fills cfg with every default. Free with tsb_config_cleanup. */

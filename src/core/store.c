@@ -73,6 +73,7 @@ enum stmt_id {
     ST_RUN_INSERT,
     ST_RUN_LAST_DONE,
     ST_RUN_COUNT,
+    ST_RUN_LATEST,
     ST_OLDEST_GEN_TIME,
     ST_ENTRIES_BY_HASH_SCAN,
     ST_RUN_LAST,
@@ -166,6 +167,7 @@ static const char *const stmt_sql[ST_N] = {
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     [ST_RUN_LAST_DONE] = "SELECT max(done_to_ms) FROM reconcile_runs",
     [ST_RUN_COUNT] = "SELECT count(*) FROM reconcile_runs",
+    [ST_RUN_LATEST] = "SELECT finished_ms, result FROM reconcile_runs ORDER BY id DESC LIMIT 1",
     /* "+state": walk bags_gen_time from its low end, stop at the first stamped/recovered bag */
     [ST_OLDEST_GEN_TIME] = "SELECT min(gen_time_ms) FROM bags "
                            "WHERE gen_time_ms IS NOT NULL AND +state IN ('stamped', 'recovered')",
@@ -1629,6 +1631,25 @@ int tsb_store_run_last_done(struct tsb_store *s, int64_t *done_to_ms)
 int tsb_store_run_count(struct tsb_store *s, int64_t *count)
 {
     return query_int(s, ST_RUN_COUNT, NULL, count, "counting reconciliation runs");
+}
+
+int tsb_store_run_latest(struct tsb_store *s, int64_t *finished_ms, char *result, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_RUN_LATEST, &st);
+    if (r != 0)
+        return r;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *finished_ms = sqlite3_column_int64(st, 0);
+        snprintf(result, n, "%s", (const char *)sqlite3_column_text(st, 1));
+    } else if (rc == SQLITE_DONE) {
+        r = tsb_err(TSB_ENOTFOUND, "no reconciliation run recorded");
+    } else {
+        r = fail(s, rc, false, "reading the latest reconciliation run");
+    }
+    stmt_done(st);
+    return r;
 }
 
 int tsb_store_oldest_gen_time(struct tsb_store *s, int64_t *ms)

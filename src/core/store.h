@@ -271,6 +271,9 @@ int tsb_store_run_add(struct tsb_store *s, const struct tsb_run_rec *run, int64_
 int tsb_store_run_last_done(struct tsb_store *s, int64_t *done_to_ms);
 /* Number of recorded runs. */
 int tsb_store_run_count(struct tsb_store *s, int64_t *count);
+/* The finish time and result ("clean", "discrepancies", "failed") of the latest recorded run;
+ * TSB_ENOTFOUND if none. */
+int tsb_store_run_latest(struct tsb_store *s, int64_t *finished_ms, char *result, size_t n);
 /* The oldest gen_time_ms of a stamped or recovered bag; TSB_ENOTFOUND if none. */
 int tsb_store_oldest_gen_time(struct tsb_store *s, int64_t *ms);
 

@@ -22,6 +22,7 @@
 #include "frame.h"
 #include "hash.h"
 #include "log.h"
+#include "metrics.h"
 #include "mem.h"
 #include "stream.h"
 #include "tls.h"
@@ -58,6 +59,8 @@ struct req {
     bool closing;
     char *reason; /* NACK */
     int64_t received_ms;
+    bool submit;        /* a SUBMIT: its reply moves the entry counters (metrics.h) */
+    uint64_t submit_ns; /* uv_hrtime at its arrival: the ack latency */
     uint8_t digest[TSB_SHA256_LEN];
     struct tsb_status st;
     struct tsb_store_stats stats; /* STATUS: filled on the writer thread */
@@ -90,6 +93,7 @@ struct conn {
     enum conn_stage stage;
     bool is_tcp, ending, eof, blocked, processing, stream_closed, idle_closed;
     bool finish_started;
+    int metrics_slot; /* set at HELLO_OK (tsb_metrics_source) */
     char source[TSB_SOURCE_MAX_PROTO + 1];
     char peer[PEER_MAX];
     char addr[PEER_MAX]; /* TCP: the peer's address without the port, the per-source key */
@@ -217,6 +221,7 @@ static void set_stage(struct conn *c, enum conn_stage st)
     if (st != STAGE_NONE)
         n[st]++;
     c->stage = st;
+    tsb_metrics_connections(c->is_tcp, n[STAGE_PENDING], n[STAGE_SERVING], n[STAGE_REFUSING]);
 }
 
 /* Connections of the listener of c in stage st from c's address (TCP only). */
@@ -327,6 +332,16 @@ static void conn_fail(struct conn *c, enum tsb_nack code, const char *reason)
     conn_flush(c);
 }
 
+static void count_reply(const struct conn *c, const struct req *r)
+{
+    if (r->reply == TSB_FT_NACK)
+        tsb_metrics_nack(r->nack);
+    if (r->submit && r->reply == TSB_FT_ACK)
+        tsb_metrics_acked(c->metrics_slot, uv_hrtime() - r->submit_ns);
+    else if (r->submit)
+        tsb_metrics_refused(c->metrics_slot, r->nack);
+}
+
 static void conn_flush(struct conn *c)
 {
     bool popped = false;
@@ -337,6 +352,7 @@ static void conn_flush(struct conn *c)
             c->tail = NULL;
         c->inflight--;
         popped = true;
+        count_reply(c, r);
         if (!c->stream_closed && !c->finish_started && encode_reply(c, r) != 0)
             tsb_error("ingest: %s: cannot encode a reply: %s", c->peer, tsb_err_detail());
         req_free(r);
@@ -398,6 +414,14 @@ static int copy_field(uint8_t **p, struct tsb_slice s, const char **out)
     return 0;
 }
 
+static struct req *submit_req(struct conn *c, size_t extra)
+{
+    struct req *r = req_new(c, extra);
+    r->submit = true;
+    r->submit_ns = uv_hrtime();
+    return r;
+}
+
 static void handle_submit(struct conn *c, const struct tsb_frame *f)
 {
     struct tsb_ingest *in = c->in;
@@ -406,24 +430,26 @@ static void handle_submit(struct conn *c, const struct tsb_frame *f)
     bool keep = in->cfg->store.store_content && !(f->type == TSB_FT_SUBMIT_HASH);
 
     char why[TSB_NACK_REASON_MAX];
+    tsb_metrics_received(c->metrics_slot);
     if (in->refuse_hook != NULL && in->refuse_hook(in->sender_arg, why, sizeof(why))) {
-        req_nack(req_new(c, 0), TSB_NACK_STAMP_STALLED, false, "%s", why);
+        req_nack(submit_req(c, 0), TSB_NACK_STAMP_STALLED, false, "%s", why);
         conn_flush(c);
         return;
     }
     if (tsb_frame_parse_submit(f->type, f->body, &in->lim, &sub, &nack) != 0) {
         bool closing = nack == TSB_NACK_MALFORMED;
         if (closing) {
+            tsb_metrics_refused(c->metrics_slot, nack); /* conn_fail's NACK is not a SUBMIT's */
             conn_fail(c, nack, tsb_err_detail());
             return;
         }
-        struct req *r = req_new(c, 0);
+        struct req *r = submit_req(c, 0);
         req_nack(r, nack, false, "%s", tsb_err_detail());
         conn_flush(c);
         return;
     }
     size_t extra = sub.format.len + 1 + sub.client_ref.len + 1 + (keep ? sub.entry.len : 0);
-    struct req *r = req_new(c, extra);
+    struct req *r = submit_req(c, extra);
     r->received_ms = wall_ms();
     if (sub.has_digest) {
         memcpy(r->digest, sub.digest, TSB_SHA256_LEN);
@@ -506,6 +532,10 @@ static void handle_hello(struct conn *c, const struct tsb_frame *f)
         return;
     }
     set_stage(c, STAGE_SERVING);
+    enum tsb_metrics_listener kind = !c->is_tcp         ? TSB_METRICS_UNIX
+                                     : c->s.tls != NULL ? TSB_METRICS_TLS
+                                                        : TSB_METRICS_TCP;
+    c->metrics_slot = tsb_metrics_source(kind, c->s.tls && in->has_allowlist ? c->source : "");
     uv_timer_start(&c->idle, idle_cb, (uint64_t)in->cfg->ingest.idle_timeout_ms, 0);
     tsb_debug("ingest: %s: source %s", c->peer, c->source);
     struct req *r = req_new(c, 0);
@@ -861,12 +891,12 @@ static void on_connection(uv_stream_t *server, int status)
     uv_timer_start(&c->idle, idle_cb, (uint64_t)in->cfg->ingest.handshake_timeout_ms, 0);
 }
 
-static int parse_listen(const char *spec, struct sockaddr_storage *ss)
+int tsb_ingest_parse_listen(const char *option, const char *spec, struct sockaddr_storage *ss)
 {
     char host[256];
     const char *colon = strrchr(spec, ':');
     if (colon == NULL || colon == spec || colon[1] == '\0')
-        return tsb_err(TSB_ECONFIG, "ingest.tcp_listen '%s' is not host:port", spec);
+        return tsb_err(TSB_ECONFIG, "%s '%s' is not host:port", option, spec);
     size_t hl = (size_t)(colon - spec);
     const char *h = spec;
     if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']') {
@@ -874,18 +904,17 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss)
         hl -= 2;
     }
     if (hl >= sizeof(host))
-        return tsb_err(TSB_ECONFIG, "ingest.tcp_listen host too long");
+        return tsb_err(TSB_ECONFIG, "%s host too long", option);
     memcpy(host, h, hl);
     host[hl] = '\0';
     char *end;
     errno = 0;
     long port = strtol(colon + 1, &end, 10);
     if (errno != 0 || *end != '\0' || port < 0 || port > 65535)
-        return tsb_err(TSB_ECONFIG, "ingest.tcp_listen port '%s' is not 0-65535", colon + 1);
+        return tsb_err(TSB_ECONFIG, "%s port '%s' is not 0-65535", option, colon + 1);
     if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) != 0 &&
         uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) != 0)
-        return tsb_err(TSB_ECONFIG, "ingest.tcp_listen host '%s' is not an IPv4 or IPv6 address",
-                       host);
+        return tsb_err(TSB_ECONFIG, "%s host '%s' is not an IPv4 or IPv6 address", option, host);
     return 0;
 }
 
@@ -935,10 +964,10 @@ static int load_allowlist(struct tsb_ingest *in, const char *path)
     return r;
 }
 
-static int write_port_file(const struct tsb_config *cfg, int port)
+int tsb_ingest_write_port_file(const struct tsb_config *cfg, const char *name, int port)
 {
     char path[4096], tmp[4200];
-    snprintf(path, sizeof(path), "%s/tsbagd.port", cfg->general.state_dir);
+    snprintf(path, sizeof(path), "%s/%s", cfg->general.state_dir, name);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (f == NULL)
@@ -986,7 +1015,7 @@ static int listen_tcp(struct tsb_ingest *in)
     struct sockaddr_storage ss;
     int e, r;
 
-    if ((r = parse_listen(cfg->ingest.tcp_listen, &ss)) != 0)
+    if ((r = tsb_ingest_parse_listen("ingest.tcp_listen", cfg->ingest.tcp_listen, &ss)) != 0)
         return r;
     if (cfg->ingest.tls) {
         struct tsb_tls_policy pol = {cfg->ingest.tls_ciphers, cfg->ingest.tls_ciphersuites};
@@ -1008,7 +1037,7 @@ static int listen_tcp(struct tsb_ingest *in)
     uv_tcp_getsockname(&in->tcp_srv, (struct sockaddr *)&ss, &len);
     in->tcp_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port);
-    if ((r = write_port_file(cfg, in->tcp_port)) != 0)
+    if ((r = tsb_ingest_write_port_file(cfg, "tsbagd.port", in->tcp_port)) != 0)
         return r;
     tsb_info("ingest: listening on tcp port %d (%s%s)", in->tcp_port,
              cfg->ingest.tls ? "TLS, client certificates required" : "plain, no TLS",

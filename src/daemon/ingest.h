@@ -45,6 +45,13 @@ void tsb_ingest_set_sender_hooks(struct tsb_ingest *in, tsb_retry_hook_fn retry,
 /* The writer delivered completions: resume connections that waited for queue space. */
 void tsb_ingest_writer_progress(struct tsb_ingest *in);
 
+/* Parses "host:port" (IPv4, or IPv6 in brackets; port 0-65535) of the given option into ss;
+ * TSB_ECONFIG naming option otherwise. Shared with the metrics listener. */
+int tsb_ingest_parse_listen(const char *option, const char *spec, struct sockaddr_storage *ss);
+/* Writes port into <state_dir>/name (through a temporary file and a rename: readers never see a
+ * partial number). */
+int tsb_ingest_write_port_file(const struct tsb_config *cfg, const char *name, int port);
+
 /* The bound TCP port (0 without TCP). */
 int tsb_ingest_tcp_port(const struct tsb_ingest *in);
 /* Open connections. */

@@ -12,6 +12,7 @@
 #include "err.h"
 #include "ingest.h"
 #include "keystore.h"
+#include "metrics.h"
 #include "sealer.h"
 #include "sender.h"
 #include "log.h"
@@ -127,6 +128,7 @@ static void begin_stop(struct daemon *d, int code, const char *why)
     d->stopping = true;
     d->exit_code = code;
     tsb_info("tsbagd: stopping (%s)", why);
+    tsb_metrics_stop();
     tsb_ingest_stop(d->ingest, code == EXIT_ARCHIVE, ingest_stopped, d);
 }
 
@@ -147,6 +149,7 @@ static void on_writer_fatal(void *arg, int status)
     tsb_error("tsbagd: the archive can no longer be written (%s); no further entry will be "
               "acknowledged; exiting with status %d",
               tsb_strerror(status), EXIT_ARCHIVE);
+    tsb_metrics_archive_failed();
     begin_stop(d, EXIT_ARCHIVE, "archive write failure");
     d->exit_code = EXIT_ARCHIVE;
 }
@@ -366,6 +369,10 @@ int main(int argc, char **argv)
         goto out;
     }
     loop_ok = true;
+    if (tsb_metrics_serve(&d.cfg) != 0) {
+        tsb_error("tsbagd: %s", tsb_err_detail());
+        goto out;
+    }
     struct tsb_writer_opts wo = {
         .batch_max = (size_t)d.cfg.writer.batch_max,
         .batch_delay_ms = (int)d.cfg.writer.batch_delay_ms,
@@ -392,6 +399,7 @@ int main(int argc, char **argv)
     uv_signal_start(&d.sigint, on_signal, SIGINT);
     if (!d.cfg.sealer.enabled) {
         tsb_info("tsbagd: sealer.enabled=false: ingest only, entries stay staged");
+        tsb_metrics_refresh_start(&d.loop, d.writer); /* no sender publishes the snapshot */
     } else if (tsb_sender_start(&d.loop, &d.cfg, d.writer, &d.sender) != 0 ||
                tsb_sealer_start(&d.loop, &d.cfg, d.writer, d.sender, &d.sealer) != 0) {
         tsb_error("tsbagd: %s", tsb_err_detail());
@@ -414,6 +422,7 @@ int main(int argc, char **argv)
     rc = d.exit_code;
     tsb_info("tsbagd: stopped, exit status %d", rc);
 out:
+    tsb_metrics_stop();
     tsb_store_close(store);
     if (loop_ok) {
         uv_walk(&d.loop, walk_close, NULL);

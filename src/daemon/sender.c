@@ -25,6 +25,7 @@
 #include "keystore.h"
 #include "log.h"
 #include "mem.h"
+#include "metrics.h"
 #include "store.h"
 #include "token.h"
 
@@ -48,6 +49,7 @@ struct attempt {
     enum tsb_fetch_class cls;
     long http_status;
     char content_type[256];
+    uint64_t post_ns; /* uv_hrtime when the request left: the TSA latency */
     char fetch_err[512];
     struct tsb_buf resp;
     bool ok, hold;
@@ -424,6 +426,7 @@ out:
 static void classify(struct tsb_sender *s)
 {
     struct attempt *a = &s->a;
+    tsb_metrics_tsa_result(a->ok, a->kind);
     if (a->ok)
         return;
     bool again = s->prev_seq == a->bag.seq && strcmp(s->prev_key, a->key) == 0;
@@ -450,6 +453,7 @@ static void on_fetch(void *arg, const struct tsb_fetch_result *res)
     struct attempt *a = &s->a;
     if (res->cls == TSB_FETCH_CANCELLED)
         return; /* stopping: the bag stays sent and is resent after the next start */
+    tsb_metrics_tsa_latency(uv_hrtime() - a->post_ns);
     a->cls = res->cls;
     a->http_status = res->http_status;
     snprintf(a->fetch_err, sizeof(a->fetch_err), "%s", res->error);
@@ -477,6 +481,7 @@ static void post(struct tsb_sender *s)
     tsb_info("sender: sending bag %" PRId64 " (%" PRId64 " entries, attempt %" PRId64
              ", RequestID %s)",
              a->bag.seq, a->bag.entry_count, a->bag.attempts + 1, a->request_id);
+    a->post_ns = uv_hrtime();
     if (tsb_fetch_post(s->fetch, &rq, on_fetch, s) != 0) {
         fail(a, TSB_DSS_TRANSIENT, "fetch:start", "cannot start the request: %s", tsb_err_detail());
         classify(s);
@@ -671,7 +676,9 @@ void tsb_sender_kick(struct tsb_sender *s)
 static int stats_job(struct tsb_store *store, void *arg)
 {
     struct tsb_sender *s = arg;
-    return keep_err(s, tsb_store_stats(store, &s->stats));
+    int r = tsb_store_stats(store, &s->stats);
+    tsb_metrics_publish(store, r == 0 ? &s->stats : NULL); /* the /metrics snapshot */
+    return keep_err(s, r);
 }
 
 static void stats_done(void *arg, int status)
@@ -774,6 +781,7 @@ int tsb_sender_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
                                       .password_env = cfg->tsa.keystore_password_env};
     if ((r = tsb_keystore_load(&src, wall_ms(), &s->ks)) != 0)
         goto fail;
+    tsb_metrics_keystore(tsb_keystore_cert(s->ks));
     if ((r = tsb_token_verifier_from_files(cfg->tsa.trust_anchors, cfg->tsa.tsa_certs,
                                            cfg->tsa.policy_oids, &s->v)) != 0)
         goto fail;

@@ -131,6 +131,8 @@ void tsbd_start(struct tsbd *d, const char *dir, long fsize_limit, const char *c
     args[n++] = sd;
     args[n++] = "-s"; /* ingest only unless a test turns the sealer and sender back on */
     args[n++] = "sealer.enabled=false";
+    args[n++] = "-s"; /* no /metrics unless a test asks: never the default port 9180 */
+    args[n++] = "metrics.listen=";
     for (const char *const *o = overrides; o && *o && n < 60; o++) {
         args[n++] = "-s";
         args[n++] = (char *)*o;

@@ -663,7 +663,8 @@ static void test_tls_client_certificates_and_allowlist(void **state)
     char *dir = tsb_test_tmpdir();
     make_pki(dir);
     struct tsbd d;
-    tls_daemon_start(&d, dir, "server", NULL);
+    static const char *const metrics[] = {"metrics.listen=127.0.0.1:0", NULL};
+    tls_daemon_start(&d, dir, "server", metrics);
 
     struct entries e;
     entries_make(&e, "tls", 50, 100);
@@ -704,6 +705,15 @@ static void test_tls_client_certificates_and_allowlist(void **state)
             assert_int_not_equal(r3[k].type, TSB_FT_ACK);
         free(r3);
     }
+    /* /metrics labels the TLS entries with the allow-list's source; the refusals by code */
+    assert_int_equal(
+        tsb_test_sh(
+            "cd '%s' && curl -sS -f \"http://127.0.0.1:$(cat tsbagd.metrics.port)/metrics\" "
+            ">metrics.txt && grep -qxF 'tsbag_entries_acknowledged_total{listener=\"tls\","
+            "source=\"pharmacy-1\"} 100' metrics.txt && grep -qxF "
+            "'tsbag_nacks_total{code=\"SOURCE_REFUSED\"} 3' metrics.txt",
+            dir),
+        0);
 
     assert_int_equal(tsbd_stop(&d), 0);
     assert_int_equal(check_archive(dir, &e, res, "pharmacy-1", false), acked);
@@ -786,7 +796,7 @@ static void test_tls_cipher_policy(void **state)
     char *log = tsb_test_path(dir, "bad-ciphers.log");
     int rc =
         tsb_test_sh("timeout 20 '%s' -s general.state_dir='%s' -s sealer.enabled=false "
-                    "-s ingest.tcp_listen=127.0.0.1:0 -s '%s' -s '%s' -s '%s' "
+                    "-s ingest.tcp_listen=127.0.0.1:0 -s metrics.listen= -s '%s' -s '%s' -s '%s' "
                     "-s ingest.tls_ciphers=NO-SUCH-CIPHER 2>'%s'",
                     tsbd_program("TSBAGD", "src/daemon/tsbagd"), dir, t.cert, t.key, t.ca, log);
     assert_int_equal(rc, 1);

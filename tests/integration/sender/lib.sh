@@ -67,7 +67,8 @@ fault() {
 }
 
 # start_daemon [-s S.K=V]...: tsbagd with the sealer and sender on, the simulator as TSA, fast
-# retries, request capture; waits until its socket accepts.
+# retries, request capture, /metrics on a free port (never the default 9180: tests run side by
+# side); waits until its socket accepts.
 start_daemon() {
     "$TSBAGD" -s "general.state_dir=$T/state" -s sealer.enabled=true \
         -s sealer.interval_s=86400 \
@@ -75,7 +76,7 @@ start_daemon() {
         -s "tsa.ca_file=$PKI/tls-ca.pem" -s "tsa.keystore=$PKI/hospital.p12" \
         -s "tsa.keystore_password_file=$PKI/hospital.pass" -s "tsa.trust_anchors=$PKI/tsa-ca.pem" \
         -s tsa.retry_min_ms=100 -s tsa.retry_max_ms=400 -s tsa.timeout_ms=5000 \
-        -s "tsa.capture_dir=$T/capture" "$@" >>"$T/d.log" 2>&1 &
+        -s "tsa.capture_dir=$T/capture" -s metrics.listen=127.0.0.1:0 "$@" >>"$T/d.log" 2>&1 &
     D_PID=$!
     local i
     for i in $(seq 1 200); do

@@ -14,7 +14,7 @@
 # Both eHealth URLs point at a closed loopback port: a program that wrongly starts talks to
 # nothing real.
 NOWHERE=(-s "tsa.url=https://127.0.0.1:9/TimestampAuthority/v2"
-    -s "consult.url=https://127.0.0.1:9/TimestampConsult/v2")
+    -s "consult.url=https://127.0.0.1:9/TimestampConsult/v2" -s metrics.listen=)
 
 # refused EXPECTED-TEXT ARGS...: tsbagd exits non-zero at once, saying EXPECTED-TEXT, and leaves
 # no state behind. (A tsbagd that wrongly starts is stopped by the timeout and fails the test.)

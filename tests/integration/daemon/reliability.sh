@@ -139,7 +139,16 @@ missing=$(sqlite3 -batch "$T/acks.db" "CREATE TABLE acks (ref INTEGER, hash TEXT
     ".import $T/acks.csv acks" ".mode list" "ATTACH '$DB' AS arc;" \
     "SELECT count(*) FROM acks a LEFT JOIN arc.entries e ON e.ref = a.ref
          WHERE e.ref IS NULL OR lower(hex(e.hash)) <> a.hash;") || fail "sqlite3 on the acks"
-[ "$missing" = 0 ] || fail "$missing of $acks acknowledged entries are missing or differ in the archive"
+if [ "$missing" != 0 ]; then
+    # the evidence: each such ACK line as the client printed it, and what the archive holds there
+    sqlite3 -batch "$T/acks.db" "ATTACH '$DB' AS arc;" \
+        "SELECT 'acked Ref ' || a.ref || ' hash ' || a.hash || ', archive: ' ||
+                coalesce(lower(hex(e.hash)) || ' in bag ' || coalesce(e.bag_seq, '-'), 'no row')
+         FROM acks a LEFT JOIN arc.entries e ON e.ref = a.ref
+         WHERE e.ref IS NULL OR lower(hex(e.hash)) <> a.hash LIMIT 5;" >&2
+    cat "$T/acks"/cycle-*.txt | awk 'NF != 3 || length($2) != 64' | head -n 5 >&2
+    fail "$missing of $acks acknowledged entries are missing or differ in the archive"
+fi
 [ "$(sqlite3 -batch "$T/acks.db" "SELECT count(*) - count(DISTINCT ref) FROM acks")" = 0 ] ||
     fail "a Ref was acknowledged twice"
 

@@ -34,10 +34,10 @@ static void usage(FILE *f)
                "runs, then checks the copy (the archive check of tsbag reconcile --local-only).\n"
                "DEST is written under a temporary name, fsynced and renamed: it is never a\n"
                "partial copy. An existing DEST is refused unless --force.\n"
-               "  --force        replace an existing DEST\n"
-               "  --pages-per-step N  pages copied per step (default 1024); the snapshot\n"
-               "                 is the same whatever N, smaller steps report progress more often\n"
-               "  --no-progress  no progress line on a terminal\n"
+               "  --force             replace an existing DEST\n"
+               "  --pages-per-step N  pages copied per step (default 1024); the snapshot is\n"
+               "                      the same whatever N, smaller steps show progress more often\n"
+               "  --no-progress       no progress line on a terminal\n"
                "Exit: 0 copied and CLEAN, 1 copied but the check found violations, 2 could not\n"
                "run. See docs/operations.md, \"Backups and restore\".\n");
 }
@@ -158,7 +158,6 @@ int tsb_cmd_backup(struct tsb_cli *cli, int argc, char **argv)
     src = NULL;
     printf("tsbag backup: %s copied to %s\n", cli->cfg.store.path, dest);
 
-    so.readonly = true;
     struct tsb_check_opts co = {.verifier = v,
                                 .on_violation = on_violation,
                                 .arg = &run,

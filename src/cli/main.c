@@ -21,6 +21,7 @@ const struct tsb_cli_verb tsb_cli_verbs[] = {
     {"retry", "ask the running tsbagd to send a held bag again", tsb_cmd_retry},
     {"reconcile", "reconcile the archive with eHealth and check it (nightly)", tsb_cmd_reconcile},
     {"verify", "prove that prescriptions existed unchanged at their stamp time", tsb_cmd_verify},
+    {"backup", "copy the archive while tsbagd runs, then check the copy", tsb_cmd_backup},
     {"export", "write a self-contained evidence package for auditors", tsb_cmd_export},
     {"push", "submit files to a running tsbagd and print their Refs", tsb_cmd_push},
     {NULL, NULL, NULL},

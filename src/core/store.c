@@ -17,12 +17,15 @@
 #include "store_schema.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sqlite3.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define DEFAULT_BUSY_MS     5000
 #define DEFAULT_BAG_ENTRIES 100000
@@ -1800,5 +1803,165 @@ int tsb_store_run_last(struct tsb_store *s, struct tsb_run_last *out)
         r = fail(s, rc, false, "reading the last reconciliation run");
     }
     stmt_done(st);
+    return r;
+}
+
+/* ---- online backup -------------------------------------------------------------------------
+ * sqlite3_backup_* copies pages, not rows: faster than VACUUM INTO (no index rebuild) on a large
+ * archive, and it can report progress. Its catch is that a write by another process between two
+ * steps restarts the copy from the first page, which under tsbagd's steady ingest could never
+ * finish; so one read transaction is opened on the source first and held across every step. In
+ * WAL mode that reader never blocks tsbagd's writer (it only keeps checkpoints from passing its
+ * snapshot, so the WAL grows while the copy runs), and every step reads the same snapshot. */
+
+#define BACKUP_STEP_PAGES 1024
+
+static int fsync_path(const char *path, bool dir)
+{
+    int r = 0;
+    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0)
+        return tsb_err(TSB_EIO, "backup: cannot open %s: %s", path, strerror(errno));
+    if (fsync(fd) != 0)
+        r = tsb_err(TSB_EIO, "backup: fsync of %s failed: %s", path, strerror(errno));
+    if (close(fd) != 0 && r == 0)
+        r = tsb_err(TSB_EIO, "backup: closing %s failed: %s", path, strerror(errno));
+    return r;
+}
+
+static int dest_fail(sqlite3 *d, int rc, const char *tmp, const char *what)
+{
+    return tsb_err(TSB_ESTORE, "backup: %s %s: %s", what, tmp,
+                   d != NULL ? sqlite3_errmsg(d) : sqlite3_errstr(rc));
+}
+
+/* Copies the snapshot of s's open read transaction into the empty database file tmp and makes it
+ * a single file (journal_mode DELETE: the copy carries the source's WAL flag otherwise). */
+static int backup_copy(struct tsb_store *s, const char *tmp, const struct tsb_backup_opts *o)
+{
+    int r = TSB_EINTERNAL;
+    sqlite3 *d = NULL;
+    sqlite3_backup *b = NULL;
+    int rc = sqlite3_open_v2(tmp, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        r = dest_fail(d, rc, tmp, "cannot open");
+        goto out;
+    }
+    sqlite3_extended_result_codes(d, 1);
+    if ((b = sqlite3_backup_init(d, "main", s->db, "main")) == NULL) {
+        r = dest_fail(d, SQLITE_ERROR, tmp, "cannot start copying into");
+        goto out;
+    }
+    int step = o->step_pages > 0 ? o->step_pages : BACKUP_STEP_PAGES;
+    do {
+        rc = sqlite3_backup_step(b, step);
+        if ((rc == SQLITE_OK || rc == SQLITE_DONE) && o->on_step != NULL)
+            o->on_step(o->arg, sqlite3_backup_remaining(b), sqlite3_backup_pagecount(b));
+    } while (rc == SQLITE_OK);
+    int frc = sqlite3_backup_finish(b);
+    b = NULL;
+    if (rc != SQLITE_DONE || frc != SQLITE_OK) {
+        r = tsb_err(TSB_ESTORE, "backup: copying archive %s into %s failed: %s", s->path, tmp,
+                    rc != SQLITE_DONE ? sqlite3_errstr(rc) : sqlite3_errmsg(d));
+        goto out;
+    }
+    rc = sqlite3_exec(d, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        r = dest_fail(d, rc, tmp, "cannot leave WAL mode in");
+        goto out;
+    }
+    rc = sqlite3_close(d);
+    d = NULL;
+    if (rc != SQLITE_OK) {
+        r = dest_fail(NULL, rc, tmp, "cannot close");
+        goto out;
+    }
+    r = 0;
+out:
+    if (b != NULL)
+        sqlite3_backup_finish(b);
+    sqlite3_close(d);
+    return r;
+}
+
+/* Moves the finished copy into place: without force, never over a file that appeared meanwhile
+ * (renameat2 RENAME_NOREPLACE, or link + unlink where the file system lacks it). */
+static int backup_publish(const char *tmp, const char *dest, bool force)
+{
+    if (force) {
+        if (rename(tmp, dest) != 0)
+            return tsb_err(TSB_EIO, "backup: cannot rename %s to %s: %s", tmp, dest,
+                           strerror(errno));
+        return 0;
+    }
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno == EINVAL || errno == ENOSYS) {
+        if (link(tmp, dest) == 0)
+            return unlink(tmp) == 0
+                       ? 0
+                       : tsb_err(TSB_EIO, "backup: cannot remove %s: %s", tmp, strerror(errno));
+    }
+    if (errno == EEXIST)
+        return tsb_err(TSB_ESTATE, "backup: %s already exists", dest);
+    return tsb_err(TSB_EIO, "backup: cannot rename %s to %s: %s", tmp, dest, strerror(errno));
+}
+
+int tsb_store_backup(struct tsb_store *s, const char *dest, const struct tsb_backup_opts *o)
+{
+    int r = TSB_EINTERNAL;
+    struct tsb_backup_opts def = {0};
+    char *tmp = NULL, *dir = NULL;
+    bool in_tx = false;
+    struct stat sb;
+    if (o == NULL)
+        o = &def;
+    if (s == NULL || dest == NULL || *dest == '\0')
+        return tsb_err(TSB_EINVAL, "backup: no destination");
+    if (!sqlite3_get_autocommit(s->db))
+        return tsb_err(TSB_ESTATE, "backup: archive %s has a transaction open", s->path);
+    if (!o->force && lstat(dest, &sb) == 0)
+        return tsb_err(TSB_ESTATE, "backup: %s already exists", dest);
+
+    tmp = tsb_malloc(strlen(dest) + sizeof(".tmp-XXXXXX"));
+    sprintf(tmp, "%s.tmp-XXXXXX", dest);
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        r = tsb_err(TSB_EIO, "backup: cannot create a file beside %s: %s", dest, strerror(errno));
+        free(tmp);
+        tmp = NULL;
+        goto out;
+    }
+    close(fd);
+    /* the snapshot: BEGIN alone takes no read lock, the first read does */
+    int64_t n = 0;
+    if ((r = exec_cached(s, ST_BEGIN_READ, false, "backup")) != 0)
+        goto out;
+    in_tx = true;
+    if ((r = pragma_int(s, "SELECT count(*) FROM sqlite_schema", &n)) != 0 ||
+        (r = backup_copy(s, tmp, o)) != 0)
+        goto out;
+    tx_rollback(s);
+    in_tx = false;
+    if ((r = fsync_path(tmp, false)) != 0 || (r = backup_publish(tmp, dest, o->force)) != 0)
+        goto out;
+    free(tmp);
+    tmp = NULL;
+    dir = tsb_strdup(dest);
+    r = fsync_path(dirname(dir), true);
+out:
+    if (in_tx)
+        tx_rollback(s);
+    if (tmp != NULL) {
+        unlink(tmp);
+        size_t len = strlen(tmp);
+        char *j = tsb_malloc(len + sizeof("-journal"));
+        memcpy(j, tmp, len);
+        memcpy(j + len, "-journal", sizeof("-journal"));
+        unlink(j);
+        free(j);
+    }
+    free(tmp);
+    free(dir);
     return r;
 }

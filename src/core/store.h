@@ -333,4 +333,24 @@ struct tsb_store_stats {
 };
 int tsb_store_stats(struct tsb_store *s, struct tsb_store_stats *out);
 
+/* ---- online backup ------------------------------------------------------------------------ */
+
+/* Called after each step of a backup with the pages still to copy and the snapshot's total. */
+typedef void (*tsb_backup_progress_cb)(void *arg, int64_t remaining, int64_t total);
+
+struct tsb_backup_opts {
+    bool force;                     /* replace an existing dest (else TSB_ESTATE) */
+    int step_pages;                 /* pages copied per step; 0 means 1024 */
+    tsb_backup_progress_cb on_step; /* may be NULL */
+    void *arg;
+};
+
+/* Copies the archive open in s to dest as one consistent snapshot (the state at the first step:
+ * one read transaction held across all steps, which in WAL mode never blocks the writer), while
+ * other processes keep writing. The copy is written to a temporary file beside dest, turned into a
+ * single-file (rollback journal) database, fsynced and renamed to dest, then the folder is
+ * fsynced: dest is never a partial copy. A dest that exists is refused with TSB_ESTATE unless
+ * o->force; TSB_EIO for a file operation, TSB_ESTORE for a SQLite failure. o may be NULL. */
+int tsb_store_backup(struct tsb_store *s, const char *dest, const struct tsb_backup_opts *o);
+
 #endif

@@ -20,11 +20,12 @@ if(TARGET ehealth-sim)
     endforeach()
 endif()
 
-# The shipped systemd units for the nightly run (needs systemd-analyze).
+# The shipped systemd units, every one in deploy/ (needs systemd-analyze).
 find_program(TSB_SYSTEMD_ANALYZE systemd-analyze)
 if(TSB_SYSTEMD_ANALYZE)
     add_test(NAME integration.reconcile_units
              COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/reconcile/units.sh)
     set_tests_properties(integration.reconcile_units PROPERTIES LABELS integration
-        ENVIRONMENT "TSB_SOURCE_DIR=${PROJECT_SOURCE_DIR};TSB_TSBAG=$<TARGET_FILE:tsbag>")
+        FIXTURES_REQUIRED sim_pki ENVIRONMENT
+        "TSB_SOURCE_DIR=${PROJECT_SOURCE_DIR};TSB_TSBAG=$<TARGET_FILE:tsbag>;TSB_TSBAGD=$<TARGET_FILE:tsbagd>;TSB_SIM_PKI=${PROJECT_BINARY_DIR}/tests/sim-pki")
 endif()

@@ -1636,6 +1636,110 @@ static void test_checkpoint_fsync_failure(void **state)
     free(refs);
 }
 
+/* ---- online backup ------------------------------------------------------------------------ */
+
+/* Appends one entry through another connection after each backup step (a live tsbagd). */
+struct backup_writer {
+    struct tsb_store *w;
+    int next, steps;
+};
+
+static void write_each_step(void *arg, int64_t remaining, int64_t total)
+{
+    struct backup_writer *bw = arg;
+    assert_true(total > 0 && remaining >= 0 && remaining <= total);
+    if (bw->steps++ < 200)
+        free(append_range(bw->w, bw->next++, 1));
+}
+
+/* Anything beside copy.db that belongs to it: a temporary copy, a journal, a WAL. */
+static bool has_tmp_files(const char *dir)
+{
+    return tsb_test_sh("ls -a '%s' | grep -q '^copy\\.db[.-]'", dir) == 0;
+}
+
+/* The copy is the archive as it was at the first step, although another connection commits
+ * between every two steps (without the held read transaction, SQLite restarts the copy after each
+ * such write and the copy ends up with them); it is a single file, nothing is left beside it. */
+static void test_backup_is_one_snapshot_under_writes(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *w = open_rw(f->path), *src = NULL, *copy = NULL;
+    free(append_range(w, 1, 400));
+    struct tsb_store_open_opts ro = {.readonly = true};
+    assert_int_equal(tsb_store_open(f->path, &ro, &src), 0);
+    char *bdir = tsb_test_path(f->dir, "backups");
+    assert_int_equal(tsb_test_sh("mkdir '%s'", bdir), 0);
+    char *dest = tsb_test_path(bdir, "copy.db");
+    struct backup_writer bw = {.w = w, .next = 401};
+    struct tsb_backup_opts bo = {.step_pages = 1, .on_step = write_each_step, .arg = &bw};
+    int r = tsb_store_backup(src, dest, &bo);
+    if (r != 0)
+        fprintf(stderr, "backup: %s\n", tsb_err_detail());
+    assert_int_equal(r, 0);
+    assert_true(bw.steps >= 4); /* several steps, each followed by a committed write */
+    assert_int_equal(stats_of(w).entries, 400 + (bw.steps < 200 ? bw.steps : 200));
+
+    assert_int_equal(tsb_store_open(dest, &ro, &copy), 0);
+    struct tsb_store_stats cs = stats_of(copy);
+    assert_int_equal(cs.entries, 400);
+    assert_int_equal(cs.last_ref, 400);
+    tsb_store_close(copy);
+    assert_int_equal(raw_int(dest, "SELECT count(*) FROM pragma_integrity_check WHERE "
+                                   "integrity_check = 'ok'"),
+                     1);
+    /* rollback-journal mode: header bytes 18 and 19 are 1, not WAL's 2 */
+    size_t len = 0;
+    uint8_t *hdr = tsb_test_read_file(dest, &len);
+    assert_true(len >= 100);
+    assert_int_equal(hdr[18], 1);
+    assert_int_equal(hdr[19], 1);
+    free(hdr);
+    assert_false(has_tmp_files(bdir));
+    /* the source connection is usable afterwards (its read transaction ended) */
+    assert_int_equal(stats_of(src).entries, stats_of(w).entries);
+    tsb_store_close(src);
+    tsb_store_close(w);
+    free(dest);
+    free(bdir);
+}
+
+/* An existing destination is refused and left as it was; force replaces it; a folder that does
+ * not exist is an I/O error naming the destination, leaving nothing behind. */
+static void test_backup_dest_rules(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path), *copy = NULL;
+    free(append_range(s, 1, 3));
+    char *dest = tsb_test_path(f->dir, "copy.db");
+    assert_int_equal(tsb_test_write_file(dest, "keep", 4), 0);
+    assert_int_equal(tsb_store_backup(s, dest, NULL), TSB_ESTATE);
+    assert_non_null(strstr(tsb_err_detail(), "already exists"));
+    size_t len = 0;
+    uint8_t *p = tsb_test_read_file(dest, &len);
+    assert_int_equal(len, 4);
+    assert_memory_equal(p, "keep", 4);
+    free(p);
+
+    struct tsb_backup_opts force = {.force = true};
+    assert_int_equal(tsb_store_backup(s, dest, &force), 0);
+    struct tsb_store_open_opts ro = {.readonly = true};
+    assert_int_equal(tsb_store_open(dest, &ro, &copy), 0);
+    assert_int_equal(stats_of(copy).entries, 3);
+    tsb_store_close(copy);
+
+    char *nowhere = tsb_test_path(f->dir, "missing/copy.db");
+    assert_int_equal(tsb_store_backup(s, nowhere, NULL), TSB_EIO);
+    assert_non_null(strstr(tsb_err_detail(), nowhere));
+    assert_false(has_tmp_files(f->dir));
+    /* the store still writes after the backups */
+    free(append_range(s, 4, 1));
+    assert_int_equal(stats_of(s).entries, 4);
+    tsb_store_close(s);
+    free(nowhere);
+    free(dest);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1663,6 +1767,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_failure_while_sealing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_failure_while_sealing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_fsync_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup_is_one_snapshot_under_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup_dest_rules, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

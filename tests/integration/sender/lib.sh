@@ -68,9 +68,10 @@ fault() {
 
 # start_daemon [-s S.K=V]...: tsbagd with the sealer and sender on, the simulator as TSA, fast
 # retries, request capture, /metrics on a free port (never the default 9180: tests run side by
-# side); waits until its socket accepts.
+# side); waits until its socket accepts. With DAEMON_CONFIG set, that file is loaded first (-c),
+# under these settings.
 start_daemon() {
-    "$TSBAGD" -s "general.state_dir=$T/state" -s sealer.enabled=true \
+    "$TSBAGD" ${DAEMON_CONFIG:+-c "$DAEMON_CONFIG"} -s "general.state_dir=$T/state" -s sealer.enabled=true \
         -s sealer.interval_s=86400 \
         -s "tsa.url=https://127.0.0.1:$PORT/TimestampAuthority/v2" \
         -s "tsa.ca_file=$PKI/tls-ca.pem" -s "tsa.keystore=$PKI/hospital.p12" \

@@ -285,6 +285,9 @@ int tsb_cmd_push(struct tsb_cli *cli, int argc, char **argv)
             fprintf(stderr, "tsbag push: %s\n", tsb_err_detail());
             goto out;
         }
+    /* the output is the client's record of what was acknowledged: each line whole as its ACK
+     * arrives, even into a file, so that a push that dies leaves no half line and loses none */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     p.max = (size_t)cli->cfg.ingest.max_frame;
     p.hasher = tsb_hasher_new(p.max);
     if (p.n == 0) {
@@ -308,6 +311,14 @@ int tsb_cmd_push(struct tsb_cli *cli, int argc, char **argv)
     if (p.failed > 0)
         fprintf(stderr, "tsbag push: %zu of %zu entries not acknowledged\n", p.failed, p.n);
     rc = p.acked == p.n ? TSB_EXIT_OK : TSB_EXIT_FAIL;
+    int flushed = fflush(stdout), flush_errno = errno;
+    if (flushed != 0 || ferror(stdout)) {
+        fprintf(stderr,
+                "tsbag push: cannot write the acknowledgements to standard output (%s): %zu "
+                "entries were acknowledged by tsbagd, their Refs are in its archive\n",
+                flushed != 0 ? strerror(flush_errno) : "a write failed", p.acked);
+        rc = TSB_EXIT_FAIL;
+    }
 out:
     for (size_t i = 0; i < p.n; i++)
         free(p.names[i]);

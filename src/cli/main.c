@@ -10,6 +10,7 @@
 #include "log.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,9 @@ int main(int argc, char **argv)
     struct tsb_cli cli = {0};
     int ch, rc = TSB_EXIT_USAGE;
 
+    /* a peer that goes away (tsbagd stopped, a pipe's reader gone) is an error each verb reports
+     * and exits on, never a signal that kills it silently with its output unflushed */
+    signal(SIGPIPE, SIG_IGN);
     tsb_log_setup(TSB_LOG_WARN, false);
     tsb_config_defaults(&cli.cfg);
     /* '+' stops at the verb so that its options are left for it */

@@ -47,8 +47,9 @@ done
 [ "$(cat "$T"/acks/load-* | wc -l)" -ge 1000 ] || fail "the load generator acknowledged nothing"
 wait_for "SELECT count(*) > 0 FROM bags" 1
 
-# every ACK received before the backup starts (complete lines only: a push may be mid-write)
-cat "$T"/acks/*.txt | grep -E '^[0-9]+ [0-9a-f]{64} ' | cut -d' ' -f1,2 | tr ' ' ',' >"$T/acked.csv"
+# every ACK received before the backup starts (complete lines only, file by file: a push may be
+# mid-line, and cat would glue its half line to the next file's first one)
+grep -h -E '^[0-9]+ [0-9a-f]{64} ' "$T"/acks/*.txt | cut -d' ' -f1,2 | tr ' ' ',' >"$T/acked.csv"
 ACKED=$(wc -l <"$T/acked.csv")
 BAGS_BEFORE=$(sql "SELECT count(*) FROM bags")
 
@@ -77,7 +78,20 @@ sqlite3 -batch "$T/acks.db" "CREATE TABLE acks (ref INTEGER, hash TEXT);" ".mode
 MISSING=$(sqlite3 -batch "$T/acks.db" "ATTACH 'file:$COPY?mode=ro' AS c;
     SELECT count(*) FROM acks a LEFT JOIN c.entries e ON e.ref = a.ref AND lower(hex(e.hash)) = a.hash
     WHERE e.ref IS NULL")
-[ "$MISSING" = 0 ] || fail "$MISSING of $ACKED acknowledged entries are not in the copy"
+if [ "$MISSING" != 0 ]; then
+    # the evidence: each such ACK, and what the copy and the live archive hold for its Ref
+    sqlite3 -batch "$T/acks.db" "ATTACH 'file:$COPY?mode=ro' AS c; ATTACH 'file:$DB?mode=ro' AS l;
+        SELECT 'acked Ref ' || a.ref || ' ' || a.hash || '; copy: ' ||
+               coalesce((SELECT lower(hex(hash)) FROM c.entries WHERE ref = a.ref), 'no row') ||
+               '; live: ' ||
+               coalesce((SELECT lower(hex(hash)) FROM l.entries WHERE ref = a.ref), 'no row')
+        FROM acks a LEFT JOIN c.entries e ON e.ref = a.ref AND lower(hex(e.hash)) = a.hash
+        WHERE e.ref IS NULL LIMIT 5" >&2
+    grep -h -E "^$(sqlite3 -batch "$T/acks.db" "ATTACH 'file:$COPY?mode=ro' AS c;
+        SELECT a.ref FROM acks a LEFT JOIN c.entries e ON e.ref = a.ref AND lower(hex(e.hash)) = a.hash
+        WHERE e.ref IS NULL LIMIT 1") " "$T"/acks/*.txt >&2
+    fail "$MISSING of $ACKED acknowledged entries are not in the copy"
+fi
 [ "$ACKED" -ge 2500 ] || fail "only $ACKED ACKs recorded before the backup"
 COPY_MAX=$(sqlite3 -readonly "$COPY" "SELECT max(ref) FROM entries")
 [ "$(sql "SELECT max(ref) FROM entries")" -gt "$COPY_MAX" ] || fail "no entry arrived after the copy"

@@ -132,7 +132,11 @@ stop_checks
 stop_daemon
 
 # every ACK: in the archive under its Ref with its hash, no Ref twice
-cat "$T/acks"/cycle-*.txt | awk '{ print $1 "," $2 }' >"$T/acks.csv"
+# (tsbag push writes each line whole as its ACK arrives and exits cleanly when tsbagd dies under
+# it: a half line would be an ACK record lost, so it fails the test)
+half=$(grep -h -c -v -E '^[0-9]+ [0-9a-f]{64} ' "$T/acks"/cycle-*.txt | awk '{ n += $1 } END { print n + 0 }')
+[ "$half" = 0 ] || fail "$half lines of tsbag push's output are not whole '<Ref> <hash> <file>' lines"
+grep -h -E '^[0-9]+ [0-9a-f]{64} ' "$T/acks"/cycle-*.txt | awk '{ print $1 "," $2 }' >"$T/acks.csv"
 acks=$(wc -l <"$T/acks.csv")
 [ "$acks" -gt 0 ] || fail "no entry was acknowledged at all"
 missing=$(sqlite3 -batch "$T/acks.db" "CREATE TABLE acks (ref INTEGER, hash TEXT);" ".mode csv" \

@@ -23,6 +23,7 @@ const struct tsb_cli_verb tsb_cli_verbs[] = {
     {"verify", "prove that prescriptions existed unchanged at their stamp time", tsb_cmd_verify},
     {"export", "write a self-contained evidence package for auditors", tsb_cmd_export},
     {"push", "submit files to a running tsbagd and print their Refs", tsb_cmd_push},
+    {"doctor", "pre-flight check of configuration, keystore, TLS and eHealth", tsb_cmd_doctor},
     {NULL, NULL, NULL},
 };
 

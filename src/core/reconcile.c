@@ -329,6 +329,16 @@ static int check_once(const struct tsb_reconcile_opts *o, struct tsb_report *rep
     return r;
 }
 
+int tsb_reconcile_probe(const struct tsb_reconcile_opts *o, int64_t from_ms, int64_t to_ms,
+                        struct tsb_consult_answer *a)
+{
+    struct tsb_report scratch;
+    tsb_report_init(&scratch);
+    int r = check_once(o, &scratch, from_ms, to_ms, NULL, 0, a);
+    tsb_report_cleanup(&scratch);
+    return r;
+}
+
 static bool same_id(const struct tsb_tsid *a, const struct tsb_tsid *b)
 {
     return a->date_ms == b->date_ms && strcmp(a->serial, b->serial) == 0;

@@ -517,6 +517,28 @@ int tsb_store_schema_version(struct tsb_store *s)
     return s->version;
 }
 
+int tsb_store_schema_latest(void)
+{
+    return tsb_schema_migrations_n;
+}
+
+int tsb_store_quick_check(struct tsb_store *s)
+{
+    sqlite3_stmt *st = NULL;
+    int r = 0, rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *res = (const char *)sqlite3_column_text(st, 0);
+        if (res == NULL || strcmp(res, "ok") != 0)
+            r = tsb_err(TSB_ESTORE, "archive %s fails PRAGMA quick_check: %.300s", s->path,
+                        res ? res : "(no answer)");
+    } else {
+        r = tsb_err(TSB_ESTORE, "archive %s: PRAGMA quick_check could not run: %s", s->path,
+                    sqlite3_errmsg(s->db));
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
 int tsb_store_check_writable(struct tsb_store *s)
 {
     if (s->readonly)

@@ -2,8 +2,8 @@
 # tsbag doctor: every line OK on a good state (exit 0); then each broken part FAILs on its own
 # line, with the lines that do not depend on it still OK (exit 1): a wrong keystore password, an
 # expired keystore, an IDHospital the hospital certificate may not use (the simulator answers the
-# checkCompleteness probe with a SOAP fault) and a stopped simulator. Checked through --json with
-# jq, and the text form once.
+# checkCompleteness probe with a SOAP fault), a stopped simulator and a damaged archive (PRAGMA
+# quick_check). Checked through --json with jq, and the text form once.
 . "$(dirname "$0")/../reconcile/lib.sh"
 
 # doctor [ARGS...]: tsbag doctor --json with the test configuration; sets RC.
@@ -120,6 +120,20 @@ expect consult_host FAIL "stopped simulator"
 expect consult_probe FAIL "stopped simulator"
 expect_ok "stopped simulator" config environment state_dir archive keystore keystore_chain \
     trust_anchors tsa_certs token_verifier tls_ca
+
+# a damaged archive: a copy whose entries_hash index page no longer is a b-tree page
+sql "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+cp "$DB" "$T/damaged.db"
+PAGE=$(sql "SELECT rootpage FROM sqlite_schema WHERE name = 'entries_hash'")
+PSIZE=$(sql "PRAGMA page_size")
+printf '\x0d\xff\xff\xff\xff\xff\xff\xff' |
+    dd of="$T/damaged.db" bs=1 seek=$(((PAGE - 1) * PSIZE)) conv=notrunc 2>/dev/null
+doctor -s store.path="$T/damaged.db"
+[ "$RC" = 1 ] || fail "damaged archive: exit $RC, expected 1"
+expect archive FAIL "damaged archive"
+detail archive | grep -q "quick_check: Page $PAGE" || fail "damaged archive: the page is not named"
+expect_ok "damaged archive" config environment state_dir keystore keystore_chain trust_anchors \
+    tsa_certs token_verifier tls_ca
 
 # outside the simulator the demo IDHospital is refused on the environment line
 doctor -s general.environment=acceptance -s "tsa.url=$TSA" -s "consult.url=$CONSULT"

@@ -13,6 +13,7 @@
 
 #include "err.h"
 #include "fetch_sync.h"
+#include "json.h"
 #include "keystore.h"
 #include "reconcile.h"
 #include "store.h"
@@ -22,7 +23,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -501,31 +501,26 @@ static void print_text(const struct doctor *d)
 
 static int print_json(const struct doctor *d)
 {
-    int r = TSB_EINTERNAL;
-    json_t *root = json_object(), *checks = json_array();
-    char *text = NULL;
-    if (root == NULL || checks == NULL)
-        goto out;
+    struct json_t *root = tsb_json_object(), *checks = tsb_json_array();
+    struct tsb_buf out;
+    tsb_buf_init(&out, (size_t)1 << 20);
+    tsb_json_set_str(root, "result", result_name(d));
+    tsb_json_set_int(root, "exit_code", exit_code(d));
     for (size_t i = 0; i < d->n; i++) {
-        json_t *o = json_pack("{s:s, s:s, s:s}", "name", d->lines[i].name, "verdict",
-                              verdict_names[d->lines[i].v], "detail", d->lines[i].text);
-        if (o == NULL || json_array_append_new(checks, o) != 0)
-            goto out;
+        struct json_t *o = tsb_json_object();
+        tsb_json_set_str(o, "name", d->lines[i].name);
+        tsb_json_set_str(o, "verdict", verdict_names[d->lines[i].v]);
+        tsb_json_set_str(o, "detail", d->lines[i].text);
+        tsb_json_append(checks, o);
     }
-    if (json_object_set_new(root, "result", json_string(result_name(d))) != 0 ||
-        json_object_set_new(root, "exit_code", json_integer(exit_code(d))) != 0 ||
-        json_object_set(root, "checks", checks) != 0)
-        goto out;
-    if ((text = json_dumps(root, JSON_PRESERVE_ORDER | JSON_COMPACT)) == NULL)
-        goto out;
-    printf("%s\n", text);
-    r = 0;
-out:
-    if (r != 0)
-        fprintf(stderr, "tsbag doctor: cannot build the JSON document\n");
-    free(text);
-    json_decref(checks);
-    json_decref(root);
+    tsb_json_set(root, "checks", checks);
+    int r = tsb_json_dump(root, &out);
+    if (r == 0)
+        printf("%s\n", (const char *)out.p);
+    else
+        fprintf(stderr, "tsbag doctor: %s\n", tsb_err_detail());
+    tsb_buf_cleanup(&out);
+    tsb_json_free(root);
     return r;
 }
 

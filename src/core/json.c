@@ -150,14 +150,24 @@ static int dump_cb(const char *p, size_t n, void *arg)
     return tsb_buf_append(arg, p, n) == 0 ? 0 : -1;
 }
 
-int tsb_json_dump(const json_t *doc, struct tsb_buf *out)
+static int dump(const json_t *doc, size_t flags, struct tsb_buf *out)
 {
     size_t before = out->len;
-    if (json_dump_callback(doc, dump_cb, out, JSON_COMPACT | JSON_PRESERVE_ORDER) != 0) {
+    if (json_dump_callback(doc, dump_cb, out, flags | JSON_PRESERVE_ORDER) != 0) {
         out->len = before;
         if (out->p)
             out->p[before] = '\0';
         return tsb_err(TSB_ETOOBIG, "a JSON document does not fit in %zu bytes", out->max);
     }
     return 0;
+}
+
+int tsb_json_dump(const json_t *doc, struct tsb_buf *out)
+{
+    return dump(doc, JSON_COMPACT, out);
+}
+
+int tsb_json_dump_line(const json_t *doc, struct tsb_buf *out)
+{
+    return dump(doc, 0, out);
 }

@@ -69,6 +69,10 @@ static void test_order_and_nesting(void **state)
     assert_int_equal(tsb_json_dump(o, &b), 0);
     assert_string_equal((const char *)b.p, "doc={\"zeta\":9223372036854775807,\"alpha\":false,"
                                            "\"mid\":null,\"list\":[{\"n\":-1},\"x\"]}");
+    tsb_buf_reset(&b);
+    assert_int_equal(tsb_json_dump_line(o, &b), 0);
+    assert_string_equal((const char *)b.p, "{\"zeta\": 9223372036854775807, \"alpha\": false, "
+                                           "\"mid\": null, \"list\": [{\"n\": -1}, \"x\"]}");
     tsb_buf_cleanup(&b);
     tsb_json_free(o);
     tsb_json_free(NULL);

@@ -4,7 +4,7 @@
  * reconcile.c for each over a blocking HTTPS transport (fetch_sync.c: the TSA client's fetch.c on a
  * private loop, since the CLI has no event loop), then checks the whole archive (check.c), prints
  * the report (text, or --json) and records the run in the archive. Exit: 0 clean, 1 discrepancies,
- * 2 could not run (or usage).
+ * 2 could not run (or usage), 3 the archive file is damaged.
  */
 #include "cli.h"
 
@@ -52,7 +52,8 @@ static void usage(FILE *f)
             "  --local-only     only the local archive check (no network)\n"
             "  --json           the report as one JSON object on stdout\n"
             "  --no-progress    no progress line on a terminal\n"
-            "Exit: 0 clean, 1 discrepancies, 2 could not run. See docs/reconcile.md.\n");
+            "Exit: 0 clean, 1 discrepancies, 2 could not run, 3 archive damaged.\n"
+            "See docs/reconcile.md.\n");
 }
 
 /* ---- progress line ------------------------------------------------------------------------ */
@@ -181,6 +182,15 @@ static void print_list(FILE *f, const char *title, const struct tsb_rep_list *l)
     }
 }
 
+static void print_damage_advice(FILE *f)
+{
+    fprintf(f,
+            "  SQLite finds the archive file damaged. Stop tsbagd, keep a copy of the damaged\n"
+            "  file (with its -wal), put the latest backup in its place, run `tsbag reconcile\n"
+            "  --from DAY` (the backup's day) before starting tsbagd to recover from\n"
+            "  TimeStampConsult what was stamped since (docs/reconcile.md, \"Archive damage\").\n");
+}
+
 static void print_text(FILE *f, const char *tz, const struct tsb_report *rep)
 {
     char a[64] = "", b[64] = "";
@@ -189,8 +199,11 @@ static void print_text(FILE *f, const char *tz, const struct tsb_report *rep)
     fprintf(f, "tsbag reconcile: %s (exit %d)\n",
             code == 0   ? "CLEAN"
             : code == 1 ? "DISCREPANCIES"
-                        : "COULD NOT RUN",
+            : code == 2 ? "COULD NOT RUN"
+                        : "ARCHIVE DAMAGED",
             code);
+    if (code == 3)
+        print_damage_advice(f);
     if (!rep->local_only) {
         tsb_period_format_local(tz, rep->from_ms, a);
         tsb_period_format_local(tz, rep->to_ms, b);
@@ -248,8 +261,9 @@ struct tsb_cli_post tsb_cli_post_for(const struct tsb_cli *cli, const char *url)
 
 static bool fatal_transport(int r)
 {
-    return r == TSB_ENET || r == TSB_ETIMEOUT || r == TSB_ESTORE || r == TSB_EDURABLE ||
-           r == TSB_EBUSY || r == TSB_ECONFIG || r == TSB_ESECURITY || r == TSB_ECRYPTO;
+    return r == TSB_ENET || r == TSB_ETIMEOUT || r == TSB_ESTORE || r == TSB_EDAMAGED ||
+           r == TSB_EDURABLE || r == TSB_EBUSY || r == TSB_ECONFIG || r == TSB_ESECURITY ||
+           r == TSB_ECRYPTO;
 }
 
 int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv)
@@ -317,6 +331,11 @@ int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv)
     struct tsb_store_open_opts so = {.busy_timeout_ms = (int)cli->cfg.store.busy_timeout_ms};
     if ((r = tsb_store_open(cli->cfg.store.path, &so, &s)) != 0) {
         fprintf(stderr, "tsbag reconcile: %s\n", tsb_err_detail());
+        if (r == TSB_EDAMAGED) {
+            printf("tsbag reconcile: ARCHIVE DAMAGED (exit 3)\n");
+            print_damage_advice(stdout);
+            rc = 3;
+        }
         goto out; /* nowhere to record the run */
     }
     if (!o.local_only && (r = choose_period(cli, &o, s, &rep.from_ms, &rep.to_ms)) != 0) {

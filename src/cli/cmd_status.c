@@ -2,9 +2,10 @@
  * tsbag status: what an operator needs to know at a glance, read from the archive (read-only, so it
  * works whether tsbagd runs or not): entries staged, bags by state, the oldest entry without a
  * verified stamp and whether that is past the alarm age, and the bag the sender is working on with
- * its attempts and last error. Exit status 0 when healthy, 1 when the alarm is raised or a bag is
- * held (so monitoring can call it; the reason and the action are printed), 2 when the archive
- * cannot be read.
+ * its attempts and last error, the WAL's size, and the verdict of the last archive check. Exit
+ * status 0 when healthy, 1 when the alarm is raised, a bag is held (the reason and the action are
+ * printed) or the last check found the archive damaged (so monitoring can call it), 2 when the
+ * archive cannot be read.
  *
  * What the daemon decides (alarm threshold, whether a sealer runs, the next seal) comes from the
  * running tsbagd's STATUS reply on its Unix socket, never from this program's own configuration;
@@ -139,6 +140,34 @@ static void daemon_status(const char *sock, struct daemon_status *ds)
     (void)uv_loop_close(&loop);
 }
 
+/* The WAL's size, and what the last archive check (tsbag reconcile) said of the file. status
+ * runs no integrity check itself (linear in the archive): tsbagd runs one at start and refuses a
+ * damaged archive, the nightly reconcile runs the full one. Returns non-zero when damaged. */
+static int wal_and_damage(struct tsb_store *s)
+{
+    int64_t wal = 0;
+    struct tsb_run_last run;
+    char t[64];
+    if (tsb_store_wal_size(s, &wal) == 0)
+        printf("WAL:               %.1f MiB%s\n", (double)wal / (1024 * 1024),
+               wal > 4 * (int64_t)TSB_STORE_WAL_LIMIT ? " (readers hold back its checkpoint)" : "");
+    else
+        printf("WAL:               unknown (%s)\n", tsb_err_detail());
+    int r = tsb_store_run_last(s, &run);
+    if (r != 0) {
+        printf("last check:        %s\n",
+               r == TSB_ENOTFOUND ? "never (tsbag reconcile)" : tsb_err_detail());
+        return 0;
+    }
+    fmt_time(run.finished_ms, t);
+    printf("last check:        %s (reconcile run %" PRId64 ", %s)\n", run.result, run.id, t);
+    if (strcmp(run.result, "damaged") != 0)
+        return 0;
+    printf("DAMAGED:           the last archive check found the archive file damaged; restore "
+           "the latest backup (docs/reconcile.md, \"Archive damage\")\n");
+    return 1;
+}
+
 int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv)
 {
     static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
@@ -146,9 +175,10 @@ int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (ch == 'h') {
             printf("usage: tsbag status\n\nReads the archive (read-only) and prints entries, bags "
-                   "by state, the oldest\nunstamped entry and the sender's current bag; the alarm "
-                   "threshold and the\nsealer's state come from the running tsbagd (its Unix "
-                   "socket). Exit 0\nhealthy, 1 alarm or held bag, 2 archive unreadable.\n");
+                   "by state, the oldest\nunstamped entry, the sender's current bag, the WAL "
+                   "size and the last archive\ncheck; the alarm threshold and the sealer's state "
+                   "come from the running\ntsbagd (its Unix socket). Exit 0 healthy, 1 alarm, "
+                   "held bag or damaged\narchive, 2 archive unreadable.\n");
             return TSB_EXIT_OK;
         }
         return TSB_EXIT_USAGE;
@@ -240,6 +270,8 @@ int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv)
     } else {
         printf("alarm:             none\n");
     }
+    if (wal_and_damage(s) != 0)
+        rc = TSB_EXIT_FAIL;
     tsb_store_close(s);
     return rc;
 }

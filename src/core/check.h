@@ -8,7 +8,11 @@
  * stored beside it; genTime never decreases with SequenceNumber; every journal row of a bag is
  * the JournalEntry at its position in the bag's bytes (same Ref, same hash) and every
  * JournalEntry has its row; no row points at a missing bag; stored contents re-hash to their
- * hash. Read-only: it never changes the archive.
+ * hash; and first of all, SQLite's own integrity check finds the file intact (its findings are
+ * "archive-damage" violations: the file is damaged, whatever the other checks say). Everything
+ * after the integrity check reads one snapshot (one read transaction), so a daemon sealing
+ * meanwhile cannot make it see a bag's entries without their bag. Read-only: it never changes
+ * the archive.
  */
 #ifndef TSB_CHECK_H
 #define TSB_CHECK_H
@@ -30,11 +34,12 @@ enum tsb_violation_kind {
     TSB_V_ENTRY_LINK, /* journal rows and the bag's JournalEntry list disagree */
     TSB_V_ENTRY_ORPHAN,  /* a journal row points at a bag that does not exist */
     TSB_V_ENTRY_CONTENT, /* stored content does not re-hash to the entry's hash */
+    TSB_V_DAMAGE,        /* SQLite's integrity check: the archive file itself is damaged */
     TSB_V_NKINDS
 };
 
 /* "gap", "bag-digest", "bag-format", "bag-header", "token", "token-id", "order", "entry-link",
- * "entry-orphan", "entry-content". */
+ * "entry-orphan", "entry-content", "archive-damage". */
 const char *tsb_violation_kind_name(enum tsb_violation_kind k);
 
 struct tsb_violation {
@@ -61,11 +66,13 @@ struct tsb_check_stats {
     int64_t bags, stamped, recovered, unstamped; /* unstamped: sealed, sent or failed */
     int64_t entries, contents;                   /* journal rows; rows with stored content */
     int64_t violations;
+    int64_t damage; /* of the violations, those of kind TSB_V_DAMAGE */
 };
 
 /* Checks the whole archive, reporting each violation through o->on_violation. Returns 0 when the
- * check ran to the end (whatever it found: see out->violations), or the store's error when the
- * archive could not be read. */
+ * check ran to the end (whatever it found: see out->violations), or when the file is damaged and
+ * reading stopped there (out->damage > 0); the store's error when the archive could not be read.
+ * Needs a connection with no transaction open. */
 int tsb_check_archive(struct tsb_store *s, const struct tsb_check_opts *o,
                       struct tsb_check_stats *out);
 

@@ -34,6 +34,7 @@ static const char *const names[] = {
     [20] = "timed out",
     [21] = "conflicts with archived data",
     [22] = "closed",
+    [23] = "archive damaged",
 };
 
 const char *tsb_strerror(int code)

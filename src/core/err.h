@@ -32,7 +32,8 @@ enum {
     TSB_ETIMEOUT = -20,  /* an operation timed out */
     TSB_ECONFLICT = -21, /* data disagrees with what is already archived */
     TSB_ECLOSED = -22,   /* the object or connection is shutting down */
-    TSB_E_LAST = -23,
+    TSB_EDAMAGED = -23,  /* the archive file is damaged (SQLite: corrupt, not a database) */
+    TSB_E_LAST = -24,
 };
 
 /* Short, stable name of a code ("malformed input"); never NULL, also for unknown codes. */

@@ -109,6 +109,8 @@ void tsb_report_violation(void *arg, const struct tsb_violation *v)
 
 int tsb_report_exit_code(const struct tsb_report *rep)
 {
+    if (rep->local.damage > 0)
+        return 3;
     if (rep->errors.n > 0)
         return 2;
     if (rep->missing_at_ehealth.n > 0 || rep->unrecovered.n > 0 || rep->conflicts.n > 0 ||
@@ -119,7 +121,7 @@ int tsb_report_exit_code(const struct tsb_report *rep)
 
 const char *tsb_report_result(const struct tsb_report *rep)
 {
-    static const char *const names[] = {"clean", "discrepancies", "failed"};
+    static const char *const names[] = {"clean", "discrepancies", "failed", "damaged"};
     return names[tsb_report_exit_code(rep)];
 }
 
@@ -235,14 +237,14 @@ int tsb_report_json(const struct tsb_report *rep, struct tsb_buf *b)
             r = json_str(b, rep->errors.v[i].detail);
     }
     if (r == 0)
-        r = tsb_buf_appendf(b,
-                            "],\"local_check\":{\"ran\":%s,\"bags\":%" PRId64
-                            ",\"stamped\":%" PRId64 ",\"recovered\":%" PRId64
-                            ",\"unstamped\":%" PRId64 ",\"entries\":%" PRId64
-                            ",\"contents\":%" PRId64 ",\"violations\":%zu},\"violations\":[",
-                            rep->local_checked ? "true" : "false", rep->local.bags,
-                            rep->local.stamped, rep->local.recovered, rep->local.unstamped,
-                            rep->local.entries, rep->local.contents, rep->violations.n);
+        r = tsb_buf_appendf(
+            b,
+            "],\"local_check\":{\"ran\":%s,\"bags\":%" PRId64 ",\"stamped\":%" PRId64
+            ",\"recovered\":%" PRId64 ",\"unstamped\":%" PRId64 ",\"entries\":%" PRId64
+            ",\"contents\":%" PRId64 ",\"violations\":%zu,\"damage\":%" PRId64 "},\"violations\":[",
+            rep->local_checked ? "true" : "false", rep->local.bags, rep->local.stamped,
+            rep->local.recovered, rep->local.unstamped, rep->local.entries, rep->local.contents,
+            rep->violations.n, rep->local.damage);
     for (size_t i = 0; r == 0 && i < rep->violations.n; i++) {
         const struct tsb_violation *v = &rep->violations.v[i];
         r = tsb_buf_appendf(

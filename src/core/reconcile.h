@@ -111,9 +111,10 @@ void tsb_report_error(struct tsb_report *rep, const char *fmt, ...)
 void tsb_report_violation(void *rep, const struct tsb_violation *v);
 
 /* 0 clean, 1 discrepancies (missing at eHealth, unrecoverable, conflicts, violations), 2 could
- * not run (some period not checked, an error talking to eHealth or reading the archive). */
+ * not run (some period not checked, an error talking to eHealth or reading the archive), 3 the
+ * archive file is damaged (SQLite's integrity check; before anything else). */
 int tsb_report_exit_code(const struct tsb_report *rep);
-/* "clean", "discrepancies", "failed" for the exit code. */
+/* "clean", "discrepancies", "failed", "damaged" for the exit code. */
 const char *tsb_report_result(const struct tsb_report *rep);
 /* Appends the report as one JSON object (documented in docs/reconcile.md). */
 int tsb_report_json(const struct tsb_report *rep, struct tsb_buf *out);

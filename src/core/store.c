@@ -32,6 +32,7 @@
 #define END_TAG_MAX_BYTES (sizeof("</>") + TSB_BAG_ROOT_MAX)
 #define APPLICATION_ID    0x54534247 /* "TSBG" in PRAGMA application_id */
 #define CHECKPOINT_FRAMES 1000       /* SQLite's default auto-checkpoint threshold */
+#define INTEGRITY_MAX     100        /* problems listed by one integrity check */
 
 enum stmt_id {
     ST_BEGIN_WRITE,
@@ -72,6 +73,8 @@ enum stmt_id {
     ST_RUN_LAST_DONE,
     ST_RUN_COUNT,
     ST_OLDEST_GEN_TIME,
+    ST_ENTRIES_BY_HASH_SCAN,
+    ST_RUN_LAST,
     ST_N
 };
 
@@ -162,6 +165,11 @@ static const char *const stmt_sql[ST_N] = {
     /* "+state": walk bags_gen_time from its low end, stop at the first stamped/recovered bag */
     [ST_OLDEST_GEN_TIME] = "SELECT min(gen_time_ms) FROM bags "
                            "WHERE gen_time_ms IS NOT NULL AND +state IN ('stamped', 'recovered')",
+    /* the double check of a hash the index did not find: the table itself, in Ref order (rowid
+     * order, no sorter); NOT INDEXED so that a damaged entries_hash cannot hide a row */
+    [ST_ENTRIES_BY_HASH_SCAN] = "SELECT " ENTRY_COLS " FROM entries NOT INDEXED WHERE hash = ?1 "
+                                "ORDER BY ref",
+    [ST_RUN_LAST] = "SELECT id, finished_ms, result FROM reconcile_runs ORDER BY id DESC LIMIT 1",
 };
 
 struct tsb_store {
@@ -171,6 +179,9 @@ struct tsb_store {
     bool poisoned; /* a write failed: durability is lost, every later write is refused */
     int version;
     int checkpoint_rc; /* result of the checkpoint run by the last commit's WAL hook */
+    int busy_ms;
+    int64_t wal_frames; /* frames in the WAL after the last commit (WAL hook), 0 after a truncate */
+    char *damage;       /* what a read found damaged (tsb_store_damage), NULL if nothing */
     sqlite3_stmt *st[ST_N];
 };
 
@@ -229,6 +240,9 @@ static int fail(struct tsb_store *s, int rc, bool write, const char *what)
         return tsb_err(TSB_EDURABLE, "%s: write to archive %s failed: %s (%s); no further writes",
                        what, s->path, sqlite3_errmsg(s->db), sqlite3_errstr(rc));
     }
+    if (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB)
+        return tsb_err(TSB_EDAMAGED, "%s: archive %s is damaged: %s", what, s->path,
+                       sqlite3_errmsg(s->db));
     return tsb_err(TSB_ESTORE, "%s: archive %s: %s", what, s->path, sqlite3_errmsg(s->db));
 }
 
@@ -320,6 +334,7 @@ static int tx_commit(struct tsb_store *s, bool write, const char *what)
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     struct tsb_store *s = arg;
+    s->wal_frames = frames;
     if (frames < CHECKPOINT_FRAMES)
         return SQLITE_OK;
     int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
@@ -432,6 +447,7 @@ static int configure(struct tsb_store *s, int busy_ms)
     char sql[160];
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, busy_ms);
+    s->busy_ms = busy_ms;
     if (!s->readonly) {
         sqlite3_stmt *st = NULL;
         int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
@@ -450,11 +466,37 @@ static int configure(struct tsb_store *s, int busy_ms)
         if (r != 0)
             return r;
         sqlite3_wal_hook(s->db, wal_hook, s);
+        /* a WAL that once grew (readers held back the checkpoints) shrinks back to this size
+         * when it is next reset, instead of keeping its largest size for ever */
+        snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit = %d", TSB_STORE_WAL_LIMIT);
+        if ((r = exec_sql(s, sql, false, "limiting the WAL size")) != 0)
+            return r;
     }
     snprintf(sql, sizeof(sql),
              "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; "
              "PRAGMA temp_store = MEMORY;");
     return exec_sql(s, sql, false, "configuring the connection");
+}
+
+static void first_problem(void *arg, const char *problem)
+{
+    char *first = arg;
+    if (first[0] == '\0')
+        snprintf(first, 256, "%.255s", problem);
+}
+
+/* quick_check at open, before a migration could write into a damaged file. */
+static int refuse_damaged(struct tsb_store *s)
+{
+    char first[256] = "";
+    int64_t n = 0;
+    int r = tsb_store_integrity(s, true, first_problem, first, &n);
+    if (r == 0 && n > 0)
+        r = tsb_err(TSB_EDAMAGED,
+                    "archive %s is damaged: SQLite's quick_check finds %lld problem(s), the first: "
+                    "%s; restore the latest backup (docs/reconcile.md, \"Archive damage\")",
+                    s->path, (long long)n, first);
+    return r;
 }
 
 int tsb_store_open(const char *path, const struct tsb_store_open_opts *o, struct tsb_store **out)
@@ -487,7 +529,7 @@ int tsb_store_open(const char *path, const struct tsb_store_open_opts *o, struct
         goto out;
     }
     if ((r = configure(s, o->busy_timeout_ms ? o->busy_timeout_ms : DEFAULT_BUSY_MS)) != 0 ||
-        (r = migrate(s)) != 0)
+        (o->quick_check && (r = refuse_damaged(s)) != 0) || (r = migrate(s)) != 0)
         goto out;
     *out = s;
     s = NULL;
@@ -509,6 +551,7 @@ void tsb_store_close(struct tsb_store *s)
         sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
     sqlite3_close_v2(s->db);
     free(s->path);
+    free(s->damage);
     free(s);
 }
 
@@ -749,15 +792,52 @@ static int walk_entries(struct tsb_store *s, sqlite3_stmt *st, tsb_entry_cb cb, 
     return r;
 }
 
+/* Counts the rows a walk hands on to the caller's callback. */
+struct counted_walk {
+    tsb_entry_cb cb;
+    void *arg;
+    size_t n;
+};
+
+static int counted_cb(void *arg, const struct tsb_entry_rec *e)
+{
+    struct counted_walk *w = arg;
+    w->n++;
+    return w->cb(w->arg, e);
+}
+
+static void note_damage(struct tsb_store *s, const char *what)
+{
+    if (s->damage == NULL)
+        s->damage = tsb_strdup(what);
+}
+
+const char *tsb_store_damage(const struct tsb_store *s)
+{
+    return s->damage;
+}
+
 int tsb_store_entries_by_hash(struct tsb_store *s, const uint8_t digest[TSB_SHA256_LEN],
                               tsb_entry_cb cb, void *arg)
 {
     sqlite3_stmt *st = NULL;
+    struct counted_walk w = {.cb = cb, .arg = arg};
     int r = stmt(s, ST_ENTRIES_BY_HASH, &st);
     if (r != 0)
         return r;
     sqlite3_bind_blob(st, 1, digest, TSB_SHA256_LEN, SQLITE_STATIC);
-    return walk_entries(s, st, cb, arg);
+    if ((r = walk_entries(s, st, counted_cb, &w)) != 0 || w.n > 0)
+        return r;
+    /* "not found" is an answer an auditor acts on: ask the table itself before giving it */
+    if ((r = stmt(s, ST_ENTRIES_BY_HASH_SCAN, &st)) != 0)
+        return r;
+    sqlite3_bind_blob(st, 1, digest, TSB_SHA256_LEN, SQLITE_STATIC);
+    if ((r = walk_entries(s, st, counted_cb, &w)) != 0)
+        return r;
+    if (w.n > 0)
+        note_damage(s, "the archive's indexes miss journal entries that its entries table holds "
+                       "(found by a full scan): the archive file is damaged");
+    return 0;
 }
 
 int tsb_store_entries_by_received(struct tsb_store *s, int64_t from_ms, int64_t to_ms,
@@ -1275,8 +1355,10 @@ int tsb_store_stats(struct tsb_store *s, struct tsb_store_stats *out)
     int r = TSB_EINTERNAL, rc = SQLITE_DONE;
     struct tsb_store_stats t = {0};
     sqlite3_stmt *st = NULL;
-    /* one read transaction: every figure comes from the same snapshot */
-    if ((r = exec_cached(s, ST_BEGIN_READ, false, "reading archive statistics")) != 0)
+    /* one read transaction: every figure comes from the same snapshot (the caller's, if it
+     * holds one: tsb_store_snapshot_begin) */
+    bool own = sqlite3_get_autocommit(s->db) != 0;
+    if (own && (r = exec_cached(s, ST_BEGIN_READ, false, "reading archive statistics")) != 0)
         return r;
     if ((r = stat_query(s, ST_STAT_ENTRIES, &t.entries, NULL)) != 0 ||
         (r = stat_query(s, ST_STAT_STAGED, &t.staged, NULL)) != 0 ||
@@ -1298,12 +1380,12 @@ int tsb_store_stats(struct tsb_store *s, struct tsb_store_stats *out)
     }
     stmt_done(st);
     st = NULL;
-    if ((r = tx_commit(s, false, "reading archive statistics")) != 0)
+    if (own && (r = tx_commit(s, false, "reading archive statistics")) != 0)
         goto out;
     *out = t;
 out:
     stmt_done(st);
-    if (r != 0)
+    if (r != 0 && own)
         tx_rollback(s);
     return r;
 }
@@ -1494,7 +1576,7 @@ int tsb_store_run_add(struct tsb_store *s, const struct tsb_run_rec *run, int64_
     int r = TSB_EINTERNAL;
     sqlite3_stmt *st = NULL;
     if (run == NULL || run->result == NULL || run->report == NULL || run->exit_code < 0 ||
-        run->exit_code > 2)
+        run->exit_code > 3)
         return tsb_err(TSB_EINVAL, "store: a reconciliation run needs a result and a report");
     if ((r = tx_begin_write(s, "recording a reconciliation run")) != 0)
         return r;
@@ -1550,4 +1632,141 @@ int tsb_store_run_count(struct tsb_store *s, int64_t *count)
 int tsb_store_oldest_gen_time(struct tsb_store *s, int64_t *ms)
 {
     return query_int(s, ST_OLDEST_GEN_TIME, NULL, ms, "stamped bags");
+}
+
+/* ---- snapshots, integrity, checkpoints ---------------------------------------------------- */
+
+int tsb_store_snapshot_begin(struct tsb_store *s)
+{
+    int64_t n = 0;
+    if (!sqlite3_get_autocommit(s->db))
+        return tsb_err(TSB_ESTATE, "store: a transaction is already open on archive %s", s->path);
+    int r = exec_cached(s, ST_BEGIN_READ, false, "starting a read snapshot");
+    /* a deferred BEGIN takes its snapshot at the first read: take it now */
+    if (r == 0 && (r = pragma_int(s, "SELECT count(*) FROM sqlite_schema", &n)) != 0)
+        tx_rollback(s);
+    return r;
+}
+
+void tsb_store_snapshot_end(struct tsb_store *s)
+{
+    tx_rollback(s);
+}
+
+/* Records one problem: a line of integrity_check, or the error that stopped it. */
+static void integrity_problem(tsb_integrity_cb cb, void *arg, int64_t *n, const char *msg)
+{
+    (*n)++;
+    if (cb != NULL)
+        cb(arg, msg);
+}
+
+int tsb_store_integrity(struct tsb_store *s, bool quick, tsb_integrity_cb cb, void *arg,
+                        int64_t *problems)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t n = 0;
+    int r = 0;
+    char sql[64], msg[600];
+    snprintf(sql, sizeof(sql), "PRAGMA %s(%d)", quick ? "quick_check" : "integrity_check",
+             INTEGRITY_MAX);
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        if (t != NULL && strcmp((const char *)t, "ok") != 0)
+            integrity_problem(cb, arg, &n, (const char *)t);
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_DONE) {
+        int prim = rc & 0xff;
+        if (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB) {
+            /* so damaged that SQLite could not even finish looking */
+            snprintf(msg, sizeof(msg), "%s stopped: %s", quick ? "quick_check" : "integrity_check",
+                     sqlite3_errmsg(s->db));
+            integrity_problem(cb, arg, &n, msg);
+        } else {
+            r = fail(s, rc, false, quick ? "PRAGMA quick_check" : "PRAGMA integrity_check");
+        }
+    }
+    sqlite3_finalize(st);
+    if (r == 0) {
+        if (n > 0)
+            note_damage(s, "SQLite's integrity check reports damage in the archive file");
+        *problems = n;
+    }
+    return r;
+}
+
+int tsb_store_checkpoint(struct tsb_store *s, int wait_ms, int64_t *frames_left)
+{
+    int log = 0, done = 0;
+    int r = write_allowed(s, "checkpointing the WAL");
+    if (r != 0)
+        return r;
+    /* TRUNCATE waits (busy handler) for readers of older snapshots: bound that wait, so that a
+     * long reader costs the writer wait_ms and a retry later, never the busy timeout */
+    sqlite3_busy_timeout(s->db, wait_ms);
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    sqlite3_busy_timeout(s->db, s->busy_ms);
+    int prim = rc & 0xff;
+    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED) {
+        if (log > 0)
+            s->wal_frames = log;
+        if (frames_left != NULL)
+            *frames_left = s->wal_frames;
+        return tsb_err(TSB_EBUSY,
+                       "checkpointing the WAL of archive %s: readers hold it (%d of %d "
+                       "frames copied)",
+                       s->path, done, log);
+    }
+    if (rc != SQLITE_OK)
+        return fail(s, rc, true, "checkpointing the WAL");
+    s->wal_frames = 0;
+    if (frames_left != NULL)
+        *frames_left = 0;
+    return 0;
+}
+
+int64_t tsb_store_wal_frames(const struct tsb_store *s)
+{
+    return s->wal_frames;
+}
+
+int tsb_store_wal_size(const struct tsb_store *s, int64_t *bytes)
+{
+    struct stat sb;
+    size_t n = strlen(s->path) + sizeof("-wal");
+    char *wal = tsb_malloc(n);
+    int r = 0;
+    snprintf(wal, n, "%s-wal", s->path);
+    if (stat(wal, &sb) == 0)
+        *bytes = (int64_t)sb.st_size;
+    else if (errno == ENOENT)
+        *bytes = 0; /* no WAL (closed cleanly by the last connection) */
+    else
+        r = tsb_err(TSB_EIO, "%s: %s", wal, strerror(errno));
+    free(wal);
+    return r;
+}
+
+int tsb_store_run_last(struct tsb_store *s, struct tsb_run_last *out)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_RUN_LAST, &st);
+    if (r != 0)
+        return r;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        struct tsb_run_last t = {.id = sqlite3_column_int64(st, 0),
+                                 .finished_ms = sqlite3_column_int64(st, 1)};
+        const unsigned char *res = sqlite3_column_text(st, 2);
+        snprintf(t.result, sizeof(t.result), "%.15s", res ? (const char *)res : "");
+        *out = t;
+    } else if (rc == SQLITE_DONE) {
+        r = tsb_err(TSB_ENOTFOUND, "no reconciliation run recorded");
+    } else {
+        r = fail(s, rc, false, "reading the last reconciliation run");
+    }
+    stmt_done(st);
+    return r;
 }

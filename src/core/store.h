@@ -27,12 +27,16 @@ struct tsb_store_open_opts {
     bool readonly;       /* open an existing archive read-only (no migration) */
     int busy_timeout_ms; /* 0 means 5000 */
     const char *vfs;     /* SQLite VFS name, NULL for the default (tests inject faults) */
+    bool quick_check;    /* PRAGMA quick_check before any migration: damage is TSB_EDAMAGED */
 };
 
 /* Opens (creating if needed, unless readonly) the archive at path, applies pending schema
  * migrations in order, and sets WAL, synchronous=FULL and foreign_keys. o may be NULL.
  * A database newer than this build (user_version above the last migration), or a SQLite file that
- * is not a tsbag archive, is refused with TSB_ESTORE; readonly on a missing file: TSB_ENOTFOUND.
+ * is not a tsbag archive, is refused with TSB_ESTORE; with quick_check, a file whose quick_check
+ * finds damage with TSB_EDAMAGED (the detail names the first problem); readonly on a missing
+ * file: TSB_ENOTFOUND. Any read that meets a damaged file (SQLite: corrupt, not a database)
+ * returns TSB_EDAMAGED.
  * Writes on a readonly store return TSB_ESTATE. */
 int tsb_store_open(const char *path, const struct tsb_store_open_opts *o, struct tsb_store **out);
 /* Closes the connection. Accepts NULL. */
@@ -86,7 +90,10 @@ int tsb_store_entry_by_ref(struct tsb_store *s, int64_t ref, struct tsb_entry_re
 
 /* Calls cb for every entry with this digest, in Ref order; a non-zero cb return stops the walk and
  * is returned. Returns 0 (even when nothing matched: cb was simply not called). The record passed
- * to cb is valid only during the call. cb may use the store, except to start the same walk. */
+ * to cb is valid only during the call. cb may use the store, except to start the same walk.
+ * When the index finds nothing, the entries table itself is scanned (NOT INDEXED, linear in the
+ * archive) before answering nothing: an entry found only that way goes to cb like any other, and
+ * tsb_store_damage() then says that the archive's index is damaged. */
 typedef int (*tsb_entry_cb)(void *arg, const struct tsb_entry_rec *e);
 int tsb_store_entries_by_hash(struct tsb_store *s, const uint8_t digest[TSB_SHA256_LEN],
                               tsb_entry_cb cb, void *arg);
@@ -251,13 +258,13 @@ struct tsb_run_rec {
     bool local_only;
     int64_t period_from_ms, period_to_ms; /* ignored when local_only */
     int64_t done_to_ms;                   /* 0: no period completed */
-    const char *result;                   /* "clean", "discrepancies", "failed" */
+    const char *result;                   /* "clean", "discrepancies", "failed", "damaged" */
     int exit_code;
     int64_t bags_local, bags_remote_missing, recovered, missing_at_ehealth, conflicts, errors,
         violations;
     const char *report; /* the JSON report */
 };
-/* Records one reconciliation run; *id (if non-NULL) gets its id. */
+/* Records one reconciliation run (exit_code 0..3); *id (if non-NULL) gets its id. */
 int tsb_store_run_add(struct tsb_store *s, const struct tsb_run_rec *run, int64_t *id);
 /* The latest done_to_ms of any run (where --since-last resumes); TSB_ENOTFOUND if none. */
 int tsb_store_run_last_done(struct tsb_store *s, int64_t *done_to_ms);
@@ -265,6 +272,48 @@ int tsb_store_run_last_done(struct tsb_store *s, int64_t *done_to_ms);
 int tsb_store_run_count(struct tsb_store *s, int64_t *count);
 /* The oldest gen_time_ms of a stamped or recovered bag; TSB_ENOTFOUND if none. */
 int tsb_store_oldest_gen_time(struct tsb_store *s, int64_t *ms);
+
+/* The latest reconciliation run: id, finished_ms and result ("clean", "discrepancies", "failed",
+ * "damaged"); TSB_ENOTFOUND if none. */
+struct tsb_run_last {
+    int64_t id, finished_ms;
+    char result[16];
+};
+int tsb_store_run_last(struct tsb_store *s, struct tsb_run_last *out);
+
+/* ---- snapshots, integrity, WAL ------------------------------------------------------------ */
+
+/* Opens a read transaction whose snapshot every later read on this connection sees until
+ * tsb_store_snapshot_end (walks included). TSB_ESTATE if a transaction is already open. While
+ * it is open the WAL cannot be checkpointed past it: keep it short. */
+int tsb_store_snapshot_begin(struct tsb_store *s);
+void tsb_store_snapshot_end(struct tsb_store *s);
+
+/* Runs SQLite's PRAGMA integrity_check (quick: quick_check, which skips the comparison of
+ * indexes with their tables) and calls cb (may be NULL) with each problem it names, at most 100;
+ * *problems gets their number, 0 for an intact file. An archive too damaged for the check to
+ * finish counts as one problem. Returns the store's error only when the check could not run
+ * (busy, I/O). Linear in the archive's size. */
+typedef void (*tsb_integrity_cb)(void *arg, const char *problem);
+int tsb_store_integrity(struct tsb_store *s, bool quick, tsb_integrity_cb cb, void *arg,
+                        int64_t *problems);
+/* NULL, or what a read on this connection found damaged (an index missing rows, an integrity
+ * check's findings). Owned by the store. */
+const char *tsb_store_damage(const struct tsb_store *s);
+
+/* The size the WAL shrinks back to when it is reset (PRAGMA journal_size_limit). */
+#define TSB_STORE_WAL_LIMIT (16 * 1024 * 1024)
+
+/* Copies the whole WAL into the archive and truncates it to zero bytes (wal_checkpoint
+ * TRUNCATE), waiting at most wait_ms for readers of older snapshots. 0 when truncated;
+ * TSB_EBUSY when readers still hold it (what could be copied was, *frames_left says what is left
+ * in the WAL; retry later); TSB_EDURABLE (connection poisoned) when the copy or its fsync failed.
+ * Writer connection only. frames_left may be NULL. */
+int tsb_store_checkpoint(struct tsb_store *s, int wait_ms, int64_t *frames_left);
+/* Frames in the WAL after this connection's last commit (0 after a truncating checkpoint). */
+int64_t tsb_store_wal_frames(const struct tsb_store *s);
+/* Size in bytes of the archive's -wal file, 0 when there is none. */
+int tsb_store_wal_size(const struct tsb_store *s, int64_t *bytes);
 
 /* ---- status ------------------------------------------------------------------------------- */
 

@@ -337,7 +337,9 @@ int main(int argc, char **argv)
         tsb_error("tsbagd: %s", tsb_err_detail());
         goto out;
     }
-    struct tsb_store_open_opts so = {.busy_timeout_ms = (int)d.cfg.store.busy_timeout_ms};
+    /* quick_check: a damaged archive is refused before anything is written to it */
+    struct tsb_store_open_opts so = {.busy_timeout_ms = (int)d.cfg.store.busy_timeout_ms,
+                                     .quick_check = true};
     if (tsb_store_open(d.cfg.store.path, &so, &store) != 0) {
         tsb_error("tsbagd: archive %s: %s", d.cfg.store.path, tsb_err_detail());
         goto out;

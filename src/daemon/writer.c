@@ -2,7 +2,9 @@
  * writer: a dedicated thread (not the libuv threadpool, whose four workers are shared with DNS
  * and file work) draining one FIFO of entries and jobs into the archive. The queue and the done
  * list are the only state shared between threads, both under one mutex; the store connection is
- * touched by the writer thread only, from start until it closes it on exit.
+ * touched by the writer thread only, from start until it closes it on exit. Between batches the
+ * writer also truncates the WAL (at most once a second, waiting only briefly for readers), so that
+ * readers never make it grow without bound (docs/internals/WRITER.md).
  */
 #include "writer.h"
 
@@ -12,6 +14,13 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Truncating checkpoints: at most one per interval; while entries keep coming, only once the WAL
+ * holds this many frames (SQLite's passive auto-checkpoint threshold); when idle, whenever it is
+ * not empty. A reader of an older snapshot costs at most CKPT_WAIT_MS of writer time. */
+#define CKPT_INTERVAL_NS (1000 * (uint64_t)1000000)
+#define CKPT_BUSY_FRAMES 1000
+#define CKPT_WAIT_MS     20
 
 struct tsb_writer {
     uv_loop_t *loop;
@@ -30,6 +39,7 @@ struct tsb_writer {
     /* writer thread only */
     struct tsb_store *store;
     bool poisoned;
+    uint64_t ckpt_at; /* uv_hrtime() of the last truncating checkpoint attempt */
     struct tsb_writer_entry **batch;
     struct tsb_entry_in *batch_in;
     int64_t *batch_refs;
@@ -103,13 +113,50 @@ static void run_batch(struct tsb_writer *w, size_t n)
     }
 }
 
+/* Nanoseconds until a truncating checkpoint is due (0: now), or UINT64_MAX when none is needed:
+ * the WAL is empty, or still small while busy. */
+static uint64_t checkpoint_due(const struct tsb_writer *w, bool idle)
+{
+    int64_t frames = tsb_store_wal_frames(w->store);
+    if (w->poisoned || frames == 0 || (!idle && frames < CKPT_BUSY_FRAMES))
+        return UINT64_MAX;
+    uint64_t next = w->ckpt_at + CKPT_INTERVAL_NS, now = uv_hrtime();
+    return w->ckpt_at == 0 || now >= next ? 0 : next - now;
+}
+
+/* Runs without mu. A busy WAL (readers) is normal: retried at the next interval. A failed copy or
+ * fsync poisons the store, so the next batch fails before anything more is acknowledged. */
+static void checkpoint(struct tsb_writer *w, bool idle)
+{
+    if (checkpoint_due(w, idle) != 0)
+        return;
+    w->ckpt_at = uv_hrtime();
+    int r = tsb_store_checkpoint(w->store, CKPT_WAIT_MS, NULL);
+    if (r == TSB_EDURABLE) {
+        w->poisoned = true;
+        tsb_error("writer: %s; the archive is no longer written", tsb_err_detail());
+    } else if (r != 0 && r != TSB_EBUSY) {
+        tsb_warn("writer: %s", tsb_err_detail());
+    }
+}
+
 static void writer_main(void *arg)
 {
     struct tsb_writer *w = arg;
     uv_mutex_lock(&w->mu);
     for (;;) {
-        while (w->q_head == NULL && !w->stopping)
-            uv_cond_wait(&w->cv, &w->mu);
+        while (w->q_head == NULL && !w->stopping) {
+            uint64_t due = checkpoint_due(w, true);
+            if (due == UINT64_MAX) {
+                uv_cond_wait(&w->cv, &w->mu);
+            } else if (due > 0) {
+                (void)uv_cond_timedwait(&w->cv, &w->mu, due);
+            } else {
+                uv_mutex_unlock(&w->mu);
+                checkpoint(w, true);
+                uv_mutex_lock(&w->mu);
+            }
+        }
         if (w->q_head == NULL)
             break;
         struct tsb_writer_entry *e = w->q_head;
@@ -121,6 +168,9 @@ static void writer_main(void *arg)
             run_job(w, e);
             uv_mutex_lock(&w->mu);
             post_done(w, e, e);
+            uv_mutex_unlock(&w->mu);
+            checkpoint(w, false);
+            uv_mutex_lock(&w->mu);
             continue;
         }
         /* group commit: wait a little for company unless the batch is full or we are stopping */
@@ -147,6 +197,9 @@ static void writer_main(void *arg)
         run_batch(w, n);
         uv_mutex_lock(&w->mu);
         post_done(w, first, last);
+        uv_mutex_unlock(&w->mu);
+        checkpoint(w, false);
+        uv_mutex_lock(&w->mu);
     }
     uv_mutex_unlock(&w->mu);
     tsb_store_close(w->store);

@@ -3,7 +3,10 @@
  * kind of damage an operator with the sqlite3 shell could do is reported with its kind, bag and
  * Ref, every one of them in a single pass (the check never stops at the first): a gap at the
  * start and in the middle, bytes that are not a bag, bytes whose SequenceNumber or entry count
- * disagree with the row, a token from an untrusted TSA, a missing journal row, an extra one. */
+ * disagree with the row, a token from an untrusted TSA, a missing journal row, an extra one.
+ * A seal committed by another connection while the check runs is not seen half (one snapshot).
+ * A stale entries_hash index (an old copy of its page: structurally valid, rows missing) is
+ * reported as archive damage, and a hash lookup still finds the entries it lost. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,10 +20,12 @@
 #include "testlib.h"
 #include "token.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char *dir;
 
@@ -306,6 +311,150 @@ static void test_first_sequence(void **state)
     assert_int_equal(f->n, 1);
 }
 
+/* Appends n entries with content "late i" and seals them into one bag, through connection s. */
+static void append_and_seal(struct tsb_store *s, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char text[32];
+        struct tsb_entry_in in = {.source = "his"};
+        int64_t ref;
+        snprintf(text, sizeof(text), "late %d", i);
+        in.content = (const uint8_t *)text;
+        in.content_len = strlen(text);
+        tsb_sha256(in.content, in.content_len, in.digest);
+        assert_int_equal(tsb_store_append(s, &in, 1, &ref), 0);
+    }
+    struct tsb_seal_opts so = {0};
+    struct tsb_seal_result res;
+    assert_int_equal(tsb_store_seal(s, &so, &res), 0);
+    assert_int_equal(res.entries, (size_t)n);
+}
+
+struct sealer_fx {
+    struct fx *f;
+    bool sealed;
+};
+
+/* After the check has walked its last bag, another connection (tsbagd's sealer, in real life)
+ * seals a new bag: the entries walk must not see its rows without the bag. */
+static void seal_behind(void *arg, const char *phase, int64_t done, int64_t total)
+{
+    struct sealer_fx *x = arg;
+    if (x->sealed || strcmp(phase, "bags") != 0 || done != total)
+        return;
+    struct tsb_store *w = NULL;
+    assert_int_equal(tsb_store_open(x->f->path, NULL, &w), 0);
+    append_and_seal(w, 3);
+    tsb_store_close(w);
+    x->sealed = true;
+}
+
+static void test_seal_during_check(void **state)
+{
+    struct fx *f = *state;
+    struct sealer_fx x = {.f = f};
+    struct tsb_check_opts o = {.verifier = f->v,
+                               .on_violation = on_violation,
+                               .arg = f,
+                               .on_progress = seal_behind,
+                               .progress_arg = &x};
+    struct tsb_check_stats st;
+    f->n = 0;
+    assert_int_equal(tsb_check_archive(f->s, &o, &st), 0);
+    assert_true(x.sealed);
+    if (f->n)
+        dump(f);
+    assert_int_equal(f->n, 0);
+    assert_int_equal(st.bags, 5);
+    assert_int_equal(st.entries, 10);
+    /* the next check sees the new bag whole */
+    run(f);
+    assert_int_equal(f->n, 0);
+}
+
+/* Reads page pgno (1-based) of the closed archive into buf, or writes buf over it. */
+static void page_io(const char *path, int64_t pgno, int64_t size, uint8_t *buf, bool write)
+{
+    int fd = open(path, write ? O_WRONLY : O_RDONLY);
+    assert_true(fd >= 0);
+    off_t at = (off_t)((pgno - 1) * size);
+    ssize_t n = write ? pwrite(fd, buf, (size_t)size, at) : pread(fd, buf, (size_t)size, at);
+    assert_int_equal(n, size);
+    assert_int_equal(close(fd), 0);
+}
+
+static int64_t raw_int(struct fx *f, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static int count_cb(void *arg, const struct tsb_entry_rec *e)
+{
+    (void)e;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_stale_hash_index(void **state)
+{
+    struct fx *f = *state;
+    /* keep the entries_hash page of 10 sealed entries (the WAL checkpointed into the file) */
+    assert_int_equal(tsb_store_checkpoint(f->s, 0, NULL), 0);
+    tsb_store_close(f->s);
+    f->s = NULL;
+    int64_t psize = raw_int(f, "PRAGMA page_size");
+    int64_t root = raw_int(f, "SELECT rootpage FROM sqlite_schema WHERE name = 'entries_hash'");
+    uint8_t *old = malloc((size_t)psize);
+    page_io(f->path, root, psize, old, false);
+    /* three more sealed entries, then the old page back: the index silently lacks them */
+    assert_int_equal(tsb_store_open(f->path, NULL, &f->s), 0);
+    append_and_seal(f->s, 3);
+    assert_int_equal(tsb_store_checkpoint(f->s, 0, NULL), 0);
+    tsb_store_close(f->s);
+    assert_int_equal(raw_int(f, "SELECT rootpage FROM sqlite_schema WHERE name = 'entries_hash'"),
+                     root);
+    page_io(f->path, root, psize, old, true);
+    free(old);
+    assert_int_equal(tsb_store_open(f->path, NULL, &f->s), 0);
+
+    /* the damage SQLite's integrity check sees is the check's own verdict */
+    struct tsb_check_stats st = run(f);
+    assert_true(st.damage > 0);
+    assert_true(has(f, TSB_V_DAMAGE, 0, "entries_hash"));
+    assert_string_equal(tsb_violation_kind_name(TSB_V_DAMAGE), "archive-damage");
+
+    /* a lookup by hash does not answer "none" for an entry the index lost */
+    struct tsb_store *r = NULL;
+    struct tsb_store_open_opts ro = {.readonly = true};
+    assert_int_equal(tsb_store_open(f->path, &ro, &r), 0);
+    uint8_t d[TSB_SHA256_LEN];
+    int hits = 0;
+    tsb_sha256((const uint8_t *)"late 1", 6, d);
+    assert_int_equal(tsb_store_entries_by_hash(r, d, count_cb, &hits), 0);
+    assert_int_equal(hits, 1);
+    assert_non_null(tsb_store_damage(r));
+    /* an intact lookup leaves no damage note; a hash nobody sent is still none */
+    tsb_store_close(r);
+    assert_int_equal(tsb_store_open(f->path, &ro, &r), 0);
+    hits = 0;
+    tsb_sha256((const uint8_t *)"entry 0.0", 9, d);
+    assert_int_equal(tsb_store_entries_by_hash(r, d, count_cb, &hits), 0);
+    assert_int_equal(hits, 1);
+    memset(d, 0x5a, sizeof(d));
+    assert_int_equal(tsb_store_entries_by_hash(r, d, count_cb, &hits), 0);
+    assert_int_equal(hits, 1);
+    assert_null(tsb_store_damage(r));
+    tsb_store_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +462,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_first_sequence, setup_1000, teardown),
         cmocka_unit_test_setup_teardown(test_every_damage_in_one_pass, setup, teardown),
         cmocka_unit_test_setup_teardown(test_untrusted_token_and_gap_in_middle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seal_during_check, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_hash_index, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

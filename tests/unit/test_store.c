@@ -1,6 +1,7 @@
 /* Unit tests for store: real SQLite files in a temporary folder. Migrations, append and lookups,
  * Refs never reused, sealing (0, 1, N, more than a bag), every bag state transition in C and in
- * SQL (triggers), statistics, WAL readers beside a writer, SQLITE_BUSY, and write/fsync failures
+ * SQL (triggers), statistics, WAL readers beside a writer, read snapshots and truncating
+ * checkpoints, quick_check at open, SQLITE_BUSY, and write/fsync failures
  * forced through a fault-injecting SQLite VFS. This test includes sqlite3.h (for the VFS and for
  * tampering with the archive directly, as an operator with the sqlite3 shell could); the product
  * code keeps SQLite inside store.c. */
@@ -1324,6 +1325,66 @@ static void test_readonly_beside_writer(void **state)
     free(c);
 }
 
+/* One snapshot for every read between begin and end; the truncating checkpoint waits for no
+ * reader past its bound and empties the WAL once they are gone. */
+static void test_snapshot_and_checkpoint(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *w = open_rw(f->path);
+    free(append_range(w, 0, 3));
+    assert_true(tsb_store_wal_frames(w) > 0);
+    struct tsb_store *r = NULL;
+    struct tsb_store_open_opts ro = {.readonly = true};
+    assert_int_equal(tsb_store_open(f->path, &ro, &r), 0);
+    assert_int_equal(tsb_store_snapshot_begin(r), 0);
+    assert_int_equal(tsb_store_snapshot_begin(r), TSB_ESTATE);
+    free(append_range(w, 10, 2));
+    assert_int_equal(stats_of(r).entries, 3); /* the snapshot, not the newest commit */
+    int64_t left = 0, wal = 0;
+    assert_int_equal(tsb_store_checkpoint(w, 0, &left), TSB_EBUSY);
+    assert_true(left > 0);
+    assert_int_equal(tsb_store_checkpoint(r, 0, NULL), TSB_ESTATE); /* read-only */
+    tsb_store_snapshot_end(r);
+    assert_int_equal(stats_of(r).entries, 5);
+    assert_int_equal(tsb_store_wal_size(w, &wal), 0);
+    assert_true(wal > 0);
+    assert_int_equal(tsb_store_checkpoint(w, 0, &left), 0);
+    assert_int_equal(left, 0);
+    assert_int_equal(tsb_store_wal_frames(w), 0);
+    assert_int_equal(tsb_store_wal_size(w, &wal), 0);
+    assert_int_equal(wal, 0);
+    tsb_store_close(r);
+    tsb_store_close(w);
+}
+
+/* quick_check at open refuses a damaged file before anything (a migration) could write to it. */
+static void test_open_quick_check(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *w = open_rw(f->path);
+    struct tsb_store_open_opts qo = {.quick_check = true};
+    tsb_store_close(w);
+    assert_int_equal(tsb_store_open(f->path, &qo, &w), 0);
+    tsb_store_close(w);
+    int64_t psize = raw_int(f->path, "PRAGMA page_size");
+    int64_t root = raw_int(f->path, "SELECT rootpage FROM sqlite_schema WHERE name = "
+                                    "'bag_attempts'");
+    assert_int_equal(tsb_test_sh("dd if=/dev/zero of='%s' bs=%lld seek=%lld count=1 conv=notrunc "
+                                 "status=none",
+                                 f->path, (long long)psize, (long long)(root - 1)),
+                     0);
+    assert_int_equal(tsb_store_open(f->path, &qo, &w), TSB_EDAMAGED);
+    assert_non_null(strstr(tsb_err_detail(), "quick_check"));
+    assert_non_null(strstr(tsb_err_detail(), "is damaged"));
+    /* without the option the damage goes unseen at open: the option is what refuses */
+    assert_int_equal(tsb_store_open(f->path, NULL, &w), 0);
+    int64_t n = 0;
+    assert_int_equal(tsb_store_integrity(w, false, NULL, NULL, &n), 0);
+    assert_true(n > 0);
+    assert_non_null(tsb_store_damage(w));
+    tsb_store_close(w);
+}
+
 static void test_busy(void **state)
 {
     struct fx *f = *state;
@@ -1549,6 +1610,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state_transitions_sql, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_and_gen_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_beside_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_and_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_quick_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_failure_is_durable_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_failure_is_durable_error, setup, teardown),

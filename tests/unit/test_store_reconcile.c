@@ -314,7 +314,15 @@ static void test_conflicts_and_runs(void **state)
     assert_int_equal(done, 199);
     assert_int_equal(tsb_store_run_count(f->s, &n), 0);
     assert_int_equal(n, 3);
+    /* schema 0004: a run that found the archive file damaged */
+    run.result = "damaged";
     run.exit_code = 3;
+    assert_int_equal(tsb_store_run_add(f->s, &run, NULL), 0);
+    struct tsb_run_last last;
+    assert_int_equal(tsb_store_run_last(f->s, &last), 0);
+    assert_string_equal(last.result, "damaged");
+    assert_int_equal(last.id, 4);
+    run.exit_code = 4;
     assert_int_equal(tsb_store_run_add(f->s, &run, NULL), TSB_EINVAL);
     assert_int_not_equal(raw_exec(f->path, "DELETE FROM reconcile_runs"), SQLITE_OK);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM reconcile_runs WHERE mode = "

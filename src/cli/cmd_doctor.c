@@ -233,6 +233,17 @@ static void check_state_dir(struct doctor *d)
         add(d, "state_dir", V_OK, "general.state_dir %s is writable", dir);
 }
 
+/* Keeps the first finding of the integrity check, without SQLite's heading line. */
+static void first_problem(void *arg, const char *problem)
+{
+    static const char heading[] = "*** in database main ***\n";
+    char *first = arg;
+    if (strncmp(problem, heading, sizeof(heading) - 1) == 0)
+        problem += sizeof(heading) - 1;
+    if (first[0] == '\0')
+        snprintf(first, 300, "%.*s", (int)strcspn(problem, "\n"), problem);
+}
+
 static void check_archive(struct doctor *d)
 {
     const struct tsb_config *c = &d->cli->cfg;
@@ -252,9 +263,16 @@ static void check_archive(struct doctor *d)
         return;
     }
     int version = tsb_store_schema_version(s), latest = tsb_store_schema_latest();
-    if (tsb_store_quick_check(s) != 0)
-        add(d, "archive", V_FAIL, "%s: restore the last good backup (docs/operations.md)",
+    char first[300] = "";
+    int64_t problems = 0;
+    if (tsb_store_integrity(s, true, first_problem, first, &problems) != 0)
+        add(d, "archive", V_FAIL, "store.path %s: quick_check could not run: %s", path,
             tsb_err_detail());
+    else if (problems > 0)
+        add(d, "archive", V_FAIL,
+            "store.path %s is damaged: quick_check finds %lld problem(s), the first: %s; restore "
+            "the latest backup (docs/reconcile.md, \"Archive damage\")",
+            path, (long long)problems, first);
     else if (access(path, W_OK) != 0)
         add(d, "archive", V_FAIL,
             "store.path %s is not writable (%s): give the user running "

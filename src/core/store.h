@@ -45,9 +45,6 @@ void tsb_store_close(struct tsb_store *s);
 int tsb_store_schema_version(struct tsb_store *s);
 /* The schema version this build migrates archives to (the last schema/NNNN_*.sql). */
 int tsb_store_schema_latest(void);
-/* PRAGMA quick_check: 0 when SQLite finds the file sound, TSB_ESTORE with SQLite's first finding
- * in the detail otherwise. Reads every page, so it takes as long as reading the archive. */
-int tsb_store_quick_check(struct tsb_store *s);
 /* Checks that the archive can be written now (the file, its -wal and -shm, its folder): SQLite
  * opens a write-protected file read-only without an error. 0, or TSB_ESTORE naming the file and
  * what to fix; TSB_EBUSY if another process holds the write lock past the busy timeout. */

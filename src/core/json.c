@@ -153,7 +153,7 @@ static int dump_cb(const char *p, size_t n, void *arg)
 static int dump(const json_t *doc, size_t flags, struct tsb_buf *out)
 {
     size_t before = out->len;
-    if (json_dump_callback(doc, dump_cb, out, flags | JSON_PRESERVE_ORDER) != 0) {
+    if (json_dump_callback(doc, dump_cb, out, flags | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) != 0) {
         out->len = before;
         if (out->p)
             out->p[before] = '\0';

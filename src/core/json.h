@@ -35,8 +35,8 @@ void tsb_json_set_bool(struct json_t *obj, const char *key, bool v);
 /* Appends v to arr, taking v. */
 void tsb_json_append(struct json_t *arr, struct json_t *v);
 
-/* Appends doc, compact and in insertion order, to out. TSB_ETOOBIG past out's cap (out keeps
- * what it held). */
+/* Appends doc (any value, not only an object or array), compact and in insertion order, to out.
+ * TSB_ETOOBIG past out's cap (out keeps what it held). */
 int tsb_json_dump(const struct json_t *doc, struct tsb_buf *out);
 /* The same on one line with ", " and ": " between items (for output read by people too). */
 int tsb_json_dump_line(const struct json_t *doc, struct tsb_buf *out);

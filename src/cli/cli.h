@@ -8,6 +8,7 @@
 #define TSB_CLI_H
 
 #include "config.h"
+#include "fetch.h"
 #include "mem.h"
 
 #include <stdbool.h>
@@ -92,5 +93,19 @@ typedef int (*tsb_sel_cb)(void *arg, const struct tsb_sel_input *in,
 int tsb_sel_run(struct tsb_sel *s, struct tsb_store *st, struct tsb_audit *a, tsb_sel_cb cb,
                 void *arg);
 int tsb_cmd_push(struct tsb_cli *cli, int argc, char **argv);
+int tsb_cmd_doctor(struct tsb_cli *cli, int argc, char **argv);
+
+/* ---- blocking HTTPS to eHealth (cmd_reconcile.c) ----------------------------------------- */
+
+/* Where tsb_cli_consult_post sends, with the tsa section's TLS CA, timeouts and size cap. */
+struct tsb_cli_post {
+    const char *url;
+    struct tsb_fetch_opts fo;
+};
+/* The post context for url (borrowed; cli must outlive it). */
+struct tsb_cli_post tsb_cli_post_for(const struct tsb_cli *cli, const char *url);
+/* A tsb_consult_post_fn (reconcile.h) over fetch_sync.c; arg is a struct tsb_cli_post. Statuses
+ * other than 200 and 500 (SOAP 1.1 faults) are TSB_EPROTO naming the URL. */
+int tsb_cli_consult_post(void *arg, const uint8_t *req, size_t len, struct tsb_buf *resp);
 
 #endif

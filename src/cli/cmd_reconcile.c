@@ -155,14 +155,9 @@ static int choose_period(struct tsb_cli *cli, const struct opts *o, struct tsb_s
 
 /* ---- transport ---------------------------------------------------------------------------- */
 
-struct post_ctx {
-    const char *url;
-    struct tsb_fetch_opts fo;
-};
-
-static int post(void *arg, const uint8_t *req, size_t len, struct tsb_buf *resp)
+int tsb_cli_consult_post(void *arg, const uint8_t *req, size_t len, struct tsb_buf *resp)
 {
-    struct post_ctx *p = arg;
+    struct tsb_cli_post *p = arg;
     long status = 0;
     int r = tsb_fetch_sync_post(&p->fo, p->url, NULL, req, len, resp, &status);
     /* SOAP 1.1 faults travel with 500; anything else but 200 is not a SOAP answer */
@@ -253,6 +248,16 @@ static void print_text(FILE *f, const char *tz, const struct tsb_report *rep)
 }
 
 /* ---- the verb ----------------------------------------------------------------------------- */
+
+struct tsb_cli_post tsb_cli_post_for(const struct tsb_cli *cli, const char *url)
+{
+    struct tsb_cli_post p = {.url = url,
+                             .fo = {.ca_file = cli->cfg.tsa.ca_file,
+                                    .connect_timeout_ms = cli->cfg.tsa.connect_timeout_ms,
+                                    .timeout_ms = cli->cfg.tsa.timeout_ms,
+                                    .max_response = (size_t)cli->cfg.tsa.max_response}};
+    return p;
+}
 
 static bool fatal_transport(int r)
 {
@@ -354,11 +359,7 @@ int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv)
             tsb_report_error(&rep, "hospital keystore (tsa.keystore): %s", tsb_err_detail());
             goto check;
         }
-        struct post_ctx pc = {.url = cli->cfg.consult.url,
-                              .fo = {.ca_file = cli->cfg.tsa.ca_file,
-                                     .connect_timeout_ms = cli->cfg.tsa.connect_timeout_ms,
-                                     .timeout_ms = cli->cfg.tsa.timeout_ms,
-                                     .max_response = (size_t)cli->cfg.tsa.max_response}};
+        struct tsb_cli_post pc = tsb_cli_post_for(cli, cli->cfg.consult.url);
         struct tsb_reconcile_opts ro = {
             .store = s,
             .keystore = ks,
@@ -367,7 +368,7 @@ int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv)
             .ns = cli->cfg.sealer.bag_namespace,
             .wss_ttl_s = cli->cfg.tsa.wss_ttl_s,
             .limits = {.max_response = (size_t)cli->cfg.tsa.max_response},
-            .post = post,
+            .post = tsb_cli_consult_post,
             .post_arg = &pc,
             .on_progress = on_progress,
             .progress_arg = &o,

@@ -12,6 +12,7 @@
 #include "codec.h"
 #include "err.h"
 #include "evidence.h"
+#include "json.h"
 #include "store.h"
 #include "timefmt.h"
 
@@ -24,6 +25,7 @@
 
 #define EXIT_NOT_FOUND   3
 #define EXIT_NOT_STAMPED 4
+#define JSON_LINE_MAX    ((size_t)1 << 20) /* one result line; its texts are bounded arrays */
 
 struct report {
     bool json;
@@ -32,6 +34,7 @@ struct report {
     size_t n, counts[4];
     bool progress; /* stderr is a terminal */
     bool progress_shown;
+    bool broken; /* a JSON document could not be written */
     struct timespec start, last;
 };
 
@@ -63,18 +66,19 @@ static void progress(struct report *rp, bool final)
             rp->counts[TSB_VERDICT_NOT_FOUND], rp->counts[TSB_VERDICT_NOT_STAMPED]);
 }
 
-static void json_str(const char *s)
+/* Prints v (taken) on one line; a document that does not fit is reported and marks the run. */
+static void put_json(struct report *rp, struct json_t *v)
 {
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
+    struct tsb_buf b;
+    tsb_buf_init(&b, JSON_LINE_MAX);
+    if (tsb_json_dump_line(v, &b) == 0) {
+        fputs((const char *)b.p, stdout);
+    } else {
+        fprintf(stderr, "tsbag verify: %s\n", tsb_err_detail());
+        rp->broken = true;
     }
-    putchar('"');
+    tsb_buf_cleanup(&b);
+    tsb_json_free(v);
 }
 
 static const char *outcome_word(enum tsb_check_outcome o)
@@ -172,72 +176,80 @@ static void print_text(struct report *rp, const char *label, const struct tsb_au
     }
 }
 
+/* One result: the fields on one line, then its checks one per line (the layout of the golden
+ * files). */
 static void print_json(struct report *rp, const char *kind, const char *label,
                        const struct tsb_audit_result *res)
 {
     char hex[TSB_HASH_STR_MAX], t[TSB_TIME_STR_MAX];
-    printf("%s\n    {\"input\": ", rp->n > 1 ? "," : "");
-    json_str(label);
-    printf(", \"input_kind\": \"%s\", \"verdict\": ", kind);
-    json_str(tsb_verdict_name(res->verdict));
+    struct json_t *o = tsb_json_object();
+    struct tsb_buf b;
+    tsb_buf_init(&b, JSON_LINE_MAX);
+    printf("%s\n    ", rp->n > 1 ? "," : "");
+    tsb_json_set_str(o, "input", label);
+    tsb_json_set_str(o, "input_kind", kind);
+    tsb_json_set_str(o, "verdict", tsb_verdict_name(res->verdict));
     if (res->verdict == TSB_VERDICT_INVALID) {
-        printf(", \"failed_check\": \"%s\", \"reason\": ", tsb_audit_check_id(res->failed));
-        json_str(res->message[res->failed]);
-        printf(", \"meaning\": ");
-        json_str(tsb_audit_check_meaning(res->failed));
+        tsb_json_set_str(o, "failed_check", tsb_audit_check_id(res->failed));
+        tsb_json_set_str(o, "reason", res->message[res->failed]);
+        tsb_json_set_str(o, "meaning", tsb_audit_check_meaning(res->failed));
     } else {
-        printf(", \"failed_check\": null");
+        tsb_json_set(o, "failed_check", tsb_json_null());
     }
-    if (res->note[0]) {
-        printf(", \"note\": ");
-        json_str(res->note);
-    }
+    if (res->note[0])
+        tsb_json_set_str(o, "note", res->note);
     tsb_hex_encode(res->digest, TSB_SHA256_LEN, hex);
     if (has_digest(res))
-        printf(", \"hash\": \"%s\"", hex);
+        tsb_json_set_str(o, "hash", hex);
     if (res->have_entry) {
-        printf(", \"ref\": %lld", (long long)res->ref);
+        tsb_json_set_int(o, "ref", res->ref);
         if (res->bag_seq > 0)
-            printf(", \"bag_sequence\": %lld", (long long)res->bag_seq);
-        if (res->tsa_serial[0]) {
-            printf(", \"tsa_serial\": ");
-            json_str(res->tsa_serial);
-        }
+            tsb_json_set_int(o, "bag_sequence", res->bag_seq);
+        if (res->tsa_serial[0])
+            tsb_json_set_str(o, "tsa_serial", res->tsa_serial);
         if (res->gen_time_ms != 0) {
             tsb_time_utc(res->gen_time_ms, t);
-            printf(", \"gen_time_ms\": %lld, \"gen_time_utc\": \"%s\"", (long long)res->gen_time_ms,
-                   t);
+            tsb_json_set_int(o, "gen_time_ms", res->gen_time_ms);
+            tsb_json_set_str(o, "gen_time_utc", t);
             if (tsb_time_zone(res->gen_time_ms, rp->zone, t) == 0) {
-                printf(", \"gen_time_local\": ");
-                json_str(t);
-                printf(", \"time_zone\": ");
-                json_str(rp->zone);
+                tsb_json_set_str(o, "gen_time_local", t);
+                tsb_json_set_str(o, "time_zone", rp->zone);
             }
         }
-        if (res->tsa_subject[0]) {
-            printf(", \"tsa_subject\": ");
-            json_str(res->tsa_subject);
-        }
-        if (res->tsa_policy[0]) {
-            printf(", \"tsa_policy\": ");
-            json_str(res->tsa_policy);
-        }
-        printf(",\n     \"checks\": [");
-        bool first = true;
-        for (int c = 0; c < TSB_ACHK_N; c++) {
-            if (res->outcome[c] == TSB_CHECK_NOT_RUN)
-                continue;
-            printf("%s\n       {\"check\": \"%s\", \"name\": ", first ? "" : ",",
-                   tsb_audit_check_id(c));
-            json_str(tsb_audit_check_name(c));
-            printf(", \"outcome\": \"%s\", \"message\": ", outcome_id(res->outcome[c]));
-            json_str(res->message[c]);
-            putchar('}');
-            first = false;
-        }
-        printf("]");
+        if (res->tsa_subject[0])
+            tsb_json_set_str(o, "tsa_subject", res->tsa_subject);
+        if (res->tsa_policy[0])
+            tsb_json_set_str(o, "tsa_policy", res->tsa_policy);
     }
-    printf("}");
+    if (!res->have_entry) {
+        put_json(rp, o);
+        return;
+    }
+    /* the result's fields on one line, then "checks" with one line per check: the object is
+     * printed without its closing brace, which follows the checks */
+    if (tsb_json_dump_line(o, &b) != 0) {
+        fprintf(stderr, "tsbag verify: %s\n", tsb_err_detail());
+        rp->broken = true;
+        goto out;
+    }
+    printf("%.*s,\n     \"checks\": [", (int)(b.len - 1), (const char *)b.p);
+    bool first = true;
+    for (int c = 0; c < TSB_ACHK_N; c++) {
+        if (res->outcome[c] == TSB_CHECK_NOT_RUN)
+            continue;
+        struct json_t *k = tsb_json_object();
+        tsb_json_set_str(k, "check", tsb_audit_check_id(c));
+        tsb_json_set_str(k, "name", tsb_audit_check_name(c));
+        tsb_json_set_str(k, "outcome", outcome_id(res->outcome[c]));
+        tsb_json_set_str(k, "message", res->message[c]);
+        printf("%s\n       ", first ? "" : ",");
+        put_json(rp, k);
+        first = false;
+    }
+    printf("]}");
+out:
+    tsb_buf_cleanup(&b);
+    tsb_json_free(o);
 }
 
 static const char *kind_name(enum tsb_sel_kind k)
@@ -476,12 +488,16 @@ int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
      * that found it, since the archive is then damaged */
     const char *damage = st != NULL ? tsb_store_damage(st) : NULL;
     if (rp.json) {
-        printf("\n  ],\n \"summary\": {\"valid\": %zu, \"invalid\": %zu, \"not_found\": %zu, "
-               "\"not_yet_stamped\": %zu}",
-               rp.counts[0], rp.counts[1], rp.counts[2], rp.counts[3]);
+        struct json_t *sum = tsb_json_object();
+        tsb_json_set_int(sum, "valid", (int64_t)rp.counts[0]);
+        tsb_json_set_int(sum, "invalid", (int64_t)rp.counts[1]);
+        tsb_json_set_int(sum, "not_found", (int64_t)rp.counts[2]);
+        tsb_json_set_int(sum, "not_yet_stamped", (int64_t)rp.counts[3]);
+        printf("\n  ],\n \"summary\": ");
+        put_json(&rp, sum);
         if (damage != NULL) {
             printf(",\n \"archive_damage\": ");
-            json_str(damage);
+            put_json(&rp, tsb_json_str(damage));
         }
         printf("}\n");
     } else if (rp.n > 1)
@@ -499,6 +515,8 @@ int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
         fprintf(stderr, "tsbag verify: the archive could not be read: %s\n", tsb_err_detail());
         goto out;
     }
+    if (rp.broken)
+        goto out; /* the JSON document is incomplete: could not run */
     if (rp.counts[TSB_VERDICT_INVALID])
         rc = TSB_EXIT_FAIL;
     else if (rp.counts[TSB_VERDICT_NOT_FOUND])

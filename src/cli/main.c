@@ -25,6 +25,7 @@ const struct tsb_cli_verb tsb_cli_verbs[] = {
     {"backup", "copy the archive while tsbagd runs, then check the copy", tsb_cmd_backup},
     {"export", "write a self-contained evidence package for auditors", tsb_cmd_export},
     {"push", "submit files to a running tsbagd and print their Refs", tsb_cmd_push},
+    {"doctor", "pre-flight check of configuration, keystore, TLS and eHealth", tsb_cmd_doctor},
     {NULL, NULL, NULL},
 };
 

@@ -11,9 +11,11 @@
 #include "dss.h"
 #include "err.h"
 #include "hash.h"
+#include "json.h"
 #include "wss.h"
 #include "xml.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -125,41 +127,32 @@ const char *tsb_report_result(const struct tsb_report *rep)
     return names[tsb_report_exit_code(rep)];
 }
 
-static int json_str(struct tsb_buf *b, const char *s)
+static struct json_t *json_bags(const struct tsb_rep_list *l, bool with_entries)
 {
-    int r = tsb_buf_append_str(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; r == 0 && *p; p++) {
-        if (*p == '"' || *p == '\\')
-            r = tsb_buf_appendf(b, "\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f)
-            r = tsb_buf_appendf(b, "\\u%04x", *p);
-        else
-            r = tsb_buf_append(b, p, 1);
+    struct json_t *a = tsb_json_array();
+    for (size_t i = 0; i < l->n; i++) {
+        const struct tsb_rep_bag *x = &l->v[i];
+        struct json_t *o = tsb_json_object();
+        tsb_json_set_int(o, "seq", x->seq);
+        tsb_json_set_str(o, "serial", x->serial);
+        tsb_json_set_int(o, "gen_time_ms", x->gen_time_ms);
+        if (with_entries)
+            tsb_json_set_int(o, "entries", x->entries);
+        tsb_json_set_str(o, "detail", x->detail);
+        tsb_json_append(a, o);
     }
-    return r ? r : tsb_buf_append_str(b, "\"");
+    return a;
 }
 
-static int json_bags(struct tsb_buf *b, const char *name, const struct tsb_rep_list *l,
-                     bool with_entries)
+/* eHealth's Error Number is an xs:integer: a number when it fits 64 bits, else its text. */
+static struct json_t *json_error_number(const char *s)
 {
-    int r = tsb_buf_appendf(b, ",\"%s\":[", name);
-    for (size_t i = 0; r == 0 && i < l->n; i++) {
-        const struct tsb_rep_bag *x = &l->v[i];
-        r = tsb_buf_appendf(b, "%s{\"seq\":%" PRId64 ",\"serial\":", i ? "," : "", x->seq);
-        if (r == 0)
-            r = json_str(b, x->serial);
-        if (r == 0)
-            r = tsb_buf_appendf(b, ",\"gen_time_ms\":%" PRId64, x->gen_time_ms);
-        if (r == 0 && with_entries)
-            r = tsb_buf_appendf(b, ",\"entries\":%" PRId64, x->entries);
-        if (r == 0)
-            r = tsb_buf_append_str(b, ",\"detail\":");
-        if (r == 0)
-            r = json_str(b, x->detail);
-        if (r == 0)
-            r = tsb_buf_append_str(b, "}");
-    }
-    return r ? r : tsb_buf_append_str(b, "]");
+    char *e = NULL;
+    errno = 0;
+    long long v = strtoll(s, &e, 10);
+    if (errno == 0 && e != s && *e == '\0')
+        return tsb_json_int(v);
+    return tsb_json_str(s);
 }
 
 static void totals(const struct tsb_report *rep, int64_t *local, int64_t *remote_missing)
@@ -173,90 +166,85 @@ static void totals(const struct tsb_report *rep, int64_t *local, int64_t *remote
 
 int tsb_report_json(const struct tsb_report *rep, struct tsb_buf *b)
 {
-    int r = 0;
     int64_t local, remote_missing;
+    struct json_t *o = tsb_json_object(), *days = tsb_json_array(), *x;
     totals(rep, &local, &remote_missing);
-    r = tsb_buf_appendf(
-        b,
-        "{\"result\":\"%s\",\"exit_code\":%d,\"mode\":\"%s\",\"started_ms\":%" PRId64
-        ",\"finished_ms\":%" PRId64,
-        tsb_report_result(rep), tsb_report_exit_code(rep),
-        rep->local_only ? "local-only" : "consult", rep->started_ms, rep->finished_ms);
-    if (r == 0 && rep->local_only)
-        r = tsb_buf_append_str(b, ",\"period\":null");
-    else if (r == 0) {
-        r = tsb_buf_appendf(
-            b, ",\"period\":{\"from_ms\":%" PRId64 ",\"to_ms\":%" PRId64 ",\"timezone\":",
-            rep->from_ms, rep->to_ms);
-        if (r == 0)
-            r = json_str(b, rep->timezone);
-        if (r == 0)
-            r = tsb_buf_appendf(b, ",\"done_to_ms\":%" PRId64 "}", rep->done_to_ms);
+    tsb_json_set_str(o, "result", tsb_report_result(rep));
+    tsb_json_set_int(o, "exit_code", tsb_report_exit_code(rep));
+    tsb_json_set_str(o, "mode", rep->local_only ? "local-only" : "consult");
+    tsb_json_set_int(o, "started_ms", rep->started_ms);
+    tsb_json_set_int(o, "finished_ms", rep->finished_ms);
+    if (rep->local_only) {
+        tsb_json_set(o, "period", tsb_json_null());
+    } else {
+        x = tsb_json_object();
+        tsb_json_set_int(x, "from_ms", rep->from_ms);
+        tsb_json_set_int(x, "to_ms", rep->to_ms);
+        tsb_json_set_str(x, "timezone", rep->timezone);
+        tsb_json_set_int(x, "done_to_ms", rep->done_to_ms);
+        tsb_json_set(o, "period", x);
     }
-    if (r == 0)
-        r = tsb_buf_appendf(b,
-                            ",\"calls\":{\"check_completeness\":%" PRId64
-                            ",\"get_timestamp\":%" PRId64 "},\"bags_local\":%" PRId64
-                            ",\"bags_remote_missing\":%" PRId64 ",\"days\":[",
-                            rep->check_calls, rep->get_calls, local, remote_missing);
-    for (size_t i = 0; r == 0 && i < rep->n_days; i++) {
+    x = tsb_json_object();
+    tsb_json_set_int(x, "check_completeness", rep->check_calls);
+    tsb_json_set_int(x, "get_timestamp", rep->get_calls);
+    tsb_json_set(o, "calls", x);
+    tsb_json_set_int(o, "bags_local", local);
+    tsb_json_set_int(o, "bags_remote_missing", remote_missing);
+    for (size_t i = 0; i < rep->n_days; i++) {
         const struct tsb_rep_day *d = &rep->days[i];
-        r = tsb_buf_appendf(b,
-                            "%s{\"from_ms\":%" PRId64 ",\"to_ms\":%" PRId64 ",\"status\":\"%s\","
-                            "\"resolved_status\":\"%s\",\"local\":%" PRId64
-                            ",\"remote_missing\":%" PRId64 ",\"completed\":%s,\"error\":",
-                            i ? "," : "", d->from_ms, d->to_ms, d->status, d->resolved, d->local,
-                            d->remote_missing, d->completed ? "true" : "false");
-        if (r == 0 && !d->error.present)
-            r = tsb_buf_append_str(b, "null}");
-        else if (r == 0) {
-            r = tsb_buf_append_str(b, "{\"type\":");
-            if (r == 0)
-                r = json_str(b, d->error.type);
-            if (r == 0)
-                r = tsb_buf_appendf(b, ",\"number\":%s}}", d->error.number);
+        struct json_t *day = tsb_json_object();
+        tsb_json_set_int(day, "from_ms", d->from_ms);
+        tsb_json_set_int(day, "to_ms", d->to_ms);
+        tsb_json_set_str(day, "status", d->status);
+        tsb_json_set_str(day, "resolved_status", d->resolved);
+        tsb_json_set_int(day, "local", d->local);
+        tsb_json_set_int(day, "remote_missing", d->remote_missing);
+        tsb_json_set_bool(day, "completed", d->completed);
+        if (d->error.present) {
+            x = tsb_json_object();
+            tsb_json_set_str(x, "type", d->error.type);
+            tsb_json_set(x, "number", json_error_number(d->error.number));
+            tsb_json_set(day, "error", x);
+        } else {
+            tsb_json_set(day, "error", tsb_json_null());
         }
+        tsb_json_append(days, day);
     }
-    if (r == 0)
-        r = tsb_buf_append_str(b, "]");
-    if (r == 0)
-        r = json_bags(b, "recovered", &rep->recovered, true);
-    if (r == 0)
-        r = json_bags(b, "already_present", &rep->present, false);
-    if (r == 0)
-        r = json_bags(b, "unrecovered", &rep->unrecovered, false);
-    if (r == 0)
-        r = json_bags(b, "missing_at_ehealth", &rep->missing_at_ehealth, false);
-    if (r == 0)
-        r = json_bags(b, "conflicts", &rep->conflicts, false);
-    if (r == 0)
-        r = tsb_buf_append_str(b, ",\"errors\":[");
-    for (size_t i = 0; r == 0 && i < rep->errors.n; i++) {
-        r = tsb_buf_append_str(b, i ? "," : "");
-        if (r == 0)
-            r = json_str(b, rep->errors.v[i].detail);
-    }
-    if (r == 0)
-        r = tsb_buf_appendf(
-            b,
-            "],\"local_check\":{\"ran\":%s,\"bags\":%" PRId64 ",\"stamped\":%" PRId64
-            ",\"recovered\":%" PRId64 ",\"unstamped\":%" PRId64 ",\"entries\":%" PRId64
-            ",\"contents\":%" PRId64 ",\"violations\":%zu,\"damage\":%" PRId64 "},\"violations\":[",
-            rep->local_checked ? "true" : "false", rep->local.bags, rep->local.stamped,
-            rep->local.recovered, rep->local.unstamped, rep->local.entries, rep->local.contents,
-            rep->violations.n, rep->local.damage);
-    for (size_t i = 0; r == 0 && i < rep->violations.n; i++) {
+    tsb_json_set(o, "days", days);
+    tsb_json_set(o, "recovered", json_bags(&rep->recovered, true));
+    tsb_json_set(o, "already_present", json_bags(&rep->present, false));
+    tsb_json_set(o, "unrecovered", json_bags(&rep->unrecovered, false));
+    tsb_json_set(o, "missing_at_ehealth", json_bags(&rep->missing_at_ehealth, false));
+    tsb_json_set(o, "conflicts", json_bags(&rep->conflicts, false));
+    x = tsb_json_array();
+    for (size_t i = 0; i < rep->errors.n; i++)
+        tsb_json_append(x, tsb_json_str(rep->errors.v[i].detail));
+    tsb_json_set(o, "errors", x);
+    x = tsb_json_object();
+    tsb_json_set_bool(x, "ran", rep->local_checked);
+    tsb_json_set_int(x, "bags", rep->local.bags);
+    tsb_json_set_int(x, "stamped", rep->local.stamped);
+    tsb_json_set_int(x, "recovered", rep->local.recovered);
+    tsb_json_set_int(x, "unstamped", rep->local.unstamped);
+    tsb_json_set_int(x, "entries", rep->local.entries);
+    tsb_json_set_int(x, "contents", rep->local.contents);
+    tsb_json_set_int(x, "violations", (int64_t)rep->violations.n);
+    tsb_json_set_int(x, "damage", rep->local.damage);
+    tsb_json_set(o, "local_check", x);
+    x = tsb_json_array();
+    for (size_t i = 0; i < rep->violations.n; i++) {
         const struct tsb_violation *v = &rep->violations.v[i];
-        r = tsb_buf_appendf(
-            b,
-            "%s{\"kind\":\"%s\",\"seq\":%" PRId64 ",\"ref\":%" PRId64 ",\"message\":", i ? "," : "",
-            tsb_violation_kind_name(v->kind), v->seq, v->ref);
-        if (r == 0)
-            r = json_str(b, v->message);
-        if (r == 0)
-            r = tsb_buf_append_str(b, "}");
+        struct json_t *vo = tsb_json_object();
+        tsb_json_set_str(vo, "kind", tsb_violation_kind_name(v->kind));
+        tsb_json_set_int(vo, "seq", v->seq);
+        tsb_json_set_int(vo, "ref", v->ref);
+        tsb_json_set_str(vo, "message", v->message);
+        tsb_json_append(x, vo);
     }
-    return r ? r : tsb_buf_append_str(b, "]}");
+    tsb_json_set(o, "violations", x);
+    int r = tsb_json_dump(o, b);
+    tsb_json_free(o);
+    return r;
 }
 
 int tsb_report_record(struct tsb_store *s, const struct tsb_report *rep, int64_t *run_id)
@@ -328,6 +316,16 @@ static int check_once(const struct tsb_reconcile_opts *o, struct tsb_report *rep
         r = tsb_consult_parse_check(resp.p, resp.len, o->ns, &o->limits, a);
     xmlFreeDoc(doc);
     tsb_buf_cleanup(&resp);
+    return r;
+}
+
+int tsb_reconcile_probe(const struct tsb_reconcile_opts *o, int64_t from_ms, int64_t to_ms,
+                        struct tsb_consult_answer *a)
+{
+    struct tsb_report scratch;
+    tsb_report_init(&scratch);
+    int r = check_once(o, &scratch, from_ms, to_ms, NULL, 0, a);
+    tsb_report_cleanup(&scratch);
     return r;
 }
 

@@ -128,6 +128,13 @@ int tsb_report_json(const struct tsb_report *rep, struct tsb_buf *out);
 int tsb_reconcile_period(const struct tsb_reconcile_opts *o, int64_t from_ms, int64_t to_ms,
                          struct tsb_report *rep);
 
+/* One signed checkCompleteness with an empty TSList for [from_ms, to_ms], sent through o->post;
+ * the answer is parsed into a (initialised here, cleaned up by the caller). Reads and writes no
+ * archive (o->store is unused): tsbag doctor's authenticated end-to-end probe. Returns 0 when an
+ * answer parsed (a SOAP Fault included), or the transport's or parser's TSB_E* code. */
+int tsb_reconcile_probe(const struct tsb_reconcile_opts *o, int64_t from_ms, int64_t to_ms,
+                        struct tsb_consult_answer *a);
+
 /* Records the run (counters, result, JSON report) in the archive's reconcile_runs. */
 int tsb_report_record(struct tsb_store *s, const struct tsb_report *rep, int64_t *run_id);
 

@@ -569,6 +569,11 @@ int tsb_store_schema_version(struct tsb_store *s)
     return s->version;
 }
 
+int tsb_store_schema_latest(void)
+{
+    return tsb_schema_migrations_n;
+}
+
 int tsb_store_check_writable(struct tsb_store *s)
 {
     if (s->readonly)

@@ -43,6 +43,8 @@ int tsb_store_open(const char *path, const struct tsb_store_open_opts *o, struct
 void tsb_store_close(struct tsb_store *s);
 /* The schema version (PRAGMA user_version) of the open archive. */
 int tsb_store_schema_version(struct tsb_store *s);
+/* The schema version this build migrates archives to (the last schema/NNNN_*.sql). */
+int tsb_store_schema_latest(void);
 /* Checks that the archive can be written now (the file, its -wal and -shm, its folder): SQLite
  * opens a write-protected file read-only without an error. 0, or TSB_ESTORE naming the file and
  * what to fix; TSB_EBUSY if another process holds the write lock past the busy timeout. */

@@ -13,7 +13,8 @@ if(TARGET ehealth-sim)
         "TSB_SIM_PKI=${PROJECT_BINARY_DIR}/tests/sim-pki"
         "TSB_TSBAG=$<TARGET_FILE:tsbag>"
         "TSB_SEED=$<TARGET_FILE:seed_archive>")
-    foreach(_t reconcile_recover reconcile_ehealth reconcile_local reconcile_first_sequence)
+    foreach(_t reconcile_recover reconcile_ehealth reconcile_local reconcile_first_sequence
+               reconcile_json)
         add_test(NAME integration.${_t} COMMAND bash ${_rc_dir}/${_t}.sh)
         set_tests_properties(integration.${_t} PROPERTIES LABELS integration
             FIXTURES_REQUIRED sim_pki ENVIRONMENT "${_rc_env}" TIMEOUT 300)

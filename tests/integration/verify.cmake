@@ -16,7 +16,7 @@ set(_verify_env
     "TSB_MKARCHIVE=$<TARGET_FILE:tsb_test_mkarchive>"
     "TSB_RESIGN=$<TARGET_FILE:tsb_test_resign>"
     "TSB_VERIFY_PKI=${_verify_pki}")
-foreach(_t verify_cli verify_package)
+foreach(_t verify_cli verify_package verify_json)
     add_test(NAME integration.${_t} COMMAND bash ${_verify_dir}/${_t}.sh)
     set_tests_properties(integration.${_t} PROPERTIES LABELS integration
         ENVIRONMENT "${_verify_env}" FIXTURES_REQUIRED verify_pki)

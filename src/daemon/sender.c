@@ -63,8 +63,10 @@ struct tsb_sender {
     uv_loop_t *loop;
     const struct tsb_config *cfg;
     struct tsb_writer *w;
-    struct tsb_keystore *ks;
-    struct tsb_token_verifier *v;
+    struct tsb_keystore *ks;      /* read by BUILD, and */
+    struct tsb_token_verifier *v; /* by CHECK on the thread pool: replaced only in go_load */
+    struct tsb_keystore *next_ks; /* loaded by a reload (loop thread), taken by the next attempt */
+    struct tsb_token_verifier *next_v;
     struct tsb_fetch *fetch;
     enum state st;
     bool kicked;
@@ -112,6 +114,8 @@ static void maybe_free(struct tsb_sender *s)
     tsb_buf_cleanup(&s->a.sign_response);
     tsb_keystore_free(s->ks);
     tsb_token_verifier_free(s->v);
+    tsb_keystore_free(s->next_ks);
+    tsb_token_verifier_free(s->next_v);
     free(s);
     if (stopped)
         stopped(arg);
@@ -593,10 +597,28 @@ static void load_done(void *arg, int status)
     uv_queue_work(s->loop, &s->work, build_work, build_after);
 }
 
+/* Between attempts (no BUILD or CHECK work item runs): what a reload loaded takes over. */
+static void take_reloaded(struct tsb_sender *s)
+{
+    if (s->next_v != NULL) {
+        tsb_token_verifier_free(s->v);
+        s->v = s->next_v;
+        s->next_v = NULL;
+    }
+    if (s->next_ks != NULL) {
+        tsb_keystore_free(s->ks);
+        s->ks = s->next_ks;
+        s->next_ks = NULL;
+        tsb_info("sender: signing with the reloaded keystore from this attempt on: %s",
+                 tsb_keystore_describe(s->ks));
+    }
+}
+
 static void go_load(struct tsb_sender *s)
 {
     if (s->stopping)
         return;
+    take_reloaded(s);
     s->kicked = false;
     s->st = S_LOAD;
     if (job(s, load_job, load_done) != 0) {
@@ -701,7 +723,67 @@ int tsb_sender_retry(void *arg, int64_t seq, int64_t *released)
     return 0;
 }
 
-/* ---- start / stop -------------------------------------------------------------------------- */
+/* ---- start / reload / stop ----------------------------------------------------------------- */
+
+/* A quarter of the shortest age that matters, within [1 s, 30 s]. */
+static void start_alarm_timer(struct tsb_sender *s)
+{
+    const struct tsb_config *cfg = s->cfg;
+    int64_t tick = cfg->sealer.unstamped_alarm_s * 1000 / 4;
+    if (cfg->sealer.refuse_after_unstamped_s > 0 &&
+        cfg->sealer.refuse_after_unstamped_s * 1000 / 4 < tick)
+        tick = cfg->sealer.refuse_after_unstamped_s * 1000 / 4;
+    if (tick > 30000)
+        tick = 30000;
+    if (tick < 1000)
+        tick = 1000;
+    uv_timer_start(&s->alarm_timer, on_alarm_tick, (uint64_t)tick, (uint64_t)tick);
+}
+
+int tsb_sender_reload(struct tsb_sender *s, const struct tsb_config *next)
+{
+    int r = TSB_EINTERNAL;
+    struct tsb_token_verifier *v = NULL;
+    struct tsb_keystore *ks = NULL;
+    const char *env = next->tsa.keystore_password_env;
+    if ((r = tsb_token_verifier_from_files(next->tsa.trust_anchors, next->tsa.tsa_certs,
+                                           next->tsa.policy_oids, &v)) != 0)
+        goto out;
+    if (env[0] != '\0' && getenv(env) == NULL) {
+        tsb_info("sender: reload: keystore kept: its password came from environment variable %s, "
+                 "wiped at start; a renewed keystore needs a restart",
+                 env);
+    } else {
+        struct tsb_keystore_source src = {.path = next->tsa.keystore,
+                                          .password_file = next->tsa.keystore_password_file,
+                                          .password_env = env};
+        if ((r = tsb_keystore_load(&src, wall_ms(), &ks)) != 0)
+            goto out;
+    }
+    tsb_token_verifier_free(s->next_v);
+    s->next_v = v;
+    v = NULL;
+    if (ks != NULL) {
+        tsb_info("sender: reload: keystore loaded (%s), used from the next attempt",
+                 tsb_keystore_describe(ks));
+        tsb_keystore_free(s->next_ks);
+        s->next_ks = ks;
+        ks = NULL;
+    }
+    r = 0;
+out:
+    tsb_token_verifier_free(v);
+    tsb_keystore_free(ks);
+    return r;
+}
+
+void tsb_sender_reconfigured(struct tsb_sender *s)
+{
+    if (s->stopping)
+        return;
+    start_alarm_timer(s);
+    refresh_stats(s);
+}
 
 int tsb_sender_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_writer *w,
                      struct tsb_sender **out)
@@ -735,15 +817,7 @@ int tsb_sender_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
     uv_timer_init(loop, &s->alarm_timer);
     s->retry_timer.data = s->alarm_timer.data = s;
     s->open_handles = 2;
-    int64_t tick = cfg->sealer.unstamped_alarm_s * 1000 / 4;
-    if (cfg->sealer.refuse_after_unstamped_s > 0 &&
-        cfg->sealer.refuse_after_unstamped_s * 1000 / 4 < tick)
-        tick = cfg->sealer.refuse_after_unstamped_s * 1000 / 4;
-    if (tick > 30000)
-        tick = 30000;
-    if (tick < 1000)
-        tick = 1000;
-    uv_timer_start(&s->alarm_timer, on_alarm_tick, (uint64_t)tick, (uint64_t)tick);
+    start_alarm_timer(s);
     tsb_info("sender: hospital %s; %s; TSA %s", cfg->general.id_hospital,
              tsb_keystore_describe(s->ks), cfg->tsa.url);
     refresh_stats(s); /* the fail-closed mode applies from the start */

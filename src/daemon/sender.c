@@ -53,6 +53,7 @@ struct attempt {
     char key[192];           /* what failed, for "the same failure twice" (no varying values) */
     char finding[TSB_FINDING_KEY_MAX]; /* bag_attempts.finding, "" when nothing unusual */
     char reason[1024];
+    uint64_t posted_ns; /* uv_hrtime() when the request left: latency_ms of the stamped event */
     char serial[80];
     int64_t gen_time_ms;
     struct tsb_buf token;
@@ -187,11 +188,15 @@ static int64_t backoff_ms(const struct tsb_sender *s)
     return d / 2 + (int64_t)(rnd % (uint64_t)(d / 2 + 1));
 }
 
-static void schedule_retry(struct tsb_sender *s)
+/* why: what failed (TSA answer, transport or archive), never bag content. */
+static void schedule_retry(struct tsb_sender *s, const char *why)
 {
+    char q[1100];
     s->st = S_WAIT;
     int64_t d = backoff_ms(s);
     tsb_info("sender: next attempt in %" PRId64 " ms", d);
+    tsb_warn("event=retry seq=%" PRId64 " attempt=%" PRId64 " retry_in_ms=%" PRId64 " reason=%s",
+             s->a.bag.seq, s->a.bag.attempts + 1, d, tsb_log_quote(why, q, sizeof(q)));
     uv_timer_start(&s->retry_timer, on_retry, (uint64_t)d, 0);
 }
 
@@ -216,6 +221,16 @@ static int record_job(struct tsb_store *store, void *arg)
                                                             a->hold, wall_ms()));
 }
 
+/* attempt: the last one made (the one that held the bag, or the last before a restart). */
+static void log_held(const struct attempt *a, int64_t attempt, const char *why)
+{
+    char q[1100];
+    tsb_error("event=held seq=%" PRId64 " entries=%" PRId64 " bytes=%zu attempt=%" PRId64
+              " reason=%s",
+              a->bag.seq, a->bag.entry_count, a->bag.bytes_len, attempt,
+              tsb_log_quote(why, q, sizeof(q)));
+}
+
 static void record_done(void *arg, int status)
 {
     struct tsb_sender *s = arg;
@@ -226,7 +241,7 @@ static void record_done(void *arg, int status)
         tsb_error("sender: cannot record the outcome of bag %" PRId64 ": %s: %s", a->bag.seq,
                   tsb_strerror(status), s->job_err);
         s->streak++;
-        schedule_retry(s);
+        schedule_retry(s, s->job_err);
         return;
     }
     if (a->ok) {
@@ -235,6 +250,10 @@ static void record_done(void *arg, int status)
         tsb_info("sender: bag %" PRId64 " stamped and verified (TSA serial %s, genTime %s, "
                  "attempt %" PRId64 ")",
                  a->bag.seq, a->serial, gt, a->bag.attempts + 1);
+        tsb_info("event=stamped seq=%" PRId64 " entries=%" PRId64 " bytes=%zu attempt=%" PRId64
+                 " serial=%s gen_time=%s latency_ms=%" PRIu64,
+                 a->bag.seq, a->bag.entry_count, a->bag.bytes_len, a->bag.attempts + 1, a->serial,
+                 gt, (uv_hrtime() - a->posted_ns) / 1000000);
         s->streak = 0;
         s->prev_key[0] = '\0';
         refresh_stats(s); /* fail-closed mode lifts as soon as the backlog is stamped */
@@ -251,12 +270,13 @@ static void record_done(void *arg, int status)
             a->bag.seq, a->bag.attempts + 1,
             a->kind == TSB_DSS_DEFINITIVE ? "definitive" : "the same failure twice", a->reason,
             a->bag.seq);
+        log_held(a, a->bag.attempts + 1, a->reason);
         return;
     }
     tsb_log(a->kind == TSB_DSS_TRANSIENT ? TSB_LOG_WARN : TSB_LOG_ERROR,
             "sender: bag %" PRId64 " attempt %" PRId64 " failed (%s): %s", a->bag.seq,
             a->bag.attempts + 1, tsb_dss_class_name(a->kind), a->reason);
-    schedule_retry(s);
+    schedule_retry(s, a->reason);
 }
 
 static void record(struct tsb_sender *s)
@@ -467,6 +487,9 @@ static void post(struct tsb_sender *s)
     tsb_info("sender: sending bag %" PRId64 " (%" PRId64 " entries, attempt %" PRId64
              ", RequestID %s)",
              a->bag.seq, a->bag.entry_count, a->bag.attempts + 1, a->request_id);
+    tsb_info("event=sent seq=%" PRId64 " entries=%" PRId64 " bytes=%zu attempt=%" PRId64,
+             a->bag.seq, a->bag.entry_count, a->bag.bytes_len, a->bag.attempts + 1);
+    a->posted_ns = uv_hrtime();
     if (tsb_fetch_post(s->fetch, &rq, on_fetch, s) != 0) {
         fail(a, TSB_DSS_TRANSIENT, "fetch:start", "cannot start the request: %s", tsb_err_detail());
         classify(s);
@@ -492,7 +515,7 @@ static void mark_done(void *arg, int status)
         tsb_error("sender: cannot mark bag %" PRId64 " as sent: %s: %s", s->a.bag.seq,
                   tsb_strerror(status), s->job_err);
         s->streak++;
-        schedule_retry(s);
+        schedule_retry(s, s->job_err);
         return;
     }
     post(s);
@@ -528,7 +551,7 @@ static void build_after(uv_work_t *w, int status)
         tsb_error("sender: cannot build the request for bag %" PRId64 ": %s", s->a.bag.seq,
                   s->a.build_err);
         s->streak++;
-        schedule_retry(s);
+        schedule_retry(s, s->a.build_err);
         return;
     }
     s->st = S_MARK;
@@ -566,7 +589,7 @@ static void load_done(void *arg, int status)
     if (status != 0) {
         tsb_error("sender: cannot read the next bag: %s: %s", tsb_strerror(status), s->job_err);
         s->streak++;
-        schedule_retry(s);
+        schedule_retry(s, s->job_err);
         return;
     }
     struct tsb_bag_rec *b = &s->a.bag;
@@ -578,6 +601,7 @@ static void load_done(void *arg, int status)
         tsb_error("sender: bag %" PRId64 " is HELD: %s; later bags wait behind it (SequenceNumber "
                   "order); fix the cause, then run `tsbag retry %" PRId64 "`",
                   b->seq, b->last_error ? b->last_error : "no reason recorded", b->seq);
+        log_held(&s->a, b->attempts, b->last_error ? b->last_error : "no reason recorded");
         return;
     }
     if (release) {

@@ -5,7 +5,9 @@
 # sealer.unstamped_alarm_s; general.log_level=debug brings debug lines; a keystore replaced in
 # place signs the next request (the captured request's BinarySecurityToken is the new
 # certificate); a file with a syntax error keeps everything and names file:line; a changed
-# general.state_dir is logged as needing a restart and keeps the running value.
+# general.state_dir is logged as needing a restart and keeps the running value; a bag held because
+# tsa.trust_anchors did not hold the TSA's CA is stamped after a reload that fixes them and a
+# tsbag retry.
 . "$(dirname "$0")/lib.sh"
 
 CFG=$T/tsbagd.ini
@@ -13,7 +15,7 @@ mkdir -p "$T/ks"
 cp "$PKI/hospital.p12" "$T/ks/hospital.p12"
 chmod 600 "$T/ks/hospital.p12"
 
-# write_cfg URL ALARM LEVEL: the configuration file the test reloads
+# write_cfg URL ALARM LEVEL [ANCHORS]: the configuration file the test reloads
 write_cfg() {
     cat >"$CFG" <<X
 [general]
@@ -26,6 +28,7 @@ unstamped_alarm_s = $2
 [tsa]
 url = $1
 keystore = $T/ks/hospital.p12
+trust_anchors = ${4:-$PKI/tsa-ca.pem}
 X
 }
 
@@ -110,6 +113,20 @@ push 1 after-state
 seal
 seq=$(sql "SELECT max(seq) FROM bags")
 wait_for "SELECT state FROM bags WHERE seq = $seq" stamped
+
+# ---- TSA trust anchors: a bag held for an untrusted chain is stamped once they are fixed ----
+write_cfg "https://127.0.0.1:$PORT/TimestampAuthority/v2" 3725 info "$PKI/unknown-ca.pem"
+hup
+push 1 anchors
+seal
+seq=$(sql "SELECT max(seq) FROM bags")
+wait_for "SELECT state FROM bags WHERE seq = $seq" failed
+write_cfg "https://127.0.0.1:$PORT/TimestampAuthority/v2" 3725 info
+hup
+grep -q 'tsbagd: reload: tsa.trust_anchors changed' "$T/d.log" || fail "trust anchor change not logged"
+tsbag retry >>"$T/out.txt" 2>&1 || fail "tsbag retry"
+wait_for "SELECT state FROM bags WHERE seq = $seq" stamped
+verify_stamped
 kill -0 "$D_PID" || fail "tsbagd died"
 stop_daemon
 [ -n "${TSB_KEEP_LOG:-}" ] && cp "$T/d.log" "$TSB_KEEP_LOG"

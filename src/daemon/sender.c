@@ -781,7 +781,9 @@ int tsb_sender_reload(struct tsb_sender *s, const struct tsb_config *next)
         struct tsb_keystore_source src = {.path = next->tsa.keystore,
                                           .password_file = next->tsa.keystore_password_file,
                                           .password_env = env};
-        if ((r = tsb_keystore_load(&src, wall_ms(), &ks)) != 0)
+        bool refuse = s->cfg->tsa.keystore_permissions == TSB_KEY_PERMS_REFUSE;
+        if ((r = tsb_keystore_check_private(&src, refuse)) != 0 ||
+            (r = tsb_keystore_load(&src, wall_ms(), &ks)) != 0)
             goto out;
     }
     tsb_token_verifier_free(s->next_v);

@@ -4,10 +4,10 @@
 # simulator; the alarm threshold tsbag status reports (from tsbagd's STATUS reply) follows
 # sealer.unstamped_alarm_s; general.log_level=debug brings debug lines; a keystore replaced in
 # place signs the next request (the captured request's BinarySecurityToken is the new
-# certificate); a file with a syntax error keeps everything and names file:line; a changed
-# general.state_dir is logged as needing a restart and keeps the running value; a bag held because
-# tsa.trust_anchors did not hold the TSA's CA is stamped after a reload that fixes them and a
-# tsbag retry.
+# certificate), one that does not load is reported and the running one kept; a file with a
+# syntax error keeps everything and names file:line; a changed general.state_dir is logged as
+# needing a restart and keeps the running value; a bag held because tsa.trust_anchors did not hold
+# the TSA's CA is stamped after a reload that fixes them and a tsbag retry.
 . "$(dirname "$0")/lib.sh"
 
 CFG=$T/tsbagd.ini
@@ -89,6 +89,20 @@ old=$(openssl x509 -in "$PKI/hospital.pem" -outform DER | base64 -w0)
 req=$(ls "$T/capture"/bag-$seq-attempt-*.xml | tail -n 1)
 [ "$(bst "$req")" = "$new" ] || fail "bag $seq was not signed with the renewed certificate"
 [ "$(bst "$T/capture/bag-1-attempt-1.xml")" = "$old" ] || fail "bag 1 was not signed with the first certificate"
+
+# ---- a keystore that does not load keeps the running one ----
+cp "$T/ks/hospital.p12" "$T/ks/good.p12"
+printf 'not a keystore' >"$T/ks/hospital.p12"
+hup
+grep -q "error: tsbagd: reload: .*$T/ks/hospital.p12.*keeping the running keystore and TSA trust settings" "$T/d.log" ||
+    fail "a broken keystore is not reported naming its file: $(grep reload "$T/d.log" | tail -n 2)"
+push 1 broken-keystore
+seal
+seq=$(sql "SELECT max(seq) FROM bags")
+wait_for "SELECT state FROM bags WHERE seq = $seq" stamped
+[ "$(bst "$(ls "$T/capture"/bag-$seq-attempt-*.xml | tail -n 1)")" = "$new" ] ||
+    fail "bag $seq was not signed with the running keystore"
+mv "$T/ks/good.p12" "$T/ks/hospital.p12"
 
 # ---- a syntax error keeps the running configuration and names file:line ----
 write_cfg "https://127.0.0.1:$DEAD/TimestampAuthority/v2" 60 info

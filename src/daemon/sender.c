@@ -195,8 +195,11 @@ static void schedule_retry(struct tsb_sender *s, const char *why)
     s->st = S_WAIT;
     int64_t d = backoff_ms(s);
     tsb_info("sender: next attempt in %" PRId64 " ms", d);
+    /* seq=0 attempt=0 when no bag could be read from the archive */
+    bool bag = s->a.have_bag;
     tsb_warn("event=retry seq=%" PRId64 " attempt=%" PRId64 " retry_in_ms=%" PRId64 " reason=%s",
-             s->a.bag.seq, s->a.bag.attempts + 1, d, tsb_log_quote(why, q, sizeof(q)));
+             bag ? s->a.bag.seq : 0, bag ? s->a.bag.attempts + 1 : 0, d,
+             tsb_log_quote(why, q, sizeof(q)));
     uv_timer_start(&s->retry_timer, on_retry, (uint64_t)d, 0);
 }
 

@@ -570,3 +570,55 @@ bool tsb_config_option_at(size_t i, struct tsb_config_option_info *out)
     out->doc = opts[i].doc;
     return true;
 }
+
+static size_t opt_size(enum opt_type t)
+{
+    switch (t) {
+    case T_STR:
+    case T_IDHOSP:
+        return sizeof(char *);
+    case T_BOOL:
+        return sizeof(bool);
+    case T_INT:
+    case T_MODE:
+        return sizeof(int64_t);
+    case T_LOGLEVEL:
+        return sizeof(enum tsb_log_level);
+    case T_HASHENC:
+        return sizeof(enum tsb_hash_enc);
+    case T_BAGNS:
+        return sizeof(enum tsb_bag_ns);
+    case T_CARRIER:
+        return sizeof(enum tsb_carrier);
+    case T_ENV:
+        return sizeof(enum tsb_environment);
+    case T_KEYPERMS:
+        return sizeof(enum tsb_key_perms);
+    }
+    return 0;
+}
+
+bool tsb_config_option_equal(const struct tsb_config *a, const struct tsb_config *b, size_t i)
+{
+    if (i >= NOPTS)
+        return true;
+    const void *fa = (const char *)a + opts[i].off, *fb = (const char *)b + opts[i].off;
+    if (opts[i].type == T_STR || opts[i].type == T_IDHOSP)
+        return strcmp(*(char *const *)fa, *(char *const *)fb) == 0;
+    return memcmp(fa, fb, opt_size(opts[i].type)) == 0;
+}
+
+void tsb_config_option_take(struct tsb_config *dst, struct tsb_config *src, size_t i)
+{
+    if (i >= NOPTS)
+        return;
+    void *fd = (char *)dst + opts[i].off, *fs = (char *)src + opts[i].off;
+    if (opts[i].type == T_STR || opts[i].type == T_IDHOSP) {
+        char **d = fd, **s = fs;
+        free(*d);
+        *d = *s;
+        *s = tsb_strdup("");
+        return;
+    }
+    memcpy(fd, fs, opt_size(opts[i].type));
+}

@@ -139,5 +139,10 @@ struct tsb_config_option_info {
     const char *doc;
 };
 bool tsb_config_option_at(size_t i, struct tsb_config_option_info *out);
+/* Whether option i (the order of tsb_config_option_at) has the same value in a and b. */
+bool tsb_config_option_equal(const struct tsb_config *a, const struct tsb_config *b, size_t i);
+/* Moves option i's value from src into dst (a string's ownership moves; src keeps an empty
+ * string). For a reload: dst is the running configuration, src the one just read. */
+void tsb_config_option_take(struct tsb_config *dst, struct tsb_config *src, size_t i);
 
 #endif

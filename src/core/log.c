@@ -61,6 +61,26 @@ static void vlog(enum tsb_log_level level, const char *fmt, va_list ap)
     (void)r;
 }
 
+const char *tsb_log_quote(const char *s, char *out, size_t size)
+{
+    size_t n = 0;
+    if (size < 3) {
+        if (size > 0)
+            out[0] = '\0';
+        return out;
+    }
+    out[n++] = '"';
+    for (; *s != '\0' && n + 3 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            out[n++] = '\\';
+        out[n++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+    return out;
+}
+
 void tsb_log(enum tsb_log_level level, const char *fmt, ...)
 {
     if (level > min_level)

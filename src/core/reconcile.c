@@ -12,6 +12,7 @@
 #include "err.h"
 #include "hash.h"
 #include "json.h"
+#include "log.h"
 #include "wss.h"
 #include "xml.h"
 
@@ -514,6 +515,10 @@ static int import_one(const struct tsb_reconcile_opts *o, struct tsb_report *rep
         goto out;
     struct tsb_rep_bag *x = list_add(&rep->recovered, bag->seq, res.serial, res.gen_time_ms);
     x->entries = (int64_t)bag->n;
+    char gt[64];
+    tsb_wss_format_time(res.gen_time_ms, gt);
+    tsb_warn("event=recovered seq=%" PRId64 " entries=%zu serial=%s gen_time=%s", bag->seq, bag->n,
+             res.serial, gt);
     snprintf(x->detail, sizeof(x->detail), "recovered from eHealth and verified");
 out:
     tsb_bag_rec_cleanup(&local);

@@ -1062,13 +1062,18 @@ static void close_listeners(struct tsb_ingest *in)
         uv_close((uv_handle_t *)&in->tcp_srv, listener_closed);
 }
 
+static void free_allow(struct allow *allow, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(allow[i].subject);
+        free(allow[i].source);
+    }
+    free(allow);
+}
+
 static void free_ingest(struct tsb_ingest *in)
 {
-    for (size_t i = 0; i < in->nallow; i++) {
-        free(in->allow[i].subject);
-        free(in->allow[i].source);
-    }
-    free(in->allow);
+    free_allow(in->allow, in->nallow);
     tsb_tls_ctx_free(in->tls);
     tsb_hasher_free(in->hasher);
     free(in);
@@ -1130,6 +1135,26 @@ void tsb_ingest_set_sender_hooks(struct tsb_ingest *in, tsb_retry_hook_fn retry,
     in->retry_hook = retry;
     in->refuse_hook = refuse;
     in->sender_arg = arg;
+}
+
+int tsb_ingest_reload_allowlist(struct tsb_ingest *in, const char *path)
+{
+    struct allow *old = in->allow;
+    size_t nold = in->nallow;
+    bool had = in->has_allowlist;
+    in->allow = NULL;
+    in->nallow = 0;
+    in->has_allowlist = false;
+    int r = path[0] != '\0' ? load_allowlist(in, path) : 0;
+    if (r != 0) {
+        free_allow(in->allow, in->nallow);
+        in->allow = old;
+        in->nallow = nold;
+        in->has_allowlist = had;
+        return r;
+    }
+    free_allow(old, nold);
+    return 0;
 }
 
 void tsb_ingest_writer_progress(struct tsb_ingest *in)

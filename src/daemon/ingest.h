@@ -42,6 +42,10 @@ typedef bool (*tsb_refuse_hook_fn)(void *hook_arg, char *why, size_t why_len);
 void tsb_ingest_set_sender_hooks(struct tsb_ingest *in, tsb_retry_hook_fn retry,
                                  tsb_refuse_hook_fn refuse, void *arg);
 
+/* Reload (loop thread): replaces the TLS allow-list with the one read from path ("" = none) for
+ * connections that say HELLO from now on. On an error (naming file:line) the old list stays. */
+int tsb_ingest_reload_allowlist(struct tsb_ingest *in, const char *path);
+
 /* The writer delivered completions: resume connections that waited for queue space. */
 void tsb_ingest_writer_progress(struct tsb_ingest *in);
 

@@ -3,7 +3,8 @@
  *   tsbagd [-c FILE] [-s section.key=value]... [--print-config]
  * Start: configuration, umask, state folder (writable, locked: one tsbagd per state folder),
  * keystore permissions, archive (migrated at open, writable), writer thread, listeners, sender,
- * then READY=1 to systemd when NOTIFY_SOCKET is set. Stop on SIGTERM/SIGINT: ingest answers what is
+ * then READY=1 to systemd when NOTIFY_SOCKET is set. SIGHUP re-reads the configuration (reload.c).
+ * Stop on SIGTERM/SIGINT: ingest answers what is
  * in flight, the writer commits what is queued, everything closes, exit 0. Exit codes
  * (docs/operations.md): 0 clean stop, 1 could not start, 2 usage, 3 the archive could not be
  * written (durability lost: nothing more was acknowledged).
@@ -16,6 +17,8 @@
 #include "sealer.h"
 #include "sender.h"
 #include "log.h"
+#include "mem.h"
+#include "reload.h"
 #include "store.h"
 #include "writer.h"
 
@@ -44,7 +47,9 @@ struct daemon {
     struct tsb_ingest *ingest;
     struct tsb_sealer *sealer;
     struct tsb_sender *sender;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
+    struct tsb_reload_arg *args; /* -c and -s in command-line order, replayed by SIGHUP */
+    size_t nargs;
     bool stopping;
     int exit_code;
     int lock_fd; /* <state_dir>/tsbagd.lock, flock'ed for the life of the process */
@@ -83,6 +88,7 @@ static void close_signals(struct daemon *d)
 {
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
 }
 
 static void writer_stopped(void *arg)
@@ -141,6 +147,17 @@ static void on_signal(uv_signal_t *s, int signum)
         return;
     }
     begin_stop(d, 0, strsignal(signum));
+}
+
+static void on_sighup(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+    (void)signum;
+    if (d->stopping) {
+        tsb_warn("tsbagd: SIGHUP while stopping: configuration not reloaded");
+        return;
+    }
+    tsb_reload(&d->cfg, d->args, d->nargs, d->ingest, d->sender);
 }
 
 static void on_writer_fatal(void *arg, int status)
@@ -284,6 +301,7 @@ int main(int argc, char **argv)
 
     tsb_log_setup(TSB_LOG_INFO, isatty(STDERR_FILENO));
     tsb_config_defaults(&d.cfg);
+    d.args = tsb_calloc((size_t)argc, sizeof(*d.args));
     while ((ch = getopt_long(argc, argv, "hVc:s:", longopts, NULL)) != -1) {
         switch (ch) {
         case 'h':
@@ -295,12 +313,14 @@ int main(int argc, char **argv)
             rc = 0;
             goto out;
         case 'c':
+            d.args[d.nargs++] = (struct tsb_reload_arg){'c', optarg};
             if (tsb_config_load_file(&d.cfg, optarg) != 0) {
                 fprintf(stderr, "tsbagd: %s\n", tsb_err_detail());
                 goto out;
             }
             break;
         case 's':
+            d.args[d.nargs++] = (struct tsb_reload_arg){'s', optarg};
             if (tsb_config_set_override(&d.cfg, optarg) != 0) {
                 fprintf(stderr, "tsbagd: %s\n", tsb_err_detail());
                 goto out;
@@ -394,9 +414,11 @@ int main(int argc, char **argv)
     }
     uv_signal_init(&d.loop, &d.sigterm);
     uv_signal_init(&d.loop, &d.sigint);
-    d.sigterm.data = d.sigint.data = &d;
+    uv_signal_init(&d.loop, &d.sighup);
+    d.sigterm.data = d.sigint.data = d.sighup.data = &d;
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_signal, SIGINT);
+    uv_signal_start(&d.sighup, on_sighup, SIGHUP);
     if (!d.cfg.sealer.enabled) {
         tsb_info("tsbagd: sealer.enabled=false: ingest only, entries stay staged");
         tsb_metrics_refresh_start(&d.loop, d.writer); /* no sender publishes the snapshot */
@@ -431,6 +453,7 @@ out:
             tsb_warn("tsbagd: event loop closed with handles still open");
     }
     tsb_config_cleanup(&d.cfg);
+    free(d.args);
     if (d.lock_fd >= 0)
         close(d.lock_fd);
     return rc;

@@ -79,6 +79,10 @@ static void seal_done(void *arg, int status)
     } else if (j->res.bags > 0) {
         tsb_info("sealer: sealed %zu entries into %zu bag(s) from SequenceNumber %" PRId64 " %s",
                  j->res.entries, j->res.bags, j->res.first_seq, why);
+        tsb_info("event=sealed seq=%" PRId64 " last_seq=%" PRId64 " bags=%zu entries=%zu "
+                 "trigger=%s",
+                 j->res.first_seq, j->res.first_seq + (int64_t)j->res.bags - 1, j->res.bags,
+                 j->res.entries, j->done ? "request" : "interval");
         if (s->sender != NULL)
             tsb_sender_kick(s->sender);
     } else {

@@ -68,8 +68,10 @@ struct tsb_sender {
     uv_loop_t *loop;
     const struct tsb_config *cfg;
     struct tsb_writer *w;
-    struct tsb_keystore *ks;
-    struct tsb_token_verifier *v;
+    struct tsb_keystore *ks;      /* read by BUILD, and */
+    struct tsb_token_verifier *v; /* by CHECK on the thread pool: replaced only in go_load */
+    struct tsb_keystore *next_ks; /* loaded by a reload (loop thread), taken by the next attempt */
+    struct tsb_token_verifier *next_v;
     struct tsb_fetch *fetch;
     enum state st;
     bool kicked;
@@ -117,6 +119,8 @@ static void maybe_free(struct tsb_sender *s)
     tsb_buf_cleanup(&s->a.sign_response);
     tsb_keystore_free(s->ks);
     tsb_token_verifier_free(s->v);
+    tsb_keystore_free(s->next_ks);
+    tsb_token_verifier_free(s->next_v);
     free(s);
     if (stopped)
         stopped(arg);
@@ -188,11 +192,18 @@ static int64_t backoff_ms(const struct tsb_sender *s)
     return d / 2 + (int64_t)(rnd % (uint64_t)(d / 2 + 1));
 }
 
-static void schedule_retry(struct tsb_sender *s)
+/* why: what failed (TSA answer, transport or archive), never bag content. */
+static void schedule_retry(struct tsb_sender *s, const char *why)
 {
+    char q[1100];
     s->st = S_WAIT;
     int64_t d = backoff_ms(s);
     tsb_info("sender: next attempt in %" PRId64 " ms", d);
+    /* seq=0 attempt=0 when no bag could be read from the archive */
+    bool bag = s->a.have_bag;
+    tsb_warn("event=retry seq=%" PRId64 " attempt=%" PRId64 " retry_in_ms=%" PRId64 " reason=%s",
+             bag ? s->a.bag.seq : 0, bag ? s->a.bag.attempts + 1 : 0, d,
+             tsb_log_quote(why, q, sizeof(q)));
     uv_timer_start(&s->retry_timer, on_retry, (uint64_t)d, 0);
 }
 
@@ -217,6 +228,16 @@ static int record_job(struct tsb_store *store, void *arg)
                                                             a->key, a->hold, wall_ms()));
 }
 
+/* attempt: the last one made (the one that held the bag, or the last before a restart). */
+static void log_held(const struct attempt *a, int64_t attempt, const char *why)
+{
+    char q[1100];
+    tsb_error("event=held seq=%" PRId64 " entries=%" PRId64 " bytes=%zu attempt=%" PRId64
+              " reason=%s",
+              a->bag.seq, a->bag.entry_count, a->bag.bytes_len, attempt,
+              tsb_log_quote(why, q, sizeof(q)));
+}
+
 static void record_done(void *arg, int status)
 {
     struct tsb_sender *s = arg;
@@ -227,7 +248,7 @@ static void record_done(void *arg, int status)
         tsb_error("sender: cannot record the outcome of bag %" PRId64 ": %s: %s", a->bag.seq,
                   tsb_strerror(status), s->job_err);
         s->streak++;
-        schedule_retry(s);
+        schedule_retry(s, s->job_err);
         return;
     }
     if (a->ok) {
@@ -236,6 +257,10 @@ static void record_done(void *arg, int status)
         tsb_info("sender: bag %" PRId64 " stamped and verified (TSA serial %s, genTime %s, "
                  "attempt %" PRId64 ")",
                  a->bag.seq, a->serial, gt, a->bag.attempts + 1);
+        tsb_info("event=stamped seq=%" PRId64 " entries=%" PRId64 " bytes=%zu attempt=%" PRId64
+                 " serial=%s gen_time=%s latency_ms=%" PRIu64,
+                 a->bag.seq, a->bag.entry_count, a->bag.bytes_len, a->bag.attempts + 1, a->serial,
+                 gt, (uv_hrtime() - a->post_ns) / 1000000);
         s->streak = 0;
         s->prev_key[0] = '\0';
         refresh_stats(s); /* fail-closed mode lifts as soon as the backlog is stamped */
@@ -252,12 +277,13 @@ static void record_done(void *arg, int status)
             a->bag.seq, a->bag.attempts + 1,
             a->kind == TSB_DSS_DEFINITIVE ? "definitive" : "the same failure twice", a->reason,
             a->bag.seq);
+        log_held(a, a->bag.attempts + 1, a->reason);
         return;
     }
     tsb_log(a->kind == TSB_DSS_TRANSIENT ? TSB_LOG_WARN : TSB_LOG_ERROR,
             "sender: bag %" PRId64 " attempt %" PRId64 " failed (%s): %s", a->bag.seq,
             a->bag.attempts + 1, tsb_dss_class_name(a->kind), a->reason);
-    schedule_retry(s);
+    schedule_retry(s, a->reason);
 }
 
 static void record(struct tsb_sender *s)
@@ -481,6 +507,8 @@ static void post(struct tsb_sender *s)
     tsb_info("sender: sending bag %" PRId64 " (%" PRId64 " entries, attempt %" PRId64
              ", RequestID %s)",
              a->bag.seq, a->bag.entry_count, a->bag.attempts + 1, a->request_id);
+    tsb_info("event=sent seq=%" PRId64 " entries=%" PRId64 " bytes=%zu attempt=%" PRId64,
+             a->bag.seq, a->bag.entry_count, a->bag.bytes_len, a->bag.attempts + 1);
     a->post_ns = uv_hrtime();
     if (tsb_fetch_post(s->fetch, &rq, on_fetch, s) != 0) {
         fail(a, TSB_DSS_TRANSIENT, "fetch:start", "cannot start the request: %s", tsb_err_detail());
@@ -528,7 +556,7 @@ static void mark_done(void *arg, int status)
         tsb_error("sender: cannot mark bag %" PRId64 " as sent: %s: %s", s->a.bag.seq,
                   tsb_strerror(status), s->job_err);
         s->streak++;
-        schedule_retry(s);
+        schedule_retry(s, s->job_err);
         return;
     }
     if (s->cfg->tsa.capture_dir == NULL || s->cfg->tsa.capture_dir[0] == '\0') {
@@ -570,7 +598,7 @@ static void build_after(uv_work_t *w, int status)
         tsb_error("sender: cannot build the request for bag %" PRId64 ": %s", s->a.bag.seq,
                   s->a.build_err);
         s->streak++;
-        schedule_retry(s);
+        schedule_retry(s, s->a.build_err);
         return;
     }
     s->st = S_MARK;
@@ -611,7 +639,7 @@ static void load_done(void *arg, int status)
     if (status != 0) {
         tsb_error("sender: cannot read the next bag: %s: %s", tsb_strerror(status), s->job_err);
         s->streak++;
-        schedule_retry(s);
+        schedule_retry(s, s->job_err);
         return;
     }
     struct tsb_bag_rec *b = &s->a.bag;
@@ -623,6 +651,7 @@ static void load_done(void *arg, int status)
         tsb_error("sender: bag %" PRId64 " is HELD: %s; later bags wait behind it (SequenceNumber "
                   "order); fix the cause, then run `tsbag retry %" PRId64 "`",
                   b->seq, b->last_error ? b->last_error : "no reason recorded", b->seq);
+        log_held(&s->a, b->attempts, b->last_error ? b->last_error : "no reason recorded");
         return;
     }
     if (release) {
@@ -651,10 +680,28 @@ static void load_done(void *arg, int status)
     uv_queue_work(s->loop, &s->work, build_work, build_after);
 }
 
+/* Between attempts (no BUILD or CHECK work item runs): what a reload loaded takes over. */
+static void take_reloaded(struct tsb_sender *s)
+{
+    if (s->next_v != NULL) {
+        tsb_token_verifier_free(s->v);
+        s->v = s->next_v;
+        s->next_v = NULL;
+    }
+    if (s->next_ks != NULL) {
+        tsb_keystore_free(s->ks);
+        s->ks = s->next_ks;
+        s->next_ks = NULL;
+        tsb_info("sender: signing with the reloaded keystore from this attempt on: %s",
+                 tsb_keystore_describe(s->ks));
+    }
+}
+
 static void go_load(struct tsb_sender *s)
 {
     if (s->stopping)
         return;
+    take_reloaded(s);
     s->kicked = false;
     s->st = S_LOAD;
     if (job(s, load_job, load_done) != 0) {
@@ -761,7 +808,69 @@ int tsb_sender_retry(void *arg, int64_t seq, int64_t *released)
     return 0;
 }
 
-/* ---- start / stop -------------------------------------------------------------------------- */
+/* ---- start / reload / stop ----------------------------------------------------------------- */
+
+/* A quarter of the shortest age that matters, within [1 s, 30 s]. */
+static void start_alarm_timer(struct tsb_sender *s)
+{
+    const struct tsb_config *cfg = s->cfg;
+    int64_t tick = cfg->sealer.unstamped_alarm_s * 1000 / 4;
+    if (cfg->sealer.refuse_after_unstamped_s > 0 &&
+        cfg->sealer.refuse_after_unstamped_s * 1000 / 4 < tick)
+        tick = cfg->sealer.refuse_after_unstamped_s * 1000 / 4;
+    if (tick > 30000)
+        tick = 30000;
+    if (tick < 1000)
+        tick = 1000;
+    uv_timer_start(&s->alarm_timer, on_alarm_tick, (uint64_t)tick, (uint64_t)tick);
+}
+
+int tsb_sender_reload(struct tsb_sender *s, const struct tsb_config *next)
+{
+    int r = TSB_EINTERNAL;
+    struct tsb_token_verifier *v = NULL;
+    struct tsb_keystore *ks = NULL;
+    const char *env = next->tsa.keystore_password_env;
+    if ((r = tsb_token_verifier_from_files(next->tsa.trust_anchors, next->tsa.tsa_certs,
+                                           next->tsa.policy_oids, &v)) != 0)
+        goto out;
+    if (env[0] != '\0' && getenv(env) == NULL) {
+        tsb_info("sender: reload: keystore kept: its password came from environment variable %s, "
+                 "wiped at start; a renewed keystore needs a restart",
+                 env);
+    } else {
+        struct tsb_keystore_source src = {.path = next->tsa.keystore,
+                                          .password_file = next->tsa.keystore_password_file,
+                                          .password_env = env};
+        bool refuse = s->cfg->tsa.keystore_permissions == TSB_KEY_PERMS_REFUSE;
+        if ((r = tsb_keystore_check_private(&src, refuse)) != 0 ||
+            (r = tsb_keystore_load(&src, wall_ms(), &ks)) != 0)
+            goto out;
+    }
+    tsb_token_verifier_free(s->next_v);
+    s->next_v = v;
+    v = NULL;
+    if (ks != NULL) {
+        tsb_info("sender: reload: keystore loaded (%s), used from the next attempt",
+                 tsb_keystore_describe(ks));
+        tsb_keystore_free(s->next_ks);
+        s->next_ks = ks;
+        ks = NULL;
+    }
+    r = 0;
+out:
+    tsb_token_verifier_free(v);
+    tsb_keystore_free(ks);
+    return r;
+}
+
+void tsb_sender_reconfigured(struct tsb_sender *s)
+{
+    if (s->stopping)
+        return;
+    start_alarm_timer(s);
+    refresh_stats(s);
+}
 
 int tsb_sender_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_writer *w,
                      struct tsb_sender **out)
@@ -796,15 +905,7 @@ int tsb_sender_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
     uv_timer_init(loop, &s->alarm_timer);
     s->retry_timer.data = s->alarm_timer.data = s;
     s->open_handles = 2;
-    int64_t tick = cfg->sealer.unstamped_alarm_s * 1000 / 4;
-    if (cfg->sealer.refuse_after_unstamped_s > 0 &&
-        cfg->sealer.refuse_after_unstamped_s * 1000 / 4 < tick)
-        tick = cfg->sealer.refuse_after_unstamped_s * 1000 / 4;
-    if (tick > 30000)
-        tick = 30000;
-    if (tick < 1000)
-        tick = 1000;
-    uv_timer_start(&s->alarm_timer, on_alarm_tick, (uint64_t)tick, (uint64_t)tick);
+    start_alarm_timer(s);
     tsb_info("sender: hospital %s; %s; TSA %s", cfg->general.id_hospital,
              tsb_keystore_describe(s->ks), cfg->tsa.url);
     refresh_stats(s); /* the fail-closed mode applies from the start */

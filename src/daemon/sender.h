@@ -40,6 +40,16 @@ int tsb_sender_retry(void *arg, int64_t seq, int64_t *released);
  * is set and the oldest unstamped entry is older (as of the last archive statistics). */
 bool tsb_sender_refusing(void *arg, char *why, size_t why_len);
 
+/* Reload, loop thread: loads the token verifier (tsa.trust_anchors, tsa_certs, policy_oids) and
+ * the keystore named by next, which the sender takes over between attempts, never while a BUILD or
+ * CHECK work item uses the current ones (docs/internals/SENDER.md). A keystore whose password came
+ * from the environment (wiped at start) is kept. On an error (naming the file) nothing changes. */
+int tsb_sender_reload(struct tsb_sender *s, const struct tsb_config *next);
+
+/* Reload, loop thread: the running configuration (cfg given to tsb_sender_start) changed in
+ * place; re-arms the alarm check for the new thresholds. */
+void tsb_sender_reconfigured(struct tsb_sender *s);
+
 /* Stops: a request in flight is abandoned (the bag stays sent and is resent after the next
  * start), jobs already queued complete first. Frees the sender, then calls stopped. */
 void tsb_sender_stop(struct tsb_sender *s, void (*stopped)(void *arg), void *arg);

@@ -726,6 +726,81 @@ static void test_tls_client_certificates_and_allowlist(void **state)
     free(dir);
 }
 
+/* Whether one TLS connection with client certificate cert (source from the allow-list) gets its
+ * entry acknowledged. */
+static bool tls_accepted(const char *dir, int port, const char *cert)
+{
+    struct entries e;
+    entries_make(&e, cert, 1, 10);
+    struct load_result res = {0};
+    struct tls_try t = {cert, "", 0, 0};
+    bool ok = try_tls(dir, port, &t, &res, &e) == 0 && res.type == TSB_FT_ACK;
+    entries_free(&e);
+    return ok;
+}
+
+/* Polls (up to 20 s) until tls_accepted(cert) is want: a SIGHUP is handled asynchronously. */
+static void wait_tls_accepted(const char *dir, int port, const char *cert, bool want)
+{
+    for (int i = 0; i < 200; i++) {
+        if (tls_accepted(dir, port, cert) == want)
+            return;
+        usleep(100000);
+    }
+    fail_msg("%s is still %s after the reload", cert, want ? "refused" : "accepted");
+}
+
+/* SIGHUP reads ingest.tls_allowlist again: a subject added is accepted, a subject removed is
+ * refused, from the next HELLO on, without a restart; a broken file keeps the running list and
+ * its error names file:line. */
+static void test_tls_allowlist_reload(void **state)
+{
+    char *dir = tsb_test_tmpdir();
+    make_pki(dir);
+    struct tsbd d;
+    tls_daemon_start(&d, dir, "server", NULL);
+    assert_true(tls_accepted(dir, d.tcp_port, "pharmacy"));
+    assert_false(tls_accepted(dir, d.tcp_port, "intruder"));
+
+    /* intruder added */
+    assert_int_equal(tsb_test_sh("cd '%s' && s=$(openssl x509 -noout -subject -nameopt RFC2253 "
+                                 "-in intruder.pem | sed 's/^subject=//') && "
+                                 "printf '%%s = intruder-1\\n' \"$s\" >> allow.txt",
+                                 dir),
+                     0);
+    assert_int_equal(kill(d.pid, SIGHUP), 0);
+    wait_tls_accepted(dir, d.tcp_port, "intruder", true);
+    assert_true(tls_accepted(dir, d.tcp_port, "pharmacy"));
+
+    /* a broken list changes nothing */
+    assert_int_equal(tsb_test_sh("cd '%s' && cp allow.txt allow.good && "
+                                 "printf 'no equals sign here\\n' >> allow.txt",
+                                 dir),
+                     0);
+    assert_int_equal(kill(d.pid, SIGHUP), 0);
+    int found = 1;
+    for (int i = 0; i < 200 && found != 0; i++) {
+        found = tsb_test_sh("grep -q 'reload: %s/allow.txt:4: expected .subject = source.; "
+                            "keeping the running allow-list' '%s'",
+                            dir, d.log);
+        if (found != 0)
+            usleep(100000);
+    }
+    assert_int_equal(found, 0);
+    assert_true(tls_accepted(dir, d.tcp_port, "intruder"));
+
+    /* pharmacy removed */
+    assert_int_equal(tsb_test_sh("cd '%s' && grep -v pharmacy-1 allow.good > allow.txt", dir), 0);
+    assert_int_equal(kill(d.pid, SIGHUP), 0);
+    wait_tls_accepted(dir, d.tcp_port, "pharmacy", false);
+    assert_true(tls_accepted(dir, d.tcp_port, "intruder"));
+
+    assert_int_equal(tsbd_stop(&d), 0);
+    tsbd_cleanup(&d);
+    tsb_test_rmtree(dir);
+    free(dir);
+}
+
 /* openssl s_client with the pharmacy certificate and extra options: its exit status. */
 static int s_client(const char *dir, int port, const char *opts, const char *out)
 {
@@ -1286,6 +1361,7 @@ int main(void)
         cmocka_unit_test(test_pending_budget_per_listener),
         cmocka_unit_test(test_per_source_limit),
         cmocka_unit_test(test_tls_client_certificates_and_allowlist),
+        cmocka_unit_test(test_tls_allowlist_reload),
         cmocka_unit_test(test_tls_cipher_policy),
         cmocka_unit_test(test_tls_refusals),
         cmocka_unit_test(test_pending_flood_locks_nobody_out),

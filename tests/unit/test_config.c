@@ -219,6 +219,51 @@ static void test_dump_round_trips(void **state)
     free(dir);
 }
 
+/* Index of section.key in the option table. */
+static size_t option_index(const char *section, const char *key)
+{
+    struct tsb_config_option_info info;
+    for (size_t i = 0; tsb_config_option_at(i, &info); i++)
+        if (strcmp(info.section, section) == 0 && strcmp(info.key, key) == 0)
+            return i;
+    fail_msg("no option %s.%s", section, key);
+    return 0;
+}
+
+/* The reload's diff: exactly the options set differently compare unequal, and taking one moves
+ * its value (a string's ownership) into the running configuration. */
+static void test_option_equal_and_take(void **state)
+{
+    struct tsb_config run, next;
+    tsb_config_defaults(&run);
+    tsb_config_defaults(&next);
+    assert_int_equal(tsb_config_set_override(&next, "tsa.url=https://127.0.0.1:1/x"), 0);
+    assert_int_equal(tsb_config_set_override(&next, "sealer.unstamped_alarm_s=60"), 0);
+    assert_int_equal(tsb_config_set_override(&next, "general.log_level=debug"), 0);
+    assert_int_equal(tsb_config_set_override(&next, "ingest.unix_mode=0600"), 0);
+    size_t url = option_index("tsa", "url"), alarm = option_index("sealer", "unstamped_alarm_s");
+    size_t level = option_index("general", "log_level"), mode = option_index("ingest", "unix_mode");
+    struct tsb_config_option_info info;
+    size_t differ = 0;
+    for (size_t i = 0; tsb_config_option_at(i, &info); i++)
+        if (!tsb_config_option_equal(&run, &next, i)) {
+            assert_true(i == url || i == alarm || i == level || i == mode);
+            differ++;
+        }
+    assert_int_equal(differ, 4);
+    tsb_config_option_take(&run, &next, url);
+    tsb_config_option_take(&run, &next, alarm);
+    tsb_config_option_take(&run, &next, level);
+    assert_string_equal(run.tsa.url, "https://127.0.0.1:1/x");
+    assert_string_equal(next.tsa.url, "");
+    assert_int_equal(run.sealer.unstamped_alarm_s, 60);
+    assert_int_equal(run.general.log_level, TSB_LOG_DEBUG);
+    assert_int_equal(run.ingest.unix_mode, 0660); /* not taken */
+    assert_true(tsb_config_option_equal(&run, &next, alarm));
+    tsb_config_cleanup(&run);
+    tsb_config_cleanup(&next);
+}
+
 static void test_every_option_documented(void **state)
 {
     char *doc_path = tsb_test_path(tsb_test_source_dir(), "docs/configuration.md");
@@ -244,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_overrides_and_cross_checks),
         cmocka_unit_test(test_environment_and_id_hospital),
         cmocka_unit_test(test_dump_round_trips),
+        cmocka_unit_test(test_option_equal_and_take),
         cmocka_unit_test(test_every_option_documented),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,15 +92,7 @@ reconcile() {
 # dropping them explicitly).
 sql() { sqlite3 -batch "$DB" "$@" || fail "sqlite3 $*"; }
 
-# lose_bags WHERE: deletes the bags matching WHERE and their journal rows behind the archive's
-# no-delete triggers (a damaged or partly restored archive), then puts the triggers back.
-lose_bags() {
-    local bt et
-    bt=$(sql "SELECT sql FROM sqlite_schema WHERE name = 'bags_no_delete'")
-    et=$(sql "SELECT sql FROM sqlite_schema WHERE name = 'entries_no_delete'")
-    sql "BEGIN; DROP TRIGGER bags_no_delete; DROP TRIGGER entries_no_delete;
-         DELETE FROM entries WHERE bag_seq IN (SELECT seq FROM bags WHERE $1);
-         DELETE FROM bags WHERE $1; $bt; $et; COMMIT;"
-}
+# lose_bags WHERE (tests/lib/archive.sh)
+. "$(dirname "${BASH_SOURCE[0]}")/../../lib/archive.sh"
 
 jqr() { jq -r "$1" "$T/out.txt" || fail "jq $1 on the report"; }

@@ -112,6 +112,16 @@ push() {
     tsbag push "$d" >>"$T/out.txt" 2>&1 || fail "tsbag push $2"
 }
 
+# wait_log WORDS: polls tsbagd's log for a line (the operator-visible error line, not readiness)
+wait_log() {
+    local i
+    for i in $(seq 1 300); do
+        grep -qF -- "$1" "$T/d.log" && return 0
+        sleep 0.1
+    done
+    fail "no log line '$1'"
+}
+
 seal() { tsbag seal >>"$T/out.txt" 2>&1 || fail "tsbag seal"; }
 
 sql() { sqlite3 -batch "$DB" "$@" || fail "sqlite3 $*"; }

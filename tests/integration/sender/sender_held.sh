@@ -22,16 +22,6 @@ expect_status_held() {
     grep -q "^action: .*tsbag retry $1" "$T/status.txt" || fail "status lacks the action: $(cat "$T/status.txt")"
 }
 
-# wait_log WORDS: polls tsbagd's log for a line (the operator-visible error line, not readiness)
-wait_log() {
-    local i
-    for i in $(seq 1 300); do
-        grep -qF -- "$1" "$T/d.log" && return 0
-        sleep 0.1
-    done
-    fail "no log line '$1'"
-}
-
 start_sim
 start_daemon
 

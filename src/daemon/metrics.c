@@ -74,6 +74,8 @@ static struct {
     struct histogram ack, tsa_latency;
     atomic_uint conns[2][STAGES]; /* [tcp][stage] */
     atomic_int_fast64_t keystore_not_after_ms;
+    /* sealer.unstamped_alarm_s: a SIGHUP may change it on the loop thread while a scrape runs */
+    atomic_int_fast64_t alarm_s;
     atomic_bool archive_failed;
     /* shared, under mu */
     pthread_mutex_t mu;
@@ -268,7 +270,7 @@ static enum tsb_health health(const struct snapshot *s, char *why, size_t n)
         .stats_failed = s->stats_failed,
         .archive_failed = atomic_load_explicit(&m.archive_failed, memory_order_relaxed),
         .oldest_unstamped_ms = s->st.oldest_unstamped_ms,
-        .unstamped_alarm_s = m.cfg->sealer.unstamped_alarm_s,
+        .unstamped_alarm_s = atomic_load_explicit(&m.alarm_s, memory_order_relaxed),
         .sealer_enabled = m.cfg->sealer.enabled,
         .held_bags = s->st.bags[TSB_BAG_FAILED],
         .keystore_not_after_ms =
@@ -414,8 +416,8 @@ static int put_archive(struct tsb_buf *b, const struct snapshot *s)
             (r = tsb_prom_family(b, "tsbag_reconcile_last_result", "gauge",
                                  "1 for the result of the latest tsbag reconcile run.")) != 0)
             return r;
-        static const char *const results[] = {"clean", "discrepancies", "failed"};
-        for (size_t i = 0; i < 3 && r == 0; i++) {
+        static const char *const results[] = {"clean", "discrepancies", "failed", "damaged"};
+        for (size_t i = 0; i < sizeof(results) / sizeof(results[0]) && r == 0; i++) {
             const char *labels[] = {"result", results[i], NULL};
             r = tsb_prom_int(b, "tsbag_reconcile_last_result", labels,
                              strcmp(s->run_result, results[i]) == 0);
@@ -565,11 +567,17 @@ out:
     return r;
 }
 
+void tsb_metrics_alarm(int64_t unstamped_alarm_s)
+{
+    atomic_store_explicit(&m.alarm_s, unstamped_alarm_s, memory_order_relaxed);
+}
+
 int tsb_metrics_serve(const struct tsb_config *cfg)
 {
     int r = TSB_EINTERNAL, fd = -1, port = 0;
     m.cfg = cfg;
     m.start_ms = wall_ms();
+    tsb_metrics_alarm(cfg->sealer.unstamped_alarm_s);
     if (cfg->metrics.listen[0] == '\0') {
         tsb_info("metrics: metrics.listen is empty: no /metrics or /healthz endpoint");
         return 0;

@@ -51,6 +51,9 @@ void tsb_metrics_publish(struct tsb_store *store, const struct tsb_store_stats *
  * bound port to <state_dir>/tsbagd.metrics.port. TSB_ECONFIG/TSB_EIO naming metrics.listen when
  * it cannot bind. cfg must outlive the server. */
 int tsb_metrics_serve(const struct tsb_config *cfg);
+/* The alarm threshold /healthz judges by (loop thread: at start, and after a reload changed
+ * sealer.unstamped_alarm_s); the other settings the server reads never change while it runs. */
+void tsb_metrics_alarm(int64_t unstamped_alarm_s);
 /* Without a sender, refreshes the archive snapshot itself every few seconds through w (loop
  * thread). Stopped by tsb_metrics_stop. */
 void tsb_metrics_refresh_start(uv_loop_t *loop, struct tsb_writer *w);

@@ -7,6 +7,8 @@
  */
 #include "reload.h"
 
+#include "metrics.h"
+
 #include "err.h"
 #include "log.h"
 
@@ -119,6 +121,7 @@ int tsb_reload(struct tsb_config *running, const struct tsb_reload_arg *args, si
         }
     }
     tsb_log_setup(running->general.log_level, isatty(STDERR_FILENO));
+    tsb_metrics_alarm(running->sealer.unstamped_alarm_s);
     if (sender != NULL)
         tsb_sender_reconfigured(sender);
     tsb_info("tsbagd: configuration reloaded: %d option(s) changed, %d kept until a restart",

@@ -86,9 +86,9 @@ wait_for "SELECT state FROM bags WHERE seq = $seq" stamped
 bst() { sed -n 's:.*<wsse\:BinarySecurityToken[^>]*>\([^<]*\)</wsse\:BinarySecurityToken>.*:\1:p' "$1" | tr -d '\n\r '; }
 new=$(openssl x509 -in "$PKI/hospital-ec.pem" -outform DER | base64 -w0)
 old=$(openssl x509 -in "$PKI/hospital.pem" -outform DER | base64 -w0)
-req=$(ls "$T/capture"/bag-$seq-attempt-*.xml | tail -n 1)
+req=$(ls "$T/capture"/bag-$seq-attempt-*.request.xml | tail -n 1)
 [ "$(bst "$req")" = "$new" ] || fail "bag $seq was not signed with the renewed certificate"
-[ "$(bst "$T/capture/bag-1-attempt-1.xml")" = "$old" ] || fail "bag 1 was not signed with the first certificate"
+[ "$(bst "$(captured 1 1)")" = "$old" ] || fail "bag 1 was not signed with the first certificate"
 
 # ---- a keystore that does not load keeps the running one ----
 cp "$T/ks/hospital.p12" "$T/ks/good.p12"
@@ -100,7 +100,7 @@ push 1 broken-keystore
 seal
 seq=$(sql "SELECT max(seq) FROM bags")
 wait_for "SELECT state FROM bags WHERE seq = $seq" stamped
-[ "$(bst "$(ls "$T/capture"/bag-$seq-attempt-*.xml | tail -n 1)")" = "$new" ] ||
+[ "$(bst "$(ls "$T/capture"/bag-$seq-attempt-*.request.xml | tail -n 1)")" = "$new" ] ||
     fail "bag $seq was not signed with the running keystore"
 mv "$T/ks/good.p12" "$T/ks/hospital.p12"
 

@@ -266,6 +266,24 @@ static bool fatal_transport(int r)
            r == TSB_ECRYPTO;
 }
 
+/* Records the run. The check's verdict is already known; a tsbagd busy with a long write (a
+ * seal of a full bag, WAL recovery after a crash) holding the write lock past
+ * store.busy_timeout_ms must not turn a clean run into "could not run": the one-row insert is
+ * tried again for up to RECORD_PATIENCE_MS, then the error stands. */
+#define RECORD_PATIENCE_MS 60000
+
+static int record_run(struct tsb_store *s, struct tsb_report *rep)
+{
+    int r, waited = 0, pause = 100;
+    while ((r = tsb_report_record(s, rep, NULL)) == TSB_EBUSY && waited < RECORD_PATIENCE_MS) {
+        struct timespec ts = {.tv_sec = pause / 1000, .tv_nsec = (long)(pause % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+        waited += pause;
+        pause = pause * 2 > 2000 ? 2000 : pause * 2;
+    }
+    return r;
+}
+
 int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -406,7 +424,7 @@ check:
 report:
     progress_done(&o);
     rep.finished_ms = now_ms();
-    if (s != NULL && (r = tsb_report_record(s, &rep, NULL)) != 0)
+    if (s != NULL && (r = record_run(s, &rep)) != 0)
         tsb_report_error(&rep, "recording this run in the archive: %s", tsb_err_detail());
     if (o.json) {
         struct tsb_buf json;

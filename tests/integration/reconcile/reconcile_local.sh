@@ -15,6 +15,25 @@ reconcile --local-only --json
 [ "$(jqr '.local_check.stamped')" = 7 ] || fail "clean archive: not 7 stamped bags checked"
 [ "$(jqr '.period')" = null ] || fail "a local-only run has a period"
 
+# a writer holding the archive's write lock past store.busy_timeout_ms (tsbagd sealing a full bag,
+# or recovering its WAL after a crash) delays the recording of a clean run; it does not make it
+# "could not run". The sqlite3 shell holds the lock for 2 s against a 200 ms busy timeout.
+runs0=$(sql "SELECT count(*) FROM reconcile_runs")
+sqlite3 -batch "$DB" "BEGIN IMMEDIATE; INSERT INTO reconcile_runs SELECT * FROM reconcile_runs WHERE 0;" \
+    ".shell sleep 2" "COMMIT;" &
+locker=$!
+for i in $(seq 1 100); do # the lock is taken once a write from here would be refused
+    sqlite3 -batch "$DB" ".timeout 0" "BEGIN IMMEDIATE; ROLLBACK;" >/dev/null 2>&1 || break
+    sleep 0.02
+done
+RC=0
+"$TSBAG" -c "$T/tsbag.ini" -s store.busy_timeout_ms=200 reconcile --no-progress --local-only --json \
+    >"$T/out.txt" 2>"$T/err.txt" || RC=$?
+wait "$locker" || fail "the sqlite3 shell holding the lock failed"
+[ "$RC" = 0 ] || fail "a clean run behind a held write lock: exit $RC: $(cat "$T/err.txt") $(jq -c '.errors' "$T/out.txt")"
+[ "$(sql "SELECT count(*) FROM reconcile_runs")" = $((runs0 + 1)) ] ||
+    fail "the run behind the held lock was not recorded"
+
 REF5=$(sql "SELECT ref FROM entries WHERE bag_seq = 5 AND position = 1")
 REF6=$(sql "SELECT ref FROM entries WHERE bag_seq = 6 AND position = 0")
 sql "BEGIN;
@@ -56,6 +75,6 @@ reconcile --local-only
 [ "$RC" = 1 ] || fail "tampered archive (text): exit $RC"
 grep -q '^  \[token\] bag 3: token does not verify' "$T/out.txt" || fail "text: token of bag 3"
 grep -q '^  \[bag-digest\] bag 2:' "$T/out.txt" || fail "text: digest of bag 2"
-[ "$(sql "SELECT count(*) FROM reconcile_runs WHERE mode = 'local-only'")" = 3 ] ||
+[ "$(sql "SELECT count(*) FROM reconcile_runs WHERE mode = 'local-only'")" = 4 ] ||
     fail "local-only runs are not recorded"
 pass

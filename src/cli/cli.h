@@ -95,6 +95,11 @@ int tsb_sel_run(struct tsb_sel *s, struct tsb_store *st, struct tsb_audit *a, ts
 int tsb_cmd_push(struct tsb_cli *cli, int argc, char **argv);
 int tsb_cmd_doctor(struct tsb_cli *cli, int argc, char **argv);
 
+/* The progress line on stderr (progress.c): "<who>: <phase> <done>[/<total>]" rewritten in place
+ * (total <= 0: no total), and its erasure before a report is printed. */
+void tsb_cli_progress(const char *who, const char *phase, int64_t done, int64_t total);
+void tsb_cli_progress_clear(void);
+
 /* ---- blocking HTTPS to eHealth (cmd_reconcile.c) ----------------------------------------- */
 
 /* Where tsb_cli_consult_post sends, with the tsa section's TLS CA, timeouts and size cap. */

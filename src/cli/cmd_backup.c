@@ -55,21 +55,14 @@ static void on_step(void *arg, int64_t remaining, int64_t total)
 static void on_progress(void *arg, const char *phase, int64_t done, int64_t total)
 {
     const struct backup_run *b = arg;
-    if (!b->progress)
-        return;
-    if (total > 0)
-        fprintf(stderr, "\r\033[Kbackup check: %s %" PRId64 "/%" PRId64, phase, done, total);
-    else
-        fprintf(stderr, "\r\033[Kbackup check: %s %" PRId64, phase, done);
-    fflush(stderr);
+    if (b->progress)
+        tsb_cli_progress("backup check", phase, done, total);
 }
 
 static void clear_progress(const struct backup_run *b)
 {
-    if (b->progress) {
-        fprintf(stderr, "\r\033[K");
-        fflush(stderr);
-    }
+    if (b->progress)
+        tsb_cli_progress_clear();
 }
 
 static void on_violation(void *arg, const struct tsb_violation *v)

@@ -61,21 +61,14 @@ static void usage(FILE *f)
 static void on_progress(void *arg, const char *phase, int64_t done, int64_t total)
 {
     const struct opts *o = arg;
-    if (!o->progress)
-        return;
-    if (total > 0)
-        fprintf(stderr, "\r\033[Kreconcile: %s %" PRId64 "/%" PRId64, phase, done, total);
-    else
-        fprintf(stderr, "\r\033[Kreconcile: %s %" PRId64, phase, done);
-    fflush(stderr);
+    if (o->progress)
+        tsb_cli_progress("reconcile", phase, done, total);
 }
 
 static void progress_done(const struct opts *o)
 {
-    if (o->progress) {
-        fprintf(stderr, "\r\033[K");
-        fflush(stderr);
-    }
+    if (o->progress)
+        tsb_cli_progress_clear();
 }
 
 /* ---- period ------------------------------------------------------------------------------- */

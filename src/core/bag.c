@@ -159,10 +159,22 @@ static void put(struct tsb_buf *b, const void *p, size_t n)
     b->len += n;
 }
 
+/* Writes one JournalEntry into room already reserved (entry_len(enc, ref) + the NUL). */
+static void put_entry(struct tsb_buf *b, enum tsb_hash_enc enc, int64_t ref,
+                      const uint8_t digest[TSB_SHA256_LEN])
+{
+    put(b, ENTRY_OPEN, LIT_LEN(ENTRY_OPEN));
+    /* tsb_hash_encode also writes a NUL, which ENTRY_MID overwrites; the reserve covers it */
+    b->len += tsb_hash_encode(digest, enc, (char *)b->p + b->len);
+    put(b, ENTRY_MID, LIT_LEN(ENTRY_MID));
+    b->len += i64_put(ref, (char *)b->p + b->len);
+    put(b, ENTRY_CLOSE, LIT_LEN(ENTRY_CLOSE));
+}
+
 int tsb_bag_writer_begin(struct tsb_bag_writer *w, const struct tsb_bag_opts *o, int64_t seq,
                          struct tsb_buf *out)
 {
-    static const struct tsb_bag_opts defaults = {TSB_BAG_NS_V2, TSB_HASH_HEX, NULL};
+    static const struct tsb_bag_opts defaults = {TSB_BAG_NS_V2, TSB_HASH_HEX, NULL, NULL};
     int r = TSB_EINTERNAL;
     if (o == NULL)
         o = &defaults;
@@ -185,6 +197,8 @@ int tsb_bag_writer_begin(struct tsb_bag_writer *w, const struct tsb_bag_opts *o,
 
     const char *ns = tsb_bag_ns_uri(o->ns);
     size_t need = head_len(o->ns, w->root_len, seq);
+    if (o->prev != NULL)
+        need += entry_len(o->enc, TSB_BAG_LINK_REF);
     if ((r = tsb_buf_reserve(out, need)) != 0)
         return writer_fail(w, r);
     put(out, XML_DECL "<", LIT_LEN(XML_DECL) + 1);
@@ -194,6 +208,8 @@ int tsb_bag_writer_begin(struct tsb_bag_writer *w, const struct tsb_bag_opts *o,
     put(out, ATTR_HASH_SEQ, LIT_LEN(ATTR_HASH_SEQ));
     out->len += i64_put(seq, (char *)out->p + out->len);
     put(out, ROOT_TAG_END, LIT_LEN(ROOT_TAG_END));
+    if (o->prev != NULL)
+        put_entry(out, w->enc, TSB_BAG_LINK_REF, o->prev);
     out->p[out->len] = '\0';
     w->state = W_OPEN;
     return 0;
@@ -230,12 +246,7 @@ int tsb_bag_writer_add(struct tsb_bag_writer *w, int64_t ref, const uint8_t dige
     struct tsb_buf *b = w->out;
     if ((r = tsb_buf_reserve(b, entry_len(w->enc, ref))) != 0)
         return writer_fail(w, r);
-    put(b, ENTRY_OPEN, LIT_LEN(ENTRY_OPEN));
-    /* tsb_hash_encode also writes a NUL, which ENTRY_MID overwrites; the reserve covers it */
-    b->len += tsb_hash_encode(digest, w->enc, (char *)b->p + b->len);
-    put(b, ENTRY_MID, LIT_LEN(ENTRY_MID));
-    b->len += i64_put(ref, (char *)b->p + b->len);
-    put(b, ENTRY_CLOSE, LIT_LEN(ENTRY_CLOSE));
+    put_entry(b, w->enc, ref, digest);
     b->p[b->len] = '\0';
     w->count++;
     w->last_ref = ref;
@@ -267,6 +278,8 @@ size_t tsb_bag_size(const struct tsb_bag_opts *o, int64_t seq, const struct tsb_
     enum tsb_hash_enc enc = o ? o->enc : TSB_HASH_HEX;
     size_t root_len = strlen(o && o->root ? o->root : TSB_BAG_ROOT_DEFAULT);
     size_t total = head_len(ns, root_len, seq) + tail_len(root_len);
+    if (o != NULL && o->prev != NULL)
+        total += entry_len(enc, TSB_BAG_LINK_REF);
     for (size_t i = 0; i < n; i++)
         total += entry_len(enc, e[i].ref);
     return total;
@@ -529,9 +542,14 @@ static int parse_entry(const struct pctx *x, xmlNodePtr je, size_t index, struct
 
     if ((r = leaf_text(ref, "Ref", index, &text, &owned)) != 0)
         goto out;
-    if (parse_long(text, strlen(text), &e->ref) != 0 || e->ref <= 0) {
-        r = tsb_err(TSB_EFORMAT, "JournalEntry %zu: Ref '%s' is not a positive xs:long", index,
-                    snip(text, strlen(text), s));
+    if (parse_long(text, strlen(text), &e->ref) != 0 || e->ref < 0 ||
+        (e->ref == TSB_BAG_LINK_REF && index > 1)) {
+        r = tsb_err(TSB_EFORMAT,
+                    e->ref == TSB_BAG_LINK_REF
+                        ? "JournalEntry %zu: Ref '%s' is the link to the previous bag, which may "
+                          "only be the first JournalEntry"
+                        : "JournalEntry %zu: Ref '%s' is not a positive xs:long",
+                    index, snip(text, strlen(text), s));
         goto out;
     }
     r = 0;
@@ -565,6 +583,24 @@ static int check_unique_refs(const struct tsb_bag *b)
                         (long long)copy[i].ref);
     free(copy);
     return r;
+}
+
+/* Moves a first entry with Ref 0 (parse_entry allows it nowhere else) out of the entries into
+ * the bag's link. A bag holding only the link has no entry: refused like an empty bag. */
+static int take_link(const struct pctx *x, struct tsb_bag *b)
+{
+    if (b->entries[0].ref != TSB_BAG_LINK_REF)
+        return 0;
+    if (b->n == 1)
+        return tsb_err(TSB_EFORMAT,
+                       "%s holds only the link to the previous bag (Ref 0) and no "
+                       "JournalEntry after it",
+                       x->root);
+    b->linked = 1;
+    memcpy(b->prev, b->entries[0].digest, TSB_SHA256_LEN);
+    memmove(b->entries, b->entries + 1, (b->n - 1) * sizeof(*b->entries));
+    b->n--;
+    return 0;
 }
 
 static int parse_root_attrs(const struct pctx *x, xmlNodePtr root, struct tsb_bag *b)
@@ -679,6 +715,8 @@ int tsb_bag_parse(const uint8_t *p, size_t len, const struct tsb_bag_limits *lim
     for (xmlNodePtr c = root->children; c; c = c->next)
         if (c->type == XML_ELEMENT_NODE && (r = parse_entry(&x, c, ++i, b)) != 0)
             goto out;
+    if ((r = take_link(&x, b)) != 0)
+        goto out;
     if ((r = check_unique_refs(b)) != 0)
         goto out;
     *out = b;

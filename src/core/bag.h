@@ -2,8 +2,10 @@
  * bag: the TimeStampBag codec. The writer produces the deterministic bytes of DESIGN.md:
  * `<?xml version="1.0" encoding="UTF-8"?>\n` + one line, no trailing newline, root element
  * `TimeStampBag` (configurable) in the v2 namespace (v1 selectable), attributes Hash="SHA-256" then
- * SequenceNumber, then JournalEntry{Hash, Ref} in Ref order. Those bytes are archived and sent
- * as-is and never re-serialised. The writer appends straight into a tsb_buf (no XML tree), so a
+ * SequenceNumber, then JournalEntry{Hash, Ref} in Ref order. A chained bag starts with one more
+ * JournalEntry, the link: the SHA-256 of the previous bag's exact bytes with Ref 0 (prescription
+ * Refs start at 1, so 0 never names a prescription). Those bytes are archived and sent as-is and
+ * never re-serialised. The writer appends straight into a tsb_buf (no XML tree), so a
  * bag costs its own size in memory.
  *
  * The parser reads a bag produced elsewhere (TSConsult returns bags) with hardened libxml2
@@ -33,7 +35,12 @@ struct tsb_bag_opts {
     enum tsb_bag_ns ns;
     enum tsb_hash_enc enc;
     const char *root; /* NULL means "TimeStampBag"; must be an XML NCName */
+    /* the link: SHA-256 of the previous bag's bytes, written as the first JournalEntry with
+     * Ref 0 (TSB_BAG_LINK_REF); NULL writes no link (the chain's genesis, or sealer.chain off) */
+    const uint8_t *prev;
 };
+
+#define TSB_BAG_LINK_REF 0 /* the Ref of the chain link entry */
 
 struct tsb_bag_entry {
     int64_t ref;
@@ -61,8 +68,9 @@ struct tsb_bag_writer {
     int64_t last_ref;
     int state;
 };
-/* Validates o (root name) and writes the declaration and the root start tag with Hash and seq
- * (any xs:long). o NULL means v2, hex, TimeStampBag. */
+/* Validates o (root name) and writes the declaration, the root start tag with Hash and seq
+ * (any xs:long) and, when o->prev is set, the link entry. o NULL means v2, hex, TimeStampBag, no
+ * link. The link is not an entry: the "at least one entry" rule counts the adds. */
 int tsb_bag_writer_begin(struct tsb_bag_writer *w, const struct tsb_bag_opts *o, int64_t seq,
                          struct tsb_buf *out);
 /* Optional hint: reserves room in out for n more entries whose refs are at most max_ref plus the
@@ -91,14 +99,19 @@ struct tsb_bag {
     enum tsb_bag_ns ns;
     enum tsb_hash_enc enc; /* encoding of the first entry's Hash; all entries must agree */
     char *root;            /* the root element's local name, as received (not checked) */
-    size_t n;
+    /* the chain link (a first JournalEntry with Ref 0): linked says it was there, prev is the
+     * previous bag's digest it names. It is not one of the entries. */
+    int linked;
+    uint8_t prev[TSB_SHA256_LEN];
+    size_t n;                      /* the entries after the link: at least one */
     struct tsb_bag_entry *entries; /* in document order (not necessarily Ref order) */
 };
 
-/* Parses bag bytes. lim NULL means the defaults. On success *out is a new bag (tsb_bag_free).
+/* Parses bag bytes. lim NULL means the defaults. On success *out is a new bag (tsb_bag_free);
+ * a first JournalEntry with Ref 0 becomes the link (linked, prev), never an entry.
  * Errors: TSB_ETOOBIG (bytes or entries), TSB_EFORMAT (not XML, wrong structure, bad Hash text,
- * bad Ref, duplicate Ref), TSB_ENAMESPACE, TSB_EALGORITHM (Hash attribute not "SHA-256"); the
- * detail names the element or attribute. */
+ * bad Ref, Ref 0 other than first, a link and no entry, duplicate Ref), TSB_ENAMESPACE,
+ * TSB_EALGORITHM (Hash attribute not "SHA-256"); the detail names the element or attribute. */
 int tsb_bag_parse(const uint8_t *p, size_t len, const struct tsb_bag_limits *lim,
                   struct tsb_bag **out);
 /* Frees a parsed bag; accepts NULL. */

@@ -30,7 +30,48 @@ static const char *const kind_names[TSB_V_NKINDS] = {
     [TSB_V_ENTRY_ORPHAN] = "entry-orphan",
     [TSB_V_ENTRY_CONTENT] = "entry-content",
     [TSB_V_DAMAGE] = "archive-damage",
+    [TSB_V_CHAIN] = "chain",
 };
+
+static const char *const link_names[] = {
+    [TSB_LINK_OK] = "linked",     [TSB_LINK_GENESIS] = "genesis", [TSB_LINK_NONE] = "unchained",
+    [TSB_LINK_BROKEN] = "broken", [TSB_LINK_MISSING] = "missing",
+};
+
+const char *tsb_link_name(enum tsb_link l)
+{
+    return (unsigned)l <= TSB_LINK_MISSING ? link_names[l] : "unknown";
+}
+
+enum tsb_link tsb_link_judge(const struct tsb_bag *b, const uint8_t *prev_digest, int first)
+{
+    if (!b->linked)
+        return first ? TSB_LINK_GENESIS : TSB_LINK_NONE;
+    if (prev_digest == NULL)
+        return TSB_LINK_MISSING;
+    return memcmp(b->prev, prev_digest, TSB_SHA256_LEN) == 0 ? TSB_LINK_OK : TSB_LINK_BROKEN;
+}
+
+void tsb_link_describe(enum tsb_link l, int64_t seq, const struct tsb_bag *b,
+                       const uint8_t *prev_digest, char *out, size_t len)
+{
+    char want[TSB_HASH_STR_MAX], have[TSB_HASH_STR_MAX];
+    tsb_hash_encode(b->prev, TSB_HASH_HEX, want);
+    if (l == TSB_LINK_MISSING)
+        snprintf(out, len,
+                 "chain broken at SequenceNumber %" PRId64 ": bag %" PRId64 " is chained to a "
+                 "bag %" PRId64 " of SHA-256 %s, which is not in the archive",
+                 seq - 1, seq, seq - 1, want);
+    else if (l == TSB_LINK_BROKEN && prev_digest != NULL) {
+        tsb_hash_encode(prev_digest, TSB_HASH_HEX, have);
+        snprintf(out, len,
+                 "chain broken at SequenceNumber %" PRId64 ": bag %" PRId64 " is chained to a "
+                 "bag %" PRId64 " of SHA-256 %s, the archive's bag %" PRId64 " hashes to %s (bag "
+                 "%" PRId64 " was replaced, or bag %" PRId64 " is not the bag sealed after it)",
+                 seq - 1, seq, seq - 1, want, seq - 1, have, seq - 1, seq);
+    } else
+        snprintf(out, len, "bag %" PRId64 " is %s", seq, tsb_link_name(l));
+}
 
 const char *tsb_violation_kind_name(enum tsb_violation_kind k)
 {
@@ -46,6 +87,9 @@ struct ctx {
     int64_t total_bags, total_entries;
     int64_t *seqs; /* existing SequenceNumbers, ascending */
     size_t n_seqs, cap_seqs;
+    /* the previous bag visited: its SequenceNumber and the SHA-256 of its bytes */
+    int64_t prev_seq;
+    uint8_t prev_digest[TSB_SHA256_LEN];
     /* the bag being checked */
     const struct tsb_bag *bag;
     int64_t seq;
@@ -115,6 +159,31 @@ static int on_bag_entry(void *arg, const struct tsb_entry_rec *e)
                   e->ref, hex, c->seq);
     }
     return 0;
+}
+
+/* The chain: bag seq's link against the bytes of the bag visited just before it. A missing,
+ * replaced or moved bag is named by the link of the bag after it. */
+static void check_link(struct ctx *c, int64_t seq, const struct tsb_bag *parsed)
+{
+    const uint8_t *prev = c->prev_seq != 0 && c->prev_seq == seq - 1 ? c->prev_digest : NULL;
+    enum tsb_link l = tsb_link_judge(parsed, prev, c->prev_seq == 0);
+    char why[400];
+    switch (l) {
+    case TSB_LINK_OK:
+        c->st.links++;
+        break;
+    case TSB_LINK_GENESIS:
+        c->st.genesis++;
+        break;
+    case TSB_LINK_NONE:
+        c->st.unlinked++;
+        break;
+    case TSB_LINK_BROKEN:
+    case TSB_LINK_MISSING:
+        tsb_link_describe(l, seq, parsed, prev, why, sizeof(why));
+        violation(c, TSB_V_CHAIN, seq - 1, 0, "%s", why);
+        break;
+    }
 }
 
 static void check_token(struct ctx *c, const struct tsb_bag_rec *b, const uint8_t *digest)
@@ -189,7 +258,10 @@ static int on_bag(void *arg, const struct tsb_bag_rec *b)
                       "bag %" PRId64 ": its bytes hold %zu entries, Refs %" PRId64 "..%" PRId64
                       "; its row says %" PRId64 " entries, Refs %" PRId64 "..%" PRId64,
                       b->seq, parsed->n, lo, hi, b->entry_count, b->first_ref, b->last_ref);
+        check_link(c, b->seq, parsed);
     }
+    c->prev_seq = b->seq;
+    memcpy(c->prev_digest, digest, TSB_SHA256_LEN);
 
     if (b->state == TSB_BAG_STAMPED || b->state == TSB_BAG_RECOVERED) {
         if (b->state == TSB_BAG_STAMPED)

@@ -7,7 +7,9 @@
  * anchors (without the live-clock skew check: bags are old) and names the serial and genTime
  * stored beside it; genTime never decreases with SequenceNumber; every journal row of a bag is
  * the JournalEntry at its position in the bag's bytes (same Ref, same hash) and every
- * JournalEntry has its row; no row points at a missing bag; stored contents re-hash to their
+ * JournalEntry has its row; every bag's link (sealer.chain) names the bytes of the bag before it,
+ * so a bag missing, replaced or moved breaks the chain at its SequenceNumber; no row points at a
+ * missing bag; stored contents re-hash to their
  * hash; and first of all, SQLite's own integrity check finds the file intact (its findings are
  * "archive-damage" violations: the file is damaged, whatever the other checks say). Everything
  * after the integrity check reads one snapshot (one read transaction), so a daemon sealing
@@ -35,12 +37,35 @@ enum tsb_violation_kind {
     TSB_V_ENTRY_ORPHAN,  /* a journal row points at a bag that does not exist */
     TSB_V_ENTRY_CONTENT, /* stored content does not re-hash to the entry's hash */
     TSB_V_DAMAGE,        /* SQLite's integrity check: the archive file itself is damaged */
+    TSB_V_CHAIN,         /* a bag's link does not name the bag before it (missing, replaced) */
     TSB_V_NKINDS
 };
 
 /* "gap", "bag-digest", "bag-format", "bag-header", "token", "token-id", "order", "entry-link",
- * "entry-orphan", "entry-content", "archive-damage". */
+ * "entry-orphan", "entry-content", "archive-damage", "chain". */
 const char *tsb_violation_kind_name(enum tsb_violation_kind k);
+
+/* How a bag stands in the hash chain (sealer.chain): its link (the first JournalEntry, Ref 0)
+ * against the SHA-256 of the previous SequenceNumber's bytes. */
+enum tsb_link {
+    TSB_LINK_OK,      /* the link is the previous bag's digest */
+    TSB_LINK_GENESIS, /* no link, and no bag before it: the archive's first bag */
+    TSB_LINK_NONE,    /* no link although a bag precedes it (sealed with sealer.chain off) */
+    TSB_LINK_BROKEN,  /* the link is not the previous bag's digest */
+    TSB_LINK_MISSING, /* a link, but the archive has no bag at the previous SequenceNumber */
+};
+
+/* "linked", "genesis", "unchained", "broken", "missing". */
+const char *tsb_link_name(enum tsb_link l);
+
+/* Judges bag b's link. prev_digest: SHA-256 of the bytes of the bag at b's SequenceNumber - 1,
+ * NULL when the archive has none; first: no bag of the archive precedes b. */
+enum tsb_link tsb_link_judge(const struct tsb_bag *b, const uint8_t *prev_digest, int first);
+
+/* One sentence on a link that is not OK/genesis/unchained (for a finding or a report): which
+ * SequenceNumber breaks the chain and how; want is b's link, have prev_digest (may be NULL). */
+void tsb_link_describe(enum tsb_link l, int64_t seq, const struct tsb_bag *b,
+                       const uint8_t *prev_digest, char *out, size_t len);
 
 struct tsb_violation {
     enum tsb_violation_kind kind;
@@ -66,7 +91,8 @@ struct tsb_check_stats {
     int64_t bags, stamped, recovered, unstamped; /* unstamped: sealed, sent or failed */
     int64_t entries, contents;                   /* journal rows; rows with stored content */
     int64_t violations;
-    int64_t damage; /* of the violations, those of kind TSB_V_DAMAGE */
+    int64_t damage;                   /* of the violations, those of kind TSB_V_DAMAGE */
+    int64_t links, genesis, unlinked; /* bags whose link matched; chain starts; unchained bags */
 };
 
 /* Checks the whole archive, reporting each violation through o->on_violation. Returns 0 when the

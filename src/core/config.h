@@ -74,6 +74,7 @@ struct tsb_config {
         char *bag_root;
         int64_t unstamped_alarm_s;
         int64_t first_sequence; /* SequenceNumber of the first bag of an empty archive */
+        bool chain;             /* each bag links to the previous bag (JournalEntry Ref 0) */
         int64_t max_bag_bytes;
         int64_t refuse_after_unstamped_s; /* 0: off */
     } sealer;

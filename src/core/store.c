@@ -980,16 +980,17 @@ int tsb_store_entries_walk(struct tsb_store *s, tsb_entry_cb cb, void *arg)
 
 /* Seals up to max staged entries (the lowest Refs) into bag seq, fewer if the bag would outgrow
  * buf's max. *count is 0 when nothing was staged; *full says the bag stopped at a limit, so more
- * entries may be staged. Runs inside the caller's write transaction. */
-static int seal_one(struct tsb_store *s, const struct tsb_seal_opts *o, size_t max, int64_t seq,
-                    struct tsb_buf *buf, int64_t **refs, size_t *refs_cap, size_t *count,
-                    bool *full)
+ * entries may be staged; digest gets the bag's SHA-256 (written last: it may be bo->prev, the
+ * link this bag starts with). Runs inside the caller's write transaction. */
+static int seal_one(struct tsb_store *s, const struct tsb_bag_opts *bo, size_t max, int64_t seq,
+                    int64_t now_ms, struct tsb_buf *buf, int64_t **refs, size_t *refs_cap,
+                    size_t *count, bool *full, uint8_t digest[TSB_SHA256_LEN])
 {
     int r = TSB_EINTERNAL, rc = SQLITE_DONE;
     sqlite3_stmt *st = NULL;
     struct tsb_bag_writer w;
     size_t n = 0;
-    uint8_t digest[TSB_SHA256_LEN];
+    uint8_t row[TSB_SHA256_LEN]; /* not digest: that may be bo->prev, read by the first add */
 
     tsb_buf_reset(buf);
     if ((r = stmt(s, ST_STAGED, &st)) != 0)
@@ -1004,11 +1005,11 @@ static int seal_one(struct tsb_store *s, const struct tsb_seal_opts *o, size_t m
             rc = SQLITE_DONE;
             break;
         }
-        if ((r = col_digest(st, 1, digest)) != 0)
+        if ((r = col_digest(st, 1, row)) != 0)
             goto out;
-        if (n == 0 && (r = tsb_bag_writer_begin(&w, &o->bag, seq, buf)) != 0)
+        if (n == 0 && (r = tsb_bag_writer_begin(&w, bo, seq, buf)) != 0)
             goto out;
-        if ((r = tsb_bag_writer_add(&w, ref, digest)) != 0)
+        if ((r = tsb_bag_writer_add(&w, ref, row)) != 0)
             goto out;
         if (n == *refs_cap) {
             *refs_cap = *refs_cap ? *refs_cap * 2 : 1024;
@@ -1042,7 +1043,7 @@ static int seal_one(struct tsb_store *s, const struct tsb_seal_opts *o, size_t m
     sqlite3_bind_int64(st, 2, (sqlite3_int64)n);
     sqlite3_bind_int64(st, 3, (*refs)[0]);
     sqlite3_bind_int64(st, 4, (*refs)[n - 1]);
-    sqlite3_bind_int64(st, 5, o->now_ms);
+    sqlite3_bind_int64(st, 5, now_ms);
     sqlite3_bind_blob(st, 6, digest, TSB_SHA256_LEN, SQLITE_STATIC);
     sqlite3_bind_blob(st, 7, buf->p, (int)buf->len, SQLITE_STATIC);
     if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
@@ -1075,6 +1076,27 @@ out:
     return r;
 }
 
+/* The chain's next link: the digest of bag last_seq (the highest SequenceNumber), read inside the
+ * seal's write transaction so that no other writer can slip a bag in between. *have is false for
+ * an archive without bags: the bag sealed next is the chain's genesis. */
+static int chain_prev(struct tsb_store *s, int64_t last_seq, uint8_t prev[TSB_SHA256_LEN],
+                      bool *have)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_BAG_DIGEST, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, last_seq);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        r = col_digest(st, 0, prev);
+    else if (rc != SQLITE_DONE)
+        r = fail(s, rc, true, "reading the previous bag's digest");
+    *have = rc == SQLITE_ROW && r == 0;
+    stmt_done(st);
+    return r;
+}
+
 int tsb_store_seal(struct tsb_store *s, const struct tsb_seal_opts *o, struct tsb_seal_result *res)
 {
     int r = TSB_EINTERNAL;
@@ -1103,16 +1125,25 @@ int tsb_store_seal(struct tsb_store *s, const struct tsb_seal_opts *o, struct ts
         goto out;
     }
     last_seq = sqlite3_column_int64(st, 0);
-    if (last_seq == 0 && o->first_seq > 1)
-        last_seq = o->first_seq - 1; /* numbering continued from a previous client */
     stmt_done(st);
     st = NULL;
+    struct tsb_bag_opts bo = o->bag;
+    uint8_t prev[TSB_SHA256_LEN];
+    bool have_prev = false;
+    bo.prev = NULL;
+    if (o->chain && last_seq > 0 && (r = chain_prev(s, last_seq, prev, &have_prev)) != 0)
+        goto out;
+    if (last_seq == 0 && o->first_seq > 1)
+        last_seq = o->first_seq - 1; /* numbering continued from a previous client */
     for (;;) {
         int64_t seq = last_seq + 1 + (int64_t)t.bags;
-        if ((r = seal_one(s, o, max, seq, &buf, &refs, &refs_cap, &n, &full)) != 0)
+        bo.prev = have_prev ? prev : NULL;
+        if ((r = seal_one(s, &bo, max, seq, o->now_ms, &buf, &refs, &refs_cap, &n, &full, prev)) !=
+            0)
             goto out;
         if (n == 0)
             break;
+        have_prev = o->chain; /* the next bag of this seal links to this one */
         if (t.bags == 0)
             t.first_seq = seq;
         t.bags++;

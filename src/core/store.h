@@ -119,6 +119,7 @@ struct tsb_seal_opts {
     int64_t now_ms;
     size_t max_bytes;  /* per bag; 0 means TSB_BAG_DEFAULT_MAX_BYTES (what the parser accepts) */
     int64_t first_seq; /* SequenceNumber of the first bag of an archive without bags; 0 means 1 */
+    bool chain;        /* sealer.chain: each bag links to the previous one (bag.prev is ignored) */
 };
 
 struct tsb_seal_result {
@@ -130,7 +131,10 @@ struct tsb_seal_result {
 /* Seals every staged entry, in Ref order, into consecutive new bags (SequenceNumber = last + 1,
  * gap-free, starting at first_seq), each of at most max_entries entries and max_bytes bytes, in one
  * transaction: bag bytes, digests and the entries' bag/position are committed together before
- * anyone can send them. Nothing staged: no bag, no SequenceNumber consumed, result zeroed. Any
+ * anyone can send them. With o->chain each bag's first JournalEntry is the link to the bag before
+ * it (its stored digest, read in the same transaction that assigns the SequenceNumber); the
+ * archive's first bag has none (the genesis). Nothing staged: no bag, no SequenceNumber
+ * consumed, result zeroed. Any
  * error (bag options, TSB_EBUSY, TSB_EDURABLE ...) leaves no bag at all; *res is set on success. */
 int tsb_store_seal(struct tsb_store *s, const struct tsb_seal_opts *o, struct tsb_seal_result *res);
 

@@ -26,6 +26,7 @@ static const struct live {
     {"general.log_level", G_PLAIN},
     {"sealer.unstamped_alarm_s", G_PLAIN},
     {"sealer.refuse_after_unstamped_s", G_PLAIN},
+    {"sealer.chain", G_PLAIN},
     {"tsa.url", G_PLAIN},
     {"tsa.retry_min_ms", G_PLAIN},
     {"tsa.retry_max_ms", G_PLAIN},

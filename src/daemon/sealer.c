@@ -108,6 +108,7 @@ static int submit(struct tsb_sealer *s, tsb_seal_done_fn done, void *req)
     j->opts.max_entries = (size_t)s->cfg->sealer.max_entries;
     j->opts.max_bytes = (size_t)s->cfg->sealer.max_bag_bytes;
     j->opts.first_seq = s->cfg->sealer.first_sequence;
+    j->opts.chain = s->cfg->sealer.chain;
     j->opts.now_ms = wall_ms();
     int r = tsb_writer_submit_job(s->w, run_seal, seal_done, j);
     if (r != 0) {

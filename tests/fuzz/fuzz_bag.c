@@ -52,7 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             increasing = 0;
     }
 
-    struct tsb_bag_opts o = {b->ns, b->enc, tsb_bag_check_root(b->root) == 0 ? b->root : NULL};
+    struct tsb_bag_opts o = {b->ns, b->enc, tsb_bag_check_root(b->root) == 0 ? b->root : NULL,
+                             b->linked ? b->prev : NULL};
     r = tsb_bag_build(&o, b->seq, b->entries, b->n, &out);
     if (!increasing) {
         /* the writer only writes Ref order; the parser accepts any order of unique refs */
@@ -64,7 +65,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(tsb_bag_parse(out.p, out.len, NULL, &again) == 0, "a rebuilt bag parses");
     check(same_content(b, again), "parse(build(parse(x))) == parse(x)");
     check(strcmp(again->root, o.root ? o.root : TSB_BAG_ROOT_DEFAULT) == 0, "root name kept");
-    struct tsb_bag_opts o2 = {again->ns, again->enc, again->root};
+    check(again->linked == b->linked &&
+              (!b->linked || memcmp(again->prev, b->prev, sizeof(b->prev)) == 0),
+          "the chain link is kept");
+    struct tsb_bag_opts o2 = {again->ns, again->enc, again->root,
+                              again->linked ? again->prev : NULL};
     check(tsb_bag_build(&o2, again->seq, again->entries, again->n, &out2) == 0, "rebuild again");
     check(out2.len == out.len && memcmp(out2.p, out.p, out.len) == 0,
           "the writer is deterministic");

@@ -91,7 +91,7 @@ static void test_golden_bytes_and_digest(void **state)
     (void)state;
     struct tsb_bag_entry e = {.ref = 1001};
     digest_of(H1_HEX, e.digest);
-    struct tsb_bag_opts o = {TSB_BAG_NS_V2, TSB_HASH_HEX, NULL};
+    struct tsb_bag_opts o = {TSB_BAG_NS_V2, TSB_HASH_HEX, NULL, NULL};
     struct tsb_buf b;
     tsb_buf_init(&b, 1 << 20);
     assert_int_equal(tsb_bag_build(&o, 42, &e, 1, &b), 0);
@@ -130,6 +130,53 @@ static void test_golden_bytes_and_digest(void **state)
     tsb_buf_cleanup(&b);
 }
 
+/* The chain link: the previous bag's digest (here the §3.1 bag's) as the first JournalEntry with
+ * Ref 0, in the bag's Hash encoding; the streaming writer and tsb_bag_size agree. */
+static void test_link_bytes(void **state)
+{
+    (void)state;
+    static const char want_hex[] = DECL
+        "<TimeStampBag xmlns=\"" NS_V2 "\" Hash=\"SHA-256\" SequenceNumber=\"43\"><JournalEntry>"
+        "<Hash>0ec5b2bd9e7d31ff09c7f55dfcc5faaa09f700b34184146a767337e79ffc2300</Hash><Ref>0"
+        "</Ref></JournalEntry><JournalEntry><Hash>" H1_HEX "</Hash><Ref>1002</Ref>"
+        "</JournalEntry></TimeStampBag>";
+    static const char want_b64[] = DECL
+        "<TimeStampBag xmlns=\"" NS_V2 "\" Hash=\"SHA-256\" SequenceNumber=\"43\"><JournalEntry>"
+        "<Hash>DsWyvZ59Mf8Jx/Vd/MX6qgn3ALNBhBRqdnM355/8IwA=</Hash><Ref>0</Ref></JournalEntry>"
+        "<JournalEntry><Hash>" H1_B64 "</Hash><Ref>1002</Ref></JournalEntry></TimeStampBag>";
+    struct tsb_bag_entry e = {.ref = 1002};
+    uint8_t prev[TSB_SHA256_LEN];
+    digest_of(H1_HEX, e.digest);
+    digest_of(golden_sha256_hex, prev);
+    for (int enc = 0; enc < 2; enc++) {
+        const char *want = enc ? want_b64 : want_hex;
+        struct tsb_bag_opts o = {TSB_BAG_NS_V2, enc ? TSB_HASH_BASE64 : TSB_HASH_HEX, NULL, prev};
+        struct tsb_buf b, w2;
+        struct tsb_bag_writer w;
+        tsb_buf_init(&b, 1 << 20);
+        tsb_buf_init(&w2, 1 << 20);
+        assert_int_equal(tsb_bag_build(&o, 43, &e, 1, &b), 0);
+        assert_int_equal(b.len, strlen(want));
+        assert_memory_equal(b.p, want, b.len);
+        assert_int_equal(tsb_bag_size(&o, 43, &e, 1), b.len);
+        assert_int_equal(tsb_bag_writer_begin(&w, &o, 43, &w2), 0);
+        assert_int_equal(tsb_bag_writer_add(&w, 1002, e.digest), 0);
+        assert_int_equal(tsb_bag_writer_end(&w), 0);
+        assert_int_equal(w2.len, b.len);
+        assert_memory_equal(w2.p, b.p, b.len);
+        /* the link is not an entry: a bag of only the link is refused */
+        tsb_buf_reset(&w2);
+        assert_int_equal(tsb_bag_writer_begin(&w, &o, 43, &w2), 0);
+        assert_int_equal(tsb_bag_writer_end(&w), TSB_EINVAL);
+        assert_int_equal(w2.len, 0);
+        /* a prescription Ref cannot be 0 even after the link */
+        assert_int_equal(tsb_bag_writer_begin(&w, &o, 43, &w2), 0);
+        assert_int_equal(tsb_bag_writer_add(&w, 0, e.digest), TSB_EINVAL);
+        tsb_buf_cleanup(&w2);
+        tsb_buf_cleanup(&b);
+    }
+}
+
 static void test_format_of_every_option(void **state)
 {
     (void)state;
@@ -143,19 +190,19 @@ static void test_format_of_every_option(void **state)
         int64_t seq;
         const char *want;
     } cases[] = {
-        {{TSB_BAG_NS_V1, TSB_HASH_HEX, NULL},
+        {{TSB_BAG_NS_V1, TSB_HASH_HEX, NULL, NULL},
          7,
          DECL "<TimeStampBag xmlns=\"" NS_V1 "\" Hash=\"SHA-256\" SequenceNumber=\"7\">"
               "<JournalEntry><Hash>" H1_HEX "</Hash><Ref>1</Ref></JournalEntry>"
               "<JournalEntry><Hash>" H1_HEX "</Hash><Ref>9223372036854775807</Ref></JournalEntry>"
               "</TimeStampBag>"},
-        {{TSB_BAG_NS_V2, TSB_HASH_BASE64, "Bag"},
+        {{TSB_BAG_NS_V2, TSB_HASH_BASE64, "Bag", NULL},
          0,
          DECL "<Bag xmlns=\"" NS_V2 "\" Hash=\"SHA-256\" SequenceNumber=\"0\">"
               "<JournalEntry><Hash>" H1_B64 "</Hash><Ref>1</Ref></JournalEntry>"
               "<JournalEntry><Hash>" H1_B64 "</Hash><Ref>9223372036854775807</Ref></JournalEntry>"
               "</Bag>"},
-        {{TSB_BAG_NS_V1, TSB_HASH_BASE64, "_t.S-b9"},
+        {{TSB_BAG_NS_V1, TSB_HASH_BASE64, "_t.S-b9", NULL},
          INT64_MIN,
          DECL "<_t.S-b9 xmlns=\"" NS_V1
               "\" Hash=\"SHA-256\" SequenceNumber=\"-9223372036854775808\">"
@@ -237,7 +284,7 @@ static void test_root_names(void **state)
     struct tsb_bag_entry e = {.ref = 5};
     memcpy(e.digest, d, sizeof(d));
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct tsb_bag_opts o = {TSB_BAG_NS_V2, TSB_HASH_HEX, cases[i].name};
+        struct tsb_bag_opts o = {TSB_BAG_NS_V2, TSB_HASH_HEX, cases[i].name, NULL};
         struct tsb_buf b;
         tsb_buf_init(&b, 4096);
         int r = tsb_bag_build(&o, 1, &e, 1, &b);
@@ -334,7 +381,7 @@ static void test_writer_misuse(void **state)
     assert_int_equal(b.len, done); /* a finished bag is not touched by misuse */
 
     /* bad enum values */
-    struct tsb_bag_opts o = {(enum tsb_bag_ns)7, TSB_HASH_HEX, NULL};
+    struct tsb_bag_opts o = {(enum tsb_bag_ns)7, TSB_HASH_HEX, NULL, NULL};
     assert_int_equal(tsb_bag_writer_begin(&w, &o, 1, &b), TSB_EINVAL);
     o.ns = TSB_BAG_NS_V2;
     o.enc = (enum tsb_hash_enc)9;
@@ -456,20 +503,25 @@ struct witness_bag {
     size_t n;
     int64_t seq;
     int64_t first_ref;
+    int linked; /* starts with the chain link (Ref 0) */
 };
 
 static const struct witness_bag witness_bags[] = {
-    {"one-hex.xml", TSB_HASH_HEX, 1, 1, 1},
-    {"many-hex.xml", TSB_HASH_HEX, 2000, 42, 1001},
-    {"one-b64.xml", TSB_HASH_BASE64, 1, INT64_MAX, INT64_MAX},
-    {"many-b64.xml", TSB_HASH_BASE64, 500, 9000000000, 123456789012},
-    {"neg-seq.xml", TSB_HASH_HEX, 3, -5, 7},
+    {"one-hex.xml", TSB_HASH_HEX, 1, 1, 1, 0},
+    {"many-hex.xml", TSB_HASH_HEX, 2000, 42, 1001, 0},
+    {"one-b64.xml", TSB_HASH_BASE64, 1, INT64_MAX, INT64_MAX, 0},
+    {"many-b64.xml", TSB_HASH_BASE64, 500, 9000000000, 123456789012, 0},
+    {"neg-seq.xml", TSB_HASH_HEX, 3, -5, 7, 0},
+    {"linked-hex.xml", TSB_HASH_HEX, 1, 2, 1, 1},
+    {"linked-many-b64.xml", TSB_HASH_BASE64, 300, 43, 3001, 1},
 };
 
 static void build_witness(const struct witness_bag *wb, struct tsb_buf *b)
 {
     struct tsb_bag_entry *e = make_entries(wb->n, wb->first_ref, (uint64_t)wb->seq);
-    struct tsb_bag_opts o = {TSB_BAG_NS_V2, wb->enc, NULL};
+    uint8_t prev[TSB_SHA256_LEN];
+    digest_of(golden_sha256_hex, prev);
+    struct tsb_bag_opts o = {TSB_BAG_NS_V2, wb->enc, NULL, wb->linked ? prev : NULL};
     tsb_buf_init(b, 1 << 24);
     assert_int_equal(tsb_bag_build(&o, wb->seq, e, wb->n, b), 0);
     free(e);
@@ -649,8 +701,15 @@ static const struct {
     {BAG(E(H1_B64, "1") E(H1_B64, "2") E(H1_HEX, "3")), TSB_EFORMAT,
      "JournalEntry 3: Hash is hex but the first entry's is base64"},
     /* Ref */
-    {BAG(E(H1_HEX, "0")), TSB_EFORMAT, "JournalEntry 1: Ref '0' is not a positive xs:long"},
-    {BAG(E(H1_HEX, "-0")), TSB_EFORMAT, "Ref '-0' is not a positive"},
+    /* Ref 0 is the chain link: first, and followed by at least one entry */
+    {BAG(E(H1_HEX, "0")), TSB_EFORMAT,
+     "holds only the link to the previous bag (Ref 0) and no JournalEntry after it"},
+    {BAG(E(H1_HEX, "-0")), TSB_EFORMAT, "holds only the link to the previous bag"},
+    {BAG(E1 E(H1_HEX, "0")), TSB_EFORMAT,
+     "JournalEntry 2: Ref '0' is the link to the previous bag, which may only be the first"},
+    {BAG(E(H1_HEX, "0") E1 E(H1_HEX, "00")), TSB_EFORMAT, "JournalEntry 3: Ref '00' is the link"},
+    {BAG(E(H1_HEX, "0") E(H1_B64, "5")), TSB_EFORMAT,
+     "JournalEntry 2: Hash is base64 but the first"},
     {BAG(E(H1_HEX, "-5")), TSB_EFORMAT, "Ref '-5' is not a positive"},
     {BAG(E(H1_HEX, "")), TSB_EFORMAT, "Ref '' is not a positive"},
     {BAG(E(H1_HEX, "abc")), TSB_EFORMAT, "Ref 'abc' is not a positive"},
@@ -811,8 +870,11 @@ static void check_round_trip(const struct tsb_bag_opts *o, int64_t seq,
     assert_string_equal(b->root, o->root ? o->root : "TimeStampBag");
     assert_int_equal(b->n, n);
     assert_memory_equal(b->entries, e, n * sizeof(*e));
+    assert_int_equal(b->linked, o->prev != NULL);
+    if (o->prev != NULL)
+        assert_memory_equal(b->prev, o->prev, TSB_SHA256_LEN);
     /* and the parsed bag rebuilds to the same bytes */
-    struct tsb_bag_opts o2 = {b->ns, b->enc, b->root};
+    struct tsb_bag_opts o2 = {b->ns, b->enc, b->root, b->linked ? b->prev : NULL};
     assert_int_equal(tsb_bag_build(&o2, b->seq, b->entries, b->n, &again), 0);
     assert_int_equal(again.len, buf.len);
     assert_memory_equal(again.p, buf.p, buf.len);
@@ -832,8 +894,12 @@ static void test_round_trips(void **state)
         for (int enc = 0; enc < 2; enc++)
             for (size_t r = 0; r < sizeof(roots) / sizeof(roots[0]); r++)
                 for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+                    uint8_t prev[TSB_SHA256_LEN];
+                    digest_of(golden_sha256_hex, prev);
+                    prev[k] ^= (uint8_t)r; /* a different link for each size and root */
                     struct tsb_bag_opts o = {ns ? TSB_BAG_NS_V1 : TSB_BAG_NS_V2,
-                                             enc ? TSB_HASH_BASE64 : TSB_HASH_HEX, roots[r]};
+                                             enc ? TSB_HASH_BASE64 : TSB_HASH_HEX, roots[r],
+                                             (k + r) % 2 ? prev : NULL};
                     int64_t first = 1 + (int64_t)(rnd(&seed) % 1000000000000);
                     struct tsb_bag_entry *e = make_entries(sizes[k], first, seed);
                     check_round_trip(&o, seqs[(k + r) % 5], e, sizes[k]);
@@ -841,7 +907,7 @@ static void test_round_trips(void **state)
                 }
     /* the largest refs */
     struct tsb_bag_entry e[2] = {{.ref = INT64_MAX - 1}, {.ref = INT64_MAX}};
-    struct tsb_bag_opts o = {TSB_BAG_NS_V1, TSB_HASH_BASE64, NULL};
+    struct tsb_bag_opts o = {TSB_BAG_NS_V1, TSB_HASH_BASE64, NULL, NULL};
     check_round_trip(&o, 5, e, 2);
 }
 
@@ -883,6 +949,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_bytes_and_digest),
+        cmocka_unit_test(test_link_bytes),
         cmocka_unit_test(test_format_of_every_option),
         cmocka_unit_test(test_integer_formatting),
         cmocka_unit_test(test_root_names),

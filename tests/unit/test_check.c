@@ -97,8 +97,8 @@ static void stamp(struct fx *f, int64_t seq, const char *signer)
 }
 
 /* 5 bags of 2 entries each (content stored) from SequenceNumber first_seq, all stamped by the
- * trusted TSA. */
-static int setup_from(void **state, int64_t first_seq)
+ * trusted TSA; chained (sealer.chain) when chain is set. */
+static int setup_from(void **state, int64_t first_seq, bool chain)
 {
     struct fx *f = calloc(1, sizeof(*f));
     static int k;
@@ -126,7 +126,7 @@ static int setup_from(void **state, int64_t first_seq)
         }
         if (tsb_store_append(f->s, in, 2, refs) != 0)
             return -1;
-        struct tsb_seal_opts so = {.max_entries = 2, .first_seq = first_seq};
+        struct tsb_seal_opts so = {.max_entries = 2, .first_seq = first_seq, .chain = chain};
         struct tsb_seal_result res;
         if (tsb_store_seal(f->s, &so, &res) != 0)
             return -1;
@@ -138,13 +138,23 @@ static int setup_from(void **state, int64_t first_seq)
 
 static int setup(void **state)
 {
-    return setup_from(state, 0);
+    return setup_from(state, 0, false);
+}
+
+static int setup_chained(void **state)
+{
+    return setup_from(state, 0, true);
+}
+
+static int setup_chained_1000(void **state)
+{
+    return setup_from(state, 1000, true);
 }
 
 /* an archive continuing a previous client's numbering (sealer.first_sequence = 1000) */
 static int setup_1000(void **state)
 {
-    return setup_from(state, 1000);
+    return setup_from(state, 1000, false);
 }
 
 static int teardown(void **state)
@@ -455,6 +465,205 @@ static void test_stale_hash_index(void **state)
     tsb_store_close(r);
 }
 
+/* ---- the bag chain (sealer.chain) ------------------------------------------------------ */
+
+/* Seals one more bag of one entry, chained or not; returns its SequenceNumber. */
+static int64_t seal_one_more(struct fx *f, bool chain, int64_t first_seq)
+{
+    struct tsb_entry_in in = {.source = "his"};
+    int64_t ref;
+    assert_int_equal(tsb_store_append(f->s, &in, 1, &ref), 0);
+    struct tsb_seal_opts so = {.chain = chain, .first_seq = first_seq};
+    struct tsb_seal_result res;
+    assert_int_equal(tsb_store_seal(f->s, &so, &res), 0);
+    assert_int_equal(res.bags, 1);
+    return res.first_seq;
+}
+
+/* True when bag seq's bytes start with the link to bag seq - 1's digest. */
+static bool links_to_previous(struct fx *f, int64_t seq)
+{
+    struct tsb_bag_rec b, p;
+    char hex[TSB_HASH_STR_MAX], want[200];
+    assert_int_equal(tsb_store_bag_get(f->s, seq, &b), 0);
+    assert_int_equal(tsb_store_bag_get(f->s, seq - 1, &p), 0);
+    tsb_hash_encode(p.digest, TSB_HASH_HEX, hex);
+    snprintf(want, sizeof(want),
+             "SequenceNumber=\"%lld\"><JournalEntry><Hash>%s</Hash><Ref>0</Ref>", (long long)seq,
+             hex);
+    bool ok = memmem(b.bytes, b.bytes_len, want, strlen(want)) != NULL;
+    if (!ok)
+        fprintf(stderr, "bag %lld: %.*s\nlacks %s\n", (long long)seq, (int)b.bytes_len,
+                (const char *)b.bytes, want);
+    tsb_bag_rec_cleanup(&p);
+    tsb_bag_rec_cleanup(&b);
+    return ok;
+}
+
+static bool has_link_entry(struct fx *f, int64_t seq)
+{
+    struct tsb_bag_rec b;
+    assert_int_equal(tsb_store_bag_get(f->s, seq, &b), 0);
+    bool ok = memmem(b.bytes, b.bytes_len, "<Ref>0</Ref>", 12) != NULL;
+    tsb_bag_rec_cleanup(&b);
+    return ok;
+}
+
+/* Replaces `from` by `to` in bag seq's bytes and records the new bytes' digest, as someone with
+ * the sqlite3 shell would (the immutability trigger dropped): the bag still parses. */
+static void replace_in_bag(struct fx *f, int64_t seq, const char *from, const char *to)
+{
+    struct tsb_bag_rec b;
+    assert_int_equal(tsb_store_bag_get(f->s, seq, &b), 0);
+    uint8_t *at = memmem(b.bytes, b.bytes_len, from, strlen(from));
+    assert_non_null(at);
+    assert_int_equal(strlen(from), strlen(to));
+    memcpy(at, to, strlen(to));
+    uint8_t d[TSB_SHA256_LEN];
+    tsb_sha256(b.bytes, b.bytes_len, d);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TRIGGER bags_update_immutable;"
+                                  "DROP TRIGGER bags_update_transition",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "UPDATE bags SET bytes = ?1, digest = ?2 WHERE seq = ?3",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(st, 1, b.bytes, (int)b.bytes_len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, d, TSB_SHA256_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, seq);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    tsb_bag_rec_cleanup(&b);
+}
+
+/* A chained archive: bag 1 is the genesis (no link), bags 2..5 start with the link to the bag
+ * before them (Ref 0, not counted as an entry), and the check verifies every link. */
+static void test_chain_clean(void **state)
+{
+    struct fx *f = *state;
+    assert_false(has_link_entry(f, 1));
+    for (int64_t seq = 2; seq <= 5; seq++)
+        assert_true(links_to_previous(f, seq));
+    struct tsb_bag_rec b;
+    assert_int_equal(tsb_store_bag_get(f->s, 3, &b), 0);
+    assert_int_equal(b.entry_count, 2); /* the link is no entry */
+    tsb_bag_rec_cleanup(&b);
+    struct tsb_check_stats st = run(f);
+    if (f->n)
+        dump(f);
+    assert_int_equal(f->n, 0);
+    assert_int_equal(st.links, 4);
+    assert_int_equal(st.genesis, 1);
+    assert_int_equal(st.unlinked, 0);
+    assert_int_equal(st.entries, 10);
+    assert_string_equal(tsb_violation_kind_name(TSB_V_CHAIN), "chain");
+}
+
+/* A bag deleted behind the triggers breaks the chain at its SequenceNumber: bag 4's link names a
+ * bag 3 the archive does not hold (beside the gap). */
+static void test_chain_missing_bag(void **state)
+{
+    struct fx *f = *state;
+    raw(f, "BEGIN; DROP TRIGGER bags_no_delete; DROP TRIGGER entries_no_delete;"
+           "DELETE FROM entries WHERE bag_seq = 3; DELETE FROM bags WHERE seq = 3;"
+           "COMMIT;");
+    run(f);
+    if (f->n != 2)
+        dump(f);
+    assert_int_equal(f->n, 2);
+    assert_true(has(f, TSB_V_GAP, 3, "SequenceNumber 3 is missing"));
+    assert_true(has(f, TSB_V_CHAIN, 3,
+                    "chain broken at SequenceNumber 3: bag 4 is chained to a bag 3 of SHA-256"));
+    assert_true(has(f, TSB_V_CHAIN, 3, "which is not in the archive"));
+}
+
+/* A bag whose bytes were replaced (and its digest column with them, so that the digest check
+ * passes) breaks the link of the bag after it. */
+static void test_chain_replaced_bag(void **state)
+{
+    struct fx *f = *state;
+    uint8_t d[TSB_SHA256_LEN];
+    char old_hex[TSB_HASH_STR_MAX], new_hex[TSB_HASH_STR_MAX];
+    tsb_sha256((const uint8_t *)"entry 2.1", 9, d);
+    tsb_hash_encode(d, TSB_HASH_HEX, old_hex);
+    tsb_sha256((const uint8_t *)"entry X.1", 9, d);
+    tsb_hash_encode(d, TSB_HASH_HEX, new_hex);
+    replace_in_bag(f, 3, old_hex, new_hex);
+    run(f);
+    if (!has(f, TSB_V_CHAIN, 3, "bag 3 was replaced"))
+        dump(f);
+    assert_true(has(f, TSB_V_CHAIN, 3,
+                    "chain broken at SequenceNumber 3: bag 4 is chained to a bag 3 of SHA-256"));
+    assert_true(has(f, TSB_V_TOKEN, 3, NULL));
+    assert_true(has(f, TSB_V_ENTRY_LINK, 3, NULL));
+    for (size_t i = 0; i < f->n && i < 64; i++) {
+        assert_int_equal(f->got[i].seq, 3); /* every finding names bag 3 */
+        assert_int_not_equal(f->got[i].kind, TSB_V_BAG_DIGEST);
+    }
+}
+
+/* Two bags swapped (bytes and digest moved to each other's row): the chain breaks before, between
+ * and after them. */
+static void test_chain_reordered_bags(void **state)
+{
+    struct fx *f = *state;
+    raw(f, "BEGIN; DROP TRIGGER bags_update_immutable; DROP TRIGGER bags_update_transition;"
+           "CREATE TEMP TABLE t AS SELECT seq, bytes, digest FROM bags WHERE seq IN (3, 4);"
+           "UPDATE bags AS o SET bytes = (SELECT t.bytes FROM t WHERE t.seq = 7 - o.seq),"
+           " digest = (SELECT t.digest FROM t WHERE t.seq = 7 - o.seq) WHERE seq IN (3, 4);"
+           "COMMIT;");
+    run(f);
+    assert_true(has(f, TSB_V_CHAIN, 2, "bag 3 is chained to a bag 2"));
+    assert_true(has(f, TSB_V_CHAIN, 3, "bag 4 is chained to a bag 3"));
+    assert_true(has(f, TSB_V_CHAIN, 4, "bag 5 is chained to a bag 4"));
+    assert_true(has(f, TSB_V_BAG_HEADER, 3, "carry SequenceNumber 4"));
+    assert_true(has(f, TSB_V_BAG_HEADER, 4, "carry SequenceNumber 3"));
+}
+
+/* Genesis after sealer.first_sequence: bag 1000 has no link and nothing is missing before it;
+ * sealer.chain turned off seals an unchained bag (no violation), turned on again the next bag
+ * links to that one. */
+static void test_chain_first_sequence_and_toggle(void **state)
+{
+    struct fx *f = *state;
+    assert_false(has_link_entry(f, 1000));
+    assert_true(links_to_previous(f, 1001));
+    int64_t off = seal_one_more(f, false, 1000);
+    assert_int_equal(off, 1005);
+    assert_false(has_link_entry(f, off));
+    int64_t on = seal_one_more(f, true, 1000);
+    assert_true(links_to_previous(f, on));
+    struct tsb_check_stats st = run_from(f, 1000);
+    if (f->n)
+        dump(f);
+    assert_int_equal(f->n, 0);
+    assert_int_equal(st.genesis, 1);
+    assert_int_equal(st.unlinked, 1);
+    assert_int_equal(st.links, 5);
+}
+
+/* sealer.chain turned on for an archive sealed without it: the next bag links to the last old
+ * one, the old ones count as unchained. */
+static void test_chain_turned_on_later(void **state)
+{
+    struct fx *f = *state;
+    int64_t seq = seal_one_more(f, true, 0);
+    assert_int_equal(seq, 6);
+    assert_true(links_to_previous(f, 6));
+    struct tsb_check_stats st = run(f);
+    assert_int_equal(f->n, 0);
+    assert_int_equal(st.genesis, 1);
+    assert_int_equal(st.unlinked, 4);
+    assert_int_equal(st.links, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -464,6 +673,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_untrusted_token_and_gap_in_middle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_during_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_hash_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_clean, setup_chained, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_missing_bag, setup_chained, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_replaced_bag, setup_chained, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_reordered_bags, setup_chained, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_first_sequence_and_toggle, setup_chained_1000,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_chain_turned_on_later, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -233,6 +233,10 @@ static void print_text(FILE *f, const char *tz, const struct tsb_report *rep)
                 " unstamped), %" PRId64 " journal rows (%" PRId64 " with content)\n",
                 "local check", rep->local.bags, rep->local.stamped, rep->local.recovered,
                 rep->local.unstamped, rep->local.entries, rep->local.contents);
+        fprintf(f,
+                "%-22s %" PRId64 " links verified, %" PRId64 " genesis, %" PRId64
+                " bags without a link\n",
+                "bag chain", rep->local.links, rep->local.genesis, rep->local.unlinked);
         fprintf(f, "%-22s %zu\n", "violations", rep->violations.n);
         for (size_t i = 0; i < rep->violations.n; i++)
             fprintf(f, "  [%s] %s\n", tsb_violation_kind_name(rep->violations.v[i].kind),

@@ -231,6 +231,9 @@ int tsb_report_json(const struct tsb_report *rep, struct tsb_buf *b)
     tsb_json_set_int(x, "contents", rep->local.contents);
     tsb_json_set_int(x, "violations", (int64_t)rep->violations.n);
     tsb_json_set_int(x, "damage", rep->local.damage);
+    tsb_json_set_int(x, "chain_links", rep->local.links);
+    tsb_json_set_int(x, "chain_genesis", rep->local.genesis);
+    tsb_json_set_int(x, "chain_unlinked", rep->local.unlinked);
     tsb_json_set(o, "local_check", x);
     x = tsb_json_array();
     for (size_t i = 0; i < rep->violations.n; i++) {
@@ -376,6 +379,50 @@ static void describe_answer_failure(const struct tsb_consult_answer *a, int r, c
 
 /* Verifies one returned TSBag and imports it. matched[] marks which requested ids it answered.
  * Returns a store error only; everything else becomes a report line. */
+/* A recovered bag must fit the archive's chain (sealer.chain): its link must name the bytes of the
+ * local bag before it, and the local bag after it, if chained, must be chained to it. Returns 1
+ * with why set when it does not fit, 0 when it does (or nothing around it can tell), or the
+ * store's error. A neighbour that is missing too says nothing: bags may come back in any order. */
+static int chain_fit(struct tsb_store *s, const struct tsb_bag *bag, const uint8_t digest[32],
+                     char *why, size_t len)
+{
+    struct tsb_bag_rec nb;
+    struct tsb_bag *next = NULL;
+    uint8_t d[TSB_SHA256_LEN];
+    char msg[400];
+    int r = TSB_EINTERNAL;
+
+    memset(&nb, 0, sizeof(nb));
+    if (bag->linked && bag->seq > 1) {
+        if ((r = tsb_store_bag_get(s, bag->seq - 1, &nb)) != 0 && r != TSB_ENOTFOUND)
+            return r;
+        if (r == 0) {
+            tsb_sha256(nb.bytes, nb.bytes_len, d);
+            tsb_bag_rec_cleanup(&nb);
+            if (tsb_link_judge(bag, d, 0) == TSB_LINK_BROKEN) {
+                tsb_link_describe(TSB_LINK_BROKEN, bag->seq, bag, d, msg, sizeof(msg));
+                snprintf(why, len,
+                         "bag %" PRId64 " from eHealth does not fit the archive's chain: %s",
+                         bag->seq, msg);
+                return 1;
+            }
+        }
+    }
+    if ((r = tsb_store_bag_get(s, bag->seq + 1, &nb)) != 0)
+        return r == TSB_ENOTFOUND ? 0 : r;
+    r = 0;
+    if (tsb_bag_parse(nb.bytes, nb.bytes_len, NULL, &next) == 0 &&
+        tsb_link_judge(next, digest, 0) == TSB_LINK_BROKEN) {
+        tsb_link_describe(TSB_LINK_BROKEN, bag->seq + 1, next, digest, msg, sizeof(msg));
+        snprintf(why, len, "bag %" PRId64 " from eHealth does not fit the archive's chain: %s",
+                 bag->seq, msg);
+        r = 1;
+    }
+    tsb_bag_free(next);
+    tsb_bag_rec_cleanup(&nb);
+    return r;
+}
+
 static int import_one(const struct tsb_reconcile_opts *o, struct tsb_report *rep,
                       const struct tsb_buf *bag_bytes, const struct tsb_buf *sign_response,
                       const struct tsb_tsid *ids, size_t n, bool *matched)
@@ -483,6 +530,16 @@ static int import_one(const struct tsb_reconcile_opts *o, struct tsb_report *rep
         c.kind = "bag";
         c.detail = why;
         c.local_digest = local.digest;
+        if ((r = tsb_store_conflict_add(o->store, &c, now_ms(), NULL)) != 0)
+            goto out;
+        list_addf(&rep->conflicts, bag->seq, res.serial, res.gen_time_ms, "%s", why);
+        goto out;
+    }
+    if ((r = chain_fit(o->store, bag, digest, why, sizeof(why))) < 0)
+        goto out;
+    if (r == 1) {
+        c.kind = "bag";
+        c.detail = why;
         if ((r = tsb_store_conflict_add(o->store, &c, now_ms(), NULL)) != 0)
             goto out;
         list_addf(&rep->conflicts, bag->seq, res.serial, res.gen_time_ms, "%s", why);

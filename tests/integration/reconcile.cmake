@@ -14,6 +14,7 @@ if(TARGET ehealth-sim)
         "TSB_TSBAG=$<TARGET_FILE:tsbag>"
         "TSB_SEED=$<TARGET_FILE:seed_archive>")
     foreach(_t reconcile_recover reconcile_ehealth reconcile_local reconcile_first_sequence
+               reconcile_chain
                reconcile_json)
         add_test(NAME integration.${_t} COMMAND bash ${_rc_dir}/${_t}.sh)
         set_tests_properties(integration.${_t} PROPERTIES LABELS integration

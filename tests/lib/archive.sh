@@ -11,3 +11,16 @@ lose_bags() {
          DELETE FROM entries WHERE bag_seq IN (SELECT seq FROM bags WHERE $1);
          DELETE FROM bags WHERE $1; $bt; $et; COMMIT;"
 }
+
+# replace_in_bag SEQ FROM TO: replaces the text FROM by TO in bag SEQ's bytes behind the
+# immutability and state triggers (the digest column is left as sealed), then puts them back.
+replace_in_bag() {
+    local it tt
+    it=$(sql "SELECT sql FROM sqlite_schema WHERE name = 'bags_update_immutable'")
+    tt=$(sql "SELECT sql FROM sqlite_schema WHERE name = 'bags_update_transition'")
+    sql "BEGIN; DROP TRIGGER bags_update_immutable; DROP TRIGGER bags_update_transition;
+         UPDATE bags SET bytes = CAST(replace(CAST(bytes AS TEXT), '$2', '$3') AS BLOB)
+         WHERE seq = $1; $it; $tt; COMMIT;"
+    [ "$(sql "SELECT instr(CAST(bytes AS TEXT), '$3') > 0 FROM bags WHERE seq = $1")" = 1 ] ||
+        fail "bag $1 does not hold '$3' after the replacement"
+}

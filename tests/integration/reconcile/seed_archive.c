@@ -5,6 +5,7 @@
  * TimeStampAuthority over HTTPS, parse the SignResponse, verify the token (as in stamping, with
  * the live-clock check) and record the stamp.
  *   seed_archive ARCHIVE TSA_URL PKI_DIR BAGS ENTRIES_PER_BAG [FIRST_LABEL]
+ * With TSB_SEED_CHAIN=1 in the environment the bags are chained (sealer.chain).
  */
 #include "dss.h"
 #include "err.h"
@@ -14,6 +15,7 @@
 #include "store.h"
 #include "token.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,8 @@ int main(int argc, char **argv)
     const char *archive = argv[1], *url = argv[2], *pki = argv[3];
     int bags = atoi(argv[4]), per = atoi(argv[5]);
     const char *label = argc > 6 ? argv[6] : "rx";
+    const char *chain_env = getenv("TSB_SEED_CHAIN");
+    bool chain = chain_env != NULL && strcmp(chain_env, "1") == 0;
     char p12[1024], pass[1024], anchors[1024], ca[1024];
     snprintf(p12, sizeof(p12), "%s/hospital.p12", pki);
     snprintf(pass, sizeof(pass), "%s/hospital.pass", pki);
@@ -76,7 +80,7 @@ int main(int argc, char **argv)
         }
         if ((r = tsb_store_append(s, in, (size_t)n, refs)) != 0)
             die("append", r);
-        struct tsb_seal_opts so = {.max_entries = (size_t)n, .now_ms = now_ms()};
+        struct tsb_seal_opts so = {.max_entries = (size_t)n, .now_ms = now_ms(), .chain = chain};
         struct tsb_seal_result res;
         if ((r = tsb_store_seal(s, &so, &res)) != 0 || res.bags != 1)
             die("seal", r ? r : TSB_EINTERNAL);

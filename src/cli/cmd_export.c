@@ -104,6 +104,63 @@ static int on_result(void *arg, const struct tsb_sel_input *in, const struct tsb
     return 0;
 }
 
+/* "FROM..TO" (SequenceNumbers, FROM <= TO, at most TSB_EVIDENCE_RANGE_MAX bags). */
+static int parse_range(const char *arg, int64_t *from, int64_t *to)
+{
+    char *end = NULL;
+    errno = 0;
+    long long a = strtoll(arg, &end, 10);
+    if (errno != 0 || end == arg || strncmp(end, "..", 2) != 0)
+        goto bad;
+    const char *b = end + 2;
+    long long z = strtoll(b, &end, 10);
+    if (errno != 0 || end == b || *end != '\0' || a < 1 || z < a)
+        goto bad;
+    if (z - a >= TSB_EVIDENCE_RANGE_MAX) {
+        fprintf(stderr, "tsbag export: --bags %s: at most %d bags in one package\n", arg,
+                TSB_EVIDENCE_RANGE_MAX);
+        return TSB_EINVAL;
+    }
+    *from = a;
+    *to = z;
+    return 0;
+bad:
+    fprintf(stderr,
+            "tsbag export: --bags '%s': expected FROM..TO, two bag SequenceNumbers with "
+            "1 <= FROM <= TO (e.g. --bags 40..45)\n",
+            arg);
+    return TSB_EINVAL;
+}
+
+/* The bytes of bags from..to, for the package's chain range; every one must be in the archive. */
+static int load_range(struct tsb_store *st, int64_t from, int64_t to, struct tsb_audit_bag **out,
+                      size_t *n)
+{
+    size_t k = (size_t)(to - from + 1);
+    struct tsb_audit_bag *v = tsb_calloc(k, sizeof(*v));
+    int r = 0;
+    for (size_t i = 0; i < k && r == 0; i++) {
+        struct tsb_bag_rec rec;
+        if ((r = tsb_store_bag_get(st, from + (int64_t)i, &rec)) != 0) {
+            if (r == TSB_ENOTFOUND)
+                fprintf(stderr, "tsbag export: --bags: bag %lld is not in the archive\n",
+                        (long long)(from + (int64_t)i));
+            else
+                fprintf(stderr, "tsbag export: the archive could not be read: %s\n",
+                        tsb_err_detail());
+            break;
+        }
+        v[i].seq = rec.seq;
+        v[i].bytes = rec.bytes;
+        v[i].bytes_len = rec.bytes_len;
+        rec.bytes = NULL;
+        tsb_bag_rec_cleanup(&rec);
+    }
+    *out = v;
+    *n = k;
+    return r;
+}
+
 /* tar -cf DIR.tar -C parent(DIR) basename(DIR), with the system's tar. */
 static int make_tar(const char *dir, char *tarpath, size_t n)
 {
@@ -123,38 +180,40 @@ static int make_tar(const char *dir, char *tarpath, size_t n)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tsbag export --out DIR [--tar] [--anchors FILE] [--hash HEX]... [--ref N]...\n"
-            "                    [--from TIME --to TIME] [FILE...]\n\n"
-            "Writes an evidence package to the new folder DIR for the selected entries (chosen\n"
-            "as for tsbag verify): bag bytes, tokens, TSA chain, trust anchor, entries and a\n"
-            "README.txt that checks everything with sha256sum, grep and openssl only. Every\n"
-            "entry must verify first; nothing is written otherwise.\n\n"
-            "  --out DIR      the package folder to create (must not exist)\n"
-            "  --tar          also write DIR.tar (a single file to hand over)\n"
-            "  --anchors FILE the TSA trust anchors, PEM (default tsa.trust_anchors)\n\n"
-            "Exit: 0 written, 1 some entry is not VALID (nothing written), 2 usage or could "
-            "not run.\n");
+    fprintf(
+        f,
+        "usage: tsbag export --out DIR [--tar] [--anchors FILE] [--bags FROM..TO] [--hash HEX]...\n"
+        "                    [--ref N]... [--from TIME --to TIME] [FILE...]\n\n"
+        "Writes an evidence package to the new folder DIR for the selected entries (chosen\n"
+        "as for tsbag verify): bag bytes, tokens, TSA chain, trust anchor, entries and a\n"
+        "README.txt that checks everything with sha256sum, grep and openssl only. Every\n"
+        "entry must verify first; nothing is written otherwise.\n\n"
+        "  --out DIR      the package folder to create (must not exist)\n"
+        "  --tar          also write DIR.tar (a single file to hand over)\n"
+        "  --bags FROM..TO also include the bags FROM to TO, whose chain links README.txt\n"
+        "                 checks with sha256sum and grep\n"
+        "  --anchors FILE the TSA trust anchors, PEM (default tsa.trust_anchors)\n\n"
+        "Exit: 0 written, 1 some entry is not VALID (nothing written), 2 usage or could "
+        "not run.\n");
 }
 
 int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"hash", required_argument, NULL, 'H'},
-        {"ref", required_argument, NULL, 'r'},
-        {"from", required_argument, NULL, 'f'},
-        {"to", required_argument, NULL, 't'},
-        {"out", required_argument, NULL, 'o'},
-        {"tar", no_argument, NULL, 'T'},
-        {"anchors", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"hash", required_argument, NULL, 'H'}, {"ref", required_argument, NULL, 'r'},
+        {"from", required_argument, NULL, 'f'}, {"to", required_argument, NULL, 't'},
+        {"out", required_argument, NULL, 'o'},  {"tar", no_argument, NULL, 'T'},
+        {"bags", required_argument, NULL, 'b'}, {"anchors", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     struct tsb_sel sel = {0};
     struct collect c = {0};
     const char *out = NULL, *anchors = cli->cfg.tsa.trust_anchors;
     bool tar = false;
     int ch, rc = TSB_EXIT_USAGE;
+    int64_t range_from = 0, range_to = 0;
+    struct tsb_audit_bag *range = NULL;
+    size_t nr = 0;
 
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (ch) {
@@ -177,6 +236,10 @@ int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv)
             break;
         case 'T':
             tar = true;
+            break;
+        case 'b':
+            if (parse_range(optarg, &range_from, &range_to) != 0)
+                goto out;
             break;
         case 'a':
             anchors = optarg;
@@ -216,6 +279,8 @@ int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv)
         fprintf(stderr, "tsbag export: the archive could not be read: %s\n", tsb_err_detail());
         goto out;
     }
+    if (range_from > 0 && load_range(c.st, range_from, range_to, &range, &nr) != 0)
+        goto out;
     if (c.bad > 0) {
         fprintf(stderr,
                 "tsbag export: %zu selected entr%s not VALID (see above); no package written. "
@@ -224,12 +289,15 @@ int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv)
         rc = TSB_EXIT_FAIL;
         goto out;
     }
-    if (tsb_evidence_write(out, c.e, c.ne, c.b, c.nb, cli->cfg.consult.timezone) != 0) {
+    if (tsb_evidence_write_range(out, c.e, c.ne, c.b, c.nb, range, nr, cli->cfg.consult.timezone) !=
+        0) {
         fprintf(stderr, "tsbag export: %s\n", tsb_err_detail());
         goto out;
     }
     printf("wrote the evidence package %s: %zu entr%s in %zu bag%s\n", out, c.ne,
            c.ne == 1 ? "y" : "ies", c.nb, c.nb == 1 ? "" : "s");
+    if (nr > 0)
+        printf("with the chain of bags %lld to %lld\n", (long long)range_from, (long long)range_to);
     if (tar) {
         char tarpath[PATH_MAX + 8];
         if (make_tar(out, tarpath, sizeof(tarpath)) != 0) {
@@ -243,6 +311,9 @@ int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv)
            out);
     rc = TSB_EXIT_OK;
 out:
+    for (size_t i = 0; i < nr; i++)
+        free((void *)range[i].bytes);
+    free(range);
     for (size_t i = 0; i < c.nb; i++) {
         free((void *)c.b[i].b.bytes);
         free((void *)c.b[i].b.token);

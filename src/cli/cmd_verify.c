@@ -34,7 +34,9 @@ struct report {
     size_t n, counts[4];
     bool progress; /* stderr is a terminal */
     bool progress_shown;
-    bool broken; /* a JSON document could not be written */
+    bool broken;          /* a JSON document could not be written */
+    bool chain_broken;    /* package: a link of its chain range does not hold */
+    struct json_t *chain; /* package, --json: the chain range's result (owned) */
     struct timespec start, last;
 };
 
@@ -154,6 +156,8 @@ static void print_text(struct report *rp, const char *label, const struct tsb_au
     printf("  %-16s %lld\n", "Ref", (long long)res->ref);
     if (res->bag_seq > 0)
         printf("  %-16s SequenceNumber %lld\n", "bag", (long long)res->bag_seq);
+    if (res->link_msg[0])
+        printf("  %-16s %s\n", "bag chain", res->link_msg);
     if (res->tsa_serial[0])
         printf("  %-16s %s\n", "TSA serial", res->tsa_serial);
     if (timed) {
@@ -205,6 +209,13 @@ static void print_json(struct report *rp, const char *kind, const char *label,
         tsb_json_set_int(o, "ref", res->ref);
         if (res->bag_seq > 0)
             tsb_json_set_int(o, "bag_sequence", res->bag_seq);
+        if (res->link_msg[0]) {
+            tsb_json_set_str(o, "chain_link",
+                             res->link == TSB_AUDIT_LINK_UNKNOWN
+                                 ? "unknown"
+                                 : tsb_link_name((enum tsb_link)res->link));
+            tsb_json_set_str(o, "chain", res->link_msg);
+        }
         if (res->tsa_serial[0])
             tsb_json_set_str(o, "tsa_serial", res->tsa_serial);
         if (res->gen_time_ms != 0) {
@@ -356,6 +367,34 @@ static int run_package(struct report *rp, struct tsb_sel *sel, const struct tsb_
     return 0;
 }
 
+/* Package mode: the links of the package's range of consecutive bags (bag-chain.txt), if any. A
+ * broken link makes the run INVALID (exit 1). */
+static void chain_range(struct report *rp, const struct tsb_evidence *ev)
+{
+    char why[TSB_TOKEN_MSG_MAX] = "";
+    size_t links = 0;
+    if (ev->nr == 0)
+        return;
+    long long from = (long long)ev->range[0].seq, to = (long long)ev->range[ev->nr - 1].seq;
+    rp->chain_broken = tsb_evidence_check_range(ev, &links, why, sizeof(why)) != 0;
+    if (rp->json) {
+        rp->chain = tsb_json_object();
+        tsb_json_set_int(rp->chain, "from", from);
+        tsb_json_set_int(rp->chain, "to", to);
+        tsb_json_set_int(rp->chain, "links", (int64_t)links);
+        if (rp->chain_broken)
+            tsb_json_set_str(rp->chain, "broken", why);
+        else
+            tsb_json_set(rp->chain, "broken", tsb_json_null());
+        return;
+    }
+    if (rp->chain_broken)
+        printf("\nbag chain %lld..%lld: BROKEN: %s\n", from, to, why);
+    else
+        printf("\nbag chain %lld..%lld: %zu link%s verified\n", from, to, links,
+               links == 1 ? "" : "s");
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -479,9 +518,9 @@ int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &rp.start);
     if (rp.json)
         printf("{\"results\": [");
-    if (ev != NULL)
-        r = run_package(&rp, &sel, ev, a);
-    else
+    if (ev != NULL && (r = run_package(&rp, &sel, ev, a)) == 0)
+        chain_range(&rp, ev);
+    else if (ev == NULL)
         r = tsb_sel_run(&sel, st, a, on_result, &rp);
     progress(&rp, true);
     /* a hash the index did not find was looked for in the table itself (store.c): say so when
@@ -495,6 +534,11 @@ int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
         tsb_json_set_int(sum, "not_yet_stamped", (int64_t)rp.counts[3]);
         printf("\n  ],\n \"summary\": ");
         put_json(&rp, sum);
+        if (rp.chain != NULL) {
+            printf(",\n \"bag_chain\": ");
+            put_json(&rp, rp.chain);
+            rp.chain = NULL;
+        }
         if (damage != NULL) {
             printf(",\n \"archive_damage\": ");
             put_json(&rp, tsb_json_str(damage));
@@ -517,7 +561,7 @@ int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
     }
     if (rp.broken)
         goto out; /* the JSON document is incomplete: could not run */
-    if (rp.counts[TSB_VERDICT_INVALID])
+    if (rp.counts[TSB_VERDICT_INVALID] || rp.chain_broken)
         rc = TSB_EXIT_FAIL;
     else if (rp.counts[TSB_VERDICT_NOT_FOUND])
         rc = EXIT_NOT_FOUND;
@@ -526,6 +570,7 @@ int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
     else
         rc = TSB_EXIT_OK;
 out:
+    tsb_json_free(rp.chain);
     tsb_evidence_free(ev);
     tsb_audit_free(a);
     tsb_store_close(st);

@@ -41,6 +41,8 @@ struct tsb_audit {
     struct bag_cache c;
     bool have_rec; /* archive mode: rec is the cached bag */
     struct tsb_bag_rec rec;
+    bool prev_absent; /* archive mode: rec's previous bag, for the link */
+    uint8_t prev_digest[TSB_SHA256_LEN];
 };
 
 static const char *const check_ids[TSB_ACHK_N] = {
@@ -315,6 +317,7 @@ static void start(struct tsb_audit_result *res, const uint8_t digest[TSB_SHA256_
 {
     memset(res, 0, sizeof(*res));
     res->failed = -1;
+    res->link = TSB_AUDIT_LINK_UNKNOWN;
     res->have_entry = true;
     memcpy(res->digest, digest, TSB_SHA256_LEN);
     res->ref = ref;
@@ -328,6 +331,52 @@ static void start(struct tsb_audit_result *res, const uint8_t digest[TSB_SHA256_
         else
             set(res, TSB_ACHK_DOCUMENT, TSB_CHECK_FAIL,
                 "SHA-256 of the document is %s, not the stamped hash %s", d, e);
+    }
+}
+
+/* The bag's link to the previous SequenceNumber's bag, in words. */
+static void link_of(const struct tsb_bag *bag, const struct tsb_audit_bag *b,
+                    struct tsb_audit_result *res)
+{
+    char hex[TSB_HASH_STR_MAX];
+    long long s = (long long)b->seq;
+    tsb_hex_encode(bag->prev, TSB_SHA256_LEN, hex);
+    if (b->prev_digest == NULL && !b->prev_absent) {
+        res->link = TSB_AUDIT_LINK_UNKNOWN;
+        if (bag->linked)
+            snprintf(res->link_msg, sizeof(res->link_msg),
+                     "chained to a bag %lld of SHA-256 %s, which is not at hand to compare", s - 1,
+                     hex);
+        else
+            snprintf(res->link_msg, sizeof(res->link_msg), "carries no link to a bag before it");
+        return;
+    }
+    enum tsb_link l = tsb_link_judge(bag, b->prev_digest, b->prev_absent);
+    res->link = (int)l;
+    switch (l) {
+    case TSB_LINK_OK:
+        snprintf(res->link_msg, sizeof(res->link_msg),
+                 "linked: its first JournalEntry (Ref 0) is the SHA-256 of bag %lld's bytes, %s",
+                 s - 1, hex);
+        break;
+    case TSB_LINK_GENESIS:
+        if (s > 1)
+            snprintf(res->link_msg, sizeof(res->link_msg),
+                     "genesis: no bag %lld in the archive and no link (the chain starts here)",
+                     s - 1);
+        else
+            snprintf(res->link_msg, sizeof(res->link_msg),
+                     "genesis: the first bag, without a link (the chain starts here)");
+        break;
+    case TSB_LINK_NONE:
+        snprintf(res->link_msg, sizeof(res->link_msg),
+                 "unchained: no link to bag %lld (sealed with sealer.chain off)", s - 1);
+        break;
+    default: {
+        char why[TSB_TOKEN_MSG_MAX - 16];
+        tsb_link_describe(l, b->seq, bag, b->prev_digest, why, sizeof(why));
+        snprintf(res->link_msg, sizeof(res->link_msg), "BROKEN: %s", why);
+    }
     }
 }
 
@@ -368,6 +417,8 @@ static void bag_checks(struct tsb_audit *a, const struct tsb_audit_bag *b,
                 (long long)res->ref);
         }
     }
+    if (c->bag != NULL)
+        link_of(c->bag, b, res);
 
     if (!c->have_token) {
         set(res, TSB_ACHK_TOKEN + TSB_TCHK_PARSE, TSB_CHECK_FAIL,
@@ -409,8 +460,27 @@ void tsb_audit_not_found(struct tsb_audit_result *res, const char *note)
 {
     memset(res, 0, sizeof(*res));
     res->failed = -1;
+    res->link = TSB_AUDIT_LINK_UNKNOWN;
     res->verdict = TSB_VERDICT_NOT_FOUND;
     snprintf(res->note, sizeof(res->note), "%s", note);
+}
+
+/* Archive mode: the SHA-256 of the bytes of bag seq - 1 (re-hashed, not the stored digest: the
+ * link names bytes), or prev_absent. */
+static int prev_of(struct tsb_audit *a, struct tsb_store *s, int64_t seq)
+{
+    struct tsb_bag_rec p;
+    int r = seq > 1 ? tsb_store_bag_get(s, seq - 1, &p) : TSB_ENOTFOUND;
+    a->prev_absent = r == TSB_ENOTFOUND;
+    if (r == TSB_ENOTFOUND) {
+        tsb_err_clear();
+        return 0;
+    }
+    if (r != 0)
+        return r;
+    tsb_sha256(p.bytes, p.bytes_len, a->prev_digest);
+    tsb_bag_rec_cleanup(&p);
+    return 0;
 }
 
 int tsb_audit_archive_entry(struct tsb_audit *a, struct tsb_store *s, const struct tsb_entry_rec *e,
@@ -450,6 +520,8 @@ int tsb_audit_archive_entry(struct tsb_audit *a, struct tsb_store *s, const stru
         cache_reset(a);
         a->rec = rec;
         a->have_rec = true;
+        if ((r = prev_of(a, s, rec.seq)) != 0)
+            return r;
     }
     const struct tsb_bag_rec *b = &a->rec;
     res->bag_seq = b->seq;
@@ -467,7 +539,9 @@ int tsb_audit_archive_entry(struct tsb_audit *a, struct tsb_store *s, const stru
                                .bytes = b->bytes,
                                .bytes_len = b->bytes_len,
                                .token = b->token,
-                               .token_len = b->token_len};
+                               .token_len = b->token_len,
+                               .prev_digest = a->prev_absent ? NULL : a->prev_digest,
+                               .prev_absent = a->prev_absent};
     bag_checks(a, &ab, res);
 done:
     decide(res);

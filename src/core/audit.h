@@ -65,7 +65,14 @@ struct tsb_audit_result {
     bool pss_rsa_key;      /* see tsb_token_result */
     uint8_t bag_digest[TSB_SHA256_LEN];
     bool have_bag; /* bag_digest is known */
+    /* the bag's place in the chain (sealer.chain), shown beside the verdict, never part of it:
+     * link is an enum tsb_link, or TSB_AUDIT_LINK_UNKNOWN when the previous bag is not at hand
+     * (a package without it); link_msg says it in words, "" when the bag was not read */
+    int link;
+    char link_msg[TSB_TOKEN_MSG_MAX];
 };
+
+#define TSB_AUDIT_LINK_UNKNOWN (-1)
 
 /* A bag as the auditor sees it: exact bytes and token, from the archive or a package. */
 struct tsb_audit_bag {
@@ -76,6 +83,10 @@ struct tsb_audit_bag {
     size_t token_len;
     const uint8_t *chain_file; /* package: its certificate file, NULL otherwise */
     size_t chain_file_len;
+    /* the previous SequenceNumber's bag, for the link: prev_digest is the SHA-256 of its bytes;
+     * NULL with prev_absent: there is no such bag (archive); NULL alone: not at hand (package) */
+    const uint8_t *prev_digest;
+    bool prev_absent;
 };
 
 struct tsb_audit;

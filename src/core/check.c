@@ -33,46 +33,6 @@ static const char *const kind_names[TSB_V_NKINDS] = {
     [TSB_V_CHAIN] = "chain",
 };
 
-static const char *const link_names[] = {
-    [TSB_LINK_OK] = "linked",     [TSB_LINK_GENESIS] = "genesis", [TSB_LINK_NONE] = "unchained",
-    [TSB_LINK_BROKEN] = "broken", [TSB_LINK_MISSING] = "missing",
-};
-
-const char *tsb_link_name(enum tsb_link l)
-{
-    return (unsigned)l <= TSB_LINK_MISSING ? link_names[l] : "unknown";
-}
-
-enum tsb_link tsb_link_judge(const struct tsb_bag *b, const uint8_t *prev_digest, int first)
-{
-    if (!b->linked)
-        return first ? TSB_LINK_GENESIS : TSB_LINK_NONE;
-    if (prev_digest == NULL)
-        return TSB_LINK_MISSING;
-    return memcmp(b->prev, prev_digest, TSB_SHA256_LEN) == 0 ? TSB_LINK_OK : TSB_LINK_BROKEN;
-}
-
-void tsb_link_describe(enum tsb_link l, int64_t seq, const struct tsb_bag *b,
-                       const uint8_t *prev_digest, char *out, size_t len)
-{
-    char want[TSB_HASH_STR_MAX], have[TSB_HASH_STR_MAX];
-    tsb_hash_encode(b->prev, TSB_HASH_HEX, want);
-    if (l == TSB_LINK_MISSING)
-        snprintf(out, len,
-                 "chain broken at SequenceNumber %" PRId64 ": bag %" PRId64 " is chained to a "
-                 "bag %" PRId64 " of SHA-256 %s, which is not in the archive",
-                 seq - 1, seq, seq - 1, want);
-    else if (l == TSB_LINK_BROKEN && prev_digest != NULL) {
-        tsb_hash_encode(prev_digest, TSB_HASH_HEX, have);
-        snprintf(out, len,
-                 "chain broken at SequenceNumber %" PRId64 ": bag %" PRId64 " is chained to a "
-                 "bag %" PRId64 " of SHA-256 %s, the archive's bag %" PRId64 " hashes to %s (bag "
-                 "%" PRId64 " was replaced, or bag %" PRId64 " is not the bag sealed after it)",
-                 seq - 1, seq, seq - 1, want, seq - 1, have, seq - 1, seq);
-    } else
-        snprintf(out, len, "bag %" PRId64 " is %s", seq, tsb_link_name(l));
-}
-
 const char *tsb_violation_kind_name(enum tsb_violation_kind k)
 {
     return (unsigned)k < TSB_V_NKINDS ? kind_names[k] : "unknown";

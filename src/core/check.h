@@ -45,28 +45,6 @@ enum tsb_violation_kind {
  * "entry-orphan", "entry-content", "archive-damage", "chain". */
 const char *tsb_violation_kind_name(enum tsb_violation_kind k);
 
-/* How a bag stands in the hash chain (sealer.chain): its link (the first JournalEntry, Ref 0)
- * against the SHA-256 of the previous SequenceNumber's bytes. */
-enum tsb_link {
-    TSB_LINK_OK,      /* the link is the previous bag's digest */
-    TSB_LINK_GENESIS, /* no link, and no bag before it: the archive's first bag */
-    TSB_LINK_NONE,    /* no link although a bag precedes it (sealed with sealer.chain off) */
-    TSB_LINK_BROKEN,  /* the link is not the previous bag's digest */
-    TSB_LINK_MISSING, /* a link, but the archive has no bag at the previous SequenceNumber */
-};
-
-/* "linked", "genesis", "unchained", "broken", "missing". */
-const char *tsb_link_name(enum tsb_link l);
-
-/* Judges bag b's link. prev_digest: SHA-256 of the bytes of the bag at b's SequenceNumber - 1,
- * NULL when the archive has none; first: no bag of the archive precedes b. */
-enum tsb_link tsb_link_judge(const struct tsb_bag *b, const uint8_t *prev_digest, int first);
-
-/* One sentence on a link that is not OK/genesis/unchained (for a finding or a report): which
- * SequenceNumber breaks the chain and how; want is b's link, have prev_digest (may be NULL). */
-void tsb_link_describe(enum tsb_link l, int64_t seq, const struct tsb_bag *b,
-                       const uint8_t *prev_digest, char *out, size_t len);
-
 struct tsb_violation {
     enum tsb_violation_kind kind;
     int64_t seq; /* the bag concerned, 0 if none */

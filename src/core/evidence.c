@@ -162,9 +162,61 @@ static int pss_step(struct tsb_buf *o, int step, const struct tsb_evidence_bag *
         step, s, s, s, at, s, s, s, dgst, s, bg->imprint_alg, s);
 }
 
+/* The README's steps over the chain range: for each bag after the first, its link is the SHA-256
+ * of the previous file, found with grep alone (in the bag's own Hash encoding). */
+static int chain_steps(struct tsb_buf *o, int step, const struct tsb_audit_bag *range, size_t nr)
+{
+    int r = 0;
+    long long from = (long long)range[0].seq, to = (long long)range[nr - 1].seq;
+    r |= tsb_buf_appendf(
+        o,
+        "\nStep %d - bags %lld to %lld follow each other in the chain\n"
+        "------------------------------------------------------------\n"
+        "Each bag after the first of an archive begins with a JournalEntry whose Ref is 0 and\n"
+        "whose Hash is the SHA-256 of the previous bag's exact bytes. So a bag that was\n"
+        "removed, replaced or moved between them breaks a link below. For each bag:\n",
+        step, from, to);
+    for (size_t i = 1; i < nr; i++) {
+        long long p = (long long)range[i - 1].seq, n = (long long)range[i].seq;
+        uint8_t d[TSB_SHA256_LEN];
+        char hex[TSB_HASH_STR_MAX];
+        struct tsb_bag *pb = NULL;
+        tsb_sha256(range[i - 1].bytes, range[i - 1].bytes_len, d);
+        tsb_hex_encode(d, TSB_SHA256_LEN, hex);
+        int linked =
+            tsb_bag_parse(range[i].bytes, range[i].bytes_len, NULL, &pb) == 0 && pb->linked;
+        enum tsb_hash_enc enc = pb != NULL ? pb->enc : TSB_HASH_HEX;
+        tsb_bag_free(pb);
+        tsb_err_clear();
+        if (!linked) {
+            r |= tsb_buf_appendf(o,
+                                 "\n  bag-%lld.xml carries no link (its first JournalEntry's Ref "
+                                 "is not 0):\n  it was sealed with the chain turned off; "
+                                 "nothing links it to bag %lld.\n",
+                                 n, p);
+            continue;
+        }
+        char digest_cmd[96];
+        if (enc == TSB_HASH_BASE64)
+            snprintf(digest_cmd, sizeof(digest_cmd),
+                     "openssl dgst -sha256 -binary bag-%lld.xml | base64", p);
+        else
+            snprintf(digest_cmd, sizeof(digest_cmd), "sha256sum bag-%lld.xml | cut -d' ' -f1", p);
+        r |= tsb_buf_appendf(
+            o,
+            "\n    $ grep -c -F \"<JournalEntry><Hash>$(%s)</Hash><Ref>0</Ref></JournalEntry>\" "
+            "bag-%lld.xml\n\n"
+            "  It must print 1: bag %lld is chained to bag-%lld.xml (whose SHA-256 is\n  %s).\n",
+            digest_cmd, n, n, p, hex);
+    }
+    r |= tsb_buf_append_str(o, "\n\"0\" means that bag does not follow the one before it here: "
+                               "one of them was\nreplaced, or a bag between them is missing.\n");
+    return r;
+}
+
 static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t ne,
-                  const struct tsb_evidence_bag *b, size_t nb, const char *anchors, size_t alen,
-                  const char *zone)
+                  const struct tsb_evidence_bag *b, size_t nb, const struct tsb_audit_bag *range,
+                  size_t nr, const char *anchors, size_t alen, const char *zone)
 {
     char t[200], hex[TSB_HASH_STR_MAX], text[TSB_HASH_STR_MAX];
     int r = 0;
@@ -193,6 +245,19 @@ static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t 
                              "  %-17s the TSA certificates that signed it (signer first)\n",
                              f1, s, f2, s, f3);
     }
+    for (size_t i = 0; i < nr; i++) {
+        long long s = (long long)range[i].seq;
+        char f1[40];
+        if (find_bag(b, nb, range[i].seq) != NULL)
+            continue;
+        snprintf(f1, sizeof(f1), "bag-%lld.xml", s);
+        r |= tsb_buf_appendf(o, "  %-17s the exact bytes of TimeStampBag %lld (for the chain)\n",
+                             f1, s);
+    }
+    if (nr > 0)
+        r |= tsb_buf_appendf(o, "  %-17s the bags %lld to %lld whose links are checked below\n",
+                             TSB_EVIDENCE_CHAIN, (long long)range[0].seq,
+                             (long long)range[nr - 1].seq);
     r |= tsb_buf_append_str(o, "  tsa-anchor.pem    the trust anchor those chains end at\n\n"
                                "Entries\n"
                                "-------\n");
@@ -311,6 +376,8 @@ static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t 
             "It must print \"chain-%lld.pem: OK\": the certificate file is intact.\n",
             step++, s, s, t, b[i].serial, b[i].policy, s, at, s, s);
     }
+    if (nr > 1)
+        r |= chain_steps(o, step++, range, nr);
     r |= tsb_buf_append_str(
         o, "\nIf every step printed what it must, each document listed above existed, unchanged,\n"
            "at the stamp time shown: the eHealth timestamp authority signed a bag that lists its\n"
@@ -328,6 +395,13 @@ static void remove_in(const char *dir, const char *name)
 int tsb_evidence_write(const char *dir, const struct tsb_evidence_entry *e, size_t ne,
                        const struct tsb_evidence_bag *b, size_t nb, const char *zone)
 {
+    return tsb_evidence_write_range(dir, e, ne, b, nb, NULL, 0, zone);
+}
+
+int tsb_evidence_write_range(const char *dir, const struct tsb_evidence_entry *e, size_t ne,
+                             const struct tsb_evidence_bag *b, size_t nb,
+                             const struct tsb_audit_bag *range, size_t nr, const char *zone)
+{
     int r = TSB_EINTERNAL;
     char tmp[PATH_MAX], name[64];
     struct tsb_buf anchors, txt;
@@ -344,6 +418,17 @@ int tsb_evidence_write(const char *dir, const struct tsb_evidence_entry *e, size
         if (find_bag(b, nb, e[i].seq) == NULL) {
             r = tsb_err(TSB_EINVAL, "Ref %lld: bag %lld is not in the package", (long long)e[i].ref,
                         (long long)e[i].seq);
+            goto out;
+        }
+    if (nr > TSB_EVIDENCE_RANGE_MAX) {
+        r = tsb_err(TSB_EINVAL, "a chain range of %zu bags exceeds %d bags", nr,
+                    TSB_EVIDENCE_RANGE_MAX);
+        goto out;
+    }
+    for (size_t i = 1; i < nr; i++)
+        if (range[i].seq != range[i - 1].seq + 1) {
+            r = tsb_err(TSB_EINVAL, "the chain range is not consecutive: bag %lld follows bag %lld",
+                        (long long)range[i].seq, (long long)range[i - 1].seq);
             goto out;
         }
     if (lstat(dir, &st) == 0) {
@@ -380,6 +465,19 @@ int tsb_evidence_write(const char *dir, const struct tsb_evidence_entry *e, size
     }
     if ((r = write_file(tmp, TSB_EVIDENCE_ANCHOR, anchors.p, anchors.len)) != 0)
         goto out;
+    if (nr > 0) {
+        r = tsb_buf_append_str(&txt, "# tsbag evidence package: consecutive bags of the chain\n"
+                                     "# bag SequenceNumber\n");
+        for (size_t i = 0; r == 0 && i < nr; i++) {
+            r = tsb_buf_appendf(&txt, "%lld\n", (long long)range[i].seq);
+            snprintf(name, sizeof(name), "bag-%lld.xml", (long long)range[i].seq);
+            if (r == 0 && find_bag(b, nb, range[i].seq) == NULL)
+                r = write_file(tmp, name, range[i].bytes, range[i].bytes_len);
+        }
+        if (r != 0 || (r = write_file(tmp, TSB_EVIDENCE_CHAIN, txt.p, txt.len)) != 0)
+            goto out;
+        tsb_buf_reset(&txt);
+    }
     r = tsb_buf_append_str(&txt,
                            "# tsbag evidence package, format 1\n"
                            "# SHA-256 (hex)                                                   "
@@ -392,7 +490,8 @@ int tsb_evidence_write(const char *dir, const struct tsb_evidence_entry *e, size
     if (r != 0 || (r = write_file(tmp, TSB_EVIDENCE_ENTRIES, txt.p, txt.len)) != 0)
         goto out;
     tsb_buf_reset(&txt);
-    if ((r = readme(&txt, e, ne, b, nb, (const char *)anchors.p, anchors.len, zone)) != 0 ||
+    if ((r = readme(&txt, e, ne, b, nb, range, nr, (const char *)anchors.p, anchors.len, zone)) !=
+            0 ||
         (r = write_file(tmp, TSB_EVIDENCE_README, txt.p, txt.len)) != 0)
         goto out;
     if (rename(tmp, dir) != 0) {
@@ -412,6 +511,11 @@ out:
             snprintf(name, sizeof(name), "chain-%lld.pem", q);
             remove_in(tmp, name);
         }
+        for (size_t i = 0; i < nr; i++) {
+            snprintf(name, sizeof(name), "bag-%lld.xml", (long long)range[i].seq);
+            remove_in(tmp, name);
+        }
+        remove_in(tmp, TSB_EVIDENCE_CHAIN);
         remove_in(tmp, TSB_EVIDENCE_ANCHOR);
         remove_in(tmp, TSB_EVIDENCE_ENTRIES);
         remove_in(tmp, TSB_EVIDENCE_README);
@@ -431,6 +535,10 @@ void tsb_evidence_free(struct tsb_evidence *ev)
         free((void *)ev->bags[i].token);
         free((void *)ev->bags[i].chain_file);
     }
+    for (size_t i = 0; i < ev->nr; i++)
+        free(ev->range[i].bytes);
+    free(ev->range);
+    free(ev->digests);
     free(ev->bags);
     free(ev->entries);
     free(ev);
@@ -463,6 +571,7 @@ static int load_bag(const char *dir, int64_t seq, struct tsb_audit_bag *g)
         tsb_buf_cleanup(&token);
         return r;
     }
+    memset(g, 0, sizeof(*g));
     g->seq = seq;
     g->bytes = tsb_buf_take(&bytes, &g->bytes_len);
     g->token = tsb_buf_take(&token, &g->token_len);
@@ -473,6 +582,89 @@ static int load_bag(const char *dir, int64_t seq, struct tsb_audit_bag *g)
         g->token = tsb_calloc(1, 1);
     if (g->chain_file == NULL)
         g->chain_file = tsb_calloc(1, 1);
+    return 0;
+}
+
+/* bag-chain.txt, when the package has one: the range's bags, ascending by one. */
+static int read_range(const char *dir, struct tsb_evidence *ev)
+{
+    struct tsb_buf txt, bytes;
+    char path[PATH_MAX], name[64];
+    int r = 0, lineno = 0;
+    snprintf(path, sizeof(path), "%s/%s", dir, TSB_EVIDENCE_CHAIN);
+    if (access(path, F_OK) != 0)
+        return 0; /* no range */
+    if ((r = read_file(dir, TSB_EVIDENCE_CHAIN, MAX_SMALL, &txt)) != 0)
+        return r;
+    char *save = NULL;
+    for (char *line = strtok_r((char *)txt.p, "\n", &save); r == 0 && line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        long long seq;
+        int used = 0;
+        lineno++;
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        if (sscanf(line, "%lld%n", &seq, &used) != 1 || line[used] != '\0' || seq <= 0 ||
+            (ev->nr > 0 && seq != ev->range[ev->nr - 1].seq + 1) ||
+            ev->nr >= TSB_EVIDENCE_RANGE_MAX) {
+            r = tsb_err(TSB_EFORMAT,
+                        "%s/%s:%d: expected the next bag SequenceNumber of a consecutive range "
+                        "(at most %d bags)",
+                        dir, TSB_EVIDENCE_CHAIN, lineno, TSB_EVIDENCE_RANGE_MAX);
+            break;
+        }
+        snprintf(name, sizeof(name), "bag-%lld.xml", seq);
+        if ((r = read_file(dir, name, MAX_FILE, &bytes)) != 0)
+            break;
+        ev->range = tsb_realloc(ev->range, (ev->nr + 1) * sizeof(*ev->range));
+        struct tsb_evidence_link *k = &ev->range[ev->nr++];
+        k->seq = seq;
+        k->bytes = tsb_buf_take(&bytes, &k->bytes_len);
+        if (k->bytes == NULL)
+            k->bytes = tsb_calloc(1, 1);
+        tsb_sha256(k->bytes, k->bytes_len, k->digest);
+    }
+    tsb_buf_cleanup(&txt);
+    return r;
+}
+
+/* Points each bag's prev_digest at the package's copy of the bag before it, if it has one. */
+static void link_bags(struct tsb_evidence *ev)
+{
+    ev->digests = tsb_calloc(ev->nb ? ev->nb : 1, sizeof(*ev->digests));
+    for (size_t i = 0; i < ev->nb; i++)
+        tsb_sha256(ev->bags[i].bytes, ev->bags[i].bytes_len, ev->digests[i]);
+    for (size_t i = 0; i < ev->nb; i++) {
+        int64_t want = ev->bags[i].seq - 1;
+        for (size_t k = 0; k < ev->nr && ev->bags[i].prev_digest == NULL; k++)
+            if (ev->range[k].seq == want)
+                ev->bags[i].prev_digest = ev->range[k].digest;
+        for (size_t k = 0; k < ev->nb && ev->bags[i].prev_digest == NULL; k++)
+            if (ev->bags[k].seq == want)
+                ev->bags[i].prev_digest = ev->digests[k];
+    }
+}
+
+int tsb_evidence_check_range(const struct tsb_evidence *ev, size_t *links, char *why, size_t len)
+{
+    *links = 0;
+    for (size_t i = 1; i < ev->nr; i++) {
+        const struct tsb_evidence_link *k = &ev->range[i];
+        struct tsb_bag *pb = NULL;
+        if (tsb_bag_parse(k->bytes, k->bytes_len, NULL, &pb) != 0) {
+            snprintf(why, len, "bag-%lld.xml is not a readable bag: %s", (long long)k->seq,
+                     tsb_err_detail());
+            return TSB_EFORMAT;
+        }
+        enum tsb_link l = tsb_link_judge(pb, ev->range[i - 1].digest, 0);
+        if (l == TSB_LINK_OK)
+            (*links)++;
+        else if (l != TSB_LINK_NONE) /* an unchained bag links nothing: skipped */
+            tsb_link_describe(l, k->seq, pb, ev->range[i - 1].digest, why, len);
+        tsb_bag_free(pb);
+        if (l != TSB_LINK_OK && l != TSB_LINK_NONE)
+            return TSB_EFORMAT;
+    }
     return 0;
 }
 
@@ -525,6 +717,9 @@ int tsb_evidence_read(const char *dir, struct tsb_evidence **out)
         r = tsb_err(TSB_EFORMAT, "%s/%s lists no entry", dir, TSB_EVIDENCE_ENTRIES);
         goto out;
     }
+    if ((r = read_range(dir, ev)) != 0)
+        goto out;
+    link_bags(ev);
     *out = ev;
     ev = NULL;
     r = 0;

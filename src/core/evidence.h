@@ -1,8 +1,9 @@
 /*
  * evidence: self-contained evidence packages for auditors. A package is a folder holding, per
  * bag, the bag's exact bytes, its RFC 3161 token (DER) and the TSA chain the token verified with,
- * plus the trust anchor, the entries (SHA-256 hash, Ref, bag) and a README that walks through the
- * checks with stock tools only (sha256sum, grep, openssl). `tsbag verify --package` reads it back
+ * plus the trust anchor, the entries (SHA-256 hash, Ref, bag), optionally a range of consecutive
+ * bags of the chain (bag-chain.txt), and a README that walks through the checks with stock tools
+ * only (sha256sum, grep, openssl). `tsbag verify --package` reads it back
  * with no archive. Layout and file names are fixed (docs/verify.md); the writer builds the folder
  * under a temporary name next to the target and renames it, so a package is whole or absent.
  */
@@ -15,9 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TSB_EVIDENCE_ENTRIES "entries.txt"
-#define TSB_EVIDENCE_README  "README.txt"
-#define TSB_EVIDENCE_ANCHOR  "tsa-anchor.pem"
+#define TSB_EVIDENCE_ENTRIES   "entries.txt"
+#define TSB_EVIDENCE_README    "README.txt"
+#define TSB_EVIDENCE_ANCHOR    "tsa-anchor.pem"
+#define TSB_EVIDENCE_CHAIN     "bag-chain.txt"
+#define TSB_EVIDENCE_RANGE_MAX 10000 /* most bags in one package's chain range */
 
 struct tsb_evidence_entry {
     uint8_t digest[TSB_SHA256_LEN];
@@ -42,17 +45,43 @@ struct tsb_evidence_bag {
 int tsb_evidence_write(const char *dir, const struct tsb_evidence_entry *e, size_t ne,
                        const struct tsb_evidence_bag *b, size_t nb, const char *zone);
 
+/* Like tsb_evidence_write, plus a range of consecutive bags of the chain (sealer.chain): range
+ * holds nr bags (bytes only) with SequenceNumbers ascending by one. Their bytes are written as
+ * bag-<seq>.xml (if not already written for an entry), the range is listed in bag-chain.txt and
+ * the README gains the steps that check each link with sha256sum and grep. nr 0: no range. */
+int tsb_evidence_write_range(const char *dir, const struct tsb_evidence_entry *e, size_t ne,
+                             const struct tsb_evidence_bag *b, size_t nb,
+                             const struct tsb_audit_bag *range, size_t nr, const char *zone);
+
+/* One bag of a package's chain range: its bytes and their SHA-256. */
+struct tsb_evidence_link {
+    int64_t seq;
+    uint8_t *bytes;
+    size_t bytes_len;
+    uint8_t digest[TSB_SHA256_LEN];
+};
+
 /* A package read back from disk. */
 struct tsb_evidence {
     struct tsb_evidence_entry *entries;
     size_t ne;
-    struct tsb_audit_bag *bags; /* owns bytes, token, chain_file */
+    struct tsb_audit_bag *bags; /* owns bytes, token, chain_file; prev_digest points into range
+                                 * or digests when the package holds the previous bag */
     size_t nb;
+    uint8_t (*digests)[TSB_SHA256_LEN]; /* SHA-256 of bags[i]'s bytes */
+    struct tsb_evidence_link *range;    /* bag-chain.txt, ascending; NULL if none */
+    size_t nr;
 };
 
 /* Reads the package at dir. TSB_EFORMAT or TSB_EIO name the file and line at fault. */
 int tsb_evidence_read(const char *dir, struct tsb_evidence **out);
 void tsb_evidence_free(struct tsb_evidence *ev);
+/* Checks the links of ev's chain range: each chained bag after the first must start with the
+ * SHA-256 of the one before it (a bag without a link, sealed with sealer.chain off, is skipped).
+ * Returns 0 and sets *links to the number verified, or TSB_EFORMAT with why naming the
+ * SequenceNumber where the chain breaks. */
+int tsb_evidence_check_range(const struct tsb_evidence *ev, size_t *links, char *why, size_t len);
+
 /* The bag seq of ev, or NULL. */
 const struct tsb_audit_bag *tsb_evidence_bag_get(const struct tsb_evidence *ev, int64_t seq);
 

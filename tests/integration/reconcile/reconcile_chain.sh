@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The bag chain (sealer.chain) end to end with the simulator: 8 chained bags stamped by its
-# TimeStampAuthority. A bag deleted behind the archive's triggers (4) and a bag whose bytes were
+# TimeStampAuthority. tsbag verify reports each entry's link; tsbag export --bags 3..7 writes a
+# package whose README checks the links with sha256sum and grep (run exactly as written, and
+# failing at the right step when a bag of the range is replaced). A bag deleted behind the archive's triggers (4) and a bag whose bytes were
 # replaced (6) are each found by the archive check at their SequenceNumber through the chain
-# (finding "chain"); tsbag reconcile brings bag 4 back from eHealth and it fits the chain (the
+# (finding "chain"), and tsbag verify names the broken link of the next bag; tsbag reconcile brings bag 4 back from eHealth and it fits the chain (the
 # chain finding at 4 is gone, the one at 6 stays). A bag eHealth returns that does not fit the
 # local chain (bag 3, after bag 2's bytes were replaced) is a conflict, not imported.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../../lib/readme.sh"
 
 start_sim
 T0=$(now_ms)
@@ -29,12 +32,53 @@ reconcile --local-only --json
 [ "$(jqr .local_check.chain_links)" = 7 ] || fail "$(jqr .local_check.chain_links) links verified, not 7"
 [ "$(jqr .local_check.chain_genesis)" = 1 ] || fail "not one genesis"
 
+# tsbag verify reports the link of the entry's bag
+"$TSBAG" -c "$T/tsbag.ini" verify --ref 1 --ref 19 >"$T/out.txt" 2>"$T/err.txt" || fail "verify: exit $?"
+grep -q "bag chain        genesis: the first bag, without a link" "$T/out.txt" || fail "bag 1 is not reported as the genesis"
+grep -q "bag chain        linked: its first JournalEntry (Ref 0) is the SHA-256 of bag 6's bytes, $(sha256sum "$T/bag-6.xml" | cut -d' ' -f1)" \
+    "$T/out.txt" || fail "bag 7's link is not reported"
+
+# the link is no prescription: a lookup by its hash finds nothing, and no journal row has Ref 0
+RC=0
+"$TSBAG" -c "$T/tsbag.ini" verify --hash "$(sha256sum "$T/bag-6.xml" | cut -d' ' -f1)" >"$T/out.txt" 2>"$T/err.txt" || RC=$?
+[ "$RC" = 3 ] || fail "verify --hash of a link: exit $RC, expected 3 (NOT FOUND)"
+[ "$(sql 'SELECT count(*) FROM entries WHERE ref = 0')" = 0 ] || fail "a journal row has Ref 0"
+
+# an evidence package with the bags 3..7: the README's chain steps, run exactly as written
+printf '%s' '1|71000436|rx-6-0|NEW|1' >"$T/doc.txt"
+"$TSBAG" -c "$T/tsbag.ini" export --out "$T/pkg" --bags 3..7 "$T/doc.txt" >"$T/out.txt" 2>"$T/err.txt" ||
+    fail "export --bags: exit $?"
+grep -q "with the chain of bags 3 to 7" "$T/out.txt" || fail "export does not name the chain range"
+for n in 3 4 5 6 7; do cmp -s "$T/pkg/bag-$n.xml" "$T/bag-$n.xml" || fail "bag-$n.xml is not bag $n's bytes"; done
+[ "$(grep -c 'Ref>0</Ref></JournalEntry>" bag-' "$T/pkg/README.txt")" = 4 ] || fail "the README lacks the 4 link steps"
+readme_run "$T/pkg" "$T/doc.txt"
+if grep -v '^0 ' "$T/readme.status" >&2; then cat "$T/readme.out" >&2; fail "a README command failed"; fi
+[ "$(grep -c -x 1 "$T/readme.out")" -ge 5 ] || fail "the link greps did not each print 1"
+"$TSBAG" -c "$T/tsbag.ini" verify --package "$T/pkg" >"$T/out.txt" 2>"$T/err.txt" || fail "verify --package: exit $?"
+grep -q "bag chain 3..7: 4 links verified" "$T/out.txt" || fail "verify --package does not check the range"
+grep -q "bag chain        linked: its first JournalEntry (Ref 0) is the SHA-256 of bag 6's bytes" \
+    "$T/out.txt" || fail "verify --package does not link the entry's bag to bag 6 of the range"
+# a bag of the range replaced: its successor's link step fails, and only that one
+cp -r "$T/pkg" "$T/pkg-bad"
+sed -i 's/<Ref>13</<Ref>99</' "$T/pkg-bad/bag-5.xml"
+readme_run "$T/pkg-bad" "$T/doc.txt"
+readme_fails 'Ref>0</Ref></JournalEntry>" bag-6.xml'
+RC=0
+"$TSBAG" -c "$T/tsbag.ini" verify --package "$T/pkg-bad" >"$T/out.txt" 2>"$T/err.txt" || RC=$?
+[ "$RC" = 1 ] || fail "verify --package of a broken range: exit $RC, expected 1"
+grep -q "bag chain 3..7: BROKEN: chain broken at SequenceNumber 5: bag 6 is chained to a bag 5" \
+    "$T/out.txt" || fail "verify --package does not name where the range breaks"
+
 # the damage: bag 4 deleted, one JournalEntry hash of bag 6 replaced
 lose_bags "seq = 4"
 old=$(printf '%s' '1|71000436|rx-5-1|NEW|1' | sha256sum | cut -d' ' -f1)
 new=$(printf '%s' 'forged' | sha256sum | cut -d' ' -f1)
 grep -q "$old" "$T/bag-6.xml" || fail "bag 6 does not list the entry to replace"
 replace_in_bag 6 "$old" "$new"
+
+"$TSBAG" -c "$T/tsbag.ini" verify --ref 13 >"$T/out.txt" 2>"$T/err.txt"
+grep -q "bag chain        BROKEN: chain broken at SequenceNumber 4: bag 5 is chained to a bag 4 .* which is not in the archive" \
+    "$T/out.txt" || fail "verify does not report bag 5's broken link"
 
 reconcile --local-only --json
 [ "$RC" = 1 ] || fail "damaged chain: exit $RC, expected 1"
@@ -55,6 +99,8 @@ jq -e '.violations[] | select(.kind == "chain" and .seq == 6)' "$T/out.txt" >/de
 jq -e '.violations[] | select(.kind == "chain" and .seq == 4)' "$T/out.txt" >/dev/null &&
     fail "the chain is still broken at 4 after the recovery"
 [ "$(jqr .local_check.chain_links)" = 6 ] || fail "$(jqr .local_check.chain_links) links, not 6"
+[ "$(sql "SELECT count(*) FROM entries WHERE bag_seq = 4 AND source = 'recovered'")" = 3 ] ||
+    fail "bag 4's 3 journal rows (and no row for its link) were not recovered"
 
 # a recovered bag must fit: bag 2's bytes replaced, bag 3 lost; eHealth's bag 3 is chained to the
 # original bag 2, so it is a conflict and stays out of the archive

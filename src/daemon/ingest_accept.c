@@ -305,8 +305,9 @@ void tsb_ingest_stop(struct tsb_ingest *in, bool archive_failed, void (*stopped)
     in->stopped = stopped;
     in->stopped_arg = arg;
     close_listeners(in);
-    tsb_info("ingest: stopping: %u connection(s) finish their requests in flight",
-             tsb_ingest_connections(in));
+    tsb_info("ingest: stopping: %u connection(s) finish their requests in flight; at most %zu "
+             "bytes were buffered at once (ingest.buffer_bytes=%" PRId64 ")",
+             tsb_ingest_connections(in), in->buffered_peak, in->cfg->ingest.buffer_bytes);
     for (struct conn *c = in->conns; c != NULL; c = c->next) {
         if (c->state >= CONN_FINISHING)
             continue;

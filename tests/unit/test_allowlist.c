@@ -119,6 +119,11 @@ static void test_overlong_line_is_refused(void **state)
     memset(text + 12, 'x', n);
     strcpy(text + 12 + n, " = B\n");
     expect_error(text, ":2:", "line longer than");
+    /* the tail of a long line is not read as an entry of its own */
+    memset(text, ' ', n);
+    memcpy(text, "CN=a = A", 8);
+    strcpy(text + 2100, "CN=tail = TAIL\n");
+    expect_error(text, ":1:", "line longer than");
     free(text);
 }
 

@@ -899,7 +899,7 @@ int tsb_sender_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
                                       .password_env = cfg->tsa.keystore_password_env};
     if ((r = tsb_keystore_load(&src, wall_ms(), &s->ks)) != 0)
         goto fail;
-    tsb_metrics_keystore(tsb_keystore_cert(s->ks));
+    tsb_metrics_keystore(tsb_keystore_not_after_ms(s->ks));
     if ((r = tsb_token_verifier_from_files(cfg->tsa.trust_anchors, cfg->tsa.tsa_certs,
                                            cfg->tsa.policy_oids, &s->v)) != 0)
         goto fail;

@@ -186,18 +186,29 @@ static void test_certificate_not_valid_at_gen_time(void **state)
     expect_failed(&r, -1, NULL);
 }
 
-static void test_package_certificate_file(void **state)
+/* The chain the good token verifies with, as PEM (the caller frees it); *first: the length of
+ * its first certificate (the signer's), anchor after it. */
+static char *verified_chain(size_t *first)
 {
     struct tsb_audit_bag b = good_bag();
     struct tsb_audit_result r;
     tsb_audit_bag_entry(aud, &b, ents[0].digest, 10, NULL, &r);
     const struct tsb_buf *v = tsb_audit_last_chain(aud);
     char *chain = tsb_strndup((const char *)v->p, v->len);
-    size_t n = strlen(chain);
     char *end = strstr(chain, "-----END CERTIFICATE-----\n");
     assert_non_null(end);
-    size_t first = (size_t)(end - chain) + strlen("-----END CERTIFICATE-----\n");
-    assert_true(first < n); /* signer and anchor */
+    *first = (size_t)(end - chain) + strlen("-----END CERTIFICATE-----\n");
+    assert_true(*first < strlen(chain)); /* signer and anchor */
+    return chain;
+}
+
+static void test_package_certificate_file(void **state)
+{
+    struct tsb_audit_bag b = good_bag();
+    struct tsb_audit_result r;
+    size_t first;
+    char *chain = verified_chain(&first);
+    size_t n = strlen(chain);
 
     b.chain_file = (const uint8_t *)chain;
     b.chain_file_len = n;
@@ -272,9 +283,8 @@ static void test_package_certificate_renderings(void **state)
 {
     struct tsb_audit_bag b = good_bag();
     struct tsb_audit_result r;
-    tsb_audit_bag_entry(aud, &b, ents[0].digest, 10, NULL, &r);
-    const struct tsb_buf *v = tsb_audit_last_chain(aud);
-    char *chain = tsb_strndup((const char *)v->p, v->len);
+    size_t first;
+    char *chain = verified_chain(&first);
     char *wrapped = rewrap(chain, 76);
     assert_int_not_equal(strcmp(wrapped, chain), 0); /* really another text */
     b.chain_file = (const uint8_t *)wrapped;
@@ -284,9 +294,6 @@ static void test_package_certificate_renderings(void **state)
     assert_int_equal(r.outcome[TSB_ACHK_CHAIN_FILE], TSB_CHECK_PASS);
 
     /* the anchor first, then the signer: certificate 1 is not the signer's */
-    char *end = strstr(chain, "-----END CERTIFICATE-----\n");
-    assert_non_null(end);
-    size_t first = (size_t)(end - chain) + strlen("-----END CERTIFICATE-----\n");
     size_t n = strlen(chain);
     char *swapped = tsb_malloc(n + 1);
     memcpy(swapped, chain + first, n - first);

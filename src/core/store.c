@@ -990,7 +990,7 @@ static int seal_one(struct tsb_store *s, const struct tsb_bag_opts *bo, size_t m
     sqlite3_stmt *st = NULL;
     struct tsb_bag_writer w;
     size_t n = 0;
-    uint8_t row[TSB_SHA256_LEN]; /* not digest: that may be bo->prev, read by the first add */
+    uint8_t row[TSB_SHA256_LEN]; /* not digest: that may be bo->prev, which writer_begin reads */
 
     tsb_buf_reset(buf);
     if ((r = stmt(s, ST_STAGED, &st)) != 0)

@@ -649,6 +649,29 @@ static void test_chain_first_sequence_and_toggle(void **state)
     assert_int_equal(st.links, 5);
 }
 
+/* A backlog sealed into several bags in one transaction: each links to the one sealed just
+ * before it in the same seal. */
+static void test_chain_one_seal_many_bags(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_entry_in in[5];
+    int64_t refs[5];
+    memset(in, 0, sizeof(in));
+    for (int i = 0; i < 5; i++)
+        in[i].source = "his";
+    assert_int_equal(tsb_store_append(f->s, in, 5, refs), 0);
+    struct tsb_seal_opts so = {.max_entries = 2, .chain = true};
+    struct tsb_seal_result res;
+    assert_int_equal(tsb_store_seal(f->s, &so, &res), 0);
+    assert_int_equal(res.first_seq, 6);
+    assert_int_equal(res.bags, 3);
+    for (int64_t seq = 6; seq <= 8; seq++)
+        assert_true(links_to_previous(f, seq));
+    struct tsb_check_stats st = run(f);
+    assert_int_equal(f->n, 0);
+    assert_int_equal(st.links, 7);
+}
+
 /* sealer.chain turned on for an archive sealed without it: the next bag links to the last old
  * one, the old ones count as unchained. */
 static void test_chain_turned_on_later(void **state)
@@ -680,6 +703,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_chain_first_sequence_and_toggle, setup_chained_1000,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_chain_turned_on_later, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_one_seal_many_bags, setup_chained, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

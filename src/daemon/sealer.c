@@ -43,10 +43,10 @@ struct seal_job {
     struct tsb_seal_opts opts;
     struct tsb_seal_plan plan; /* thread pool, then writer thread, then loop: never at once */
     struct tsb_seal_result res;
-    int status;            /* the plan's result (thread pool) */
-    int replans;           /* consecutive plans refused as outrun */
-    char err[512];         /* the store's detail on failure (thread pool or writer thread) */
-    tsb_seal_done_fn done; /* SEAL request, or NULL for the timer */
+    int status;                   /* the plan's result (thread pool) */
+    int replans;                  /* consecutive plans refused as outrun */
+    char err[TSB_RESULT_MSG_MAX]; /* the detail of the step that failed, read on the loop */
+    tsb_seal_done_fn done;        /* SEAL request, or NULL for the timer */
     void *req;
 };
 
@@ -118,17 +118,18 @@ static void plan_work(uv_work_t *w)
 static int run_commit(struct tsb_store *store, void *arg)
 {
     struct seal_job *j = arg;
-    int r = tsb_store_seal_commit(store, &j->plan, j->opts.now_ms);
-    if (r != 0)
-        snprintf(j->err, sizeof(j->err), "%s", tsb_err_detail());
-    return r;
+    return tsb_store_seal_commit(store, &j->plan, j->opts.now_ms);
 }
 
 static void plan_next(struct seal_job *j);
 
-static void commit_done(void *arg, int status)
+/* res: the commit job's own outcome, detail included (writer.h). */
+static void commit_done(void *arg, const struct tsb_result *res)
 {
     struct seal_job *j = arg;
+    int status = res->code;
+    if (status != 0)
+        snprintf(j->err, sizeof(j->err), "%s", res->msg);
     if (status == TSB_ECONFLICT && j->replans < MAX_REPLANS && !j->s->stopping) {
         j->replans++;
         tsb_debug("sealer: bag %" PRId64 " outrun before its commit (%s); planning again",
@@ -165,7 +166,7 @@ static void plan_done(uv_work_t *w, int status)
         seal_finish(j, j->status);
         return;
     }
-    int r = tsb_writer_submit_job(j->s->w, run_commit, commit_done, j);
+    int r = tsb_writer_submit(j->s->w, run_commit, commit_done, j);
     if (r != 0) {
         snprintf(j->err, sizeof(j->err), "%s", tsb_err_detail());
         seal_finish(j, r);

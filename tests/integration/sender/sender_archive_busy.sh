@@ -16,14 +16,17 @@ push 3 busy
 seal
 wait_for "SELECT attempts >= 1 FROM bags WHERE seq = 1" 1
 
+# writes from here wait their turn behind tsbagd's (the sender retries bag 1 meanwhile)
+sqlw() { sqlite3 -batch "$DB" ".timeout 30000" "$@" >/dev/null || fail "sqlite3 $*"; }
+
 # staged entries enough for the statistics read to take a while before it fails, so that the
 # loop thread handles the failed mark while the writer thread still runs the statistics job
-sql "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200000)
+sqlw "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200000)
      INSERT INTO entries (hash, source, received_ms)
      SELECT randomblob(32), 'bulk', CAST(strftime('%s', 'now') AS INTEGER) * 1000 FROM c;"
 
 # bag 2 in a state from nowhere: tsb_store_stats refuses it, the sender never loads it
-sql "PRAGMA ignore_check_constraints = ON; DROP TRIGGER bags_insert_state;
+sqlw "PRAGMA ignore_check_constraints = ON; DROP TRIGGER bags_insert_state;
      INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes)
      VALUES (2, 'unheard-of', 1, 1000000, 1000000, 0, zeroblob(32), x'00');"
 

@@ -56,6 +56,7 @@ struct tsb_config {
         int64_t max_pending;
         int64_t max_connections_per_source;
         int64_t max_inflight;
+        int64_t buffer_bytes; /* ingest's byte budget across connections */
         int64_t max_client_ref;
         int64_t max_source_len;
     } ingest;

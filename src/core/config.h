@@ -17,7 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum tsb_carrier { TSB_CARRIER_BASE64XML, TSB_CARRIER_BASE64DATA };
 /* tsa.keystore_permissions: a keystore or password file open to group or others */
 enum tsb_key_perms { TSB_KEY_PERMS_WARN, TSB_KEY_PERMS_REFUSE };
 

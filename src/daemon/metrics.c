@@ -186,14 +186,10 @@ void tsb_metrics_tsa_latency(uint64_t latency_ns)
     observe(&m.tsa_latency, latency_ns);
 }
 
-void tsb_metrics_keystore(X509 *cert)
+void tsb_metrics_keystore(int64_t not_after_ms)
 {
-    struct tm tm;
-    const ASN1_TIME *na = cert ? X509_get0_notAfter(cert) : NULL;
-    if (na == NULL || ASN1_TIME_to_tm(na, &tm) != 1)
-        return;
-    atomic_store_explicit(&m.keystore_not_after_ms, (int64_t)timegm(&tm) * 1000,
-                          memory_order_relaxed);
+    if (not_after_ms != 0)
+        atomic_store_explicit(&m.keystore_not_after_ms, not_after_ms, memory_order_relaxed);
 }
 
 void tsb_metrics_archive_failed(void)

@@ -248,7 +248,7 @@ int main(int argc, char **argv)
     int r;
     if ((r = tsb_store_open(path, &o, &s)) != 0)
         die("open read-only", r);
-    if ((r = tsb_audit_new(anchors, &a)) != 0)
+    if ((r = tsb_audit_new(anchors, NULL, NULL, &a)) != 0)
         die("anchors", r);
     double t1 = now_s();
     int64_t total = (int64_t)bags * PER_BAG;

@@ -47,6 +47,14 @@ tck=$(getconf CLK_TCK)
 # utime + stime of every thread of process $1, in seconds (fields 14 and 15 of /proc/PID/stat,
 # counted after the parenthesised command name, which may hold spaces)
 cpu_s() { sed 's/^.*) //' "/proc/$1/stat" | awk -v t="$tck" '{ printf "%.2f", ($12 + $13) / t }'; }
+# the same for tsbagd's writer thread (named tsbagd-writer) alone
+writer_cpu_s() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        [ "$(cat "$t/comm")" = tsbagd-writer ] && sed 's/^.*) //' "$t/stat" |
+            awk -v t="$tck" '{ printf "%.2f", ($12 + $13) / t }'
+    done
+}
 
 # Starts tsbagd ingest-only on a fresh state folder $work/$1, TCP plain on loopback. Besides the
 # connection limits (the defaults admit 32 connections per peer address and 64 before HELLO;
@@ -71,19 +79,27 @@ start_tsbagd() { # name, extra section.key=value...
     tsbagd_port=$(cat "$dir/tsbagd.port")
 }
 
+# redis-server cannot pick a free port itself (--port 0 turns TCP off): a random one, and
+# another one if that is taken
 start_redis() { # name
-    local dir=$work/$1 i
+    local dir=$work/$1 i try
     mkdir -p "$dir"
-    rport=$((20000 + RANDOM % 20000))
-    redis-server --port "$rport" --bind 127.0.0.1 --dir "$dir" --appendonly yes \
-        --appendfsync always --save '' --daemonize no >"$dir/log" 2>&1 &
-    server_pid=$!
-    for i in $(seq 600); do
-        redis-cli -p "$rport" ping >/dev/null 2>&1 && return 0
-        kill -0 "$server_pid" 2>/dev/null || { cat "$dir/log"; exit 1; }
-        sleep 0.05
+    for try in 1 2 3 4 5; do
+        rport=$((20000 + RANDOM % 20000))
+        redis-server --port "$rport" --bind 127.0.0.1 --dir "$dir" --appendonly yes \
+            --appendfsync always --save '' --daemonize no >"$dir/log" 2>&1 &
+        server_pid=$!
+        for i in $(seq 600); do
+            kill -0 "$server_pid" 2>/dev/null || break
+            # ours answering, not another redis already on that port
+            redis-cli -p "$rport" info server 2>/dev/null | tr -d '\r' |
+                grep -qx "process_id:$server_pid" && return 0
+            sleep 0.05
+        done
+        kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+        server_pid=
     done
-    echo "redis-server did not answer; log:"
+    echo "redis-server did not start; its last log:"
     cat "$dir/log"
     exit 1
 }
@@ -109,10 +125,10 @@ for p in $(seq "$PAIRS"); do
         perf record -q -g -p "$server_pid" -o "$work/perf.data" 2>/dev/null &
         perf_pid=$!
     fi
-    c0=$(cpu_s "$server_pid")
+    c0=$(cpu_s "$server_pid") w0=$(writer_cpu_s "$server_pid")
     "$load" --tcp "127.0.0.1:$tsbagd_port" -c "$CONNS" -P "$DEPTH" -s "$SIZE" -n "$COUNT" \
         >"$work/tsbagd.out"
-    c1=$(cpu_s "$server_pid")
+    c1=$(cpu_s "$server_pid") w1=$(writer_cpu_s "$server_pid")
     if [ "$PERF" = 1 ] && [ "$p" = 1 ]; then
         kill -INT "$perf_pid"
         wait "$perf_pid" || true
@@ -122,6 +138,7 @@ for p in $(seq "$PAIRS"); do
         's/^RESULT acks_per_s=\([0-9]*\) acked=\([0-9]*\) p50_ms=\([0-9.]*\) p99_ms=\([0-9.]*\).*/\1 \2 \3 \4/p' \
         "$work/tsbagd.out")
     t_cpu=$(awk -v a="$c0" -v b="$c1" -v n="$t_acked" 'BEGIN { printf "%.2f", (b - a) * 100000 / n }')
+    t_wcpu=$(awk -v a="$w0" -v b="$w1" -v n="$t_acked" 'BEGIN { printf "%.2f", (b - a) * 100000 / n }')
 
     start_redis "pair$p-redis"
     c0=$(cpu_s "$server_pid")
@@ -136,8 +153,8 @@ for p in $(seq "$PAIRS"); do
 
     ratio=$(awk -v a="$t_rate" -v b="$r_rate" 'BEGIN { printf "%.2f", a / b }')
     ratios+=("$ratio") tsb_cpus+=("$t_cpu") redis_cpus+=("$r_cpu")
-    printf 'pair %d: tsbagd %6.0f acks/s (p50 %s ms, p99 %s ms) %s CPU s/100k acks | redis %6.0f SET/s (p50 %s ms, p99 %s ms) %s CPU s/100k | ratio %sx | load %s\n' \
-        "$p" "$t_rate" "$t_p50" "$t_p99" "$t_cpu" "$r_rate" "$r_p50" "$r_p99" "$r_cpu" "$ratio" \
+    printf 'pair %d: tsbagd %6.0f acks/s (p50 %s ms, p99 %s ms) %s CPU s/100k acks (writer %s) | redis %6.0f SET/s (p50 %s ms, p99 %s ms) %s CPU s/100k | ratio %sx | load %s\n' \
+        "$p" "$t_rate" "$t_p50" "$t_p99" "$t_cpu" "$t_wcpu" "$r_rate" "$r_p50" "$r_p99" "$r_cpu" "$ratio" \
         "$(cut -d' ' -f1 /proc/loadavg)"
 done
 

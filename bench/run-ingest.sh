@@ -96,7 +96,7 @@ while kill -0 "$lp" 2>/dev/null; do
     sleep 0.2
 done
 wait "$lp" || true
-echo "tsbagd peak RSS (VmHWM): $((peak / 1024)) MiB (writer.queue_max=65536, max_inflight=256)"
+echo "tsbagd peak RSS (VmHWM): $((peak / 1024)) MiB (writer.queue_bytes=8388608, max_inflight=256)"
 stop_tsbagd
 
 say "summary (S=$SIZE N=$CONNS P=$DEPTH)"

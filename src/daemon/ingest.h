@@ -2,8 +2,9 @@
  * ingest: tsbagd's listeners and connections. Reads frames (docs/protocol.md), hashes entries on
  * the loop thread, hands them to the writer and replies in request order once the writer has
  * committed them. Backpressure: a connection stops being read while it has max_inflight
- * unanswered requests or a full output queue, and every connection stops while the writer holds
- * writer.queue_max entries. docs/internals/INGEST.md has the connection state machine.
+ * unanswered requests or a full output queue, and every connection stops while the writer queue
+ * is full (tsb_writer_has_room: writer.queue_bytes, writer.queue_max). docs/internals/INGEST.md
+ * has the connection state machine.
  */
 #ifndef TSB_INGEST_H
 #define TSB_INGEST_H

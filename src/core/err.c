@@ -74,3 +74,10 @@ void tsb_assert_failed(const char *cond, const char *file, int line, const char 
     fflush(stderr);
     abort();
 }
+
+int tsb_result_set(struct tsb_result *res, int code)
+{
+    res->code = code;
+    snprintf(res->msg, sizeof(res->msg), "%s", code != 0 ? detail : "");
+    return code;
+}

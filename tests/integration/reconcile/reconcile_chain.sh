@@ -99,8 +99,9 @@ jq -e '.violations[] | select(.kind == "chain" and .seq == 6)' "$T/out.txt" >/de
 jq -e '.violations[] | select(.kind == "chain" and .seq == 4)' "$T/out.txt" >/dev/null &&
     fail "the chain is still broken at 4 after the recovery"
 [ "$(jqr .local_check.chain_links)" = 6 ] || fail "$(jqr .local_check.chain_links) links, not 6"
-[ "$(sql "SELECT count(*) FROM entries WHERE bag_seq = 4 AND source = 'recovered'")" = 3 ] ||
-    fail "bag 4's 3 journal rows (and no row for its link) were not recovered"
+[ "$(sql "SELECT count(*) FROM entries e JOIN bags b ON b.seq = 4 AND e.ref BETWEEN b.first_ref AND b.last_ref")" = 3 ] ||
+    fail "bag 4 does not hold its 3 journal rows (and no row for its link) after the recovery"
+[ "$(sql 'SELECT entry_count FROM bags WHERE seq = 4')" = 3 ] || fail "the recovered bag 4 counts its link"
 
 # a recovered bag must fit: bag 2's bytes replaced, bag 3 lost; eHealth's bag 3 is chained to the
 # original bag 2, so it is a conflict and stays out of the archive

@@ -188,7 +188,7 @@ done
 wait "$lp" || true
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status" 2>/dev/null || echo 0)
 [ "${hwm:-0}" -gt "$peak" ] && peak=$hwm
-echo "tsbagd peak RSS (VmHWM): $((peak / 1024)) MiB (default memory settings: writer.queue_max, ingest.max_inflight, ingest.buffer_bytes)"
+echo "tsbagd peak RSS (VmHWM): $((peak / 1024)) MiB (default memory settings: ingest.buffer_bytes, writer.queue_bytes, ingest.max_inflight)"
 stop_server
 
 say "summary (S=$SIZE N=$CONNS P=$DEPTH, $PAIRS pairs, load average now $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -518,9 +518,11 @@ static int configure(struct tsb_store *s, int busy_ms)
         if ((r = exec_sql(s, sql, false, "limiting the WAL size")) != 0)
             return r;
     }
+    /* the page cache is part of tsbagd's memory formula (docs/operations.md, "Memory") */
     snprintf(sql, sizeof(sql),
-             "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; "
-             "PRAGMA temp_store = MEMORY;");
+             "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -%d; "
+             "PRAGMA temp_store = MEMORY;",
+             TSB_STORE_CACHE_KIB);
     return exec_sql(s, sql, false, "configuring the connection");
 }
 

@@ -340,6 +340,9 @@ const char *tsb_store_damage(const struct tsb_store *s);
 
 /* The size the WAL shrinks back to when it is reset (PRAGMA journal_size_limit). */
 #define TSB_STORE_WAL_LIMIT (16 * 1024 * 1024)
+/* SQLite page cache of each connection, in KiB (PRAGMA cache_size = -TSB_STORE_CACHE_KIB): the
+ * SQLite term of tsbagd's memory budget (docs/operations.md, "Memory"). */
+#define TSB_STORE_CACHE_KIB 8192
 
 /* Copies the whole WAL into the archive and truncates it to zero bytes (wal_checkpoint
  * TRUNCATE), waiting at most wait_ms for readers of older snapshots. 0 when truncated;

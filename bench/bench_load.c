@@ -360,8 +360,8 @@ int main(int argc, char **argv)
     if (b.watch)
         printf("  writer queue: max %u entries seen in %" PRIu64 " STATUS samples\n",
                b.queue_max_seen, b.status_samples);
-    printf("RESULT acks_per_s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f\n", (double)b.acked / secs,
-           hist_pct(0.50), hist_pct(0.99), hist_pct(0.999));
+    printf("RESULT acks_per_s=%.0f acked=%" PRIu64 " p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f\n",
+           (double)b.acked / secs, b.acked, hist_pct(0.50), hist_pct(0.99), hist_pct(0.999));
     for (int i = 0; i < b.nconn; i++)
         free(b.conns[i].t_sent);
     free(b.conns);

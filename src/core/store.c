@@ -43,6 +43,9 @@ enum stmt_id {
     ST_COMMIT,
     ST_ROLLBACK,
     ST_APPEND,
+    ST_APPEND_4,
+    ST_APPEND_16,
+    ST_APPEND_64,
     ST_ENTRY_BY_REF,
     ST_ENTRIES_BY_HASH,
     ST_ENTRIES_BY_RECEIVED,
@@ -93,14 +96,29 @@ enum stmt_id {
     "seq, state, bytes, digest, entry_count, first_ref, last_ref, request_id, profile, "           \
     "sign_response, token, tsa_serial, gen_time_ms, attempts, last_error, sealed_ms, sent_ms, "    \
     "stamped_ms"
+#define APPEND_COLS "hash, source, format_id, client_ref, received_ms"
+#define APPEND_SQL(rows)                                                                           \
+    "INSERT INTO entries (" APPEND_COLS ", content) VALUES " rows " RETURNING ref, " APPEND_COLS
+#define APPEND_ROW    "(?, ?, ?, ?, ?, ?)"
+#define APPEND_ROWS4  APPEND_ROW ", " APPEND_ROW ", " APPEND_ROW ", " APPEND_ROW
+#define APPEND_ROWS16 APPEND_ROWS4 ", " APPEND_ROWS4 ", " APPEND_ROWS4 ", " APPEND_ROWS4
+#define APPEND_ROWS64 APPEND_ROWS16 ", " APPEND_ROWS16 ", " APPEND_ROWS16 ", " APPEND_ROWS16
+#define APPEND_PARAMS 6 /* bound per row */
 
 static const char *const stmt_sql[ST_N] = {
     [ST_BEGIN_WRITE] = "BEGIN IMMEDIATE",
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_APPEND] = "INSERT INTO entries (hash, source, format_id, client_ref, received_ms, content) "
-                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    /* a batch goes in as few multi-row INSERTs as possible (64, 16, 4, then single rows): each
+     * statement copies every page it first touches to its statement journal (the schema's
+     * triggers can abort it) and rewrites sqlite_sequence, so per-row statements cost several
+     * 4 KiB page copies per entry. RETURNING gives each row's Ref (tsb_store_append checks the
+     * rows come back in VALUES order) */
+    [ST_APPEND] = APPEND_SQL(APPEND_ROW),
+    [ST_APPEND_4] = APPEND_SQL(APPEND_ROWS4),
+    [ST_APPEND_16] = APPEND_SQL(APPEND_ROWS16),
+    [ST_APPEND_64] = APPEND_SQL(APPEND_ROWS64),
     [ST_ENTRY_BY_REF] = "SELECT " ENTRY_COLS " FROM entries WHERE ref = ?1",
     /* the digest index covers every entry (schema 0008) and holds the Ref: no sorter */
     [ST_ENTRIES_BY_HASH] = "SELECT " ENTRY_COLS " FROM entries WHERE hash = ?1 ORDER BY ref",
@@ -458,6 +476,17 @@ static int migrate(struct tsb_store *s, bool accept_older)
     return 0;
 }
 
+int tsb_store_setup_process(void)
+{
+    /* sqlite3_config() only works before sqlite3_initialize(), which the first open calls */
+    int rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    if (rc != SQLITE_OK)
+        return tsb_err(TSB_ESTATE, "store: SQLite is already initialised: %s", sqlite3_errstr(rc));
+    if ((rc = sqlite3_initialize()) != SQLITE_OK)
+        return tsb_err(TSB_ESTORE, "store: cannot initialise SQLite: %s", sqlite3_errstr(rc));
+    return 0;
+}
+
 static int configure(struct tsb_store *s, int busy_ms)
 {
     int r = TSB_EINTERNAL;
@@ -633,6 +662,78 @@ static int bind_text_or_null(sqlite3_stmt *st, int col, const char *v)
                      : sqlite3_bind_text(st, col, v, -1, SQLITE_STATIC);
 }
 
+/* Binds entry e as row `row` of a multi-row append statement. SQLITE_STATIC: the caller's bytes
+ * outlive the step; bindings are cleared after it. */
+static int bind_entry(sqlite3_stmt *st, int row, const struct tsb_entry_in *e)
+{
+    int c = row * APPEND_PARAMS;
+    int rc = sqlite3_bind_blob(st, c + 1, e->digest, TSB_SHA256_LEN, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, c + 2, e->source, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = bind_text_or_null(st, c + 3, e->format_id);
+    if (rc == SQLITE_OK)
+        rc = bind_text_or_null(st, c + 4, e->client_ref);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, c + 5, e->received_ms);
+    if (rc == SQLITE_OK)
+        rc = e->content == NULL
+                 ? sqlite3_bind_null(st, c + 6)
+                 : sqlite3_bind_blob(st, c + 6, e->content, (int)e->content_len, SQLITE_STATIC);
+    return rc;
+}
+
+static bool col_text_is(sqlite3_stmt *st, int col, const char *v)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    if (t == NULL || v == NULL)
+        return t == NULL && v == NULL;
+    return strcmp((const char *)t, v) == 0;
+}
+
+/* The RETURNING row (ref, hash, source, format_id, client_ref, received_ms) is entry e's. */
+static bool returned_is(sqlite3_stmt *st, const struct tsb_entry_in *e)
+{
+    return sqlite3_column_bytes(st, 1) == TSB_SHA256_LEN &&
+           memcmp(sqlite3_column_blob(st, 1), e->digest, TSB_SHA256_LEN) == 0 &&
+           col_text_is(st, 2, e->source) && col_text_is(st, 3, e->format_id) &&
+           col_text_is(st, 4, e->client_ref) && sqlite3_column_int64(st, 5) == e->received_ms;
+}
+
+/* Inserts rows entries e[0..rows) with the statement for that many rows, setting refs[]. A row
+ * that does not come back in VALUES order with a Ref above the previous one is TSB_EINTERNAL
+ * (the transaction is rolled back: nothing of the batch is acknowledged). */
+static int append_rows(struct tsb_store *s, enum stmt_id id, int rows, const struct tsb_entry_in *e,
+                       int64_t prev, int64_t *refs)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, id, &st), rc = SQLITE_OK, got = 0;
+    if (r != 0)
+        return r;
+    for (int i = 0; i < rows && rc == SQLITE_OK; i++)
+        rc = bind_entry(st, i, &e[i]);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+        int64_t ref = sqlite3_column_int64(st, 0);
+        if (got >= rows || ref <= prev || !returned_is(st, &e[got])) {
+            r = tsb_err(TSB_EINTERNAL,
+                        "store: appended row %d (Ref %lld) is not entry %d of the batch with a "
+                        "Ref above %lld",
+                        got, (long long)ref, got, (long long)prev);
+            goto out;
+        }
+        refs[got++] = prev = ref;
+    }
+    if (rc != SQLITE_DONE)
+        r = fail(s, rc, true, "appending journal entries");
+    else if (got != rows)
+        r = tsb_err(TSB_EINTERNAL, "store: %d of %d appended rows returned a Ref", got, rows);
+out:
+    stmt_done(st);
+    return r;
+}
+
 /* Adds n to the entries counter, inside the caller's write transaction (tsbag status reads the
  * counter instead of counting rows). */
 static int count_entries(struct tsb_store *s, int64_t n)
@@ -652,8 +753,11 @@ static int count_entries(struct tsb_store *s, int64_t n)
 
 int tsb_store_append(struct tsb_store *s, const struct tsb_entry_in *e, size_t n, int64_t *refs)
 {
+    static const struct {
+        enum stmt_id id;
+        int rows;
+    } sizes[] = {{ST_APPEND_64, 64}, {ST_APPEND_16, 16}, {ST_APPEND_4, 4}, {ST_APPEND, 1}};
     int r = TSB_EINTERNAL;
-    sqlite3_stmt *st = NULL;
     if (n == 0)
         return 0;
     if (e == NULL || refs == NULL)
@@ -663,45 +767,16 @@ int tsb_store_append(struct tsb_store *s, const struct tsb_entry_in *e, size_t n
             return r;
     if ((r = tx_begin_write(s, "appending journal entries")) != 0)
         return r;
-    if ((r = stmt(s, ST_APPEND, &st)) != 0)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        /* SQLITE_STATIC: the caller's bytes outlive the step; bindings are cleared below */
-        int rc = sqlite3_bind_blob(st, 1, e[i].digest, TSB_SHA256_LEN, SQLITE_STATIC);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_bind_text(st, 2, e[i].source, -1, SQLITE_STATIC);
-        if (rc == SQLITE_OK)
-            rc = bind_text_or_null(st, 3, e[i].format_id);
-        if (rc == SQLITE_OK)
-            rc = bind_text_or_null(st, 4, e[i].client_ref);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_bind_int64(st, 5, e[i].received_ms);
-        if (rc == SQLITE_OK)
-            rc = e[i].content == NULL
-                     ? sqlite3_bind_null(st, 6)
-                     : sqlite3_bind_blob(st, 6, e[i].content, (int)e[i].content_len, SQLITE_STATIC);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) {
-            r = fail(s, rc, true, "appending journal entries");
-            goto out;
-        }
-        /* the Ref of this very row: no arithmetic on the batch, valid whatever the key gaps */
-        refs[i] = sqlite3_last_insert_rowid(s->db);
-        sqlite3_reset(st);
-        if (i > 0 && refs[i] <= refs[i - 1]) {
-            r = tsb_err(TSB_EINTERNAL, "store: Ref %lld after %lld is not increasing",
-                        (long long)refs[i], (long long)refs[i - 1]);
-            goto out;
-        }
-    }
-    stmt_done(st);
-    st = NULL;
+    size_t i = 0;
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++)
+        for (; n - i >= (size_t)sizes[k].rows; i += (size_t)sizes[k].rows)
+            if ((r = append_rows(s, sizes[k].id, sizes[k].rows, &e[i], i ? refs[i - 1] : 0,
+                                 &refs[i])) != 0)
+                goto out;
     if ((r = count_entries(s, (int64_t)n)) != 0)
         goto out;
     r = tx_commit(s, true, "committing journal entries");
 out:
-    stmt_done(st);
     if (r != 0) {
         tx_rollback(s);
         memset(refs, 0, n * sizeof(*refs));
@@ -1995,7 +2070,9 @@ int tsb_store_integrity(struct tsb_store *s, bool quick, tsb_integrity_cb cb, vo
     snprintf(sql, sizeof(sql), "PRAGMA %s(%d)", quick ? "quick_check" : "integrity_check",
              INTEGRITY_MAX);
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+            break;
         const unsigned char *t = sqlite3_column_text(st, 0);
         if (t != NULL && strcmp((const char *)t, "ok") != 0)
             integrity_problem(cb, arg, &n, (const char *)t);

@@ -34,6 +34,11 @@ struct tsb_store_open_opts {
     bool accept_older;
 };
 
+/* Process-wide SQLite settings for a long-running writer (tsbagd): no global memory statistics,
+ * whose mutex every SQLite allocation takes. Call once, before any archive is opened and before
+ * other threads exist; returns TSB_ESTATE if SQLite is already initialised. */
+int tsb_store_setup_process(void);
+
 /* Opens (creating if needed, unless readonly) the archive at path, applies pending schema
  * migrations in order, and sets WAL, synchronous=FULL and foreign_keys. o may be NULL.
  * A database newer than this build (user_version above the last migration), or a SQLite file that

@@ -365,6 +365,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     tsb_info("tsbagd %s starting (state %s)", TSB_VERSION, d.cfg.general.state_dir);
 
+    /* before the first archive is opened: SQLite reads its process-wide settings at initialise */
+    if (tsb_store_setup_process() != 0) {
+        tsb_error("tsbagd: %s", tsb_err_detail());
+        goto out;
+    }
     if (start_checks(&d) != 0) {
         tsb_error("tsbagd: %s", tsb_err_detail());
         goto out;

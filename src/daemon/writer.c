@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 /* Truncating checkpoints: at most one per interval; while entries keep coming, only once the WAL
  * holds this many frames (SQLite's passive auto-checkpoint threshold); when idle, whenever it is
@@ -158,6 +159,8 @@ static void checkpoint(struct tsb_writer *w, bool idle)
 static void writer_main(void *arg)
 {
     struct tsb_writer *w = arg;
+    /* its own name in top -H, perf report --comm and /proc/PID/task/TID/comm */
+    (void)prctl(PR_SET_NAME, "tsbagd-writer", 0, 0, 0);
     uv_mutex_lock(&w->mu);
     for (;;) {
         while (w->q_head == NULL && !w->stopping) {

@@ -725,6 +725,70 @@ static void test_append_and_lookups(void **state)
     tsb_store_close(s);
 }
 
+/* A batch goes in through multi-row INSERTs of 64, 16, 4 and 1 rows: every size and their
+ * mixes give each entry the Ref of its own row, increasing across batches. */
+static void test_append_batch_sizes(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    static const size_t sizes[] = {1, 3, 4, 5, 16, 21, 63, 64, 65, 85, 150, 300};
+    int first = 0;
+    int64_t last = 0;
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        size_t n = sizes[k];
+        int64_t *refs = append_range(s, first, n);
+        for (size_t i = 0; i < n; i++) {
+            struct entry_buf b;
+            struct tsb_entry_rec e;
+            make_entry(&b, first + (int)i, i % 2 == 0);
+            assert_true(refs[i] > last);
+            last = refs[i];
+            assert_int_equal(tsb_store_entry_by_ref(s, refs[i], &e), 0);
+            assert_memory_equal(e.digest, b.in.digest, TSB_SHA256_LEN);
+            assert_int_equal(e.received_ms, b.in.received_ms);
+            if (b.in.client_ref)
+                assert_string_equal(e.client_ref, b.in.client_ref);
+            else
+                assert_null(e.client_ref);
+            assert_int_equal(e.content_len, b.in.content_len);
+            if (b.in.content)
+                assert_memory_equal(e.content, b.in.content, b.in.content_len);
+            tsb_entry_rec_cleanup(&e);
+        }
+        free(refs);
+        first += (int)n;
+    }
+    assert_int_equal(stats_of(s).entries, first);
+    tsb_store_close(s);
+}
+
+/* A row SQLite refuses in the middle of a 64-row INSERT commits nothing of the batch. */
+static void test_append_refused_row_commits_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    free(append_range(s, 0, 10));
+    assert_int_equal(raw_exec(f->path, "CREATE TRIGGER refuse_one BEFORE INSERT ON entries "
+                                       "WHEN NEW.client_ref = 'cr-50' "
+                                       "BEGIN SELECT RAISE(ABORT, 'refused'); END"),
+                     SQLITE_OK);
+    struct entry_buf b[100];
+    struct tsb_entry_in in[100];
+    int64_t refs[100];
+    for (int i = 0; i < 100; i++) {
+        make_entry(&b[i], 10 + i, false);
+        in[i] = b[i].in;
+    }
+    assert_int_equal(tsb_store_append(s, in, 100, refs), TSB_ESTORE);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(refs[i], 0);
+    assert_int_equal(stats_of(s).entries, 10);
+    assert_int_equal(raw_exec(f->path, "DROP TRIGGER refuse_one"), SQLITE_OK);
+    assert_int_equal(tsb_store_append(s, in, 100, refs), 0);
+    assert_int_equal(stats_of(s).entries, 110);
+    tsb_store_close(s);
+}
+
 static void test_refs_never_reused(void **state)
 {
     struct fx *f = *state;
@@ -1886,6 +1950,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrates_0007_archive_to_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_newer_and_foreign_databases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_and_lookups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_batch_sizes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_refused_row_commits_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_plan_and_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refs_never_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_nothing_staged, setup, teardown),

@@ -248,9 +248,14 @@ for i in $(seq 1 100); do
 done
 [ -z "$(curl -s --cacert "$PKI/tls-ca.pem" "$URL/admin/faults")" ] || fail "an empty fault file did not clear the knobs"
 
-# with a timeout in progress, the simulator still stops promptly and cleanly
-admin_fault 'timeout'
+# with a timeout in progress, the simulator still stops promptly and cleanly. The request is
+# being held once it has taken the one-shot knob: /admin/faults no longer lists it.
+admin_fault 'timeout@1'
 (curl -s --cacert "$PKI/tls-ca.pem" --data-binary "@$T/good.xml" -m 60 "$URL/TimestampAuthority/v2" >/dev/null 2>&1 &)
-sleep 0.5
+for i in $(seq 1 300); do
+    [ -z "$(curl -s --cacert "$PKI/tls-ca.pem" "$URL/admin/faults")" ] && break
+    sleep 0.1
+done
+[ -z "$(curl -s --cacert "$PKI/tls-ca.pem" "$URL/admin/faults")" ] || fail "the timeout@1 request never reached the simulator"
 stop_sim
 pass

@@ -14,23 +14,17 @@
 #include "cli.h"
 
 #include "client.h"
+#include "clock.h"
 #include "err.h"
 #include "store.h"
+#include "timefmt.h"
 
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <uv.h>
-
-static int64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 static void fmt_time(int64_t ms, char out[64])
 {
@@ -38,10 +32,7 @@ static void fmt_time(int64_t ms, char out[64])
         snprintf(out, 64, "never");
         return;
     }
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    strftime(out, 64, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    tsb_time_utc_s(ms, out);
 }
 
 static void fmt_age(int64_t ms, char out[64])
@@ -203,7 +194,7 @@ int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv)
     struct daemon_status ds;
     daemon_status(cfg->ingest.unix_socket, &ds);
     /* the daemon's clock and threshold decide the alarm when it answers */
-    int64_t now = ds.answered ? ds.st.now_ms : now_ms();
+    int64_t now = ds.answered ? ds.st.now_ms : tsb_now_ms();
     int64_t alarm_ms = ds.answered ? ds.st.alarm_ms : cfg->sealer.unstamped_alarm_s * 1000;
     const char *alarm_from = ds.answered ? "tsbagd's" : "this configuration's";
 

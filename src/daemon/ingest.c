@@ -18,6 +18,7 @@
  */
 #include "ingest.h"
 
+#include "clock.h"
 #include "err.h"
 #include "frame.h"
 #include "hash.h"
@@ -133,13 +134,6 @@ static void conn_maybe_end(struct conn *c);
 static void maybe_stopped(struct tsb_ingest *in);
 static void idle_closed(uv_handle_t *h);
 static void idle_cb(uv_timer_t *t);
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- requests ------------------------------------------------------------------------------ */
 
@@ -450,7 +444,7 @@ static void handle_submit(struct conn *c, const struct tsb_frame *f)
     }
     size_t extra = sub.format.len + 1 + sub.client_ref.len + 1 + (keep ? sub.entry.len : 0);
     struct req *r = submit_req(c, extra);
-    r->received_ms = wall_ms();
+    r->received_ms = tsb_now_ms();
     if (sub.has_digest) {
         memcpy(r->digest, sub.digest, TSB_SHA256_LEN);
     } else if (tsb_hasher_digest(in->hasher, sub.entry.p, sub.entry.len, r->digest) != 0) {
@@ -547,10 +541,9 @@ static void handle_hello(struct conn *c, const struct tsb_frame *f)
 /* 0 when no sealer runs here: nothing will be sealed until one does. */
 static int64_t next_seal_ms(const struct tsb_ingest *in, int64_t now)
 {
-    int64_t period = in->cfg->sealer.interval_s * 1000;
     if (in->seal_hook == NULL)
         return 0;
-    return (now / period + 1) * period;
+    return tsb_next_boundary_ms(now, in->cfg->sealer.interval_s * 1000);
 }
 
 static int status_job(struct tsb_store *s, void *arg)
@@ -568,7 +561,7 @@ static void status_done(void *arg, int status)
         req_nack(r, status == TSB_EDURABLE ? TSB_NACK_ARCHIVE_FAILED : TSB_NACK_BUSY,
                  status == TSB_EDURABLE, "status unavailable: %s", tsb_strerror(status));
     } else {
-        int64_t now = wall_ms();
+        int64_t now = tsb_now_ms();
         int64_t alarm_ms = in->cfg->sealer.unstamped_alarm_s * 1000;
         /* the same rule as the sender's alarm (sender.c), so that tsbag status agrees with it */
         bool alarm =

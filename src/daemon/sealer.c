@@ -5,6 +5,7 @@
  */
 #include "sealer.h"
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
@@ -13,7 +14,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/time.h>
 
 struct tsb_sealer {
     uv_loop_t *loop;
@@ -35,19 +35,6 @@ struct seal_job {
     tsb_seal_done_fn done; /* SEAL request, or NULL for the timer */
     void *req;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-int64_t tsb_sealer_next_boundary(int64_t now_ms, int64_t interval_s)
-{
-    int64_t iv = interval_s * 1000;
-    return (now_ms / iv + 1) * iv;
-}
 
 static void maybe_free(struct tsb_sealer *s)
 {
@@ -108,7 +95,7 @@ static int submit(struct tsb_sealer *s, tsb_seal_done_fn done, void *req)
     j->opts.max_entries = (size_t)s->cfg->sealer.max_entries;
     j->opts.max_bytes = (size_t)s->cfg->sealer.max_bag_bytes;
     j->opts.first_seq = s->cfg->sealer.first_sequence;
-    j->opts.now_ms = wall_ms();
+    j->opts.now_ms = tsb_now_ms();
     int r = tsb_writer_submit_job(s->w, run_seal, seal_done, j);
     if (r != 0) {
         free(j);
@@ -133,8 +120,8 @@ static void on_boundary(uv_timer_t *t)
 
 static void arm(struct tsb_sealer *s)
 {
-    int64_t now = wall_ms();
-    int64_t next = tsb_sealer_next_boundary(now, s->cfg->sealer.interval_s);
+    int64_t now = tsb_now_ms();
+    int64_t next = tsb_next_boundary_ms(now, s->cfg->sealer.interval_s * 1000);
     uv_timer_start(&s->timer, on_boundary, (uint64_t)(next - now), 0);
 }
 

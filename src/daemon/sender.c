@@ -17,6 +17,7 @@
 #include "sender.h"
 
 #include "capture.h"
+#include "clock.h"
 #include "codec.h"
 #include "dss.h"
 #include "err.h"
@@ -27,6 +28,7 @@
 #include "mem.h"
 #include "metrics.h"
 #include "store.h"
+#include "timefmt.h"
 #include "token.h"
 
 #include <inttypes.h>
@@ -35,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 enum state { S_IDLE, S_LOAD, S_BUILD, S_MARK, S_POST, S_CHECK, S_RECORD, S_WAIT, S_HELD };
 
@@ -96,13 +97,6 @@ struct tsb_sender {
     void (*stopped)(void *);
     void *stopped_arg;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 /* ---- lifetime ------------------------------------------------------------------------------ */
 
@@ -188,7 +182,7 @@ static int64_t backoff_ms(const struct tsb_sender *s)
         d = s->cfg->tsa.retry_max_ms;
     uint32_t rnd = 0;
     if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
-        rnd = (uint32_t)wall_ms();
+        rnd = (uint32_t)tsb_now_ms();
     return d / 2 + (int64_t)(rnd % (uint64_t)(d / 2 + 1));
 }
 
@@ -221,11 +215,11 @@ static int record_job(struct tsb_store *store, void *arg)
                                .tsa_serial = a->serial,
                                .gen_time_ms = a->gen_time_ms,
                                .finding = a->finding[0] ? a->finding : NULL};
-        return keep_err(s, tsb_store_bag_record_stamp(store, a->bag.seq, &st, wall_ms()));
+        return keep_err(s, tsb_store_bag_record_stamp(store, a->bag.seq, &st, tsb_now_ms()));
     }
     return keep_err(s, tsb_store_bag_record_failure_finding(store, a->bag.seq, a->reason,
                                                             a->finding[0] ? a->finding : NULL,
-                                                            a->key, a->hold, wall_ms()));
+                                                            a->key, a->hold, tsb_now_ms()));
 }
 
 /* attempt: the last one made (the one that held the bag, or the last before a restart). */
@@ -252,8 +246,8 @@ static void record_done(void *arg, int status)
         return;
     }
     if (a->ok) {
-        char gt[64];
-        tsb_wss_format_time(a->gen_time_ms, gt);
+        char gt[TSB_TIME_STR_MAX];
+        tsb_time_utc(a->gen_time_ms, gt);
         tsb_info("sender: bag %" PRId64 " stamped and verified (TSA serial %s, genTime %s, "
                  "attempt %" PRId64 ")",
                  a->bag.seq, a->serial, gt, a->bag.attempts + 1);
@@ -399,7 +393,7 @@ static void check_work(uv_work_t *w)
     }
     struct tsb_token_result res;
     struct tsb_token_verify_opts vo = {.check_skew = true,
-                                       .now_ms = wall_ms(),
+                                       .now_ms = tsb_now_ms(),
                                        .max_skew_s = s->cfg->tsa.gen_time_skew_s,
                                        .data = a->bag.bytes,
                                        .data_len = a->bag.bytes_len};
@@ -523,7 +517,7 @@ static int mark_job(struct tsb_store *store, void *arg)
 {
     struct tsb_sender *s = arg;
     return keep_err(s, tsb_store_bag_mark_sent(store, s->a.bag.seq, s->a.request_id,
-                                               s->cfg->tsa.profile, wall_ms()));
+                                               s->cfg->tsa.profile, tsb_now_ms()));
 }
 
 /* Thread pool, between MARK and POST: the request exactly as it is about to leave (mark_sent
@@ -582,7 +576,7 @@ static void build_work(uv_work_t *w)
                                      .request_id = a->request_id,
                                      .profile = s->cfg->tsa.profile,
                                      .carrier = s->cfg->tsa.carrier};
-        struct tsb_wss_opts wo = {.now_ms = wall_ms(), .ttl_s = s->cfg->tsa.wss_ttl_s};
+        struct tsb_wss_opts wo = {.now_ms = tsb_now_ms(), .ttl_s = s->cfg->tsa.wss_ttl_s};
         a->build_r = tsb_dss_build_signed(&rq, s->ks, &wo, &a->msg);
     }
     snprintf(a->build_err, sizeof(a->build_err), "%s", a->build_r ? tsb_err_detail() : "");
@@ -734,7 +728,7 @@ static void stats_done(void *arg, int status)
     s->stats_busy = false;
     if (!completion(s) || status != 0)
         return;
-    int64_t now = wall_ms(), limit = s->cfg->sealer.unstamped_alarm_s * 1000;
+    int64_t now = tsb_now_ms(), limit = s->cfg->sealer.unstamped_alarm_s * 1000;
     int64_t oldest = s->stats.oldest_unstamped_ms;
     s->oldest_unstamped_ms = oldest;
     bool raised = oldest != 0 && now - oldest > limit;
@@ -775,7 +769,7 @@ bool tsb_sender_refusing(void *arg, char *why, size_t why_len)
 {
     const struct tsb_sender *s = arg;
     int64_t limit = s->cfg->sealer.refuse_after_unstamped_s * 1000;
-    int64_t oldest = s->oldest_unstamped_ms, age = wall_ms() - oldest;
+    int64_t oldest = s->oldest_unstamped_ms, age = tsb_now_ms() - oldest;
     if (limit == 0 || oldest == 0 || age <= limit)
         return false;
     snprintf(why, why_len,
@@ -844,7 +838,7 @@ int tsb_sender_reload(struct tsb_sender *s, const struct tsb_config *next)
                                           .password_env = env};
         bool refuse = s->cfg->tsa.keystore_permissions == TSB_KEY_PERMS_REFUSE;
         if ((r = tsb_keystore_check_private(&src, refuse)) != 0 ||
-            (r = tsb_keystore_load(&src, wall_ms(), &ks)) != 0)
+            (r = tsb_keystore_load(&src, tsb_now_ms(), &ks)) != 0)
             goto out;
     }
     tsb_token_verifier_free(s->next_v);
@@ -888,7 +882,7 @@ int tsb_sender_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
     struct tsb_keystore_source src = {.path = cfg->tsa.keystore,
                                       .password_file = cfg->tsa.keystore_password_file,
                                       .password_env = cfg->tsa.keystore_password_env};
-    if ((r = tsb_keystore_load(&src, wall_ms(), &s->ks)) != 0)
+    if ((r = tsb_keystore_load(&src, tsb_now_ms(), &s->ks)) != 0)
         goto fail;
     tsb_metrics_keystore(tsb_keystore_cert(s->ks));
     if ((r = tsb_token_verifier_from_files(cfg->tsa.trust_anchors, cfg->tsa.tsa_certs,

@@ -15,6 +15,7 @@
  * operator's RETRY (tsbag retry) sends it again, across restarts; later bags wait behind it.
  */
 #include "sender.h"
+#include "sender_policy.h"
 
 #include "capture.h"
 #include "clock.h"
@@ -171,19 +172,14 @@ static void on_retry(uv_timer_t *t)
     go_load(t->data);
 }
 
-/* min(retry_max, retry_min * 2^(streak-1)), then "equal jitter": a uniform draw in [d/2, d], so
- * that many appliances recovering from the same outage do not hit the TSA in step. */
+/* tsb_sender_backoff_ms with a fresh random draw. */
 static int64_t backoff_ms(const struct tsb_sender *s)
 {
-    int64_t d = s->cfg->tsa.retry_min_ms;
-    for (int i = 1; i < s->streak && d < s->cfg->tsa.retry_max_ms; i++)
-        d *= 2;
-    if (d > s->cfg->tsa.retry_max_ms)
-        d = s->cfg->tsa.retry_max_ms;
     uint32_t rnd = 0;
     if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
         rnd = (uint32_t)tsb_now_ms();
-    return d / 2 + (int64_t)(rnd % (uint64_t)(d / 2 + 1));
+    return tsb_sender_backoff_ms(s->cfg->tsa.retry_min_ms, s->cfg->tsa.retry_max_ms, s->streak,
+                                 rnd);
 }
 
 /* why: what failed (TSA answer, transport or archive), never bag content. */
@@ -450,7 +446,7 @@ static void classify(struct tsb_sender *s)
     if (a->ok)
         return;
     bool again = s->prev_seq == a->bag.seq && strcmp(s->prev_key, a->key) == 0;
-    a->hold = a->kind == TSB_DSS_DEFINITIVE || (a->kind == TSB_DSS_SUSPECT && again);
+    a->hold = tsb_sender_holds(a->kind, again);
     s->prev_seq = a->bag.seq;
     snprintf(s->prev_key, sizeof(s->prev_key), "%s", a->key);
 }

@@ -1,6 +1,12 @@
-# TSB_SANITIZE=ON builds everything with AddressSanitizer and UndefinedBehaviorSanitizer.
-# Tests then run with halt_on_error so that any report fails ctest.
-if(TSB_SANITIZE)
+# TSB_SANITIZE=ON builds everything with AddressSanitizer and UndefinedBehaviorSanitizer;
+# TSB_SANITIZE=thread builds it with ThreadSanitizer (tools/dev tsan). Tests then run with
+# halt_on_error so that any report fails ctest. The two cannot be combined: TSan and ASan each
+# own the process's shadow memory.
+string(TOLOWER "${TSB_SANITIZE}" _tsb_sanitize)
+if(_tsb_sanitize STREQUAL "thread")
+    add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+    add_link_options(-fsanitize=thread)
+elseif(TSB_SANITIZE)
     add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
                         -fno-sanitize-recover=undefined)
     add_link_options(-fsanitize=address,undefined)

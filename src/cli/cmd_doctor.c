@@ -142,7 +142,10 @@ static int read_pem(const char *path, struct pem_summary *s)
     return 0;
 }
 
-/* Trust anchors and tsa_certs: every certificate must be valid now. */
+/* Trust anchors and tsa_certs: at least one certificate valid now. Expired ones beside it are
+ * fine: tokens are checked at their own genTime, so the anchors of a TSA certificate eHealth has
+ * since replaced keep the tokens it signed verifiable (docs/operations.md, "Certificate renewal");
+ * not-yet-valid ones are successors installed ahead of time. */
 static void check_cert_file(struct doctor *d, const char *name, const char *option,
                             const char *path)
 {
@@ -152,21 +155,26 @@ static void check_cert_file(struct doctor *d, const char *name, const char *opti
             tsb_err_detail());
         return;
     }
-    if (s.expired || s.not_yet) {
+    int valid = s.count - s.expired - s.not_yet;
+    if (valid == 0) {
         add(d, name, V_FAIL,
-            "%s %s: %d of %d certificates %s (first: %s): tokens would not verify; install "
-            "the current certificates",
-            option, path, s.expired + s.not_yet, s.count,
-            s.expired ? "have expired" : "are not valid yet", s.bad);
+            "%s %s: none of its %d certificate(s) is valid now (first: %s %s): new tokens would "
+            "not verify; add the current certificates (keep the old ones for older tokens)",
+            option, path, s.count, s.bad, s.expired ? "has expired" : "is not valid yet");
         return;
     }
+    char others[128] = "";
+    if (s.expired || s.not_yet)
+        snprintf(others, sizeof(others),
+                 " (besides %d expired, kept for older tokens, and %d not valid yet)", s.expired,
+                 s.not_yet);
     if (s.min_days < EXPIRY_WARN_DAYS)
         add(d, name, V_WARN,
-            "%s %s: %d certificate(s); %s expires in %d days: install its successor", option, path,
-            s.count, s.soonest, s.min_days);
+            "%s %s: %d valid certificate(s)%s; %s expires in %d days: add its successor", option,
+            path, valid, others, s.soonest, s.min_days);
     else
-        add(d, name, V_OK, "%s %s: %d certificate(s), valid for %d more days at least", option,
-            path, s.count, s.min_days);
+        add(d, name, V_OK, "%s %s: %d valid certificate(s)%s, valid for %d more days at least",
+            option, path, valid, others, s.min_days);
 }
 
 /* ---- the checks --------------------------------------------------------------------------- */
@@ -244,6 +252,7 @@ static void check_archive(struct doctor *d)
     const char *path = c->store.path;
     struct tsb_store *s = NULL;
     struct tsb_store_open_opts so = {.readonly = true,
+                                     .accept_older = true, /* reported below, not migrated */
                                      .busy_timeout_ms = (int)c->store.busy_timeout_ms};
     if (access(path, F_OK) != 0 && errno == ENOENT) {
         add(d, "archive", V_WARN,
@@ -293,7 +302,7 @@ static void check_keystore(struct doctor *d)
         add(d, "keystore", V_FAIL, "tsa.keystore: %s", tsb_err_detail());
         return;
     }
-    int days = days_until(X509_get0_notAfter(tsb_keystore_cert(d->ks)));
+    int days = (int)((tsb_keystore_not_after_ms(d->ks) - tsb_now_ms()) / 86400000);
     if (days < EXPIRY_WARN_DAYS)
         add(d, "keystore", V_WARN,
             "%s: key matches certificate; it expires in %d days: renew it "
@@ -313,25 +322,13 @@ static void check_chain(struct doctor *d)
         add(d, "keystore_chain", V_FAIL, "not checked: the keystore did not load (see keystore)");
         return;
     }
-    STACK_OF(X509) *chain = tsb_keystore_chain(d->ks);
-    int n = sk_X509_num(chain);
-    if (n == 0) {
+    int n = tsb_keystore_ca_count(d->ks);
+    int r = tsb_keystore_check_chain(d->ks);
+    if (r == TSB_ENOTFOUND)
         add(d, "keystore_chain", V_WARN,
             "the keystore holds no CA certificate: eHealth must know "
             "the issuer of the hospital certificate; export the keystore with its chain");
-        return;
-    }
-    X509_STORE *st = X509_STORE_new();
-    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    int ok = 0;
-    if (st != NULL && ctx != NULL) {
-        for (int i = 0; i < n; i++)
-            X509_STORE_add_cert(st, sk_X509_value(chain, i));
-        X509_STORE_set_flags(st, X509_V_FLAG_PARTIAL_CHAIN);
-        if (X509_STORE_CTX_init(ctx, st, tsb_keystore_cert(d->ks), chain) == 1)
-            ok = X509_verify_cert(ctx);
-    }
-    if (ok == 1)
+    else if (r == 0)
         add(d, "keystore_chain", V_OK,
             "the hospital certificate chains to the %d CA "
             "certificate(s) in the keystore",
@@ -340,11 +337,7 @@ static void check_chain(struct doctor *d)
         add(d, "keystore_chain", V_FAIL,
             "the hospital certificate does not chain to the keystore's "
             "%d CA certificate(s): %s; export the keystore again with its chain",
-            n,
-            ctx ? X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)) : "out of memory");
-    X509_STORE_CTX_free(ctx);
-    X509_STORE_free(st);
-    ERR_clear_error();
+            n, tsb_err_detail());
 }
 
 static void check_tsa_certs(struct doctor *d)

@@ -105,6 +105,8 @@ static const struct opt opts[] = {
      "TCP connections from one peer address at once, counted separately before and after HELLO."},
     {"ingest", "max_inflight", T_INT, F(ingest.max_inflight), 1, 65536, "256",
      "Unacknowledged requests per connection; reading stops until replies catch up."},
+    {"ingest", "buffer_bytes", T_INT, F(ingest.buffer_bytes), 65536, 4LL * 1024 * 1024 * 1024, "8388608",
+     "Bytes all connections together may buffer (unread input, requests waiting for the archive, replies not yet sent); each connection gets an equal share, so a client that does not read its replies cannot take the others' room."},
     {"ingest", "max_client_ref", T_INT, F(ingest.max_client_ref), 0, 4096, "256",
      "Longest client reference in bytes."},
     {"ingest", "max_source_len", T_INT, F(ingest.max_source_len), 1, 256, "64",

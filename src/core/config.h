@@ -17,7 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum tsb_carrier { TSB_CARRIER_BASE64XML, TSB_CARRIER_BASE64DATA };
 /* tsa.keystore_permissions: a keystore or password file open to group or others */
 enum tsb_key_perms { TSB_KEY_PERMS_WARN, TSB_KEY_PERMS_REFUSE };
 
@@ -57,6 +56,7 @@ struct tsb_config {
         int64_t max_pending;
         int64_t max_connections_per_source;
         int64_t max_inflight;
+        int64_t buffer_bytes; /* ingest's byte budget across connections */
         int64_t max_client_ref;
         int64_t max_source_len;
     } ingest;

@@ -105,11 +105,23 @@ static int envelope_body(xmlDocPtr doc, xmlNodePtr *body)
     return 0;
 }
 
+/* Serialises el and its subtree into out as a standalone document (namespaces reconciled). */
+static int copy_element(xmlNodePtr el, struct tsb_buf *out)
+{
+    xmlDocPtr copy = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr c = xmlDocCopyNode(el, copy, 1);
+    xmlDocSetRootElement(copy, c);
+    xmlReconciliateNs(copy, c);
+    int r = tsb_xml_serialise(copy, out);
+    xmlFreeDoc(copy);
+    return r;
+}
+
 /* Copies the first Body child named (TSB_NS_DSS, local) into out as a standalone document. */
 static int extract_body_child(const uint8_t *p, size_t len, size_t max_len, const char *local,
                               struct tsb_buf *out)
 {
-    xmlDocPtr doc = NULL, copy = NULL;
+    xmlDocPtr doc = NULL;
     xmlNodePtr body;
     int r = tsb_xml_parse(p, len, max_len, &doc);
     if (r != 0 || (r = envelope_body(doc, &body)) != 0)
@@ -119,13 +131,8 @@ static int extract_body_child(const uint8_t *p, size_t len, size_t max_len, cons
         r = tsb_err(TSB_EFORMAT, "Body holds no dss:%s", local);
         goto out;
     }
-    copy = xmlNewDoc(BAD_CAST "1.0");
-    xmlNodePtr c = xmlDocCopyNode(el, copy, 1);
-    xmlDocSetRootElement(copy, c);
-    xmlReconciliateNs(copy, c);
-    r = tsb_xml_serialise(copy, out);
+    r = copy_element(el, out);
 out:
-    xmlFreeDoc(copy);
     xmlFreeDoc(doc);
     return r;
 }
@@ -238,25 +245,43 @@ static int parse_sign_response(xmlNodePtr sr, const char *expect_id, struct tsb_
     return 0;
 }
 
-int tsb_dss_parse_response(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,
-                           struct tsb_dss_response *out)
+int tsb_dss_parse_response_keep(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,
+                                struct tsb_dss_response *out, struct tsb_buf *sign_response,
+                                bool *kept)
 {
     xmlDocPtr doc = NULL;
     xmlNodePtr body;
+    if (kept != NULL)
+        *kept = false;
     int r = tsb_xml_parse(p, len, max_len, &doc);
     if (r != 0 || (r = envelope_body(doc, &body)) != 0)
         goto out;
     xmlNodePtr first = tsb_xml_first_elem(body);
-    if (tsb_xml_is(first, TSB_NS_SOAP11, "Fault"))
+    if (tsb_xml_is(first, TSB_NS_SOAP11, "Fault")) {
         r = parse_fault(first, out);
-    else if (tsb_xml_is(first, TSB_NS_DSS, "SignResponse"))
+    } else if (tsb_xml_is(first, TSB_NS_DSS, "SignResponse")) {
         r = parse_sign_response(first, expect_id, out);
-    else
+        /* from the tree the token was just decoded from: what is verified is what is archived */
+        if (r == 0 && out->kind == TSB_DSS_OK && sign_response != NULL) {
+            tsb_buf_reset(sign_response);
+            if (copy_element(first, sign_response) == 0)
+                *kept = true;
+            else
+                tsb_buf_reset(sign_response);
+        }
+    } else {
         r = tsb_err(TSB_EFORMAT, "SOAP Body holds <%s>, neither a SignResponse nor a Fault",
                     first ? (const char *)first->name : "nothing");
+    }
 out:
     xmlFreeDoc(doc);
     return r;
+}
+
+int tsb_dss_parse_response(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,
+                           struct tsb_dss_response *out)
+{
+    return tsb_dss_parse_response_keep(p, len, max_len, expect_id, out, NULL, NULL);
 }
 
 int tsb_dss_parse_sign_response(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,

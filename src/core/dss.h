@@ -8,7 +8,7 @@
 #ifndef TSB_DSS_H
 #define TSB_DSS_H
 
-#include "config.h"
+#include "bag.h"
 #include "keystore.h"
 #include "mem.h"
 #include "token.h"
@@ -76,6 +76,17 @@ void tsb_dss_response_cleanup(struct tsb_dss_response *r);
  * initialised; it is filled as far as parsing got. */
 int tsb_dss_parse_response(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,
                            struct tsb_dss_response *out);
+
+/* tsb_dss_parse_response that also keeps what the archive stores beside the token: when the answer
+ * is a SignResponse with a decoded token (out->kind TSB_DSS_OK), its dss:SignResponse element is
+ * serialised into sign_response (reset first) as a standalone document, exactly as
+ * tsb_dss_extract_sign_response would, from the same parsed tree the token was decoded from: what
+ * is verified is what is archived, and the answer is parsed once. *kept says whether that copy was
+ * made; a copy that does not fit sign_response's cap leaves it empty, *kept false and the detail
+ * saying why, and still returns 0. Other results as tsb_dss_parse_response. */
+int tsb_dss_parse_response_keep(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,
+                                struct tsb_dss_response *out, struct tsb_buf *sign_response,
+                                bool *kept);
 
 /* Parses a standalone dss:SignResponse document (as archived in bags.sign_response, or as
  * TimeStampConsult returns it inside TSBag) exactly like the SignResponse of a stamp answer, token

@@ -65,3 +65,10 @@ void tsb_err_clear(void)
 {
     detail[0] = '\0';
 }
+
+int tsb_result_set(struct tsb_result *res, int code)
+{
+    res->code = code;
+    snprintf(res->msg, sizeof(res->msg), "%s", code != 0 ? detail : "");
+    return code;
+}

@@ -10,7 +10,7 @@
 #include "err.h"
 #include "frame.h"
 #include "health.h"
-#include "ingest.h"
+#include "listen.h"
 #include "log.h"
 #include "mem.h"
 #include "prom.h"
@@ -179,14 +179,10 @@ void tsb_metrics_tsa_latency(uint64_t latency_ns)
     observe(&m.tsa_latency, latency_ns);
 }
 
-void tsb_metrics_keystore(X509 *cert)
+void tsb_metrics_keystore(int64_t not_after_ms)
 {
-    struct tm tm;
-    const ASN1_TIME *na = cert ? X509_get0_notAfter(cert) : NULL;
-    if (na == NULL || ASN1_TIME_to_tm(na, &tm) != 1)
-        return;
-    atomic_store_explicit(&m.keystore_not_after_ms, (int64_t)timegm(&tm) * 1000,
-                          memory_order_relaxed);
+    if (not_after_ms != 0)
+        atomic_store_explicit(&m.keystore_not_after_ms, not_after_ms, memory_order_relaxed);
 }
 
 void tsb_metrics_archive_failed(void)
@@ -528,7 +524,7 @@ static int bind_listener(const char *spec, int *fd_out, int *port_out)
     int r = TSB_EINTERNAL, fd = -1, one = 1;
     struct sockaddr_storage ss;
     socklen_t len = 0;
-    if ((r = tsb_ingest_parse_listen("metrics.listen", spec, &ss)) != 0)
+    if ((r = tsb_listen_parse("metrics.listen", spec, &ss)) != 0)
         return r;
     len = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -577,7 +573,7 @@ int tsb_metrics_serve(const struct tsb_config *cfg)
     }
     if ((r = bind_listener(cfg->metrics.listen, &fd, &port)) != 0)
         return r;
-    if ((r = tsb_ingest_write_port_file(cfg, PORT_FILE, port)) != 0) {
+    if ((r = tsb_listen_write_port_file(cfg->general.state_dir, PORT_FILE, port)) != 0) {
         close(fd);
         return r;
     }

@@ -15,7 +15,6 @@
 #include "store.h"
 #include "writer.h"
 
-#include <openssl/x509.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -39,8 +38,9 @@ void tsb_metrics_connections(bool tcp, unsigned pending, unsigned serving, unsig
 void tsb_metrics_tsa_result(bool ok, enum tsb_dss_class kind);
 /* One TSA HTTP exchange took latency_ns (request sent to answer or transport error). */
 void tsb_metrics_tsa_latency(uint64_t latency_ns);
-/* The loaded keystore's certificate (its notAfter is shown and checked by /healthz). */
-void tsb_metrics_keystore(X509 *cert);
+/* The loaded keystore's certificate notAfter, ms since the epoch (shown and checked by
+ * /healthz). */
+void tsb_metrics_keystore(int64_t not_after_ms);
 /* The writer lost durability (loop thread): /healthz fails from now on. */
 void tsb_metrics_archive_failed(void);
 /* Writer thread: publishes the archive statistics just read (NULL when the read failed) and

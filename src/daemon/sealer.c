@@ -31,7 +31,6 @@ struct seal_job {
     struct tsb_sealer *s;
     struct tsb_seal_opts opts;
     struct tsb_seal_result res;
-    char err[512];         /* the store's detail on failure (set on the writer thread) */
     tsb_seal_done_fn done; /* SEAL request, or NULL for the timer */
     void *req;
 };
@@ -50,19 +49,18 @@ static void maybe_free(struct tsb_sealer *s)
 static int run_seal(struct tsb_store *store, void *arg)
 {
     struct seal_job *j = arg;
-    int r = tsb_store_seal(store, &j->opts, &j->res);
-    if (r != 0)
-        snprintf(j->err, sizeof(j->err), "%s", tsb_err_detail());
-    return r;
+    return tsb_store_seal(store, &j->opts, &j->res);
 }
 
-static void seal_done(void *arg, int status)
+/* res: the job's own outcome, detail included (writer.h). */
+static void seal_done(void *arg, const struct tsb_result *res)
 {
     struct seal_job *j = arg;
     struct tsb_sealer *s = j->s;
     const char *why = j->done ? "on request" : "at the interval boundary";
+    int status = res->code;
     if (status != 0) {
-        tsb_error("sealer: seal %s failed: %s: %s", why, tsb_strerror(status), j->err);
+        tsb_error("sealer: seal %s failed: %s: %s", why, tsb_strerror(status), res->msg);
     } else if (j->res.bags > 0) {
         tsb_info("sealer: sealed %zu entries into %zu bag(s) from SequenceNumber %" PRId64 " %s",
                  j->res.entries, j->res.bags, j->res.first_seq, why);
@@ -76,7 +74,7 @@ static void seal_done(void *arg, int status)
         tsb_debug("sealer: nothing staged %s", why);
     }
     if (j->done != NULL) {
-        j->done(j->req, status, status ? NULL : &j->res, status ? j->err : "");
+        j->done(j->req, status, status ? NULL : &j->res, res->msg);
     }
     free(j);
     s->jobs--;
@@ -96,7 +94,7 @@ static int submit(struct tsb_sealer *s, tsb_seal_done_fn done, void *req)
     j->opts.max_bytes = (size_t)s->cfg->sealer.max_bag_bytes;
     j->opts.first_seq = s->cfg->sealer.first_sequence;
     j->opts.now_ms = tsb_now_ms();
-    int r = tsb_writer_submit_job(s->w, run_seal, seal_done, j);
+    int r = tsb_writer_submit(s->w, run_seal, seal_done, j);
     if (r != 0) {
         free(j);
         return r;

@@ -51,6 +51,15 @@ struct tsb_writer {
     void *stopped_arg;
 };
 
+/* A job as queued: the entry (first, so that an entry with job set is a struct job) and the
+ * outcome it carries back, written on the writer thread before the hand-off to the loop thread
+ * and read there only after it. */
+struct job {
+    struct tsb_writer_entry e;
+    struct tsb_result res;
+    tsb_writer_result_fn done; /* or e.job_done */
+};
+
 static void push(struct tsb_writer_entry **head, struct tsb_writer_entry **tail,
                  struct tsb_writer_entry *e)
 {
@@ -75,17 +84,19 @@ static void post_done(struct tsb_writer *w, struct tsb_writer_entry *first,
     uv_async_send(&w->async);
 }
 
-static void run_job(struct tsb_writer *w, struct tsb_writer_entry *e)
+static void run_job(struct tsb_writer *w, struct job *j)
 {
+    int r = TSB_EDURABLE;
     if (w->poisoned) {
-        e->status = TSB_EDURABLE;
-        return;
+        tsb_err(r, "not run: an earlier write failed and the archive is no longer written");
+    } else {
+        tsb_err_clear(); /* a job failing without a detail must not report an older one */
+        r = j->e.job(w->store, j->e.job_arg);
     }
-    e->status = e->job(w->store, e->job_arg);
-    if (e->status == TSB_EDURABLE) {
+    j->e.status = tsb_result_set(&j->res, r);
+    if (r == TSB_EDURABLE && !w->poisoned) {
         w->poisoned = true;
-        tsb_error("writer: %s: %s; the archive is no longer written", tsb_strerror(e->status),
-                  tsb_err_detail());
+        tsb_error("writer: %s: %s; the archive is no longer written", tsb_strerror(r), j->res.msg);
     }
 }
 
@@ -165,7 +176,7 @@ static void writer_main(void *arg)
             if (w->q_head == NULL)
                 w->q_tail = NULL;
             uv_mutex_unlock(&w->mu);
-            run_job(w, e);
+            run_job(w, (struct job *)e);
             uv_mutex_lock(&w->mu);
             post_done(w, e, e);
             uv_mutex_unlock(&w->mu);
@@ -249,11 +260,12 @@ static void async_cb(uv_async_t *a)
     while (e != NULL) {
         struct tsb_writer_entry *next = e->next; /* done may free e */
         if (e->job != NULL) {
-            tsb_writer_done_fn done = e->job_done;
-            void *arg = e->job_arg;
-            int status = e->status;
-            free(e);
-            done(arg, status);
+            struct job *j = (struct job *)e;
+            if (j->done != NULL)
+                j->done(e->job_arg, &j->res);
+            else
+                e->job_done(e->job_arg, j->res.code);
+            free(j);
         } else {
             w->pending--;
             e->done(e);
@@ -315,20 +327,33 @@ void tsb_writer_submit_entry(struct tsb_writer *w, struct tsb_writer_entry *e)
     uv_mutex_unlock(&w->mu);
 }
 
-int tsb_writer_submit_job(struct tsb_writer *w, tsb_writer_job_fn fn, tsb_writer_done_fn done,
-                          void *arg)
+static int queue_job(struct tsb_writer *w, tsb_writer_job_fn fn, tsb_writer_done_fn done_status,
+                     tsb_writer_result_fn done, void *arg)
 {
     if (w->stop_requested)
         return tsb_err(TSB_ECLOSED, "writer is stopping");
-    struct tsb_writer_entry *e = tsb_calloc(1, sizeof(*e));
-    e->job = fn;
-    e->job_done = done;
-    e->job_arg = arg;
+    struct job *j = tsb_calloc(1, sizeof(*j));
+    j->e.job = fn;
+    j->e.job_done = done_status;
+    j->e.job_arg = arg;
+    j->done = done;
     uv_mutex_lock(&w->mu);
-    push(&w->q_head, &w->q_tail, e);
+    push(&w->q_head, &w->q_tail, &j->e);
     uv_cond_signal(&w->cv);
     uv_mutex_unlock(&w->mu);
     return 0;
+}
+
+int tsb_writer_submit_job(struct tsb_writer *w, tsb_writer_job_fn fn, tsb_writer_done_fn done,
+                          void *arg)
+{
+    return queue_job(w, fn, done, NULL, arg);
+}
+
+int tsb_writer_submit(struct tsb_writer *w, tsb_writer_job_fn fn, tsb_writer_result_fn done,
+                      void *arg)
+{
+    return queue_job(w, fn, NULL, done, arg);
 }
 
 size_t tsb_writer_pending(const struct tsb_writer *w)

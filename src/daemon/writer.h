@@ -13,6 +13,7 @@
 #ifndef TSB_WRITER_H
 #define TSB_WRITER_H
 
+#include "err.h"
 #include "store.h"
 
 #include <stdbool.h>
@@ -28,6 +29,10 @@ typedef int (*tsb_writer_job_fn)(struct tsb_store *store, void *arg);
 /* Runs on the loop thread after the job, with its return value (TSB_EDURABLE, without running the
  * job, when the writer was already poisoned). */
 typedef void (*tsb_writer_done_fn)(void *arg, int status);
+/* The same with the job's whole outcome: res->code as above and res->msg, the writer thread's
+ * error detail when the job returned (tsb_err_detail on the loop thread says nothing about it).
+ * res belongs to the job and is valid during the call only. */
+typedef void (*tsb_writer_result_fn)(void *arg, const struct tsb_result *res);
 
 /* A journal entry on its way to the archive. The caller allocates it (typically inside its own
  * request object), fills `in` (whose pointers must stay valid until done runs) and `done`, and
@@ -64,6 +69,10 @@ void tsb_writer_submit_entry(struct tsb_writer *w, struct tsb_writer_entry *e);
  * unless this returns an error (TSB_ECLOSED once tsb_writer_stop was called). */
 int tsb_writer_submit_job(struct tsb_writer *w, tsb_writer_job_fn fn, tsb_writer_done_fn done,
                           void *arg);
+/* Queues a job like tsb_writer_submit_job; done receives the job's own result, detail included.
+ * Each job carries its result from the writer thread to done: nothing is shared between jobs. */
+int tsb_writer_submit(struct tsb_writer *w, tsb_writer_job_fn fn, tsb_writer_result_fn done,
+                      void *arg);
 
 /* Entries submitted and not yet completed (the backpressure figure). */
 size_t tsb_writer_pending(const struct tsb_writer *w);

@@ -273,6 +273,71 @@ static void test_extract_sign_response(void **state)
     free(s);
 }
 
+/* The sender's one parse: the SignResponse kept is byte for byte the one the extract cuts, from
+ * the same tree as the token; nothing is kept from a refusal; a copy over the cap is reported
+ * without failing the parse. */
+static void test_parse_keep(void **state)
+{
+    (void)state;
+    char *s = response("RequestID=\"RID-1\"", TSB_DSS_SUCCESS_URI, "", token_b64x2);
+    struct tsb_buf cut, kept_sr;
+    tsb_buf_init(&cut, 1 << 20);
+    tsb_buf_init(&kept_sr, 1 << 20);
+    assert_int_equal(tsb_dss_extract_sign_response((const uint8_t *)s, strlen(s), 1 << 20, &cut),
+                     0);
+    assert_int_equal(tsb_buf_append_str(&kept_sr, "left over from a previous attempt"), 0);
+    struct tsb_dss_response r;
+    bool kept = false;
+    tsb_dss_response_init(&r);
+    assert_int_equal(tsb_dss_parse_response_keep((const uint8_t *)s, strlen(s), 1 << 20, "RID-1",
+                                                 &r, &kept_sr, &kept),
+                     0);
+    assert_true(kept);
+    assert_int_equal(r.kind, TSB_DSS_OK);
+    assert_int_equal(r.token.len, token_len);
+    assert_memory_equal(r.token.p, token, token_len);
+    assert_int_equal(kept_sr.len, cut.len);
+    assert_memory_equal(kept_sr.p, cut.p, cut.len);
+    tsb_dss_response_cleanup(&r);
+
+    /* a DSS refusal and a SOAP fault: nothing to archive */
+    char *refused = response("RequestID=\"RID-1\"",
+                             "urn:oasis:names:tc:dss:1.0:resultmajor:RequesterError", "", NULL);
+    const char *fault = "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>"
+                        "<s:Fault><faultcode>s:Server</faultcode></s:Fault></s:Body></s:Envelope>";
+    const char *answers[] = {refused, fault};
+    for (size_t i = 0; i < 2; i++) {
+        tsb_dss_response_init(&r);
+        kept = true;
+        assert_int_equal(tsb_dss_parse_response_keep((const uint8_t *)answers[i],
+                                                     strlen(answers[i]), 1 << 20, "RID-1", &r,
+                                                     &kept_sr, &kept),
+                         0);
+        assert_false(kept);
+        assert_int_not_equal(r.kind, TSB_DSS_OK);
+        tsb_dss_response_cleanup(&r);
+    }
+
+    /* the token decoded, the copy does not fit its buffer's cap: parsed, not kept, said why */
+    struct tsb_buf tiny;
+    tsb_buf_init(&tiny, 64);
+    tsb_dss_response_init(&r);
+    kept = true;
+    assert_int_equal(tsb_dss_parse_response_keep((const uint8_t *)s, strlen(s), 1 << 20, "RID-1",
+                                                 &r, &tiny, &kept),
+                     0);
+    assert_false(kept);
+    assert_int_equal(r.kind, TSB_DSS_OK);
+    assert_int_equal(tiny.len, 0);
+    assert_true(tsb_err_detail()[0] != '\0');
+    tsb_dss_response_cleanup(&r);
+    tsb_buf_cleanup(&tiny);
+    tsb_buf_cleanup(&kept_sr);
+    tsb_buf_cleanup(&cut);
+    free(refused);
+    free(s);
+}
+
 static void test_dss_error_and_fault(void **state)
 {
     char *s =
@@ -413,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_success_forms),
         cmocka_unit_test(test_standalone_sign_response),
         cmocka_unit_test(test_extract_sign_response),
+        cmocka_unit_test(test_parse_keep),
         cmocka_unit_test(test_dss_error_and_fault),
         cmocka_unit_test(test_refusals),
     };

@@ -26,7 +26,6 @@ NOTIFY_PID=
 PORT=
 URL=
 LOGS=("$T/d.log" "$T/sim.log" "$T/out.txt")
-mkdir -p "$T/state"
 
 harness_cleanup() {
     declare -F before_cleanup >/dev/null && before_cleanup
@@ -175,11 +174,13 @@ push() {
 seal() { tsbag seal >>"$T/out.txt" 2>&1 || fail "tsbag seal"; }
 
 # sql SQL: runs SQL on the archive with the sqlite3 shell (an operator's tool: the triggers are
-# bypassed only by dropping them explicitly).
-sql() { sqlite3 -batch "$DB" "$@" || fail "sqlite3 $*"; }
+# bypassed only by dropping them explicitly). It waits up to 10 s for a write lock that a running
+# tsbagd holds for a moment (the shell's default is to fail at once); a test of lock contention
+# runs sqlite3 itself with the timeout it needs.
+sql() { sqlite3 -batch -cmd ".timeout 10000" "$DB" "$@" || fail "sqlite3 $*"; }
 
 sql_is() { # SQL EXPECTED: the query prints EXPECTED (for wait_until); keeps the answer in GOT
-    GOT=$(sqlite3 -batch "$DB" "$1" 2>/dev/null)
+    GOT=$(sqlite3 -batch -cmd ".timeout 10000" "$DB" "$1" 2>/dev/null)
     [ "$GOT" = "$2" ]
 }
 

@@ -8,6 +8,7 @@ SUITE=reconcile
 : "${TSB_SIM_PKI:?}" "${TSB_SIM:?}" "${TSB_TSBAG:?}"
 SEED=${TSB_SEED:?}
 LOGS=("$T/out.txt" "$T/err.txt" "$T/sim.log")
+mkdir -p "$T/state"
 need_sim
 
 # after each start_sim: TSA and CONSULT, and $T/tsbag.ini naming them and the dev PKI

@@ -7,7 +7,7 @@ SUITE=sender
 
 : "${TSB_SIM_PKI:?}" "${TSB_SIM:?}" "${TSB_TSBAG:?}" "${TSB_TSBAGD:?}"
 XSD=${TSB_SHARED_DIR:?}/reference/xsd/external/oasis-dss-core-schema-v1.0-os.xsd
-mkdir -p "$T/capture"
+mkdir -p "$T/state" "$T/capture"
 need_sim
 
 # wait_log WORDS: waits for a line of tsbagd's log: what a test checks is that the operator is

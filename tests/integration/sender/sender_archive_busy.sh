@@ -21,8 +21,9 @@ sql "PRAGMA ignore_check_constraints = ON; DROP TRIGGER bags_insert_state;
      INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes)
      VALUES (2, 'unheard-of', 1, 1000000, 1000000, 0, zeroblob(32), x'00');"
 
-# the write lock, held until $T/unlock appears
-sqlite3 -batch "$DB" "BEGIN IMMEDIATE;" "UPDATE bags SET attempts = attempts WHERE seq = 1;" \
+# the write lock, held until $T/unlock appears (taken with a busy timeout: the sender's retries
+# write the archive every few tens of ms)
+sqlite3 -batch -cmd ".timeout 10000" "$DB" "BEGIN IMMEDIATE;" "UPDATE bags SET attempts = attempts WHERE seq = 1;" \
     ".shell while [ ! -e '$T/unlock' ]; do sleep 0.05; done" "COMMIT;" >/dev/null 2>"$T/lock.err" &
 locker=$!
 for i in $(seq 1 100); do # the lock is taken once a write from here is refused

@@ -11,3 +11,10 @@ elseif(TSB_SANITIZE)
                         -fno-sanitize-recover=undefined)
     add_link_options(-fsanitize=address,undefined)
 endif()
+
+# TSB_ASSERT invariants (src/core/err.h) are checked in Debug, RelWithDebInfo (the development
+# default) and sanitizer builds, and compiled out of Release and MinSizeRel: decided at every
+# configure from the build type, so a build folder reconfigured as Release drops them.
+if(TSB_SANITIZE OR NOT CMAKE_BUILD_TYPE MATCHES "^(Release|MinSizeRel)$")
+    add_compile_definitions(TSB_ASSERTS=1)
+endif()

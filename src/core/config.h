@@ -63,6 +63,7 @@ struct tsb_config {
     struct {
         int64_t batch_max;
         int64_t batch_delay_ms;
+        int64_t queue_bytes;
         int64_t queue_max;
     } writer;
     struct {
@@ -98,6 +99,7 @@ struct tsb_config {
         int64_t wss_ttl_s;
         int64_t gen_time_skew_s;
         int64_t max_response;
+        int64_t max_answer;
         char *capture_dir;
     } tsa;
     struct {

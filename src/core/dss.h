@@ -35,11 +35,20 @@ struct tsb_dss_request {
     enum tsb_carrier carrier;
 };
 
+/* Everything a signed SignRequest holds besides the bag's base64: the SOAP and DSS elements and
+ * the WS-Security header, whose certificate token is at most TSB_WSS_CERT_B64_MAX. */
+#define TSB_DSS_ENVELOPE_MAX (TSB_WSS_CERT_B64_MAX + 64 * 1024)
+/* The largest signed request a bag of bag_len bytes makes: the cap of tsb_dss_build_signed's out.
+ */
+size_t tsb_dss_request_max(size_t bag_len);
+
 /* The unsigned SOAP envelope (empty Header, Body with the SignRequest). *out: xmlFreeDoc. */
 int tsb_dss_build(const struct tsb_dss_request *rq, xmlDocPtr *out);
 
 /* Builds, signs (WS-Security) and serialises the request into out (appended; its cap bounds the
- * message). These are the bytes to POST. */
+ * message). These are the bytes to POST. Memory: the bag's base64 is held once at a time (in the
+ * tree while signing, then in out, which grows once to the exact size), never twice. On failure
+ * out is left as it was. */
 int tsb_dss_build_signed(const struct tsb_dss_request *rq, const struct tsb_keystore *ks,
                          const struct tsb_wss_opts *wo, struct tsb_buf *out);
 

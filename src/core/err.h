@@ -51,6 +51,17 @@ const char *tsb_err_detail(void);
 /* Forgets the calling thread's detail. */
 void tsb_err_clear(void);
 
+/* TSB_ASSERT(cond): an invariant at a module boundary (a caller's promise the callee relies on,
+ * e.g. "n bytes were reserved before tsb_buf_added(b, n)"). Checked where TSB_ASSERTS is defined
+ * (cmake/Sanitizers.cmake: Debug, RelWithDebInfo and sanitizer builds, not Release): a violation prints the condition and its place to stderr and aborts. Not for peer input, which
+ * gets an error (STYLE.md); off, the condition is not evaluated. */
+#ifdef TSB_ASSERTS
+#define TSB_ASSERT(cond) ((cond) ? (void)0 : tsb_assert_failed(#cond, __FILE__, __LINE__, __func__))
+#else
+#define TSB_ASSERT(cond) ((void)sizeof(!(cond)))
+#endif
+_Noreturn void tsb_assert_failed(const char *cond, const char *file, int line, const char *func);
+
 #define TSB_RESULT_MSG_MAX 512
 
 /* The outcome of one piece of work, embedded in the job or work item it belongs to: written by

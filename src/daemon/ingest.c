@@ -103,7 +103,8 @@ static bool over_share(const struct conn *c)
 
 static bool writer_full(const struct tsb_ingest *in)
 {
-    return tsb_writer_pending(in->w) >= (size_t)in->cfg->writer.queue_max;
+    /* the next request's size is not known before it is parsed: ask for the smallest entry */
+    return !tsb_writer_has_room(in->w, TSB_WRITER_ENTRY_OVERHEAD);
 }
 
 /* ---- requests ------------------------------------------------------------------------------ */

@@ -3,9 +3,9 @@
  * thread, hands them to the writer and replies in request order once the writer has committed
  * them. Backpressure: a connection stops being read while it has max_inflight unanswered
  * requests or holds its share of ingest.buffer_bytes (unread input, requests, unsent replies),
- * and every connection stops while the writer holds writer.queue_max entries or the budget is
- * spent. docs/internals/INGEST.md has the connection state machine; src/io/listen.c binds the
- * sockets.
+ * and every connection stops while the writer queue is full (tsb_writer_has_room:
+ * writer.queue_bytes, writer.queue_max) or the budget is spent. docs/internals/INGEST.md has
+ * the connection state machine; src/io/listen.c binds the sockets.
  */
 #ifndef TSB_INGEST_H
 #define TSB_INGEST_H

@@ -77,6 +77,7 @@ static struct {
     /* sealer.unstamped_alarm_s: a SIGHUP may change it on the loop thread while a scrape runs */
     atomic_int_fast64_t alarm_s;
     atomic_bool archive_failed;
+    atomic_size_t writer_queue_bytes, writer_queue_peak;
     /* shared, under mu */
     pthread_mutex_t mu;
     struct snapshot snap;
@@ -183,6 +184,12 @@ void tsb_metrics_keystore(int64_t not_after_ms)
 {
     if (not_after_ms != 0)
         atomic_store_explicit(&m.keystore_not_after_ms, not_after_ms, memory_order_relaxed);
+}
+
+void tsb_metrics_writer_queue(size_t bytes, size_t peak)
+{
+    atomic_store_explicit(&m.writer_queue_bytes, bytes, memory_order_relaxed);
+    atomic_store_explicit(&m.writer_queue_peak, peak, memory_order_relaxed);
 }
 
 void tsb_metrics_archive_failed(void)
@@ -429,7 +436,15 @@ static int put_process(struct tsb_buf *b, enum tsb_health h)
                                   "notAfter of the hospital keystore certificate (Unix time).",
                                   seconds(na))) != 0)
         return r;
-    if ((r = put_gauge(b, "tsbag_process_start_time_seconds", "When tsbagd started (Unix time).",
+    if ((r = put_gauge(
+             b, "tsbag_writer_queue_bytes",
+             "Bytes of entries waiting for the writer (bounded by writer.queue_bytes).",
+             (double)atomic_load_explicit(&m.writer_queue_bytes, memory_order_relaxed))) != 0 ||
+        (r = put_gauge(
+             b, "tsbag_writer_queue_bytes_peak",
+             "The most bytes of entries ever waiting for the writer since tsbagd started.",
+             (double)atomic_load_explicit(&m.writer_queue_peak, memory_order_relaxed))) != 0 ||
+        (r = put_gauge(b, "tsbag_process_start_time_seconds", "When tsbagd started (Unix time).",
                        seconds(m.start_ms))) != 0 ||
         (r = tsb_prom_family(b, "tsbag_build_info", "gauge",
                              "1, labelled with the version and the git description of the build "

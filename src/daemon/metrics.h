@@ -41,6 +41,9 @@ void tsb_metrics_tsa_latency(uint64_t latency_ns);
 /* The loaded keystore's certificate notAfter, ms since the epoch (shown and checked by
  * /healthz). */
 void tsb_metrics_keystore(int64_t not_after_ms);
+/* The writer queue's bytes now and at its highest (writer.queue_bytes), after each delivered group
+ * of completions (loop thread). */
+void tsb_metrics_writer_queue(size_t bytes, size_t peak);
 /* The writer lost durability (loop thread): /healthz fails from now on. */
 void tsb_metrics_archive_failed(void);
 /* Writer thread: publishes the archive statistics just read (NULL when the read failed) and

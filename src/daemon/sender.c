@@ -372,7 +372,7 @@ static void check_work(uv_work_t *w)
         goto out;
     }
     /* one parse: the token verified below and the SignResponse archived come from one tree */
-    int r = tsb_dss_parse_response_keep(a->resp.p, a->resp.len, (size_t)s->cfg->tsa.max_response,
+    int r = tsb_dss_parse_response_keep(a->resp.p, a->resp.len, (size_t)s->cfg->tsa.max_answer,
                                         a->request_id, &dr, &a->sign_response, &kept);
     if (r == 0 && dr.kind == TSB_DSS_OK && !kept)
         snprintf(keep_err, sizeof(keep_err), "%s", tsb_err_detail());
@@ -446,6 +446,8 @@ static void check_work(uv_work_t *w)
 out:
     tsb_dss_response_cleanup(&dr);
     capture_answer(s);
+    /* the request is not needed past CHECK: not held while RECORD rewrites the bag's row */
+    tsb_buf_cleanup(&a->msg);
 }
 
 /* Loop thread: a definitive failure holds the bag at once, a suspect one when the previous
@@ -571,7 +573,9 @@ static void build_work(uv_work_t *w)
 {
     struct tsb_sender *s = w->data;
     struct attempt *a = &s->a;
-    tsb_buf_reset(&a->msg);
+    /* a bag sealed under a larger sealer.max_bag_bytes is still sent: the cap follows the bag */
+    tsb_buf_cleanup(&a->msg);
+    tsb_buf_init(&a->msg, tsb_dss_request_max(a->bag.bytes_len));
     int r = tsb_dss_request_id(s->cfg->general.id_hospital, a->bag.seq, a->request_id);
     if (r == 0) {
         struct tsb_dss_request rq = {.bag = a->bag.bytes,
@@ -880,10 +884,12 @@ int tsb_sender_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
     s->cfg = cfg;
     s->w = w;
     s->fresh_start = true;
-    tsb_buf_init(&s->a.msg, SIZE_MAX / 2);
-    tsb_buf_init(&s->a.resp, (size_t)cfg->tsa.max_response);
-    tsb_buf_init(&s->a.token, (size_t)cfg->tsa.max_response);
-    tsb_buf_init(&s->a.sign_response, (size_t)cfg->tsa.max_response);
+    /* what one bag costs (docs/internals/SENDER.md, "Memory"): the request is sized from the
+     * bag at each build; the answer and what is kept from it are bounded by tsa.max_answer */
+    tsb_buf_init(&s->a.msg, tsb_dss_request_max((size_t)cfg->sealer.max_bag_bytes));
+    tsb_buf_init(&s->a.resp, (size_t)cfg->tsa.max_answer);
+    tsb_buf_init(&s->a.token, (size_t)cfg->tsa.max_answer);
+    tsb_buf_init(&s->a.sign_response, (size_t)cfg->tsa.max_answer);
     struct tsb_keystore_source src = {.path = cfg->tsa.keystore,
                                       .password_file = cfg->tsa.keystore_password_file,
                                       .password_env = cfg->tsa.keystore_password_env};
@@ -896,7 +902,7 @@ int tsb_sender_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
     struct tsb_fetch_opts fo = {.ca_file = cfg->tsa.ca_file,
                                 .connect_timeout_ms = cfg->tsa.connect_timeout_ms,
                                 .timeout_ms = cfg->tsa.timeout_ms,
-                                .max_response = (size_t)cfg->tsa.max_response};
+                                .max_response = (size_t)cfg->tsa.max_answer};
     if ((r = tsb_fetch_new(loop, &fo, &s->fetch)) != 0)
         goto fail;
     s->fetch_open = true;

@@ -92,6 +92,36 @@ static void signed_request(enum tsb_carrier carrier, const char *rid, struct tsb
     assert_int_equal(tsb_dss_build_signed(&rq, ks, &wo, out), 0);
 }
 
+/* The request buffer grows once, to exactly the request (the base64 is written into it once, no
+ * doubling), within tsb_dss_request_max of the bag; a cap too small refuses and leaves what the
+ * buffer held. */
+static void test_signed_request_sized_exactly(void **state)
+{
+    (void)state;
+    struct tsb_buf msg;
+    tsb_buf_init(&msg, tsb_dss_request_max(strlen(bag)));
+    signed_request(TSB_CARRIER_BASE64XML, "TSB-x-1-00", &msg);
+    assert_int_equal(msg.cap, msg.len + 1);
+    assert_true(msg.len <= tsb_dss_request_max(strlen(bag)));
+    assert_true(msg.len > tsb_b64_encoded_len(strlen(bag)));
+    assert_null(memchr(msg.p, '@', msg.len)); /* the carrier's mark never leaks */
+    size_t full = msg.len;
+    tsb_buf_cleanup(&msg);
+
+    struct tsb_dss_request rq = {.bag = (const uint8_t *)bag,
+                                 .bag_len = strlen(bag),
+                                 .request_id = "TSB-x-1-00",
+                                 .profile = "urn:ehealth:profiles:timestamping:2.1-cert",
+                                 .carrier = TSB_CARRIER_BASE64XML};
+    struct tsb_wss_opts wo = {.now_ms = (int64_t)time(NULL) * 1000, .ttl_s = 60};
+    tsb_buf_init(&msg, full - 100 + 5);
+    assert_int_equal(tsb_buf_append_str(&msg, "keep:"), 0);
+    assert_int_equal(tsb_dss_build_signed(&rq, ks, &wo, &msg), TSB_ETOOBIG);
+    assert_int_equal(msg.len, 5);
+    assert_string_equal((char *)msg.p, "keep:");
+    tsb_buf_cleanup(&msg);
+}
+
 static void test_request_id(void **state)
 {
     char a[TSB_DSS_REQUEST_ID_MAX], b[TSB_DSS_REQUEST_ID_MAX];
@@ -472,6 +502,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_id),
+        cmocka_unit_test(test_signed_request_sized_exactly),
         cmocka_unit_test(test_classes),
         cmocka_unit_test(test_request_validates_base64xml),
         cmocka_unit_test(test_request_validates_base64data),

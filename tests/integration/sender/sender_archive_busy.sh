@@ -16,22 +16,36 @@ push 3 busy
 seal
 wait_for "SELECT attempts >= 1 FROM bags WHERE seq = 1" 1
 
+# writes from here wait their turn behind tsbagd's (the sender retries bag 1 meanwhile)
+sqlw() { sqlite3 -batch "$DB" ".timeout 30000" "$@" >/dev/null || fail "sqlite3 $*"; }
+
+# staged entries enough for the statistics read to take a while before it fails, so that the
+# loop thread handles the failed mark while the writer thread still runs the statistics job
+sqlw "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200000)
+     INSERT INTO entries (hash, source, received_ms)
+     SELECT randomblob(32), 'bulk', CAST(strftime('%s', 'now') AS INTEGER) * 1000 FROM c;"
+
 # bag 2 in a state from nowhere: tsb_store_stats refuses it, the sender never loads it
-sql "PRAGMA ignore_check_constraints = ON; DROP TRIGGER bags_insert_state;
+sqlw "PRAGMA ignore_check_constraints = ON; DROP TRIGGER bags_insert_state;
      INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes)
      VALUES (2, 'unheard-of', 1, 1000000, 1000000, 0, zeroblob(32), x'00');"
 
-# the write lock, held until $T/unlock appears (taken with a busy timeout: the sender's retries
-# write the archive every few tens of ms)
-sqlite3 -batch -cmd ".timeout 10000" "$DB" "BEGIN IMMEDIATE;" "UPDATE bags SET attempts = attempts WHERE seq = 1;" \
+# the write lock, held until $T/unlock appears; the shell waits its turn behind tsbagd's own
+# writes (.timeout) and gives up on any error (-bail) rather than hold nothing
+sqlite3 -batch -bail "$DB" ".timeout 30000" "BEGIN IMMEDIATE;" \
+    "UPDATE bags SET attempts = attempts WHERE seq = 1;" \
     ".shell while [ ! -e '$T/unlock' ]; do sleep 0.05; done" "COMMIT;" >/dev/null 2>"$T/lock.err" &
 locker=$!
-for i in $(seq 1 100); do # the lock is taken once a write from here is refused
-    sqlite3 -batch "$DB" ".timeout 0" "BEGIN IMMEDIATE; ROLLBACK;" >/dev/null 2>&1 || break
-    sleep 0.02
+locked=
+for i in $(seq 1 600); do # the lock is taken once a write from here is refused
+    kill -0 "$locker" 2>/dev/null || fail "the sqlite3 shell exited: $(cat "$T/lock.err")"
+    sqlite3 -batch "$DB" ".timeout 0" "BEGIN IMMEDIATE; ROLLBACK;" >/dev/null 2>&1 || {
+        locked=1
+        break
+    }
+    sleep 0.05
 done
-sqlite3 -batch "$DB" ".timeout 0" "BEGIN IMMEDIATE; ROLLBACK;" >/dev/null 2>&1 &&
-    fail "the sqlite3 shell did not take the archive's write lock"
+[ -n "$locked" ] || fail "the sqlite3 shell did not take the archive's write lock"
 
 marks() { grep -c "sender: cannot mark bag 1 as sent" "$T/d.log"; }
 reloads() { grep -c "tsbagd: configuration reloaded" "$T/d.log"; }
@@ -55,7 +69,9 @@ wait "$locker" || fail "the sqlite3 shell holding the lock failed: $(cat "$T/loc
 start_sim
 tsbag retry >>"$T/out.txt" 2>&1 || true # skip what is left of the backoff
 wait_for "SELECT state FROM bags WHERE seq = 1" stamped 60
-[ "$(sql "SELECT count(*) FROM entries WHERE bag_seq = 1")" = 3 ] || fail "entries lost"
+# the bag's entries: its Ref range (schema 0008 no longer writes entries.bag_seq)
+[ "$(sql "SELECT count(*) FROM entries e JOIN bags b ON e.ref BETWEEN b.first_ref AND b.last_ref
+          WHERE b.seq = 1")" = 3 ] || fail "entries lost"
 verify_stamped
 stop_daemon
 pass

@@ -11,6 +11,7 @@
  */
 #include "cli.h"
 
+#include "clock.h"
 #include "err.h"
 #include "fetch_sync.h"
 #include "json.h"
@@ -67,13 +68,6 @@ static void usage(FILE *f)
                "  --json   the checks as one JSON object on stdout\n"
                "Exit: 0 all OK (WARN allowed), 1 any FAIL, 2 could not run. See "
                "docs/operations.md.\n");
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void add(struct doctor *d, const char *name, enum verdict v, const char *fmt, ...)
@@ -304,11 +298,11 @@ static void check_keystore(struct doctor *d)
     struct tsb_keystore_source src = {.path = c->tsa.keystore,
                                       .password_file = c->tsa.keystore_password_file,
                                       .password_env = c->tsa.keystore_password_env};
-    if (tsb_keystore_load(&src, now_ms(), &d->ks) != 0) {
+    if (tsb_keystore_load(&src, tsb_now_ms(), &d->ks) != 0) {
         add(d, "keystore", V_FAIL, "tsa.keystore: %s", tsb_err_detail());
         return;
     }
-    int days = (int)((tsb_keystore_not_after_ms(d->ks) - now_ms()) / 86400000);
+    int days = (int)((tsb_keystore_not_after_ms(d->ks) - tsb_now_ms()) / 86400000);
     if (days < EXPIRY_WARN_DAYS)
         add(d, "keystore", V_WARN,
             "%s: key matches certificate; it expires in %d days: renew it "
@@ -460,7 +454,7 @@ static void check_probe(struct doctor *d)
                                     .limits = {.max_response = (size_t)c->tsa.max_response},
                                     .post = tsb_cli_consult_post,
                                     .post_arg = &pc};
-    int64_t from = (now_ms() - PROBE_AGE_MS) / 1000 * 1000;
+    int64_t from = (tsb_now_ms() - PROBE_AGE_MS) / 1000 * 1000;
     int r = tsb_reconcile_probe(&ro, from, from + 999, &a);
     if (r != 0)
         add(d, "consult_probe", V_FAIL, "checkCompleteness to %s: %s: %s", c->consult.url,

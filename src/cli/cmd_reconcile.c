@@ -9,6 +9,7 @@
 #include "cli.h"
 
 #include "check.h"
+#include "clock.h"
 #include "err.h"
 #include "fetch_sync.h"
 #include "keystore.h"
@@ -30,13 +31,6 @@ struct opts {
     const char *from, *to;
     bool since_last, local_only, json, progress;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void usage(FILE *f)
 {
@@ -100,7 +94,7 @@ static int yesterday(const char *tz, int64_t *from, int64_t *to)
 {
     struct tsb_date today, prev;
     int64_t a, b;
-    int r = tsb_period_date_of(tz, now_ms(), &today);
+    int r = tsb_period_date_of(tz, tsb_now_ms(), &today);
     if (r == 0)
         r = tsb_period_day(tz, today, &a, &b);
     if (r == 0)
@@ -336,7 +330,7 @@ int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv)
         fprintf(stderr, "tsbag reconcile: %s\n", tsb_err_detail());
         goto out; /* before anything is asked of eHealth or recorded */
     }
-    rep.started_ms = now_ms();
+    rep.started_ms = tsb_now_ms();
     rep.local_only = o.local_only;
     snprintf(rep.timezone, sizeof(rep.timezone), "%s", tz);
     if ((r = tsb_period_check_tz(tz)) != 0) {
@@ -370,7 +364,7 @@ int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv)
         struct tsb_keystore_source src = {.path = cli->cfg.tsa.keystore,
                                           .password_file = cli->cfg.tsa.keystore_password_file,
                                           .password_env = cli->cfg.tsa.keystore_password_env};
-        if ((r = tsb_keystore_load(&src, now_ms(), &ks)) != 0) {
+        if ((r = tsb_keystore_load(&src, tsb_now_ms(), &ks)) != 0) {
             tsb_report_error(&rep, "hospital keystore (tsa.keystore): %s", tsb_err_detail());
             goto check;
         }
@@ -420,7 +414,7 @@ check:
     }
 report:
     progress_done(&o);
-    rep.finished_ms = now_ms();
+    rep.finished_ms = tsb_now_ms();
     if (s != NULL && (r = record_run(s, &rep)) != 0)
         tsb_report_error(&rep, "recording this run in the archive: %s", tsb_err_detail());
     if (o.json) {

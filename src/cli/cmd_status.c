@@ -17,25 +17,19 @@
 #include "cli.h"
 
 #include "client.h"
+#include "clock.h"
 #include "err.h"
 #include "json.h"
 #include "store.h"
+#include "timefmt.h"
 
 #include <getopt.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <uv.h>
-
-static int64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 static void fmt_time(int64_t ms, char out[64])
 {
@@ -43,10 +37,7 @@ static void fmt_time(int64_t ms, char out[64])
         snprintf(out, 64, "never");
         return;
     }
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    strftime(out, 64, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    tsb_time_utc_s(ms, out);
 }
 
 static void fmt_age(int64_t ms, char out[64])
@@ -183,7 +174,7 @@ static int view_read(const struct tsb_config *cfg, struct tsb_store *s, struct s
         return -1;
     daemon_status(cfg->ingest.unix_socket, &v->ds);
     /* the daemon's clock and threshold decide the alarm when it answers */
-    v->now_ms = v->ds.answered ? v->ds.st.now_ms : now_ms();
+    v->now_ms = v->ds.answered ? v->ds.st.now_ms : tsb_now_ms();
     v->alarm_ms = v->ds.answered ? v->ds.st.alarm_ms : cfg->sealer.unstamped_alarm_s * 1000;
     v->alarm =
         v->st.oldest_unstamped_ms != 0 && v->now_ms - v->st.oldest_unstamped_ms > v->alarm_ms;

@@ -6,11 +6,12 @@
  */
 #include "capture.h"
 
+#include "clock.h"
 #include "codec.h"
 #include "err.h"
 #include "hash.h"
 #include "mem.h"
-#include "wss.h"
+#include "timefmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +20,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #define STEM_MAX 200
@@ -119,9 +119,7 @@ int tsb_capture_answer(const char *dir, const struct tsb_capture_answer *a)
     char s[STEM_MAX], body_name[STEM_MAX + 32], meta_name[STEM_MAX + 32], now[64], num[32];
     struct tsb_buf m;
     tsb_buf_init(&m, 64 * 1024);
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    tsb_wss_format_time((int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, now);
+    tsb_time_utc(tsb_now_ms(), now);
     stem(s, a->seq, a->attempt, a->request_id);
     snprintf(meta_name, sizeof(meta_name), "%s.answer.txt", s);
     snprintf(body_name, sizeof(body_name), "none");

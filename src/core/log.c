@@ -4,14 +4,14 @@
  */
 #include "log.h"
 
+#include "clock.h"
 #include "err.h"
+#include "timefmt.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 static enum tsb_log_level min_level = TSB_LOG_INFO;
@@ -42,12 +42,9 @@ static void vlog(enum tsb_log_level level, const char *fmt, va_list ap)
     size_t n = 0;
 
     if (with_time) {
-        struct timeval tv;
-        struct tm tm;
-        gettimeofday(&tv, NULL);
-        gmtime_r(&tv.tv_sec, &tm);
-        n += strftime(rec, sizeof(rec), "%Y-%m-%dT%H:%M:%S", &tm);
-        n += (size_t)snprintf(rec + n, sizeof(rec) - n, ".%03ldZ ", (long)(tv.tv_usec / 1000));
+        char when[TSB_TIME_STR_MAX];
+        tsb_time_utc(tsb_now_ms(), when);
+        n += (size_t)snprintf(rec, sizeof(rec), "%s ", when);
     }
     n += (size_t)snprintf(rec + n, sizeof(rec) - n, "%s: ", level_names[level]);
     int w = vsnprintf(rec + n, sizeof(rec) - n, fmt, ap);

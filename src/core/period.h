@@ -2,8 +2,7 @@
  * period: reconciliation periods. A reconciliation day is midnight to midnight in a named time
  * zone from the tz database (default Europe/Brussels), expressed as inclusive bounds in
  * milliseconds since the Unix epoch, the unit of TSConsult's Period. A day is 23, 24 or 25 hours
- * long depending on daylight saving time. Uses the C library's TZ handling, which is process-wide:
- * for the CLI (single-threaded), not for the daemon's threads.
+ * long depending on daylight saving time. Zones are read by tz.h: no TZ switching, any thread.
  */
 #ifndef TSB_PERIOD_H
 #define TSB_PERIOD_H
@@ -15,8 +14,8 @@ struct tsb_date {
     int year, month, day; /* month 1-12, day 1-31 */
 };
 
-/* Checks that tz names a zone of the installed tz database (a file under $TZDIR or
- * /usr/share/zoneinfo); TSB_ECONFIG otherwise (the C library would silently use UTC). */
+/* Checks that tz names a zone of the installed tz database (a readable TZif file under $TZDIR or
+ * /usr/share/zoneinfo, or "UTC"); TSB_ECONFIG otherwise (the C library would silently use UTC). */
 int tsb_period_check_tz(const char *tz);
 
 /* Inclusive ms bounds of the local day d in tz: [local midnight, next local midnight - 1]. */

@@ -7,12 +7,14 @@
  */
 #include "reconcile.h"
 
+#include "clock.h"
 #include "codec.h"
 #include "dss.h"
 #include "err.h"
 #include "hash.h"
 #include "json.h"
 #include "log.h"
+#include "timefmt.h"
 #include "wss.h"
 #include "xml.h"
 
@@ -22,17 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define REQUEST_MAX   ((size_t)64 * 1024 * 1024)
 #define SIGN_RESP_MAX ((size_t)16 * 1024 * 1024)
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- report ------------------------------------------------------------------------------- */
 
@@ -286,7 +280,7 @@ int tsb_report_record(struct tsb_store *s, const struct tsb_report *rep, int64_t
 static int call(const struct tsb_reconcile_opts *o, xmlDocPtr doc, struct tsb_buf *resp)
 {
     struct tsb_buf req;
-    struct tsb_wss_opts wo = {.now_ms = now_ms(), .ttl_s = o->wss_ttl_s};
+    struct tsb_wss_opts wo = {.now_ms = tsb_now_ms(), .ttl_s = o->wss_ttl_s};
     tsb_buf_init(&req, REQUEST_MAX);
     int r = tsb_wss_sign(doc, o->keystore, &wo);
     if (r == 0)
@@ -530,7 +524,7 @@ static int import_one(const struct tsb_reconcile_opts *o, struct tsb_report *rep
         c.kind = "bag";
         c.detail = why;
         c.local_digest = local.digest;
-        if ((r = tsb_store_conflict_add(o->store, &c, now_ms(), NULL)) != 0)
+        if ((r = tsb_store_conflict_add(o->store, &c, tsb_now_ms(), NULL)) != 0)
             goto out;
         list_addf(&rep->conflicts, bag->seq, res.serial, res.gen_time_ms, "%s", why);
         goto out;
@@ -540,7 +534,7 @@ static int import_one(const struct tsb_reconcile_opts *o, struct tsb_report *rep
     if (r == 1) {
         c.kind = "bag";
         c.detail = why;
-        if ((r = tsb_store_conflict_add(o->store, &c, now_ms(), NULL)) != 0)
+        if ((r = tsb_store_conflict_add(o->store, &c, tsb_now_ms(), NULL)) != 0)
             goto out;
         list_addf(&rep->conflicts, bag->seq, res.serial, res.gen_time_ms, "%s", why);
         goto out;
@@ -557,13 +551,13 @@ static int import_one(const struct tsb_reconcile_opts *o, struct tsb_report *rep
                                    .sign_response_len = sign_response->len,
                                    .tsa_serial = res.serial,
                                    .gen_time_ms = res.gen_time_ms};
-    r = tsb_store_bag_insert_recovered(o->store, &rb, now_ms());
+    r = tsb_store_bag_insert_recovered(o->store, &rb, tsb_now_ms());
     if (r == TSB_ECONFLICT) {
         snprintf(why, sizeof(why), "bag %" PRId64 " from eHealth contradicts the archive: %s",
                  bag->seq, tsb_err_detail());
         c.kind = "entry";
         c.detail = why;
-        if ((r = tsb_store_conflict_add(o->store, &c, now_ms(), NULL)) != 0)
+        if ((r = tsb_store_conflict_add(o->store, &c, tsb_now_ms(), NULL)) != 0)
             goto out;
         list_addf(&rep->conflicts, bag->seq, res.serial, res.gen_time_ms, "%s", why);
         goto out;
@@ -572,8 +566,8 @@ static int import_one(const struct tsb_reconcile_opts *o, struct tsb_report *rep
         goto out;
     struct tsb_rep_bag *x = list_add(&rep->recovered, bag->seq, res.serial, res.gen_time_ms);
     x->entries = (int64_t)bag->n;
-    char gt[64];
-    tsb_wss_format_time(res.gen_time_ms, gt);
+    char gt[TSB_TIME_STR_MAX];
+    tsb_time_utc(res.gen_time_ms, gt);
     tsb_warn("event=recovered seq=%" PRId64 " entries=%zu serial=%s gen_time=%s", bag->seq, bag->n,
              res.serial, gt);
     snprintf(x->detail, sizeof(x->detail), "recovered from eHealth and verified");

@@ -1,79 +1,48 @@
 /*
- * timefmt: UTC formatting with gmtime_r, zone conversions through the C library and the system tz
- * database (TZ is switched for the call and restored, so daylight saving rules come from tzdata,
- * never from a hard-coded offset).
+ * timefmt: instants rendered from the civil calendar of tz.c (UTC needs no zone at all) and
+ * zone conversions from the TZif file, so daylight saving rules come from tzdata, never from a
+ * hard-coded offset, and the process's TZ is never switched.
  */
 #include "timefmt.h"
 
 #include "err.h"
-#include "mem.h"
 #include "period.h"
+#include "tz.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    return a / b - (a % b != 0 && (a < 0) != (b < 0));
-}
 
 void tsb_time_utc(int64_t ms, char out[TSB_TIME_STR_MAX])
 {
-    time_t s = (time_t)floor_div(ms, 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    snprintf(out, TSB_TIME_STR_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(ms - floor_div(ms, 1000) * 1000));
+    struct tsb_civil_time c;
+    tsb_tz_civil(NULL, ms, &c);
+    snprintf(out, TSB_TIME_STR_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)c.year, c.month,
+             c.day, c.hour, c.min, c.sec, c.ms);
 }
 
-/* glibc falls back to UTC for an unknown zone without saying so: period.c looks for the file. */
-static int check_zone(const char *zone)
+void tsb_time_utc_s(int64_t ms, char out[TSB_TIME_STR_MAX])
 {
-    if (zone != NULL && strcmp(zone, "UTC") == 0)
-        return 0;
-    return tsb_period_check_tz(zone);
-}
-
-/* Switches TZ to zone; returns the previous value (to give to tz_restore). */
-static char *tz_switch(const char *zone)
-{
-    const char *old = getenv("TZ");
-    char *saved = old ? tsb_strdup(old) : NULL;
-    setenv("TZ", zone, 1);
-    tzset();
-    return saved;
-}
-
-static void tz_restore(char *saved)
-{
-    if (saved != NULL)
-        setenv("TZ", saved, 1);
-    else
-        unsetenv("TZ");
-    tzset();
-    free(saved);
+    struct tsb_civil_time c;
+    tsb_tz_civil(NULL, ms, &c);
+    snprintf(out, TSB_TIME_STR_MAX, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)c.year, c.month, c.day,
+             c.hour, c.min, c.sec);
 }
 
 int tsb_time_zone(int64_t ms, const char *zone, char out[TSB_TIME_STR_MAX])
 {
-    int r = check_zone(zone);
+    struct tsb_tz *z = NULL;
+    struct tsb_civil_time c;
+    int r = tsb_tz_open(zone, &z);
     if (r != 0)
         return r;
-    time_t s = (time_t)floor_div(ms, 1000);
-    struct tm tm;
-    char *saved = tz_switch(zone);
-    localtime_r(&s, &tm);
-    char date[32], abbr[16], off[8];
-    strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
-    strftime(abbr, sizeof(abbr), "%Z", &tm);
-    strftime(off, sizeof(off), "%z", &tm); /* +0100 */
-    tz_restore(saved);
-    snprintf(out, TSB_TIME_STR_MAX, "%s.%03d %s (UTC%.3s:%.2s)", date,
-             (int)(ms - floor_div(ms, 1000) * 1000), abbr, off, off + 3);
+    tsb_tz_civil(z, ms, &c);
+    tsb_tz_free(z);
+    int32_t off = c.off < 0 ? -c.off : c.off;
+    snprintf(out, TSB_TIME_STR_MAX, "%04d-%02d-%02d %02d:%02d:%02d.%03d %s (UTC%c%02d:%02d)",
+             (int)c.year, c.month, c.day, c.hour, c.min, c.sec, c.ms, c.abbr, c.off < 0 ? '-' : '+',
+             (int)(off / 3600), (int)(off / 60 % 60));
     return 0;
 }
 
@@ -119,7 +88,7 @@ int tsb_time_parse(const char *s, const char *zone, bool end_of_day, int64_t *ou
         int r;
         if (tsb_date_parse(s, &day) != 0)
             return bad(s);
-        if ((r = check_zone(zone)) != 0 || (r = tsb_period_day(zone, day, &from, &to)) != 0)
+        if ((r = tsb_period_day(zone, day, &from, &to)) != 0)
             return r;
         *out_ms = end_of_day ? to : from;
         return 0;
@@ -144,13 +113,9 @@ int tsb_time_parse(const char *s, const char *zone, bool end_of_day, int64_t *ou
                 return bad(s);
         }
     }
-    struct tm tm = {.tm_year = y - 1900,
-                    .tm_mon = mo - 1,
-                    .tm_mday = d,
-                    .tm_hour = h,
-                    .tm_min = mi,
-                    .tm_sec = sec,
-                    .tm_isdst = -1};
+    /* seconds since the epoch as if the wall-clock reading were UTC (d may run past the month
+     * end and sec may be 60: both roll over, as mktime and timegm do) */
+    int64_t wall = tsb_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
     int64_t secs;
     if (*p == 'Z' || *p == '+' || *p == '-') {
         int oh = 0, om = 0, sign = *p == '-' ? -1 : 1;
@@ -163,16 +128,16 @@ int tsb_time_parse(const char *s, const char *zone, bool end_of_day, int64_t *ou
         }
         if (*p != '\0')
             return bad(s);
-        secs = (int64_t)timegm(&tm) - sign * (oh * 3600 + om * 60);
+        secs = wall - sign * (oh * 3600 + om * 60);
     } else {
         if (*p != '\0')
             return bad(s);
-        int r = check_zone(zone);
+        struct tsb_tz *z = NULL;
+        int r = tsb_tz_open(zone, &z);
         if (r != 0)
             return r;
-        char *saved = tz_switch(zone);
-        secs = (int64_t)mktime(&tm);
-        tz_restore(saved);
+        secs = tsb_tz_to_utc(z, wall);
+        tsb_tz_free(z);
     }
     *out_ms = secs * 1000 + frac;
     return 0;

@@ -12,6 +12,8 @@
 #include "codec.h"
 #include "err.h"
 #include "log.h"
+#include "timefmt.h"
+#include "tz.h"
 
 #include <openssl/bio.h>
 #include <openssl/cms.h>
@@ -328,17 +330,10 @@ static int gen_time_ms(const ASN1_GENERALIZEDTIME *t, int64_t *out)
         for (int i = 15; i < n && s[i] >= '0' && s[i] <= '9'; i++, scale /= 10)
             ms += scale > 0 ? (s[i] - '0') * scale : 0;
     }
-    *out = (int64_t)timegm(&tm) * 1000 + ms;
+    int64_t secs = tsb_days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday) * 86400 +
+                   tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+    *out = secs * 1000 + ms;
     return 0;
-}
-
-static void fmt_ms(int64_t ms, char out[64])
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 static void cert_name(X509 *c, char *out, size_t n)
@@ -529,8 +524,8 @@ static STACK_OF(X509) * check_chain(const struct tsb_token_verifier *v, STACK_OF
 {
     STACK_OF(X509) *chain = NULL;
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    char when[64], name[256];
-    fmt_ms(gen_ms, when);
+    char when[TSB_TIME_STR_MAX], name[256];
+    tsb_time_utc(gen_ms, when);
     cert_name(signer, name, sizeof(name));
     if (ctx == NULL || X509_STORE_CTX_init(ctx, v->store, signer, untrusted) != 1) {
         set(res, TSB_TCHK_CHAIN, TSB_CHECK_FAIL, "internal error: cannot set up chain checking");
@@ -734,9 +729,9 @@ static void check_time(int64_t gen_ms, const struct tsb_token_verify_opts *o,
         return;
     }
     int64_t d = gen_ms - o->now_ms;
-    char g[64], n[64];
-    fmt_ms(gen_ms, g);
-    fmt_ms(o->now_ms, n);
+    char g[TSB_TIME_STR_MAX], n[TSB_TIME_STR_MAX];
+    tsb_time_utc(gen_ms, g);
+    tsb_time_utc(o->now_ms, n);
     if (d > o->max_skew_s * 1000 || -d > o->max_skew_s * 1000)
         set(res, TSB_TCHK_GEN_TIME, TSB_CHECK_FAIL,
             "genTime %s is %lld s from the local clock %s (allowed %lld s, tsa.gen_time_skew_s): "

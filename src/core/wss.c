@@ -10,13 +10,13 @@
 #include "log.h"
 #include "keystore_signer.h"
 #include "mem.h"
+#include "timefmt.h"
 #include "xml.h"
 
 #include <inttypes.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <xmlsec/crypto.h>
 #include <xmlsec/templates.h>
 #include <xmlsec/xmldsig.h>
@@ -27,15 +27,6 @@
 #define B64_ENCODING                                                                               \
     "http://docs.oasis-open.org/wss/2004/01/"                                                      \
     "oasis-200401-wss-soap-message-security-1.0#Base64Binary"
-
-void tsb_wss_format_time(int64_t ms, char out[64])
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-}
 
 static void new_id(const char *prefix, char out[48])
 {
@@ -88,9 +79,9 @@ out:
 
 static int add_timestamp(xmlNodePtr sec, xmlNsPtr wsu, const struct tsb_wss_opts *o, const char *id)
 {
-    char created[64], expires[64];
-    tsb_wss_format_time(o->now_ms, created);
-    tsb_wss_format_time(o->now_ms + o->ttl_s * 1000, expires);
+    char created[TSB_TIME_STR_MAX], expires[TSB_TIME_STR_MAX];
+    tsb_time_utc(o->now_ms, created);
+    tsb_time_utc(o->now_ms + o->ttl_s * 1000, expires);
     xmlNodePtr ts = xmlNewChild(sec, wsu, BAD_CAST "Timestamp", NULL);
     if (ts == NULL)
         return tsb_err(TSB_EINTERNAL, "cannot add wsu:Timestamp");

@@ -35,7 +35,4 @@ struct tsb_wss_opts {
  * is not an envelope, TSB_ESECURITY when xmlsec fails to sign. */
 int tsb_wss_sign(xmlDocPtr env, const struct tsb_keystore *ks, const struct tsb_wss_opts *o);
 
-/* Formats ms since the epoch as xs:dateTime with milliseconds and Z into out[64]. */
-void tsb_wss_format_time(int64_t ms, char out[64]);
-
 #endif

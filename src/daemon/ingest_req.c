@@ -8,6 +8,7 @@
  */
 #include "ingest_conn.h"
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
@@ -21,13 +22,6 @@
 #include <time.h>
 
 #define SUBJECT_MAX 1024
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int tsb_ingest_encode_reply(const struct conn *c, const struct req *r, struct tsb_buf *b)
 {
@@ -138,7 +132,7 @@ static void handle_submit(struct conn *c, const struct tsb_frame *f)
     }
     size_t extra = sub.format.len + 1 + sub.client_ref.len + 1 + (keep ? sub.entry.len : 0);
     struct req *r = submit_req(c, extra);
-    r->received_ms = wall_ms();
+    r->received_ms = tsb_now_ms();
     if (sub.has_digest) {
         memcpy(r->digest, sub.digest, TSB_SHA256_LEN);
     } else if (tsb_hasher_digest(in->hasher, sub.entry.p, sub.entry.len, r->digest) != 0) {
@@ -226,7 +220,7 @@ static int64_t next_seal_ms(const struct tsb_ingest *in, int64_t now)
 {
     if (in->seal_hook == NULL)
         return 0;
-    return tsb_sealer_next_boundary(now, in->cfg->sealer.interval_s);
+    return tsb_next_boundary_ms(now, in->cfg->sealer.interval_s * 1000);
 }
 
 static int status_job(struct tsb_store *s, void *arg)
@@ -244,7 +238,7 @@ static void status_done(void *arg, int status)
                             status == TSB_EDURABLE, "status unavailable: %s", tsb_strerror(status));
         return;
     }
-    int64_t now = wall_ms();
+    int64_t now = tsb_now_ms();
     int64_t alarm_ms = in->cfg->sealer.unstamped_alarm_s * 1000;
     /* the same rule as the sender's alarm (sender.c), so that tsbag status agrees with it */
     bool alarm = r->stats.oldest_unstamped_ms != 0 && now - r->stats.oldest_unstamped_ms > alarm_ms;

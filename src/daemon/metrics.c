@@ -6,6 +6,7 @@
  */
 #include "metrics.h"
 
+#include "clock.h"
 #include "err.h"
 #include "frame.h"
 #include "health.h"
@@ -24,7 +25,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -99,13 +99,6 @@ static const char *const listener_names[] = {"unix", "tcp", "tls"};
 static const char *const tsa_outcomes[TSA_OUTCOMES] = {"stamped", "transient", "rejected",
                                                        "definitive"};
 static const char *const stage_names[STAGES] = {"pending", "serving", "refusing"};
-
-static int64_t wall_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 static void add(atomic_uint_fast64_t *c)
 {
@@ -268,7 +261,7 @@ static void snapshot_copy(struct snapshot *out)
 static enum tsb_health health(const struct snapshot *s, char *why, size_t n)
 {
     struct tsb_health_in in = {
-        .now_ms = wall_ms(),
+        .now_ms = tsb_now_ms(),
         .have_stats = s->have_stats,
         .stats_failed = s->stats_failed,
         .archive_failed = atomic_load_explicit(&m.archive_failed, memory_order_relaxed),
@@ -392,7 +385,7 @@ static int put_gauge(struct tsb_buf *b, const char *name, const char *help, doub
 static int put_archive(struct tsb_buf *b, const struct snapshot *s)
 {
     int r = 0;
-    int64_t now = wall_ms(), oldest = s->st.oldest_unstamped_ms;
+    int64_t now = tsb_now_ms(), oldest = s->st.oldest_unstamped_ms;
     if (s->have_stats) {
         if ((r = put_gauge(b, "tsbag_entries_staged", "Entries not yet sealed into a bag.",
                            (double)s->st.staged)) != 0 ||
@@ -587,7 +580,7 @@ int tsb_metrics_serve(const struct tsb_config *cfg)
 {
     int r = TSB_EINTERNAL, fd = -1, port = 0;
     m.cfg = cfg;
-    m.start_ms = wall_ms();
+    m.start_ms = tsb_now_ms();
     tsb_metrics_alarm(cfg->sealer.unstamped_alarm_s);
     if (cfg->metrics.listen[0] == '\0') {
         tsb_info("metrics: metrics.listen is empty: no /metrics or /healthz endpoint");

@@ -11,6 +11,7 @@
  */
 #include "sealer.h"
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
@@ -19,7 +20,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/time.h>
 
 struct tsb_sealer {
     uv_loop_t *loop;
@@ -49,19 +49,6 @@ struct seal_job {
     tsb_seal_done_fn done;        /* SEAL request, or NULL for the timer */
     void *req;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-int64_t tsb_sealer_next_boundary(int64_t now_ms, int64_t interval_s)
-{
-    int64_t iv = interval_s * 1000;
-    return (now_ms / iv + 1) * iv;
-}
 
 static void maybe_free(struct tsb_sealer *s)
 {
@@ -214,7 +201,7 @@ static int submit(struct tsb_sealer *s, tsb_seal_done_fn done, void *req)
     j->opts.max_bytes = (size_t)s->cfg->sealer.max_bag_bytes;
     j->opts.first_seq = s->cfg->sealer.first_sequence;
     j->opts.chain = s->cfg->sealer.chain;
-    j->opts.now_ms = wall_ms();
+    j->opts.now_ms = tsb_now_ms();
     /* behind everything already queued for the writer, so that the plan sees every entry
      * submitted before the seal (a SEAL request seals what its client pushed before it) */
     int r = tsb_writer_submit_job(s->w, run_barrier, barrier_done, j);
@@ -241,8 +228,8 @@ static void on_boundary(uv_timer_t *t)
 
 static void arm(struct tsb_sealer *s)
 {
-    int64_t now = wall_ms();
-    int64_t next = tsb_sealer_next_boundary(now, s->cfg->sealer.interval_s);
+    int64_t now = tsb_now_ms();
+    int64_t next = tsb_next_boundary_ms(now, s->cfg->sealer.interval_s * 1000);
     uv_timer_start(&s->timer, on_boundary, (uint64_t)(next - now), 0);
 }
 

@@ -24,9 +24,6 @@ int tsb_sealer_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
 /* The SEAL request hook for tsb_ingest_set_seal_hook (arg is the sealer). */
 void tsb_sealer_seal_hook(void *arg, tsb_seal_done_fn done, void *req);
 
-/* The next boundary strictly after now_ms for an interval of interval_s seconds. */
-int64_t tsb_sealer_next_boundary(int64_t now_ms, int64_t interval_s);
-
 /* Stops the timer; seals already submitted complete first. Frees the sealer, then stopped. */
 void tsb_sealer_stop(struct tsb_sealer *s, void (*stopped)(void *arg), void *arg);
 

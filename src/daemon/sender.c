@@ -18,8 +18,10 @@
  * operator's RETRY (tsbag retry) sends it again, across restarts; later bags wait behind it.
  */
 #include "sender.h"
+#include "sender_policy.h"
 
 #include "capture.h"
+#include "clock.h"
 #include "codec.h"
 #include "dss.h"
 #include "err.h"
@@ -30,6 +32,7 @@
 #include "mem.h"
 #include "metrics.h"
 #include "store.h"
+#include "timefmt.h"
 #include "token.h"
 
 #include <inttypes.h>
@@ -38,7 +41,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 enum state { S_IDLE, S_LOAD, S_BUILD, S_MARK, S_POST, S_CHECK, S_RECORD, S_WAIT, S_HELD };
 
@@ -103,13 +105,6 @@ struct tsb_sender {
     void (*stopped)(void *);
     void *stopped_arg;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 /* ---- lifetime ------------------------------------------------------------------------------ */
 
@@ -186,19 +181,14 @@ static void on_retry(uv_timer_t *t)
     go_load(t->data);
 }
 
-/* min(retry_max, retry_min * 2^(streak-1)), then "equal jitter": a uniform draw in [d/2, d], so
- * that many appliances recovering from the same outage do not hit the TSA in step. */
+/* tsb_sender_backoff_ms with a fresh random draw. */
 static int64_t backoff_ms(const struct tsb_sender *s)
 {
-    int64_t d = s->cfg->tsa.retry_min_ms;
-    for (int i = 1; i < s->streak && d < s->cfg->tsa.retry_max_ms; i++)
-        d *= 2;
-    if (d > s->cfg->tsa.retry_max_ms)
-        d = s->cfg->tsa.retry_max_ms;
     uint32_t rnd = 0;
     if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
-        rnd = (uint32_t)wall_ms();
-    return d / 2 + (int64_t)(rnd % (uint64_t)(d / 2 + 1));
+        rnd = (uint32_t)tsb_now_ms();
+    return tsb_sender_backoff_ms(s->cfg->tsa.retry_min_ms, s->cfg->tsa.retry_max_ms, s->streak,
+                                 rnd);
 }
 
 /* why: what failed (TSA answer, transport or archive), never bag content. */
@@ -230,11 +220,11 @@ static int record_job(struct tsb_store *store, void *arg)
                                .tsa_serial = a->serial,
                                .gen_time_ms = a->gen_time_ms,
                                .finding = a->finding[0] ? a->finding : NULL};
-        return tsb_store_bag_record_stamp(store, a->bag.seq, &st, wall_ms());
+        return tsb_store_bag_record_stamp(store, a->bag.seq, &st, tsb_now_ms());
     }
     return tsb_store_bag_record_failure_finding(store, a->bag.seq, a->reason,
                                                 a->finding[0] ? a->finding : NULL, a->key, a->hold,
-                                                wall_ms());
+                                                tsb_now_ms());
 }
 
 /* attempt: the last one made (the one that held the bag, or the last before a restart). */
@@ -261,8 +251,8 @@ static void record_done(void *arg, const struct tsb_result *res)
         return;
     }
     if (a->ok) {
-        char gt[64];
-        tsb_wss_format_time(a->gen_time_ms, gt);
+        char gt[TSB_TIME_STR_MAX];
+        tsb_time_utc(a->gen_time_ms, gt);
         tsb_info("sender: bag %" PRId64 " stamped and verified (TSA serial %s, genTime %s, "
                  "attempt %" PRId64 ")",
                  a->bag.seq, a->serial, gt, a->bag.attempts + 1);
@@ -413,7 +403,7 @@ static void check_work(uv_work_t *w)
     }
     struct tsb_token_result res;
     struct tsb_token_verify_opts vo = {.check_skew = true,
-                                       .now_ms = wall_ms(),
+                                       .now_ms = tsb_now_ms(),
                                        .max_skew_s = s->cfg->tsa.gen_time_skew_s,
                                        .data = a->bag.bytes,
                                        .data_len = a->bag.bytes_len};
@@ -469,7 +459,7 @@ static void classify(struct tsb_sender *s)
     if (a->ok)
         return;
     bool again = s->prev_seq == a->bag.seq && strcmp(s->prev_key, a->key) == 0;
-    a->hold = a->kind == TSB_DSS_DEFINITIVE || (a->kind == TSB_DSS_SUSPECT && again);
+    a->hold = tsb_sender_holds(a->kind, again);
     s->prev_seq = a->bag.seq;
     snprintf(s->prev_key, sizeof(s->prev_key), "%s", a->key);
 }
@@ -534,7 +524,7 @@ static int mark_job(struct tsb_store *store, void *arg)
 {
     struct tsb_sender *s = arg;
     return tsb_store_bag_mark_sent(store, s->a.bag.seq, s->a.request_id, s->cfg->tsa.profile,
-                                   wall_ms());
+                                   tsb_now_ms());
 }
 
 /* Thread pool, between MARK and POST: the request exactly as it is about to leave (mark_sent
@@ -593,7 +583,7 @@ static void build_work(uv_work_t *w)
                                      .request_id = a->request_id,
                                      .profile = s->cfg->tsa.profile,
                                      .carrier = s->cfg->tsa.carrier};
-        struct tsb_wss_opts wo = {.now_ms = wall_ms(), .ttl_s = s->cfg->tsa.wss_ttl_s};
+        struct tsb_wss_opts wo = {.now_ms = tsb_now_ms(), .ttl_s = s->cfg->tsa.wss_ttl_s};
         r = tsb_dss_build_signed(&rq, s->ks, &wo, &a->msg);
     }
     tsb_result_set(&s->work.res, r);
@@ -747,7 +737,7 @@ static void stats_done(void *arg, const struct tsb_result *res)
         tsb_debug("sender: cannot read the archive statistics for the alarm: %s", res->msg);
         return;
     }
-    int64_t now = wall_ms(), limit = s->cfg->sealer.unstamped_alarm_s * 1000;
+    int64_t now = tsb_now_ms(), limit = s->cfg->sealer.unstamped_alarm_s * 1000;
     int64_t oldest = s->stats.oldest_unstamped_ms;
     s->oldest_unstamped_ms = oldest;
     bool raised = oldest != 0 && now - oldest > limit;
@@ -788,7 +778,7 @@ bool tsb_sender_refusing(void *arg, char *why, size_t why_len)
 {
     const struct tsb_sender *s = arg;
     int64_t limit = s->cfg->sealer.refuse_after_unstamped_s * 1000;
-    int64_t oldest = s->oldest_unstamped_ms, age = wall_ms() - oldest;
+    int64_t oldest = s->oldest_unstamped_ms, age = tsb_now_ms() - oldest;
     if (limit == 0 || oldest == 0 || age <= limit)
         return false;
     snprintf(why, why_len,
@@ -857,7 +847,7 @@ int tsb_sender_reload(struct tsb_sender *s, const struct tsb_config *next)
                                           .password_env = env};
         bool refuse = s->cfg->tsa.keystore_permissions == TSB_KEY_PERMS_REFUSE;
         if ((r = tsb_keystore_check_private(&src, refuse)) != 0 ||
-            (r = tsb_keystore_load(&src, wall_ms(), &ks)) != 0)
+            (r = tsb_keystore_load(&src, tsb_now_ms(), &ks)) != 0)
             goto out;
     }
     tsb_token_verifier_free(s->next_v);
@@ -903,7 +893,7 @@ int tsb_sender_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
     struct tsb_keystore_source src = {.path = cfg->tsa.keystore,
                                       .password_file = cfg->tsa.keystore_password_file,
                                       .password_env = cfg->tsa.keystore_password_env};
-    if ((r = tsb_keystore_load(&src, wall_ms(), &s->ks)) != 0)
+    if ((r = tsb_keystore_load(&src, tsb_now_ms(), &s->ks)) != 0)
         goto fail;
     tsb_metrics_keystore(tsb_keystore_not_after_ms(s->ks));
     if ((r = tsb_token_verifier_from_files(cfg->tsa.trust_anchors, cfg->tsa.tsa_certs,

@@ -1,5 +1,5 @@
 /* Unit tests for timefmt: UTC formatting (including before 1970), Europe/Brussels from the tz
- * database across both daylight saving switches, TZ restored after each call, unknown zones
+ * database across both daylight saving switches, TZ never rewritten by a call, unknown zones
  * refused, and the --from/--to parser (dates as whole local days, offsets, ms) with its refusals.
  */
 #include <setjmp.h>
@@ -9,8 +9,11 @@
 #include <cmocka.h>
 
 #include "err.h"
+#include "period.h"
 #include "timefmt.h"
 
+#include <dlfcn.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +47,7 @@ static const struct {
 static void test_brussels_from_tzdata(void **state)
 {
     char b[TSB_TIME_STR_MAX];
-    setenv("TZ", "Asia/Tokyo", 1);
+    setenv("TZ", "Asia/Tokyo", 1); /* the zone of the process plays no part */
     for (size_t i = 0; i < sizeof(zone_kat) / sizeof(zone_kat[0]); i++) {
         assert_int_equal(tsb_time_zone(zone_kat[i].ms, BXL, b), 0);
         assert_string_equal(b, zone_kat[i].want);
@@ -55,6 +58,54 @@ static void test_brussels_from_tzdata(void **state)
     assert_null(getenv("TZ"));
     assert_int_equal(tsb_time_zone(0, "UTC", b), 0);
     assert_string_equal(b, "1970-01-01 00:00:00.000 UTC (UTC+00:00)");
+}
+
+/* setenv and unsetenv of this executable shadow the C library's for tsbag's code (linked
+ * statically), so every write of TZ is seen; the test's own calls go through with_env. */
+static int tz_writes;
+static bool test_writes;
+
+int setenv(const char *name, const char *value, int overwrite)
+{
+    if (strcmp(name, "TZ") == 0 && !test_writes)
+        tz_writes++;
+    int (*real)(const char *, const char *, int) =
+        (int (*)(const char *, const char *, int))dlsym(RTLD_NEXT, "setenv");
+    return real(name, value, overwrite);
+}
+
+int unsetenv(const char *name)
+{
+    if (strcmp(name, "TZ") == 0 && !test_writes)
+        tz_writes++;
+    int (*real)(const char *) = (int (*)(const char *))dlsym(RTLD_NEXT, "unsetenv");
+    return real(name);
+}
+
+/* No conversion writes TZ, not even to set and restore it: in tsbagd other threads read the
+ * environment meanwhile (getenv, localtime), and glibc documents setenv as unsafe against that. */
+static void test_tz_never_written(void **state)
+{
+    (void)state;
+    char b[TSB_TIME_STR_MAX];
+    int64_t ms, from, to;
+    struct tsb_date d;
+    test_writes = true;
+    setenv("TZ", "Asia/Tokyo", 1);
+    test_writes = false;
+    tz_writes = 0;
+    assert_int_equal(tsb_time_zone(1792890000000LL, BXL, b), 0);
+    assert_int_equal(tsb_time_parse("2026-07-01T12:00", BXL, false, &ms), 0);
+    assert_int_equal(tsb_time_parse("2026-03-29", BXL, true, &ms), 0);
+    assert_int_equal(tsb_period_day(BXL, (struct tsb_date){2026, 10, 25}, &from, &to), 0);
+    assert_int_equal(tsb_period_date_of(BXL, to, &d), 0);
+    assert_int_equal(tsb_period_format_local(BXL, to, b), 0);
+    assert_int_equal(tsb_period_check_tz(BXL), 0);
+    assert_int_equal(tz_writes, 0);
+    assert_string_equal(getenv("TZ"), "Asia/Tokyo");
+    test_writes = true;
+    unsetenv("TZ");
+    test_writes = false;
 }
 
 static void test_unknown_zone(void **state)
@@ -85,6 +136,14 @@ static const struct {
     {"2026-07-01T12:00:00+02:00", false, 1782900000000LL},
     {"2026-07-01T05:30:00-04:30", false, 1782900000000LL},
     {"1782900000000", false, 1782900000000LL},
+    /* the hour skipped on 2026-03-29: read as CET, 01:30Z (03:30 CEST) */
+    {"2026-03-29T02:30", false, 1774747800000LL},
+    /* the hour repeated on 2026-10-25: the earlier 02:30, in CEST (00:30Z) */
+    {"2026-10-25T02:30", false, 1792888200000LL},
+    {"2026-10-25T03:00", false, 1792893600000LL},
+    /* year boundary in local time */
+    {"2026-01-01T00:00", false, 1767222000000LL},
+    {"2025-12-31", true, 1767221999999LL},
 };
 
 static void test_parse(void **state)
@@ -131,6 +190,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utc),
         cmocka_unit_test(test_brussels_from_tzdata),
+        cmocka_unit_test(test_tz_never_written),
         cmocka_unit_test(test_unknown_zone),
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_parse_refusals),

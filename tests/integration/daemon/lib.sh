@@ -2,22 +2,28 @@
 # start_daemon, push, sql, gap_free, verify_stamped ...) plus the few below.
 . "$(dirname "${BASH_SOURCE[0]}")/../sender/lib.sh"
 
-# fresh_daemon ARGS...: start_daemon with an empty log, so that an earlier run's "ready" line
-# is not taken for this one's (the previous log is appended to $T/d-all.log).
+# fresh_daemon ARGS...: start_daemon with an empty log, so that what a test reads in it is this
+# run's (the previous log is appended to $T/d-all.log).
 fresh_daemon() {
     [ -s "$T/d.log" ] && cat "$T/d.log" >>"$T/d-all.log"
     : >"$T/d.log"
     start_daemon "$@"
 }
 
-# start_fails NAME ARGS...: the command (a tsbagd) must exit 1 without ever becoming ready; its
-# log is $T/NAME.log.
+# start_fails NAME ARGS...: the command (a tsbagd) must exit 1 without ever sending READY=1;
+# its log is $T/NAME.log.
 start_fails() {
-    local name=$1 rc=0
+    local name=$1 rc=0 np
     shift
-    timeout -s KILL 60 "$@" >"$T/$name.log" 2>&1 || rc=$?
+    rm -f "$T/$name.ready" "$T/$name.sock"
+    python3 "$HARNESS/notify_ready.py" "$T/$name.sock" "$T/$name.ready" 120 &
+    np=$!
+    wait_until 60 "the readiness socket" test -S "$T/$name.sock"
+    NOTIFY_SOCKET=$T/$name.sock timeout -s KILL 60 "$@" >"$T/$name.log" 2>&1 || rc=$?
+    notify_stop "$T/$name.sock"
+    wait "$np" 2>/dev/null
     [ "$rc" = 1 ] || { cat "$T/$name.log" >&2; fail "$name: tsbagd exited $rc, expected 1"; }
-    grep -q "tsbagd: ready" "$T/$name.log" && fail "$name: tsbagd said ready before refusing"
+    [ -e "$T/$name.ready" ] && fail "$name: tsbagd said READY=1 before refusing"
     return 0
 }
 

@@ -20,8 +20,8 @@ CHECK_LOG=$T/checks.txt
 CHECK_PID=
 echo "integration.reliability: ${SECONDS_WANTED} s, seed $SEED (TSB_RELIABILITY_SEED to replay)"
 
-# the checker loop outlives a failure: stop it before lib.sh's cleanup removes $T
-trap 'stop_checks; cleanup' EXIT
+# the checker loop outlives a failure: stop it before the harness's cleanup removes $T
+before_cleanup() { stop_checks; }
 
 DAEMON_ARGS=(-s sealer.interval_s=1 -s store.store_content=false)
 check_args=(-s "tsa.trust_anchors=$PKI/tsa-ca.pem")

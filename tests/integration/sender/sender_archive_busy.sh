@@ -64,6 +64,7 @@ wait "$locker" || fail "the sqlite3 shell holding the lock failed: $(cat "$T/loc
 start_sim
 tsbag retry >>"$T/out.txt" 2>&1 || true # skip what is left of the backoff
 wait_for "SELECT state FROM bags WHERE seq = 1" stamped 60
+# the bag's entries: its Ref range (schema 0008 no longer writes entries.bag_seq)
 [ "$(sql "SELECT count(*) FROM entries e JOIN bags b ON e.ref BETWEEN b.first_ref AND b.last_ref
           WHERE b.seq = 1")" = 3 ] || fail "entries lost"
 verify_stamped

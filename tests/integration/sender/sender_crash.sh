@@ -25,7 +25,7 @@ fault 'timeout=30@1'
 push 3 p2
 seal
 wait_for "SELECT state || attempts FROM bags WHERE seq = 2" sent1
-sleep 0.3
+wait_until 30 "the request to be held by the simulator" knobs_are "" # it took timeout@1
 kill9_daemon
 before=$(bag_bytes 2)
 start_daemon

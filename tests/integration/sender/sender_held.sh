@@ -45,7 +45,8 @@ wait_log 'sender: bag 1 HELD after attempt 1 (definitive): TSA refused: urn:oasi
 grep -q 'error: sender: bag 1 HELD after attempt 1' "$T/d.log" || fail "the held line is not an error"
 expect_status_held 1 'RequesterError / urn:oasis:names:tc:dss:1.0:resultminor:GeneralError'
 
-# later bags wait; nothing is resent meanwhile (a negative check: give the sender time to misbehave)
+# later bags wait; nothing is resent meanwhile (a negative check: the sleep is the window given
+# to the sender to misbehave, not an ordering; a resend would take retry_min_ms = 100 ms)
 push 1 behind
 seal
 sleep 1

@@ -11,7 +11,9 @@ start_daemon -s sealer.interval_s=2 -s tsa.retry_max_ms=1000 -s tsa.connect_time
 
 for round in 1 2 3 4; do
     push 4 "r$round"
-    sleep 2.2 # at least one interval boundary per round
+    # each round is sealed at an interval boundary before the next one is pushed
+    wait_for "SELECT count(*) FROM entries e WHERE NOT EXISTS
+              (SELECT 1 FROM bags b WHERE e.ref BETWEEN b.first_ref AND b.last_ref)" 0
 done
 [ "$(sql "SELECT count(*) FROM entries")" = 16 ] || fail "not every push was acknowledged"
 bags=$(sql "SELECT count(*) FROM bags")

@@ -1,76 +1,22 @@
-# Shared helpers of the simulator integration tests (sourced). Environment from ctest:
-#   TSB_SOURCE_DIR, TSB_SHARED_DIR, TSB_SIM (the ehealth-sim binary), TSB_SIM_PKI (a dev-pki
-#   folder made by the fixture). Each test gets a fresh temporary folder $T, removed at exit,
-#   and the simulator it starts is stopped (and its exit status checked) at exit.
-set -uo pipefail
+# Helpers of the simulator integration tests (sourced), on top of tests/lib/harness.sh ($T,
+# start_sim/stop_sim, fault, wait_until ...): signed requests, SOAP posts, XPath and schema
+# checks. Environment from ctest: TSB_SOURCE_DIR, TSB_SHARED_DIR, TSB_SIM (the ehealth-sim
+# binary), TSB_SIM_PKI (a dev-pki folder made by the fixture).
+SUITE=sim
+. "$(dirname "${BASH_SOURCE[0]}")/../../lib/harness.sh"
 
 SRC=${TSB_SOURCE_DIR:?}
 SHARED=${TSB_SHARED_DIR:-$SRC/../shared}
 XSD=$SHARED/reference/xsd
-T=$(mktemp -d "${TMPDIR:-/tmp}/tsb-sim-test.XXXXXX")
-SIM_PID=
-NAME=$(basename "$0" .sh)
-
-cleanup() {
-    if [ -n "$SIM_PID" ]; then
-        kill -TERM "$SIM_PID" 2>/dev/null
-        wait "$SIM_PID" 2>/dev/null
-    fi
-    rm -rf "$T"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL [$NAME]: $*" >&2
-    if [ -s "$T/sim.log" ]; then
-        echo "--- simulator log (tail) ---" >&2
-        tail -n 30 "$T/sim.log" >&2
-    fi
-    exit 1
-}
-pass() {
-    echo "PASS [$NAME]"
-    exit 0
-}
-
-PKI=${TSB_SIM_PKI:-}
-SIM=${TSB_SIM:-}
 SIGN="$SRC/tools/sim-sign-request"
 ACTION='SOAPAction: "urn:be:fgov:ehealth:timestamping:protocol:v2:stamp"'
 ID_HOSPITAL=tsa_0406798006_01
 NS=urn:be:fgov:ehealth:timestamping:protocol:v2
 
-need_sim() {
-    [ -x "$SIM" ] || fail "TSB_SIM does not name the ehealth-sim binary"
-    [ -s "$PKI/ca.pem" ] || fail "TSB_SIM_PKI ($PKI) holds no dev-pki output"
-}
-
-# start_sim [ARGS...]: starts ehealth-sim on port 0 with its archive in $T; sets PORT and URL.
-start_sim() {
-    rm -f "$T/port"
-    "$SIM" --pki "$PKI" --db "$T/sim.db" --port 0 --port-file "$T/port" "$@" \
-        >"$T/sim.out" 2>>"$T/sim.log" &
-    SIM_PID=$!
-    local i
-    for i in $(seq 1 200); do
-        [ -s "$T/port" ] && break
-        kill -0 "$SIM_PID" 2>/dev/null || fail "ehealth-sim exited at start"
-        sleep 0.05
-    done
-    [ -s "$T/port" ] || fail "ehealth-sim did not write its port file"
-    PORT=$(cat "$T/port")
-    URL=https://localhost:$PORT
+# after each start_sim: the first stdout line is the listening address
+sim_started() {
     grep -qx "ehealth-sim listening on https://127.0.0.1:$PORT" "$T/sim.out" ||
         fail "first stdout line is not the listening address: $(head -1 "$T/sim.out")"
-}
-
-# stop_sim: SIGTERM, and the simulator must exit 0 (clean shutdown, no sanitizer report).
-stop_sim() {
-    kill -TERM "$SIM_PID"
-    local rc=0
-    wait "$SIM_PID" || rc=$?
-    SIM_PID=
-    [ "$rc" = 0 ] || fail "ehealth-sim exited with status $rc"
 }
 
 sign() { "$SIGN" --pki "$PKI" "$@" || fail "sim-sign-request $* failed"; }
@@ -85,11 +31,6 @@ post() {
 tsa() { post /TimestampAuthority/v2 "$@"; }
 consult() { post /TimestampConsult/v2 "$@"; }
 
-admin_fault() {
-    local out
-    out=$(curl -s --cacert "$PKI/tls-ca.pem" --data-binary "$1" -w ' %{http_code}' "$URL/admin/fault")
-    [ "${out##* }" = 200 ] || fail "admin fault '$1' refused: $out"
-}
 sim_clock() { curl -s --cacert "$PKI/tls-ca.pem" "$URL/admin/clock"; }
 
 # xp XPATH [FILE]: the string value of XPATH in FILE (default $T/resp.xml); local names only.

@@ -58,7 +58,7 @@ if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0
     "$SIM" --pki "$PKI" --db "$T/sim6.db" --listen ::1 --port 0 --port-file "$T/port6" \
         >"$T/sim6.out" 2>>"$T/sim.log" &
     SIM_PID=$!
-    for i in $(seq 1 200); do [ -s "$T/port6" ] && break; sleep 0.05; done
+    wait_until 60 "the IPv6 simulator's port file" test -s "$T/port6"
     PORT=$(cat "$T/port6")
     grep -qx "ehealth-sim listening on https://\[::1\]:$PORT" "$T/sim6.out" ||
         fail "IPv6 listening line: $(cat "$T/sim6.out")"

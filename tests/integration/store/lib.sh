@@ -39,16 +39,14 @@ stop_load() {
     LOAD_PID=
 }
 
-# Background loops end before the folder goes (the sender lib's cleanup removes it).
+# Background loops end before the folder goes (the harness's cleanup hook).
 BG_PIDS=
-check_cleanup() {
+before_cleanup() {
     stop_load
     touch "$T/bg.stop" 2>/dev/null
     local p
     for p in $BG_PIDS; do wait "$p" 2>/dev/null; done
-    cleanup
 }
-trap check_cleanup EXIT
 
 # size FILE: its size in bytes, 0 when absent.
 size() { stat -c %s "$1" 2>/dev/null || echo 0; }

@@ -1,26 +1,17 @@
-# Shared helpers of the verify/export integration tests (sourced). Environment from ctest:
-#   TSB_SOURCE_DIR, TSB_TSBAG (the tsbag binary), TSB_MKARCHIVE (the archive fixture builder),
-#   TSB_VERIFY_PKI (a dev-pki folder made by the integration.verify_pki fixture).
-# Each test gets a fresh temporary folder $T (removed at exit) holding archive.db, built by
-# mkarchive, and the documents doc1.txt..doc5.txt. TSB_UPDATE_GOLDEN=1 rewrites golden files.
-set -uo pipefail
+# Helpers of the verify/export integration tests (sourced), on top of tests/lib/harness.sh ($T,
+# fail, pass ...). Environment from ctest: TSB_SOURCE_DIR, TSB_TSBAG (the tsbag binary),
+# TSB_MKARCHIVE (the archive fixture builder), TSB_VERIFY_PKI (a dev-pki folder made by the
+# integration.verify_pki fixture). $T holds archive.db, built by mkarchive, and the documents
+# doc1.txt..doc5.txt. TSB_UPDATE_GOLDEN=1 rewrites golden files.
+SUITE=verify
+. "$(dirname "${BASH_SOURCE[0]}")/../../lib/harness.sh"
 
 SRC=${TSB_SOURCE_DIR:?}
 TSBAG=${TSB_TSBAG:?}
 PKI=${TSB_VERIFY_PKI:?}
 GOLDEN=$SRC/tests/data/verify
-NAME=$(basename "$0" .sh)
-T=$(mktemp -d "${TMPDIR:-/tmp}/tsb-verify-test.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-
-fail() {
-    echo "FAIL [$NAME]: $*" >&2
-    exit 1
-}
-pass() {
-    echo "PASS [$NAME]"
-    exit 0
-}
+DB= # tsb's archive: $T/archive.db unless a test names a tampered copy
+LOGS=()
 
 [ -s "$PKI/tsa.key" ] || fail "no development PKI in $PKI (fixture integration.verify_pki)"
 mkdir -p "$T/work"
@@ -88,9 +79,9 @@ flip_hex() {
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
-# sql DB STATEMENTS: runs SQL on a copy-tampered archive (the triggers that protect stamped bags
+# sql_tamper DB STATEMENTS: runs SQL on a copy-tampered archive (the triggers that protect stamped bags
 # and sealed entries are dropped first, as an attacker with file access would).
-sql() {
+sql_tamper() {
     sqlite3 "$1" "DROP TRIGGER IF EXISTS bags_update_immutable;
                   DROP TRIGGER IF EXISTS bags_update_transition;
                   DROP TRIGGER IF EXISTS entries_no_update; $2" || fail "sqlite3 failed"

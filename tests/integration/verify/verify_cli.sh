@@ -63,7 +63,7 @@ h2=$(sha doc2.txt)
 
 # one byte of the bag (Ref 2's hash): the bag no longer matches the token
 db=$(copy_db bag)
-sql "$db" "UPDATE bags SET bytes = CAST(replace(CAST(bytes AS TEXT), '$h2', '$(flip_hex "$h2")') AS BLOB) WHERE seq = 1;"
+sql_tamper "$db" "UPDATE bags SET bytes = CAST(replace(CAST(bytes AS TEXT), '$h2', '$(flip_hex "$h2")') AS BLOB) WHERE seq = 1;"
 DB=$db expect_rc 1 tsb verify doc1.txt
 golden invalid-bag.txt "$T/out"
 expect_line "doc1.txt: INVALID (failed check: messageImprint)"
@@ -71,14 +71,14 @@ expect_line "What it means: The bag was altered after it was stamped"
 
 # one byte of the bag (this entry's own hash): the bag does not list it
 db=$(copy_db bagentry)
-sql "$db" "UPDATE bags SET bytes = CAST(replace(CAST(bytes AS TEXT), '$h1', '$(flip_hex "$h1")') AS BLOB) WHERE seq = 1;"
+sql_tamper "$db" "UPDATE bags SET bytes = CAST(replace(CAST(bytes AS TEXT), '$h1', '$(flip_hex "$h1")') AS BLOB) WHERE seq = 1;"
 DB=$db expect_rc 1 tsb verify --ref 1
 expect_line "Ref 1: INVALID (failed check: entry in bag)"
 expect_line "bag 1 lists Ref 1 with hash $(flip_hex "$h1"), not $h1"
 
 # one byte of the token (its signature)
 db=$(copy_db token)
-sql "$db" "UPDATE bags SET token = substr(token, 1, length(token) - 1) ||
+sql_tamper "$db" "UPDATE bags SET token = substr(token, 1, length(token) - 1) ||
            CASE WHEN substr(token, -1) = X'00' THEN X'01' ELSE X'00' END WHERE seq = 1;"
 DB=$db expect_rc 1 tsb verify doc1.txt
 golden invalid-token.txt "$T/out"
@@ -86,7 +86,7 @@ expect_line "doc1.txt: INVALID (failed check: CMS signature)"
 
 # one byte of the stored content
 db=$(copy_db content)
-sql "$db" "UPDATE entries SET content = CAST(replace(CAST(content AS TEXT), '400 mg', '800 mg') AS BLOB) WHERE ref = 3;"
+sql_tamper "$db" "UPDATE entries SET content = CAST(replace(CAST(content AS TEXT), '400 mg', '800 mg') AS BLOB) WHERE ref = 3;"
 DB=$db expect_rc 1 tsb verify --ref 3
 expect_line "Ref 3: INVALID (failed check: stored content)"
 
@@ -103,7 +103,7 @@ openssl ts -query -data "$T/bag1.xml" -sha256 -cert -no_nonce -out "$T/q.tsq" 2>
     (cd "$T/work" && openssl ts -reply -config ts.cnf -queryfile "$T/q.tsq" \
         -signer "$PKI/rogue-tsa.pem" -inkey "$PKI/rogue-tsa.key" -token_out \
         -out "$T/rogue.der" 2>/dev/null) || fail "cannot make the rogue token"
-sql "$db" "UPDATE bags SET token = readfile('$T/rogue.der') WHERE seq = 1;"
+sql_tamper "$db" "UPDATE bags SET token = readfile('$T/rogue.der') WHERE seq = 1;"
 DB=$db expect_rc 1 tsb verify doc1.txt
 expect_line "doc1.txt: INVALID (failed check: certificate chain at genTime)"
 expect_line "CN=Rogue Time Stamping Authority does not chain to any configured TSA trust anchor"
@@ -126,7 +126,7 @@ openssl ts -query -data "$T/bag1.xml" -sha256 -no_nonce -out "$T/q-nocert.tsq" 2
     (cd "$T/work" && openssl ts -reply -config ts.cnf -queryfile "$T/q-nocert.tsq" \
         -signer "$PKI/tsa.pem" -inkey "$PKI/tsa.key" -token_out -out "$T/nocerts.der" \
         2>/dev/null) || fail "cannot make the token without certificates"
-sql "$db" "UPDATE bags SET token = readfile('$T/nocerts.der') WHERE seq = 1;"
+sql_tamper "$db" "UPDATE bags SET token = readfile('$T/nocerts.der') WHERE seq = 1;"
 DB=$db expect_rc 1 tsb verify doc1.txt
 expect_line "doc1.txt: INVALID (failed check: signer certificate)"
 DB=$db expect_rc 0 tsb -s "tsa.tsa_certs=$PKI/tsa.pem" verify doc1.txt

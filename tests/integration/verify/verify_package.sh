@@ -140,7 +140,7 @@ db=$(copy_db pss)
 sqlite3 "$db" "SELECT writefile('$T/tok1.der', token) FROM bags WHERE seq = 1;" >/dev/null
 "${TSB_RESIGN:?}" "$T/tok1.der" "$PKI/tsa.pem" "$PKI/tsa.key" "$T/pss.der" pss ||
     fail "cannot re-sign the token with RSASSA-PSS"
-sql "$db" "UPDATE bags SET token = readfile('$T/pss.der') WHERE seq = 1;"
+sql_tamper "$db" "UPDATE bags SET token = readfile('$T/pss.der') WHERE seq = 1;"
 DB=$db expect_rc 0 tsb export --out "$T/pss" --ref 1
 expect_rc 0 pv "$T/pss" --anchors "$PKI/tsa-ca.pem" "$T/doc1.txt"
 expect_line "doc1.txt: VALID"

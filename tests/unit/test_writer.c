@@ -1,0 +1,232 @@
+/* Unit tests for writer (src/daemon/writer.c, compiled into this test): entries and jobs run and
+ * complete in submission order on a real SQLite archive; consecutive entries are committed
+ * together up to batch_max (shown by a batch the store refuses: every entry of it fails, and only
+ * those), a job is never merged into a batch and sees every entry submitted before it; a stop
+ * ends the batching delay at once and drains the queue before stopped runs; a TSB_EDURABLE
+ * poisons the writer (every later item completes with TSB_EDURABLE, on_fatal once). Each test
+ * ends with every handle closed and uv_loop_close() == 0. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "err.h"
+#include "store.h"
+#include "testlib.h"
+#include "writer.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#define MAX_ITEMS 16
+
+struct fixture;
+
+struct item {
+    struct tsb_writer_entry e; /* for entries */
+    struct fixture *f;
+    int index;      /* submission position */
+    int status;     /* the job's or the entry's completion status */
+    bool done;      /* loop thread */
+    int64_t seen;   /* jobs: entries in the archive when the job ran (writer thread) */
+    int job_result; /* jobs: what the job returns */
+};
+
+struct fixture {
+    char *dir;
+    uv_loop_t loop;
+    struct tsb_writer *w;
+    struct item items[MAX_ITEMS];
+    int n;
+    int order[MAX_ITEMS]; /* indexes in completion order */
+    int completed;
+    int fatal_calls;
+    int fatal_status;
+    bool stopped;
+    int completed_at_stop;
+};
+
+static void on_fatal(void *arg, int status)
+{
+    struct fixture *f = arg;
+    f->fatal_calls++;
+    f->fatal_status = status;
+}
+
+static void complete(struct item *it, int status)
+{
+    assert_false(it->done); /* exactly once */
+    it->done = true;
+    it->status = status;
+    it->f->order[it->f->completed++] = it->index;
+}
+
+static void entry_done(struct tsb_writer_entry *e)
+{
+    struct item *it = (struct item *)e; /* e is the first member */
+    complete(it, e->status);
+}
+
+static int job_fn(struct tsb_store *store, void *arg)
+{
+    struct item *it = arg;
+    struct tsb_store_stats st;
+    it->seen = tsb_store_stats(store, &st) == 0 ? st.entries : -1;
+    return it->job_result;
+}
+
+static void job_done(void *arg, int status)
+{
+    complete(arg, status);
+}
+
+static void start(struct fixture *f, size_t batch_max, int batch_delay_ms)
+{
+    memset(f, 0, sizeof(*f));
+    f->dir = tsb_test_tmpdir();
+    char *path = tsb_test_path(f->dir, "archive.db");
+    struct tsb_store *s = NULL;
+    assert_int_equal(tsb_store_open(path, NULL, &s), 0);
+    free(path);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    struct tsb_writer_opts o = {
+        .batch_max = batch_max, .batch_delay_ms = batch_delay_ms, .on_fatal = on_fatal, .arg = f};
+    assert_int_equal(tsb_writer_start(&f->loop, s, &o, &f->w), 0);
+}
+
+/* Queues an entry; source NULL makes the store refuse the batch it is in (TSB_EINVAL). */
+static struct item *entry(struct fixture *f, const char *source)
+{
+    struct item *it = &f->items[f->n];
+    it->f = f;
+    it->index = f->n++;
+    memset(it->e.in.digest, it->index + 1, sizeof(it->e.in.digest));
+    it->e.in.source = source;
+    it->e.in.received_ms = 1782900000000LL + it->index;
+    it->e.done = entry_done;
+    tsb_writer_submit_entry(f->w, &it->e);
+    return it;
+}
+
+static struct item *job(struct fixture *f, int result)
+{
+    struct item *it = &f->items[f->n];
+    it->f = f;
+    it->index = f->n++;
+    it->seen = -2;
+    it->job_result = result;
+    assert_int_equal(tsb_writer_submit_job(f->w, job_fn, job_done, it), 0);
+    return it;
+}
+
+static void stopped(void *arg)
+{
+    struct fixture *f = arg;
+    f->stopped = true;
+    f->completed_at_stop = f->completed;
+}
+
+/* Stops the writer, runs the loop until everything closed, checks the loop closes. */
+static void finish(struct fixture *f)
+{
+    tsb_writer_stop(f->w, stopped, f);
+    assert_int_equal(tsb_writer_submit_job(f->w, job_fn, job_done, &f->items[0]), TSB_ECLOSED);
+    assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+    assert_true(f->stopped);
+    assert_int_equal(f->completed_at_stop, f->n); /* the queue drained before stopped */
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    for (int i = 0; i < f->n; i++)
+        assert_int_equal(f->order[i], i); /* completions in submission order */
+    tsb_test_rmtree(f->dir);
+    free(f->dir);
+}
+
+static void test_order(void **state)
+{
+    (void)state;
+    static struct fixture f;
+    start(&f, 64, 0);
+    struct item *a = entry(&f, "his");
+    struct item *j1 = job(&f, 0);
+    struct item *b = entry(&f, "his");
+    struct item *c = entry(&f, "pharmacy");
+    struct item *j2 = job(&f, 0);
+    struct item *d = entry(&f, "his");
+    finish(&f);
+    assert_int_equal(a->status, 0);
+    assert_int_equal(b->status, 0);
+    assert_int_equal(c->status, 0);
+    assert_int_equal(d->status, 0);
+    assert_int_equal(j1->status, 0);
+    assert_int_equal(j2->status, 0);
+    /* a job sees exactly what was submitted before it */
+    assert_int_equal(j1->seen, 1);
+    assert_int_equal(j2->seen, 3);
+    /* Refs strictly increase in submission order */
+    assert_true(a->e.ref > 0);
+    assert_true(b->e.ref > a->e.ref);
+    assert_true(c->e.ref > b->e.ref);
+    assert_true(d->e.ref > c->e.ref);
+    assert_int_equal(f.fatal_calls, 0);
+}
+
+static void test_batches_and_stop_drains(void **state)
+{
+    (void)state;
+    static struct fixture f;
+    /* a delay far longer than the test: a full batch must not wait for it, nor a stop */
+    start(&f, 3, 600000);
+    struct item *a = entry(&f, "his");
+    struct item *b = entry(&f, "his");
+    struct item *c = entry(&f, NULL); /* the store refuses this batch: all of a, b, c fail */
+    struct item *j = job(&f, 0);
+    struct item *d = entry(&f, "his");
+    struct item *e = entry(&f, "his");
+    struct item *g = entry(&f, "his"); /* a full batch again: d, e, g */
+    struct item *h = entry(&f, "his"); /* alone, waiting for company until the stop */
+    finish(&f);
+    assert_int_equal(a->status, TSB_EINVAL);
+    assert_int_equal(b->status, TSB_EINVAL);
+    assert_int_equal(c->status, TSB_EINVAL);
+    assert_int_equal(a->e.ref, 0);
+    assert_int_equal(j->status, 0);
+    assert_int_equal(j->seen, 0); /* nothing of the refused batch was written */
+    assert_int_equal(d->status, 0);
+    assert_int_equal(e->status, 0);
+    assert_int_equal(g->status, 0);
+    assert_int_equal(h->status, 0); /* committed by the drain at stop */
+    assert_true(e->e.ref > d->e.ref && g->e.ref > e->e.ref && h->e.ref > g->e.ref);
+    assert_int_equal(f.fatal_calls, 0);
+}
+
+static void test_durable_failure_poisons(void **state)
+{
+    (void)state;
+    static struct fixture f;
+    start(&f, 8, 0);
+    struct item *a = entry(&f, "his");
+    struct item *bad = job(&f, TSB_EDURABLE); /* e.g. a failed fsync inside a job */
+    struct item *b = entry(&f, "his");
+    struct item *j = job(&f, 0);
+    finish(&f);
+    assert_int_equal(a->status, 0);
+    assert_int_equal(bad->status, TSB_EDURABLE);
+    assert_int_equal(b->status, TSB_EDURABLE); /* never written, never acknowledged */
+    assert_int_equal(b->e.ref, 0);
+    assert_int_equal(j->status, TSB_EDURABLE);
+    assert_int_equal(j->seen, -2); /* the job did not run */
+    assert_int_equal(f.fatal_calls, 1);
+    assert_int_equal(f.fatal_status, TSB_EDURABLE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_order),
+        cmocka_unit_test(test_batches_and_stop_drains),
+        cmocka_unit_test(test_durable_failure_poisons),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -136,6 +136,11 @@ bool tsb_frame_decoder_midframe(const struct tsb_frame_decoder *d)
     return d->hdr_got > 0 && !handed_out(d);
 }
 
+size_t tsb_frame_decoder_held(const struct tsb_frame_decoder *d)
+{
+    return d->frame.len;
+}
+
 static int check_length(struct tsb_frame_decoder *d, uint32_t len)
 {
     if (len == 0) {

@@ -113,6 +113,8 @@ int tsb_frame_decode(struct tsb_frame_decoder *d, struct tsb_slice *in, struct t
 
 /* True when some bytes of an unfinished frame have been consumed. */
 bool tsb_frame_decoder_midframe(const struct tsb_frame_decoder *d);
+/* Bytes of an unfinished frame the decoder holds (assembled across reads). */
+size_t tsb_frame_decoder_held(const struct tsb_frame_decoder *d);
 
 /* ---- request bodies ------------------------------------------------------------------------ */
 

@@ -73,7 +73,8 @@ static void wake_parked(struct tsb_ingest *in)
 
 static size_t conn_bytes(const struct conn *c)
 {
-    return c->held + tsb_stream_queued(&c->s) + tsb_stream_input(&c->s).len + c->dec.frame.len;
+    return c->held + tsb_stream_queued(&c->s) + tsb_stream_input(&c->s).len +
+           tsb_frame_decoder_held(&c->dec);
 }
 
 /* Brings c's part of in->buffered up to date; wakes the parked when the total falls under the
@@ -245,10 +246,10 @@ bool tsb_ingest_conn_serve(struct conn *c, char *why, size_t n)
         return false;
     tsb_ingest_set_stage(c, STAGE_SERVING);
     conn_set_state(c, CONN_SERVING);
-    enum tsb_metrics_listener kind = !c->is_tcp         ? TSB_METRICS_UNIX
-                                     : c->s.tls != NULL ? TSB_METRICS_TLS
-                                                        : TSB_METRICS_TCP;
-    c->metrics_slot = tsb_metrics_source(kind, c->s.tls && in->allow ? c->source : "");
+    enum tsb_metrics_listener kind = !c->is_tcp                      ? TSB_METRICS_UNIX
+                                     : tsb_stream_tls(&c->s) != NULL ? TSB_METRICS_TLS
+                                                                     : TSB_METRICS_TCP;
+    c->metrics_slot = tsb_metrics_source(kind, tsb_stream_tls(&c->s) && in->allow ? c->source : "");
     tsb_ingest_conn_arm(c, (uint64_t)in->cfg->ingest.idle_timeout_ms);
     return true;
 }
@@ -415,7 +416,7 @@ static void idle_cb(uv_timer_t *t)
             uv_timer_start(&c->idle, idle_cb, hs - (now - c->accepted_ms), 0);
             return;
         }
-        if (c->s.tls != NULL && !tsb_tls_handshake_done(c->s.tls)) {
+        if (tsb_stream_tls(&c->s) != NULL && !tsb_tls_handshake_done(tsb_stream_tls(&c->s))) {
             /* no TLS session to carry a NACK: the peer sees the connection close */
             tsb_info("ingest: %s: closed: TLS handshake not done within "
                      "ingest.handshake_timeout_ms",

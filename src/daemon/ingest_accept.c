@@ -111,7 +111,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     if (tcp)
-        tsb_listen_peer(&c->s.h.tcp, c->addr, sizeof(c->addr), c->peer, sizeof(c->peer));
+        tsb_listen_peer(tsb_stream_tcp(&c->s), c->addr, sizeof(c->addr), c->peer, sizeof(c->peer));
     else {
         snprintf(c->addr, sizeof(c->addr), "unix");
         snprintf(c->peer, sizeof(c->peer), "unix#%p", (void *)c);
@@ -311,7 +311,7 @@ void tsb_ingest_stop(struct tsb_ingest *in, bool archive_failed, void (*stopped)
     for (struct conn *c = in->conns; c != NULL; c = c->next) {
         if (c->state >= CONN_FINISHING)
             continue;
-        if (c->s.tls != NULL && !tsb_tls_handshake_done(c->s.tls)) {
+        if (tsb_stream_tls(&c->s) != NULL && !tsb_tls_handshake_done(tsb_stream_tls(&c->s))) {
             tsb_ingest_conn_abort(c); /* nothing can be said before TLS is up */
             continue;
         }

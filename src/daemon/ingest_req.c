@@ -162,7 +162,7 @@ static void handle_submit(struct conn *c, const struct tsb_frame *f)
 static bool tls_source(struct conn *c, const char *given, char *why, size_t n)
 {
     char subject[SUBJECT_MAX];
-    if (tsb_tls_peer_subject(c->s.tls, subject, sizeof(subject)) != 0) {
+    if (tsb_tls_peer_subject(tsb_stream_tls(&c->s), subject, sizeof(subject)) != 0) {
         snprintf(why, n, "no client certificate subject");
         return false;
     }
@@ -194,7 +194,7 @@ static void handle_hello(struct conn *c, const struct tsb_frame *f)
     memcpy(given, h.source.p, h.source.len);
     given[h.source.len] = '\0';
 
-    if (c->s.tls != NULL && c->in->allow != NULL) {
+    if (tsb_stream_tls(&c->s) != NULL && c->in->allow != NULL) {
         if (!tls_source(c, given, why, sizeof(why))) {
             tsb_ingest_conn_fail(c, TSB_NACK_SOURCE_REFUSED, why);
             return;

@@ -364,6 +364,16 @@ size_t tsb_stream_queued(const struct tsb_stream *s)
     return s->out.len + s->wbuf.len;
 }
 
+struct tsb_tls *tsb_stream_tls(const struct tsb_stream *s)
+{
+    return s->tls;
+}
+
+const uv_tcp_t *tsb_stream_tcp(const struct tsb_stream *s)
+{
+    return s->h.handle.type == UV_TCP ? &s->h.tcp : NULL;
+}
+
 void tsb_stream_on_drain(struct tsb_stream *s, tsb_stream_drain_cb cb)
 {
     s->on_drain = cb;

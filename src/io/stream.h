@@ -89,6 +89,11 @@ void tsb_stream_want_read(struct tsb_stream *s, bool want);
 int tsb_stream_write(struct tsb_stream *s, const uint8_t *p, size_t n);
 /* Bytes queued and not yet handed to the kernel. */
 size_t tsb_stream_queued(const struct tsb_stream *s);
+/* The stream's TLS session (NULL on a plaintext stream), for the peer certificate and the
+ * handshake state. */
+struct tsb_tls *tsb_stream_tls(const struct tsb_stream *s);
+/* The TCP handle of a stream initialised with tcp = true, for the peer address; NULL otherwise. */
+const uv_tcp_t *tsb_stream_tcp(const struct tsb_stream *s);
 /* Sets the callback fired each time the queue empties (may be NULL). */
 void tsb_stream_on_drain(struct tsb_stream *s, tsb_stream_drain_cb cb);
 

@@ -95,7 +95,15 @@ struct conn {
 
 static void pump(struct conn *k);
 
-static void closed(void *data)
+/* tsb_client_close hands its callback what tsb_client_connect was given: a struct conn for the
+ * load connections, the bench itself for the watcher. */
+static void conn_closed(void *data)
+{
+    struct conn *k = data;
+    k->b->open--;
+}
+
+static void watcher_closed(void *data)
 {
     struct bench *b = data;
     b->open--;
@@ -117,11 +125,11 @@ static void finish(struct bench *b)
         b->t_end = uv_hrtime();
     for (int i = 0; i < b->nconn; i++)
         if (b->conns[i].c != NULL) {
-            tsb_client_close(b->conns[i].c, closed);
+            tsb_client_close(b->conns[i].c, conn_closed);
             b->conns[i].c = NULL;
         }
     if (b->watcher != NULL) {
-        tsb_client_close(b->watcher, closed);
+        tsb_client_close(b->watcher, watcher_closed);
         b->watcher = NULL;
     }
     if (!uv_is_closing((uv_handle_t *)&b->tick))
@@ -346,7 +354,11 @@ int main(int argc, char **argv)
     b.t_start = b.t_tokens = uv_hrtime();
     uv_timer_start(&b.tick, on_tick, 1, 1);
     uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    if (b.open != 0 || uv_loop_close(&loop) != 0) {
+        fprintf(stderr, "bench_load: %d connections still open when the event loop ended\n",
+                b.open);
+        return 2;
+    }
 
     double secs = (double)(b.t_end - b.t_start) / 1e9;
     printf("bench_load: conns=%d depth=%zu size=%zu%s rate=%s\n", b.nconn, b.depth, b.size,

@@ -31,6 +31,14 @@ if(TARGET ehealth-sim AND TARGET tsbagd)
         set_tests_properties(integration.daemon_${_c} PROPERTIES LABELS integration
             FIXTURES_REQUIRED sim_pki ENVIRONMENT "${_snd_env}" TIMEOUT 300 SKIP_RETURN_CODE 77)
     endforeach()
+    # integration.client_load (integration/daemon/client_load.sh): bench_load and tsbag push
+    # with deep pipelining against an ingest-only tsbagd; bench_load is built for it.
+    add_custom_target(client_load_bench ALL)
+    add_dependencies(client_load_bench bench_load)
+    add_test(NAME integration.client_load COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/daemon/client_load.sh)
+    set_tests_properties(integration.client_load PROPERTIES LABELS integration
+        FIXTURES_REQUIRED sim_pki TIMEOUT 300
+        ENVIRONMENT "${_snd_env};TSB_BENCH_LOAD=$<TARGET_FILE:bench_load>")
     # integration.reliability (integration/daemon/reliability.sh): ingest, 1 s sealing, stamping,
     # local checks and kill -9 of tsbagd and the simulator for $TSB_RELIABILITY_SECONDS (default
     # 600). Label `reliability` only: tools/dev test leaves it out, tools/dev reliability runs it.

@@ -168,6 +168,46 @@ static int wal_and_damage(struct tsb_store *s)
     return 1;
 }
 
+/* The second TSA's line ([tsa2]): the bags without a second token, and its alarm. Informational:
+ * the eHealth token is the legal evidence, so this never changes the exit status. */
+static int second_tsa(struct tsb_store *s, const struct tsb_config *cfg, int64_t now)
+{
+    struct tsb_tsa2_backlog b;
+    struct tsb_store_stats st;
+    char age[64], lim[64];
+    int r = tsb_store_tsa2_backlog(s, &b);
+    if (r == 0)
+        r = tsb_store_stats(s, &st);
+    if (r != 0) {
+        printf("second TSA:        unknown (%s)\n", tsb_err_detail());
+        return r;
+    }
+    int64_t total = 0;
+    for (int i = 0; i < TSB_BAG_NSTATES; i++)
+        total += st.bags[i];
+    if (cfg->tsa2.url[0] == '\0' && b.bags == total) {
+        printf("second TSA:        off (tsa2.url is empty)\n");
+        return 0;
+    }
+    if (b.bags == 0) {
+        printf("second TSA:        every bag has a second token%s\n",
+               cfg->tsa2.url[0] ? "" : " (tsa2.url is empty: new bags will not)");
+        return 0;
+    }
+    fmt_age(now - b.oldest_sealed_ms, age);
+    printf("second TSA:        %" PRId64 " bag(s) without a second token, oldest SequenceNumber "
+           "%" PRId64 " (sealed %s ago)%s\n",
+           b.bags, b.oldest_seq, age, cfg->tsa2.url[0] ? "" : "; tsa2.url is empty");
+    if (cfg->tsa2.url[0] != '\0' && now - b.oldest_sealed_ms > cfg->tsa2.alarm_s * 1000) {
+        fmt_age(cfg->tsa2.alarm_s * 1000, lim);
+        printf("TSA2 ALARM:        a bag sealed more than %s ago (tsa2.alarm_s) has no second "
+               "token: the second TSA is failing (tsbagd's log names why); eHealth stamping is "
+               "not affected\n",
+               lim);
+    }
+    return 0;
+}
+
 int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv)
 {
     static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
@@ -270,6 +310,8 @@ int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv)
     } else {
         printf("alarm:             none\n");
     }
+    if (second_tsa(s, cfg, now) != 0)
+        rc = TSB_EXIT_FAIL;
     if (wal_and_damage(s) != 0)
         rc = TSB_EXIT_FAIL;
     tsb_store_close(s);

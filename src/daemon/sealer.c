@@ -20,6 +20,7 @@ struct tsb_sealer {
     const struct tsb_config *cfg;
     struct tsb_writer *w;
     struct tsb_sender *sender;
+    struct tsb_tsa2 *tsa2; /* the second TSA, NULL when off */
     uv_timer_t timer;
     int jobs; /* seal jobs submitted and not completed */
     bool stopping, timer_closed;
@@ -85,6 +86,8 @@ static void seal_done(void *arg, int status)
                  j->res.entries, j->done ? "request" : "interval");
         if (s->sender != NULL)
             tsb_sender_kick(s->sender);
+        if (s->tsa2 != NULL)
+            tsb_tsa2_kick(s->tsa2);
     } else {
         tsb_debug("sealer: nothing staged %s", why);
     }
@@ -154,6 +157,11 @@ int tsb_sealer_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
              cfg->sealer.interval_s, cfg->sealer.max_entries, cfg->sealer.max_bag_bytes);
     *out = s;
     return 0;
+}
+
+void tsb_sealer_set_tsa2(struct tsb_sealer *s, struct tsb_tsa2 *tsa2)
+{
+    s->tsa2 = tsa2;
 }
 
 void tsb_sealer_seal_hook(void *arg, tsb_seal_done_fn done, void *req)

@@ -16,6 +16,7 @@
  */
 #include "sender.h"
 
+#include "backoff.h"
 #include "capture.h"
 #include "codec.h"
 #include "dss.h"
@@ -30,7 +31,6 @@
 #include "token.h"
 
 #include <inttypes.h>
-#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,19 +177,9 @@ static void on_retry(uv_timer_t *t)
     go_load(t->data);
 }
 
-/* min(retry_max, retry_min * 2^(streak-1)), then "equal jitter": a uniform draw in [d/2, d], so
- * that many appliances recovering from the same outage do not hit the TSA in step. */
 static int64_t backoff_ms(const struct tsb_sender *s)
 {
-    int64_t d = s->cfg->tsa.retry_min_ms;
-    for (int i = 1; i < s->streak && d < s->cfg->tsa.retry_max_ms; i++)
-        d *= 2;
-    if (d > s->cfg->tsa.retry_max_ms)
-        d = s->cfg->tsa.retry_max_ms;
-    uint32_t rnd = 0;
-    if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
-        rnd = (uint32_t)wall_ms();
-    return d / 2 + (int64_t)(rnd % (uint64_t)(d / 2 + 1));
+    return tsb_backoff_ms(s->cfg->tsa.retry_min_ms, s->cfg->tsa.retry_max_ms, s->streak);
 }
 
 /* why: what failed (TSA answer, transport or archive), never bag content. */

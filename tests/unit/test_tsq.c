@@ -25,13 +25,21 @@ static const uint8_t other_nonce[TSB_TSQ_NONCE_LEN] = {0x81, 0x02, 0x03, 0x04,
 static uint8_t digest[TSB_SHA256_LEN], other_digest[TSB_SHA256_LEN];
 static const char bag[] = "<TimeStampBag SequenceNumber=\"1\"/>";
 
-static char *at(const char *name)
+/* Reads or writes the file name in the test folder. */
+static uint8_t *read_in(const char *name, size_t *len)
 {
-    static char bufs[8][4200];
-    static int i;
-    char *b = bufs[i++ % 8];
-    snprintf(b, 4200, "%s/%s", dir, name);
+    char *p = tsb_test_path(dir, name);
+    uint8_t *b = tsb_test_read_file(p, len);
+    free(p);
     return b;
+}
+
+static int write_in(const char *name, const void *b, size_t len)
+{
+    char *p = tsb_test_path(dir, name);
+    int r = tsb_test_write_file(p, b, len);
+    free(p);
+    return r;
 }
 
 static void write_request(const uint8_t *d, const uint8_t *n, const char *name)
@@ -39,7 +47,7 @@ static void write_request(const uint8_t *d, const uint8_t *n, const char *name)
     struct tsb_buf q;
     tsb_buf_init(&q, 4096);
     assert_int_equal(tsb_tsq_request(d, n, &q), 0);
-    assert_int_equal(tsb_test_write_file(at(name), q.p, q.len), 0);
+    assert_int_equal(write_in(name, q.p, q.len), 0);
     tsb_buf_cleanup(&q);
 }
 
@@ -52,7 +60,7 @@ static int setup(void **state)
     tsb_sha256((const uint8_t *)bag, strlen(bag), digest);
     memcpy(other_digest, digest, sizeof(digest));
     other_digest[0] ^= 1;
-    if (tsb_test_write_file(at("bag.xml"), bag, strlen(bag)) != 0)
+    if (write_in("bag.xml", bag, strlen(bag)) != 0)
         return -1;
     return 0;
 }
@@ -131,7 +139,7 @@ static void test_reply_table(void **state)
         print_message("case %s\n", c->name);
         assert_int_equal(tsb_test_sh("cd '%s' && rm -f r.tsr && { %s; } 2>/dev/null", dir, c->make),
                          0);
-        uint8_t *p = tsb_test_read_file(at("r.tsr"), &len);
+        uint8_t *p = read_in("r.tsr", &len);
         assert_non_null(p);
         tsb_buf_init(&token, 1 << 20);
         enum tsb_tsq_fail f =
@@ -147,7 +155,7 @@ static void test_reply_table(void **state)
                                          dir),
                              0);
             size_t tl = 0;
-            uint8_t *t = tsb_test_read_file(at("r.tst"), &tl);
+            uint8_t *t = read_in("r.tst", &tl);
             assert_int_equal(token.len, tl);
             assert_memory_equal(token.p, t, tl);
             free(t);

@@ -148,7 +148,10 @@ static int read_pem(const char *path, struct pem_summary *s)
     return 0;
 }
 
-/* Trust anchors and tsa_certs: every certificate must be valid now. */
+/* Trust anchors and tsa_certs: at least one certificate valid now. Expired ones beside it are
+ * fine: tokens are checked at their own genTime, so the anchors of a TSA certificate eHealth has
+ * since replaced keep the tokens it signed verifiable (docs/operations.md, "Certificate renewal");
+ * not-yet-valid ones are successors installed ahead of time. */
 static void check_cert_file(struct doctor *d, const char *name, const char *option,
                             const char *path)
 {
@@ -158,21 +161,26 @@ static void check_cert_file(struct doctor *d, const char *name, const char *opti
             tsb_err_detail());
         return;
     }
-    if (s.expired || s.not_yet) {
+    int valid = s.count - s.expired - s.not_yet;
+    if (valid == 0) {
         add(d, name, V_FAIL,
-            "%s %s: %d of %d certificates %s (first: %s): tokens would not verify; install "
-            "the current certificates",
-            option, path, s.expired + s.not_yet, s.count,
-            s.expired ? "have expired" : "are not valid yet", s.bad);
+            "%s %s: none of its %d certificate(s) is valid now (first: %s %s): new tokens would "
+            "not verify; add the current certificates (keep the old ones for older tokens)",
+            option, path, s.count, s.bad, s.expired ? "has expired" : "is not valid yet");
         return;
     }
+    char others[128] = "";
+    if (s.expired || s.not_yet)
+        snprintf(others, sizeof(others),
+                 " (besides %d expired, kept for older tokens, and %d not valid yet)", s.expired,
+                 s.not_yet);
     if (s.min_days < EXPIRY_WARN_DAYS)
         add(d, name, V_WARN,
-            "%s %s: %d certificate(s); %s expires in %d days: install its successor", option, path,
-            s.count, s.soonest, s.min_days);
+            "%s %s: %d valid certificate(s)%s; %s expires in %d days: add its successor", option,
+            path, valid, others, s.soonest, s.min_days);
     else
-        add(d, name, V_OK, "%s %s: %d certificate(s), valid for %d more days at least", option,
-            path, s.count, s.min_days);
+        add(d, name, V_OK, "%s %s: %d valid certificate(s)%s, valid for %d more days at least",
+            option, path, valid, others, s.min_days);
 }
 
 /* ---- the checks --------------------------------------------------------------------------- */
@@ -250,6 +258,7 @@ static void check_archive(struct doctor *d)
     const char *path = c->store.path;
     struct tsb_store *s = NULL;
     struct tsb_store_open_opts so = {.readonly = true,
+                                     .accept_older = true, /* reported below, not migrated */
                                      .busy_timeout_ms = (int)c->store.busy_timeout_ms};
     if (access(path, F_OK) != 0 && errno == ENOENT) {
         add(d, "archive", V_WARN,

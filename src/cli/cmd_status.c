@@ -10,14 +10,19 @@
  * What the daemon decides (alarm threshold, whether a sealer runs, the next seal) comes from the
  * running tsbagd's STATUS reply on its Unix socket, never from this program's own configuration;
  * only when no tsbagd answers does it fall back to the configuration it was given, and says so.
+ *
+ * Everything is read once into a struct status_view, then written either as text or, with
+ * --json, as one JSON object (same fields, same exit status; docs/operations.md lists them).
  */
 #include "cli.h"
 
 #include "client.h"
 #include "err.h"
+#include "json.h"
 #include "store.h"
 
 #include <getopt.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -140,85 +145,350 @@ static void daemon_status(const char *sock, struct daemon_status *ds)
     (void)uv_loop_close(&loop);
 }
 
-/* The WAL's size, and what the last archive check (tsbag reconcile) said of the file. status
- * runs no integrity check itself (linear in the archive): tsbagd runs one at start and refuses a
- * damaged archive, the nightly reconcile runs the full one. Returns non-zero when damaged. */
-static int wal_and_damage(struct tsb_store *s)
-{
-    int64_t wal = 0;
+/* Everything status reports, read once; rendered as text or JSON. */
+struct status_view {
+    const char *archive, *ds_socket;
+    struct tsb_store_stats st;
+    struct daemon_status ds;
+    int64_t now_ms, alarm_ms;
+    bool alarm;    /* the oldest unstamped entry is older than alarm_ms */
+    bool have_bag; /* the sender's bag (the oldest unstamped one) */
+    struct tsb_bag_rec bag;
+    bool have_wal;
+    int64_t wal_bytes;
+    char wal_why[256];
+    int run_r; /* tsb_store_run_last's result: 0, TSB_ENOTFOUND or an error */
     struct tsb_run_last run;
-    char t[64];
-    if (tsb_store_wal_size(s, &wal) == 0)
-        printf("WAL:               %.1f MiB%s\n", (double)wal / (1024 * 1024),
-               wal > 4 * (int64_t)TSB_STORE_WAL_LIMIT ? " (readers hold back its checkpoint)" : "");
-    else
-        printf("WAL:               unknown (%s)\n", tsb_err_detail());
-    int r = tsb_store_run_last(s, &run);
-    if (r != 0) {
-        printf("last check:        %s\n",
-               r == TSB_ENOTFOUND ? "never (tsbag reconcile)" : tsb_err_detail());
-        return 0;
-    }
-    fmt_time(run.finished_ms, t);
-    printf("last check:        %s (reconcile run %" PRId64 ", %s)\n", run.result, run.id, t);
-    if (strcmp(run.result, "damaged") != 0)
-        return 0;
-    printf("DAMAGED:           the last archive check found the archive file damaged; restore "
-           "the latest backup (docs/reconcile.md, \"Archive damage\")\n");
-    return 1;
+    char run_why[256];
+    /* [tsa2]: the bags without a second token (informational: never changes the exit status,
+     * the eHealth token being the legal evidence) */
+    bool tsa2_on;     /* tsa2.url is set in this configuration */
+    bool tsa2_tokens; /* the archive holds second tokens (or tsa2_on) */
+    int64_t tsa2_alarm_ms;
+    struct tsb_tsa2_backlog tsa2;
+};
+
+static bool view_held(const struct status_view *v)
+{
+    return v->have_bag && v->bag.state == TSB_BAG_FAILED;
 }
 
-/* The second TSA's line ([tsa2]): the bags without a second token, and its alarm. Informational:
- * the eHealth token is the legal evidence, so this never changes the exit status. */
-static int second_tsa(struct tsb_store *s, const struct tsb_config *cfg, int64_t now)
+static bool view_damaged(const struct status_view *v)
 {
-    struct tsb_tsa2_backlog b;
-    struct tsb_store_stats st;
-    char age[64], lim[64];
-    int r = tsb_store_tsa2_backlog(s, &b);
+    return v->run_r == 0 && strcmp(v->run.result, "damaged") == 0;
+}
+
+/* Reads the archive and asks the daemon. Returns non-zero (detail set) when the archive cannot
+ * be read. */
+static int view_read(const struct tsb_config *cfg, struct tsb_store *s, struct status_view *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->archive = cfg->store.path;
+    v->ds_socket = cfg->ingest.unix_socket;
+    if (tsb_store_stats(s, &v->st) != 0)
+        return -1;
+    daemon_status(cfg->ingest.unix_socket, &v->ds);
+    /* the daemon's clock and threshold decide the alarm when it answers */
+    v->now_ms = v->ds.answered ? v->ds.st.now_ms : now_ms();
+    v->alarm_ms = v->ds.answered ? v->ds.st.alarm_ms : cfg->sealer.unstamped_alarm_s * 1000;
+    v->alarm =
+        v->st.oldest_unstamped_ms != 0 && v->now_ms - v->st.oldest_unstamped_ms > v->alarm_ms;
+    int r = tsb_store_bag_next_unstamped(s, &v->bag);
     if (r == 0)
-        r = tsb_store_stats(s, &st);
-    if (r != 0) {
-        printf("second TSA:        unknown (%s)\n", tsb_err_detail());
-        return r;
-    }
+        v->have_bag = true;
+    else if (r != TSB_ENOTFOUND)
+        return -1;
+    v->have_wal = tsb_store_wal_size(s, &v->wal_bytes) == 0;
+    if (!v->have_wal)
+        snprintf(v->wal_why, sizeof(v->wal_why), "%s", tsb_err_detail());
+    v->run_r = tsb_store_run_last(s, &v->run);
+    if (v->run_r != 0 && v->run_r != TSB_ENOTFOUND)
+        snprintf(v->run_why, sizeof(v->run_why), "%s", tsb_err_detail());
+    if (tsb_store_tsa2_backlog(s, &v->tsa2) != 0)
+        return -1;
     int64_t total = 0;
     for (int i = 0; i < TSB_BAG_NSTATES; i++)
-        total += st.bags[i];
-    if (cfg->tsa2.url[0] == '\0' && b.bags == total) {
+        total += v->st.bags[i];
+    v->tsa2_on = cfg->tsa2.url[0] != '\0';
+    v->tsa2_tokens = v->tsa2_on || v->tsa2.bags < total;
+    v->tsa2_alarm_ms = cfg->tsa2.alarm_s * 1000;
+    return 0;
+}
+
+/* A bag sealed more than tsa2.alarm_s ago has no second token (with [tsa2] configured). */
+static bool view_tsa2_alarm(const struct status_view *v)
+{
+    return v->tsa2_on && v->tsa2.bags > 0 &&
+           v->now_ms - v->tsa2.oldest_sealed_ms > v->tsa2_alarm_ms;
+}
+
+static void print_tsa2(const struct status_view *v)
+{
+    char age[64], lim[64];
+    if (!v->tsa2_tokens) {
         printf("second TSA:        off (tsa2.url is empty)\n");
-        return 0;
+        return;
     }
-    if (b.bags == 0) {
+    if (v->tsa2.bags == 0) {
         printf("second TSA:        every bag has a second token%s\n",
-               cfg->tsa2.url[0] ? "" : " (tsa2.url is empty: new bags will not)");
-        return 0;
+               v->tsa2_on ? "" : " (tsa2.url is empty here: new bags will not)");
+        return;
     }
-    fmt_age(now - b.oldest_sealed_ms, age);
+    fmt_age(v->now_ms - v->tsa2.oldest_sealed_ms, age);
     printf("second TSA:        %" PRId64 " bag(s) without a second token, oldest SequenceNumber "
            "%" PRId64 " (sealed %s ago)%s\n",
-           b.bags, b.oldest_seq, age, cfg->tsa2.url[0] ? "" : "; tsa2.url is empty");
-    if (cfg->tsa2.url[0] != '\0' && now - b.oldest_sealed_ms > cfg->tsa2.alarm_s * 1000) {
-        fmt_age(cfg->tsa2.alarm_s * 1000, lim);
+           v->tsa2.bags, v->tsa2.oldest_seq, age, v->tsa2_on ? "" : "; tsa2.url is empty here");
+    if (view_tsa2_alarm(v)) {
+        fmt_age(v->tsa2_alarm_ms, lim);
         printf("TSA2 ALARM:        a bag sealed more than %s ago (tsa2.alarm_s) has no second "
                "token: the second TSA is failing (tsbagd's log names why); eHealth stamping is "
                "not affected\n",
                lim);
     }
-    return 0;
+}
+
+static struct json_t *tsa2_json(const struct status_view *v)
+{
+    struct json_t *x = tsb_json_object();
+    tsb_json_set_bool(x, "configured", v->tsa2_on);
+    tsb_json_set_int(x, "bags_without_token", v->tsa2.bags);
+    if (v->tsa2.bags > 0) {
+        tsb_json_set_int(x, "oldest_sequence", v->tsa2.oldest_seq);
+        tsb_json_set_int(x, "oldest_sealed_age_s", (v->now_ms - v->tsa2.oldest_sealed_ms) / 1000);
+    }
+    tsb_json_set_bool(x, "alarm", view_tsa2_alarm(v));
+    return x;
+}
+
+static int view_exit(const struct status_view *v)
+{
+    return v->alarm || view_held(v) || view_damaged(v) ? TSB_EXIT_FAIL : TSB_EXIT_OK;
+}
+
+static void print_text(const struct status_view *v)
+{
+    const struct tsb_store_stats *st = &v->st;
+    const struct daemon_status *ds = &v->ds;
+    char t[64], age[64], lim[64];
+    printf("archive:           %s\n", v->archive);
+    printf("entries:           %" PRId64 " (staged, not yet in a bag: %" PRId64 ")\n", st->entries,
+           st->staged);
+    printf("bags:             ");
+    for (int i = 0; i < TSB_BAG_NSTATES; i++)
+        printf(" %s %" PRId64 "%s", tsb_bag_state_name(i), st->bags[i],
+               i + 1 < TSB_BAG_NSTATES ? "," : "\n");
+    printf("last bag:          %" PRId64 "\n", st->last_seq);
+    fmt_time(st->last_stamped_ms, t);
+    printf("last stamp:        %s\n", t);
+    if (!ds->answered) {
+        printf("tsbagd:            not answering on %s (%s); settings below are this "
+               "configuration's\n",
+               v->ds_socket, ds->why);
+    } else if ((ds->st.flags & TSB_STATUS_SEALER_RUNNING) == 0) {
+        printf("tsbagd:            running, no sealer (sealer.enabled=false): nothing is sealed\n");
+    } else {
+        fmt_time(ds->st.next_seal_ms, t);
+        fmt_age(ds->st.seal_interval_ms, age);
+        printf("tsbagd:            running, sealing every %s, next seal %s\n", age, t);
+    }
+    fmt_age(v->alarm_ms, lim);
+    if (st->oldest_unstamped_ms == 0) {
+        printf("oldest unstamped:  none\n");
+    } else {
+        fmt_age(v->now_ms - st->oldest_unstamped_ms, age);
+        fmt_time(st->oldest_unstamped_ms, t);
+        printf("oldest unstamped:  %s old (received %s; alarm at %s)\n", age, t, lim);
+    }
+    if (v->have_bag) {
+        const struct tsb_bag_rec *b = &v->bag;
+        printf("sender's bag:      %" PRId64 " (%s, %" PRId64 " entries, %" PRId64 " attempts)\n",
+               b->seq, tsb_bag_state_name(b->state), b->entry_count, b->attempts);
+        if (b->last_error != NULL)
+            printf("last error:        %s\n", b->last_error);
+        if (view_held(v)) {
+            printf("HELD:              bag %" PRId64 " is held: the TSA refused it or its token "
+                   "failed verification (last error above); later bags wait behind it\n",
+                   b->seq);
+            printf("action:            fix that cause, then run `tsbag retry %" PRId64 "` (no "
+                   "restart needed); docs/operations.md, held bags\n",
+                   b->seq);
+        }
+    } else {
+        printf("sender's bag:      none (every bag is stamped)\n");
+    }
+    if (v->alarm) {
+        fmt_age(v->now_ms - st->oldest_unstamped_ms, age);
+        printf("ALARM:             the oldest unstamped entry is %s old, more than %s "
+               "(%s sealer.unstamped_alarm_s)\n",
+               age, lim, ds->answered ? "tsbagd's" : "this configuration's");
+    } else {
+        printf("alarm:             none\n");
+    }
+    /* status runs no integrity check itself (linear in the archive): tsbagd runs one at start
+     * and refuses a damaged archive, the nightly reconcile runs the full one */
+    print_tsa2(v);
+    if (v->have_wal)
+        printf("WAL:               %.1f MiB%s\n", (double)v->wal_bytes / (1024 * 1024),
+               v->wal_bytes > 4 * (int64_t)TSB_STORE_WAL_LIMIT
+                   ? " (readers hold back its checkpoint)"
+                   : "");
+    else
+        printf("WAL:               unknown (%s)\n", v->wal_why);
+    if (v->run_r != 0) {
+        printf("last check:        %s\n",
+               v->run_r == TSB_ENOTFOUND ? "never (tsbag reconcile)" : v->run_why);
+        return;
+    }
+    fmt_time(v->run.finished_ms, t);
+    printf("last check:        %s (reconcile run %" PRId64 ", %s)\n", v->run.result, v->run.id, t);
+    if (view_damaged(v))
+        printf("DAMAGED:           the last archive check found the archive file damaged; restore "
+               "the latest backup (docs/reconcile.md, \"Archive damage\")\n");
+}
+
+/* A UTC instant as a JSON string, or null for "never" (0). */
+static struct json_t *json_time(int64_t ms)
+{
+    char t[64];
+    if (ms == 0)
+        return tsb_json_null();
+    fmt_time(ms, t);
+    return tsb_json_str(t);
+}
+
+static struct json_t *view_json(const struct status_view *v)
+{
+    const struct tsb_store_stats *st = &v->st;
+    struct json_t *o = tsb_json_object(), *x;
+    tsb_json_set_str(o, "status",
+                     v->alarm          ? "alarm"
+                     : view_held(v)    ? "held"
+                     : view_damaged(v) ? "damaged"
+                                       : "ok");
+    tsb_json_set_int(o, "exit_code", view_exit(v));
+    tsb_json_set_str(o, "archive", v->archive);
+    x = tsb_json_object();
+    tsb_json_set_int(x, "total", st->entries);
+    tsb_json_set_int(x, "staged", st->staged);
+    tsb_json_set_int(x, "last_ref", st->last_ref);
+    tsb_json_set(o, "entries", x);
+    x = tsb_json_object();
+    for (int i = 0; i < TSB_BAG_NSTATES; i++)
+        tsb_json_set_int(x, tsb_bag_state_name(i), st->bags[i]);
+    tsb_json_set(o, "bags", x);
+    tsb_json_set_int(o, "last_sequence", st->last_seq);
+    tsb_json_set(o, "last_stamp", json_time(st->last_stamped_ms));
+
+    x = tsb_json_object();
+    tsb_json_set_bool(x, "answering", v->ds.answered);
+    tsb_json_set_str(x, "socket", v->ds_socket);
+    if (!v->ds.answered) {
+        tsb_json_set_str(x, "why", v->ds.why);
+    } else {
+        bool sealing = (v->ds.st.flags & TSB_STATUS_SEALER_RUNNING) != 0;
+        tsb_json_set_bool(x, "sealer_running", sealing);
+        if (sealing) {
+            tsb_json_set_int(x, "seal_interval_s", v->ds.st.seal_interval_ms / 1000);
+            tsb_json_set(x, "next_seal", json_time(v->ds.st.next_seal_ms));
+        }
+    }
+    tsb_json_set(o, "tsbagd", x);
+
+    x = tsb_json_object();
+    tsb_json_set_bool(x, "raised", v->alarm);
+    tsb_json_set_int(x, "threshold_s", v->alarm_ms / 1000);
+    tsb_json_set_str(x, "threshold_from", v->ds.answered ? "tsbagd" : "configuration");
+    if (st->oldest_unstamped_ms != 0) {
+        tsb_json_set(x, "oldest_unstamped_received", json_time(st->oldest_unstamped_ms));
+        tsb_json_set_int(x, "oldest_unstamped_age_s", (v->now_ms - st->oldest_unstamped_ms) / 1000);
+    } else {
+        tsb_json_set(x, "oldest_unstamped_received", tsb_json_null());
+        tsb_json_set(x, "oldest_unstamped_age_s", tsb_json_null());
+    }
+    tsb_json_set(o, "alarm", x);
+
+    if (v->have_bag) {
+        const struct tsb_bag_rec *b = &v->bag;
+        x = tsb_json_object();
+        tsb_json_set_int(x, "sequence", b->seq);
+        tsb_json_set_str(x, "state", tsb_bag_state_name(b->state));
+        tsb_json_set_int(x, "entries", b->entry_count);
+        tsb_json_set_int(x, "attempts", b->attempts);
+        tsb_json_set_str(x, "last_error", b->last_error);
+        tsb_json_set_bool(x, "held", view_held(v));
+        if (view_held(v)) {
+            char action[64];
+            snprintf(action, sizeof(action), "tsbag retry %" PRId64, b->seq);
+            tsb_json_set_str(x, "action", action);
+        }
+        tsb_json_set(o, "sender_bag", x);
+    } else {
+        tsb_json_set(o, "sender_bag", tsb_json_null());
+    }
+    tsb_json_set(o, "wal_bytes", v->have_wal ? tsb_json_int(v->wal_bytes) : tsb_json_null());
+    if (v->run_r == 0) {
+        x = tsb_json_object();
+        tsb_json_set_int(x, "run", v->run.id);
+        tsb_json_set_str(x, "result", v->run.result);
+        tsb_json_set(x, "finished", json_time(v->run.finished_ms));
+        tsb_json_set(o, "last_check", x);
+    } else {
+        tsb_json_set(o, "last_check", tsb_json_null());
+    }
+    tsb_json_set_bool(o, "damaged", view_damaged(v));
+    tsb_json_set(o, "second_tsa", tsa2_json(v));
+    return o;
+}
+
+/* One JSON object and a newline on stdout; non-zero if it could not be written. */
+static int print_json(struct json_t *doc)
+{
+    struct tsb_buf out;
+    tsb_buf_init(&out, 16 * 1024 * 1024);
+    int r = tsb_json_dump(doc, &out);
+    if (r == 0 && (fwrite(out.p, 1, out.len, stdout) != out.len || fputc('\n', stdout) == EOF ||
+                   fflush(stdout) != 0))
+        r = TSB_EIO;
+    tsb_buf_cleanup(&out);
+    tsb_json_free(doc);
+    return r;
+}
+
+/* The "archive cannot be read" answer: on stderr, and with --json also as {"status":"error"}. */
+static int fail_unreadable(bool json, struct tsb_store *s)
+{
+    const char *why = tsb_err_detail();
+    fprintf(stderr, "tsbag status: %s\n", why);
+    if (json) {
+        struct json_t *o = tsb_json_object();
+        tsb_json_set_str(o, "status", "error");
+        tsb_json_set_int(o, "exit_code", TSB_EXIT_USAGE);
+        tsb_json_set_str(o, "error", why);
+        (void)print_json(o);
+    }
+    if (s != NULL)
+        tsb_store_close(s);
+    return TSB_EXIT_USAGE;
 }
 
 int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv)
 {
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    bool json = false;
     int ch;
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (ch == 'j') {
+            json = true;
+            continue;
+        }
         if (ch == 'h') {
-            printf("usage: tsbag status\n\nReads the archive (read-only) and prints entries, bags "
-                   "by state, the oldest\nunstamped entry, the sender's current bag, the WAL "
-                   "size and the last archive\ncheck; the alarm threshold and the sealer's state "
-                   "come from the running\ntsbagd (its Unix socket). Exit 0 healthy, 1 alarm, "
-                   "held bag or damaged\narchive, 2 archive unreadable.\n");
+            printf("usage: tsbag status [--json]\n\nReads the archive (read-only) and prints "
+                   "entries, bags by state, the oldest\nunstamped entry, the sender's current "
+                   "bag, the WAL size and the last archive\ncheck; the alarm threshold and the "
+                   "sealer's state come from the running\ntsbagd (its Unix socket). --json "
+                   "prints the same as one JSON object.\nExit 0 healthy, 1 alarm, held bag or "
+                   "damaged archive, 2 archive unreadable.\n");
             return TSB_EXIT_OK;
         }
         return TSB_EXIT_USAGE;
@@ -227,93 +497,25 @@ int tsb_cmd_status(struct tsb_cli *cli, int argc, char **argv)
     struct tsb_store *s = NULL;
     struct tsb_store_open_opts oo = {.readonly = true,
                                      .busy_timeout_ms = (int)cfg->store.busy_timeout_ms};
-    int r = tsb_store_open(cfg->store.path, &oo, &s);
-    if (r != 0) {
-        fprintf(stderr, "tsbag status: %s\n", tsb_err_detail());
-        return TSB_EXIT_USAGE;
+    if (tsb_store_open(cfg->store.path, &oo, &s) != 0)
+        return fail_unreadable(json, NULL);
+    struct status_view v;
+    if (view_read(cfg, s, &v) != 0) {
+        if (v.have_bag)
+            tsb_bag_rec_cleanup(&v.bag);
+        return fail_unreadable(json, s);
     }
-    struct tsb_store_stats st;
-    if ((r = tsb_store_stats(s, &st)) != 0) {
-        fprintf(stderr, "tsbag status: %s\n", tsb_err_detail());
-        tsb_store_close(s);
-        return TSB_EXIT_USAGE;
-    }
-    int rc = TSB_EXIT_OK;
-    char t[64], age[64], lim[64];
-    struct daemon_status ds;
-    daemon_status(cfg->ingest.unix_socket, &ds);
-    /* the daemon's clock and threshold decide the alarm when it answers */
-    int64_t now = ds.answered ? ds.st.now_ms : now_ms();
-    int64_t alarm_ms = ds.answered ? ds.st.alarm_ms : cfg->sealer.unstamped_alarm_s * 1000;
-    const char *alarm_from = ds.answered ? "tsbagd's" : "this configuration's";
-
-    printf("archive:           %s\n", cfg->store.path);
-    printf("entries:           %" PRId64 " (staged, not yet in a bag: %" PRId64 ")\n", st.entries,
-           st.staged);
-    printf("bags:             ");
-    for (int i = 0; i < TSB_BAG_NSTATES; i++)
-        printf(" %s %" PRId64 "%s", tsb_bag_state_name(i), st.bags[i],
-               i + 1 < TSB_BAG_NSTATES ? "," : "\n");
-    printf("last bag:          %" PRId64 "\n", st.last_seq);
-    fmt_time(st.last_stamped_ms, t);
-    printf("last stamp:        %s\n", t);
-    if (!ds.answered) {
-        printf("tsbagd:            not answering on %s (%s); settings below are this "
-               "configuration's\n",
-               cfg->ingest.unix_socket, ds.why);
-    } else if ((ds.st.flags & TSB_STATUS_SEALER_RUNNING) == 0) {
-        printf("tsbagd:            running, no sealer (sealer.enabled=false): nothing is sealed\n");
-    } else {
-        fmt_time(ds.st.next_seal_ms, t);
-        fmt_age(ds.st.seal_interval_ms, age);
-        printf("tsbagd:            running, sealing every %s, next seal %s\n", age, t);
-    }
-    fmt_age(alarm_ms, lim);
-    if (st.oldest_unstamped_ms == 0) {
-        printf("oldest unstamped:  none\n");
-    } else {
-        fmt_age(now - st.oldest_unstamped_ms, age);
-        fmt_time(st.oldest_unstamped_ms, t);
-        printf("oldest unstamped:  %s old (received %s; alarm at %s)\n", age, t, lim);
-    }
-
-    struct tsb_bag_rec b;
-    r = tsb_store_bag_next_unstamped(s, &b);
-    if (r == 0) {
-        printf("sender's bag:      %" PRId64 " (%s, %" PRId64 " entries, %" PRId64 " attempts)\n",
-               b.seq, tsb_bag_state_name(b.state), b.entry_count, b.attempts);
-        if (b.last_error != NULL)
-            printf("last error:        %s\n", b.last_error);
-        if (b.state == TSB_BAG_FAILED) {
-            printf("HELD:              bag %" PRId64 " is held: the TSA refused it or its token "
-                   "failed verification (last error above); later bags wait behind it\n",
-                   b.seq);
-            printf("action:            fix that cause, then run `tsbag retry %" PRId64 "` (no "
-                   "restart needed); docs/operations.md, held bags\n",
-                   b.seq);
-            rc = TSB_EXIT_FAIL;
+    int rc = view_exit(&v);
+    if (json) {
+        if (print_json(view_json(&v)) != 0) {
+            fprintf(stderr, "tsbag status: cannot write the JSON report: %s\n", strerror(errno));
+            rc = TSB_EXIT_USAGE;
         }
-        tsb_bag_rec_cleanup(&b);
-    } else if (r == TSB_ENOTFOUND) {
-        printf("sender's bag:      none (every bag is stamped)\n");
     } else {
-        fprintf(stderr, "tsbag status: %s\n", tsb_err_detail());
-        tsb_store_close(s);
-        return TSB_EXIT_USAGE;
+        print_text(&v);
     }
-    if (st.oldest_unstamped_ms != 0 && now - st.oldest_unstamped_ms > alarm_ms) {
-        fmt_age(now - st.oldest_unstamped_ms, age);
-        printf("ALARM:             the oldest unstamped entry is %s old, more than %s "
-               "(%s sealer.unstamped_alarm_s)\n",
-               age, lim, alarm_from);
-        rc = TSB_EXIT_FAIL;
-    } else {
-        printf("alarm:             none\n");
-    }
-    if (second_tsa(s, cfg, now) != 0)
-        rc = TSB_EXIT_FAIL;
-    if (wal_and_damage(s) != 0)
-        rc = TSB_EXIT_FAIL;
+    if (v.have_bag)
+        tsb_bag_rec_cleanup(&v.bag);
     tsb_store_close(s);
     return rc;
 }

@@ -443,14 +443,14 @@ static int check_archive(struct tsb_store *s, int64_t version)
     return 0;
 }
 
-static int migrate(struct tsb_store *s)
+static int migrate(struct tsb_store *s, bool accept_older)
 {
     int r = TSB_EINTERNAL;
     int64_t v = 0;
     if ((r = pragma_int(s, "PRAGMA user_version", &v)) != 0 || (r = check_archive(s, v)) != 0)
         return r;
     if (s->readonly) {
-        if (v < tsb_schema_migrations_n)
+        if (v < tsb_schema_migrations_n && !accept_older)
             return tsb_err(TSB_ESTORE,
                            "archive %s has schema version %lld, older than this build's %d; "
                            "open it once read-write (tsbagd) to migrate it",
@@ -554,7 +554,7 @@ int tsb_store_open(const char *path, const struct tsb_store_open_opts *o, struct
         goto out;
     }
     if ((r = configure(s, o->busy_timeout_ms ? o->busy_timeout_ms : DEFAULT_BUSY_MS)) != 0 ||
-        (o->quick_check && (r = refuse_damaged(s)) != 0) || (r = migrate(s)) != 0)
+        (o->quick_check && (r = refuse_damaged(s)) != 0) || (r = migrate(s, o->accept_older)) != 0)
         goto out;
     *out = s;
     s = NULL;

@@ -28,6 +28,9 @@ struct tsb_store_open_opts {
     int busy_timeout_ms; /* 0 means 5000 */
     const char *vfs;     /* SQLite VFS name, NULL for the default (tests inject faults) */
     bool quick_check;    /* PRAGMA quick_check before any migration: damage is TSB_EDAMAGED */
+    /* with readonly: open an archive older than this build too (no migration; only the schema
+     * version, integrity checks and WAL size may then be used: tsbag doctor before an upgrade) */
+    bool accept_older;
 };
 
 /* Opens (creating if needed, unless readonly) the archive at path, applies pending schema

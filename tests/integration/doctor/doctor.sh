@@ -3,7 +3,9 @@
 # line, with the lines that do not depend on it still OK (exit 1): a wrong keystore password, an
 # expired keystore, an IDHospital the hospital certificate may not use (the simulator answers the
 # checkCompleteness probe with a SOAP fault), a stopped simulator and a damaged archive (PRAGMA
-# quick_check). Checked through --json with jq, and the text form once.
+# quick_check); trust anchors: an expired one kept beside the current one is OK, an expired one
+# alone FAILs; an archive of the previous schema is a WARN and is not migrated. Checked through
+# --json with jq, and the text form once.
 . "$(dirname "$0")/../reconcile/lib.sh"
 
 # doctor [ARGS...]: tsbag doctor --json with the test configuration; sets RC.
@@ -101,6 +103,35 @@ detail keystore | grep -qi 'expired' || fail "expired keystore: the keystore lin
 expect consult_probe FAIL "expired keystore"
 expect_ok "expired keystore" config environment state_dir archive trust_anchors tsa_certs \
     token_verifier tls_ca tsa_host consult_host
+
+# trust anchors after eHealth renewed its TSA certificate: the old, expired anchor kept beside
+# the current one is fine (tokens are checked at their genTime); an expired one alone FAILs
+cat "$PKI/tsa-ca.pem" "$T/expired/h.pem" >"$T/anchors-renewed.pem"
+doctor -s tsa.trust_anchors="$T/anchors-renewed.pem"
+[ "$RC" = 0 ] || fail "old anchor kept beside the current one: exit $RC, expected 0 ($(detail trust_anchors))"
+expect trust_anchors OK "old anchor kept beside the current one"
+detail trust_anchors | grep -q '1 valid certificate(s) (besides 1 expired, kept for older tokens' ||
+    fail "the anchors line does not count the kept one: $(detail trust_anchors)"
+doctor -s tsa.trust_anchors="$T/expired/h.pem"
+[ "$RC" = 1 ] || fail "only an expired anchor: exit $RC, expected 1"
+expect trust_anchors FAIL "only an expired anchor"
+detail trust_anchors | grep -q 'none of its 1 certificate(s) is valid now' ||
+    fail "only an expired anchor: $(detail trust_anchors)"
+
+# an archive of the previous schema version (before an upgrade): WARN naming both versions, exit
+# 0, and doctor leaves it unmigrated (tsbagd migrates it at its next start)
+n=0
+for f in $(ls "$TSB_SOURCE_DIR"/schema/[0-9]*.sql | sort | head -n -1); do
+    sqlite3 -batch "$T/previous.db" <"$f" || fail "applying $f to the previous-schema archive"
+    n=$((n + 1))
+done
+sqlite3 -batch "$T/previous.db" "PRAGMA user_version = $n"
+doctor -s store.path="$T/previous.db"
+[ "$RC" = 0 ] || fail "previous schema: exit $RC, expected 0 ($(detail archive))"
+expect archive WARN "previous schema"
+detail archive | grep -q "schema $n, quick_check ok; tsbagd migrates it to schema $((n + 1)) at its next start" ||
+    fail "previous schema: $(detail archive)"
+[ "$(sqlite3 -batch "$T/previous.db" "PRAGMA user_version")" = "$n" ] || fail "tsbag doctor migrated the archive"
 
 # an IDHospital the certificate may not use: only the end-to-end probe can tell
 doctor -s general.id_hospital=tsa_0000000097_01

@@ -51,5 +51,35 @@ grep -q "alarm:             none" "$T/status.txt" || fail "status alarm: $(cat "
 # the daemon's sealing period (86400 s), not this tsbag's default 300 s
 grep -q "^tsbagd: *running, sealing every 24 h 0 min, next seal 2" "$T/status.txt" ||
     fail "status does not show the daemon's sealer: $(cat "$T/status.txt")"
+
+# the same report as one JSON object (strict parse first; jq would repair what it reads)
+json=$TSB_SOURCE_DIR/tests/lib/json_strict.py
+tsbag status --json >"$T/status.json" 2>"$T/status.err" || fail "status --json exits $?: $(cat "$T/status.err")"
+python3 "$json" <"$T/status.json" >"$T/status.pretty" || fail "status --json is not strict JSON: $(cat "$T/status.json")"
+[ "$(wc -l <"$T/status.json")" = 1 ] || fail "status --json is not one line"
+got=$(jq -r '[.status, .exit_code, .bags.stamped, .bags.sealed, .entries.total, .entries.staged,
+              .tsbagd.answering, .tsbagd.sealer_running, .tsbagd.seal_interval_s, .alarm.raised,
+              .alarm.threshold_from, (.sender_bag == null), .damaged] | map(tostring) | join(" ")' \
+    "$T/status.pretty")
+[ "$got" = "ok 0 2 0 $(sql "SELECT count(*) FROM entries") 0 true true 86400 false tsbagd true false" ] ||
+    fail "status --json fields: $got: $(cat "$T/status.pretty")"
+jq -e '.last_stamp | test("^20[0-9-]+T[0-9:]+Z$")' "$T/status.pretty" >/dev/null ||
+    fail "status --json last_stamp: $(cat "$T/status.pretty")"
 stop_daemon
+
+# no tsbagd: the JSON says so and why, the threshold is this configuration's
+tsbag status --json >"$T/status.json" 2>/dev/null || fail "status --json without tsbagd exits $?"
+python3 "$json" <"$T/status.json" >"$T/status.pretty" || fail "status --json is not strict JSON"
+jq -e '.tsbagd.answering == false and (.tsbagd.why | length > 0) and
+       .alarm.threshold_from == "configuration"' "$T/status.pretty" >/dev/null ||
+    fail "status --json without tsbagd: $(cat "$T/status.pretty")"
+
+# an unreadable archive: exit 2, the reason on stderr and in the JSON
+rc=0
+tsbag -s "store.path=$T/no/such/archive.db" status --json >"$T/status.json" 2>"$T/status.err" || rc=$?
+[ "$rc" = 2 ] || fail "status --json on a missing archive exits $rc, expected 2"
+python3 "$json" <"$T/status.json" >"$T/status.pretty" || fail "the error report is not strict JSON"
+jq -e '.status == "error" and .exit_code == 2 and (.error | contains("no/such/archive.db"))' \
+    "$T/status.pretty" >/dev/null || fail "status --json error report: $(cat "$T/status.pretty")"
+grep -q "no/such/archive.db" "$T/status.err" || fail "stderr does not name the archive: $(cat "$T/status.err")"
 pass

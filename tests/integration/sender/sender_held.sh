@@ -11,8 +11,8 @@
 
 attempts() { sql "SELECT attempts FROM bags WHERE seq = $1"; }
 
-# expect_status_held SEQ WORDS: tsbag status exits 1 and names the held bag, the reason and the
-# action to take
+# expect_status_held SEQ REGEX: tsbag status (text and --json) exits 1 and names the held bag,
+# the reason (matching REGEX) and the action to take
 expect_status_held() {
     local rc=0
     tsbag status >"$T/status.txt" 2>&1 || rc=$?
@@ -20,6 +20,15 @@ expect_status_held() {
     grep -q "^HELD: *bag $1 is held" "$T/status.txt" || fail "status does not show bag $1 held: $(cat "$T/status.txt")"
     grep -q "^last error: .*$2" "$T/status.txt" || fail "status lacks the reason '$2': $(cat "$T/status.txt")"
     grep -q "^action: .*tsbag retry $1" "$T/status.txt" || fail "status lacks the action: $(cat "$T/status.txt")"
+    rc=0
+    tsbag status --json >"$T/status.json" 2>&1 || rc=$?
+    [ "$rc" = 1 ] || fail "tsbag status --json exits $rc with bag $1 held"
+    python3 "$TSB_SOURCE_DIR/tests/lib/json_strict.py" <"$T/status.json" >"$T/status.pretty" ||
+        fail "status --json is not strict JSON: $(cat "$T/status.json")"
+    jq -e --argjson seq "$1" --arg why "$2" '.status == "held" and .exit_code == 1 and
+        .sender_bag.sequence == $seq and .sender_bag.held and .sender_bag.state == "failed" and
+        (.sender_bag.last_error | test($why)) and .sender_bag.action == "tsbag retry \($seq)"' \
+        "$T/status.pretty" >/dev/null || fail "status --json with bag $1 held: $(cat "$T/status.pretty")"
 }
 
 start_sim

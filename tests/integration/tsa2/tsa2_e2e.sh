@@ -54,6 +54,14 @@ done
 tsbag status >"$T/status.txt" 2>&1
 grep -q "second TSA: *2 bag(s) without a second token, oldest SequenceNumber 3" "$T/status.txt" ||
     fail "tsbag status does not show the bags lacking a second token: $(cat "$T/status.txt")"
+tsbag -s tsa2.url=https://127.0.0.1:1/tsa -s "tsa2.trust_anchors=$TSA2/root.pem" -s tsa2.alarm_s=1 \
+    status --json >"$T/status.json" 2>&1
+python3 - "$T/status.json" <<'PY' || fail "status --json second_tsa: $(cat "$T/status.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))["second_tsa"]
+assert s["configured"] and s["bags_without_token"] == 2 and s["oldest_sequence"] == 3, s
+assert s["alarm"] is True, s
+PY
 tsa2_mode ok
 wait_for "SELECT count(*) FROM tsa2_tokens WHERE seq IN (3, 4)" 2
 

@@ -11,7 +11,7 @@ if(TARGET ehealth-sim AND TARGET tsbagd)
         "TSB_SIM_PKI=${PROJECT_BINARY_DIR}/tests/sim-pki"
         "TSB_TSBAG=$<TARGET_FILE:tsbag>"
         "TSB_TSBAGD=$<TARGET_FILE:tsbagd>")
-    foreach(_t tsa2_e2e tsa2_evidence tsa2_sim)
+    foreach(_t tsa2_e2e tsa2_evidence tsa2_sim tsa2_auth)
         add_test(NAME integration.${_t} COMMAND bash ${_tsa2_dir}/${_t}.sh)
         set_tests_properties(integration.${_t} PROPERTIES LABELS integration
             FIXTURES_REQUIRED sim_pki ENVIRONMENT "${_tsa2_env}" TIMEOUT 300)

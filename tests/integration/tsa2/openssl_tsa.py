@@ -10,8 +10,11 @@ the fault file `mode` (re-read for every request), one word:
   nonce      answer a copy of the query whose nonce differs in its last byte
   imprint    answer a copy of the query whose messageImprint differs in its first byte
   untrusted  sign with rogue.pem/rogue.key, a TSA certificate that chains to no configured anchor
+With DIR/auth present (one line user:password), a request without that HTTP basic
+authentication gets 401 and is counted as "unauthorized".
 Each request is counted in DIR/requests (one line per request: the mode used).
 """
+import base64
 import http.server
 import os
 import ssl
@@ -46,14 +49,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         sys.stderr.write("openssl_tsa: " + fmt % args + "\n")
 
+    def authorized(self):
+        try:
+            with open(os.path.join(DIR, "auth")) as f:
+                want = f.read().strip()
+        except FileNotFoundError:
+            return True
+        got = self.headers.get("Authorization", "")
+        return got == "Basic " + base64.b64encode(want.encode()).decode()
+
     def do_POST(self):
-        m = mode()
+        m = mode() if self.authorized() else "unauthorized"
         with open(os.path.join(DIR, "requests"), "a") as f:
             f.write(m + "\n")
         n = int(self.headers.get("Content-Length", "0"))
         query = self.rfile.read(n)
         if m == "down":
             self.send_error(503, "TSA down for the test")
+            return
+        if m == "unauthorized":
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="tsa"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         if self.headers.get("Content-Type") != "application/timestamp-query":
             self.send_error(415, "expected application/timestamp-query")

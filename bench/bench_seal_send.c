@@ -4,7 +4,10 @@
  * WS-Security (xmlsec1, exc-c14n + SHA-256 over the ~16 MB Body) and serialise it; then, when a
  * simulator URL is given, POST it and verify the token. Reports wall time per phase and the peak
  * resident memory of the process after each phase.
- * Usage: bench_seal_send PKI_DIR [ENTRIES [URL]]  (PKI_DIR from tools/dev-pki; ENTRIES 100000)
+ * The bag is cut at MAX_BAG_BYTES (default 8388608, sealer.max_bag_bytes's default), as tsbagd
+ * cuts it, so "one full-size bag" is the largest the default configuration makes.
+ * Usage: bench_seal_send PKI_DIR [ENTRIES [URL [MAX_BAG_BYTES]]]  (PKI_DIR from tools/dev-pki;
+ * ENTRIES 100000)
  */
 #include "dss.h"
 #include "err.h"
@@ -14,6 +17,7 @@
 #include "store.h"
 #include "token.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,12 +69,13 @@ static void on_done(void *arg, const struct tsb_fetch_result *res)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_seal_send PKI_DIR [ENTRIES [URL]]\n");
+        fprintf(stderr, "usage: bench_seal_send PKI_DIR [ENTRIES [URL [MAX_BAG_BYTES]]]\n");
         return 2;
     }
     const char *pki = argv[1];
     size_t n = argc > 2 ? (size_t)atol(argv[2]) : 100000;
-    const char *url = argc > 3 ? argv[3] : NULL;
+    const char *url = argc > 3 && argv[3][0] ? argv[3] : NULL;
+    size_t max_bag = argc > 4 ? (size_t)atol(argv[4]) : 8388608;
     char dir[] = "/tmp/bench-seal-send-XXXXXX";
     if (mkdtemp(dir) == NULL)
         return 1;
@@ -103,22 +108,37 @@ int main(int argc, char **argv)
     }
     printf("entries: %zu\n", n);
 
+    /* the seal as tsbagd does it: planned on a read-only connection outside the writer, then
+     * committed by the writer (the only part acks wait behind) */
+    struct tsb_store *ro = NULL;
+    struct tsb_store_open_opts roo = {.readonly = true};
+    if ((r = tsb_store_open(path, &roo, &ro)) != 0)
+        die("open read-only", r);
     double t0 = now_s();
     struct tsb_seal_opts so = {.bag = {.ns = TSB_BAG_NS_V2, .enc = TSB_HASH_HEX},
                                .max_entries = n,
+                               .max_bytes = max_bag,
                                .now_ms = (int64_t)time(NULL) * 1000};
-    struct tsb_seal_result res;
-    if ((r = tsb_store_seal(s, &so, &res)) != 0)
-        die("seal", r);
+    struct tsb_seal_plan plan = {0};
+    if ((r = tsb_store_seal_prepare(ro, &so, &plan)) != 0)
+        die("seal plan", r);
+    double tp = now_s();
+    if ((r = tsb_store_seal_commit(s, &plan, so.now_ms)) != 0)
+        die("seal commit", r);
     double t1 = now_s();
-    row("seal (build bag, hash, commit)", t0, t1);
+    row("seal, plan (read, build bag, hash)", t0, tp);
+    row("seal, commit (writer's transaction)", tp, t1);
+    row("seal, plan + commit", t0, t1);
+    printf("bag: %zu entries\n", plan.entries);
+    tsb_seal_plan_cleanup(&plan);
+    tsb_store_close(ro);
 
     struct tsb_bag_rec bag;
     if ((r = tsb_store_bag_next_unstamped(s, &bag)) != 0)
         die("load", r);
     double t2 = now_s();
     row("load bag from archive", t1, t2);
-    printf("bag bytes: %zu\n", bag.bytes_len);
+    printf("bag bytes: %zu (%" PRId64 " entries)\n", bag.bytes_len, bag.entry_count);
 
     struct tsb_keystore *ks = NULL;
     struct tsb_keystore_source src = {.path = p12, .password_file = pass};
@@ -144,7 +164,7 @@ int main(int argc, char **argv)
     row("WS-Security sign (exc-c14n, sha256, RSA)", t4, t5);
     xmlFreeDoc(doc);
     struct tsb_buf msg;
-    tsb_buf_init(&msg, (size_t)1 << 30);
+    tsb_buf_init(&msg, tsb_dss_request_max(bag.bytes_len));
     double t6 = now_s();
     if ((r = tsb_dss_build_signed(&rq, ks, &wo, &msg)) != 0)
         die("build_signed", r);

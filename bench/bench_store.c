@@ -2,7 +2,11 @@
  * bench_store: archive append throughput (entries/s) per batch size, with synchronous=FULL on the
  * disk holding DIR (one fsync per batch), and the time to seal 100 000 staged entries into one
  * bag. Usage: bench_store [DIR [append|seal]] (DIR defaults to $TMPDIR or /tmp; both parts run
- * by default). Each figure uses a fresh archive.
+ * by default). Each figure uses a fresh archive. bench_store into ARCHIVE [BATCHES] appends
+ * BATCHES (50) batches of 1024 entries to an existing archive instead (the append rate of a
+ * large archive: bench/run-scale.sh); bench_store stats ARCHIVE times tsb_store_stats (the
+ * figures of tsbag status and the daemon's STATUS reply) on a read-only connection: the first call
+ * of a fresh connection, then the median of 100.
  */
 #include "err.h"
 #include "hash.h"
@@ -18,6 +22,14 @@ static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU time of the calling thread: the store's own cost, without waiting for the disk */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -70,10 +82,10 @@ static void fill(struct tsb_entry_in *batch, char (*cref)[24], size_t n, uint64_
     }
 }
 
-static void bench_append(const char *dir, size_t batch_size, size_t total, size_t content_len)
+/* Appends total entries in batches of batch_size to s; prints the rate inside tsb_store_append. */
+static void append_batches(struct tsb_store *s, size_t batch_size, size_t total, size_t content_len,
+                           uint64_t first)
 {
-    char path[4096];
-    struct tsb_store *s = fresh(dir, "bench-append.db", path, sizeof(path));
     struct tsb_entry_in *batch = calloc(batch_size, sizeof(*batch));
     char(*cref)[24] = calloc(batch_size, sizeof(*cref));
     int64_t *refs = calloc(batch_size, sizeof(*refs));
@@ -82,27 +94,48 @@ static void bench_append(const char *dir, size_t batch_size, size_t total, size_
         content = malloc(content_len);
         memset(content, 'p', content_len);
     }
-    uint64_t next = 1;
+    uint64_t next = first;
     size_t batches = total / batch_size;
-    double busy = 0;
+    double busy = 0, cpu = 0;
     for (size_t b = 0; b < batches; b++) {
         fill(batch, cref, batch_size, &next, content, content_len);
-        double t0 = now_s();
+        double t0 = now_s(), c0 = cpu_s();
         int r = tsb_store_append(s, batch, batch_size, refs);
+        cpu += cpu_s() - c0;
         busy += now_s() - t0;
         if (r != 0)
             die("append", r);
     }
     size_t n = batches * batch_size;
     printf("append  batch %5zu  content %4zu B  %8zu entries  %7.3f s  %10.0f entries/s  "
-           "%8.0f commits/s\n",
-           batch_size, content_len, n, busy, (double)n / busy, (double)batches / busy);
-    tsb_store_close(s);
-    cleanup(path);
+           "%8.0f commits/s  %6.2f us CPU/entry\n",
+           batch_size, content_len, n, busy, (double)n / busy, (double)batches / busy,
+           cpu * 1e6 / (double)n);
     free(batch);
     free(cref);
     free(refs);
     free(content);
+}
+
+static void bench_append(const char *dir, size_t batch_size, size_t total, size_t content_len)
+{
+    char path[4096];
+    struct tsb_store *s = fresh(dir, "bench-append.db", path, sizeof(path));
+    append_batches(s, batch_size, total, content_len, 1);
+    tsb_store_close(s);
+    cleanup(path);
+}
+
+static void bench_into(const char *path, size_t batches)
+{
+    struct tsb_store *s = NULL;
+    struct tsb_store_stats st;
+    int r = tsb_store_open(path, NULL, &s);
+    if (r != 0 || (r = tsb_store_stats(s, &st)) != 0)
+        die("open", r);
+    printf("bench_store: %s holds %lld entries\n", path, (long long)st.entries);
+    append_batches(s, 1024, 1024 * batches, 0, (uint64_t)st.last_ref + 1000000000ULL);
+    tsb_store_close(s);
 }
 
 static void bench_seal(const char *dir, size_t n)
@@ -141,17 +174,65 @@ static void bench_seal(const char *dir, size_t n)
     free(refs);
 }
 
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void bench_stats(const char *path)
+{
+    struct tsb_store *s = NULL;
+    struct tsb_store_stats st;
+    struct tsb_store_open_opts o = {.readonly = true};
+    double t0 = now_s();
+    int r = tsb_store_open(path, &o, &s);
+    double t1 = now_s();
+    if (r != 0 || (r = tsb_store_stats(s, &st)) != 0)
+        die("stats", r);
+    double t2 = now_s(), v[100];
+    for (int i = 0; i < 100; i++) {
+        double a = now_s();
+        if ((r = tsb_store_stats(s, &st)) != 0)
+            die("stats", r);
+        v[i] = now_s() - a;
+    }
+    qsort(v, 100, sizeof(v[0]), cmp_d);
+    printf(
+        "stats   %lld entries: open %.3f ms, first tsb_store_stats %.3f ms, then median %.3f ms, "
+        "max %.3f ms\n",
+        (long long)st.entries, (t1 - t0) * 1e3, (t2 - t1) * 1e3, v[50] * 1e3, v[99] * 1e3);
+    tsb_store_close(s);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 2 && strcmp(argv[1], "stats") == 0) {
+        bench_stats(argv[2]);
+        return 0;
+    }
+    if (argc > 2 && strcmp(argv[1], "into") == 0) {
+        bench_into(argv[2], argc > 3 ? (size_t)atol(argv[3]) : 50);
+        return 0;
+    }
     const char *dir = argc > 1 ? argv[1] : getenv("TMPDIR");
     if (dir == NULL || *dir == '\0')
         dir = "/tmp";
     const char *part = argc > 2 ? argv[2] : "";
+    int r = tsb_store_setup_process(); /* as tsbagd does */
+    if (r != 0)
+        die("SQLite setup", r);
     printf("bench_store: archives in %s (synchronous=FULL, WAL)\n", dir);
+    if (strcmp(part, "cpu") == 0) { /* the writer's batch sizes under load, CPU per entry */
+        bench_append(dir, 256, 256 * 400, 0);
+        bench_append(dir, 1024, 1024 * 100, 0);
+        return 0;
+    }
     if (strcmp(part, "seal") != 0) {
         bench_append(dir, 1, 2000, 0);
         bench_append(dir, 64, 64 * 500, 0);
         bench_append(dir, 1024, 1024 * 200, 0);
+        bench_append(dir, 256, 256 * 400, 0);
         bench_append(dir, 4096, 4096 * 100, 0);
         bench_append(dir, 1024, 1024 * 50, 1024);
     }

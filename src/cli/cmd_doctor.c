@@ -308,7 +308,7 @@ static void check_keystore(struct doctor *d)
         add(d, "keystore", V_FAIL, "tsa.keystore: %s", tsb_err_detail());
         return;
     }
-    int days = days_until(X509_get0_notAfter(tsb_keystore_cert(d->ks)));
+    int days = (int)((tsb_keystore_not_after_ms(d->ks) - now_ms()) / 86400000);
     if (days < EXPIRY_WARN_DAYS)
         add(d, "keystore", V_WARN,
             "%s: key matches certificate; it expires in %d days: renew it "
@@ -328,25 +328,13 @@ static void check_chain(struct doctor *d)
         add(d, "keystore_chain", V_FAIL, "not checked: the keystore did not load (see keystore)");
         return;
     }
-    STACK_OF(X509) *chain = tsb_keystore_chain(d->ks);
-    int n = sk_X509_num(chain);
-    if (n == 0) {
+    int n = tsb_keystore_ca_count(d->ks);
+    int r = tsb_keystore_check_chain(d->ks);
+    if (r == TSB_ENOTFOUND)
         add(d, "keystore_chain", V_WARN,
             "the keystore holds no CA certificate: eHealth must know "
             "the issuer of the hospital certificate; export the keystore with its chain");
-        return;
-    }
-    X509_STORE *st = X509_STORE_new();
-    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    int ok = 0;
-    if (st != NULL && ctx != NULL) {
-        for (int i = 0; i < n; i++)
-            X509_STORE_add_cert(st, sk_X509_value(chain, i));
-        X509_STORE_set_flags(st, X509_V_FLAG_PARTIAL_CHAIN);
-        if (X509_STORE_CTX_init(ctx, st, tsb_keystore_cert(d->ks), chain) == 1)
-            ok = X509_verify_cert(ctx);
-    }
-    if (ok == 1)
+    else if (r == 0)
         add(d, "keystore_chain", V_OK,
             "the hospital certificate chains to the %d CA "
             "certificate(s) in the keystore",
@@ -355,11 +343,7 @@ static void check_chain(struct doctor *d)
         add(d, "keystore_chain", V_FAIL,
             "the hospital certificate does not chain to the keystore's "
             "%d CA certificate(s): %s; export the keystore again with its chain",
-            n,
-            ctx ? X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)) : "out of memory");
-    X509_STORE_CTX_free(ctx);
-    X509_STORE_free(st);
-    ERR_clear_error();
+            n, tsb_err_detail());
 }
 
 static void check_tsa_certs(struct doctor *d)

@@ -12,6 +12,9 @@
 #include "err.h"
 #include "timefmt.h"
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,6 +216,28 @@ static bool next_pem(const uint8_t *p, size_t n, size_t *pos, size_t *start, siz
     return false;
 }
 
+/* The certificate of the PEM block p[0..len), or NULL when it does not decode. */
+static X509 *pem_cert(const uint8_t *p, size_t len)
+{
+    BIO *b = BIO_new_mem_buf(p, (int)len);
+    X509 *c = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    ERR_clear_error();
+    return c;
+}
+
+/* Whether two PEM blocks hold the same certificate: compared decoded (X509_cmp: the DER
+ * encoding), so that line wrapping, line ends and trailing blanks of either rendering do not
+ * matter. A block that does not decode equals nothing. */
+static bool same_cert(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    X509 *x = pem_cert(a, alen), *y = pem_cert(b, blen);
+    bool same = x != NULL && y != NULL && X509_cmp(x, y) == 0;
+    X509_free(x);
+    X509_free(y);
+    return same;
+}
+
 /* The package's certificate file must hold the verified chain certificate by certificate (one may
  * stop earlier when the auditor's anchor is an intermediate) and nothing else. */
 static void check_chain_file(struct bag_cache *c, const uint8_t *file, size_t flen)
@@ -233,7 +258,7 @@ static void check_chain_file(struct bag_cache *c, const uint8_t *file, size_t fl
         if (!fmore || !vmore)
             break;
         k++;
-        if (fl != vl || memcmp(file + fs, v->p + vs, fl) != 0) {
+        if (!same_cert(file + fs, fl, v->p + vs, vl)) {
             c->chain_file = TSB_CHECK_FAIL;
             snprintf(c->chain_file_msg, sizeof(c->chain_file_msg),
                      "certificate %d of the package's certificate file is not the certificate "

@@ -32,6 +32,7 @@
 #define LIT_LEN(s)      (sizeof(s) - 1)
 #define INT64_DIGITS    20 /* "-9223372036854775808" */
 #define ENTRY_FIXED_LEN (LIT_LEN(ENTRY_OPEN) + LIT_LEN(ENTRY_MID) + LIT_LEN(ENTRY_CLOSE))
+#define ENTRY_MIN_LEN   (ENTRY_FIXED_LEN + TSB_HASH_B64_LEN + 1)
 
 enum { W_NONE = 0, W_OPEN, W_DONE, W_FAILED };
 
@@ -134,11 +135,8 @@ int tsb_bag_check_root(const char *name)
 
 static int writer_fail(struct tsb_bag_writer *w, int r)
 {
-    if (w->out != NULL && w->out->len > w->start) {
-        w->out->len = w->start;
-        if (w->out->p)
-            w->out->p[w->start] = '\0';
-    }
+    if (w->out != NULL && w->out->len > w->start)
+        tsb_buf_truncate(w->out, w->start);
     w->state = W_FAILED;
     return r;
 }
@@ -153,10 +151,11 @@ static int writer_check_open(const struct tsb_bag_writer *w, const char *op)
                                         : "abandoned after an error");
 }
 
+/* Appends into room already reserved (the callers reserve a whole element first). */
 static void put(struct tsb_buf *b, const void *p, size_t n)
 {
     memcpy(b->p + b->len, p, n);
-    b->len += n;
+    tsb_buf_added(b, n);
 }
 
 int tsb_bag_writer_begin(struct tsb_bag_writer *w, const struct tsb_bag_opts *o, int64_t seq,
@@ -192,9 +191,8 @@ int tsb_bag_writer_begin(struct tsb_bag_writer *w, const struct tsb_bag_opts *o,
     put(out, ATTR_XMLNS, LIT_LEN(ATTR_XMLNS));
     put(out, ns, strlen(ns));
     put(out, ATTR_HASH_SEQ, LIT_LEN(ATTR_HASH_SEQ));
-    out->len += i64_put(seq, (char *)out->p + out->len);
+    tsb_buf_added(out, i64_put(seq, (char *)out->p + out->len));
     put(out, ROOT_TAG_END, LIT_LEN(ROOT_TAG_END));
-    out->p[out->len] = '\0';
     w->state = W_OPEN;
     return 0;
 }
@@ -232,11 +230,10 @@ int tsb_bag_writer_add(struct tsb_bag_writer *w, int64_t ref, const uint8_t dige
         return writer_fail(w, r);
     put(b, ENTRY_OPEN, LIT_LEN(ENTRY_OPEN));
     /* tsb_hash_encode also writes a NUL, which ENTRY_MID overwrites; the reserve covers it */
-    b->len += tsb_hash_encode(digest, w->enc, (char *)b->p + b->len);
+    tsb_buf_added(b, tsb_hash_encode(digest, w->enc, (char *)b->p + b->len));
     put(b, ENTRY_MID, LIT_LEN(ENTRY_MID));
-    b->len += i64_put(ref, (char *)b->p + b->len);
+    tsb_buf_added(b, i64_put(ref, (char *)b->p + b->len));
     put(b, ENTRY_CLOSE, LIT_LEN(ENTRY_CLOSE));
-    b->p[b->len] = '\0';
     w->count++;
     w->last_ref = ref;
     return 0;
@@ -292,10 +289,12 @@ int tsb_bag_build(const struct tsb_bag_opts *o, int64_t seq, const struct tsb_ba
     }
     if (o != NULL && o->root != NULL && (r = tsb_bag_check_root(o->root)) != 0)
         return r;
-    /* refs are positive and increasing, so each entry is at most 20 + 53 + 44 bytes; the sum
-     * cannot overflow before the allocation would fail anyway, but check like any size */
-    if (n > (SIZE_MAX / 2) / (ENTRY_FIXED_LEN + TSB_HASH_HEX_LEN + INT64_DIGITS))
-        return tsb_err(TSB_ETOOBIG, "bag of %zu entries cannot be sized", n);
+    /* every entry takes at least ENTRY_MIN_LEN bytes, so more than this many cannot fit in out's
+     * cap; below it, tsb_bag_size (at most 137 bytes per entry, 1.4 times the minimum) cannot
+     * overflow for any cap below 2^63 */
+    if (n > tsb_buf_max(out) / ENTRY_MIN_LEN)
+        return tsb_err(TSB_ETOOBIG, "a bag of %zu entries cannot fit in %zu bytes", n,
+                       tsb_buf_max(out));
     if ((r = tsb_buf_reserve_exact(out, tsb_bag_size(o, seq, e, n))) != 0)
         return r;
     if ((r = tsb_bag_writer_begin(&w, o, seq, out)) != 0)

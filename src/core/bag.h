@@ -28,6 +28,8 @@
 #define TSB_BAG_DEFAULT_MAX_ENTRIES ((size_t)1000000)
 
 enum tsb_bag_ns { TSB_BAG_NS_V2, TSB_BAG_NS_V1 };
+/* How a bag travels in the DSS SignRequest (dss.c, tsa.carrier): as Base64XML or Base64Data. */
+enum tsb_carrier { TSB_CARRIER_BASE64XML, TSB_CARRIER_BASE64DATA };
 
 struct tsb_bag_opts {
     enum tsb_bag_ns ns;

@@ -1,10 +1,11 @@
 /*
  * check: SQLite's integrity_check, then, inside one read snapshot, one pass over the bags in
- * SequenceNumber order (for each: digest, strict parse, token, order, and the bag's journal rows
- * against its JournalEntry list), then one pass over every journal row (orphans, contents). Only
- * the list of existing SequenceNumbers is kept in memory between the passes; a bag's parsed
- * entries live only while that bag is checked. The snapshot is what makes the passes agree: a
- * seal committed between them would otherwise show its entries as orphans (docs/reconcile.md).
+ * SequenceNumber order (for each: digest, strict parse, token, order, and the journal rows of the
+ * bag's Ref range against its JournalEntry list), then one pass over every journal row (orphans,
+ * contents). Nothing is kept between the passes and a bag's parsed entries live only while that
+ * bag is checked, so memory does not grow with the archive. The snapshot is what makes the passes
+ * agree: a seal committed between them would otherwise show its entries as orphans
+ * (docs/reconcile.md).
  */
 #include "check.h"
 
@@ -44,8 +45,7 @@ struct ctx {
     int64_t expected_seq;
     int64_t last_gen, last_gen_seq;
     int64_t total_bags, total_entries;
-    int64_t *seqs; /* existing SequenceNumbers, ascending */
-    size_t n_seqs, cap_seqs;
+    int64_t sealed_ref; /* every entry up to this Ref must be in a bag */
     /* the bag being checked */
     const struct tsb_bag *bag;
     int64_t seq;
@@ -157,11 +157,6 @@ static int on_bag(void *arg, const struct tsb_bag_rec *b)
                                                   " are missing",
                   c->expected_seq, b->seq - 1);
     c->expected_seq = b->seq + 1;
-    if (c->n_seqs == c->cap_seqs) {
-        c->cap_seqs = c->cap_seqs ? c->cap_seqs * 2 : 1024;
-        c->seqs = tsb_realloc(c->seqs, c->cap_seqs * sizeof(*c->seqs));
-    }
-    c->seqs[c->n_seqs++] = b->seq;
 
     tsb_sha256(b->bytes, b->bytes_len, digest);
     if (memcmp(digest, b->digest, TSB_SHA256_LEN) != 0)
@@ -224,21 +219,17 @@ static int on_bag(void *arg, const struct tsb_bag_rec *b)
     return r;
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 static int on_entry(void *arg, const struct tsb_entry_rec *e)
 {
     struct ctx *c = arg;
     c->st.entries++;
-    if (e->bag_seq != 0 &&
-        bsearch(&e->bag_seq, c->seqs, c->n_seqs, sizeof(*c->seqs), cmp_i64) == NULL)
-        violation(c, TSB_V_ENTRY_ORPHAN, e->bag_seq, e->ref,
-                  "journal row Ref %" PRId64 " belongs to bag %" PRId64 ", which does not exist",
-                  e->ref, e->bag_seq);
+    /* a row's bag is the bag whose Ref range holds it (schema 0008): below the last sealed Ref,
+     * a row in no range belonged to a bag that is gone, or was inserted behind the store */
+    if (e->bag_seq == 0 && e->ref <= c->sealed_ref)
+        violation(c, TSB_V_ENTRY_ORPHAN, 0, e->ref,
+                  "journal row Ref %" PRId64 " is in no bag, although every entry up to Ref "
+                  "%" PRId64 " was sealed",
+                  e->ref, c->sealed_ref);
     if (e->content != NULL) {
         uint8_t d[TSB_SHA256_LEN];
         c->st.contents++;
@@ -282,6 +273,7 @@ int tsb_check_archive(struct tsb_store *s, const struct tsb_check_opts *o,
     if ((r = tsb_store_stats(s, &ss)) != 0)
         goto out;
     c.total_entries = ss.entries;
+    c.sealed_ref = ss.sealed_ref;
     for (int i = 0; i < TSB_BAG_NSTATES; i++)
         c.total_bags += ss.bags[i];
     if ((r = tsb_store_bags_walk(s, on_bag, &c)) != 0)
@@ -302,6 +294,5 @@ out_free:
     }
     if (r == 0)
         *out = c.st;
-    free(c.seqs);
     return r;
 }

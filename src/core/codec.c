@@ -84,7 +84,7 @@ int tsb_b64_encode_buf(const uint8_t *p, size_t n, struct tsb_buf *b)
     if ((r = tsb_buf_reserve(b, need)) != 0)
         return r;
     tsb_b64_encode(p, n, (char *)b->p + b->len);
-    b->len += need;
+    tsb_buf_added(b, need);
     return 0;
 }
 
@@ -169,9 +169,7 @@ int tsb_b64_decode_buf(const char *s, size_t slen, bool allow_ws, struct tsb_buf
     }
     return 0;
 fail:
-    b->len = start;
-    if (b->p)
-        b->p[start] = '\0';
+    tsb_buf_truncate(b, start);
     return r;
 }
 

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "err.h"
+#include "frame.h"
 #include "mem.h"
 
 #include <ini.h>
@@ -91,7 +92,7 @@ static const struct opt opts[] = {
      "TLS 1.2 cipher suites the TCP listener accepts (OpenSSL cipher list); the default is forward-secret AEAD suites only."},
     {"ingest", "tls_ciphersuites", T_STR, F(ingest.tls_ciphersuites), 0, 0, "",
      "TLS 1.3 cipher suites (OpenSSL ciphersuites syntax); empty keeps OpenSSL's defaults, all forward-secret AEAD."},
-    {"ingest", "max_frame", T_INT, F(ingest.max_frame), 64, 64 * 1024 * 1024, "1048576",
+    {"ingest", "max_frame", T_INT, F(ingest.max_frame), TSB_FRAME_MIN_MAX, TSB_FRAME_MAX_LIMIT, "1048576",
      "Largest accepted frame in bytes; a larger frame is refused and the connection closed."},
     {"ingest", "idle_timeout_ms", T_INT, F(ingest.idle_timeout_ms), 100, 86400000, "60000",
      "After HELLO: a connection with no complete frame for this long while nothing is in flight is closed."},
@@ -105,6 +106,8 @@ static const struct opt opts[] = {
      "TCP connections from one peer address at once, counted separately before and after HELLO."},
     {"ingest", "max_inflight", T_INT, F(ingest.max_inflight), 1, 65536, "256",
      "Unacknowledged requests per connection; reading stops until replies catch up."},
+    {"ingest", "buffer_bytes", T_INT, F(ingest.buffer_bytes), 65536, 4LL * 1024 * 1024 * 1024, "8388608",
+     "Bytes all connections together may buffer (unread input, requests waiting for the archive, replies not yet sent); each connection gets an equal share, so a client that does not read its replies cannot take the others' room."},
     {"ingest", "max_client_ref", T_INT, F(ingest.max_client_ref), 0, 4096, "256",
      "Longest client reference in bytes."},
     {"ingest", "max_source_len", T_INT, F(ingest.max_source_len), 1, 256, "64",
@@ -114,8 +117,10 @@ static const struct opt opts[] = {
      "Most entries committed in one transaction."},
     {"writer", "batch_delay_ms", T_INT, F(writer.batch_delay_ms), 0, 1000, "0",
      "How long the writer waits for more entries before committing a non-full batch."},
+    {"writer", "queue_bytes", T_INT, F(writer.queue_bytes), 65536, 1024 * 1024 * 1024, "8388608",
+     "Bytes of entries waiting for the writer (content, format id, client ref and 512 bytes of bookkeeping each); above it ingest stops reading sockets (backpressure) until commits make room."},
     {"writer", "queue_max", T_INT, F(writer.queue_max), 1, 10000000, "65536",
-     "Entries waiting for the writer; above it ingest stops reading sockets (backpressure)."},
+     "Secondary bound: entries waiting for the writer, whatever their size; above it ingest stops reading sockets too."},
 
     {"sealer", "enabled", T_BOOL, F(sealer.enabled), 0, 0, "true",
      "Run the sealer and the TSA sender; false makes an ingest-only tsbagd (entries are acknowledged and stay staged)."},
@@ -177,9 +182,11 @@ static const struct opt opts[] = {
     {"tsa", "gen_time_skew_s", T_INT, F(tsa.gen_time_skew_s), 0, 86400, "300",
      "Largest accepted difference between a token's genTime and the local clock."},
     {"tsa", "max_response", T_INT, F(tsa.max_response), 4096, 256 * 1024 * 1024, "16777216",
-     "Largest accepted response body in bytes."},
+     "Largest accepted TimeStampConsult response body in bytes (tsbag reconcile, tsbag doctor); stamp answers have tsa.max_answer."},
+    {"tsa", "max_answer", T_INT, F(tsa.max_answer), 4096, 64 * 1024 * 1024, "1048576",
+     "Largest accepted TSA answer to a stamp request (SignResponse or SOAP fault) in bytes: tsbagd's answer buffer. A larger answer is refused (transient failure, retried; nothing archived)."},
     {"tsa", "capture_dir", T_STR, F(tsa.capture_dir), 0, 0, "",
-     "Acceptance evidence and tests: when set, each attempt leaves in this folder bag-<seq>-attempt-<n>-<RequestID>.request.xml (the request exactly as sent), .answer.txt (HTTP status, content type, transport outcome and the sender's verdict; answer=none when no answer came) and .answer.xml, .html or .bin (the body as received, at most tsa.max_response bytes); each file is written to a temporary name and renamed. Holds no secret (docs/acceptance.md)."},
+     "Acceptance evidence and tests: when set, each attempt leaves in this folder bag-<seq>-attempt-<n>-<RequestID>.request.xml (the request exactly as sent), .answer.txt (HTTP status, content type, transport outcome and the sender's verdict; answer=none when no answer came) and .answer.xml, .html or .bin (the body as received, at most tsa.max_answer bytes); each file is written to a temporary name and renamed. Holds no secret (docs/acceptance.md)."},
 
     {"tsa2", "url", T_STR, F(tsa2.url), 0, 0, "",
      "Second, independent RFC 3161 TSA (RFC 3161 section 3.4, HTTP POST of application/timestamp-query): every bag is also stamped there, independently of the eHealth send; http:// or https://; empty (default) turns the second TSA off."},

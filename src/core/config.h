@@ -17,7 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum tsb_carrier { TSB_CARRIER_BASE64XML, TSB_CARRIER_BASE64DATA };
 /* tsa.keystore_permissions: a keystore or password file open to group or others */
 enum tsb_key_perms { TSB_KEY_PERMS_WARN, TSB_KEY_PERMS_REFUSE };
 
@@ -57,12 +56,14 @@ struct tsb_config {
         int64_t max_pending;
         int64_t max_connections_per_source;
         int64_t max_inflight;
+        int64_t buffer_bytes; /* ingest's byte budget across connections */
         int64_t max_client_ref;
         int64_t max_source_len;
     } ingest;
     struct {
         int64_t batch_max;
         int64_t batch_delay_ms;
+        int64_t queue_bytes;
         int64_t queue_max;
     } writer;
     struct {
@@ -98,6 +99,7 @@ struct tsb_config {
         int64_t wss_ttl_s;
         int64_t gen_time_skew_s;
         int64_t max_response;
+        int64_t max_answer;
         char *capture_dir;
     } tsa;
     struct {

@@ -427,7 +427,8 @@ static int parse_tsbag(xmlNodePtr t, const char *nsu, size_t max_bag, size_t i,
         return tsb_err(TSB_EFORMAT, "TSBag %zu: TSBagValue holds an element", i);
     xmlChar *b64 = xmlNodeGetContent(v);
     size_t blen = b64 ? strlen((const char *)b64) : 0;
-    a->bags[i].bag.max = max_bag;
+    tsb_buf_cleanup(&a->bags[i].bag); /* still empty: only its cap changes */
+    tsb_buf_init(&a->bags[i].bag, max_bag);
     if (blen == 0)
         r = tsb_err(TSB_EFORMAT, "TSBag %zu: empty TSBagValue", i);
     else

@@ -31,19 +31,20 @@ int tsb_dss_request_id(const char *id_hospital, int64_t seq, char out[TSB_DSS_RE
     return 0;
 }
 
-int tsb_dss_build(const struct tsb_dss_request *rq, xmlDocPtr *out)
+size_t tsb_dss_request_max(size_t bag_len)
 {
-    int r = TSB_EINTERNAL;
-    struct tsb_buf b64;
-    tsb_buf_init(&b64, SIZE_MAX / 2);
-    xmlDocPtr doc = NULL;
+    return tsb_b64_encoded_len(bag_len) + TSB_DSS_ENVELOPE_MAX;
+}
 
+/* Builds the unsigned envelope; *carrier gets the text node holding the bag's base64. The text
+ * is encoded straight into memory the node owns (libxml2 frees it with the tree): the one copy of
+ * the bag in base64 form while the tree lives. */
+static int build_tree(const struct tsb_dss_request *rq, xmlDocPtr *out, xmlNodePtr *carrier_text)
+{
     tsb_xml_init();
     if (rq->bag_len == 0 || rq->request_id == NULL || rq->profile == NULL)
         return tsb_err(TSB_EINVAL, "a SignRequest needs a bag, a RequestID and a Profile");
-    if ((r = tsb_b64_encode_buf(rq->bag, rq->bag_len, &b64)) != 0)
-        goto out;
-    doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
     xmlNodePtr env = xmlNewDocNode(doc, NULL, BAD_CAST "Envelope", NULL);
     xmlDocSetRootElement(doc, env);
     xmlNsPtr soap = xmlNewNs(env, BAD_CAST TSB_NS_SOAP11, BAD_CAST "soapenv");
@@ -64,25 +65,73 @@ int tsb_dss_build(const struct tsb_dss_request *rq, xmlDocPtr *out)
     } else {
         carrier = xmlNewChild(d, dss, BAD_CAST "Base64XML", NULL);
     }
-    /* added as raw text: base64 needs no escaping and the text may be tens of MB */
-    xmlNodeAddContentLen(carrier, b64.p, (int)b64.len);
+    /* base64 needs no escaping, so the text node's content is exactly what is serialised */
+    size_t n = tsb_b64_encoded_len(rq->bag_len);
+    xmlChar *text = xmlMallocAtomic(n + 1);
+    if (text == NULL)
+        tsb_fatal("out of memory allocating %zu bytes", n + 1);
+    tsb_b64_encode(rq->bag, rq->bag_len, (char *)text);
+    xmlNodePtr t = xmlNewDocText(doc, NULL);
+    t->content = text; /* owned by the node from here on (the tree has no dictionary) */
+    xmlAddChild(carrier, t);
+    *carrier_text = t;
     *out = doc;
-    doc = NULL;
-    r = 0;
-out:
-    xmlFreeDoc(doc);
-    tsb_buf_cleanup(&b64);
-    return r;
+    return 0;
 }
+
+int tsb_dss_build(const struct tsb_dss_request *rq, xmlDocPtr *out)
+{
+    xmlNodePtr text;
+    return build_tree(rq, out, &text);
+}
+
+/* Stands for the carrier's base64 in the serialised envelope: '@' is neither base64 nor in
+ * anything else the envelope holds (ids, times, URIs, the certificate's base64). */
+#define CARRIER_MARK     "@tsb-carrier@"
+#define CARRIER_MARK_LEN (sizeof(CARRIER_MARK) - 1)
 
 int tsb_dss_build_signed(const struct tsb_dss_request *rq, const struct tsb_keystore *ks,
                          const struct tsb_wss_opts *wo, struct tsb_buf *out)
 {
+    int r = TSB_EINTERNAL;
     xmlDocPtr doc = NULL;
-    int r = tsb_dss_build(rq, &doc);
-    if (r == 0 && (r = tsb_wss_sign(doc, ks, wo)) == 0)
-        r = tsb_xml_serialise(doc, out);
+    xmlNodePtr text = NULL;
+    struct tsb_buf env;
+    tsb_buf_init(&env, TSB_DSS_ENVELOPE_MAX);
+    size_t start = out->len;
+
+    if ((r = build_tree(rq, &doc, &text)) != 0 || (r = tsb_wss_sign(doc, ks, wo)) != 0)
+        goto out;
+    /* The signature covers the base64 as it stands in the tree. Serialising that tree would hold
+     * the base64 three times (tree, libxml2's output buffer, out); instead the text is swapped
+     * for a mark (freeing it), the small envelope is serialised, and out is written once, exactly
+     * sized: the envelope around the mark, with the bag encoded again in its place. */
+    xmlNodeSetContent(text, BAD_CAST CARRIER_MARK);
+    if ((r = tsb_xml_serialise(doc, &env)) != 0)
+        goto out;
     xmlFreeDoc(doc);
+    doc = NULL;
+    const uint8_t *mark = memmem(env.p, env.len, CARRIER_MARK, CARRIER_MARK_LEN);
+    if (mark == NULL ||
+        memmem(mark + 1, env.len - (size_t)(mark + 1 - env.p), CARRIER_MARK, CARRIER_MARK_LEN)) {
+        r = tsb_err(TSB_EINTERNAL, "the serialised SignRequest does not hold its carrier once");
+        goto out;
+    }
+    size_t head = (size_t)(mark - env.p), tail = env.len - head - CARRIER_MARK_LEN;
+    size_t b64 = tsb_b64_encoded_len(rq->bag_len);
+    uint8_t *where;
+    if ((r = tsb_buf_reserve_exact(out, head + b64 + tail)) != 0 ||
+        (r = tsb_buf_append(out, env.p, head)) != 0 || (r = tsb_buf_extend(out, b64, &where)) != 0)
+        goto out;
+    tsb_b64_encode(rq->bag, rq->bag_len, (char *)where); /* its NUL lands in the reserve */
+    if ((r = tsb_buf_append(out, mark + CARRIER_MARK_LEN, tail)) != 0)
+        goto out;
+    r = 0;
+out:
+    if (r != 0 && out->len > start)
+        tsb_buf_truncate(out, start);
+    xmlFreeDoc(doc);
+    tsb_buf_cleanup(&env);
     return r;
 }
 
@@ -105,11 +154,23 @@ static int envelope_body(xmlDocPtr doc, xmlNodePtr *body)
     return 0;
 }
 
+/* Serialises el and its subtree into out as a standalone document (namespaces reconciled). */
+static int copy_element(xmlNodePtr el, struct tsb_buf *out)
+{
+    xmlDocPtr copy = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr c = xmlDocCopyNode(el, copy, 1);
+    xmlDocSetRootElement(copy, c);
+    xmlReconciliateNs(copy, c);
+    int r = tsb_xml_serialise(copy, out);
+    xmlFreeDoc(copy);
+    return r;
+}
+
 /* Copies the first Body child named (TSB_NS_DSS, local) into out as a standalone document. */
 static int extract_body_child(const uint8_t *p, size_t len, size_t max_len, const char *local,
                               struct tsb_buf *out)
 {
-    xmlDocPtr doc = NULL, copy = NULL;
+    xmlDocPtr doc = NULL;
     xmlNodePtr body;
     int r = tsb_xml_parse(p, len, max_len, &doc);
     if (r != 0 || (r = envelope_body(doc, &body)) != 0)
@@ -119,13 +180,8 @@ static int extract_body_child(const uint8_t *p, size_t len, size_t max_len, cons
         r = tsb_err(TSB_EFORMAT, "Body holds no dss:%s", local);
         goto out;
     }
-    copy = xmlNewDoc(BAD_CAST "1.0");
-    xmlNodePtr c = xmlDocCopyNode(el, copy, 1);
-    xmlDocSetRootElement(copy, c);
-    xmlReconciliateNs(copy, c);
-    r = tsb_xml_serialise(copy, out);
+    r = copy_element(el, out);
 out:
-    xmlFreeDoc(copy);
     xmlFreeDoc(doc);
     return r;
 }
@@ -143,7 +199,15 @@ int tsb_dss_extract_sign_response(const uint8_t *p, size_t len, size_t max_len, 
 void tsb_dss_response_init(struct tsb_dss_response *r)
 {
     memset(r, 0, sizeof(*r));
-    tsb_buf_init(&r->token, SIZE_MAX / 2);
+    /* the token is decoded from the answer's text, so the parse gives it the answer's cap */
+    tsb_buf_init(&r->token, 0);
+}
+
+/* The token decoded from an answer of at most max_len bytes is shorter than the answer. */
+static void token_cap(struct tsb_dss_response *r, size_t max_len)
+{
+    tsb_buf_cleanup(&r->token);
+    tsb_buf_init(&r->token, max_len);
 }
 
 void tsb_dss_response_cleanup(struct tsb_dss_response *r)
@@ -238,31 +302,51 @@ static int parse_sign_response(xmlNodePtr sr, const char *expect_id, struct tsb_
     return 0;
 }
 
-int tsb_dss_parse_response(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,
-                           struct tsb_dss_response *out)
+int tsb_dss_parse_response_keep(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,
+                                struct tsb_dss_response *out, struct tsb_buf *sign_response,
+                                bool *kept)
 {
     xmlDocPtr doc = NULL;
     xmlNodePtr body;
+    token_cap(out, max_len);
+    if (kept != NULL)
+        *kept = false;
     int r = tsb_xml_parse(p, len, max_len, &doc);
     if (r != 0 || (r = envelope_body(doc, &body)) != 0)
         goto out;
     xmlNodePtr first = tsb_xml_first_elem(body);
-    if (tsb_xml_is(first, TSB_NS_SOAP11, "Fault"))
+    if (tsb_xml_is(first, TSB_NS_SOAP11, "Fault")) {
         r = parse_fault(first, out);
-    else if (tsb_xml_is(first, TSB_NS_DSS, "SignResponse"))
+    } else if (tsb_xml_is(first, TSB_NS_DSS, "SignResponse")) {
         r = parse_sign_response(first, expect_id, out);
-    else
+        /* from the tree the token was just decoded from: what is verified is what is archived */
+        if (r == 0 && out->kind == TSB_DSS_OK && sign_response != NULL) {
+            tsb_buf_reset(sign_response);
+            if (copy_element(first, sign_response) == 0)
+                *kept = true;
+            else
+                tsb_buf_reset(sign_response);
+        }
+    } else {
         r = tsb_err(TSB_EFORMAT, "SOAP Body holds <%s>, neither a SignResponse nor a Fault",
                     first ? (const char *)first->name : "nothing");
+    }
 out:
     xmlFreeDoc(doc);
     return r;
+}
+
+int tsb_dss_parse_response(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,
+                           struct tsb_dss_response *out)
+{
+    return tsb_dss_parse_response_keep(p, len, max_len, expect_id, out, NULL, NULL);
 }
 
 int tsb_dss_parse_sign_response(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,
                                 struct tsb_dss_response *out)
 {
     xmlDocPtr doc = NULL;
+    token_cap(out, max_len);
     int r = tsb_xml_parse(p, len, max_len, &doc);
     if (r != 0)
         goto out;

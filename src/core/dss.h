@@ -8,7 +8,7 @@
 #ifndef TSB_DSS_H
 #define TSB_DSS_H
 
-#include "config.h"
+#include "bag.h"
 #include "keystore.h"
 #include "mem.h"
 #include "token.h"
@@ -35,11 +35,20 @@ struct tsb_dss_request {
     enum tsb_carrier carrier;
 };
 
+/* Everything a signed SignRequest holds besides the bag's base64: the SOAP and DSS elements and
+ * the WS-Security header, whose certificate token is at most TSB_WSS_CERT_B64_MAX. */
+#define TSB_DSS_ENVELOPE_MAX (TSB_WSS_CERT_B64_MAX + 64 * 1024)
+/* The largest signed request a bag of bag_len bytes makes: the cap of tsb_dss_build_signed's out.
+ */
+size_t tsb_dss_request_max(size_t bag_len);
+
 /* The unsigned SOAP envelope (empty Header, Body with the SignRequest). *out: xmlFreeDoc. */
 int tsb_dss_build(const struct tsb_dss_request *rq, xmlDocPtr *out);
 
 /* Builds, signs (WS-Security) and serialises the request into out (appended; its cap bounds the
- * message). These are the bytes to POST. */
+ * message). These are the bytes to POST. Memory: the bag's base64 is held once at a time (in the
+ * tree while signing, then in out, which grows once to the exact size), never twice. On failure
+ * out is left as it was. */
 int tsb_dss_build_signed(const struct tsb_dss_request *rq, const struct tsb_keystore *ks,
                          const struct tsb_wss_opts *wo, struct tsb_buf *out);
 
@@ -76,6 +85,17 @@ void tsb_dss_response_cleanup(struct tsb_dss_response *r);
  * initialised; it is filled as far as parsing got. */
 int tsb_dss_parse_response(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,
                            struct tsb_dss_response *out);
+
+/* tsb_dss_parse_response that also keeps what the archive stores beside the token: when the answer
+ * is a SignResponse with a decoded token (out->kind TSB_DSS_OK), its dss:SignResponse element is
+ * serialised into sign_response (reset first) as a standalone document, exactly as
+ * tsb_dss_extract_sign_response would, from the same parsed tree the token was decoded from: what
+ * is verified is what is archived, and the answer is parsed once. *kept says whether that copy was
+ * made; a copy that does not fit sign_response's cap leaves it empty, *kept false and the detail
+ * saying why, and still returns 0. Other results as tsb_dss_parse_response. */
+int tsb_dss_parse_response_keep(const uint8_t *p, size_t len, size_t max_len, const char *expect_id,
+                                struct tsb_dss_response *out, struct tsb_buf *sign_response,
+                                bool *kept);
 
 /* Parses a standalone dss:SignResponse document (as archived in bags.sign_response, or as
  * TimeStampConsult returns it inside TSBag) exactly like the SignResponse of a stamp answer, token

@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static _Thread_local char detail[512];
@@ -64,4 +65,19 @@ const char *tsb_err_detail(void)
 void tsb_err_clear(void)
 {
     detail[0] = '\0';
+}
+
+void tsb_assert_failed(const char *cond, const char *file, int line, const char *func)
+{
+    /* no allocation and no log module: the process state is not to be trusted any more */
+    fprintf(stderr, "tsbag: invariant violated: %s (%s:%d, %s)\n", cond, file, line, func);
+    fflush(stderr);
+    abort();
+}
+
+int tsb_result_set(struct tsb_result *res, int code)
+{
+    res->code = code;
+    snprintf(res->msg, sizeof(res->msg), "%s", code != 0 ? detail : "");
+    return code;
 }

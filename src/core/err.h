@@ -4,6 +4,8 @@
  * Every fallible function returns 0 or a negative TSB_E* code. A code says what kind of failure
  * happened; the detail (tsb_err_detail) says which input, which key, which byte. The detail is
  * thread-local so the writer thread and the loop thread never overwrite each other's message.
+ * Work that runs on one thread and is reported on another carries its outcome in its own
+ * struct tsb_result, filled where it ran and read only after the queue that hands the work back.
  */
 #ifndef TSB_ERR_H
 #define TSB_ERR_H
@@ -48,5 +50,28 @@ const char *tsb_err_detail(void);
 
 /* Forgets the calling thread's detail. */
 void tsb_err_clear(void);
+
+/* TSB_ASSERT(cond): an invariant at a module boundary (a caller's promise the callee relies on,
+ * e.g. "n bytes were reserved before tsb_buf_added(b, n)"). Checked where TSB_ASSERTS is defined
+ * (cmake/Sanitizers.cmake: Debug, RelWithDebInfo and sanitizer builds, not Release): a violation prints the condition and its place to stderr and aborts. Not for peer input, which
+ * gets an error (STYLE.md); off, the condition is not evaluated. */
+#ifdef TSB_ASSERTS
+#define TSB_ASSERT(cond) ((cond) ? (void)0 : tsb_assert_failed(#cond, __FILE__, __LINE__, __func__))
+#else
+#define TSB_ASSERT(cond) ((void)sizeof(!(cond)))
+#endif
+_Noreturn void tsb_assert_failed(const char *cond, const char *file, int line, const char *func);
+
+#define TSB_RESULT_MSG_MAX 512
+
+/* The outcome of one piece of work, embedded in the job or work item it belongs to: written by
+ * the thread that ran it, read by the thread it is handed back to, never shared with other work. */
+struct tsb_result {
+    int code;                     /* 0 or TSB_E* */
+    char msg[TSB_RESULT_MSG_MAX]; /* the detail when code is not 0, else "" */
+};
+
+/* Records code and, when it is not 0, the calling thread's detail into res; returns code. */
+int tsb_result_set(struct tsb_result *res, int code);
 
 #endif

@@ -442,14 +442,12 @@ static int frame_begin(struct tsb_buf *b, uint8_t type, size_t body_len, uint8_t
     int r;
     if (body_len >= UINT32_MAX)
         return tsb_err(TSB_ETOOBIG, "frame body of %zu bytes", body_len);
-    if ((r = tsb_buf_reserve(b, TSB_FRAME_HDR_LEN + 1 + body_len)) != 0)
+    uint8_t *p;
+    if ((r = tsb_buf_extend(b, TSB_FRAME_HDR_LEN + 1 + body_len, &p)) != 0)
         return r;
-    uint8_t *p = b->p + b->len;
     put_u32(p, (uint32_t)(body_len + 1));
     p[TSB_FRAME_HDR_LEN] = type;
     *body = p + TSB_FRAME_HDR_LEN + 1;
-    b->len += TSB_FRAME_HDR_LEN + 1 + body_len;
-    b->p[b->len] = '\0';
     return 0;
 }
 

@@ -20,12 +20,14 @@
 #include <stdint.h>
 
 #define TSB_PROTO_VERSION    1
-#define TSB_PROTO_MAGIC      "TSBG" /* first 4 body bytes of HELLO */
-#define TSB_FRAME_HDR_LEN    4      /* the length field */
-#define TSB_FRAME_MIN_MAX    64     /* smallest max_frame anyone may configure */
-#define TSB_FORMAT_ID_MAX    64     /* longest format id, bytes */
-#define TSB_NACK_REASON_MAX  512    /* longest NACK reason, bytes */
-#define TSB_PING_MAX         256    /* longest PING payload, echoed in PONG */
+#define TSB_PROTO_MAGIC      "TSBG"             /* first 4 body bytes of HELLO */
+#define TSB_FRAME_HDR_LEN    4                  /* the length field */
+#define TSB_FRAME_MIN_MAX    64                 /* smallest max_frame anyone may configure */
+#define TSB_FRAME_MAX_LIMIT  (64 * 1024 * 1024) /* largest max_frame anyone may configure */
+#define TSB_FRAME_WIRE_MAX   (TSB_FRAME_HDR_LEN + TSB_FRAME_MAX_LIMIT) /* largest frame sent */
+#define TSB_FORMAT_ID_MAX    64  /* longest format id, bytes */
+#define TSB_NACK_REASON_MAX  512 /* longest NACK reason, bytes */
+#define TSB_PING_MAX         256 /* longest PING payload, echoed in PONG */
 #define TSB_ACK_BODY_LEN     (8 + 8 + TSB_HASH_HEX_LEN)
 #define TSB_STATUS_BODY_LEN  68 /* the fields every version-1 server sends */
 #define TSB_STATUS_EXT_LEN   84 /* with the appended daemon settings (alarm_ms, seal interval) */

@@ -154,9 +154,7 @@ static int dump(const json_t *doc, size_t flags, struct tsb_buf *out)
 {
     size_t before = out->len;
     if (json_dump_callback(doc, dump_cb, out, flags | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) != 0) {
-        out->len = before;
-        if (out->p)
-            out->p[before] = '\0';
+        tsb_buf_truncate(out, before);
         return tsb_err(TSB_ETOOBIG, "a JSON document does not fit in %zu bytes", out->max);
     }
     return 0;

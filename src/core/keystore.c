@@ -454,9 +454,49 @@ X509 *tsb_keystore_cert(const struct tsb_keystore *ks)
     return ks->cert;
 }
 
-STACK_OF(X509) * tsb_keystore_chain(const struct tsb_keystore *ks)
+int64_t tsb_keystore_not_after_ms(const struct tsb_keystore *ks)
 {
-    return ks->chain;
+    struct tm tm;
+    const ASN1_TIME *na = X509_get0_notAfter(ks->cert);
+    if (na == NULL || ASN1_TIME_to_tm(na, &tm) != 1) {
+        ERR_clear_error();
+        return 0;
+    }
+    return (int64_t)timegm(&tm) * 1000;
+}
+
+int tsb_keystore_ca_count(const struct tsb_keystore *ks)
+{
+    return sk_X509_num(ks->chain);
+}
+
+int tsb_keystore_check_chain(const struct tsb_keystore *ks)
+{
+    int n = sk_X509_num(ks->chain), r = TSB_EINTERNAL;
+    if (n <= 0)
+        return tsb_err(TSB_ENOTFOUND, "the keystore holds no CA certificate");
+    X509_STORE *st = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    if (st == NULL || ctx == NULL) {
+        r = tsb_err(TSB_ECRYPTO, "OpenSSL could not allocate a certificate store");
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        X509_STORE_add_cert(st, sk_X509_value(ks->chain, i));
+    X509_STORE_set_flags(st, X509_V_FLAG_PARTIAL_CHAIN);
+    if (X509_STORE_CTX_init(ctx, st, ks->cert, ks->chain) != 1) {
+        r = tsb_err(TSB_ECRYPTO, "OpenSSL could not set up the chain check");
+        goto out;
+    }
+    r = X509_verify_cert(ctx) == 1
+            ? 0
+            : tsb_err(TSB_ECONFIG, "%s",
+                      X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+out:
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(st);
+    ERR_clear_error();
+    return r;
 }
 
 enum tsb_key_type tsb_keystore_key_type(const struct tsb_keystore *ks)

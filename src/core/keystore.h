@@ -8,8 +8,6 @@
 #ifndef TSB_KEYSTORE_H
 #define TSB_KEYSTORE_H
 
-#include <openssl/x509.h>
-
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,10 +50,15 @@ int tsb_secret_file_read(const char *path, const char *what, char *out, size_t c
  * does nothing. */
 void tsb_keystore_forget_env(const char *name);
 
-/* The hospital certificate (borrowed, valid while ks lives). */
-X509 *tsb_keystore_cert(const struct tsb_keystore *ks);
-/* The other certificates of the keystore (borrowed; may be empty, never NULL). */
-STACK_OF(X509) * tsb_keystore_chain(const struct tsb_keystore *ks);
+/* The hospital certificate's notAfter, in ms since the epoch. */
+int64_t tsb_keystore_not_after_ms(const struct tsb_keystore *ks);
+/* How many CA certificates the keystore carries beside the hospital certificate. */
+int tsb_keystore_ca_count(const struct tsb_keystore *ks);
+/* Whether the hospital certificate chains to the keystore's own CA certificates (one of them may
+ * be an intermediate: partial chains are accepted; validity dates as of now). 0 when it does;
+ * TSB_ENOTFOUND when the keystore holds no CA certificate; TSB_ECONFIG when it does not chain,
+ * the detail giving OpenSSL's reason; TSB_ECRYPTO when OpenSSL cannot allocate the check. */
+int tsb_keystore_check_chain(const struct tsb_keystore *ks);
 /* RSA or EC: decides the signature algorithm. */
 enum tsb_key_type tsb_keystore_key_type(const struct tsb_keystore *ks);
 /* One-line description for logs: subject, serial and expiry (no secret). */

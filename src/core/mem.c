@@ -55,6 +55,7 @@ char *tsb_strndup(const char *s, size_t n)
 
 void tsb_buf_init(struct tsb_buf *b, size_t max)
 {
+    TSB_ASSERT(max < SIZE_MAX); /* room for the NUL */
     b->p = NULL;
     b->len = 0;
     b->cap = 0;
@@ -83,11 +84,12 @@ int tsb_buf_reserve(struct tsb_buf *b, size_t n)
     size_t need = b->len + n + 1;
     if (need <= b->cap)
         return 0;
-    size_t cap = b->cap ? b->cap : 256;
+    /* need <= max + 1, so doubling stops at max + 1 before it can overflow */
+    size_t cap = b->cap ? b->cap : 256, limit = b->max + 1;
     while (cap < need)
-        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    if (cap > b->max + 1)
-        cap = b->max + 1;
+        cap = cap <= limit / 2 ? cap * 2 : limit;
+    if (cap > limit)
+        cap = limit;
     b->p = tsb_realloc(b->p, cap);
     b->cap = cap;
     return 0;
@@ -138,6 +140,57 @@ int tsb_buf_appendf(struct tsb_buf *b, const char *fmt, ...)
     va_end(ap);
     b->len += (size_t)n;
     return 0;
+}
+
+int tsb_buf_extend(struct tsb_buf *b, size_t n, uint8_t **where)
+{
+    int r;
+    if ((r = tsb_buf_reserve(b, n)) != 0)
+        return r;
+    *where = b->p + b->len;
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+size_t tsb_buf_room(const struct tsb_buf *b)
+{
+    return b->cap > b->len ? b->cap - b->len - 1 : 0;
+}
+
+void tsb_buf_added(struct tsb_buf *b, size_t n)
+{
+    TSB_ASSERT(n <= tsb_buf_room(b));
+    if (n == 0 && b->p == NULL)
+        return;
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void tsb_buf_truncate(struct tsb_buf *b, size_t len)
+{
+    TSB_ASSERT(len <= b->len);
+    if (len >= b->len)
+        return;
+    b->len = len;
+    b->p[len] = '\0';
+}
+
+void tsb_buf_consume(struct tsb_buf *b, size_t n)
+{
+    TSB_ASSERT(n <= b->len);
+    if (n == 0)
+        return;
+    if (n > b->len)
+        n = b->len;
+    memmove(b->p, b->p + n, b->len - n);
+    b->len -= n;
+    b->p[b->len] = '\0';
+}
+
+size_t tsb_buf_max(const struct tsb_buf *b)
+{
+    return b->max;
 }
 
 uint8_t *tsb_buf_take(struct tsb_buf *b, size_t *len)

@@ -43,14 +43,23 @@ enum stmt_id {
     ST_COMMIT,
     ST_ROLLBACK,
     ST_APPEND,
+    ST_APPEND_4,
+    ST_APPEND_16,
+    ST_APPEND_64,
     ST_ENTRY_BY_REF,
     ST_ENTRIES_BY_HASH,
     ST_ENTRIES_BY_RECEIVED,
-    ST_ENTRIES_BY_BAG,
+    ST_ENTRIES_BY_RANGE,
     ST_STAGED,
     ST_LAST_SEQ,
     ST_BAG_INSERT,
-    ST_ENTRY_SEAL,
+    ST_BAG_AT,
+    ST_BAG_ABOVE,
+    ST_BAG_RANGE,
+    ST_ENTRY_ABOVE,
+    ST_RANGE_COUNT,
+    ST_COUNTERS,
+    ST_COUNT_ENTRIES,
     ST_BAG_GET,
     ST_BAG_NEXT_UNSTAMPED,
     ST_BAG_STATE,
@@ -60,11 +69,9 @@ enum stmt_id {
     ST_ATTEMPT_INSERT,
     ST_ATTEMPT_RETRY_KEY,
     ST_BAGS_BY_GEN_TIME,
-    ST_STAT_ENTRIES,
-    ST_STAT_STAGED,
     ST_STAT_LAST,
-    ST_STAT_BAGS,
-    ST_STAT_OLDEST,
+    ST_STAT_OLDEST_BAG,
+    ST_STAT_RECEIVED,
     ST_STAT_LAST_STAMPED,
     ST_BAGS_ALL,
     ST_ENTRIES_ALL,
@@ -87,13 +94,20 @@ enum stmt_id {
     ST_N
 };
 
-#define ENTRY_COLS                                                                                 \
-    "ref, hash, source, format_id, client_ref, received_ms, content, bag_seq, position"
+/* an entry's bag and position are not columns: derived from the bags' Ref ranges (derive_bag) */
+#define ENTRY_COLS "ref, hash, source, format_id, client_ref, received_ms, content"
 #define BAG_COLS                                                                                   \
     "seq, state, bytes, digest, entry_count, first_ref, last_ref, request_id, profile, "           \
     "sign_response, token, tsa_serial, gen_time_ms, attempts, last_error, sealed_ms, sent_ms, "    \
     "stamped_ms"
-#define STAGED "bag_seq IS NULL AND position IS NULL"
+#define APPEND_COLS "hash, source, format_id, client_ref, received_ms"
+#define APPEND_SQL(rows)                                                                           \
+    "INSERT INTO entries (" APPEND_COLS ", content) VALUES " rows " RETURNING ref, " APPEND_COLS
+#define APPEND_ROW    "(?, ?, ?, ?, ?, ?)"
+#define APPEND_ROWS4  APPEND_ROW ", " APPEND_ROW ", " APPEND_ROW ", " APPEND_ROW
+#define APPEND_ROWS16 APPEND_ROWS4 ", " APPEND_ROWS4 ", " APPEND_ROWS4 ", " APPEND_ROWS4
+#define APPEND_ROWS64 APPEND_ROWS16 ", " APPEND_ROWS16 ", " APPEND_ROWS16 ", " APPEND_ROWS16
+#define APPEND_PARAMS 6 /* bound per row */
 #define TSA2_COLS                                                                                  \
     "seq, url, tsa_serial, gen_time_ms, policy, tsa_subject, nonce, stamped_ms, imprint, token"
 
@@ -102,13 +116,18 @@ static const char *const stmt_sql[ST_N] = {
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_APPEND] = "INSERT INTO entries (hash, source, format_id, client_ref, received_ms, content) "
-                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    /* a batch goes in as few multi-row INSERTs as possible (64, 16, 4, then single rows): each
+     * statement copies every page it first touches to its statement journal (the schema's
+     * triggers can abort it) and rewrites sqlite_sequence, so per-row statements cost several
+     * 4 KiB page copies per entry. RETURNING gives each row's Ref (tsb_store_append checks the
+     * rows come back in VALUES order) */
+    [ST_APPEND] = APPEND_SQL(APPEND_ROW),
+    [ST_APPEND_4] = APPEND_SQL(APPEND_ROWS4),
+    [ST_APPEND_16] = APPEND_SQL(APPEND_ROWS16),
+    [ST_APPEND_64] = APPEND_SQL(APPEND_ROWS64),
     [ST_ENTRY_BY_REF] = "SELECT " ENTRY_COLS " FROM entries WHERE ref = ?1",
-    /* the hash index covers sealed entries only (schema/0001): staged ones are scanned */
-    [ST_ENTRIES_BY_HASH] = "SELECT " ENTRY_COLS " FROM entries WHERE hash = ?1 AND "
-                           "bag_seq IS NOT NULL UNION ALL SELECT " ENTRY_COLS " FROM entries "
-                           "WHERE " STAGED " AND hash = ?1 ORDER BY ref",
+    /* the digest index covers every entry (schema 0009) and holds the Ref: no sorter */
+    [ST_ENTRIES_BY_HASH] = "SELECT " ENTRY_COLS " FROM entries WHERE hash = ?1 ORDER BY ref",
     /* Ref order without a sorter holding a whole period of rows: bound the Ref range through
      * the (covering) received index, then walk the table by Ref and filter */
     [ST_ENTRIES_BY_RECEIVED] =
@@ -116,13 +135,25 @@ static const char *const stmt_sql[ST_N] = {
         "(SELECT min(ref) FROM entries WHERE received_ms BETWEEN ?1 AND ?2) AND "
         "(SELECT max(ref) FROM entries WHERE received_ms BETWEEN ?1 AND ?2) "
         "AND received_ms BETWEEN ?1 AND ?2 ORDER BY ref",
-    [ST_ENTRIES_BY_BAG] = "SELECT " ENTRY_COLS " FROM entries WHERE bag_seq = ?1 "
-                          "ORDER BY position",
-    [ST_STAGED] = "SELECT ref, hash FROM entries WHERE " STAGED " ORDER BY ref LIMIT ?1",
+    /* a bag's entries, or the staged ones: a Ref range of the table itself (rowid order) */
+    [ST_ENTRIES_BY_RANGE] = "SELECT " ENTRY_COLS " FROM entries WHERE ref BETWEEN ?1 AND ?2 "
+                            "ORDER BY ref",
+    [ST_STAGED] = "SELECT ref, hash FROM entries WHERE ref >= ?1 AND ref < ?2 ORDER BY ref "
+                  "LIMIT ?3",
     [ST_LAST_SEQ] = "SELECT coalesce(max(seq), 0) FROM bags",
     [ST_BAG_INSERT] = "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, "
                       "digest, bytes) VALUES (?1, 'sealed', ?2, ?3, ?4, ?5, ?6, ?7)",
-    [ST_ENTRY_SEAL] = "UPDATE entries SET bag_seq = ?1, position = ?2 WHERE ref = ?3",
+    /* the only bag that can hold Ref ?1 (ranges never overlap, schema 0008): one probe of the
+     * covering bags_range index, never the large bag rows */
+    [ST_BAG_AT] = "SELECT seq, first_ref, last_ref, entry_count FROM bags "
+                  "WHERE first_ref <= ?1 ORDER BY first_ref DESC LIMIT 1",
+    [ST_BAG_ABOVE] = "SELECT first_ref FROM bags WHERE first_ref > ?1 ORDER BY first_ref LIMIT 1",
+    [ST_BAG_RANGE] = "SELECT seq, first_ref, last_ref, entry_count FROM bags WHERE seq = ?1",
+    [ST_ENTRY_ABOVE] = "SELECT ref FROM entries WHERE ref > ?1 ORDER BY ref LIMIT 1",
+    [ST_RANGE_COUNT] = "SELECT count(*) FROM entries WHERE ref BETWEEN ?1 AND ?2",
+    [ST_COUNTERS] = "SELECT entries, bag_entries, sealed_ref, sealed, sent, stamped, failed, "
+                    "recovered FROM counters WHERE id = 1",
+    [ST_COUNT_ENTRIES] = "UPDATE counters SET entries = entries + ?1 WHERE id = 1",
     [ST_BAG_GET] = "SELECT " BAG_COLS " FROM bags WHERE seq = ?1",
     [ST_BAG_NEXT_UNSTAMPED] = "SELECT " BAG_COLS " FROM bags "
                               "WHERE state IN ('sealed', 'sent', 'failed') ORDER BY seq LIMIT 1",
@@ -142,16 +173,12 @@ static const char *const stmt_sql[ST_N] = {
     [ST_BAGS_BY_GEN_TIME] = "SELECT " BAG_COLS " FROM bags WHERE seq IN (SELECT seq FROM bags "
                             "WHERE gen_time_ms BETWEEN ?1 AND ?2 "
                             "AND +state IN ('stamped', 'recovered')) ORDER BY seq",
-    [ST_STAT_ENTRIES] = "SELECT count(*) FROM entries",
-    [ST_STAT_STAGED] = "SELECT count(*) FROM entries WHERE " STAGED,
     [ST_STAT_LAST] = "SELECT coalesce((SELECT max(ref) FROM entries), 0), "
                      "coalesce((SELECT max(seq) FROM bags), 0)",
-    [ST_STAT_BAGS] = "SELECT state, count(*) FROM bags GROUP BY state",
-    /* unstamped bags are few: walk them first (CROSS JOIN keeps that order), then their entries */
-    [ST_STAT_OLDEST] = "SELECT min(m) FROM ("
-                       "SELECT min(received_ms) AS m FROM entries WHERE " STAGED " UNION ALL "
-                       "SELECT min(e.received_ms) FROM bags b CROSS JOIN entries e "
-                       "ON e.bag_seq = b.seq WHERE b.state IN ('sealed', 'sent', 'failed'))",
+    /* the unstamped bag with the lowest first Ref (bags_unstamped: a few rows) */
+    [ST_STAT_OLDEST_BAG] = "SELECT min(first_ref) FROM bags "
+                           "WHERE state IN ('sealed', 'sent', 'failed')",
+    [ST_STAT_RECEIVED] = "SELECT received_ms FROM entries WHERE ref >= ?1 ORDER BY ref LIMIT 1",
     [ST_STAT_LAST_STAMPED] = "SELECT coalesce(max(stamped_ms), 0) FROM bags "
                              "WHERE state = 'stamped'",
     [ST_BAGS_ALL] = "SELECT " BAG_COLS " FROM bags ORDER BY seq",
@@ -161,9 +188,8 @@ static const char *const stmt_sql[ST_N] = {
         "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, "
         "bytes, token, sign_response, tsa_serial, gen_time_ms) "
         "VALUES (?1, 'recovered', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    [ST_ENTRY_INSERT_RECOVERED] =
-        "INSERT INTO entries (ref, hash, source, received_ms, bag_seq, position) "
-        "VALUES (?1, ?2, 'recovered', ?3, ?4, ?5)",
+    [ST_ENTRY_INSERT_RECOVERED] = "INSERT INTO entries (ref, hash, source, received_ms) "
+                                  "VALUES (?1, ?2, 'recovered', ?3)",
     [ST_CONFLICT_INSERT] =
         "INSERT INTO bag_conflicts (run_id, seq, kind, detail, detected_ms, tsa_serial, "
         "gen_time_ms, local_digest, remote_digest, remote_token, remote_sign_response, "
@@ -466,6 +492,17 @@ static int migrate(struct tsb_store *s, bool accept_older)
     return 0;
 }
 
+int tsb_store_setup_process(void)
+{
+    /* sqlite3_config() only works before sqlite3_initialize(), which the first open calls */
+    int rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    if (rc != SQLITE_OK)
+        return tsb_err(TSB_ESTATE, "store: SQLite is already initialised: %s", sqlite3_errstr(rc));
+    if ((rc = sqlite3_initialize()) != SQLITE_OK)
+        return tsb_err(TSB_ESTORE, "store: cannot initialise SQLite: %s", sqlite3_errstr(rc));
+    return 0;
+}
+
 static int configure(struct tsb_store *s, int busy_ms)
 {
     int r = TSB_EINTERNAL;
@@ -497,9 +534,11 @@ static int configure(struct tsb_store *s, int busy_ms)
         if ((r = exec_sql(s, sql, false, "limiting the WAL size")) != 0)
             return r;
     }
+    /* the page cache is part of tsbagd's memory formula (docs/operations.md, "Memory") */
     snprintf(sql, sizeof(sql),
-             "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; "
-             "PRAGMA temp_store = MEMORY;");
+             "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -%d; "
+             "PRAGMA temp_store = MEMORY;",
+             TSB_STORE_CACHE_KIB);
     return exec_sql(s, sql, false, "configuring the connection");
 }
 
@@ -639,10 +678,102 @@ static int bind_text_or_null(sqlite3_stmt *st, int col, const char *v)
                      : sqlite3_bind_text(st, col, v, -1, SQLITE_STATIC);
 }
 
+/* Binds entry e as row `row` of a multi-row append statement. SQLITE_STATIC: the caller's bytes
+ * outlive the step; bindings are cleared after it. */
+static int bind_entry(sqlite3_stmt *st, int row, const struct tsb_entry_in *e)
+{
+    int c = row * APPEND_PARAMS;
+    int rc = sqlite3_bind_blob(st, c + 1, e->digest, TSB_SHA256_LEN, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, c + 2, e->source, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = bind_text_or_null(st, c + 3, e->format_id);
+    if (rc == SQLITE_OK)
+        rc = bind_text_or_null(st, c + 4, e->client_ref);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, c + 5, e->received_ms);
+    if (rc == SQLITE_OK)
+        rc = e->content == NULL
+                 ? sqlite3_bind_null(st, c + 6)
+                 : sqlite3_bind_blob(st, c + 6, e->content, (int)e->content_len, SQLITE_STATIC);
+    return rc;
+}
+
+static bool col_text_is(sqlite3_stmt *st, int col, const char *v)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    if (t == NULL || v == NULL)
+        return t == NULL && v == NULL;
+    return strcmp((const char *)t, v) == 0;
+}
+
+/* The RETURNING row (ref, hash, source, format_id, client_ref, received_ms) is entry e's. */
+static bool returned_is(sqlite3_stmt *st, const struct tsb_entry_in *e)
+{
+    return sqlite3_column_bytes(st, 1) == TSB_SHA256_LEN &&
+           memcmp(sqlite3_column_blob(st, 1), e->digest, TSB_SHA256_LEN) == 0 &&
+           col_text_is(st, 2, e->source) && col_text_is(st, 3, e->format_id) &&
+           col_text_is(st, 4, e->client_ref) && sqlite3_column_int64(st, 5) == e->received_ms;
+}
+
+/* Inserts rows entries e[0..rows) with the statement for that many rows, setting refs[]. A row
+ * that does not come back in VALUES order with a Ref above the previous one is TSB_EINTERNAL
+ * (the transaction is rolled back: nothing of the batch is acknowledged). */
+static int append_rows(struct tsb_store *s, enum stmt_id id, int rows, const struct tsb_entry_in *e,
+                       int64_t prev, int64_t *refs)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, id, &st), rc = SQLITE_OK, got = 0;
+    if (r != 0)
+        return r;
+    for (int i = 0; i < rows && rc == SQLITE_OK; i++)
+        rc = bind_entry(st, i, &e[i]);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+        int64_t ref = sqlite3_column_int64(st, 0);
+        if (got >= rows || ref <= prev || !returned_is(st, &e[got])) {
+            r = tsb_err(TSB_EINTERNAL,
+                        "store: appended row %d (Ref %lld) is not entry %d of the batch with a "
+                        "Ref above %lld",
+                        got, (long long)ref, got, (long long)prev);
+            goto out;
+        }
+        refs[got++] = prev = ref;
+    }
+    if (rc != SQLITE_DONE)
+        r = fail(s, rc, true, "appending journal entries");
+    else if (got != rows)
+        r = tsb_err(TSB_EINTERNAL, "store: %d of %d appended rows returned a Ref", got, rows);
+out:
+    stmt_done(st);
+    return r;
+}
+
+/* Adds n to the entries counter, inside the caller's write transaction (tsbag status reads the
+ * counter instead of counting rows). */
+static int count_entries(struct tsb_store *s, int64_t n)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_COUNT_ENTRIES, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, n);
+    int rc = sqlite3_step(st);
+    r = rc == SQLITE_DONE ? 0 : fail(s, rc, true, "counting journal entries");
+    if (r == 0 && sqlite3_changes(s->db) != 1)
+        r = tsb_err(TSB_ESTORE, "archive %s has no counters row (schema 0009)", s->path);
+    stmt_done(st);
+    return r;
+}
+
 int tsb_store_append(struct tsb_store *s, const struct tsb_entry_in *e, size_t n, int64_t *refs)
 {
+    static const struct {
+        enum stmt_id id;
+        int rows;
+    } sizes[] = {{ST_APPEND_64, 64}, {ST_APPEND_16, 16}, {ST_APPEND_4, 4}, {ST_APPEND, 1}};
     int r = TSB_EINTERNAL;
-    sqlite3_stmt *st = NULL;
     if (n == 0)
         return 0;
     if (e == NULL || refs == NULL)
@@ -652,43 +783,16 @@ int tsb_store_append(struct tsb_store *s, const struct tsb_entry_in *e, size_t n
             return r;
     if ((r = tx_begin_write(s, "appending journal entries")) != 0)
         return r;
-    if ((r = stmt(s, ST_APPEND, &st)) != 0)
+    size_t i = 0;
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++)
+        for (; n - i >= (size_t)sizes[k].rows; i += (size_t)sizes[k].rows)
+            if ((r = append_rows(s, sizes[k].id, sizes[k].rows, &e[i], i ? refs[i - 1] : 0,
+                                 &refs[i])) != 0)
+                goto out;
+    if ((r = count_entries(s, (int64_t)n)) != 0)
         goto out;
-    for (size_t i = 0; i < n; i++) {
-        /* SQLITE_STATIC: the caller's bytes outlive the step; bindings are cleared below */
-        int rc = sqlite3_bind_blob(st, 1, e[i].digest, TSB_SHA256_LEN, SQLITE_STATIC);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_bind_text(st, 2, e[i].source, -1, SQLITE_STATIC);
-        if (rc == SQLITE_OK)
-            rc = bind_text_or_null(st, 3, e[i].format_id);
-        if (rc == SQLITE_OK)
-            rc = bind_text_or_null(st, 4, e[i].client_ref);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_bind_int64(st, 5, e[i].received_ms);
-        if (rc == SQLITE_OK)
-            rc = e[i].content == NULL
-                     ? sqlite3_bind_null(st, 6)
-                     : sqlite3_bind_blob(st, 6, e[i].content, (int)e[i].content_len, SQLITE_STATIC);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) {
-            r = fail(s, rc, true, "appending journal entries");
-            goto out;
-        }
-        /* the Ref of this very row: no arithmetic on the batch, valid whatever the key gaps */
-        refs[i] = sqlite3_last_insert_rowid(s->db);
-        sqlite3_reset(st);
-        if (i > 0 && refs[i] <= refs[i - 1]) {
-            r = tsb_err(TSB_EINTERNAL, "store: Ref %lld after %lld is not increasing",
-                        (long long)refs[i], (long long)refs[i - 1]);
-            goto out;
-        }
-    }
-    stmt_done(st);
-    st = NULL;
     r = tx_commit(s, true, "committing journal entries");
 out:
-    stmt_done(st);
     if (r != 0) {
         tx_rollback(s);
         memset(refs, 0, n * sizeof(*refs));
@@ -716,6 +820,11 @@ static uint8_t *col_blobdup(sqlite3_stmt *st, int col, size_t *len)
         memcpy(c, p, n);
     *len = n;
     return c;
+}
+
+static int64_t col_int_or_zero(sqlite3_stmt *st, int col)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
 }
 
 static int col_digest(sqlite3_stmt *st, int col, uint8_t out[TSB_SHA256_LEN])
@@ -751,12 +860,91 @@ static int entry_from_row(sqlite3_stmt *st, struct tsb_entry_rec *e)
     t.client_ref = col_strdup(st, 4);
     t.received_ms = sqlite3_column_int64(st, 5);
     t.content = col_blobdup(st, 6, &t.content_len);
-    bool staged = sqlite3_column_type(st, 7) == SQLITE_NULL;
-    t.bag_seq = staged ? 0 : sqlite3_column_int64(st, 7);
-    t.position = staged ? -1 : sqlite3_column_int64(st, 8);
+    t.position = -1;
     if (t.source == NULL)
         t.source = tsb_strdup("");
     *e = t;
+    return 0;
+}
+
+/* The bag whose Ref range was found last, so that a walk in Ref order probes bags_range once
+ * per bag rather than once per entry. Ranges are immutable and never overlap (schema 0009), so a
+ * Ref inside a remembered range stays in that bag for ever. */
+struct bag_range {
+    int64_t seq, first, last, count; /* seq 0: nothing remembered */
+    int64_t prev_ref, prev_pos;      /* the entry a sequential walk handed on last; -1: none */
+};
+
+/* Runs a statement bound with up to two integers that returns one row of integers into v[n];
+ * *found says whether a row came (aggregates always return one). */
+static int query_ints(struct tsb_store *s, enum stmt_id id, int nargs, int64_t a, int64_t b,
+                      int64_t *v, int n, bool *found, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, id, &st);
+    if (r != 0)
+        return r;
+    if (nargs > 0)
+        sqlite3_bind_int64(st, 1, a);
+    if (nargs > 1)
+        sqlite3_bind_int64(st, 2, b);
+    int rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW;
+    if (rc == SQLITE_ROW)
+        for (int i = 0; i < n; i++)
+            v[i] = col_int_or_zero(st, i);
+    else if (rc != SQLITE_DONE)
+        r = fail(s, rc, false, what);
+    stmt_done(st);
+    return r;
+}
+
+/* The bag holding ref, into *b (b->seq 0 when none: the entry is staged). */
+static int bag_at(struct tsb_store *s, int64_t ref, struct bag_range *b)
+{
+    int64_t v[4];
+    bool found = false;
+    int r = query_ints(s, ST_BAG_AT, 1, ref, 0, v, 4, &found, "finding an entry's bag");
+    if (r != 0)
+        return r;
+    memset(b, 0, sizeof(*b));
+    if (found && v[2] >= ref)
+        *b = (struct bag_range){
+            .seq = v[0], .first = v[1], .last = v[2], .count = v[3], .prev_ref = -1};
+    return 0;
+}
+
+/* Sets e's bag and position from the bag ranges. A bag without gaps in its Refs (every bag
+ * sealed here) gives the position by subtraction; one with gaps (a recovered bag may have them)
+ * by counting the Refs before it, or, in a sequential walk, from the previous entry. */
+static int derive_bag(struct tsb_store *s, struct bag_range *c, bool sequential,
+                      struct tsb_entry_rec *e)
+{
+    int r = 0;
+    if (c->seq == 0 || e->ref < c->first || e->ref > c->last) {
+        if ((r = bag_at(s, e->ref, c)) != 0)
+            return r;
+        if (c->seq == 0) {
+            e->bag_seq = 0;
+            e->position = -1;
+            return 0;
+        }
+    }
+    int64_t pos = 0;
+    if (c->count == c->last - c->first + 1) {
+        pos = e->ref - c->first;
+    } else if (sequential && c->prev_ref >= 0 && c->prev_ref < e->ref) {
+        pos = c->prev_pos + 1;
+    } else {
+        bool found = false;
+        if ((r = query_ints(s, ST_RANGE_COUNT, 2, c->first, e->ref - 1, &pos, 1, &found,
+                            "finding an entry's position")) != 0)
+            return r;
+    }
+    c->prev_ref = e->ref;
+    c->prev_pos = pos;
+    e->bag_seq = c->seq;
+    e->position = pos;
     return 0;
 }
 
@@ -764,35 +952,52 @@ int tsb_store_entry_by_ref(struct tsb_store *s, int64_t ref, struct tsb_entry_re
 {
     int r = TSB_EINTERNAL;
     sqlite3_stmt *st = NULL;
+    struct tsb_entry_rec e = {0};
+    struct bag_range c = {0};
     if ((r = stmt(s, ST_ENTRY_BY_REF, &st)) != 0)
         return r;
     sqlite3_bind_int64(st, 1, ref);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        r = entry_from_row(st, out);
+        r = entry_from_row(st, &e);
     else if (rc == SQLITE_DONE)
         r = tsb_err(TSB_ENOTFOUND, "no journal entry with Ref %lld", (long long)ref);
     else
         r = fail(s, rc, false, "looking up a journal entry");
     stmt_done(st);
+    if (r == 0 && (r = derive_bag(s, &c, false, &e)) == 0) {
+        *out = e;
+        return 0;
+    }
+    tsb_entry_rec_cleanup(&e);
     return r;
 }
 
-/* Steps a bound entry query, handing each row to cb. */
-static int walk_entries(struct tsb_store *s, sqlite3_stmt *st, tsb_entry_cb cb, void *arg)
+/* Steps a bound entry query, handing each row to cb with its bag (c: the bag range known before
+ * the walk, or zeroed; sequential: rows come in Ref order without skipping any). */
+static int walk_entries_in(struct tsb_store *s, sqlite3_stmt *st, struct bag_range *c,
+                           bool sequential, tsb_entry_cb cb, void *arg)
 {
     int r = 0, rc = SQLITE_DONE;
     while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct tsb_entry_rec e;
         if ((r = entry_from_row(st, &e)) != 0)
             break;
-        r = cb(arg, &e);
+        if ((r = derive_bag(s, c, sequential, &e)) == 0)
+            r = cb(arg, &e);
         tsb_entry_rec_cleanup(&e);
     }
     if (r == 0 && rc != SQLITE_DONE)
         r = fail(s, rc, false, "reading journal entries");
     stmt_done(st);
     return r;
+}
+
+static int walk_entries(struct tsb_store *s, sqlite3_stmt *st, bool sequential, tsb_entry_cb cb,
+                        void *arg)
+{
+    struct bag_range c = {0};
+    return walk_entries_in(s, st, &c, sequential, cb, arg);
 }
 
 /* Counts the rows a walk hands on to the caller's callback. */
@@ -829,13 +1034,13 @@ int tsb_store_entries_by_hash(struct tsb_store *s, const uint8_t digest[TSB_SHA2
     if (r != 0)
         return r;
     sqlite3_bind_blob(st, 1, digest, TSB_SHA256_LEN, SQLITE_STATIC);
-    if ((r = walk_entries(s, st, counted_cb, &w)) != 0 || w.n > 0)
+    if ((r = walk_entries(s, st, false, counted_cb, &w)) != 0 || w.n > 0)
         return r;
     /* "not found" is an answer an auditor acts on: ask the table itself before giving it */
     if ((r = stmt(s, ST_ENTRIES_BY_HASH_SCAN, &st)) != 0)
         return r;
     sqlite3_bind_blob(st, 1, digest, TSB_SHA256_LEN, SQLITE_STATIC);
-    if ((r = walk_entries(s, st, counted_cb, &w)) != 0)
+    if ((r = walk_entries(s, st, false, counted_cb, &w)) != 0)
         return r;
     if (w.n > 0)
         note_damage(s, "the archive's indexes miss journal entries that its entries table holds "
@@ -852,17 +1057,29 @@ int tsb_store_entries_by_received(struct tsb_store *s, int64_t from_ms, int64_t 
         return r;
     sqlite3_bind_int64(st, 1, from_ms);
     sqlite3_bind_int64(st, 2, to_ms);
-    return walk_entries(s, st, cb, arg);
+    /* Ref order, but rows outside the period are skipped: not sequential */
+    return walk_entries(s, st, false, cb, arg);
 }
 
 int tsb_store_entries_by_bag(struct tsb_store *s, int64_t seq, tsb_entry_cb cb, void *arg)
 {
     sqlite3_stmt *st = NULL;
-    int r = stmt(s, ST_ENTRIES_BY_BAG, &st);
-    if (r != 0)
+    int64_t v[4];
+    bool found = false;
+    int r = query_ints(s, ST_BAG_RANGE, 1, seq, 0, v, 4, &found, "reading a bag's range");
+    if (r != 0 || !found)
+        return r; /* no such bag: no entries */
+    struct bag_range c = {.seq = v[0],
+                          .first = v[1],
+                          .last = v[2],
+                          .count = v[3],
+                          .prev_ref = v[1] - 1,
+                          .prev_pos = -1};
+    if ((r = stmt(s, ST_ENTRIES_BY_RANGE, &st)) != 0)
         return r;
-    sqlite3_bind_int64(st, 1, seq);
-    return walk_entries(s, st, cb, arg);
+    sqlite3_bind_int64(st, 1, c.first);
+    sqlite3_bind_int64(st, 2, c.last);
+    return walk_entries_in(s, st, &c, true, cb, arg);
 }
 
 /* ---- bags --------------------------------------------------------------------------------- */
@@ -879,11 +1096,6 @@ void tsb_bag_rec_cleanup(struct tsb_bag_rec *b)
     free(b->tsa_serial);
     free(b->last_error);
     memset(b, 0, sizeof(*b));
-}
-
-static int64_t col_int_or_zero(sqlite3_stmt *st, int col)
-{
-    return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
 }
 
 /* Fills b (owning copies) from a row of BAG_COLS. */
@@ -989,151 +1201,279 @@ int tsb_store_entries_walk(struct tsb_store *s, tsb_entry_cb cb, void *arg)
     int r = stmt(s, ST_ENTRIES_ALL, &st);
     if (r != 0)
         return r;
-    return walk_entries(s, st, cb, arg);
+    return walk_entries(s, st, true, cb, arg);
+}
+
+static int step_write(struct tsb_store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    int r = rc == SQLITE_DONE ? 0 : fail(s, rc, true, what);
+    stmt_done(st);
+    return r;
 }
 
 /* ---- sealing ------------------------------------------------------------------------------ */
 
-/* Seals up to max staged entries (the lowest Refs) into bag seq, fewer if the bag would outgrow
- * buf's max. *count is 0 when nothing was staged; *full says the bag stopped at a limit, so more
- * entries may be staged. Runs inside the caller's write transaction. */
-static int seal_one(struct tsb_store *s, const struct tsb_seal_opts *o, size_t max, int64_t seq,
-                    struct tsb_buf *buf, int64_t **refs, size_t *refs_cap, size_t *count,
-                    bool *full)
+void tsb_seal_plan_cleanup(struct tsb_seal_plan *p)
+{
+    if (p == NULL)
+        return;
+    tsb_buf_cleanup(&p->bytes);
+    memset(p, 0, sizeof(*p));
+}
+
+/* The SequenceNumber the next sealed bag takes: last + 1, or first_seq for an archive without
+ * bags (sealer.first_sequence: numbering continued from a previous client). */
+static int next_seq(struct tsb_store *s, int64_t first_seq, int64_t *seq)
+{
+    int64_t last = 0;
+    bool found = false;
+    int r =
+        query_ints(s, ST_LAST_SEQ, 0, 0, 0, &last, 1, &found, "reading the last SequenceNumber");
+    if (r != 0)
+        return r;
+    if (last == 0 && first_seq > 1)
+        last = first_seq - 1;
+    *seq = last + 1;
+    return 0;
+}
+
+/* The lowest staged Ref (0: none) and the Ref the bag starting there must stay below (the next
+ * bag's first Ref: a recovered bag may sit above staged entries; INT64_MAX when none). Every
+ * entry up to counters.sealed_ref is in a bag; above it, only recovered bags are skipped. */
+static int staged_start(struct tsb_store *s, int64_t *start, int64_t *limit)
+{
+    int64_t v[8], ref = 0;
+    bool found = false;
+    struct bag_range b;
+    int r = query_ints(s, ST_COUNTERS, 0, 0, 0, v, 8, &found, "reading the archive's counters");
+    if (r != 0)
+        return r;
+    if (!found)
+        return tsb_err(TSB_ESTORE, "archive %s has no counters row (schema 0009)", s->path);
+    int64_t after = v[2];
+    for (;;) {
+        if ((r = query_ints(s, ST_ENTRY_ABOVE, 1, after, 0, &ref, 1, &found,
+                            "finding the staged entries")) != 0)
+            return r;
+        if (!found) {
+            *start = 0;
+            *limit = INT64_MAX;
+            return 0;
+        }
+        if ((r = bag_at(s, ref, &b)) != 0)
+            return r;
+        if (b.seq == 0)
+            break;
+        after = b.last; /* inside a recovered bag: look above it */
+    }
+    int64_t next = 0;
+    if ((r = query_ints(s, ST_BAG_ABOVE, 1, ref, 0, &next, 1, &found, "finding the next bag")) != 0)
+        return r;
+    *start = ref;
+    *limit = found ? next : INT64_MAX;
+    return 0;
+}
+
+/* Builds bag seq from the lowest staged entries (at most max, and fewer if the bag would outgrow
+ * max_bytes) into p, reading in the caller's transaction. p->entries is 0 when nothing was
+ * staged; p->more says the bag stopped at a limit, so more entries may be staged. */
+static int plan_bag(struct tsb_store *s, const struct tsb_seal_opts *o, size_t max,
+                    size_t max_bytes, int64_t seq, struct tsb_seal_plan *p)
 {
     int r = TSB_EINTERNAL, rc = SQLITE_DONE;
     sqlite3_stmt *st = NULL;
     struct tsb_bag_writer w;
     size_t n = 0;
+    int64_t start = 0, limit = 0, ref = 0;
     uint8_t digest[TSB_SHA256_LEN];
 
-    tsb_buf_reset(buf);
+    tsb_seal_plan_cleanup(p);
+    tsb_buf_init(&p->bytes, max_bytes);
+    p->seq = seq;
+    if ((r = staged_start(s, &start, &limit)) != 0 || start == 0)
+        return r;
     if ((r = stmt(s, ST_STAGED, &st)) != 0)
         return r;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
-    /* stream the staged rows straight into the bag writer; only the Refs are kept */
-    *full = false;
+    sqlite3_bind_int64(st, 1, start);
+    sqlite3_bind_int64(st, 2, limit);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+    /* stream the staged rows straight into the bag writer: only the bytes are kept */
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t ref = sqlite3_column_int64(st, 0);
-        if (n > 0 && buf->max - buf->len < ENTRY_MAX_BYTES + END_TAG_MAX_BYTES) {
-            *full = true; /* the rest goes to the next bag */
+        ref = sqlite3_column_int64(st, 0);
+        if (n > 0 && p->bytes.max - p->bytes.len < ENTRY_MAX_BYTES + END_TAG_MAX_BYTES) {
+            p->more = true; /* the rest goes to the next bag */
             rc = SQLITE_DONE;
             break;
         }
         if ((r = col_digest(st, 1, digest)) != 0)
             goto out;
-        if (n == 0 && (r = tsb_bag_writer_begin(&w, &o->bag, seq, buf)) != 0)
+        if (n == 0 && (r = tsb_bag_writer_begin(&w, &o->bag, seq, &p->bytes)) != 0)
             goto out;
         if ((r = tsb_bag_writer_add(&w, ref, digest)) != 0)
             goto out;
-        if (n == *refs_cap) {
-            *refs_cap = *refs_cap ? *refs_cap * 2 : 1024;
-            *refs = tsb_realloc(*refs, *refs_cap * sizeof(**refs));
-        }
-        (*refs)[n++] = ref;
+        if (n == 0)
+            p->first_ref = ref;
+        p->last_ref = ref;
+        n++;
     }
     if (rc != SQLITE_DONE) {
-        r = fail(s, rc, true, "reading staged entries");
+        r = fail(s, rc, false, "reading staged entries");
         goto out;
     }
     stmt_done(st);
     st = NULL;
-    if (n == 0) {
-        *count = 0;
+    if (n == 0)
         return 0;
-    }
-    if (n == max)
-        *full = true;
+    if (n == max || limit != INT64_MAX)
+        p->more = true;
     if ((r = tsb_bag_writer_end(&w)) != 0)
         goto out;
-    tsb_sha256(buf->p, buf->len, digest);
-    if (buf->len > INT_MAX) {
-        r = tsb_err(TSB_ETOOBIG, "store: bag %lld of %zu bytes", (long long)seq, buf->len);
+    if (p->bytes.len > INT_MAX) {
+        r = tsb_err(TSB_ETOOBIG, "store: bag %lld of %zu bytes", (long long)seq, p->bytes.len);
         goto out;
     }
-
-    if ((r = stmt(s, ST_BAG_INSERT, &st)) != 0)
-        goto out;
-    sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)n);
-    sqlite3_bind_int64(st, 3, (*refs)[0]);
-    sqlite3_bind_int64(st, 4, (*refs)[n - 1]);
-    sqlite3_bind_int64(st, 5, o->now_ms);
-    sqlite3_bind_blob(st, 6, digest, TSB_SHA256_LEN, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 7, buf->p, (int)buf->len, SQLITE_STATIC);
-    if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-        r = fail(s, rc, true, "inserting a sealed bag");
-        goto out;
-    }
-    stmt_done(st);
-
-    if ((r = stmt(s, ST_ENTRY_SEAL, &st)) != 0)
-        goto out;
-    sqlite3_bind_int64(st, 1, seq);
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
-        sqlite3_bind_int64(st, 3, (*refs)[i]);
-        if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-            r = fail(s, rc, true, "linking entries to their bag");
-            goto out;
-        }
-        if (sqlite3_changes(s->db) != 1) {
-            r = tsb_err(TSB_EINTERNAL, "store: staged Ref %lld vanished while sealing",
-                        (long long)(*refs)[i]);
-            goto out;
-        }
-        sqlite3_reset(st);
-    }
-    *count = n;
+    tsb_sha256(p->bytes.p, p->bytes.len, p->digest);
+    p->entries = n;
     r = 0;
 out:
     stmt_done(st);
     return r;
 }
 
+/* Inserts the planned bag as sealed, inside the caller's write transaction: one row. */
+static int insert_bag(struct tsb_store *s, const struct tsb_seal_plan *p, int64_t now_ms)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_BAG_INSERT, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, p->seq);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)p->entries);
+    sqlite3_bind_int64(st, 3, p->first_ref);
+    sqlite3_bind_int64(st, 4, p->last_ref);
+    sqlite3_bind_int64(st, 5, now_ms);
+    sqlite3_bind_blob(st, 6, p->digest, TSB_SHA256_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 7, p->bytes.p, (int)p->bytes.len, SQLITE_STATIC);
+    return step_write(s, st, "inserting a sealed bag");
+}
+
+static int check_seal_opts(const struct tsb_seal_opts *o, size_t *max, size_t *max_bytes)
+{
+    if (o == NULL)
+        return tsb_err(TSB_EINVAL, "store: seal without options");
+    *max = o->max_entries ? o->max_entries : DEFAULT_BAG_ENTRIES;
+    *max_bytes = o->max_bytes ? o->max_bytes : TSB_BAG_DEFAULT_MAX_BYTES;
+    if (*max_bytes > INT_MAX)
+        return tsb_err(TSB_EINVAL, "store: bags of %zu bytes exceed SQLite's blob limit",
+                       *max_bytes);
+    return 0;
+}
+
+int tsb_store_seal_prepare(struct tsb_store *s, const struct tsb_seal_opts *o,
+                           struct tsb_seal_plan *p)
+{
+    int r = TSB_EINTERNAL;
+    size_t max = 0, max_bytes = 0;
+    int64_t seq = 0;
+    struct tsb_seal_plan t = {0};
+    if ((r = check_seal_opts(o, &max, &max_bytes)) != 0)
+        return r;
+    /* one snapshot: the last SequenceNumber, the counters and the staged rows agree */
+    bool own = sqlite3_get_autocommit(s->db) != 0;
+    if (own && (r = exec_cached(s, ST_BEGIN_READ, false, "planning a seal")) != 0)
+        return r;
+    if ((r = next_seq(s, o->first_seq, &seq)) != 0 ||
+        (r = plan_bag(s, o, max, max_bytes, seq, &t)) != 0)
+        goto out;
+    if (own && (r = tx_commit(s, false, "planning a seal")) != 0)
+        goto out;
+    tsb_seal_plan_cleanup(p);
+    *p = t;
+    return 0;
+out:
+    if (own)
+        tx_rollback(s);
+    tsb_seal_plan_cleanup(&t);
+    return r;
+}
+
+int tsb_store_seal_commit(struct tsb_store *s, const struct tsb_seal_plan *p, int64_t now_ms)
+{
+    int r = TSB_EINTERNAL;
+    int64_t seq = 0, count = 0;
+    bool found = false;
+    struct bag_range b;
+    if (p == NULL || p->entries == 0 || p->bytes.len == 0 || p->last_ref < p->first_ref)
+        return tsb_err(TSB_EINVAL, "store: no planned bag to commit");
+    if ((r = tx_begin_write(s, "committing a sealed bag")) != 0)
+        return r;
+    /* Between the plan's snapshot and now, appends only added Refs above every range; what can
+     * have changed is another seal (its SequenceNumber) or a recovered bag in the range. */
+    if ((r = next_seq(s, 1, &seq)) != 0)
+        goto out;
+    if (seq != p->seq && seq != 1) {
+        r = tsb_err(TSB_ECONFLICT,
+                    "bag %lld was planned, but the archive's next SequenceNumber is now %lld",
+                    (long long)p->seq, (long long)seq);
+        goto out;
+    }
+    if ((r = bag_at(s, p->last_ref, &b)) != 0 ||
+        (r = query_ints(s, ST_RANGE_COUNT, 2, p->first_ref, p->last_ref, &count, 1, &found,
+                        "counting a planned bag's entries")) != 0)
+        goto out;
+    if (b.seq != 0 && b.last >= p->first_ref) {
+        r = tsb_err(TSB_ECONFLICT,
+                    "Refs %lld..%lld were planned for bag %lld, bag %lld now holds "
+                    "Refs %lld..%lld",
+                    (long long)p->first_ref, (long long)p->last_ref, (long long)p->seq,
+                    (long long)b.seq, (long long)b.first, (long long)b.last);
+        goto out;
+    }
+    if (count != (int64_t)p->entries) {
+        r = tsb_err(TSB_ECONFLICT,
+                    "bag %lld was planned with %zu entries in Refs %lld..%lld, the range now "
+                    "holds %lld",
+                    (long long)p->seq, p->entries, (long long)p->first_ref, (long long)p->last_ref,
+                    (long long)count);
+        goto out;
+    }
+    if ((r = insert_bag(s, p, now_ms)) != 0)
+        goto out;
+    r = tx_commit(s, true, "committing a sealed bag");
+out:
+    if (r != 0)
+        tx_rollback(s);
+    return r;
+}
+
 int tsb_store_seal(struct tsb_store *s, const struct tsb_seal_opts *o, struct tsb_seal_result *res)
 {
     int r = TSB_EINTERNAL;
-    struct tsb_buf buf;
-    int64_t *refs = NULL, last_seq = 0;
-    size_t refs_cap = 0, n = 0;
-    bool full = false;
+    size_t max = 0, max_bytes = 0;
+    int64_t seq = 0;
+    struct tsb_seal_plan p = {0};
     struct tsb_seal_result t = {0};
-    sqlite3_stmt *st = NULL;
-    if (o == NULL)
-        return tsb_err(TSB_EINVAL, "store: seal without options");
-    size_t max = o->max_entries ? o->max_entries : DEFAULT_BAG_ENTRIES;
-    size_t max_bytes = o->max_bytes ? o->max_bytes : TSB_BAG_DEFAULT_MAX_BYTES;
-    if (max_bytes > INT_MAX)
-        return tsb_err(TSB_EINVAL, "store: bags of %zu bytes exceed SQLite's blob limit",
-                       max_bytes);
-
-    tsb_buf_init(&buf, max_bytes);
+    if ((r = check_seal_opts(o, &max, &max_bytes)) != 0)
+        return r;
+    /* every bag of the call in one write transaction: all of them or none */
     if ((r = tx_begin_write(s, "sealing staged entries")) != 0)
+        return r;
+    if ((r = next_seq(s, o->first_seq, &seq)) != 0)
         goto out;
-    if ((r = stmt(s, ST_LAST_SEQ, &st)) != 0)
-        goto out;
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        r = fail(s, rc, true, "reading the last SequenceNumber");
-        goto out;
-    }
-    last_seq = sqlite3_column_int64(st, 0);
-    if (last_seq == 0 && o->first_seq > 1)
-        last_seq = o->first_seq - 1; /* numbering continued from a previous client */
-    stmt_done(st);
-    st = NULL;
     for (;;) {
-        int64_t seq = last_seq + 1 + (int64_t)t.bags;
-        if ((r = seal_one(s, o, max, seq, &buf, &refs, &refs_cap, &n, &full)) != 0)
+        if ((r = plan_bag(s, o, max, max_bytes, seq, &p)) != 0)
             goto out;
-        if (n == 0)
+        if (p.entries == 0)
             break;
+        if ((r = insert_bag(s, &p, o->now_ms)) != 0)
+            goto out;
         if (t.bags == 0)
             t.first_seq = seq;
         t.bags++;
-        t.entries += n;
-        if (!full)
+        t.entries += p.entries;
+        seq++;
+        if (!p.more)
             break; /* the bag took every staged entry */
     }
     if (t.bags == 0) {
@@ -1145,11 +1485,9 @@ int tsb_store_seal(struct tsb_store *s, const struct tsb_seal_opts *o, struct ts
     if (res != NULL)
         *res = t;
 out:
-    stmt_done(st);
     if (r != 0)
         tx_rollback(s);
-    free(refs);
-    tsb_buf_cleanup(&buf);
+    tsb_seal_plan_cleanup(&p);
     return r;
 }
 
@@ -1175,14 +1513,6 @@ static int bag_state(struct tsb_store *s, int64_t seq, enum tsb_bag_state *state
     } else {
         r = fail(s, rc, true, "reading a bag's state");
     }
-    stmt_done(st);
-    return r;
-}
-
-static int step_write(struct tsb_store *s, sqlite3_stmt *st, const char *what)
-{
-    int rc = sqlite3_step(st);
-    int r = rc == SQLITE_DONE ? 0 : fail(s, rc, true, what);
     stmt_done(st);
     return r;
 }
@@ -1380,39 +1710,46 @@ static int stat_query(struct tsb_store *s, enum stmt_id id, int64_t *a, int64_t 
 
 int tsb_store_stats(struct tsb_store *s, struct tsb_store_stats *out)
 {
-    int r = TSB_EINTERNAL, rc = SQLITE_DONE;
+    int r = TSB_EINTERNAL;
     struct tsb_store_stats t = {0};
-    sqlite3_stmt *st = NULL;
+    int64_t v[8], first = 0, limit = 0, ms = 0;
+    bool found = false;
     /* one read transaction: every figure comes from the same snapshot (the caller's, if it
-     * holds one: tsb_store_snapshot_begin) */
+     * holds one: tsb_store_snapshot_begin). Counters and index probes only: no count(*). */
     bool own = sqlite3_get_autocommit(s->db) != 0;
     if (own && (r = exec_cached(s, ST_BEGIN_READ, false, "reading archive statistics")) != 0)
         return r;
-    if ((r = stat_query(s, ST_STAT_ENTRIES, &t.entries, NULL)) != 0 ||
-        (r = stat_query(s, ST_STAT_STAGED, &t.staged, NULL)) != 0 ||
-        (r = stat_query(s, ST_STAT_LAST, &t.last_ref, &t.last_seq)) != 0 ||
-        (r = stat_query(s, ST_STAT_OLDEST, &t.oldest_unstamped_ms, NULL)) != 0 ||
+    if ((r = query_ints(s, ST_COUNTERS, 0, 0, 0, v, 8, &found, "reading archive counters")) != 0)
+        goto out;
+    if (!found) {
+        r = tsb_err(TSB_ESTORE, "archive %s has no counters row (schema 0009)", s->path);
+        goto out;
+    }
+    t.entries = v[0];
+    t.staged = v[0] - v[1];
+    t.sealed_ref = v[2];
+    t.bags[TSB_BAG_SEALED] = v[3];
+    t.bags[TSB_BAG_SENT] = v[4];
+    t.bags[TSB_BAG_STAMPED] = v[5];
+    t.bags[TSB_BAG_FAILED] = v[6];
+    t.bags[TSB_BAG_RECOVERED] = v[7];
+    if ((r = stat_query(s, ST_STAT_LAST, &t.last_ref, &t.last_seq)) != 0 ||
         (r = stat_query(s, ST_STAT_LAST_STAMPED, &t.last_stamped_ms, NULL)) != 0)
         goto out;
-    if ((r = stmt(s, ST_STAT_BAGS, &st)) != 0)
+    /* the oldest entry not in a stamped bag: the first of the lowest unstamped bag's range, or
+     * the first staged one, whichever comes first in Ref order (Refs follow arrival) */
+    if ((r = query_ints(s, ST_STAT_OLDEST_BAG, 0, 0, 0, &first, 1, &found, "reading bags")) != 0 ||
+        (first == 0 && (r = staged_start(s, &first, &limit)) != 0))
         goto out;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        enum tsb_bag_state state = TSB_BAG_SEALED;
-        if ((r = state_parse(sqlite3_column_text(st, 0), &state)) != 0)
-            goto out;
-        t.bags[state] = sqlite3_column_int64(st, 1);
-    }
-    if (rc != SQLITE_DONE) {
-        r = fail(s, rc, false, "reading archive statistics");
+    if (first > 0 && (r = query_ints(s, ST_STAT_RECEIVED, 1, first, 0, &ms, 1, &found,
+                                     "reading the oldest unstamped entry")) != 0)
         goto out;
-    }
-    stmt_done(st);
-    st = NULL;
+    if (first > 0 && found)
+        t.oldest_unstamped_ms = ms;
     if (own && (r = tx_commit(s, false, "reading archive statistics")) != 0)
         goto out;
     *out = t;
 out:
-    stmt_done(st);
     if (r != 0 && own)
         tx_rollback(s);
     return r;
@@ -1428,8 +1765,10 @@ static void bind_blob_or_null(sqlite3_stmt *st, int col, const uint8_t *p, size_
         sqlite3_bind_blob(st, col, n ? (const void *)p : "", (int)n, SQLITE_STATIC);
 }
 
-/* Compares an existing entry row with what the recovered bag says; 0 when identical. */
-static int recovered_entry_matches(struct tsb_store *s, int64_t seq, size_t pos,
+/* Compares an existing entry row with what the recovered bag says; 0 when identical. A row that
+ * survived the loss of its bag is below counters.sealed_ref and in no bag (the range was checked
+ * free); a staged one (above it) is the archive's own, still to be sealed here. */
+static int recovered_entry_matches(struct tsb_store *s, int64_t sealed_ref,
                                    const struct tsb_bag_entry *e, bool *exists)
 {
     struct tsb_entry_rec cur;
@@ -1443,12 +1782,9 @@ static int recovered_entry_matches(struct tsb_store *s, int64_t seq, size_t pos,
         return r;
     if (memcmp(cur.digest, e->digest, TSB_SHA256_LEN) != 0)
         r = tsb_err(TSB_ECONFLICT, "Ref %lld exists locally with another hash", (long long)e->ref);
-    else if (cur.bag_seq != seq || cur.position != (int64_t)pos)
-        r = tsb_err(TSB_ECONFLICT,
-                    "Ref %lld exists locally in bag %lld at position %lld, the recovered bag %lld "
-                    "has it at position %zu",
-                    (long long)e->ref, (long long)cur.bag_seq, (long long)cur.position,
-                    (long long)seq, pos);
+    else if (cur.ref > sealed_ref)
+        r = tsb_err(TSB_ECONFLICT, "Ref %lld exists locally, staged for a local seal",
+                    (long long)e->ref);
     tsb_entry_rec_cleanup(&cur);
     return r;
 }
@@ -1459,7 +1795,9 @@ int tsb_store_bag_insert_recovered(struct tsb_store *s, const struct tsb_recover
     int r = TSB_EINTERNAL;
     sqlite3_stmt *st = NULL;
     uint8_t digest[TSB_SHA256_LEN];
-    int64_t first = INT64_MAX, last = INT64_MIN;
+    int64_t first = INT64_MAX, last = INT64_MIN, counters[8], inserted = 0, in_range = 0;
+    bool found = false;
+    struct bag_range b;
     if (rb == NULL || rb->seq < 1 || rb->bytes == NULL || rb->bytes_len == 0 ||
         rb->bytes_len > INT_MAX || rb->entries == NULL || rb->n == 0 || rb->token == NULL ||
         rb->token_len == 0 || rb->token_len > INT_MAX || rb->sign_response_len > INT_MAX ||
@@ -1470,6 +1808,13 @@ int tsb_store_bag_insert_recovered(struct tsb_store *s, const struct tsb_recover
         if (rb->entries[i].ref < 1)
             return tsb_err(TSB_EINVAL, "store: recovered bag %lld has Ref %lld", (long long)rb->seq,
                            (long long)rb->entries[i].ref);
+        /* a bag is a Ref range in Ref order: positions are derived from it (schema 0009) */
+        if (i > 0 && rb->entries[i].ref <= rb->entries[i - 1].ref)
+            return tsb_err(TSB_ECONFLICT,
+                           "recovered bag %lld lists Ref %lld after Ref %lld: not in increasing "
+                           "Ref order, as every bag tsbag seals is",
+                           (long long)rb->seq, (long long)rb->entries[i].ref,
+                           (long long)rb->entries[i - 1].ref);
         first = rb->entries[i].ref < first ? rb->entries[i].ref : first;
         last = rb->entries[i].ref > last ? rb->entries[i].ref : last;
     }
@@ -1490,6 +1835,17 @@ int tsb_store_bag_insert_recovered(struct tsb_store *s, const struct tsb_recover
         r = fail(s, rc, true, "looking up a bag");
         goto out;
     }
+    if ((r = bag_at(s, last, &b)) != 0 ||
+        (r = query_ints(s, ST_COUNTERS, 0, 0, 0, counters, 8, &found, "reading counters")) != 0)
+        goto out;
+    if (b.seq != 0 && b.last >= first) {
+        r = tsb_err(TSB_ECONFLICT,
+                    "recovered bag %lld holds Refs %lld..%lld, local bag %lld holds "
+                    "Refs %lld..%lld",
+                    (long long)rb->seq, (long long)first, (long long)last, (long long)b.seq,
+                    (long long)b.first, (long long)b.last);
+        goto out;
+    }
     if ((r = stmt(s, ST_BAG_INSERT_RECOVERED, &st)) != 0)
         goto out;
     sqlite3_bind_int64(st, 1, rb->seq);
@@ -1508,20 +1864,32 @@ int tsb_store_bag_insert_recovered(struct tsb_store *s, const struct tsb_recover
     st = NULL;
     for (size_t i = 0; i < rb->n; i++) {
         bool exists = false;
-        if ((r = recovered_entry_matches(s, rb->seq, i, &rb->entries[i], &exists)) != 0)
+        if ((r = recovered_entry_matches(s, counters[2], &rb->entries[i], &exists)) != 0)
             goto out;
         if (exists)
             continue; /* the same row survived: keep it as it is */
+        inserted++;
         if ((r = stmt(s, ST_ENTRY_INSERT_RECOVERED, &st)) != 0)
             goto out;
         sqlite3_bind_int64(st, 1, rb->entries[i].ref);
         sqlite3_bind_blob(st, 2, rb->entries[i].digest, TSB_SHA256_LEN, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, rb->gen_time_ms);
-        sqlite3_bind_int64(st, 4, rb->seq);
-        sqlite3_bind_int64(st, 5, (sqlite3_int64)i);
         if ((r = step_write(s, st, "inserting a recovered journal entry")) != 0)
             goto out;
         st = NULL;
+    }
+    /* the range holds exactly the bag's entries, or positions derived from it would be wrong */
+    if ((r = query_ints(s, ST_RANGE_COUNT, 2, first, last, &in_range, 1, &found,
+                        "counting a recovered bag's entries")) != 0 ||
+        (r = count_entries(s, inserted)) != 0)
+        goto out;
+    if (in_range != (int64_t)rb->n) {
+        r = tsb_err(TSB_ECONFLICT,
+                    "recovered bag %lld lists %zu entries in Refs %lld..%lld, the archive holds "
+                    "%lld entries there",
+                    (long long)rb->seq, rb->n, (long long)first, (long long)last,
+                    (long long)in_range);
+        goto out;
     }
     r = tx_commit(s, true, "committing a recovered bag");
 out:
@@ -1718,7 +2086,9 @@ int tsb_store_integrity(struct tsb_store *s, bool quick, tsb_integrity_cb cb, vo
     snprintf(sql, sizeof(sql), "PRAGMA %s(%d)", quick ? "quick_check" : "integrity_check",
              INTEGRITY_MAX);
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+            break;
         const unsigned char *t = sqlite3_column_text(st, 0);
         if (t != NULL && strcmp((const char *)t, "ok") != 0)
             integrity_problem(cb, arg, &n, (const char *)t);
@@ -1987,7 +2357,7 @@ out:
     return r;
 }
 
-/* ---- second timestamps (schema 0008) ------------------------------------------------------ */
+/* ---- second timestamps (schema 0009) ------------------------------------------------------ */
 
 int tsb_store_tsa2_add(struct tsb_store *s, const struct tsb_tsa2_stamp *sp, int64_t now_ms)
 {

@@ -16,6 +16,7 @@
 
 #include "bag.h"
 #include "hash.h"
+#include "mem.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,6 +33,11 @@ struct tsb_store_open_opts {
      * version, integrity checks and WAL size may then be used: tsbag doctor before an upgrade) */
     bool accept_older;
 };
+
+/* Process-wide SQLite settings for a long-running writer (tsbagd): no global memory statistics,
+ * whose mutex every SQLite allocation takes. Call once, before any archive is opened and before
+ * other threads exist; returns TSB_ESTATE if SQLite is already initialised. */
+int tsb_store_setup_process(void);
 
 /* Opens (creating if needed, unless readonly) the archive at path, applies pending schema
  * migrations in order, and sets WAL, synchronous=FULL and foreign_keys. o may be NULL.
@@ -80,8 +86,8 @@ struct tsb_entry_rec {
     int64_t received_ms;
     uint8_t *content; /* NULL if not stored */
     size_t content_len;
-    int64_t bag_seq;  /* 0 while staged */
-    int64_t position; /* 0-based position inside the bag; -1 while staged */
+    int64_t bag_seq;  /* 0 while staged: the bag whose Ref range holds ref (schema 0009) */
+    int64_t position; /* 0-based rank of ref inside that range; -1 while staged */
 };
 void tsb_entry_rec_cleanup(struct tsb_entry_rec *e);
 
@@ -136,6 +142,28 @@ struct tsb_seal_result {
  * anyone can send them. Nothing staged: no bag, no SequenceNumber consumed, result zeroed. Any
  * error (bag options, TSB_EBUSY, TSB_EDURABLE ...) leaves no bag at all; *res is set on success. */
 int tsb_store_seal(struct tsb_store *s, const struct tsb_seal_opts *o, struct tsb_seal_result *res);
+
+/* One bag built from a read snapshot, to be committed later by the writer (tsbagd builds and
+ * hashes the bytes on a read-only connection outside the writer thread). */
+struct tsb_seal_plan {
+    int64_t seq;                 /* the SequenceNumber it takes: last + 1 at the snapshot */
+    int64_t first_ref, last_ref; /* the bag is exactly the entries in this Ref range */
+    size_t entries;              /* 0: nothing was staged */
+    bool more;                   /* the bag stopped at a limit: more entries may be staged */
+    uint8_t digest[TSB_SHA256_LEN];
+    struct tsb_buf bytes;
+};
+void tsb_seal_plan_cleanup(struct tsb_seal_plan *p);
+
+/* Builds the next bag (the lowest staged entries, within o's limits) and its digest from one
+ * snapshot (the caller's transaction, else its own read transaction), writing nothing: a
+ * read-only connection will do. *p is replaced on success (p zeroed or a previous plan). */
+int tsb_store_seal_prepare(struct tsb_store *s, const struct tsb_seal_opts *o,
+                           struct tsb_seal_plan *p);
+/* Commits a planned bag in one short write transaction: one bag row. Refused with TSB_ECONFLICT
+ * (nothing written) when the archive moved meanwhile: another bag took the SequenceNumber or part
+ * of the range, or the range no longer holds exactly the planned entries; plan again. */
+int tsb_store_seal_commit(struct tsb_store *s, const struct tsb_seal_plan *p, int64_t now_ms);
 
 struct tsb_bag_rec {
     int64_t seq;
@@ -290,7 +318,7 @@ struct tsb_run_last {
 };
 int tsb_store_run_last(struct tsb_store *s, struct tsb_run_last *out);
 
-/* ---- second timestamps (schema 0008) ---------------------------------------------------- */
+/* ---- second timestamps (schema 0009) ---------------------------------------------------- */
 
 /* A second RFC 3161 token over a bag ([tsa2]), already verified by the caller. */
 struct tsb_tsa2_stamp {
@@ -354,6 +382,9 @@ const char *tsb_store_damage(const struct tsb_store *s);
 
 /* The size the WAL shrinks back to when it is reset (PRAGMA journal_size_limit). */
 #define TSB_STORE_WAL_LIMIT (16 * 1024 * 1024)
+/* SQLite page cache of each connection, in KiB (PRAGMA cache_size = -TSB_STORE_CACHE_KIB): the
+ * SQLite term of tsbagd's memory budget (docs/operations.md, "Memory"). */
+#define TSB_STORE_CACHE_KIB 8192
 
 /* Copies the whole WAL into the archive and truncates it to zero bytes (wal_checkpoint
  * TRUNCATE), waiting at most wait_ms for readers of older snapshots. 0 when truncated;
@@ -377,7 +408,10 @@ struct tsb_store_stats {
     int64_t
         oldest_unstamped_ms; /* received_ms of the oldest entry not in a stamped bag, 0 if none */
     int64_t last_stamped_ms; /* stamped_ms of the newest stamp, 0 if none */
+    int64_t sealed_ref;      /* every entry up to this Ref is in a bag (0: none sealed yet) */
 };
+/* Every figure from one snapshot, from maintained counters and index probes (schema 0009): the
+ * cost does not grow with the archive. */
 int tsb_store_stats(struct tsb_store *s, struct tsb_store_stats *out);
 
 /* ---- online backup ------------------------------------------------------------------------ */

@@ -186,6 +186,25 @@ out:
     return r;
 }
 
+/* OpenSSL could not allocate what a check needs: TSB_ECRYPTO, not a verdict on the token. */
+static int crypto_failed(const char *what)
+{
+    ERR_clear_error();
+    return tsb_err(TSB_ECRYPTO, "OpenSSL could not allocate %s (out of memory)", what);
+}
+
+/* Appends a new reference to c to st. */
+static int push_ref(STACK_OF(X509) * st, X509 *c)
+{
+    if (X509_up_ref(c) != 1)
+        return crypto_failed("a certificate reference");
+    if (!sk_X509_push(st, c)) {
+        X509_free(c);
+        return crypto_failed("a certificate list");
+    }
+    return 0;
+}
+
 int tsb_token_verifier_new(const char *anchors_pem, struct tsb_token_verifier **out)
 {
     int r = TSB_EINTERNAL;
@@ -194,8 +213,10 @@ int tsb_token_verifier_new(const char *anchors_pem, struct tsb_token_verifier **
     v->anchors = sk_X509_new_null();
     v->certs = sk_X509_new_null();
     v->policies = sk_ASN1_OBJECT_new_null();
-    if (v->store == NULL || v->anchors == NULL || v->certs == NULL || v->policies == NULL)
-        tsb_fatal("out of memory");
+    if (v->store == NULL || v->anchors == NULL || v->certs == NULL || v->policies == NULL) {
+        r = crypto_failed("a certificate store");
+        goto out;
+    }
     if ((r = read_pem_file(anchors_pem, "TSA trust anchors", v->anchors, v->store)) != 0)
         goto out;
     *out = v;
@@ -218,8 +239,10 @@ int tsb_token_verifier_set_policies(struct tsb_token_verifier *v, const char *oi
     STACK_OF(ASN1_OBJECT) *st = sk_ASN1_OBJECT_new_null();
     char *copy = tsb_strdup(oids ? oids : "");
     char *save = NULL;
-    if (st == NULL)
-        tsb_fatal("out of memory");
+    if (st == NULL) {
+        r = crypto_failed("a policy list");
+        goto out;
+    }
     for (char *t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
         t += strspn(t, " \t");
         size_t n = strlen(t);
@@ -456,17 +479,20 @@ static int signature_alg(CMS_SignerInfo *si, char *out, size_t n)
 }
 
 /* The CMS API verifies PKCS#1 v1.5, RSASSA-PSS (parameters from the SignerInfo, for rsaEncryption
- * and id-RSASSA-PSS keys alike) and ECDSA; the chain is checked separately, at genTime. */
-static bool check_signature(const uint8_t *der, size_t len, X509 *signer,
-                            struct tsb_token_result *res)
+ * and id-RSASSA-PSS keys alike) and ECDSA; the chain is checked separately, at genTime. Returns
+ * TSB_ECRYPTO, the check not run, when OpenSSL cannot allocate the signer list. */
+static int check_signature(const uint8_t *der, size_t len, X509 *signer,
+                           struct tsb_token_result *res)
 {
     bool ok = false;
     char alg[96] = "?";
+    STACK_OF(X509) *certs = sk_X509_new_null();
+    if (certs == NULL || !sk_X509_push(certs, signer)) {
+        sk_X509_free(certs);
+        return crypto_failed("the signer list");
+    }
     const unsigned char *q = der;
     CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &q, (long)len);
-    STACK_OF(X509) *certs = sk_X509_new_null();
-    if (certs == NULL || !sk_X509_push(certs, signer))
-        tsb_fatal("out of memory");
     STACK_OF(CMS_SignerInfo) *sis = cms ? CMS_get0_SignerInfos(cms) : NULL;
     if (sis != NULL && sk_CMS_SignerInfo_num(sis) == 1) {
         int snid = signature_alg(sk_CMS_SignerInfo_value(sis, 0), alg, sizeof(alg));
@@ -484,7 +510,7 @@ static bool check_signature(const uint8_t *der, size_t len, X509 *signer,
     else
         set(res, TSB_TCHK_SIGNATURE, TSB_CHECK_FAIL,
             "the CMS signature (%s) does not verify: the token was altered or forged", alg);
-    return ok;
+    return 0;
 }
 
 /* The signer's own purpose is reported by check_purpose; the chain check reports the rest. */
@@ -755,10 +781,14 @@ int tsb_token_verify(const struct tsb_token_verifier *v, const uint8_t *der, siz
     STACK_OF(X509) *untrusted = sk_X509_new_null();
     X509 *signer = NULL;
     const unsigned char *q = der;
+    int r =
+        0; /* TSB_ECRYPTO once OpenSSL could not allocate: the checks not reached stay NOT_RUN */
 
     memset(res, 0, sizeof(*res));
-    if (untrusted == NULL)
-        tsb_fatal("out of memory");
+    if (untrusted == NULL) {
+        r = crypto_failed("a certificate list");
+        goto out;
+    }
     p7 = d2i_PKCS7(NULL, &q, (long)len);
     if (p7 == NULL || q != der + len || !PKCS7_type_is_signed(p7) ||
         (tst = PKCS7_to_TS_TST_INFO(p7)) == NULL) {
@@ -795,15 +825,13 @@ int tsb_token_verify(const struct tsb_token_verifier *v, const uint8_t *der, siz
     X509_NAME *iss = si->issuer_and_serial->issuer;
     ASN1_INTEGER *ser = si->issuer_and_serial->serial;
     for (int i = 0; p7->d.sign->cert != NULL && i < sk_X509_num(p7->d.sign->cert); i++)
-        if (X509_up_ref(sk_X509_value(p7->d.sign->cert, i)) != 1 ||
-            !sk_X509_push(untrusted, sk_X509_value(p7->d.sign->cert, i)))
-            tsb_fatal("out of memory");
+        if ((r = push_ref(untrusted, sk_X509_value(p7->d.sign->cert, i))) != 0)
+            goto out;
     if (o->extra_pem != NULL)
         read_extra(o->extra_pem, o->extra_pem_len, untrusted);
     for (int i = 0; i < sk_X509_num(v->certs); i++)
-        if (X509_up_ref(sk_X509_value(v->certs, i)) != 1 ||
-            !sk_X509_push(untrusted, sk_X509_value(v->certs, i)))
-            tsb_fatal("out of memory");
+        if ((r = push_ref(untrusted, sk_X509_value(v->certs, i))) != 0)
+            goto out;
     signer = X509_find_by_issuer_and_serial(untrusted, iss, ser);
     if (signer == NULL)
         signer = X509_find_by_issuer_and_serial(v->anchors, iss, ser);
@@ -818,7 +846,8 @@ int tsb_token_verify(const struct tsb_token_verifier *v, const uint8_t *der, siz
     cert_name(signer, res->tsa_subject, sizeof(res->tsa_subject));
     set(res, TSB_TCHK_SIGNER, TSB_CHECK_PASS, "%s", res->tsa_subject);
 
-    check_signature(der, len, signer, res);
+    if ((r = check_signature(der, len, signer, res)) != 0)
+        goto out;
     chain = check_chain(v, untrusted, signer, gen_ms, res);
     if (chain != NULL && o->chain_pem != NULL)
         write_chain(chain, o->chain_pem);
@@ -835,6 +864,10 @@ out:
     TS_TST_INFO_free(tst);
     PKCS7_free(p7);
     ERR_clear_error();
+    if (r != 0) {
+        res->ok = false;
+        return r; /* the detail says what OpenSSL could not allocate */
+    }
     if (res->ok)
         return 0;
     return tsb_err(TSB_ETOKEN, "%s", tsb_token_result_reason(res));

@@ -1,8 +1,11 @@
 /*
  * token: decoding and verification of RFC 3161 timestamp tokens, before anything is archived and
  * again whenever an auditor or the reconciliation asks. Verification runs every check it can and
- * reports each one (pass, fail, skipped) with a sentence an operator can act on; a token is good
- * only when all ran and passed. Trust comes only from the configured TSA anchors (PEM), never from
+ * reports each one (pass, fail, skipped) with a sentence an operator can act on. A token is good
+ * when no check failed and every check ran, except the ones the caller turned off, which are
+ * reported as skipped (the genTime clock check in audit mode: check_skew false); checks skipped
+ * because an earlier one failed never make a token good. Trust comes only from the configured TSA
+ * anchors (PEM), never from
  * certificates inside the token or the configured TSA certificates file, which only help build the
  * chain. The rules follow RFC 3161 as stock OpenSSL 3.0 applies them (docs/verify.md lists each).
  * Pure core: no network, no archive.
@@ -53,11 +56,11 @@ enum tsb_check_outcome { TSB_CHECK_NOT_RUN, TSB_CHECK_PASS, TSB_CHECK_FAIL, TSB_
 struct tsb_token_result {
     enum tsb_check_outcome outcome[TSB_TCHK_N];
     char message[TSB_TCHK_N][TSB_TOKEN_MSG_MAX]; /* why it failed / what passed */
-    bool ok;                                     /* every check ran (or was skipped) and passed */
-    char serial[80];                             /* TSTInfo.serialNumber, decimal ("" if unknown) */
-    int64_t gen_time_ms;                         /* TSTInfo.genTime, ms since the epoch */
-    char policy[80];                             /* TSTInfo.policy OID */
-    char tsa_subject[256];                       /* signer certificate subject */
+    bool ok;         /* no check failed or left unrun; skipped only what the caller turned off */
+    char serial[80]; /* TSTInfo.serialNumber, decimal ("" if unknown) */
+    int64_t gen_time_ms;   /* TSTInfo.genTime, ms since the epoch */
+    char policy[80];       /* TSTInfo.policy OID */
+    char tsa_subject[256]; /* signer certificate subject */
     /* messageImprint as the token has it, once the token parsed: the algorithm's name
      * ("SHA-256", "SHA-384", "SHA-512", else its OID) and the hashed message bytes. */
     char imprint_alg[80];
@@ -75,7 +78,8 @@ const char *tsb_token_check_name(enum tsb_token_check c);
 struct tsb_token_verifier;
 
 /* Loads the TSA trust anchors (one PEM file with one or more certificates; an anchor may be a
- * root, an intermediate or the TSA certificate itself). TSB_ECONFIG names the file. */
+ * root, an intermediate or the TSA certificate itself). TSB_ECONFIG names the file; TSB_ECRYPTO
+ * when OpenSSL cannot allocate the store. */
 int tsb_token_verifier_new(const char *anchors_pem, struct tsb_token_verifier **out);
 void tsb_token_verifier_free(struct tsb_token_verifier *v);
 
@@ -85,7 +89,8 @@ void tsb_token_verifier_free(struct tsb_token_verifier *v);
 int tsb_token_verifier_add_certs(struct tsb_token_verifier *v, const char *certs_pem);
 
 /* Accepts only tokens whose TSTInfo.policy is one of the comma-separated OIDs (tsa.policy_oids,
- * spaces allowed); NULL or "" accepts any policy. TSB_ECONFIG names an entry that is no OID. */
+ * spaces allowed); NULL or "" accepts any policy. TSB_ECONFIG names an entry that is no OID;
+ * TSB_ECRYPTO when OpenSSL cannot allocate the list. */
 int tsb_token_verifier_set_policies(struct tsb_token_verifier *v, const char *oids);
 
 /* The verifier of a configuration's tsa section: trust_anchors, tsa_certs, policy_oids. */
@@ -117,9 +122,12 @@ struct tsb_token_verify_opts {
 };
 
 /* Verifies a DER token against the stamped bytes o->data (or, without them, their SHA-256 digest;
- * digest may be NULL when o->data is set). Fills res (always). Returns 0
- * when res->ok, TSB_ETOKEN when a check failed (res and the detail say which), TSB_ECRYPTO when
- * OpenSSL itself broke. */
+ * digest may be NULL when o->data is set). Fills res (always). Returns 0 when res->ok, TSB_ETOKEN
+ * when a check failed (res and the detail say which), TSB_ECRYPTO when OpenSSL could not allocate
+ * what the checks need (the certificate lists, a reference): res->ok is false, the checks not
+ * reached stay TSB_CHECK_NOT_RUN, the detail says what failed; never a verdict on the token. An
+ * allocation failing inside OpenSSL's own decoding or signature code shows as that check
+ * failing (OpenSSL does not tell the two apart). */
 int tsb_token_verify(const struct tsb_token_verifier *v, const uint8_t *der, size_t len,
                      const uint8_t *digest, const struct tsb_token_verify_opts *o,
                      struct tsb_token_result *res);

@@ -61,7 +61,7 @@ static int add_cert_token(xmlNodePtr sec, xmlNsPtr wsse, xmlNsPtr wsu, X509 *cer
     int r = TSB_EINTERNAL;
     uint8_t *der = NULL;
     struct tsb_buf b64;
-    tsb_buf_init(&b64, 1 << 20);
+    tsb_buf_init(&b64, TSB_WSS_CERT_B64_MAX);
 
     int n = i2d_X509(cert, &der);
     if (n <= 0) {

@@ -22,6 +22,9 @@
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 #define TSB_NS_DSIG "http://www.w3.org/2000/09/xmldsig#"
 
+/* Longest base64 text of the hospital certificate in the BinarySecurityToken. */
+#define TSB_WSS_CERT_B64_MAX (1 << 20)
+
 struct tsb_wss_opts {
     int64_t now_ms; /* wsu:Created */
     int64_t ttl_s;  /* wsu:Expires - wsu:Created */

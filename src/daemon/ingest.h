@@ -1,9 +1,11 @@
 /*
- * ingest: tsbagd's listeners and connections. Reads frames (docs/protocol.md), hashes entries on
- * the loop thread, hands them to the writer and replies in request order once the writer has
- * committed them. Backpressure: a connection stops being read while it has max_inflight
- * unanswered requests or a full output queue, and every connection stops while the writer holds
- * writer.queue_max entries. docs/internals/INGEST.md has the connection state machine.
+ * ingest: tsbagd's connections. Reads frames (docs/protocol.md), hashes entries on the loop
+ * thread, hands them to the writer and replies in request order once the writer has committed
+ * them. Backpressure: a connection stops being read while it has max_inflight unanswered
+ * requests or holds its share of ingest.buffer_bytes (unread input, requests, unsent replies),
+ * and every connection stops while the writer queue is full (tsb_writer_has_room:
+ * writer.queue_bytes, writer.queue_max) or the budget is spent. docs/internals/INGEST.md has
+ * the connection state machine; src/io/listen.c binds the sockets.
  */
 #ifndef TSB_INGEST_H
 #define TSB_INGEST_H
@@ -49,17 +51,13 @@ int tsb_ingest_reload_allowlist(struct tsb_ingest *in, const char *path);
 /* The writer delivered completions: resume connections that waited for queue space. */
 void tsb_ingest_writer_progress(struct tsb_ingest *in);
 
-/* Parses "host:port" (IPv4, or IPv6 in brackets; port 0-65535) of the given option into ss;
- * TSB_ECONFIG naming option otherwise. Shared with the metrics listener. */
-int tsb_ingest_parse_listen(const char *option, const char *spec, struct sockaddr_storage *ss);
-/* Writes port into <state_dir>/name (through a temporary file and a rename: readers never see a
- * partial number). */
-int tsb_ingest_write_port_file(const struct tsb_config *cfg, const char *name, int port);
-
 /* The bound TCP port (0 without TCP). */
 int tsb_ingest_tcp_port(const struct tsb_ingest *in);
 /* Open connections. */
 unsigned tsb_ingest_connections(const struct tsb_ingest *in);
+/* Bytes the connections buffer now (what ingest.buffer_bytes bounds); *peak (may be NULL) gets
+ * the most they ever held at once. */
+size_t tsb_ingest_buffered(const struct tsb_ingest *in, size_t *peak);
 
 /* Stops accepting and reading, answers every request in flight, closes every connection, frees
  * the ingest and then calls stopped. archive_failed marks the stop as caused by a failed writer

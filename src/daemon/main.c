@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,6 +188,8 @@ static void on_writer_fatal(void *arg, int status)
 static void on_writer_progress(void *arg)
 {
     struct daemon *d = arg;
+    tsb_metrics_writer_queue(tsb_writer_queued_bytes(d->writer),
+                             tsb_writer_queued_bytes_peak(d->writer));
     if (d->ingest != NULL)
         tsb_ingest_writer_progress(d->ingest);
 }
@@ -312,6 +315,12 @@ int main(int argc, char **argv)
     bool print = false, loop_ok = false;
     int ch, rc = EXIT_USAGE;
 
+    /* A fixed mmap threshold: every buffer of 1 MiB or more (a bag, its request, SQLite's copy of
+     * a bag row) is mapped on its own and returned when freed. glibc's default raises the
+     * threshold after the first large free, after which such buffers come from the arena of
+     * whichever thread (writer, thread pool) allocated them and stay resident there: about 20 MiB
+     * more peak per full-size bag (docs/operations.md, "Memory"). */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     tsb_log_setup(TSB_LOG_INFO, isatty(STDERR_FILENO));
     tsb_config_defaults(&d.cfg);
     d.args = tsb_calloc((size_t)argc, sizeof(*d.args));
@@ -369,6 +378,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     tsb_info("tsbagd %s starting (state %s)", TSB_VERSION, d.cfg.general.state_dir);
 
+    /* before the first archive is opened: SQLite reads its process-wide settings at initialise */
+    if (tsb_store_setup_process() != 0) {
+        tsb_error("tsbagd: %s", tsb_err_detail());
+        goto out;
+    }
     if (start_checks(&d) != 0) {
         tsb_error("tsbagd: %s", tsb_err_detail());
         goto out;
@@ -409,6 +423,8 @@ int main(int argc, char **argv)
     struct tsb_writer_opts wo = {
         .batch_max = (size_t)d.cfg.writer.batch_max,
         .batch_delay_ms = (int)d.cfg.writer.batch_delay_ms,
+        .queue_bytes = (size_t)d.cfg.writer.queue_bytes,
+        .queue_max = (size_t)d.cfg.writer.queue_max,
         .on_fatal = on_writer_fatal,
         .on_progress = on_writer_progress,
         .arg = &d,

@@ -9,7 +9,7 @@
 #include "err.h"
 #include "frame.h"
 #include "health.h"
-#include "ingest.h"
+#include "listen.h"
 #include "log.h"
 #include "mem.h"
 #include "prom.h"
@@ -81,6 +81,7 @@ static struct {
     /* sealer.unstamped_alarm_s: a SIGHUP may change it on the loop thread while a scrape runs */
     atomic_int_fast64_t alarm_s;
     atomic_bool archive_failed;
+    atomic_size_t writer_queue_bytes, writer_queue_peak;
     /* shared, under mu */
     pthread_mutex_t mu;
     struct snapshot snap;
@@ -209,14 +210,16 @@ void tsb_metrics_tsa_latency(uint64_t latency_ns)
     observe(&m.tsa_latency, latency_ns);
 }
 
-void tsb_metrics_keystore(X509 *cert)
+void tsb_metrics_keystore(int64_t not_after_ms)
 {
-    struct tm tm;
-    const ASN1_TIME *na = cert ? X509_get0_notAfter(cert) : NULL;
-    if (na == NULL || ASN1_TIME_to_tm(na, &tm) != 1)
-        return;
-    atomic_store_explicit(&m.keystore_not_after_ms, (int64_t)timegm(&tm) * 1000,
-                          memory_order_relaxed);
+    if (not_after_ms != 0)
+        atomic_store_explicit(&m.keystore_not_after_ms, not_after_ms, memory_order_relaxed);
+}
+
+void tsb_metrics_writer_queue(size_t bytes, size_t peak)
+{
+    atomic_store_explicit(&m.writer_queue_bytes, bytes, memory_order_relaxed);
+    atomic_store_explicit(&m.writer_queue_peak, peak, memory_order_relaxed);
 }
 
 void tsb_metrics_archive_failed(void)
@@ -491,7 +494,15 @@ static int put_process(struct tsb_buf *b, enum tsb_health h)
                                   "notAfter of the hospital keystore certificate (Unix time).",
                                   seconds(na))) != 0)
         return r;
-    if ((r = put_gauge(b, "tsbag_process_start_time_seconds", "When tsbagd started (Unix time).",
+    if ((r = put_gauge(
+             b, "tsbag_writer_queue_bytes",
+             "Bytes of entries waiting for the writer (bounded by writer.queue_bytes).",
+             (double)atomic_load_explicit(&m.writer_queue_bytes, memory_order_relaxed))) != 0 ||
+        (r = put_gauge(
+             b, "tsbag_writer_queue_bytes_peak",
+             "The most bytes of entries ever waiting for the writer since tsbagd started.",
+             (double)atomic_load_explicit(&m.writer_queue_peak, memory_order_relaxed))) != 0 ||
+        (r = put_gauge(b, "tsbag_process_start_time_seconds", "When tsbagd started (Unix time).",
                        seconds(m.start_ms))) != 0 ||
         (r = tsb_prom_family(b, "tsbag_build_info", "gauge",
                              "1, labelled with the version and the git description of the build "
@@ -588,7 +599,7 @@ static int bind_listener(const char *spec, int *fd_out, int *port_out)
     int r = TSB_EINTERNAL, fd = -1, one = 1;
     struct sockaddr_storage ss;
     socklen_t len = 0;
-    if ((r = tsb_ingest_parse_listen("metrics.listen", spec, &ss)) != 0)
+    if ((r = tsb_listen_parse("metrics.listen", spec, &ss)) != 0)
         return r;
     len = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -637,7 +648,7 @@ int tsb_metrics_serve(const struct tsb_config *cfg)
     }
     if ((r = bind_listener(cfg->metrics.listen, &fd, &port)) != 0)
         return r;
-    if ((r = tsb_ingest_write_port_file(cfg, PORT_FILE, port)) != 0) {
+    if ((r = tsb_listen_write_port_file(cfg->general.state_dir, PORT_FILE, port)) != 0) {
         close(fd);
         return r;
     }

@@ -15,7 +15,6 @@
 #include "store.h"
 #include "writer.h"
 
-#include <openssl/x509.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -45,8 +44,12 @@ void tsb_metrics_tsa2_result(const char *outcome);
 /* The second TSA's backlog as last read (writer thread or loop thread): bags without a second
  * token and the sealed_ms of the oldest (0: none); /healthz judges it by alarm_s. */
 void tsb_metrics_tsa2_backlog(int64_t bags, int64_t oldest_sealed_ms, int64_t alarm_s);
-/* The loaded keystore's certificate (its notAfter is shown and checked by /healthz). */
-void tsb_metrics_keystore(X509 *cert);
+/* The loaded keystore's certificate notAfter, ms since the epoch (shown and checked by
+ * /healthz). */
+void tsb_metrics_keystore(int64_t not_after_ms);
+/* The writer queue's bytes now and at its highest (writer.queue_bytes), after each delivered group
+ * of completions (loop thread). */
+void tsb_metrics_writer_queue(size_t bytes, size_t peak);
 /* The writer lost durability (loop thread): /healthz fails from now on. */
 void tsb_metrics_archive_failed(void);
 /* Writer thread: publishes the archive statistics just read (NULL when the read failed) and

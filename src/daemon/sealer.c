@@ -1,7 +1,13 @@
 /*
  * sealer: the boundary timer is re-armed from the wall clock after every firing (never by adding
  * the interval), so drift and clock steps cannot accumulate. A seal that finds nothing staged
- * makes no bag and consumes no SequenceNumber (tsb_store_seal).
+ * makes no bag and consumes no SequenceNumber.
+ *
+ * A seal is a chain of bags, one at a time, off the writer thread: the bag is planned (staged rows
+ * read, bytes built and hashed) on a read-only connection in libuv's thread pool, then the writer
+ * commits the plan as one bag row (tsb_store_seal_commit: a short transaction, so acks never wait
+ * for a seal's reads or hashing). A plan the archive outran is planned again; a bag that stopped
+ * at a limit is followed by the next. docs/internals/WRITER.md, "Sealing".
  */
 #include "sealer.h"
 
@@ -28,12 +34,20 @@ struct tsb_sealer {
     void *stopped_arg;
 };
 
+/* A plan is refused when another seal or a recovered import committed in between: planned
+ * again at most this many times in a row before the seal reports the conflict. */
+#define MAX_REPLANS 3
+
 struct seal_job {
     struct tsb_sealer *s;
+    uv_work_t work; /* the plan, in the thread pool */
     struct tsb_seal_opts opts;
+    struct tsb_seal_plan plan; /* thread pool, then writer thread, then loop: never at once */
     struct tsb_seal_result res;
-    char err[512];         /* the store's detail on failure (set on the writer thread) */
-    tsb_seal_done_fn done; /* SEAL request, or NULL for the timer */
+    int status;                   /* the plan's result (thread pool) */
+    int replans;                  /* consecutive plans refused as outrun */
+    char err[TSB_RESULT_MSG_MAX]; /* the detail of the step that failed, read on the loop */
+    tsb_seal_done_fn done;        /* SEAL request, or NULL for the timer */
     void *req;
 };
 
@@ -61,18 +75,8 @@ static void maybe_free(struct tsb_sealer *s)
         stopped(arg);
 }
 
-static int run_seal(struct tsb_store *store, void *arg)
+static void seal_finish(struct seal_job *j, int status)
 {
-    struct seal_job *j = arg;
-    int r = tsb_store_seal(store, &j->opts, &j->res);
-    if (r != 0)
-        snprintf(j->err, sizeof(j->err), "%s", tsb_err_detail());
-    return r;
-}
-
-static void seal_done(void *arg, int status)
-{
-    struct seal_job *j = arg;
     struct tsb_sealer *s = j->s;
     const char *why = j->done ? "on request" : "at the interval boundary";
     if (status != 0) {
@@ -84,19 +88,120 @@ static void seal_done(void *arg, int status)
                  "trigger=%s",
                  j->res.first_seq, j->res.first_seq + (int64_t)j->res.bags - 1, j->res.bags,
                  j->res.entries, j->done ? "request" : "interval");
-        if (s->sender != NULL)
-            tsb_sender_kick(s->sender);
-        if (s->tsa2 != NULL)
-            tsb_tsa2_kick(s->tsa2);
     } else {
         tsb_debug("sealer: nothing staged %s", why);
     }
     if (j->done != NULL) {
         j->done(j->req, status, status ? NULL : &j->res, status ? j->err : "");
     }
+    tsb_seal_plan_cleanup(&j->plan);
     free(j);
     s->jobs--;
     maybe_free(s);
+}
+
+/* Thread pool: plans the next bag on a read-only connection of its own (one per plan: opening
+ * costs far less than building a bag, and no connection is ever shared between threads). */
+static void plan_work(uv_work_t *w)
+{
+    struct seal_job *j = w->data;
+    struct tsb_store *ro = NULL;
+    struct tsb_store_open_opts o = {.readonly = true,
+                                    .busy_timeout_ms = (int)j->s->cfg->store.busy_timeout_ms};
+    j->status = tsb_store_open(j->s->cfg->store.path, &o, &ro);
+    if (j->status == 0)
+        j->status = tsb_store_seal_prepare(ro, &j->opts, &j->plan);
+    if (j->status != 0)
+        snprintf(j->err, sizeof(j->err), "%s", tsb_err_detail());
+    tsb_store_close(ro);
+}
+
+static int run_commit(struct tsb_store *store, void *arg)
+{
+    struct seal_job *j = arg;
+    return tsb_store_seal_commit(store, &j->plan, j->opts.now_ms);
+}
+
+static void plan_next(struct seal_job *j);
+
+/* res: the commit job's own outcome, detail included (writer.h). */
+static void commit_done(void *arg, const struct tsb_result *res)
+{
+    struct seal_job *j = arg;
+    int status = res->code;
+    if (status != 0)
+        snprintf(j->err, sizeof(j->err), "%s", res->msg);
+    if (status == TSB_ECONFLICT && j->replans < MAX_REPLANS && !j->s->stopping) {
+        j->replans++;
+        tsb_debug("sealer: bag %" PRId64 " outrun before its commit (%s); planning again",
+                  j->plan.seq, j->err);
+        plan_next(j);
+        return;
+    }
+    if (status != 0) {
+        seal_finish(j, status);
+        return;
+    }
+    j->replans = 0;
+    if (j->res.bags == 0)
+        j->res.first_seq = j->plan.seq;
+    j->res.bags++;
+    j->res.entries += j->plan.entries;
+    if (j->s->sender != NULL)
+        tsb_sender_kick(j->s->sender);
+    if (j->s->tsa2 != NULL)
+        tsb_tsa2_kick(j->s->tsa2);
+    if (j->plan.more && !j->s->stopping)
+        plan_next(j); /* the bag stopped at a limit: the backlog goes on in the next */
+    else
+        seal_finish(j, 0);
+}
+
+static void plan_done(uv_work_t *w, int status)
+{
+    struct seal_job *j = w->data;
+    if (status != 0) { /* UV_ECANCELED: the loop is stopping */
+        snprintf(j->err, sizeof(j->err), "the seal was cancelled: %s", uv_strerror(status));
+        seal_finish(j, TSB_ECLOSED);
+        return;
+    }
+    if (j->status != 0 || j->plan.entries == 0) {
+        seal_finish(j, j->status);
+        return;
+    }
+    int r = tsb_writer_submit(j->s->w, run_commit, commit_done, j);
+    if (r != 0) {
+        snprintf(j->err, sizeof(j->err), "%s", tsb_err_detail());
+        seal_finish(j, r);
+    }
+}
+
+static void plan_next(struct seal_job *j)
+{
+    j->work.data = j;
+    int r = uv_queue_work(j->s->loop, &j->work, plan_work, plan_done);
+    if (r != 0) {
+        snprintf(j->err, sizeof(j->err), "cannot queue the seal's plan: %s", uv_strerror(r));
+        seal_finish(j, TSB_EINTERNAL);
+    }
+}
+
+static int run_barrier(struct tsb_store *store, void *arg)
+{
+    (void)store;
+    (void)arg;
+    return 0;
+}
+
+static void barrier_done(void *arg, int status)
+{
+    struct seal_job *j = arg;
+    if (status != 0) {
+        snprintf(j->err, sizeof(j->err), "the archive can no longer be written");
+        seal_finish(j, status);
+        return;
+    }
+    plan_next(j); /* from here on, seal_finish reports every outcome */
 }
 
 static int submit(struct tsb_sealer *s, tsb_seal_done_fn done, void *req)
@@ -112,7 +217,9 @@ static int submit(struct tsb_sealer *s, tsb_seal_done_fn done, void *req)
     j->opts.max_bytes = (size_t)s->cfg->sealer.max_bag_bytes;
     j->opts.first_seq = s->cfg->sealer.first_sequence;
     j->opts.now_ms = wall_ms();
-    int r = tsb_writer_submit_job(s->w, run_seal, seal_done, j);
+    /* behind everything already queued for the writer, so that the plan sees every entry
+     * submitted before the seal (a SEAL request seals what its client pushed before it) */
+    int r = tsb_writer_submit_job(s->w, run_barrier, barrier_done, j);
     if (r != 0) {
         free(j);
         return r;

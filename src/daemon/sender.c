@@ -9,7 +9,10 @@
  *
  * CPU-heavy steps (signing a 16 MB envelope, verifying) run in libuv's thread pool so ingest keeps
  * acknowledging; archive access goes through the writer's FIFO so it is ordered with ingest. The
- * attempt struct is touched by one thread at a time: whoever runs the current step.
+ * attempt struct is touched by one thread at a time: whoever runs the current step. Each step's
+ * outcome travels with the step (the writer job's tsb_result, the pool item's), read on the loop
+ * thread only after the hand-off: the alarm's statistics job, which runs beside the bag's jobs on
+ * its own timer, has its own result too.
  *
  * Held is the archive's `failed` state: a bag is held from the definitive failure until an
  * operator's RETRY (tsbag retry) sends it again, across restarts; later bags wait behind it.
@@ -44,8 +47,6 @@ struct attempt {
     bool have_bag;
     char request_id[TSB_DSS_REQUEST_ID_MAX];
     struct tsb_buf msg; /* the signed request */
-    int build_r;
-    char build_err[512];
     enum tsb_fetch_class cls;
     long http_status;
     char content_type[256];
@@ -62,6 +63,13 @@ struct attempt {
     int64_t gen_time_ms;
     struct tsb_buf token;
     struct tsb_buf sign_response; /* the dss:SignResponse alone, as archived */
+};
+
+/* One thread-pool step (BUILD, CAPTURE, CHECK; one at a time): its result is written by the work
+ * function and read by the after callback, past libuv's hand-off. */
+struct pool_item {
+    uv_work_t req;
+    struct tsb_result res;
 };
 
 struct tsb_sender {
@@ -81,7 +89,7 @@ struct tsb_sender {
     int64_t prev_seq; /* the bag and key of the previous failed attempt (loop thread) */
     char prev_key[192];
     struct attempt a;
-    uv_work_t work;
+    struct pool_item work;
     uv_timer_t retry_timer, alarm_timer;
     /* alarm */
     bool alarm, stats_busy;
@@ -89,8 +97,7 @@ struct tsb_sender {
     struct tsb_store_stats stats; /* written by stats_job on the writer thread */
     int64_t oldest_unstamped_ms;  /* copied from stats on the loop thread: fail-closed mode */
     /* lifetime */
-    char job_err[512]; /* a job's error detail (set on the writer thread) */
-    int pending;       /* writer jobs and pool work in flight */
+    int pending; /* writer jobs and pool work in flight */
     int open_handles;
     bool fetch_open, stopping;
     void (*stopped)(void *);
@@ -151,20 +158,22 @@ static bool completion(struct tsb_sender *s)
     return true;
 }
 
-/* Runs on the writer thread: keeps the thread-local error detail for the loop thread. */
-static int keep_err(struct tsb_sender *s, int r)
+/* A writer job of this sender; done gets the job's own result (code and detail). */
+static int job(struct tsb_sender *s, tsb_writer_job_fn fn, tsb_writer_result_fn done)
 {
-    if (r != 0)
-        snprintf(s->job_err, sizeof(s->job_err), "%s", tsb_err_detail());
-    return r;
-}
-
-static int job(struct tsb_sender *s, tsb_writer_job_fn fn, tsb_writer_done_fn done)
-{
-    int r = tsb_writer_submit_job(s->w, fn, done, s);
+    int r = tsb_writer_submit(s->w, fn, done, s);
     if (r == 0)
         s->pending++;
     return r;
+}
+
+/* A thread-pool step; after reads the step's result in s->work.res. */
+static void pool(struct tsb_sender *s, uv_work_cb work, uv_after_work_cb after)
+{
+    s->work.req.data = s;
+    s->work.res = (struct tsb_result){0};
+    s->pending++;
+    uv_queue_work(s->loop, &s->work.req, work, after);
 }
 
 static void go_load(struct tsb_sender *s);
@@ -211,11 +220,11 @@ static int record_job(struct tsb_store *store, void *arg)
                                .tsa_serial = a->serial,
                                .gen_time_ms = a->gen_time_ms,
                                .finding = a->finding[0] ? a->finding : NULL};
-        return keep_err(s, tsb_store_bag_record_stamp(store, a->bag.seq, &st, wall_ms()));
+        return tsb_store_bag_record_stamp(store, a->bag.seq, &st, wall_ms());
     }
-    return keep_err(s, tsb_store_bag_record_failure_finding(store, a->bag.seq, a->reason,
-                                                            a->finding[0] ? a->finding : NULL,
-                                                            a->key, a->hold, wall_ms()));
+    return tsb_store_bag_record_failure_finding(store, a->bag.seq, a->reason,
+                                                a->finding[0] ? a->finding : NULL, a->key, a->hold,
+                                                wall_ms());
 }
 
 /* attempt: the last one made (the one that held the bag, or the last before a restart). */
@@ -228,17 +237,17 @@ static void log_held(const struct attempt *a, int64_t attempt, const char *why)
               tsb_log_quote(why, q, sizeof(q)));
 }
 
-static void record_done(void *arg, int status)
+static void record_done(void *arg, const struct tsb_result *res)
 {
     struct tsb_sender *s = arg;
     struct attempt *a = &s->a;
     if (!completion(s))
         return;
-    if (status != 0) {
+    if (res->code != 0) {
         tsb_error("sender: cannot record the outcome of bag %" PRId64 ": %s: %s", a->bag.seq,
-                  tsb_strerror(status), s->job_err);
+                  tsb_strerror(res->code), res->msg);
         s->streak++;
-        schedule_retry(s, s->job_err);
+        schedule_retry(s, res->msg);
         return;
     }
     if (a->ok) {
@@ -350,18 +359,23 @@ static void check_work(uv_work_t *w)
     struct tsb_sender *s = w->data;
     struct attempt *a = &s->a;
     struct tsb_dss_response dr;
-    char key[192];
+    char key[192], keep_err[TSB_RESULT_MSG_MAX] = "";
+    bool kept = false;
     tsb_dss_response_init(&dr);
     a->ok = false;
     a->finding[0] = '\0';
     tsb_buf_reset(&a->token);
+    tsb_buf_reset(&a->sign_response);
     if (a->cls != TSB_FETCH_OK && a->cls != TSB_FETCH_HTTP) {
         snprintf(key, sizeof(key), "fetch:%s", tsb_fetch_class_name(a->cls));
         fail(a, TSB_DSS_TRANSIENT, key, "%s: %s", tsb_fetch_class_name(a->cls), a->fetch_err);
         goto out;
     }
-    int r = tsb_dss_parse_response(a->resp.p, a->resp.len, (size_t)s->cfg->tsa.max_response,
-                                   a->request_id, &dr);
+    /* one parse: the token verified below and the SignResponse archived come from one tree */
+    int r = tsb_dss_parse_response_keep(a->resp.p, a->resp.len, (size_t)s->cfg->tsa.max_answer,
+                                        a->request_id, &dr, &a->sign_response, &kept);
+    if (r == 0 && dr.kind == TSB_DSS_OK && !kept)
+        snprintf(keep_err, sizeof(keep_err), "%s", tsb_err_detail());
     if (r != 0) {
         if (a->cls == TSB_FETCH_HTTP) {
             snprintf(key, sizeof(key), "http:%ld", a->http_status);
@@ -411,11 +425,8 @@ static void check_work(uv_work_t *w)
         fail(a, TSB_DSS_TRANSIENT, "token too large", "token too large to keep");
         goto out;
     }
-    tsb_buf_reset(&a->sign_response);
-    if (tsb_dss_extract_sign_response(a->resp.p, a->resp.len, (size_t)s->cfg->tsa.max_response,
-                                      &a->sign_response) != 0) {
-        fail(a, TSB_DSS_TRANSIENT, "sign response", "cannot keep the SignResponse: %s",
-             tsb_err_detail());
+    if (!kept) {
+        fail(a, TSB_DSS_TRANSIENT, "sign response", "cannot keep the SignResponse: %s", keep_err);
         goto out;
     }
     snprintf(a->serial, sizeof(a->serial), "%s", res.serial);
@@ -435,6 +446,8 @@ static void check_work(uv_work_t *w)
 out:
     tsb_dss_response_cleanup(&dr);
     capture_answer(s);
+    /* the request is not needed past CHECK: not held while RECORD rewrites the bag's row */
+    tsb_buf_cleanup(&a->msg);
 }
 
 /* Loop thread: a definitive failure holds the bag at once, a suspect one when the previous
@@ -481,9 +494,7 @@ static void on_fetch(void *arg, const struct tsb_fetch_result *res)
         tsb_buf_reset(&a->resp);
     }
     s->st = S_CHECK;
-    s->work.data = s;
-    s->pending++;
-    uv_queue_work(s->loop, &s->work, check_work, check_after);
+    pool(s, check_work, check_after);
 }
 
 static void post(struct tsb_sender *s)
@@ -512,8 +523,8 @@ static void post(struct tsb_sender *s)
 static int mark_job(struct tsb_store *store, void *arg)
 {
     struct tsb_sender *s = arg;
-    return keep_err(s, tsb_store_bag_mark_sent(store, s->a.bag.seq, s->a.request_id,
-                                               s->cfg->tsa.profile, wall_ms()));
+    return tsb_store_bag_mark_sent(store, s->a.bag.seq, s->a.request_id, s->cfg->tsa.profile,
+                                   wall_ms());
 }
 
 /* Thread pool, between MARK and POST: the request exactly as it is about to leave (mark_sent
@@ -537,25 +548,23 @@ static void capture_after(uv_work_t *w, int status)
     post(s);
 }
 
-static void mark_done(void *arg, int status)
+static void mark_done(void *arg, const struct tsb_result *res)
 {
     struct tsb_sender *s = arg;
     if (!completion(s))
         return;
-    if (status != 0) {
+    if (res->code != 0) {
         tsb_error("sender: cannot mark bag %" PRId64 " as sent: %s: %s", s->a.bag.seq,
-                  tsb_strerror(status), s->job_err);
+                  tsb_strerror(res->code), res->msg);
         s->streak++;
-        schedule_retry(s, s->job_err);
+        schedule_retry(s, res->msg);
         return;
     }
     if (s->cfg->tsa.capture_dir == NULL || s->cfg->tsa.capture_dir[0] == '\0') {
         post(s);
         return;
     }
-    s->work.data = s;
-    s->pending++;
-    uv_queue_work(s->loop, &s->work, capture_work, capture_after);
+    pool(s, capture_work, capture_after);
 }
 
 /* ---- BUILD (thread pool) ------------------------------------------------------------------- */
@@ -564,18 +573,20 @@ static void build_work(uv_work_t *w)
 {
     struct tsb_sender *s = w->data;
     struct attempt *a = &s->a;
-    tsb_buf_reset(&a->msg);
-    a->build_r = tsb_dss_request_id(s->cfg->general.id_hospital, a->bag.seq, a->request_id);
-    if (a->build_r == 0) {
+    /* a bag sealed under a larger sealer.max_bag_bytes is still sent: the cap follows the bag */
+    tsb_buf_cleanup(&a->msg);
+    tsb_buf_init(&a->msg, tsb_dss_request_max(a->bag.bytes_len));
+    int r = tsb_dss_request_id(s->cfg->general.id_hospital, a->bag.seq, a->request_id);
+    if (r == 0) {
         struct tsb_dss_request rq = {.bag = a->bag.bytes,
                                      .bag_len = a->bag.bytes_len,
                                      .request_id = a->request_id,
                                      .profile = s->cfg->tsa.profile,
                                      .carrier = s->cfg->tsa.carrier};
         struct tsb_wss_opts wo = {.now_ms = wall_ms(), .ttl_s = s->cfg->tsa.wss_ttl_s};
-        a->build_r = tsb_dss_build_signed(&rq, s->ks, &wo, &a->msg);
+        r = tsb_dss_build_signed(&rq, s->ks, &wo, &a->msg);
     }
-    snprintf(a->build_err, sizeof(a->build_err), "%s", a->build_r ? tsb_err_detail() : "");
+    tsb_result_set(&s->work.res, r);
 }
 
 static void build_after(uv_work_t *w, int status)
@@ -584,11 +595,11 @@ static void build_after(uv_work_t *w, int status)
     (void)status;
     if (!completion(s))
         return;
-    if (s->a.build_r != 0) {
+    if (s->work.res.code != 0) {
         tsb_error("sender: cannot build the request for bag %" PRId64 ": %s", s->a.bag.seq,
-                  s->a.build_err);
+                  s->work.res.msg);
         s->streak++;
-        schedule_retry(s, s->a.build_err);
+        schedule_retry(s, s->work.res.msg);
         return;
     }
     s->st = S_MARK;
@@ -598,6 +609,7 @@ static void build_after(uv_work_t *w, int status)
 
 /* ---- LOAD ---------------------------------------------------------------------------------- */
 
+/* Nothing to send is no failure: 0 with have_bag false. */
 static int load_job(struct tsb_store *store, void *arg)
 {
     struct tsb_sender *s = arg;
@@ -609,27 +621,25 @@ static int load_job(struct tsb_store *store, void *arg)
     s->a.seed_key[0] = '\0';
     if (r == 0 && s->a.bag.state == TSB_BAG_SENT)
         r = tsb_store_bag_retry_key(store, s->a.bag.seq, s->a.seed_key, sizeof(s->a.seed_key));
-    return r == TSB_ENOTFOUND
-               ? 1
-               : keep_err(s, r); /* 1: nothing to send (not an error for the writer) */
+    return r == TSB_ENOTFOUND ? 0 : r;
 }
 
-static void load_done(void *arg, int status)
+static void load_done(void *arg, const struct tsb_result *res)
 {
     struct tsb_sender *s = arg;
     if (!completion(s))
         return;
-    if (status == 1) {
+    if (res->code != 0) {
+        tsb_error("sender: cannot read the next bag: %s: %s", tsb_strerror(res->code), res->msg);
+        s->streak++;
+        schedule_retry(s, res->msg);
+        return;
+    }
+    if (!s->a.have_bag) {
         s->st = S_IDLE;
         s->fresh_start = false;
         if (s->kicked)
             go_load(s);
-        return;
-    }
-    if (status != 0) {
-        tsb_error("sender: cannot read the next bag: %s: %s", tsb_strerror(status), s->job_err);
-        s->streak++;
-        schedule_retry(s, s->job_err);
         return;
     }
     struct tsb_bag_rec *b = &s->a.bag;
@@ -665,9 +675,7 @@ static void load_done(void *arg, int status)
     }
     s->fresh_start = false;
     s->st = S_BUILD;
-    s->work.data = s;
-    s->pending++;
-    uv_queue_work(s->loop, &s->work, build_work, build_after);
+    pool(s, build_work, build_after);
 }
 
 /* Between attempts (no BUILD or CHECK work item runs): what a reload loaded takes over. */
@@ -715,15 +723,20 @@ static int stats_job(struct tsb_store *store, void *arg)
     struct tsb_sender *s = arg;
     int r = tsb_store_stats(store, &s->stats);
     tsb_metrics_publish(store, r == 0 ? &s->stats : NULL); /* the /metrics snapshot */
-    return keep_err(s, r);
+    return r;
 }
 
-static void stats_done(void *arg, int status)
+static void stats_done(void *arg, const struct tsb_result *res)
 {
     struct tsb_sender *s = arg;
     s->stats_busy = false;
-    if (!completion(s) || status != 0)
+    if (!completion(s))
         return;
+    if (res->code != 0) {
+        /* the alarm keeps its last state; /metrics and /healthz show the failed read */
+        tsb_debug("sender: cannot read the archive statistics for the alarm: %s", res->msg);
+        return;
+    }
     int64_t now = wall_ms(), limit = s->cfg->sealer.unstamped_alarm_s * 1000;
     int64_t oldest = s->stats.oldest_unstamped_ms;
     s->oldest_unstamped_ms = oldest;
@@ -871,23 +884,25 @@ int tsb_sender_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
     s->cfg = cfg;
     s->w = w;
     s->fresh_start = true;
-    tsb_buf_init(&s->a.msg, SIZE_MAX / 2);
-    tsb_buf_init(&s->a.resp, (size_t)cfg->tsa.max_response);
-    tsb_buf_init(&s->a.token, (size_t)cfg->tsa.max_response);
-    tsb_buf_init(&s->a.sign_response, (size_t)cfg->tsa.max_response);
+    /* what one bag costs (docs/internals/SENDER.md, "Memory"): the request is sized from the
+     * bag at each build; the answer and what is kept from it are bounded by tsa.max_answer */
+    tsb_buf_init(&s->a.msg, tsb_dss_request_max((size_t)cfg->sealer.max_bag_bytes));
+    tsb_buf_init(&s->a.resp, (size_t)cfg->tsa.max_answer);
+    tsb_buf_init(&s->a.token, (size_t)cfg->tsa.max_answer);
+    tsb_buf_init(&s->a.sign_response, (size_t)cfg->tsa.max_answer);
     struct tsb_keystore_source src = {.path = cfg->tsa.keystore,
                                       .password_file = cfg->tsa.keystore_password_file,
                                       .password_env = cfg->tsa.keystore_password_env};
     if ((r = tsb_keystore_load(&src, wall_ms(), &s->ks)) != 0)
         goto fail;
-    tsb_metrics_keystore(tsb_keystore_cert(s->ks));
+    tsb_metrics_keystore(tsb_keystore_not_after_ms(s->ks));
     if ((r = tsb_token_verifier_from_files(cfg->tsa.trust_anchors, cfg->tsa.tsa_certs,
                                            cfg->tsa.policy_oids, &s->v)) != 0)
         goto fail;
     struct tsb_fetch_opts fo = {.ca_file = cfg->tsa.ca_file,
                                 .connect_timeout_ms = cfg->tsa.connect_timeout_ms,
                                 .timeout_ms = cfg->tsa.timeout_ms,
-                                .max_response = (size_t)cfg->tsa.max_response};
+                                .max_response = (size_t)cfg->tsa.max_answer};
     if ((r = tsb_fetch_new(loop, &fo, &s->fetch)) != 0)
         goto fail;
     s->fetch_open = true;

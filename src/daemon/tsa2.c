@@ -59,8 +59,6 @@ struct attempt {
     const char *outcome; /* tsb_metrics_tsa2_result's word */
     char reason[1024];
     struct tsb_token_result res;
-    /* writer job result */
-    char job_err[512];
     uv_work_t work;
 };
 
@@ -68,7 +66,6 @@ struct attempt {
 struct backlog_job {
     struct tsb_tsa2 *t;
     struct tsb_tsa2_backlog b;
-    char err[256];
 };
 
 struct tsb_tsa2 {
@@ -153,9 +150,10 @@ static bool completion(struct tsb_tsa2 *t)
     return true;
 }
 
-static int job(struct tsb_tsa2 *t, tsb_writer_job_fn fn, tsb_writer_done_fn done, void *arg)
+/* A writer job; done gets its own result (code and the writer thread's detail). */
+static int job(struct tsb_tsa2 *t, tsb_writer_job_fn fn, tsb_writer_result_fn done, void *arg)
 {
-    int r = tsb_writer_submit_job(t->w, fn, done, arg);
+    int r = tsb_writer_submit(t->w, fn, done, arg);
     if (r == 0)
         t->pending++;
     return r;
@@ -208,22 +206,19 @@ static int record_job(struct tsb_store *store, void *arg)
                                 .token = a->token.p,
                                 .token_len = a->token.len};
     memcpy(st.imprint, a->bag.digest, TSB_SHA256_LEN);
-    int r = tsb_store_tsa2_add(store, &st, wall_ms());
-    if (r != 0)
-        snprintf(a->job_err, sizeof(a->job_err), "%s", tsb_err_detail());
-    return r;
+    return tsb_store_tsa2_add(store, &st, wall_ms());
 }
 
-static void record_done(void *arg, int status)
+static void record_done(void *arg, const struct tsb_result *res)
 {
     struct attempt *a = arg;
     struct tsb_tsa2 *t = a->t;
     if (!completion(t))
         return;
-    if (status != 0) {
+    if (res->code != 0) {
         char why[700];
         snprintf(why, sizeof(why), "cannot archive the verified token: %s: %s",
-                 tsb_strerror(status), a->job_err);
+                 tsb_strerror(res->code), res->msg);
         retry_later(t, "archive", why);
         return;
     }
@@ -370,17 +365,14 @@ static int load_job(struct tsb_store *store, void *arg)
     a->have_bag = false;
     int r = tsb_store_tsa2_next(store, &a->bag);
     a->have_bag = r == 0;
-    if (r == TSB_ENOTFOUND)
-        return 1; /* nothing to stamp (not an error for the writer) */
-    if (r != 0)
-        snprintf(a->job_err, sizeof(a->job_err), "%s", tsb_err_detail());
-    return r;
+    return r == TSB_ENOTFOUND ? 1 : r; /* 1: nothing to stamp (not an error for the writer) */
 }
 
-static void load_done(void *arg, int status)
+static void load_done(void *arg, const struct tsb_result *res)
 {
     struct attempt *a = arg;
     struct tsb_tsa2 *t = a->t;
+    int status = res->code;
     if (!completion(t))
         return;
     if (status == 1) {
@@ -392,7 +384,7 @@ static void load_done(void *arg, int status)
     if (status != 0) {
         char why[700];
         snprintf(why, sizeof(why), "cannot read the next bag: %s: %s", tsb_strerror(status),
-                 a->job_err);
+                 res->msg);
         retry_later(t, "archive", why);
         return;
     }
@@ -425,26 +417,22 @@ static int backlog_read(struct tsb_store *store, void *arg)
 {
     struct backlog_job *j = arg;
     int r = tsb_store_tsa2_backlog(store, &j->b);
-    if (r != 0)
-        snprintf(j->err, sizeof(j->err), "%s", tsb_err_detail());
-    else
+    if (r == 0)
         tsb_metrics_tsa2_backlog(j->b.bags, j->b.oldest_sealed_ms, j->t->cfg->tsa2.alarm_s);
     return r;
 }
 
-static void backlog_done(void *arg, int status)
+static void backlog_done(void *arg, const struct tsb_result *res)
 {
     struct backlog_job *j = arg;
     struct tsb_tsa2 *t = j->t;
     struct tsb_tsa2_backlog b = j->b;
-    char err[sizeof(j->err)];
-    snprintf(err, sizeof(err), "%s", j->err);
     free(j);
     t->backlog_busy = false;
     if (!completion(t))
         return;
-    if (status != 0) {
-        tsb_error("tsa2: cannot read the backlog: %s: %s", tsb_strerror(status), err);
+    if (res->code != 0) {
+        tsb_error("tsa2: cannot read the backlog: %s: %s", tsb_strerror(res->code), res->msg);
         return;
     }
     int64_t now = wall_ms(), limit = t->cfg->tsa2.alarm_s * 1000;

@@ -3,7 +3,7 @@
  * gets a TimeStampReq over SHA-256(bag bytes) with a random nonce and certReq=true, posted as
  * application/timestamp-query; the reply is checked (status, nonce, imprint, then the token
  * verifier: signature, chain, ESS certificate id, policy) and the token archived in tsa2_tokens
- * (schema 0008). It shares nothing with the eHealth sender but the writer and the loop: either
+ * (schema 0009). It shares nothing with the eHealth sender but the writer and the loop: either
  * may fail or stall without delaying the other. docs/internals/TSA2.md has the state machine.
  */
 #ifndef TSB_TSA2_H

@@ -12,8 +12,10 @@
 #include "log.h"
 #include "mem.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 /* Truncating checkpoints: at most one per interval; while entries keep coming, only once the WAL
  * holds this many frames (SQLite's passive auto-checkpoint threshold); when idle, whenever it is
@@ -44,11 +46,23 @@ struct tsb_writer {
     struct tsb_entry_in *batch_in;
     int64_t *batch_refs;
 
+    /* written on the loop thread only; relaxed atomics so that metrics may read them */
+    atomic_size_t queued_bytes, queued_peak;
+
     /* loop thread only */
     size_t pending;
     bool failed, stop_requested;
     void (*stopped)(void *arg);
     void *stopped_arg;
+};
+
+/* A job as queued: the entry (first, so that an entry with job set is a struct job) and the
+ * outcome it carries back, written on the writer thread before the hand-off to the loop thread
+ * and read there only after it. */
+struct job {
+    struct tsb_writer_entry e;
+    struct tsb_result res;
+    tsb_writer_result_fn done; /* or e.job_done */
 };
 
 static void push(struct tsb_writer_entry **head, struct tsb_writer_entry **tail,
@@ -75,17 +89,19 @@ static void post_done(struct tsb_writer *w, struct tsb_writer_entry *first,
     uv_async_send(&w->async);
 }
 
-static void run_job(struct tsb_writer *w, struct tsb_writer_entry *e)
+static void run_job(struct tsb_writer *w, struct job *j)
 {
+    int r = TSB_EDURABLE;
     if (w->poisoned) {
-        e->status = TSB_EDURABLE;
-        return;
+        tsb_err(r, "not run: an earlier write failed and the archive is no longer written");
+    } else {
+        tsb_err_clear(); /* a job failing without a detail must not report an older one */
+        r = j->e.job(w->store, j->e.job_arg);
     }
-    e->status = e->job(w->store, e->job_arg);
-    if (e->status == TSB_EDURABLE) {
+    j->e.status = tsb_result_set(&j->res, r);
+    if (r == TSB_EDURABLE && !w->poisoned) {
         w->poisoned = true;
-        tsb_error("writer: %s: %s; the archive is no longer written", tsb_strerror(e->status),
-                  tsb_err_detail());
+        tsb_error("writer: %s: %s; the archive is no longer written", tsb_strerror(r), j->res.msg);
     }
 }
 
@@ -143,6 +159,8 @@ static void checkpoint(struct tsb_writer *w, bool idle)
 static void writer_main(void *arg)
 {
     struct tsb_writer *w = arg;
+    /* its own name in top -H, perf report --comm and /proc/PID/task/TID/comm */
+    (void)prctl(PR_SET_NAME, "tsbagd-writer", 0, 0, 0);
     uv_mutex_lock(&w->mu);
     for (;;) {
         while (w->q_head == NULL && !w->stopping) {
@@ -165,7 +183,7 @@ static void writer_main(void *arg)
             if (w->q_head == NULL)
                 w->q_tail = NULL;
             uv_mutex_unlock(&w->mu);
-            run_job(w, e);
+            run_job(w, (struct job *)e);
             uv_mutex_lock(&w->mu);
             post_done(w, e, e);
             uv_mutex_unlock(&w->mu);
@@ -249,12 +267,16 @@ static void async_cb(uv_async_t *a)
     while (e != NULL) {
         struct tsb_writer_entry *next = e->next; /* done may free e */
         if (e->job != NULL) {
-            tsb_writer_done_fn done = e->job_done;
-            void *arg = e->job_arg;
-            int status = e->status;
-            free(e);
-            done(arg, status);
+            struct job *j = (struct job *)e;
+            if (j->done != NULL)
+                j->done(e->job_arg, &j->res);
+            else
+                e->job_done(e->job_arg, j->res.code);
+            free(j);
         } else {
+            size_t q = atomic_load_explicit(&w->queued_bytes, memory_order_relaxed);
+            TSB_ASSERT(w->pending > 0 && q >= e->bytes);
+            atomic_store_explicit(&w->queued_bytes, q - e->bytes, memory_order_relaxed);
             w->pending--;
             e->done(e);
         }
@@ -300,11 +322,24 @@ int tsb_writer_start(uv_loop_t *loop, struct tsb_store *store, const struct tsb_
     return 0;
 }
 
+size_t tsb_writer_entry_bytes(const struct tsb_entry_in *in)
+{
+    return TSB_WRITER_ENTRY_OVERHEAD + in->content_len +
+           (in->format_id ? strlen(in->format_id) : 0) +
+           (in->client_ref ? strlen(in->client_ref) : 0);
+}
+
 void tsb_writer_submit_entry(struct tsb_writer *w, struct tsb_writer_entry *e)
 {
+    TSB_ASSERT(e->done != NULL && !w->stop_requested);
     e->job = NULL;
     e->status = 0;
     e->ref = 0;
+    e->bytes = tsb_writer_entry_bytes(&e->in);
+    size_t q = atomic_load_explicit(&w->queued_bytes, memory_order_relaxed) + e->bytes;
+    atomic_store_explicit(&w->queued_bytes, q, memory_order_relaxed);
+    if (q > atomic_load_explicit(&w->queued_peak, memory_order_relaxed))
+        atomic_store_explicit(&w->queued_peak, q, memory_order_relaxed);
     w->pending++;
     uv_mutex_lock(&w->mu);
     push(&w->q_head, &w->q_tail, e);
@@ -315,25 +350,58 @@ void tsb_writer_submit_entry(struct tsb_writer *w, struct tsb_writer_entry *e)
     uv_mutex_unlock(&w->mu);
 }
 
-int tsb_writer_submit_job(struct tsb_writer *w, tsb_writer_job_fn fn, tsb_writer_done_fn done,
-                          void *arg)
+static int queue_job(struct tsb_writer *w, tsb_writer_job_fn fn, tsb_writer_done_fn done_status,
+                     tsb_writer_result_fn done, void *arg)
 {
     if (w->stop_requested)
         return tsb_err(TSB_ECLOSED, "writer is stopping");
-    struct tsb_writer_entry *e = tsb_calloc(1, sizeof(*e));
-    e->job = fn;
-    e->job_done = done;
-    e->job_arg = arg;
+    struct job *j = tsb_calloc(1, sizeof(*j));
+    j->e.job = fn;
+    j->e.job_done = done_status;
+    j->e.job_arg = arg;
+    j->done = done;
     uv_mutex_lock(&w->mu);
-    push(&w->q_head, &w->q_tail, e);
+    push(&w->q_head, &w->q_tail, &j->e);
     uv_cond_signal(&w->cv);
     uv_mutex_unlock(&w->mu);
     return 0;
 }
 
+int tsb_writer_submit_job(struct tsb_writer *w, tsb_writer_job_fn fn, tsb_writer_done_fn done,
+                          void *arg)
+{
+    return queue_job(w, fn, done, NULL, arg);
+}
+
+int tsb_writer_submit(struct tsb_writer *w, tsb_writer_job_fn fn, tsb_writer_result_fn done,
+                      void *arg)
+{
+    return queue_job(w, fn, NULL, done, arg);
+}
+
 size_t tsb_writer_pending(const struct tsb_writer *w)
 {
     return w->pending;
+}
+
+size_t tsb_writer_queued_bytes(const struct tsb_writer *w)
+{
+    return atomic_load_explicit(&w->queued_bytes, memory_order_relaxed);
+}
+
+size_t tsb_writer_queued_bytes_peak(const struct tsb_writer *w)
+{
+    return atomic_load_explicit(&w->queued_peak, memory_order_relaxed);
+}
+
+bool tsb_writer_has_room(const struct tsb_writer *w, size_t n)
+{
+    if (w->pending == 0)
+        return true;
+    if (w->o.queue_max > 0 && w->pending >= w->o.queue_max)
+        return false;
+    size_t q = atomic_load_explicit(&w->queued_bytes, memory_order_relaxed);
+    return w->o.queue_bytes == 0 || (n <= w->o.queue_bytes && q <= w->o.queue_bytes - n);
 }
 
 bool tsb_writer_failed(const struct tsb_writer *w)

@@ -13,6 +13,7 @@
 #ifndef TSB_WRITER_H
 #define TSB_WRITER_H
 
+#include "err.h"
 #include "store.h"
 
 #include <stdbool.h>
@@ -28,6 +29,10 @@ typedef int (*tsb_writer_job_fn)(struct tsb_store *store, void *arg);
 /* Runs on the loop thread after the job, with its return value (TSB_EDURABLE, without running the
  * job, when the writer was already poisoned). */
 typedef void (*tsb_writer_done_fn)(void *arg, int status);
+/* The same with the job's whole outcome: res->code as above and res->msg, the writer thread's
+ * error detail when the job returned (tsb_err_detail on the loop thread says nothing about it).
+ * res belongs to the job and is valid during the call only. */
+typedef void (*tsb_writer_result_fn)(void *arg, const struct tsb_result *res);
 
 /* A journal entry on its way to the archive. The caller allocates it (typically inside its own
  * request object), fills `in` (whose pointers must stay valid until done runs) and `done`, and
@@ -38,6 +43,8 @@ struct tsb_writer_entry {
     int64_t ref; /* set when status is 0 */
     int status;  /* 0, TSB_EDURABLE, or another TSB_E* for a batch the store refused */
     void (*done)(struct tsb_writer_entry *e);
+    /* private: what the entry counts against writer.queue_bytes (set by submit) */
+    size_t bytes;
     /* private: set for jobs */
     tsb_writer_job_fn job;
     tsb_writer_done_fn job_done;
@@ -47,6 +54,8 @@ struct tsb_writer_entry {
 struct tsb_writer_opts {
     size_t batch_max;                        /* writer.batch_max */
     int batch_delay_ms;                      /* writer.batch_delay_ms */
+    size_t queue_bytes;                      /* writer.queue_bytes (0: no byte bound) */
+    size_t queue_max;                        /* writer.queue_max entries (0: no entry bound) */
     void (*on_fatal)(void *arg, int status); /* loop thread, once, on the first TSB_EDURABLE */
     void (*on_progress)(void *arg); /* loop thread, after each delivered group of completions */
     void *arg;
@@ -64,9 +73,28 @@ void tsb_writer_submit_entry(struct tsb_writer *w, struct tsb_writer_entry *e);
  * unless this returns an error (TSB_ECLOSED once tsb_writer_stop was called). */
 int tsb_writer_submit_job(struct tsb_writer *w, tsb_writer_job_fn fn, tsb_writer_done_fn done,
                           void *arg);
+/* Queues a job like tsb_writer_submit_job; done receives the job's own result, detail included.
+ * Each job carries its result from the writer thread to done: nothing is shared between jobs. */
+int tsb_writer_submit(struct tsb_writer *w, tsb_writer_job_fn fn, tsb_writer_result_fn done,
+                      void *arg);
 
-/* Entries submitted and not yet completed (the backpressure figure). */
+/* What one queued entry costs against writer.queue_bytes: its content, format id and client ref
+ * plus TSB_WRITER_ENTRY_OVERHEAD for the submitter's request object around it. */
+#define TSB_WRITER_ENTRY_OVERHEAD 512
+size_t tsb_writer_entry_bytes(const struct tsb_entry_in *in);
+
+/* Entries submitted and not yet completed. */
 size_t tsb_writer_pending(const struct tsb_writer *w);
+/* Bytes (tsb_writer_entry_bytes) of the entries submitted and not yet completed, and the most
+ * there ever were. Any thread (a relaxed read, for metrics). */
+size_t tsb_writer_queued_bytes(const struct tsb_writer *w);
+size_t tsb_writer_queued_bytes_peak(const struct tsb_writer *w);
+/* The backpressure question (loop thread): may an entry of n bytes be queued now? True when the
+ * queue is empty (an entry larger than the budget still goes through, alone), else when the
+ * queue stays within writer.queue_bytes with it and holds fewer than writer.queue_max entries.
+ * Ingest asks it before it takes in each request and stops reading while it is false; the writer
+ * calls on_progress once completions have made room. */
+bool tsb_writer_has_room(const struct tsb_writer *w, size_t n);
 /* True once the writer hit TSB_EDURABLE. */
 bool tsb_writer_failed(const struct tsb_writer *w);
 

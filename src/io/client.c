@@ -205,7 +205,7 @@ int tsb_client_connect(uv_loop_t *loop, const struct tsb_client_opts *o, tsb_cli
     c->source = tsb_strdup(o->source ? o->source : "");
     c->server_name = tsb_strdup(o->host ? o->host : "");
     tsb_frame_decoder_init(&c->dec, o->max_frame ? o->max_frame : 1 << 20);
-    tsb_buf_init(&c->scratch, SIZE_MAX / 2);
+    tsb_buf_init(&c->scratch, TSB_FRAME_WIRE_MAX); /* one request frame at a time */
     if (tcp) {
         if (o->host == NULL || (uv_ip4_addr(o->host, o->port, (struct sockaddr_in *)&ss) != 0 &&
                                 uv_ip6_addr(o->host, o->port, (struct sockaddr_in6 *)&ss) != 0)) {

@@ -7,13 +7,17 @@
 #include "stream.h"
 
 #include "err.h"
+#include "frame.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define IN_CAP   (2 * TSB_STREAM_IN_MAX)
 #define CBUF_LEN (64 * 1024)
-#define OUT_MAX  ((size_t)1 << 30) /* owners bound their output far below this */
+/* Owners bound what they queue themselves (ingest: its reply budget; the client: its window), but
+ * the queue must always take the largest frame of the protocol while the previous one is being
+ * written: two of them, plus TLS record overhead, which is far below one frame's size. */
+#define OUT_MAX ((size_t)2 * TSB_FRAME_WIRE_MAX + CBUF_LEN)
 
 static void update_reading(struct tsb_stream *s);
 static void flush(struct tsb_stream *s);
@@ -103,8 +107,7 @@ static int tls_pull(struct tsb_stream *s)
         if (unconsumed >= TSB_STREAM_IN_MAX)
             break;
         if (s->in_off > 0) {
-            memmove(s->in.p, s->in.p + s->in_off, unconsumed);
-            s->in.len = unconsumed;
+            tsb_buf_consume(&s->in, s->in_off);
             s->in_off = 0;
         }
         size_t room = TSB_STREAM_IN_MAX;
@@ -112,8 +115,7 @@ static int tls_pull(struct tsb_stream *s)
             return r;
         size_t got = 0;
         r = tsb_tls_read(s->tls, s->in.p + s->in.len, room, &got);
-        s->in.len += got;
-        s->in.p[s->in.len] = '\0';
+        tsb_buf_added(&s->in, got);
         if (r != 0)
             return r;
         if (got == 0)
@@ -132,13 +134,11 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         *buf = uv_buf_init((char *)s->cbuf, CBUF_LEN);
         return;
     }
-    size_t unconsumed = s->in.len - s->in_off;
     if (s->in_off > 0) {
-        memmove(s->in.p, s->in.p + s->in_off, unconsumed);
-        s->in.len = unconsumed;
+        tsb_buf_consume(&s->in, s->in_off);
         s->in_off = 0;
     }
-    size_t room = s->in.max - s->in.len;
+    size_t room = tsb_buf_max(&s->in) - s->in.len;
     if (room > TSB_STREAM_IN_MAX)
         room = TSB_STREAM_IN_MAX;
     if (room == 0 || tsb_buf_reserve(&s->in, room) != 0) {
@@ -201,8 +201,7 @@ static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
     if (s->finishing)
         return; /* discarding until EOF */
     if (s->tls == NULL) {
-        s->in.len += (size_t)nread;
-        s->in.p[s->in.len] = '\0';
+        tsb_buf_added(&s->in, (size_t)nread);
     } else {
         if ((r = tsb_tls_feed(s->tls, s->cbuf, (size_t)nread)) != 0 || (r = tls_pull(s)) != 0) {
             tls_out(s); /* an alert may be waiting */
@@ -258,10 +257,11 @@ struct tsb_slice tsb_stream_input(const struct tsb_stream *s)
 
 void tsb_stream_consume(struct tsb_stream *s, size_t n)
 {
+    TSB_ASSERT(n <= s->in.len - s->in_off);
     s->in_off += n;
     if (s->in_off >= s->in.len) {
         s->in_off = 0;
-        s->in.len = 0;
+        tsb_buf_reset(&s->in);
     }
     if (s->tls != NULL && !s->closing && !s->finishing) {
         int r = tls_pull(s);
@@ -390,7 +390,8 @@ void tsb_stream_finish(struct tsb_stream *s, tsb_stream_close_cb cb)
         tls_out(s);
         flush(s);
     }
-    s->in.len = s->in_off = 0;
+    tsb_buf_reset(&s->in);
+    s->in_off = 0;
     uv_timer_start(&s->linger, linger_cb, TSB_STREAM_LINGER, 0);
     update_reading(s);
     maybe_shutdown(s);

@@ -7,6 +7,7 @@
 #include "tls.h"
 
 #include "err.h"
+#include "frame.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -150,7 +151,8 @@ int tsb_tls_new(struct tsb_tls_ctx *ctx, const char *server_name, struct tsb_tls
     struct tsb_tls *t = tsb_calloc(1, sizeof(*t));
     int r = TSB_EINTERNAL;
 
-    tsb_buf_init(&t->pending, SIZE_MAX / 2);
+    /* what the stream hands over before the handshake ends: at most its output queue */
+    tsb_buf_init(&t->pending, (size_t)2 * TSB_FRAME_WIRE_MAX);
     t->ssl = SSL_new(ctx->ssl);
     t->rbio = BIO_new(BIO_s_mem());
     t->wbio = BIO_new(BIO_s_mem());
@@ -248,10 +250,7 @@ static int flush_pending(struct tsb_tls *t)
         }
         off += (size_t)w;
     }
-    if (off > 0) {
-        memmove(t->pending.p, t->pending.p + off, t->pending.len - off);
-        t->pending.len -= off;
-    }
+    tsb_buf_consume(&t->pending, off);
     return 0;
 }
 
@@ -319,8 +318,7 @@ int tsb_tls_take_output(struct tsb_tls *t, struct tsb_buf *b)
         int got = BIO_read(t->wbio, b->p + b->len, n > INT_MAX ? INT_MAX : (int)n);
         if (got <= 0)
             return ossl_err(TSB_ECRYPTO, "BIO_read");
-        b->len += (size_t)got;
-        b->p[b->len] = '\0';
+        tsb_buf_added(b, (size_t)got);
     }
     return 0;
 }

@@ -15,7 +15,7 @@ if(TARGET ehealth-sim AND TARGET tsbagd)
     foreach(_t sender_e2e sender_faults sender_outage sender_crash sender_settings
             sender_legacy_keystore sender_token_settings sender_held sender_assumptions
             sender_capture sender_held_restart sender_metrics push_output sender_reload
-            sender_log_events)
+            sender_log_events sender_archive_busy)
         add_test(NAME integration.${_t} COMMAND bash ${_snd_dir}/${_t}.sh)
         set_tests_properties(integration.${_t} PROPERTIES LABELS integration
             FIXTURES_REQUIRED sim_pki ENVIRONMENT "${_snd_env}" TIMEOUT 300)

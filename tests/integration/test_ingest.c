@@ -7,7 +7,8 @@
  * TCP connections locks out neither the Unix socket nor TLS clients, per-listener and per-source
  * budgets, the handshake deadline; graceful SIGTERM (SHUTTING_DOWN after the last reply); a failed
  * archive write stops acknowledgements and exits 3; `tsbag status` shows the daemon's settings;
- * `tsbag push` of 10 000 files.
+ * `tsbag push` of 10 000 files; writer.queue_bytes pauses a client that outruns the archive
+ * without refusing or losing anything.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -81,6 +82,23 @@ static void hex_of_sha(const uint8_t *p, size_t n, char *out)
     tsb_hex_encode(d, TSB_SHA256_LEN, out);
 }
 
+/* Every entry got an ACK with its hash, in request order (Refs increase from after last); returns
+ * the last Ref. */
+static int64_t assert_all_acked(const struct entries *e, const struct load_result *res,
+                                int64_t last)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        assert_int_equal(res[i].status, 0);
+        assert_int_equal(res[i].type, TSB_FT_ACK);
+        assert_true(res[i].ref > last);
+        last = res[i].ref;
+        char hex[TSB_HASH_HEX_LEN + 1];
+        hex_of_sha(e->p[i], e->len[i], hex);
+        assert_string_equal(res[i].hash, hex);
+    }
+    return last;
+}
+
 /* Every ACKed result must be in the archive with its digest, source and client ref. */
 static size_t check_archive(const char *dir, const struct entries *e, const struct load_result *res,
                             const char *source, bool with_content)
@@ -143,16 +161,7 @@ static void test_pipelined_submits_acked_in_order(void **state)
     struct load_result *res = calloc(e.n, sizeof(*res));
     struct load_spec sp = spec_for(&e, d.sock, 0);
     assert_int_equal(load_run(&sp, res), 0);
-    int64_t last = 0;
-    for (size_t i = 0; i < e.n; i++) {
-        assert_int_equal(res[i].status, 0);
-        assert_int_equal(res[i].type, TSB_FT_ACK);
-        assert_true(res[i].ref > last); /* replies in request order: Refs increase */
-        last = res[i].ref;
-        char hex[TSB_HASH_HEX_LEN + 1];
-        hex_of_sha(e.p[i], e.len[i], hex);
-        assert_string_equal(res[i].hash, hex);
-    }
+    int64_t last = assert_all_acked(&e, res, 0);
 
     /* TCP (plain): SUBMIT_HASH pipelined */
     struct entries h;
@@ -1350,6 +1359,65 @@ static void test_push_10000_files(void **state)
     free(dir);
 }
 
+/* The value of an unlabelled sample in a /metrics scrape saved to dir/metrics.txt, or -1. */
+static double scraped(const char *dir, const char *name)
+{
+    char *path = tsb_test_path(dir, "metrics.txt");
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[512];
+    double v = -1;
+    size_t n = strlen(name);
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strncmp(line, name, n) == 0 && line[n] == ' ')
+            v = strtod(line + n + 1, NULL);
+    fclose(f);
+    free(path);
+    return v;
+}
+
+/* writer.queue_bytes holds: a client pipelining far more content than the budget is paused, not
+ * refused: every entry is acknowledged, in order, and archived, while the writer queue never held
+ * more than the budget plus one entry (tsbag_writer_queue_bytes_peak), and did reach it. */
+static void test_writer_queue_bytes_backpressure(void **state)
+{
+    char *dir = tsb_test_tmpdir();
+    struct tsbd d;
+    const char *ov[] = {"store.store_content=true", "writer.queue_bytes=65536",
+                        "writer.batch_max=8", "metrics.listen=127.0.0.1:0", NULL};
+    tsbd_start(&d, dir, 0, ov);
+
+    /* 1 500 entries of 4 KiB (about 6 MB, 90 times the budget), 256 in flight */
+    struct entries e;
+    entries_make(&e, "queue", 1500, 4000);
+    struct load_result *res = calloc(e.n, sizeof(*res));
+    struct load_spec sp = spec_for(&e, d.sock, 0);
+    sp.depth = 256;
+    assert_int_equal(load_run(&sp, res), 0);
+    assert_all_acked(&e, res, 0);
+    assert_int_equal(check_archive(dir, &e, res, "pharmacy-1", true), e.n);
+
+    assert_int_equal(
+        tsb_test_sh(
+            "cd '%s' && curl -sS -f \"http://127.0.0.1:$(cat tsbagd.metrics.port)/metrics\" "
+            ">metrics.txt",
+            dir),
+        0);
+    /* what one entry counts: content, format id "test-1", ref "ref-NNNN", bookkeeping */
+    double entry = 512 + 4000 + 40 + 6 + 8;
+    double peak = scraped(dir, "tsbag_writer_queue_bytes_peak");
+    assert_true(peak <= 65536 + entry);
+    assert_true(peak > 65536 - entry);
+    assert_true(scraped(dir, "tsbag_writer_queue_bytes") == 0);
+    assert_int_equal(tsbd_stop(&d), 0);
+
+    free(res);
+    entries_free(&e);
+    tsbd_cleanup(&d);
+    tsb_test_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -1369,6 +1437,7 @@ int main(void)
         cmocka_unit_test(test_archive_write_failure_stops_acks_and_exits_3),
         cmocka_unit_test(test_status_shows_the_daemons_settings),
         cmocka_unit_test(test_push_10000_files),
+        cmocka_unit_test(test_writer_queue_bytes_backpressure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

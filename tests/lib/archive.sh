@@ -8,6 +8,7 @@ lose_bags() {
     bt=$(sql "SELECT sql FROM sqlite_schema WHERE name = 'bags_no_delete'")
     et=$(sql "SELECT sql FROM sqlite_schema WHERE name = 'entries_no_delete'")
     sql "BEGIN; DROP TRIGGER bags_no_delete; DROP TRIGGER entries_no_delete;
-         DELETE FROM entries WHERE bag_seq IN (SELECT seq FROM bags WHERE $1);
+         DELETE FROM entries WHERE EXISTS (SELECT 1 FROM bags WHERE ($1)
+             AND entries.ref BETWEEN bags.first_ref AND bags.last_ref);
          DELETE FROM bags WHERE $1; $bt; $et; COMMIT;"
 }

@@ -186,18 +186,29 @@ static void test_certificate_not_valid_at_gen_time(void **state)
     expect_failed(&r, -1, NULL);
 }
 
-static void test_package_certificate_file(void **state)
+/* The chain the good token verifies with, as PEM (the caller frees it); *first: the length of
+ * its first certificate (the signer's), anchor after it. */
+static char *verified_chain(size_t *first)
 {
     struct tsb_audit_bag b = good_bag();
     struct tsb_audit_result r;
     tsb_audit_bag_entry(aud, &b, ents[0].digest, 10, NULL, &r);
     const struct tsb_buf *v = tsb_audit_last_chain(aud);
     char *chain = tsb_strndup((const char *)v->p, v->len);
-    size_t n = strlen(chain);
     char *end = strstr(chain, "-----END CERTIFICATE-----\n");
     assert_non_null(end);
-    size_t first = (size_t)(end - chain) + strlen("-----END CERTIFICATE-----\n");
-    assert_true(first < n); /* signer and anchor */
+    *first = (size_t)(end - chain) + strlen("-----END CERTIFICATE-----\n");
+    assert_true(*first < strlen(chain)); /* signer and anchor */
+    return chain;
+}
+
+static void test_package_certificate_file(void **state)
+{
+    struct tsb_audit_bag b = good_bag();
+    struct tsb_audit_result r;
+    size_t first;
+    char *chain = verified_chain(&first);
+    size_t n = strlen(chain);
 
     b.chain_file = (const uint8_t *)chain;
     b.chain_file_len = n;
@@ -233,6 +244,76 @@ static void test_package_certificate_file(void **state)
     expect_failed(&r, TSB_ACHK_CHAIN_FILE, "no readable certificate");
     free(x);
     free(t);
+    free(chain);
+}
+
+/* Wraps the base64 lines of each PEM block of in at width columns, with CRLF line ends and a
+ * trailing blank on every line: another rendering of the same certificates. */
+static char *rewrap(const char *in, size_t width)
+{
+    char *out = tsb_malloc(4 * strlen(in) + 64), *o = out;
+    size_t col = 0;
+    for (const char *p = in; *p != '\0'; p++) {
+        if (*p == '-') { /* a BEGIN or END line, kept whole */
+            if (col > 0) {
+                o += sprintf(o, " \r\n");
+                col = 0;
+            }
+            const char *e = strchr(p, '\n');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            o += sprintf(o, "%.*s \r\n", (int)n, p);
+            p += n;
+            if (*p == '\0')
+                break;
+        } else if (*p != '\n') {
+            *o++ = *p;
+            if (++col == width) {
+                o += sprintf(o, " \r\n");
+                col = 0;
+            }
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* The certificate file is compared certificate by certificate, not as text: another rendering of
+ * the same chain passes; another certificate, or the same ones in another order, fails. */
+static void test_package_certificate_renderings(void **state)
+{
+    struct tsb_audit_bag b = good_bag();
+    struct tsb_audit_result r;
+    size_t first;
+    char *chain = verified_chain(&first);
+    char *wrapped = rewrap(chain, 76);
+    assert_int_not_equal(strcmp(wrapped, chain), 0); /* really another text */
+    b.chain_file = (const uint8_t *)wrapped;
+    b.chain_file_len = strlen(wrapped);
+    tsb_audit_bag_entry(aud, &b, ents[0].digest, 10, NULL, &r);
+    expect_failed(&r, -1, NULL);
+    assert_int_equal(r.outcome[TSB_ACHK_CHAIN_FILE], TSB_CHECK_PASS);
+
+    /* the anchor first, then the signer: certificate 1 is not the signer's */
+    size_t n = strlen(chain);
+    char *swapped = tsb_malloc(n + 1);
+    memcpy(swapped, chain + first, n - first);
+    memcpy(swapped + (n - first), chain, first);
+    swapped[n] = '\0';
+    b.chain_file = (const uint8_t *)swapped;
+    b.chain_file_len = n;
+    tsb_audit_bag_entry(aud, &b, ents[0].digest, 10, NULL, &r);
+    expect_failed(&r, TSB_ACHK_CHAIN_FILE, "certificate 1");
+
+    /* a well-formed certificate that is not the signer's (the rogue TSA's) */
+    size_t rn;
+    uint8_t *rogue = slurp("rogue-tsa.pem", &rn);
+    b.chain_file = rogue;
+    b.chain_file_len = rn;
+    tsb_audit_bag_entry(aud, &b, ents[0].digest, 10, NULL, &r);
+    expect_failed(&r, TSB_ACHK_CHAIN_FILE, "certificate 1");
+    free(rogue);
+    free(swapped);
+    free(wrapped);
     free(chain);
 }
 
@@ -286,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_entry_failures),
         cmocka_unit_test(test_certificate_not_valid_at_gen_time),
         cmocka_unit_test(test_package_certificate_file),
+        cmocka_unit_test(test_package_certificate_renderings),
         cmocka_unit_test(test_package_round_trip),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -92,6 +92,36 @@ static void signed_request(enum tsb_carrier carrier, const char *rid, struct tsb
     assert_int_equal(tsb_dss_build_signed(&rq, ks, &wo, out), 0);
 }
 
+/* The request buffer grows once, to exactly the request (the base64 is written into it once, no
+ * doubling), within tsb_dss_request_max of the bag; a cap too small refuses and leaves what the
+ * buffer held. */
+static void test_signed_request_sized_exactly(void **state)
+{
+    (void)state;
+    struct tsb_buf msg;
+    tsb_buf_init(&msg, tsb_dss_request_max(strlen(bag)));
+    signed_request(TSB_CARRIER_BASE64XML, "TSB-x-1-00", &msg);
+    assert_int_equal(msg.cap, msg.len + 1);
+    assert_true(msg.len <= tsb_dss_request_max(strlen(bag)));
+    assert_true(msg.len > tsb_b64_encoded_len(strlen(bag)));
+    assert_null(memchr(msg.p, '@', msg.len)); /* the carrier's mark never leaks */
+    size_t full = msg.len;
+    tsb_buf_cleanup(&msg);
+
+    struct tsb_dss_request rq = {.bag = (const uint8_t *)bag,
+                                 .bag_len = strlen(bag),
+                                 .request_id = "TSB-x-1-00",
+                                 .profile = "urn:ehealth:profiles:timestamping:2.1-cert",
+                                 .carrier = TSB_CARRIER_BASE64XML};
+    struct tsb_wss_opts wo = {.now_ms = (int64_t)time(NULL) * 1000, .ttl_s = 60};
+    tsb_buf_init(&msg, full - 100 + 5);
+    assert_int_equal(tsb_buf_append_str(&msg, "keep:"), 0);
+    assert_int_equal(tsb_dss_build_signed(&rq, ks, &wo, &msg), TSB_ETOOBIG);
+    assert_int_equal(msg.len, 5);
+    assert_string_equal((char *)msg.p, "keep:");
+    tsb_buf_cleanup(&msg);
+}
+
 static void test_request_id(void **state)
 {
     char a[TSB_DSS_REQUEST_ID_MAX], b[TSB_DSS_REQUEST_ID_MAX];
@@ -273,6 +303,71 @@ static void test_extract_sign_response(void **state)
     free(s);
 }
 
+/* The sender's one parse: the SignResponse kept is byte for byte the one the extract cuts, from
+ * the same tree as the token; nothing is kept from a refusal; a copy over the cap is reported
+ * without failing the parse. */
+static void test_parse_keep(void **state)
+{
+    (void)state;
+    char *s = response("RequestID=\"RID-1\"", TSB_DSS_SUCCESS_URI, "", token_b64x2);
+    struct tsb_buf cut, kept_sr;
+    tsb_buf_init(&cut, 1 << 20);
+    tsb_buf_init(&kept_sr, 1 << 20);
+    assert_int_equal(tsb_dss_extract_sign_response((const uint8_t *)s, strlen(s), 1 << 20, &cut),
+                     0);
+    assert_int_equal(tsb_buf_append_str(&kept_sr, "left over from a previous attempt"), 0);
+    struct tsb_dss_response r;
+    bool kept = false;
+    tsb_dss_response_init(&r);
+    assert_int_equal(tsb_dss_parse_response_keep((const uint8_t *)s, strlen(s), 1 << 20, "RID-1",
+                                                 &r, &kept_sr, &kept),
+                     0);
+    assert_true(kept);
+    assert_int_equal(r.kind, TSB_DSS_OK);
+    assert_int_equal(r.token.len, token_len);
+    assert_memory_equal(r.token.p, token, token_len);
+    assert_int_equal(kept_sr.len, cut.len);
+    assert_memory_equal(kept_sr.p, cut.p, cut.len);
+    tsb_dss_response_cleanup(&r);
+
+    /* a DSS refusal and a SOAP fault: nothing to archive */
+    char *refused = response("RequestID=\"RID-1\"",
+                             "urn:oasis:names:tc:dss:1.0:resultmajor:RequesterError", "", NULL);
+    const char *fault = "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>"
+                        "<s:Fault><faultcode>s:Server</faultcode></s:Fault></s:Body></s:Envelope>";
+    const char *answers[] = {refused, fault};
+    for (size_t i = 0; i < 2; i++) {
+        tsb_dss_response_init(&r);
+        kept = true;
+        assert_int_equal(tsb_dss_parse_response_keep((const uint8_t *)answers[i],
+                                                     strlen(answers[i]), 1 << 20, "RID-1", &r,
+                                                     &kept_sr, &kept),
+                         0);
+        assert_false(kept);
+        assert_int_not_equal(r.kind, TSB_DSS_OK);
+        tsb_dss_response_cleanup(&r);
+    }
+
+    /* the token decoded, the copy does not fit its buffer's cap: parsed, not kept, said why */
+    struct tsb_buf tiny;
+    tsb_buf_init(&tiny, 64);
+    tsb_dss_response_init(&r);
+    kept = true;
+    assert_int_equal(tsb_dss_parse_response_keep((const uint8_t *)s, strlen(s), 1 << 20, "RID-1",
+                                                 &r, &tiny, &kept),
+                     0);
+    assert_false(kept);
+    assert_int_equal(r.kind, TSB_DSS_OK);
+    assert_int_equal(tiny.len, 0);
+    assert_true(tsb_err_detail()[0] != '\0');
+    tsb_dss_response_cleanup(&r);
+    tsb_buf_cleanup(&tiny);
+    tsb_buf_cleanup(&kept_sr);
+    tsb_buf_cleanup(&cut);
+    free(refused);
+    free(s);
+}
+
 static void test_dss_error_and_fault(void **state)
 {
     char *s =
@@ -407,12 +502,14 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_id),
+        cmocka_unit_test(test_signed_request_sized_exactly),
         cmocka_unit_test(test_classes),
         cmocka_unit_test(test_request_validates_base64xml),
         cmocka_unit_test(test_request_validates_base64data),
         cmocka_unit_test(test_success_forms),
         cmocka_unit_test(test_standalone_sign_response),
         cmocka_unit_test(test_extract_sign_response),
+        cmocka_unit_test(test_parse_keep),
         cmocka_unit_test(test_dss_error_and_fault),
         cmocka_unit_test(test_refusals),
     };

@@ -350,10 +350,12 @@ static void test_open_migrates_and_reopens(void **state)
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' "
                                       "AND name IN ('bags_insert_gap_free', 'bags_insert_state', "
                                       "'bags_update_transition', 'bags_update_immutable', "
-                                      "'bags_no_delete', 'entries_insert_staged', "
-                                      "'entries_update_seal_once', 'entries_no_delete', "
-                                      "'bag_attempts_no_update', 'bag_attempts_no_delete')"),
-                     10);
+                                      "'bags_no_delete', 'bags_insert_range', "
+                                      "'entries_insert_unlinked', 'entries_no_update', "
+                                      "'entries_no_delete', 'bag_attempts_no_update', "
+                                      "'bag_attempts_no_delete', 'counters_bag_insert', "
+                                      "'counters_bag_state', 'counters_no_delete')"),
+                     14);
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -495,6 +497,139 @@ static int collect(void *arg, const struct tsb_entry_rec *e)
     return 0;
 }
 
+/* Schema 0008 on an archive written by schema 0007: entries linked by bag_seq/position at seal
+ * time, staged ones, a sent bag. After the migration the links come from the bag ranges and
+ * agree with the old columns, the counters hold what count(*) said, lookups by hash find sealed
+ * and staged entries, and the next seal starts right after the sealed range. */
+static void test_migrates_0007_archive_to_ranges(void **state)
+{
+    struct fx *f = *state;
+    if (tsb_schema_migrations_n < 8)
+        skip();
+    make_old_archive(f->path, 7);
+    assert_int_equal(
+        raw_exec(
+            f->path,
+            "INSERT INTO entries (hash, source, received_ms) VALUES "
+            "(randomblob(32), 'old', 10), "
+            "(x'2222222222222222222222222222222222222222222222222222222222222222', 'old', 11), "
+            "(randomblob(32), 'old', 12), (randomblob(32), 'old', 13), "
+            "(x'2222222222222222222222222222222222222222222222222222222222222222', 'old', 14);"
+            "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, "
+            "digest, bytes) VALUES (1, 'sealed', 3, 1, 3, 20, zeroblob(32), x'3c612f3e');"
+            "UPDATE entries SET bag_seq = 1, position = ref - 1 WHERE ref <= 3;"
+            "UPDATE bags SET state = 'sent', attempts = 1, request_id = 'r' WHERE seq = 1;"),
+        SQLITE_OK);
+    struct tsb_store *s = open_rw(f->path);
+    assert_int_equal(tsb_store_schema_version(s), tsb_schema_migrations_n);
+    struct tsb_store_stats st = stats_of(s);
+    assert_int_equal(st.entries, 5);
+    assert_int_equal(st.staged, 2);
+    assert_int_equal(st.sealed_ref, 3);
+    assert_int_equal(st.last_ref, 5);
+    assert_int_equal(st.bags[TSB_BAG_SENT], 1);
+    assert_int_equal(st.bags[TSB_BAG_SEALED], 0);
+    assert_int_equal(st.oldest_unstamped_ms, 10);
+    for (int64_t ref = 1; ref <= 5; ref++) {
+        struct tsb_entry_rec e;
+        assert_int_equal(tsb_store_entry_by_ref(s, ref, &e), 0);
+        assert_int_equal(e.bag_seq, ref <= 3 ? 1 : 0);
+        assert_int_equal(e.position, ref <= 3 ? ref - 1 : -1);
+        tsb_entry_rec_cleanup(&e);
+    }
+    /* the old columns are left as 0007 wrote them, and agree */
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries WHERE bag_seq = 1 "
+                                      "AND position = ref - 1"),
+                     3);
+    /* one hash, one sealed and one staged entry: both found through the full digest index */
+    uint8_t d2[TSB_SHA256_LEN];
+    memset(d2, 0x22, sizeof(d2));
+    struct collected got = {0};
+    assert_int_equal(tsb_store_entries_by_hash(s, d2, collect, &got), 0);
+    assert_int_equal(got.n, 2);
+    assert_int_equal(got.refs[0], 2);
+    assert_int_equal(got.positions[0], 1);
+    assert_int_equal(got.refs[1], 5);
+    assert_int_equal(got.positions[1], -1);
+    assert_null(tsb_store_damage(s));
+    /* the next seal takes the staged Refs 4..5 as bag 2, writing no entry row */
+    struct tsb_seal_opts o = seal_opts(0);
+    struct tsb_seal_result res;
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    assert_int_equal(res.first_seq, 2);
+    assert_int_equal(res.entries, 2);
+    struct tsb_bag_rec b;
+    assert_int_equal(tsb_store_bag_get(s, 2, &b), 0);
+    assert_int_equal(b.first_ref, 4);
+    assert_int_equal(b.last_ref, 5);
+    tsb_bag_rec_cleanup(&b);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries WHERE bag_seq IS NULL"), 2);
+    st = stats_of(s);
+    assert_int_equal(st.staged, 0);
+    assert_int_equal(st.sealed_ref, 5);
+    assert_int_equal(st.bags[TSB_BAG_SEALED], 1);
+    /* entries are immutable now, sealed or not */
+    assert_int_equal(
+        raw_exec(f->path, "UPDATE entries SET bag_seq = 2, position = 0 WHERE ref = 4"),
+        SQLITE_CONSTRAINT_TRIGGER);
+    tsb_store_close(s);
+}
+
+/* The daemon's seal: a plan built on a read-only connection (no write lock, no entry row
+ * written), committed by the writer as one bag row; a plan the archive outran is refused whole. */
+static void test_seal_plan_and_commit(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path), *ro = NULL;
+    struct tsb_store_open_opts roo = {.readonly = true};
+    struct tsb_seal_opts o = seal_opts(2);
+    struct tsb_seal_plan p = {0};
+    free(append_range(s, 0, 5));
+    assert_int_equal(tsb_store_open(f->path, &roo, &ro), 0);
+    /* 5 staged, at most 2 per bag: 2 + 2 + 1, each planned and committed on its own */
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(tsb_store_seal_prepare(ro, &o, &p), 0);
+        assert_int_equal(p.seq, k + 1);
+        assert_int_equal(p.first_ref, 2 * k + 1);
+        assert_int_equal(p.entries, k < 2 ? 2 : 1);
+        assert_true(k < 2 ? p.more : !p.more);
+        assert_int_equal(tsb_store_seal_commit(s, &p, 77), 0);
+    }
+    assert_int_equal(tsb_store_seal_prepare(ro, &o, &p), 0);
+    assert_int_equal(p.entries, 0);
+    struct tsb_entry_rec e;
+    assert_int_equal(tsb_store_entry_by_ref(ro, 4, &e), 0);
+    assert_int_equal(e.bag_seq, 2);
+    assert_int_equal(e.position, 1);
+    tsb_entry_rec_cleanup(&e);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries WHERE bag_seq IS NOT NULL"), 0);
+
+    /* a seal committed between the plan and its commit: the plan is refused, nothing written */
+    free(append_range(s, 5, 3));
+    assert_int_equal(tsb_store_seal_prepare(ro, &o, &p), 0);
+    assert_int_equal(p.seq, 4);
+    struct tsb_seal_result res;
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    assert_int_equal(res.first_seq, 4);
+    assert_int_equal(tsb_store_seal_commit(s, &p, 77), TSB_ECONFLICT);
+    assert_non_null(strstr(tsb_err_detail(), "next SequenceNumber is now 6"));
+    assert_int_equal(stats_of(s).last_seq, 5);
+    assert_int_equal(stats_of(s).staged, 0);
+    /* a plan whose range no longer holds its entries (a row inserted behind the store) */
+    free(append_range(s, 8, 2));
+    assert_int_equal(tsb_store_seal_prepare(ro, &o, &p), 0);
+    assert_int_equal(p.entries, 2);
+    assert_int_equal(raw_exec(f->path, "DROP TRIGGER entries_no_delete; DELETE FROM entries "
+                                       "WHERE ref = (SELECT max(ref) FROM entries)"),
+                     SQLITE_OK);
+    assert_int_equal(tsb_store_seal_commit(s, &p, 77), TSB_ECONFLICT);
+    assert_non_null(strstr(tsb_err_detail(), "the range now holds 1"));
+    assert_int_equal(stats_of(s).last_seq, 5);
+    tsb_seal_plan_cleanup(&p);
+    tsb_store_close(ro);
+    tsb_store_close(s);
+}
+
 static void test_append_and_lookups(void **state)
 {
     struct fx *f = *state;
@@ -587,6 +722,70 @@ static void test_append_and_lookups(void **state)
     in[2].content_len = 3;
     assert_int_equal(tsb_store_append(s, in, 4, bad_refs), TSB_EINVAL);
     assert_int_equal(stats_of(s).entries, 4);
+    tsb_store_close(s);
+}
+
+/* A batch goes in through multi-row INSERTs of 64, 16, 4 and 1 rows: every size and their
+ * mixes give each entry the Ref of its own row, increasing across batches. */
+static void test_append_batch_sizes(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    static const size_t sizes[] = {1, 3, 4, 5, 16, 21, 63, 64, 65, 85, 150, 300};
+    int first = 0;
+    int64_t last = 0;
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        size_t n = sizes[k];
+        int64_t *refs = append_range(s, first, n);
+        for (size_t i = 0; i < n; i++) {
+            struct entry_buf b;
+            struct tsb_entry_rec e;
+            make_entry(&b, first + (int)i, i % 2 == 0);
+            assert_true(refs[i] > last);
+            last = refs[i];
+            assert_int_equal(tsb_store_entry_by_ref(s, refs[i], &e), 0);
+            assert_memory_equal(e.digest, b.in.digest, TSB_SHA256_LEN);
+            assert_int_equal(e.received_ms, b.in.received_ms);
+            if (b.in.client_ref)
+                assert_string_equal(e.client_ref, b.in.client_ref);
+            else
+                assert_null(e.client_ref);
+            assert_int_equal(e.content_len, b.in.content_len);
+            if (b.in.content)
+                assert_memory_equal(e.content, b.in.content, b.in.content_len);
+            tsb_entry_rec_cleanup(&e);
+        }
+        free(refs);
+        first += (int)n;
+    }
+    assert_int_equal(stats_of(s).entries, first);
+    tsb_store_close(s);
+}
+
+/* A row SQLite refuses in the middle of a 64-row INSERT commits nothing of the batch. */
+static void test_append_refused_row_commits_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    free(append_range(s, 0, 10));
+    assert_int_equal(raw_exec(f->path, "CREATE TRIGGER refuse_one BEFORE INSERT ON entries "
+                                       "WHEN NEW.client_ref = 'cr-50' "
+                                       "BEGIN SELECT RAISE(ABORT, 'refused'); END"),
+                     SQLITE_OK);
+    struct entry_buf b[100];
+    struct tsb_entry_in in[100];
+    int64_t refs[100];
+    for (int i = 0; i < 100; i++) {
+        make_entry(&b[i], 10 + i, false);
+        in[i] = b[i].in;
+    }
+    assert_int_equal(tsb_store_append(s, in, 100, refs), TSB_ESTORE);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(refs[i], 0);
+    assert_int_equal(stats_of(s).entries, 10);
+    assert_int_equal(raw_exec(f->path, "DROP TRIGGER refuse_one"), SQLITE_OK);
+    assert_int_equal(tsb_store_append(s, in, 100, refs), 0);
+    assert_int_equal(stats_of(s).entries, 110);
     tsb_store_close(s);
 }
 
@@ -999,9 +1198,9 @@ static int64_t insert_recovered(struct fx *f, struct tsb_store *s)
     char sql[512];
     snprintf(sql, sizeof(sql),
              "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, "
-             "bytes, token, tsa_serial, gen_time_ms) VALUES (%lld, 'recovered', 1, 900, 900, 1, "
+             "bytes, token, tsa_serial, gen_time_ms) VALUES (%lld, 'recovered', 1, %lld, %lld, 1, "
              "zeroblob(32), x'3c612f3e', x'3003020101', '42', 4242)",
-             (long long)seq);
+             (long long)seq, (long long)(900000 + seq), (long long)(900000 + seq));
     assert_int_equal(raw_exec(f->path, sql), SQLITE_OK);
     return seq;
 }
@@ -1167,11 +1366,14 @@ static void test_state_transitions_sql(void **state)
         "UPDATE bags SET sealed_ms = 3 WHERE seq = @",
         "UPDATE bags SET attempts = 0 WHERE seq = @",
         "UPDATE bags SET seq = 100 WHERE seq = @",
-        "UPDATE entries SET bag_seq = 2 WHERE bag_seq = 1",
-        "UPDATE entries SET position = 5 WHERE bag_seq = 1",
-        "UPDATE entries SET bag_seq = NULL, position = NULL WHERE bag_seq = 1",
-        "UPDATE entries SET hash = zeroblob(32) WHERE bag_seq = 1",
-        "UPDATE entries SET content = x'00' WHERE bag_seq = 1",
+        "UPDATE entries SET bag_seq = 2 WHERE ref = 1",
+        "UPDATE entries SET position = 5 WHERE ref = 1",
+        "UPDATE entries SET bag_seq = NULL, position = NULL WHERE ref = 1",
+        "UPDATE entries SET hash = zeroblob(32) WHERE ref = 1",
+        "UPDATE entries SET content = x'00' WHERE ref = 1",
+        /* a bag's Ref range never overlaps another's (schema 0009) */
+        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes) "
+        "VALUES ((SELECT max(seq) + 1 FROM bags), 'sealed', 1, 1, 1, 1, zeroblob(32), x'00')",
         "DELETE FROM bags WHERE seq = @",
         "DELETE FROM entries",
         "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes) "
@@ -1200,7 +1402,7 @@ static void test_state_transitions_sql(void **state)
     snprintf(ok, sizeof(ok), "UPDATE bags SET last_error = 'x' WHERE seq = %lld",
              (long long)seq[TSB_BAG_SENT]);
     assert_int_equal(sqlite3_exec(db, ok, NULL, NULL, NULL), SQLITE_OK);
-    /* a staged entry can be linked only into a sealed bag that covers it */
+    /* a staged entry is never linked by an update either: its bag is the range (schema 0009) */
     assert_int_equal(sqlite3_exec(db,
                                   "INSERT INTO entries (hash, source, received_ms) "
                                   "VALUES (zeroblob(32), 's', 1)",
@@ -1740,7 +1942,7 @@ static void test_backup_dest_rules(void **state)
     free(dest);
 }
 
-/* ---- second tokens (schema 0008) ------------------------------------------------------------ */
+/* ---- second tokens (schema 0009) ------------------------------------------------------------ */
 
 static struct tsb_tsa2_stamp tsa2_stamp_of(struct tsb_store *s, int64_t seq)
 {
@@ -1834,9 +2036,9 @@ static void test_tsa2_tokens(void **state)
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tsa2_tokens"), 3);
 }
 
-/* An archive made by schema 0007 (before second tokens) gains the table at open: its bags are all
+/* An archive made by schema 0008 (before second tokens) gains the table at open: its bags are all
  * backlog, and the triggers apply at once. */
-static void test_tsa2_migration_from_0007(void **state)
+static void test_tsa2_migration_from_0008(void **state)
 {
     struct fx *f = *state;
     int v = 0;
@@ -1870,8 +2072,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_migrates_and_reopens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_older_archive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrates_0007_archive_to_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_newer_and_foreign_databases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_and_lookups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_batch_sizes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_refused_row_commits_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seal_plan_and_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refs_never_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_nothing_staged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_n_and_more_than_a_bag, setup, teardown),
@@ -1895,7 +2101,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backup_is_one_snapshot_under_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_dest_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tsa2_tokens, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tsa2_migration_from_0007, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tsa2_migration_from_0008, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

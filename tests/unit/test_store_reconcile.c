@@ -144,11 +144,12 @@ static void lose_bag(const char *path, int64_t seq)
     char sql[512];
     snprintf(sql, sizeof(sql),
              "DROP TRIGGER bags_no_delete; DROP TRIGGER entries_no_delete;"
-             "DELETE FROM entries WHERE bag_seq = %lld; DELETE FROM bags WHERE seq = %lld;"
+             "DELETE FROM entries WHERE ref BETWEEN (SELECT first_ref FROM bags WHERE seq = %lld) "
+             "AND (SELECT last_ref FROM bags WHERE seq = %lld); DELETE FROM bags WHERE seq = %lld;"
              "CREATE TRIGGER bags_no_delete BEFORE DELETE ON bags BEGIN SELECT RAISE(ABORT, 'x');"
              " END; CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries BEGIN "
              "SELECT RAISE(ABORT, 'x'); END;",
-             (long long)seq, (long long)seq);
+             (long long)seq, (long long)seq, (long long)seq);
     assert_int_equal(raw_exec(path, sql), SQLITE_OK);
 }
 

@@ -14,6 +14,7 @@
 #include "testlib.h"
 #include "token.h"
 
+#include <openssl/crypto.h>
 #include <openssl/ess.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>
@@ -25,6 +26,38 @@
 
 static char *dir;
 static uint8_t bag_digest[TSB_SHA256_LEN];
+
+/* OpenSSL's allocator, installed by main before OpenSSL allocates anything: counts allocations
+ * and makes the one numbered fail_at (from 0, counting from when it was set) return NULL. */
+static long alloc_count, fail_at = -1;
+
+static bool alloc_fails(void)
+{
+    bool fail = fail_at >= 0 && alloc_count == fail_at;
+    alloc_count++;
+    return fail;
+}
+
+static void *crypto_malloc(size_t n, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    return alloc_fails() ? NULL : malloc(n);
+}
+
+static void *crypto_realloc(void *p, size_t n, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    return alloc_fails() ? NULL : realloc(p, n);
+}
+
+static void crypto_free(void *p, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    free(p);
+}
 static struct tsb_token_verifier *verifier;
 
 static char *at(const char *name)
@@ -460,6 +493,46 @@ static void b64_file(const char *in, const char *out, int layers)
                      0);
 }
 
+/* OpenSSL failing to allocate during verification is TSB_ECRYPTO with a detail, never an abort
+ * and never a good token: each allocation a good token's verification makes fails in turn. The
+ * first is tsbag's own certificate list, so that one must come back as TSB_ECRYPTO. */
+static void test_allocation_failure(void **state)
+{
+    (void)state;
+    size_t n;
+    uint8_t *der = slurp("good.tst", &n);
+    struct tsb_token_verify_opts o = now_opts(now_ms());
+    struct tsb_token_result res;
+    alloc_count = 0;
+    assert_int_equal(tsb_token_verify(verifier, der, n, bag_digest, &o, &res), 0);
+    long total = alloc_count;
+    assert_true(total > 0);
+    int crypto = 0;
+    for (long i = 0; i < total; i++) {
+        alloc_count = 0;
+        fail_at = i;
+        tsb_err_clear();
+        int r = tsb_token_verify(verifier, der, n, bag_digest, &o, &res);
+        fail_at = -1;
+        if (r == TSB_ECRYPTO) {
+            crypto++;
+            assert_false(res.ok);
+            assert_non_null(strstr(tsb_err_detail(), "OpenSSL could not allocate"));
+        } else if (r == TSB_ETOKEN) {
+            assert_false(res.ok);
+        } else {
+            assert_int_equal(r, 0); /* an allocation OpenSSL could do without */
+            assert_true(res.ok);
+        }
+        if (i == 0)
+            assert_int_equal(r, TSB_ECRYPTO);
+    }
+    assert_true(crypto >= 1);
+    /* and verification is whole again afterwards */
+    assert_int_equal(tsb_token_verify(verifier, der, n, bag_digest, &o, &res), 0);
+    free(der);
+}
+
 static void test_decode_forms(void **state)
 {
     size_t tn;
@@ -517,6 +590,10 @@ static void test_decode_refusals(void **state)
 
 int main(void)
 {
+    if (CRYPTO_set_mem_functions(crypto_malloc, crypto_realloc, crypto_free) != 1) {
+        fprintf(stderr, "test_token: OpenSSL allocated before main\n");
+        return 1;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_token),
         cmocka_unit_test(test_ess_v1_token),
@@ -532,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_forger_control),
         cmocka_unit_test(test_missing_or_noncritical_eku),
         cmocka_unit_test(test_ess_presence),
+        cmocka_unit_test(test_allocation_failure),
         cmocka_unit_test(test_decode_forms),
         cmocka_unit_test(test_decode_refusals),
     };

@@ -126,7 +126,7 @@ done
 # Everything back up until every entry is sealed and every bag stamped.
 [ -n "$SIM_PID" ] || start_sim
 fresh_daemon "${DAEMON_ARGS[@]}"
-wait_for "SELECT count(*) FROM entries WHERE bag_seq IS NULL" 0 300
+wait_for "SELECT count(*) FROM entries e WHERE NOT EXISTS (SELECT 1 FROM bags b WHERE e.ref BETWEEN b.first_ref AND b.last_ref)" 0 300
 wait_for "SELECT count(*) FROM bags WHERE state <> 'stamped'" 0 300
 stop_checks
 stop_daemon
@@ -147,7 +147,8 @@ if [ "$missing" != 0 ]; then
     # the evidence: each such ACK line as the client printed it, and what the archive holds there
     sqlite3 -batch "$T/acks.db" "ATTACH '$DB' AS arc;" \
         "SELECT 'acked Ref ' || a.ref || ' hash ' || a.hash || ', archive: ' ||
-                coalesce(lower(hex(e.hash)) || ' in bag ' || coalesce(e.bag_seq, '-'), 'no row')
+                coalesce(lower(hex(e.hash)) || ' in bag ' || coalesce((SELECT b.seq FROM arc.bags b
+                    WHERE e.ref BETWEEN b.first_ref AND b.last_ref), '-'), 'no row')
          FROM acks a LEFT JOIN arc.entries e ON e.ref = a.ref
          WHERE e.ref IS NULL OR lower(hex(e.hash)) <> a.hash LIMIT 5;" >&2
     cat "$T/acks"/cycle-*.txt | awk 'NF != 3 || length($2) != 64' | head -n 5 >&2

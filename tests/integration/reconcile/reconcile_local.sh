@@ -34,18 +34,18 @@ wait "$locker" || fail "the sqlite3 shell holding the lock failed"
 [ "$(sql "SELECT count(*) FROM reconcile_runs")" = $((runs0 + 1)) ] ||
     fail "the run behind the held lock was not recorded"
 
-REF5=$(sql "SELECT ref FROM entries WHERE bag_seq = 5 AND position = 1")
-REF6=$(sql "SELECT ref FROM entries WHERE bag_seq = 6 AND position = 0")
+# an entry's bag is the bag whose Ref range holds it (schema 0008): position = Ref - first_ref
+REF5=$(sql "SELECT first_ref + 1 FROM bags WHERE seq = 5")
+REF6=$(sql "SELECT first_ref FROM bags WHERE seq = 6")
 sql "BEGIN;
      DROP TRIGGER bags_update_immutable; DROP TRIGGER bags_update_transition;
-     DROP TRIGGER entries_update_seal_once; DROP TRIGGER entries_insert_staged;
+     DROP TRIGGER entries_no_update; DROP TRIGGER entries_insert_unlinked;
      UPDATE bags SET bytes = CAST(replace(CAST(bytes AS TEXT), '<Ref>', '<Ref>9') AS BLOB)
          WHERE seq = 2;
      UPDATE bags SET token = (SELECT token FROM bags WHERE seq = 4) WHERE seq = 3;
      UPDATE entries SET hash = zeroblob(32) WHERE ref = $REF5;
      UPDATE entries SET content = CAST('forged prescription' AS BLOB) WHERE ref = $REF6;
-     INSERT INTO entries (hash, source, received_ms, bag_seq, position)
-         VALUES (zeroblob(32), 'x', 0, 99, 0);
+     INSERT INTO entries (ref, hash, source, received_ms) VALUES (0, zeroblob(32), 'x', 0);
      UPDATE bags SET gen_time_ms = 1000 WHERE seq = 7;
      COMMIT;"
 
@@ -62,7 +62,7 @@ has token 3
 has entry-link 5
 has entry-content 5
 has entry-content 6
-has entry-orphan 99
+has entry-orphan 0
 has token-id 7
 has order 7
 jq -e '.violations[] | select(.seq == 1 or .seq == 4)' "$T/out.txt" >/dev/null &&

@@ -20,7 +20,7 @@ reconcile --from "$T0" --to "$T1" --json
 [ "$(jqr '.local_check.contents')" = 90 ] || fail "local check did not re-hash 90 contents"
 
 sql "SELECT seq, hex(bytes), hex(token), tsa_serial, gen_time_ms FROM bags ORDER BY seq" >"$T/before.txt"
-sql "SELECT ref, hex(hash), bag_seq, position FROM entries ORDER BY ref" >"$T/entries-before.txt"
+sql "SELECT e.ref, hex(e.hash), b.seq, e.ref - b.first_ref FROM entries e LEFT JOIN bags b ON e.ref BETWEEN b.first_ref AND b.last_ref ORDER BY e.ref" >"$T/entries-before.txt"
 
 # the damage: bags 3..27 and their journal rows are gone
 lose_bags "seq BETWEEN 3 AND 27"
@@ -48,7 +48,7 @@ GETS=$(($(grep -c 'getTimestamp' "$T/sim.log") - GETS_BEFORE))
 # byte-identical bags and tokens, same serials and times; journal rows back at their places
 sql "SELECT seq, hex(bytes), hex(token), tsa_serial, gen_time_ms FROM bags ORDER BY seq" >"$T/after.txt"
 cmp -s "$T/before.txt" "$T/after.txt" || fail "recovered bags differ from the originals"
-sql "SELECT ref, hex(hash), bag_seq, position FROM entries ORDER BY ref" >"$T/entries-after.txt"
+sql "SELECT e.ref, hex(e.hash), b.seq, e.ref - b.first_ref FROM entries e LEFT JOIN bags b ON e.ref BETWEEN b.first_ref AND b.last_ref ORDER BY e.ref" >"$T/entries-after.txt"
 cmp -s "$T/entries-before.txt" "$T/entries-after.txt" || fail "journal rows differ after recovery"
 [ "$(sql "SELECT count(*) FROM bags WHERE state = 'recovered'")" = 25 ] || fail "not 25 recovered"
 [ "$(sql "SELECT count(*) FROM entries WHERE source = 'recovered'")" = 75 ] ||

@@ -157,7 +157,8 @@ gap_free() {
     local first=${1:-1}
     [ "$(sql "SELECT count(*) = max(seq) - $first + 1 AND min(seq) = $first FROM bags")" = 1 ] ||
         fail "SequenceNumbers from $first have a gap"
-    [ "$(sql "SELECT count(*) FROM entries WHERE bag_seq IS NULL OR bag_seq = 0")" = 0 ] ||
+    # an entry's bag is the bag whose Ref range holds it (schema 0008)
+    [ "$(sql "SELECT count(*) FROM entries e WHERE NOT EXISTS (SELECT 1 FROM bags b WHERE e.ref BETWEEN b.first_ref AND b.last_ref)")" = 0 ] ||
         fail "entries left unsealed"
 }
 

@@ -9,6 +9,8 @@
 #   `tsbag reconcile --local-only` counts gaps from there.
 # - sealer.max_bag_bytes: a backlog larger than it becomes consecutive bags, none larger, all
 #   stamped by the simulator and accepted by stock openssl ts -verify.
+# - tsa.max_answer: an answer larger than it is refused as a transient failure that names the cap,
+#   retried, with nothing archived and tsbagd still serving; under the default cap it is stamped.
 . "$(dirname "$0")/lib.sh"
 
 # Both eHealth URLs point at a closed loopback port: a program that wrongly starts talks to
@@ -91,6 +93,28 @@ grep -q "sealer.first_sequence=5000 is ignored: the archive already holds bags u
 push 1 ignored
 seal
 wait_for "SELECT state FROM bags WHERE seq = $((1001 + n))" stamped
+gap_free 1000
+stop_daemon
+
+# the simulator's answers are about 4.4 KiB: over a 4096-byte tsa.max_answer
+start_daemon -s tsa.max_answer=4096
+push 1 big-answer
+seal
+big=$(sql "SELECT max(seq) FROM bags")
+wait_for "SELECT count(*) >= 2 FROM bag_attempts WHERE seq = $big AND outcome = 'retry' AND
+          reason LIKE '%response larger than 4096 bytes%'" 1 60
+[ "$(sql "SELECT state || ' ' || (token IS NULL) || ' ' || (sign_response IS NULL) FROM bags
+          WHERE seq = $big")" = "sent 1 1" ] ||
+    fail "an answer over tsa.max_answer was archived: $(sql "SELECT state FROM bags WHERE seq = $big")"
+[ "$(sql "SELECT count(*) FROM bag_attempts WHERE seq = $big AND outcome != 'retry'")" = 0 ] ||
+    fail "an answer over tsa.max_answer was not retried: $(sql "SELECT * FROM bag_attempts WHERE seq = $big")"
+kill -0 "$D_PID" || fail "tsbagd died on an answer over tsa.max_answer"
+push 1 still-serving
+stop_daemon
+start_daemon
+wait_for "SELECT state FROM bags WHERE seq = $big" stamped
+seal
+wait_for "SELECT state FROM bags WHERE seq = $((big + 1))" stamped
 gap_free 1000
 stop_daemon
 

@@ -39,7 +39,8 @@ echo "$witness" | grep -q entries_hash || fail "witness: $witness"
 
 # 1. verify by hash double-checks without the index
 H=$(sha256sum "$T/entries-second/e7" | cut -d' ' -f1)
-REF=$(sql "SELECT ref FROM entries WHERE hex(hash) = upper('$H')")
+# NOT INDEXED: entries_hash covers (hash, ref) and is the damaged part
+REF=$(sql "SELECT ref FROM entries NOT INDEXED WHERE hex(hash) = upper('$H')")
 rc=0
 tsbag verify --hash "$H" >"$T/vh.txt" 2>"$T/vh.err" || rc=$?
 grep -q "NOT FOUND" "$T/vh.txt" && fail "verify --hash says NOT FOUND for a stamped entry: $(cat "$T/vh.txt")"

@@ -93,7 +93,7 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 sql() {
     sqlite3 "$1" "DROP TRIGGER IF EXISTS bags_update_immutable;
                   DROP TRIGGER IF EXISTS bags_update_transition;
-                  DROP TRIGGER IF EXISTS entries_update_seal_once; $2" || fail "sqlite3 failed"
+                  DROP TRIGGER IF EXISTS entries_no_update; $2" || fail "sqlite3 failed"
 }
 
 # copy_db NAME: a copy of the archive to tamper with; prints its path.

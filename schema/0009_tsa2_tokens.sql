@@ -1,10 +1,10 @@
--- 0008_tsa2_tokens: the second, independent RFC 3161 timestamp of each bag ([tsa2]). One row per
+-- 0009_tsa2_tokens: the second, independent RFC 3161 timestamp of each bag ([tsa2]). One row per
 -- bag at most, written once by tsbagd after the token verified (status granted, nonce, imprint,
 -- signature, chain, ESS certificate id, policy) and never changed or removed, like the bags it
 -- stamps. The imprint column is the bag's SHA-256 at the time of the stamp; the insert trigger
 -- refuses a row whose imprint is not the bag's digest, so no token over other bytes is archived.
 -- Bags without a row are the second TSA's backlog (tsbag status). Applied by store.c in one
--- transaction with PRAGMA user_version = 8.
+-- transaction with PRAGMA user_version = 9.
 
 CREATE TABLE tsa2_tokens (
     seq         INTEGER PRIMARY KEY REFERENCES bags (seq),

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# bench/run-seal-latency.sh: ack latency while tsbagd seals a full-size backlog.
+#   bench/run-seal-latency.sh [BUILD_DIR]     (default build/)
+# Stages STAGED entries (default 100 000) in a fresh tsbagd, then offers a steady RATE
+# entries/s (2 000) for SECS seconds (10) and asks for a seal (tsbag seal) SEAL_AT seconds (3)
+# into it: bench_load's ack-latency distribution (p50/p99/p99.9/max) is the distribution
+# during the seal. The same run without the seal is printed first as the reference. The sender
+# points at a closed loopback port (sealing, not sending, is measured). SIZE (256) bytes per
+# entry. Works on any build dir holding tsbagd, tsbag and bench_load, so that two builds can be
+# compared on the same machine in one session. Not part of the tests.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$top/build}
+STAGED=${STAGED:-100000} RATE=${RATE:-2000} SECS=${SECS:-10} SIZE=${SIZE:-256}
+SEAL_AT=${SEAL_AT:-3}
+tsbagd=$build/src/daemon/tsbagd tsbag=$build/src/cli/tsbag load=$build/bench/bench_load
+for b in "$tsbagd" "$tsbag" "$load"; do
+    [ -x "$b" ] || { echo "run-seal-latency: $b is missing (cmake --build $build --target bench tsbagd tsbag)" >&2; exit 2; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/tsbag-seal-lat-XXXXXX")
+pid=
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap "exit 1" INT TERM
+
+say() { printf '\n== %s\n' "$*"; }
+
+# one development PKI per run (tools/dev-pki), or PKI=DIR to reuse one
+if [ -n "${PKI:-}" ]; then ln -s "$PKI" "$work/pki"; else "$top/tools/dev-pki" --quiet "$work/pki"; fi
+state=$work/state
+mkdir -p "$state"
+"$tsbagd" -s "general.state_dir=$state" -s ingest.tcp_listen=127.0.0.1:0 -s ingest.tls=false \
+    -s sealer.enabled=true -s sealer.interval_s=86400 \
+    -s "tsa.url=https://127.0.0.1:9/TimestampAuthority/v2" -s "tsa.ca_file=$work/pki/tls-ca.pem" \
+    -s "tsa.keystore=$work/pki/hospital.p12" \
+    -s "tsa.keystore_password_file=$work/pki/hospital.pass" \
+    -s "tsa.trust_anchors=$work/pki/tsa-ca.pem" -s tsa.retry_min_ms=60000 \
+    -s tsa.retry_max_ms=60000 -s metrics.listen= 2>"$work/tsbagd.log" &
+pid=$!
+for _ in $(seq 1200); do [ -s "$state/tsbagd.port" ] && break; sleep 0.05; done
+[ -s "$state/tsbagd.port" ] || { cat "$work/tsbagd.log" >&2; exit 1; }
+port=$(cat "$state/tsbagd.port")
+
+say "machine: $(nproc) CPUs, $(uptime)"
+say "build $build; staging $STAGED entries of $SIZE bytes"
+"$load" --tcp "127.0.0.1:$port" -c 16 -P 64 -s "$SIZE" -n "$STAGED" | grep -E "acked"
+
+# steady NAME: LOADS generators of one connection each (bench_load closes several connections of
+# one process unreliably at the end of a rate-limited run), RATE/LOADS entries/s each, in the
+# background; wait_steady NAME prints each one's latency line and the worst p99 and max.
+LOADS=${LOADS:-4}
+steady() {
+    lpids=()
+    for i in $(seq "$LOADS"); do
+        "$load" --tcp "127.0.0.1:$port" -c 1 -P 16 -s "$SIZE" -r $((RATE / LOADS)) -d "$SECS" \
+            >"$work/$1.$i.out" 2>&1 &
+        lpids+=($!)
+    done
+}
+wait_steady() {
+    for p in "${lpids[@]}"; do wait "$p"; done
+    cat "$work/$1".*.out | grep -E 'acked|latency' | sed 's/^ */  /'
+    cat "$work/$1".*.out | awk '/ack latency/ { if ($7 > p99) p99 = $7; if ($11 > mx) mx = $11;
+        p50 += $5; n++ } END { printf "  all %d: mean p50 %.3f ms, worst p99 %.3f ms, max %.3f ms\n",
+        n, p50 / n, p99, mx }'
+}
+
+say "reference: $RATE entries/s for $SECS s, no seal"
+steady ref
+wait_steady ref
+
+say "$RATE entries/s for $SECS s, tsbag seal after $SEAL_AT s"
+steady seal
+sleep "$SEAL_AT"
+t0=$(date +%s.%N)
+"$tsbag" -s "general.state_dir=$state" seal
+t1=$(date +%s.%N)
+wait_steady seal
+echo "  tsbag seal took $(echo "$t1 - $t0" | bc) s (request to reply)"
+kill -TERM "$pid"
+wait "$pid" || true
+pid=

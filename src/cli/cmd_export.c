@@ -9,6 +9,7 @@
 #include "cli.h"
 
 #include "audit.h"
+#include "audit2.h"
 #include "err.h"
 #include "evidence.h"
 #include "store.h"
@@ -28,6 +29,8 @@ extern char **environ;
 struct collect {
     struct tsb_store *st;
     struct tsb_audit *a;
+    struct tsb_audit2 *a2; /* the second tokens ([tsa2]) */
+    size_t tsa2_shipped;
     struct tsb_evidence_entry *e;
     size_t ne;
     struct tsb_evidence_bag *b;
@@ -50,6 +53,41 @@ static bool have_bag(const struct collect *c, int64_t seq)
         if (c->b[i].b.seq == seq)
             return true;
     return false;
+}
+
+/* The bag's second token, shipped when it verifies (tsa2-token-N.der, tsa2-chain-N.pem); one
+ * that does not is left out with a warning: the eHealth evidence stands without it. */
+static int add_tsa2(struct collect *c, const struct tsb_bag_rec *rec, struct tsb_evidence_bag *g)
+{
+    struct tsb_tsa2_rec t = {0};
+    struct tsb_second_result sec;
+    struct tsb_buf chain;
+    int r = tsb_store_tsa2_get(c->st, rec->seq, &t);
+    if (r == TSB_ENOTFOUND)
+        return 0;
+    if (r != 0) {
+        c->err = r;
+        return r;
+    }
+    tsb_buf_init(&chain, 1 << 20);
+    tsb_audit2_check(c->a2, rec->seq, g->b.bytes, g->b.bytes_len, t.token, t.token_len, NULL, 0,
+                     &chain, &sec);
+    if (sec.verdict == TSB_SECOND_VALID) {
+        g->tsa2.token = t.token;
+        g->tsa2.token_len = t.token_len;
+        t.token = NULL;
+        g->tsa2.chain_file = tsb_buf_take(&chain, &g->tsa2.chain_file_len);
+        g->tsa2.gen_time_ms = sec.gen_time_ms;
+        snprintf(g->tsa2.serial, sizeof(g->tsa2.serial), "%s", sec.serial);
+        snprintf(g->tsa2.subject, sizeof(g->tsa2.subject), "%s", sec.tsa_subject);
+        c->tsa2_shipped++;
+    } else {
+        fprintf(stderr, "tsbag export: bag %lld: second token %s (%s): not shipped\n",
+                (long long)rec->seq, tsb_second_verdict_name(sec.verdict), sec.reason);
+    }
+    tsb_buf_cleanup(&chain);
+    tsb_tsa2_rec_cleanup(&t);
+    return 0;
 }
 
 static int on_result(void *arg, const struct tsb_sel_input *in, const struct tsb_audit_result *res,
@@ -100,8 +138,9 @@ static int on_result(void *arg, const struct tsb_sel_input *in, const struct tsb
     snprintf(g->policy, sizeof(g->policy), "%s", res->tsa_policy);
     snprintf(g->imprint_alg, sizeof(g->imprint_alg), "%s", res->imprint_alg);
     g->pss_rsa_key = res->pss_rsa_key;
+    r = add_tsa2(c, &rec, g);
     tsb_bag_rec_cleanup(&rec);
-    return 0;
+    return r;
 }
 
 /* "FROM..TO" (SequenceNumbers, FROM <= TO, at most TSB_EVIDENCE_RANGE_MAX bags). */
@@ -180,35 +219,44 @@ static int make_tar(const char *dir, char *tarpath, size_t n)
 
 static void usage(FILE *f)
 {
-    fprintf(
-        f,
-        "usage: tsbag export --out DIR [--tar] [--anchors FILE] [--bags FROM..TO] [--hash HEX]...\n"
-        "                    [--ref N]... [--from TIME --to TIME] [FILE...]\n\n"
-        "Writes an evidence package to the new folder DIR for the selected entries (chosen\n"
-        "as for tsbag verify): bag bytes, tokens, TSA chain, trust anchor, entries and a\n"
-        "README.txt that checks everything with sha256sum, grep and openssl only. Every\n"
-        "entry must verify first; nothing is written otherwise.\n\n"
-        "  --out DIR      the package folder to create (must not exist)\n"
-        "  --tar          also write DIR.tar (a single file to hand over)\n"
-        "  --bags FROM..TO also include the bags FROM to TO, whose chain links README.txt\n"
-        "                 checks with sha256sum and grep\n"
-        "  --anchors FILE the TSA trust anchors, PEM (default tsa.trust_anchors)\n\n"
-        "Exit: 0 written, 1 some entry is not VALID (nothing written), 2 usage or could "
-        "not run.\n");
+    fprintf(f,
+            "usage: tsbag export --out DIR [--tar] [--anchors FILE] [--tsa2-anchors FILE]\n"
+            "                    [--bags FROM..TO] [--hash HEX]... [--ref N]...\n"
+            "                    [--from TIME --to TIME] [FILE...]\n\n"
+            "Writes an evidence package to the new folder DIR for the selected entries (chosen\n"
+            "as for tsbag verify): bag bytes, tokens, TSA chain, trust anchor, entries and a\n"
+            "README.txt that checks everything with sha256sum, grep and openssl only. Every\n"
+            "entry must verify first; nothing is written otherwise.\n\n"
+            "  --out DIR      the package folder to create (must not exist)\n"
+            "  --tar          also write DIR.tar (a single file to hand over)\n"
+            "  --bags FROM..TO also include the bags FROM to TO, whose chain links README.txt\n"
+            "                 checks with sha256sum and grep\n"
+            "  --anchors FILE the TSA trust anchors, PEM (default tsa.trust_anchors)\n"
+            "  --tsa2-anchors FILE  the second TSA's trust anchors (default tsa2.trust_anchors):\n"
+            "                 each bag's second token that verifies with them is shipped too\n\n"
+            "Exit: 0 written, 1 some entry is not VALID (nothing written), 2 usage or could "
+            "not run.\n");
 }
 
 int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"hash", required_argument, NULL, 'H'}, {"ref", required_argument, NULL, 'r'},
-        {"from", required_argument, NULL, 'f'}, {"to", required_argument, NULL, 't'},
-        {"out", required_argument, NULL, 'o'},  {"tar", no_argument, NULL, 'T'},
-        {"bags", required_argument, NULL, 'b'}, {"anchors", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+        {"hash", required_argument, NULL, 'H'},
+        {"ref", required_argument, NULL, 'r'},
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"out", required_argument, NULL, 'o'},
+        {"tar", no_argument, NULL, 'T'},
+        {"bags", required_argument, NULL, 'b'},
+        {"anchors", required_argument, NULL, 'a'},
+        {"tsa2-anchors", required_argument, NULL, 'A'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct tsb_sel sel = {0};
     struct collect c = {0};
     const char *out = NULL, *anchors = cli->cfg.tsa.trust_anchors;
+    const char *anchors2 = cli->cfg.tsa2.trust_anchors;
     bool tar = false;
     int ch, rc = TSB_EXIT_USAGE;
     int64_t range_from = 0, range_to = 0;
@@ -244,6 +292,9 @@ int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv)
         case 'a':
             anchors = optarg;
             break;
+        case 'A':
+            anchors2 = optarg;
+            break;
         case 'h':
             usage(stdout);
             rc = TSB_EXIT_OK;
@@ -264,7 +315,8 @@ int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv)
                         "or --from/--to); see tsbag export --help\n");
         goto out;
     }
-    if (tsb_audit_new(anchors, cli->cfg.tsa.tsa_certs, cli->cfg.tsa.policy_oids, &c.a) != 0) {
+    if (tsb_audit_new(anchors, cli->cfg.tsa.tsa_certs, cli->cfg.tsa.policy_oids, &c.a) != 0 ||
+        tsb_audit2_new(anchors2, cli->cfg.tsa2.tsa_certs, cli->cfg.tsa2.policy_oids, &c.a2) != 0) {
         fprintf(stderr, "tsbag export: %s\n", tsb_err_detail());
         goto out;
     }
@@ -294,8 +346,8 @@ int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv)
         fprintf(stderr, "tsbag export: %s\n", tsb_err_detail());
         goto out;
     }
-    printf("wrote the evidence package %s: %zu entr%s in %zu bag%s\n", out, c.ne,
-           c.ne == 1 ? "y" : "ies", c.nb, c.nb == 1 ? "" : "s");
+    printf("wrote the evidence package %s: %zu entr%s in %zu bag%s (%zu with a second token)\n",
+           out, c.ne, c.ne == 1 ? "y" : "ies", c.nb, c.nb == 1 ? "" : "s", c.tsa2_shipped);
     if (nr > 0)
         printf("with the chain of bags %lld to %lld\n", (long long)range_from, (long long)range_to);
     if (tar) {
@@ -318,9 +370,12 @@ out:
         free((void *)c.b[i].b.bytes);
         free((void *)c.b[i].b.token);
         free((void *)c.b[i].b.chain_file);
+        free((void *)c.b[i].tsa2.token);
+        free((void *)c.b[i].tsa2.chain_file);
     }
     free(c.b);
     free(c.e);
+    tsb_audit2_free(c.a2);
     tsb_audit_free(c.a);
     tsb_store_close(c.st);
     tsb_sel_cleanup(&sel);

@@ -151,6 +151,12 @@ struct status_view {
     int run_r; /* tsb_store_run_last's result: 0, TSB_ENOTFOUND or an error */
     struct tsb_run_last run;
     char run_why[256];
+    /* [tsa2]: the bags without a second token (informational: never changes the exit status,
+     * the eHealth token being the legal evidence) */
+    bool tsa2_on;     /* tsa2.url is set in this configuration */
+    bool tsa2_tokens; /* the archive holds second tokens (or tsa2_on) */
+    int64_t tsa2_alarm_ms;
+    struct tsb_tsa2_backlog tsa2;
 };
 
 static bool view_held(const struct status_view *v)
@@ -189,7 +195,60 @@ static int view_read(const struct tsb_config *cfg, struct tsb_store *s, struct s
     v->run_r = tsb_store_run_last(s, &v->run);
     if (v->run_r != 0 && v->run_r != TSB_ENOTFOUND)
         snprintf(v->run_why, sizeof(v->run_why), "%s", tsb_err_detail());
+    if (tsb_store_tsa2_backlog(s, &v->tsa2) != 0)
+        return -1;
+    int64_t total = 0;
+    for (int i = 0; i < TSB_BAG_NSTATES; i++)
+        total += v->st.bags[i];
+    v->tsa2_on = cfg->tsa2.url[0] != '\0';
+    v->tsa2_tokens = v->tsa2_on || v->tsa2.bags < total;
+    v->tsa2_alarm_ms = cfg->tsa2.alarm_s * 1000;
     return 0;
+}
+
+/* A bag sealed more than tsa2.alarm_s ago has no second token (with [tsa2] configured). */
+static bool view_tsa2_alarm(const struct status_view *v)
+{
+    return v->tsa2_on && v->tsa2.bags > 0 &&
+           v->now_ms - v->tsa2.oldest_sealed_ms > v->tsa2_alarm_ms;
+}
+
+static void print_tsa2(const struct status_view *v)
+{
+    char age[64], lim[64];
+    if (!v->tsa2_tokens) {
+        printf("second TSA:        off (tsa2.url is empty)\n");
+        return;
+    }
+    if (v->tsa2.bags == 0) {
+        printf("second TSA:        every bag has a second token%s\n",
+               v->tsa2_on ? "" : " (tsa2.url is empty here: new bags will not)");
+        return;
+    }
+    fmt_age(v->now_ms - v->tsa2.oldest_sealed_ms, age);
+    printf("second TSA:        %" PRId64 " bag(s) without a second token, oldest SequenceNumber "
+           "%" PRId64 " (sealed %s ago)%s\n",
+           v->tsa2.bags, v->tsa2.oldest_seq, age, v->tsa2_on ? "" : "; tsa2.url is empty here");
+    if (view_tsa2_alarm(v)) {
+        fmt_age(v->tsa2_alarm_ms, lim);
+        printf("TSA2 ALARM:        a bag sealed more than %s ago (tsa2.alarm_s) has no second "
+               "token: the second TSA is failing (tsbagd's log names why); eHealth stamping is "
+               "not affected\n",
+               lim);
+    }
+}
+
+static struct json_t *tsa2_json(const struct status_view *v)
+{
+    struct json_t *x = tsb_json_object();
+    tsb_json_set_bool(x, "configured", v->tsa2_on);
+    tsb_json_set_int(x, "bags_without_token", v->tsa2.bags);
+    if (v->tsa2.bags > 0) {
+        tsb_json_set_int(x, "oldest_sequence", v->tsa2.oldest_seq);
+        tsb_json_set_int(x, "oldest_sealed_age_s", (v->now_ms - v->tsa2.oldest_sealed_ms) / 1000);
+    }
+    tsb_json_set_bool(x, "alarm", view_tsa2_alarm(v));
+    return x;
 }
 
 static int view_exit(const struct status_view *v)
@@ -258,6 +317,7 @@ static void print_text(const struct status_view *v)
     }
     /* status runs no integrity check itself (linear in the archive): tsbagd runs one at start
      * and refuses a damaged archive, the nightly reconcile runs the full one */
+    print_tsa2(v);
     if (v->have_wal)
         printf("WAL:               %.1f MiB%s\n", (double)v->wal_bytes / (1024 * 1024),
                v->wal_bytes > 4 * (int64_t)TSB_STORE_WAL_LIMIT
@@ -367,6 +427,7 @@ static struct json_t *view_json(const struct status_view *v)
         tsb_json_set(o, "last_check", tsb_json_null());
     }
     tsb_json_set_bool(o, "damaged", view_damaged(v));
+    tsb_json_set(o, "second_tsa", tsa2_json(v));
     return o;
 }
 

@@ -9,6 +9,7 @@
 #include "cli.h"
 
 #include "audit.h"
+#include "audit2.h"
 #include "codec.h"
 #include "err.h"
 #include "evidence.h"
@@ -38,7 +39,73 @@ struct report {
     bool chain_broken;    /* package: a link of its chain range does not hold */
     struct json_t *chain; /* package, --json: the chain range's result (owned) */
     struct timespec start, last;
+    /* the second token ([tsa2]) of each result's bag, from the archive or the package */
+    struct tsb_audit2 *a2;
+    bool require_tsa2; /* a second token that is not VALID makes the entry INVALID */
+    struct tsb_store *st;
+    const struct tsb_evidence *ev;
+    int64_t second_seq; /* the bag of second (0: none yet) */
+    struct tsb_second_result second;
 };
+
+static const struct tsb_second_result *second_lookup(struct report *rp, int64_t seq);
+
+/* The second token's verdict on bag seq, cached for the next results of the same bag; NULL (no
+ * second verdict shown) when no second-TSA anchors are configured and the bag has no second
+ * token: an installation without [tsa2] sees the report it always saw. */
+static const struct tsb_second_result *second_of(struct report *rp, int64_t seq)
+{
+    const struct tsb_second_result *sec = second_lookup(rp, seq);
+    bool off = !tsb_audit2_enabled(rp->a2) && sec->verdict == TSB_SECOND_MISSING;
+    return off ? NULL : sec;
+}
+
+static const struct tsb_second_result *second_lookup(struct report *rp, int64_t seq)
+{
+    if (rp->second_seq == seq)
+        return &rp->second;
+    struct tsb_second_result *out = &rp->second;
+    rp->second_seq = seq;
+    if (rp->ev != NULL) {
+        const struct tsb_audit_bag *b = tsb_evidence_bag_get(rp->ev, seq);
+        const struct tsb_evidence_tsa2 *t = tsb_evidence_tsa2_get(rp->ev, seq);
+        tsb_audit2_check(rp->a2, seq, b ? b->bytes : NULL, b ? b->bytes_len : 0,
+                         t ? t->token : NULL, t ? t->token_len : 0, t ? t->chain_file : NULL,
+                         t ? t->chain_file_len : 0, NULL, out);
+        return out;
+    }
+    struct tsb_bag_rec b = {0};
+    struct tsb_tsa2_rec t = {0};
+    int r = tsb_store_bag_get(rp->st, seq, &b);
+    int r2 = r == 0 ? tsb_store_tsa2_get(rp->st, seq, &t) : r;
+    if (r != 0 || (r2 != 0 && r2 != TSB_ENOTFOUND)) {
+        memset(out, 0, sizeof(*out));
+        out->verdict = TSB_SECOND_INVALID;
+        snprintf(out->reason, sizeof(out->reason), "cannot read the second token: %s",
+                 tsb_err_detail());
+        rp->second_seq = 0;
+    } else {
+        tsb_audit2_check(rp->a2, seq, b.bytes, b.bytes_len, t.token, t.token_len, NULL, 0, NULL,
+                         out);
+    }
+    tsb_tsa2_rec_cleanup(&t);
+    tsb_bag_rec_cleanup(&b);
+    return out;
+}
+
+/* The result as reported: with --require-tsa2, a VALID entry whose bag's second token is not
+ * VALID becomes INVALID (*second_failed). sec is NULL when the entry is in no bag. */
+static enum tsb_verdict shown_verdict(const struct report *rp, const struct tsb_audit_result *res,
+                                      const struct tsb_second_result *sec, bool *second_failed)
+{
+    *second_failed = rp->require_tsa2 && res->verdict == TSB_VERDICT_VALID && sec != NULL &&
+                     sec->verdict != TSB_SECOND_VALID;
+    return *second_failed ? TSB_VERDICT_INVALID : res->verdict;
+}
+
+static const char SECOND_MEANING[] =
+    "The second, independent timestamp that --require-tsa2 asks for is missing or does not "
+    "verify: the eHealth token alone dates this entry.";
 
 static double since(const struct timespec *a, const struct timespec *b)
 {
@@ -118,8 +185,11 @@ static bool has_digest(const struct tsb_audit_result *res)
     return res->have_entry || memcmp(res->digest, zero, TSB_SHA256_LEN) != 0;
 }
 
-static void print_text(struct report *rp, const char *label, const struct tsb_audit_result *res)
+static void print_text(struct report *rp, const char *label, const struct tsb_audit_result *res,
+                       const struct tsb_second_result *sec)
 {
+    bool second_failed;
+    (void)shown_verdict(rp, res, sec, &second_failed);
     char hex[TSB_HASH_STR_MAX], u[TSB_TIME_STR_MAX], l[TSB_TIME_STR_MAX] = "";
     bool timed = res->gen_time_ms != 0;
     if (timed) {
@@ -129,25 +199,31 @@ static void print_text(struct report *rp, const char *label, const struct tsb_au
     }
     if (rp->n > 1)
         putchar('\n');
-    if (res->verdict == TSB_VERDICT_INVALID)
+    if (second_failed)
+        printf("%s: INVALID (failed check: second token)\n", label);
+    else if (res->verdict == TSB_VERDICT_INVALID)
         printf("%s: INVALID (failed check: %s)\n", label, tsb_audit_check_name(res->failed));
     else
         printf("%s: %s\n", label, tsb_verdict_name(res->verdict));
-    switch (res->verdict) {
-    case TSB_VERDICT_VALID:
-        printf("  This prescription existed, unchanged, when the TSA stamped it: %s, %s time.\n", l,
-               rp->zone);
-        break;
-    case TSB_VERDICT_INVALID:
-        printf(
-            "  %s\n  What it means: %s\n  This entry is NOT proven. Keep the %s and the document "
-            "as they are and\n  report it to the tsbag administrator.\n",
-            res->message[res->failed], tsb_audit_check_meaning(res->failed),
-            rp->package ? "package" : "archive");
-        break;
-    default:
-        printf("  %s\n", res->note);
-    }
+    if (second_failed)
+        printf("  %s\n  What it means: %s\n", sec->reason, SECOND_MEANING);
+    else
+        switch (res->verdict) {
+        case TSB_VERDICT_VALID:
+            printf(
+                "  This prescription existed, unchanged, when the TSA stamped it: %s, %s time.\n",
+                l, rp->zone);
+            break;
+        case TSB_VERDICT_INVALID:
+            printf("  %s\n  What it means: %s\n  This entry is NOT proven. Keep the %s and the "
+                   "document "
+                   "as they are and\n  report it to the tsbag administrator.\n",
+                   res->message[res->failed], tsb_audit_check_meaning(res->failed),
+                   rp->package ? "package" : "archive");
+            break;
+        default:
+            printf("  %s\n", res->note);
+        }
     tsb_hex_encode(res->digest, TSB_SHA256_LEN, hex);
     if (has_digest(res))
         printf("  %-16s %s\n", "hash", hex);
@@ -168,6 +244,17 @@ static void print_text(struct report *rp, const char *label, const struct tsb_au
         printf("  %-16s %s\n", "TSA certificate", res->tsa_subject);
     if (res->tsa_policy[0])
         printf("  %-16s %s\n", "TSA policy", res->tsa_policy);
+    if (sec != NULL) {
+        char g[TSB_TIME_STR_MAX] = "";
+        if (sec->gen_time_ms != 0)
+            tsb_time_utc(sec->gen_time_ms, g);
+        if (sec->verdict == TSB_SECOND_VALID)
+            printf("  %-16s VALID: serial %s, stamped %s UTC by %s (policy %s)\n", "second token",
+                   sec->serial, g, sec->tsa_subject, sec->policy);
+        else
+            printf("  %-16s %s: %s\n", "second token", tsb_second_verdict_name(sec->verdict),
+                   sec->reason);
+    }
     bool any = false;
     for (int c = 0; c < TSB_ACHK_N; c++) {
         if (res->outcome[c] == TSB_CHECK_NOT_RUN)
@@ -182,9 +269,32 @@ static void print_text(struct report *rp, const char *label, const struct tsb_au
 
 /* One result: the fields on one line, then its checks one per line (the layout of the golden
  * files). */
-static void print_json(struct report *rp, const char *kind, const char *label,
-                       const struct tsb_audit_result *res)
+/* The "second_token" object of a JSON result. */
+static struct json_t *second_json(const struct tsb_second_result *sec)
 {
+    struct json_t *o = tsb_json_object();
+    char t[TSB_TIME_STR_MAX];
+    tsb_json_set_str(o, "verdict", tsb_second_verdict_id(sec->verdict));
+    tsb_json_set_str(o, "reason", sec->reason);
+    if (sec->serial[0])
+        tsb_json_set_str(o, "tsa_serial", sec->serial);
+    if (sec->gen_time_ms != 0) {
+        tsb_time_utc(sec->gen_time_ms, t);
+        tsb_json_set_int(o, "gen_time_ms", sec->gen_time_ms);
+        tsb_json_set_str(o, "gen_time_utc", t);
+    }
+    if (sec->tsa_subject[0])
+        tsb_json_set_str(o, "tsa_subject", sec->tsa_subject);
+    if (sec->policy[0])
+        tsb_json_set_str(o, "tsa_policy", sec->policy);
+    return o;
+}
+
+static void print_json(struct report *rp, const char *kind, const char *label,
+                       const struct tsb_audit_result *res, const struct tsb_second_result *sec)
+{
+    bool second_failed;
+    enum tsb_verdict shown = shown_verdict(rp, res, sec, &second_failed);
     char hex[TSB_HASH_STR_MAX], t[TSB_TIME_STR_MAX];
     struct json_t *o = tsb_json_object();
     struct tsb_buf b;
@@ -192,8 +302,12 @@ static void print_json(struct report *rp, const char *kind, const char *label,
     printf("%s\n    ", rp->n > 1 ? "," : "");
     tsb_json_set_str(o, "input", label);
     tsb_json_set_str(o, "input_kind", kind);
-    tsb_json_set_str(o, "verdict", tsb_verdict_name(res->verdict));
-    if (res->verdict == TSB_VERDICT_INVALID) {
+    tsb_json_set_str(o, "verdict", tsb_verdict_name(shown));
+    if (second_failed) {
+        tsb_json_set_str(o, "failed_check", "second_token");
+        tsb_json_set_str(o, "reason", sec->reason);
+        tsb_json_set_str(o, "meaning", SECOND_MEANING);
+    } else if (res->verdict == TSB_VERDICT_INVALID) {
         tsb_json_set_str(o, "failed_check", tsb_audit_check_id(res->failed));
         tsb_json_set_str(o, "reason", res->message[res->failed]);
         tsb_json_set_str(o, "meaning", tsb_audit_check_meaning(res->failed));
@@ -231,6 +345,8 @@ static void print_json(struct report *rp, const char *kind, const char *label,
             tsb_json_set_str(o, "tsa_subject", res->tsa_subject);
         if (res->tsa_policy[0])
             tsb_json_set_str(o, "tsa_policy", res->tsa_policy);
+        if (sec != NULL)
+            tsb_json_set(o, "second_token", second_json(sec));
     }
     if (!res->have_entry) {
         put_json(rp, o);
@@ -290,12 +406,17 @@ static void emit(struct report *rp, const struct tsb_sel_input *in,
             snprintf(label, sizeof(label), "period");
         break;
     }
+    const struct tsb_second_result *sec =
+        res->have_entry && res->bag_seq > 0 && res->verdict != TSB_VERDICT_NOT_STAMPED
+            ? second_of(rp, res->bag_seq)
+            : NULL;
+    bool second_failed;
     rp->n++;
-    rp->counts[res->verdict]++;
+    rp->counts[shown_verdict(rp, res, sec, &second_failed)]++;
     if (rp->json)
-        print_json(rp, kind_name(in->kind), label, res);
+        print_json(rp, kind_name(in->kind), label, res, sec);
     else
-        print_text(rp, label, res);
+        print_text(rp, label, res, sec);
     progress(rp, false);
 }
 
@@ -398,7 +519,8 @@ static void chain_range(struct report *rp, const struct tsb_evidence *ev)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: tsbag verify [--json] [--anchors FILE] [--hash HEX]... [--ref N]...\n"
+            "usage: tsbag verify [--json] [--anchors FILE] [--tsa2-anchors FILE] [--require-tsa2]\n"
+            "                    [--hash HEX]... [--ref N]...\n"
             "                    [--from TIME --to TIME] [FILE...]\n"
             "       tsbag verify --package DIR [--anchors FILE] [--json] [--hash HEX]... [--ref "
             "N]... [FILE...]\n\n"
@@ -413,6 +535,9 @@ static void usage(FILE *f)
             "                 with Z, +HH:MM or nothing (consult.timezone), or ms since 1970\n"
             "  --package DIR  verify an evidence package (all its entries if no input is given)\n"
             "  --anchors FILE the TSA trust anchors, PEM (default tsa.trust_anchors)\n"
+            "  --tsa2-anchors FILE  the second TSA's trust anchors, PEM (default\n"
+            "                 tsa2.trust_anchors); without any, second tokens are not checked\n"
+            "  --require-tsa2 a missing or bad second token makes the entry INVALID\n"
             "  --json         machine-readable output\n\n"
             "Exit: 0 all VALID, 1 some INVALID, 3 some NOT FOUND, 4 some NOT YET STAMPED,\n"
             "2 usage or could not run. See docs/verify.md.\n");
@@ -428,12 +553,15 @@ int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
         {"package", required_argument, NULL, 'p'},
         {"anchors", required_argument, NULL, 'a'},
         {"json", no_argument, NULL, 'j'},
+        {"tsa2-anchors", required_argument, NULL, 'A'},
+        {"require-tsa2", no_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct tsb_sel sel = {0};
     struct report rp = {.zone = cli->cfg.consult.timezone, .progress = isatty(2) == 1};
     const char *package = NULL, *anchors = cli->cfg.tsa.trust_anchors;
+    const char *anchors2 = cli->cfg.tsa2.trust_anchors;
     struct tsb_store *st = NULL;
     struct tsb_audit *a = NULL;
     struct tsb_evidence *ev = NULL;
@@ -463,6 +591,12 @@ int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
             break;
         case 'j':
             rp.json = true;
+            break;
+        case 'A':
+            anchors2 = optarg;
+            break;
+        case 'R':
+            rp.require_tsa2 = true;
             break;
         case 'h':
             usage(stdout);
@@ -499,6 +633,18 @@ int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
                 tsb_err_detail());
         goto out;
     }
+    if (tsb_audit2_new(anchors2, cli->cfg.tsa2.tsa_certs, cli->cfg.tsa2.policy_oids, &rp.a2) != 0) {
+        fprintf(stderr,
+                "tsbag verify: %s\n  Give the second TSA's root certificate with --tsa2-anchors "
+                "FILE (from that TSA, not from the package being checked).\n",
+                tsb_err_detail());
+        goto out;
+    }
+    if (rp.require_tsa2 && (anchors2 == NULL || anchors2[0] == '\0')) {
+        fprintf(stderr, "tsbag verify: --require-tsa2 needs the second TSA's trust anchors: "
+                        "--tsa2-anchors FILE or tsa2.trust_anchors\n");
+        goto out;
+    }
     if (package != NULL) {
         rp.package = true;
         if (tsb_evidence_read(package, &ev) != 0) {
@@ -515,6 +661,8 @@ int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
             goto out;
         }
     }
+    rp.st = st;
+    rp.ev = ev;
     clock_gettime(CLOCK_MONOTONIC, &rp.start);
     if (rp.json)
         printf("{\"results\": [");
@@ -572,6 +720,7 @@ int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
 out:
     tsb_json_free(rp.chain);
     tsb_evidence_free(ev);
+    tsb_audit2_free(rp.a2);
     tsb_audit_free(a);
     tsb_store_close(st);
     tsb_sel_cleanup(&sel);

@@ -190,6 +190,33 @@ static const struct opt opts[] = {
     {"tsa", "capture_dir", T_STR, F(tsa.capture_dir), 0, 0, "",
      "Acceptance evidence and tests: when set, each attempt leaves in this folder bag-<seq>-attempt-<n>-<RequestID>.request.xml (the request exactly as sent), .answer.txt (HTTP status, content type, transport outcome and the sender's verdict; answer=none when no answer came) and .answer.xml, .html or .bin (the body as received, at most tsa.max_answer bytes); each file is written to a temporary name and renamed. Holds no secret (docs/acceptance.md)."},
 
+    {"tsa2", "url", T_STR, F(tsa2.url), 0, 0, "",
+     "Second, independent RFC 3161 TSA (RFC 3161 section 3.4, HTTP POST of application/timestamp-query): every bag is also stamped there, independently of the eHealth send; http:// or https://; empty (default) turns the second TSA off."},
+    {"tsa2", "ca_file", T_STR, F(tsa2.ca_file), 0, 0, "",
+     "PEM CA bundle for the second TSA's HTTPS server certificate; empty means tsa.ca_file."},
+    {"tsa2", "trust_anchors", T_STR, F(tsa2.trust_anchors), 0, 0, "",
+     "PEM certificates of the roots the second TSA's tokens must chain to; required when tsa2.url is set."},
+    {"tsa2", "tsa_certs", T_STR, F(tsa2.tsa_certs), 0, 0, "",
+     "PEM file of untrusted intermediates and signer certificates of the second TSA, for tokens that carry none; empty means none."},
+    {"tsa2", "policy_oids", T_STR, F(tsa2.policy_oids), 0, 0, "",
+     "Comma-separated policy OIDs the second TSA's TSTInfo.policy must be one of; empty accepts any."},
+    {"tsa2", "credentials_file", T_STR, F(tsa2.credentials_file), 0, 0, "",
+     "File whose first line is user:password for HTTP basic authentication at the second TSA; empty sends none. Checked like the keystore password file (tsa.keystore_permissions); refused with an http:// URL."},
+    {"tsa2", "connect_timeout_ms", T_INT, F(tsa2.connect_timeout_ms), 100, 600000, "10000",
+     "Connect (TCP and TLS) timeout of a second-TSA request."},
+    {"tsa2", "timeout_ms", T_INT, F(tsa2.timeout_ms), 100, 3600000, "30000",
+     "Whole-request timeout of a second-TSA request."},
+    {"tsa2", "retry_min_ms", T_INT, F(tsa2.retry_min_ms), 10, 3600000, "1000",
+     "First retry delay after a failed second-TSA request; doubles per failure (with jitter) up to retry_max_ms."},
+    {"tsa2", "retry_max_ms", T_INT, F(tsa2.retry_max_ms), 10, 86400000, "300000",
+     "Longest retry delay of the second TSA."},
+    {"tsa2", "min_interval_ms", T_INT, F(tsa2.min_interval_ms), 0, 3600000, "1000",
+     "Shortest time between two second-TSA requests: the rate at which a backlog (bags sealed before tsa2.url was set, or during an outage) is stamped, oldest first."},
+    {"tsa2", "alarm_s", T_INT, F(tsa2.alarm_s), 1, 86400 * 30, "3600",
+     "Alarm (log line, /healthz degraded) while a bag sealed more than this many seconds ago has no second token."},
+    {"tsa2", "max_response", T_INT, F(tsa2.max_response), 4096, 16 * 1024 * 1024, "1048576",
+     "Largest accepted second-TSA response in bytes."},
+
     {"consult", "url", T_STR, F(consult.url), 0, 0, "",
      "TimeStampConsult endpoint; empty means general.environment's: " SIM_BASE "/TimestampConsult/v2 (simulator), " ACPT_BASE "/TimestampConsult/v2 (acceptance), " PROD_BASE "/TimestampConsult/v2 (production)."},
     {"consult", "timezone", T_STR, F(consult.timezone), 0, 0, "Europe/Brussels",
@@ -444,6 +471,32 @@ static void derive(char **field, const char *base, const char *name)
     *field = p;
 }
 
+/* [tsa2]: off unless url is set; then it needs its own trust anchors (trusting eHealth's TSA
+ * roots for the second TSA would defeat its independence). */
+static int finish_tsa2(struct tsb_config *cfg)
+{
+    const char *url = cfg->tsa2.url;
+    if (url[0] == '\0')
+        return 0;
+    if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+        return tsb_err(TSB_ECONFIG, "tsa2.url %s: must start with http:// or https://", url);
+    if (cfg->tsa2.trust_anchors[0] == '\0')
+        return tsb_err(TSB_ECONFIG, "tsa2.url is set but tsa2.trust_anchors is empty: name the "
+                                    "PEM roots of the second TSA");
+    if (cfg->tsa2.credentials_file[0] != '\0' && strncmp(url, "http://", 7) == 0)
+        return tsb_err(TSB_ECONFIG, "tsa2.credentials_file with an http:// tsa2.url would send "
+                                    "the password in clear: use https://");
+    if (cfg->tsa2.retry_min_ms > cfg->tsa2.retry_max_ms)
+        return tsb_err(TSB_ECONFIG,
+                       "tsa2.retry_min_ms (%" PRId64 ") exceeds tsa2.retry_max_ms (%" PRId64 ")",
+                       cfg->tsa2.retry_min_ms, cfg->tsa2.retry_max_ms);
+    if (cfg->tsa2.ca_file[0] == '\0') {
+        free(cfg->tsa2.ca_file);
+        cfg->tsa2.ca_file = tsb_strdup(cfg->tsa.ca_file);
+    }
+    return 0;
+}
+
 int tsb_config_finish(struct tsb_config *cfg)
 {
     if (cfg->general.state_dir[0] == '\0')
@@ -458,6 +511,9 @@ int tsb_config_finish(struct tsb_config *cfg)
         derive(&cfg->tsa.keystore_password_file, sd, "pki/hospital.pass");
     derive(&cfg->tsa.url, env_bases[cfg->general.environment], "TimestampAuthority/v2");
     derive(&cfg->consult.url, env_bases[cfg->general.environment], "TimestampConsult/v2");
+    int r = finish_tsa2(cfg);
+    if (r != 0)
+        return r;
     if (cfg->general.environment == TSB_ENV_SIMULATOR && cfg->general.id_hospital[0] == '\0') {
         free(cfg->general.id_hospital);
         cfg->general.id_hospital = tsb_strdup(TSB_DEMO_ID_HOSPITAL);

@@ -104,6 +104,21 @@ struct tsb_config {
         char *capture_dir;
     } tsa;
     struct {
+        char *url; /* "" = off */
+        char *ca_file;
+        char *trust_anchors;
+        char *tsa_certs;
+        char *policy_oids;
+        char *credentials_file; /* "user:password" on its first line, "" = none */
+        int64_t connect_timeout_ms;
+        int64_t timeout_ms;
+        int64_t retry_min_ms;
+        int64_t retry_max_ms;
+        int64_t min_interval_ms; /* between two requests: bounds the backlog's rate */
+        int64_t alarm_s;
+        int64_t max_response;
+    } tsa2;
+    struct {
         char *url;
         char *timezone;
     } consult;

@@ -214,6 +214,132 @@ static int chain_steps(struct tsb_buf *o, int step, const struct tsb_audit_bag *
     return r;
 }
 
+static void remove_in(const char *dir, const char *name);
+
+/* ---- second tokens ([tsa2]) ---------------------------------------------------------------- */
+
+static int readme_tsa2_files(struct tsb_buf *o, const struct tsb_evidence_bag *b, size_t nb)
+{
+    int r = 0;
+    bool any = false;
+    for (size_t i = 0; i < nb; i++) {
+        if (b[i].tsa2.token == NULL)
+            continue;
+        long long s = (long long)b[i].b.seq;
+        char f1[40], f2[40];
+        snprintf(f1, sizeof(f1), "tsa2-token-%lld.der", s);
+        snprintf(f2, sizeof(f2), "tsa2-chain-%lld.pem", s);
+        r |= tsb_buf_appendf(o,
+                             "  %-17s a second, independent RFC 3161 token for bag %lld\n"
+                             "  %-17s the second TSA's certificates that signed it\n",
+                             f1, s, f2);
+        any = true;
+    }
+    if (any)
+        r |= tsb_buf_append_str(o, "  tsa2-anchor.pem   the second TSA's trust anchor\n");
+    return r;
+}
+
+/* One step per second token: stock openssl ts -verify against the second TSA's anchor. The
+ * anchor in the package is what tsbag verified with; an auditor takes it from that TSA. */
+static int readme_tsa2_steps(struct tsb_buf *o, const struct tsb_evidence_bag *b, size_t nb,
+                             const char *zone, int *step)
+{
+    int r = 0;
+    for (size_t i = 0; i < nb; i++) {
+        const struct tsb_evidence_tsa2 *t = &b[i].tsa2;
+        if (t->token == NULL)
+            continue;
+        long long s = (long long)b[i].b.seq, at = (long long)(t->gen_time_ms / 1000);
+        char when_s[200];
+        when(t->gen_time_ms, zone, when_s, sizeof(when_s));
+        r |= tsb_buf_appendf(
+            o,
+            "\nStep %d - the second, independent timestamp of bag %lld\n"
+            "----------------------------------------------------------\n"
+            "Besides eHealth's token, bag %lld was stamped by a second timestamp authority chosen\n"
+            "by the hospital (%s, serial %s, at %s). It is further\nevidence, not a "
+            "replacement for eHealth's. Take that authority's root certificate\nfrom its "
+            "operator (or compare it with tsa2-anchor.pem), then:\n\n"
+            "    $ openssl ts -verify -data bag-%lld.xml -in tsa2-token-%lld.der -token_in "
+            "-CAfile tsa2-anchor.pem -untrusted tsa2-chain-%lld.pem -attime %lld\n\n"
+            "It must print \"Verification: OK\": the second authority signed the SHA-256 of the\n"
+            "same bag bytes at that time.\n",
+            (*step)++, s, s, t->subject, t->serial, when_s, s, s, s, at);
+    }
+    return r;
+}
+
+/* Writes the second token and chain of g (if any) into dir, and adds the chain's anchor. */
+static int write_tsa2(const char *dir, const struct tsb_evidence_bag *g, struct tsb_buf *anchors)
+{
+    char name[64];
+    size_t as, al;
+    int r;
+    const struct tsb_evidence_tsa2 *t = &g->tsa2;
+    if (t->token == NULL)
+        return 0;
+    if (!last_pem(t->chain_file, t->chain_file_len, &as, &al))
+        return tsb_err(TSB_EINVAL, "bag %lld: no verified chain for its second token",
+                       (long long)g->b.seq);
+    snprintf(name, sizeof(name), "tsa2-token-%lld.der", (long long)g->b.seq);
+    if ((r = write_file(dir, name, t->token, t->token_len)) != 0)
+        return r;
+    snprintf(name, sizeof(name), "tsa2-chain-%lld.pem", (long long)g->b.seq);
+    if ((r = write_file(dir, name, t->chain_file, t->chain_file_len)) != 0)
+        return r;
+    if (anchors->len == 0 || memmem(anchors->p, anchors->len, t->chain_file + as, al) == NULL)
+        if ((r = tsb_buf_append(anchors, t->chain_file + as, al)) != 0 ||
+            (r = tsb_buf_append(anchors, "\n", 1)) != 0)
+            return r;
+    return 0;
+}
+
+static void remove_tsa2(const char *dir, int64_t seq)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "tsa2-token-%lld.der", (long long)seq);
+    remove_in(dir, name);
+    snprintf(name, sizeof(name), "tsa2-chain-%lld.pem", (long long)seq);
+    remove_in(dir, name);
+}
+
+/* Reads tsa2-token-<seq>.der and tsa2-chain-<seq>.pem when the package has them. */
+static int load_tsa2(const char *dir, int64_t seq, struct tsb_evidence_tsa2 *t)
+{
+    char name[64], path[PATH_MAX];
+    struct tsb_buf token, chain;
+    struct stat st;
+    int r;
+    memset(t, 0, sizeof(*t));
+    snprintf(name, sizeof(name), "tsa2-token-%lld.der", (long long)seq);
+    if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path) ||
+        stat(path, &st) != 0)
+        return 0; /* no second token for this bag */
+    if ((r = read_file(dir, name, MAX_SMALL, &token)) != 0)
+        return r;
+    snprintf(name, sizeof(name), "tsa2-chain-%lld.pem", (long long)seq);
+    if ((r = read_file(dir, name, MAX_SMALL, &chain)) != 0) {
+        tsb_buf_cleanup(&token);
+        return r;
+    }
+    t->token = tsb_buf_take(&token, &t->token_len);
+    t->chain_file = tsb_buf_take(&chain, &t->chain_file_len);
+    if (t->token == NULL)
+        t->token = tsb_calloc(1, 1);
+    if (t->chain_file == NULL)
+        t->chain_file = tsb_calloc(1, 1);
+    return 0;
+}
+
+const struct tsb_evidence_tsa2 *tsb_evidence_tsa2_get(const struct tsb_evidence *ev, int64_t seq)
+{
+    for (size_t i = 0; i < ev->nb; i++)
+        if (ev->bags[i].seq == seq)
+            return ev->tsa2[i].token != NULL ? &ev->tsa2[i] : NULL;
+    return NULL;
+}
+
 static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t ne,
                   const struct tsb_evidence_bag *b, size_t nb, const struct tsb_audit_bag *range,
                   size_t nr, const char *anchors, size_t alen, const char *zone)
@@ -258,8 +384,9 @@ static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t 
         r |= tsb_buf_appendf(o, "  %-17s the bags %lld to %lld whose links are checked below\n",
                              TSB_EVIDENCE_CHAIN, (long long)range[0].seq,
                              (long long)range[nr - 1].seq);
-    r |= tsb_buf_append_str(o, "  tsa-anchor.pem    the trust anchor those chains end at\n\n"
-                               "Entries\n"
+    r |= tsb_buf_append_str(o, "  tsa-anchor.pem    the trust anchor those chains end at\n");
+    r |= readme_tsa2_files(o, b, nb);
+    r |= tsb_buf_append_str(o, "\nEntries\n"
                                "-------\n");
     for (size_t i = 0; i < ne; i++) {
         const struct tsb_evidence_bag *bg = find_bag(b, nb, e[i].seq);
@@ -378,6 +505,7 @@ static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t 
     }
     if (nr > 1)
         r |= chain_steps(o, step++, range, nr);
+    r |= readme_tsa2_steps(o, b, nb, zone, &step);
     r |= tsb_buf_append_str(
         o, "\nIf every step printed what it must, each document listed above existed, unchanged,\n"
            "at the stamp time shown: the eHealth timestamp authority signed a bag that lists its\n"
@@ -404,11 +532,12 @@ int tsb_evidence_write_range(const char *dir, const struct tsb_evidence_entry *e
 {
     int r = TSB_EINTERNAL;
     char tmp[PATH_MAX], name[64];
-    struct tsb_buf anchors, txt;
+    struct tsb_buf anchors, anchors2, txt;
     bool made = false;
     struct stat st;
 
     tsb_buf_init(&anchors, MAX_SMALL);
+    tsb_buf_init(&anchors2, MAX_SMALL);
     tsb_buf_init(&txt, MAX_README);
     if (ne == 0 || nb == 0) {
         r = tsb_err(TSB_EINVAL, "an evidence package needs at least one entry");
@@ -462,6 +591,8 @@ int tsb_evidence_write_range(const char *dir, const struct tsb_evidence_entry *e
                 (r = tsb_buf_append(&anchors, "\n", 1)) != 0)
                 goto out;
         }
+        if ((r = write_tsa2(tmp, &b[i], &anchors2)) != 0)
+            goto out;
     }
     if ((r = write_file(tmp, TSB_EVIDENCE_ANCHOR, anchors.p, anchors.len)) != 0)
         goto out;
@@ -478,6 +609,9 @@ int tsb_evidence_write_range(const char *dir, const struct tsb_evidence_entry *e
             goto out;
         tsb_buf_reset(&txt);
     }
+    if (anchors2.len > 0 &&
+        (r = write_file(tmp, TSB_EVIDENCE_TSA2_ANCHOR, anchors2.p, anchors2.len)) != 0)
+        goto out;
     r = tsb_buf_append_str(&txt,
                            "# tsbag evidence package, format 1\n"
                            "# SHA-256 (hex)                                                   "
@@ -510,6 +644,7 @@ out:
             remove_in(tmp, name);
             snprintf(name, sizeof(name), "chain-%lld.pem", q);
             remove_in(tmp, name);
+            remove_tsa2(tmp, q);
         }
         for (size_t i = 0; i < nr; i++) {
             snprintf(name, sizeof(name), "bag-%lld.xml", (long long)range[i].seq);
@@ -517,11 +652,13 @@ out:
         }
         remove_in(tmp, TSB_EVIDENCE_CHAIN);
         remove_in(tmp, TSB_EVIDENCE_ANCHOR);
+        remove_in(tmp, TSB_EVIDENCE_TSA2_ANCHOR);
         remove_in(tmp, TSB_EVIDENCE_ENTRIES);
         remove_in(tmp, TSB_EVIDENCE_README);
         rmdir(tmp);
     }
     tsb_buf_cleanup(&anchors);
+    tsb_buf_cleanup(&anchors2);
     tsb_buf_cleanup(&txt);
     return r;
 }
@@ -534,12 +671,15 @@ void tsb_evidence_free(struct tsb_evidence *ev)
         free((void *)ev->bags[i].bytes);
         free((void *)ev->bags[i].token);
         free((void *)ev->bags[i].chain_file);
+        free((void *)ev->tsa2[i].token);
+        free((void *)ev->tsa2[i].chain_file);
     }
     for (size_t i = 0; i < ev->nr; i++)
         free(ev->range[i].bytes);
     free(ev->range);
     free(ev->digests);
     free(ev->bags);
+    free(ev->tsa2);
     free(ev->entries);
     free(ev);
 }
@@ -707,10 +847,14 @@ int tsb_evidence_read(const char *dir, struct tsb_evidence **out)
             if (ev->nb == cap_b) {
                 cap_b = cap_b ? 2 * cap_b : 4;
                 ev->bags = tsb_realloc(ev->bags, cap_b * sizeof(*ev->bags));
+                ev->tsa2 = tsb_realloc(ev->tsa2, cap_b * sizeof(*ev->tsa2));
             }
+            memset(&ev->tsa2[ev->nb], 0, sizeof(ev->tsa2[ev->nb]));
             if ((r = load_bag(dir, seq, &ev->bags[ev->nb])) != 0)
                 goto out;
             ev->nb++;
+            if ((r = load_tsa2(dir, seq, &ev->tsa2[ev->nb - 1])) != 0)
+                goto out;
         }
     }
     if (ev->ne == 0) {

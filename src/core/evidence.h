@@ -28,6 +28,20 @@ struct tsb_evidence_entry {
     int64_t seq;
 };
 
+#define TSB_EVIDENCE_TSA2_ANCHOR "tsa2-anchor.pem"
+
+/* A bag's second token ([tsa2]) in a package: tsa2-token-<seq>.der and tsa2-chain-<seq>.pem
+ * (the chain it verified with, signer first); token NULL when the package has none for it. */
+struct tsb_evidence_tsa2 {
+    const uint8_t *token;
+    size_t token_len;
+    const uint8_t *chain_file;
+    size_t chain_file_len;
+    int64_t gen_time_ms;
+    char serial[80];
+    char subject[256];
+};
+
 /* One bag of a package: bytes, token and chain; the rest feeds the README. */
 struct tsb_evidence_bag {
     struct tsb_audit_bag b; /* chain_file holds the verified chain (PEM, signer first) */
@@ -37,11 +51,13 @@ struct tsb_evidence_bag {
     char policy[80];      /* TSTInfo.policy OID */
     char imprint_alg[80]; /* "SHA-256", "SHA-384" or "SHA-512" */
     bool pss_rsa_key;     /* the README checks the signature with openssl cms, not openssl ts */
+    struct tsb_evidence_tsa2 tsa2; /* the second token, if any (borrowed) */
 };
 
 /* Writes a package folder at dir (which must not exist): bag-<seq>.xml, token-<seq>.der,
- * chain-<seq>.pem per bag, tsa-anchor.pem, entries.txt and README.txt. Every entry's seq must be
- * one of the bags. zone names the local time zone shown next to UTC (Europe/Brussels). */
+ * chain-<seq>.pem per bag (and tsa2-token-<seq>.der, tsa2-chain-<seq>.pem for a bag with a second
+ * token, with tsa2-anchor.pem), tsa-anchor.pem, entries.txt and README.txt. Every entry's seq must
+ * be one of the bags. zone names the local time zone shown next to UTC (Europe/Brussels). */
 int tsb_evidence_write(const char *dir, const struct tsb_evidence_entry *e, size_t ne,
                        const struct tsb_evidence_bag *b, size_t nb, const char *zone);
 
@@ -71,6 +87,7 @@ struct tsb_evidence {
     uint8_t (*digests)[TSB_SHA256_LEN]; /* SHA-256 of bags[i]'s bytes */
     struct tsb_evidence_link *range;    /* bag-chain.txt, ascending; NULL if none */
     size_t nr;
+    struct tsb_evidence_tsa2 *tsa2; /* parallel to bags; owns token, chain_file */
 };
 
 /* Reads the package at dir. TSB_EFORMAT or TSB_EIO name the file and line at fault. */
@@ -82,6 +99,8 @@ void tsb_evidence_free(struct tsb_evidence *ev);
  * SequenceNumber where the chain breaks. */
 int tsb_evidence_check_range(const struct tsb_evidence *ev, size_t *links, char *why, size_t len);
 
+/* The second token of bag seq in ev, or NULL when the package has none. */
+const struct tsb_evidence_tsa2 *tsb_evidence_tsa2_get(const struct tsb_evidence *ev, int64_t seq);
 /* The bag seq of ev, or NULL. */
 const struct tsb_audit_bag *tsb_evidence_bag_get(const struct tsb_evidence *ev, int64_t seq);
 

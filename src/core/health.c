@@ -62,6 +62,13 @@ enum tsb_health tsb_health_decide(const struct tsb_health_in *in, char *reason, 
             "the oldest unstamped entry is %" PRId64 " s old (sealer.unstamped_alarm_s %" PRId64
             " s)",
             age / 1000, in->unstamped_alarm_s);
+    int64_t missing = in->now_ms - in->tsa2_oldest_missing_ms;
+    if (in->tsa2_alarm_s > 0 && in->tsa2_oldest_missing_ms != 0 &&
+        missing > in->tsa2_alarm_s * 1000)
+        add(&v, TSB_HEALTH_DEGRADED,
+            "%" PRId64 " bag(s) without a second token, the oldest sealed %" PRId64
+            " s ago (tsa2.alarm_s %" PRId64 " s)",
+            in->tsa2_missing_bags, missing / 1000, in->tsa2_alarm_s);
     if (in->keystore_not_after_ms != 0) {
         int64_t left = in->keystore_not_after_ms - in->now_ms;
         char when[TSB_TIME_STR_MAX];

@@ -66,23 +66,26 @@ static int read_password(const struct tsb_keystore_source *src, char *pass)
     if (src->password_file == NULL || src->password_file[0] == '\0')
         return tsb_err(TSB_ECONFIG, "no keystore password source: set tsa.keystore_password_file "
                                     "or tsa.keystore_password_env");
-    FILE *f = fopen(src->password_file, "r");
+    return tsb_secret_file_read(src->password_file, "keystore password file", pass, PASS_MAX);
+}
+
+int tsb_secret_file_read(const char *path, const char *what, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
     if (f == NULL)
-        return tsb_err(TSB_ECONFIG, "cannot open keystore password file %s: %s", src->password_file,
-                       strerror(errno));
-    /* unbuffered: the password must not linger in a stdio buffer we cannot wipe */
+        return tsb_err(TSB_ECONFIG, "cannot open %s %s: %s", what, path, strerror(errno));
+    /* unbuffered: the secret must not linger in a stdio buffer we cannot wipe */
     setvbuf(f, NULL, _IONBF, 0);
     int r = 0;
-    if (fgets(pass, PASS_MAX, f) == NULL) {
-        pass[0] = '\0'; /* an empty file is an empty password */
+    if (fgets(out, (int)cap, f) == NULL) {
+        out[0] = '\0'; /* an empty file is an empty secret */
     } else {
-        size_t n = strlen(pass);
-        if (n == PASS_MAX - 1 && pass[n - 1] != '\n' && !feof(f))
-            r = tsb_err(TSB_ECONFIG,
-                        "keystore password file %s: first line is longer than %d bytes",
-                        src->password_file, PASS_MAX - 2);
-        while (n > 0 && (pass[n - 1] == '\n' || pass[n - 1] == '\r'))
-            pass[--n] = '\0';
+        size_t n = strlen(out);
+        if (n == cap - 1 && out[n - 1] != '\n' && !feof(f))
+            r = tsb_err(TSB_ECONFIG, "%s %s: first line is longer than %zu bytes", what, path,
+                        cap - 2);
+        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+            out[--n] = '\0';
     }
     fclose(f);
     return r;
@@ -395,9 +398,7 @@ out:
     return r;
 }
 
-/* One file of the keystore: 0 when only its owner may access it (or it is missing: the loader
- * names that), else a warning or, with refuse, TSB_ECONFIG. */
-static int check_private(const char *what, const char *path, bool refuse)
+int tsb_secret_file_check(const char *what, const char *path, const char *exposes, bool refuse)
 {
     struct stat st;
     if (path == NULL || path[0] == '\0' || stat(path, &st) != 0)
@@ -408,8 +409,8 @@ static int check_private(const char *what, const char *path, bool refuse)
     char msg[512];
     snprintf(msg, sizeof(msg),
              "%s %s is accessible by group or others (mode %04o): whoever can read it can copy "
-             "the hospital's eHealth key; chmod 0600 it, owned by the user tsbagd runs as",
-             what, path, (unsigned)(st.st_mode & 07777));
+             "%s; chmod 0600 it, owned by the user tsbagd runs as",
+             what, path, (unsigned)(st.st_mode & 07777), exposes);
     if (refuse)
         return tsb_err(TSB_ECONFIG, "%s (tsa.keystore_permissions=refuse)", msg);
     tsb_warn("keystore: %s", msg);
@@ -418,9 +419,10 @@ static int check_private(const char *what, const char *path, bool refuse)
 
 int tsb_keystore_check_private(const struct tsb_keystore_source *src, bool refuse)
 {
-    int r = check_private("keystore", src->path, refuse);
+    static const char key[] = "the hospital's eHealth key";
+    int r = tsb_secret_file_check("keystore", src->path, key, refuse);
     if (r == 0 && (src->password_env == NULL || src->password_env[0] == '\0'))
-        r = check_private("keystore password file", src->password_file, refuse);
+        r = tsb_secret_file_check("keystore password file", src->password_file, key, refuse);
     return r;
 }
 

@@ -37,6 +37,14 @@ void tsb_keystore_free(struct tsb_keystore *ks);
  * the password file: a file open to group or others is logged as a warning (returns 0) or, with
  * refuse, returns TSB_ECONFIG naming it. A missing file is left to tsb_keystore_load. */
 int tsb_keystore_check_private(const struct tsb_keystore_source *src, bool refuse);
+/* One secret file (what names its role in messages, exposes what a reader could copy): a file
+ * open to group or others is logged as a warning (returns 0) or, with refuse, TSB_ECONFIG. A
+ * missing file returns 0 (its reader names it). Also used for tsa2.credentials_file. */
+int tsb_secret_file_check(const char *what, const char *path, const char *exposes, bool refuse);
+/* Reads the first line of a secret file (line end removed) into out[cap], unbuffered so that no
+ * copy stays in stdio; the caller wipes out. TSB_ECONFIG names the file (what) when it cannot be
+ * opened or its first line does not fit. */
+int tsb_secret_file_read(const char *path, const char *what, char *out, size_t cap);
 /* Wipes the bytes of the environment variable name (NAME=value) and removes it, so that neither
  * a child process nor /proc/<pid>/environ shows the password once it has been read. NULL or ""
  * does nothing. */

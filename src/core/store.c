@@ -87,6 +87,10 @@ enum stmt_id {
     ST_OLDEST_GEN_TIME,
     ST_ENTRIES_BY_HASH_SCAN,
     ST_RUN_LAST,
+    ST_TSA2_INSERT,
+    ST_TSA2_GET,
+    ST_TSA2_NEXT,
+    ST_TSA2_BACKLOG,
     ST_N
 };
 
@@ -104,6 +108,8 @@ enum stmt_id {
 #define APPEND_ROWS16 APPEND_ROWS4 ", " APPEND_ROWS4 ", " APPEND_ROWS4 ", " APPEND_ROWS4
 #define APPEND_ROWS64 APPEND_ROWS16 ", " APPEND_ROWS16 ", " APPEND_ROWS16 ", " APPEND_ROWS16
 #define APPEND_PARAMS 6 /* bound per row */
+#define TSA2_COLS                                                                                  \
+    "seq, url, tsa_serial, gen_time_ms, policy, tsa_subject, nonce, stamped_ms, imprint, token"
 
 static const char *const stmt_sql[ST_N] = {
     [ST_BEGIN_WRITE] = "BEGIN IMMEDIATE",
@@ -120,7 +126,7 @@ static const char *const stmt_sql[ST_N] = {
     [ST_APPEND_16] = APPEND_SQL(APPEND_ROWS16),
     [ST_APPEND_64] = APPEND_SQL(APPEND_ROWS64),
     [ST_ENTRY_BY_REF] = "SELECT " ENTRY_COLS " FROM entries WHERE ref = ?1",
-    /* the digest index covers every entry (schema 0008) and holds the Ref: no sorter */
+    /* the digest index covers every entry (schema 0009) and holds the Ref: no sorter */
     [ST_ENTRIES_BY_HASH] = "SELECT " ENTRY_COLS " FROM entries WHERE hash = ?1 ORDER BY ref",
     /* Ref order without a sorter holding a whole period of rows: bound the Ref range through
      * the (covering) received index, then walk the table by Ref and filter */
@@ -205,6 +211,16 @@ static const char *const stmt_sql[ST_N] = {
     [ST_ENTRIES_BY_HASH_SCAN] = "SELECT " ENTRY_COLS " FROM entries NOT INDEXED WHERE hash = ?1 "
                                 "ORDER BY ref",
     [ST_RUN_LAST] = "SELECT id, finished_ms, result FROM reconcile_runs ORDER BY id DESC LIMIT 1",
+    [ST_TSA2_INSERT] = "INSERT INTO tsa2_tokens (seq, url, tsa_serial, gen_time_ms, policy, "
+                       "tsa_subject, nonce, stamped_ms, imprint, token) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [ST_TSA2_GET] = "SELECT " TSA2_COLS " FROM tsa2_tokens WHERE seq = ?1",
+    /* bags in seq order, one primary-key probe of tsa2_tokens each, stopping at the first
+     * without a second token: the stamped prefix is walked (linear in the archive's bags) */
+    [ST_TSA2_NEXT] = "SELECT " BAG_COLS " FROM bags b WHERE NOT EXISTS "
+                     "(SELECT 1 FROM tsa2_tokens t WHERE t.seq = b.seq) ORDER BY seq LIMIT 1",
+    [ST_TSA2_BACKLOG] = "SELECT count(*), min(seq), min(sealed_ms) FROM bags b WHERE NOT EXISTS "
+                        "(SELECT 1 FROM tsa2_tokens t WHERE t.seq = b.seq)",
 };
 
 struct tsb_store {
@@ -746,7 +762,7 @@ static int count_entries(struct tsb_store *s, int64_t n)
     int rc = sqlite3_step(st);
     r = rc == SQLITE_DONE ? 0 : fail(s, rc, true, "counting journal entries");
     if (r == 0 && sqlite3_changes(s->db) != 1)
-        r = tsb_err(TSB_ESTORE, "archive %s has no counters row (schema 0008)", s->path);
+        r = tsb_err(TSB_ESTORE, "archive %s has no counters row (schema 0009)", s->path);
     stmt_done(st);
     return r;
 }
@@ -852,7 +868,7 @@ static int entry_from_row(sqlite3_stmt *st, struct tsb_entry_rec *e)
 }
 
 /* The bag whose Ref range was found last, so that a walk in Ref order probes bags_range once
- * per bag rather than once per entry. Ranges are immutable and never overlap (schema 0008), so a
+ * per bag rather than once per entry. Ranges are immutable and never overlap (schema 0009), so a
  * Ref inside a remembered range stays in that bag for ever. */
 struct bag_range {
     int64_t seq, first, last, count; /* seq 0: nothing remembered */
@@ -1257,7 +1273,7 @@ static int staged_start(struct tsb_store *s, int64_t *start, int64_t *limit)
     if (r != 0)
         return r;
     if (!found)
-        return tsb_err(TSB_ESTORE, "archive %s has no counters row (schema 0008)", s->path);
+        return tsb_err(TSB_ESTORE, "archive %s has no counters row (schema 0009)", s->path);
     int64_t after = v[2];
     for (;;) {
         if ((r = query_ints(s, ST_ENTRY_ABOVE, 1, after, 0, &ref, 1, &found,
@@ -1758,7 +1774,7 @@ int tsb_store_stats(struct tsb_store *s, struct tsb_store_stats *out)
     if ((r = query_ints(s, ST_COUNTERS, 0, 0, 0, v, 8, &found, "reading archive counters")) != 0)
         goto out;
     if (!found) {
-        r = tsb_err(TSB_ESTORE, "archive %s has no counters row (schema 0008)", s->path);
+        r = tsb_err(TSB_ESTORE, "archive %s has no counters row (schema 0009)", s->path);
         goto out;
     }
     t.entries = v[0];
@@ -1844,7 +1860,7 @@ int tsb_store_bag_insert_recovered(struct tsb_store *s, const struct tsb_recover
         if (rb->entries[i].ref < 1)
             return tsb_err(TSB_EINVAL, "store: recovered bag %lld has Ref %lld", (long long)rb->seq,
                            (long long)rb->entries[i].ref);
-        /* a bag is a Ref range in Ref order: positions are derived from it (schema 0008) */
+        /* a bag is a Ref range in Ref order: positions are derived from it (schema 0009) */
         if (i > 0 && rb->entries[i].ref <= rb->entries[i - 1].ref)
             return tsb_err(TSB_ECONFLICT,
                            "recovered bag %lld lists Ref %lld after Ref %lld: not in increasing "
@@ -2390,5 +2406,132 @@ out:
     }
     free(tmp);
     free(dir);
+    return r;
+}
+
+/* ---- second timestamps (schema 0009) ------------------------------------------------------ */
+
+int tsb_store_tsa2_add(struct tsb_store *s, const struct tsb_tsa2_stamp *sp, int64_t now_ms)
+{
+    int r = TSB_EINTERNAL;
+    sqlite3_stmt *st = NULL;
+    if (sp == NULL || sp->token == NULL || sp->token_len == 0 || sp->token_len > INT_MAX ||
+        sp->url == NULL || sp->url[0] == '\0' || !decimal(sp->tsa_serial) || sp->nonce == NULL ||
+        sp->nonce[0] == '\0')
+        return tsb_err(TSB_EINVAL,
+                       "store: second token of bag %lld lacks a token, a URL, a nonce or a "
+                       "decimal TSA serial",
+                       sp ? (long long)sp->seq : 0LL);
+    if ((r = tx_begin_write(s, "recording a second token")) != 0)
+        return r;
+    if ((r = stmt(s, ST_TSA2_GET, &st)) != 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, sp->seq);
+    int rc = sqlite3_step(st);
+    stmt_done(st);
+    st = NULL;
+    if (rc == SQLITE_ROW) {
+        r = tsb_err(TSB_ECONFLICT, "bag %lld already has a second token", (long long)sp->seq);
+        goto out;
+    }
+    if (rc != SQLITE_DONE) {
+        r = fail(s, rc, true, "reading a second token");
+        goto out;
+    }
+    if ((r = stmt(s, ST_TSA2_INSERT, &st)) != 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, sp->seq);
+    sqlite3_bind_text(st, 2, sp->url, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, sp->tsa_serial, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, sp->gen_time_ms);
+    sqlite3_bind_text(st, 5, sp->policy ? sp->policy : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, sp->tsa_subject ? sp->tsa_subject : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, sp->nonce, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, now_ms);
+    sqlite3_bind_blob(st, 9, sp->imprint, TSB_SHA256_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 10, sp->token, (int)sp->token_len, SQLITE_STATIC);
+    if ((r = step_write(s, st, "recording a second token")) != 0)
+        goto out;
+    r = tx_commit(s, true, "committing a second token");
+out:
+    if (r != 0)
+        tx_rollback(s);
+    return r;
+}
+
+void tsb_tsa2_rec_cleanup(struct tsb_tsa2_rec *t)
+{
+    free(t->url);
+    free(t->tsa_serial);
+    free(t->policy);
+    free(t->tsa_subject);
+    free(t->nonce);
+    free(t->token);
+    memset(t, 0, sizeof(*t));
+}
+
+int tsb_store_tsa2_get(struct tsb_store *s, int64_t seq, struct tsb_tsa2_rec *out)
+{
+    sqlite3_stmt *st = NULL;
+    struct tsb_tsa2_rec t = {0};
+    int r = stmt(s, ST_TSA2_GET, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, seq);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if ((r = col_digest(st, 8, t.imprint)) == 0) {
+            t.seq = sqlite3_column_int64(st, 0);
+            t.url = col_strdup(st, 1);
+            t.tsa_serial = col_strdup(st, 2);
+            t.gen_time_ms = sqlite3_column_int64(st, 3);
+            t.policy = col_strdup(st, 4);
+            t.tsa_subject = col_strdup(st, 5);
+            t.nonce = col_strdup(st, 6);
+            t.stamped_ms = sqlite3_column_int64(st, 7);
+            t.token = col_blobdup(st, 9, &t.token_len);
+            *out = t;
+        }
+    } else if (rc == SQLITE_DONE) {
+        r = tsb_err(TSB_ENOTFOUND, "bag %lld has no second token", (long long)seq);
+    } else {
+        r = fail(s, rc, false, "reading a second token");
+    }
+    stmt_done(st);
+    return r;
+}
+
+int tsb_store_tsa2_next(struct tsb_store *s, struct tsb_bag_rec *out)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_TSA2_NEXT, &st);
+    if (r != 0)
+        return r;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        r = bag_from_row(st, out);
+    else if (rc == SQLITE_DONE)
+        r = tsb_err(TSB_ENOTFOUND, "every bag has a second token");
+    else
+        r = fail(s, rc, false, "reading the next bag without a second token");
+    stmt_done(st);
+    return r;
+}
+
+int tsb_store_tsa2_backlog(struct tsb_store *s, struct tsb_tsa2_backlog *out)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_TSA2_BACKLOG, &st);
+    if (r != 0)
+        return r;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->bags = sqlite3_column_int64(st, 0);
+        out->oldest_seq = col_int_or_zero(st, 1);
+        out->oldest_sealed_ms = col_int_or_zero(st, 2);
+    } else {
+        r = fail(s, rc, false, "reading the second TSA's backlog");
+    }
+    stmt_done(st);
     return r;
 }

@@ -86,7 +86,7 @@ struct tsb_entry_rec {
     int64_t received_ms;
     uint8_t *content; /* NULL if not stored */
     size_t content_len;
-    int64_t bag_seq;  /* 0 while staged: the bag whose Ref range holds ref (schema 0008) */
+    int64_t bag_seq;  /* 0 while staged: the bag whose Ref range holds ref (schema 0009) */
     int64_t position; /* 0-based rank of ref inside that range; -1 while staged */
 };
 void tsb_entry_rec_cleanup(struct tsb_entry_rec *e);
@@ -325,6 +325,48 @@ struct tsb_run_last {
 };
 int tsb_store_run_last(struct tsb_store *s, struct tsb_run_last *out);
 
+/* ---- second timestamps (schema 0009) ---------------------------------------------------- */
+
+/* A second RFC 3161 token over a bag ([tsa2]), already verified by the caller. */
+struct tsb_tsa2_stamp {
+    int64_t seq;
+    const char *url;        /* the TSA that issued it */
+    const char *tsa_serial; /* decimal TSTInfo.serialNumber */
+    int64_t gen_time_ms;
+    const char *policy;              /* TSTInfo.policy OID */
+    const char *tsa_subject;         /* signer certificate subject */
+    const char *nonce;               /* the request's nonce, lowercase hex */
+    uint8_t imprint[TSB_SHA256_LEN]; /* the messageImprint: must be the bag's digest */
+    const uint8_t *token;            /* DER */
+    size_t token_len;
+};
+/* Archives a second token (append-only table). TSB_ECONFLICT when the bag already has one, the
+ * schema's trigger (TSB_ESTORE) when the imprint is not the bag's digest or the bag is absent. */
+int tsb_store_tsa2_add(struct tsb_store *s, const struct tsb_tsa2_stamp *st, int64_t now_ms);
+
+struct tsb_tsa2_rec {
+    int64_t seq;
+    char *url, *tsa_serial, *policy, *tsa_subject, *nonce;
+    int64_t gen_time_ms, stamped_ms;
+    uint8_t imprint[TSB_SHA256_LEN];
+    uint8_t *token; /* DER */
+    size_t token_len;
+};
+void tsb_tsa2_rec_cleanup(struct tsb_tsa2_rec *t);
+/* Loads bag seq's second token; TSB_ENOTFOUND when it has none. */
+int tsb_store_tsa2_get(struct tsb_store *s, int64_t seq, struct tsb_tsa2_rec *out);
+/* Loads the bag (any state) with the lowest SequenceNumber that has no second token: the one the
+ * second TSA stamps next (backlog oldest first). TSB_ENOTFOUND when every bag has one. */
+int tsb_store_tsa2_next(struct tsb_store *s, struct tsb_bag_rec *out);
+
+struct tsb_tsa2_backlog {
+    int64_t bags;             /* bags without a second token */
+    int64_t oldest_seq;       /* the lowest of them, 0 when none */
+    int64_t oldest_sealed_ms; /* the earliest sealed_ms among them, 0 when none */
+};
+/* The second TSA's backlog (linear in the archive's bags: for status reads, not hot paths). */
+int tsb_store_tsa2_backlog(struct tsb_store *s, struct tsb_tsa2_backlog *out);
+
 /* ---- snapshots, integrity, WAL ------------------------------------------------------------ */
 
 /* Opens a read transaction whose snapshot every later read on this connection sees until
@@ -375,7 +417,7 @@ struct tsb_store_stats {
     int64_t last_stamped_ms; /* stamped_ms of the newest stamp, 0 if none */
     int64_t sealed_ref;      /* every entry up to this Ref is in a bag (0: none sealed yet) */
 };
-/* Every figure from one snapshot, from maintained counters and index probes (schema 0008): the
+/* Every figure from one snapshot, from maintained counters and index probes (schema 0009): the
  * cost does not grow with the archive. */
 int tsb_store_stats(struct tsb_store *s, struct tsb_store_stats *out);
 

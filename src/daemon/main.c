@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "sealer.h"
 #include "sender.h"
+#include "tsa2.h"
 #include "log.h"
 #include "mem.h"
 #include "reload.h"
@@ -48,6 +49,7 @@ struct daemon {
     struct tsb_ingest *ingest;
     struct tsb_sealer *sealer;
     struct tsb_sender *sender;
+    struct tsb_tsa2 *tsa2; /* the second TSA, NULL when tsa2.url is empty */
     uv_signal_t sigterm, sigint, sighup;
     struct tsb_reload_arg *args; /* -c and -s in command-line order, replayed by SIGHUP */
     size_t nargs;
@@ -100,12 +102,23 @@ static void writer_stopped(void *arg)
     close_signals(d);
 }
 
-/* Stop order: ingest, sealer, sender (their queued writer jobs complete), then the writer. */
+/* Stop order: ingest, sealer, sender, second TSA (their queued writer jobs complete), then the
+ * writer. */
+static void tsa2_stopped(void *arg)
+{
+    struct daemon *d = arg;
+    d->tsa2 = NULL;
+    tsb_writer_stop(d->writer, writer_stopped, d);
+}
+
 static void sender_stopped(void *arg)
 {
     struct daemon *d = arg;
     d->sender = NULL;
-    tsb_writer_stop(d->writer, writer_stopped, d);
+    if (d->tsa2 != NULL)
+        tsb_tsa2_stop(d->tsa2, tsa2_stopped, d);
+    else
+        tsa2_stopped(d);
 }
 
 static void sealer_stopped(void *arg)
@@ -438,8 +451,11 @@ int main(int argc, char **argv)
     if (!d.cfg.sealer.enabled) {
         tsb_info("tsbagd: sealer.enabled=false: ingest only, entries stay staged");
         tsb_metrics_refresh_start(&d.loop, d.writer); /* no sender publishes the snapshot */
-    } else if (tsb_sender_start(&d.loop, &d.cfg, d.writer, &d.sender) != 0 ||
-               tsb_sealer_start(&d.loop, &d.cfg, d.writer, d.sender, &d.sealer) != 0) {
+    }
+    if ((d.cfg.sealer.enabled &&
+         (tsb_sender_start(&d.loop, &d.cfg, d.writer, &d.sender) != 0 ||
+          tsb_sealer_start(&d.loop, &d.cfg, d.writer, d.sender, &d.sealer) != 0)) ||
+        (d.cfg.tsa2.url[0] != '\0' && tsb_tsa2_start(&d.loop, &d.cfg, d.writer, &d.tsa2) != 0)) {
         tsb_error("tsbagd: %s", tsb_err_detail());
         d.exit_code = EXIT_FAILURE;
         d.stopping = true;
@@ -451,6 +467,8 @@ int main(int argc, char **argv)
     tsb_keystore_forget_env(d.cfg.tsa.keystore_password_env);
     if (d.sealer != NULL)
         tsb_ingest_set_seal_hook(d.ingest, tsb_sealer_seal_hook, d.sealer);
+    if (d.sealer != NULL && d.tsa2 != NULL)
+        tsb_sealer_set_tsa2(d.sealer, d.tsa2);
     if (d.sender != NULL)
         tsb_ingest_set_sender_hooks(d.ingest, tsb_sender_retry, tsb_sender_refusing, d.sender);
     notify_ready();

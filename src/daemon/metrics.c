@@ -28,14 +28,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SOURCES_MAX  64
-#define REFRESH_MS   5000
-#define SCRAPE_MAX   (4 * 1024 * 1024)
-#define NBUCKETS     14
-#define TSA_OUTCOMES 4 /* stamped, then one per enum tsb_dss_class */
-#define PORT_FILE    "tsbagd.metrics.port"
-#define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-#define STAGES       3 /* pending, serving, refusing */
+#define SOURCES_MAX   64
+#define REFRESH_MS    5000
+#define SCRAPE_MAX    (4 * 1024 * 1024)
+#define NBUCKETS      14
+#define TSA_OUTCOMES  4 /* stamped, then one per enum tsb_dss_class */
+#define PORT_FILE     "tsbagd.metrics.port"
+#define CONTENT_TYPE  "text/plain; version=0.0.4; charset=utf-8"
+#define STAGES        3 /* pending, serving, refusing */
+#define TSA2_OUTCOMES 9
 
 /* Upper bounds in seconds: acknowledgements are milliseconds (a group commit), TSA requests
  * seconds (signing and verifying a bag, eHealth's latency). */
@@ -71,6 +72,9 @@ static struct {
     atomic_int nsrc; /* slots [0, nsrc) are filled: stored with release after the slot */
     atomic_uint_fast64_t nacks[TSB_NACK_LAST];
     atomic_uint_fast64_t tsa[TSA_OUTCOMES];
+    atomic_uint_fast64_t tsa2[TSA2_OUTCOMES];
+    /* [tsa2] backlog: written after each backlog read, read by scrapes (0 alarm_s: no tsa2) */
+    atomic_int_fast64_t tsa2_bags, tsa2_oldest_ms, tsa2_alarm_s;
     struct histogram ack, tsa_latency;
     atomic_uint conns[2][STAGES]; /* [tcp][stage] */
     atomic_int_fast64_t keystore_not_after_ms;
@@ -98,6 +102,8 @@ static struct {
 static const char *const listener_names[] = {"unix", "tcp", "tls"};
 static const char *const tsa_outcomes[TSA_OUTCOMES] = {"stamped", "transient", "rejected",
                                                        "definitive"};
+static const char *const tsa2_outcomes[TSA2_OUTCOMES] = {
+    "stamped", "transport", "http", "malformed", "refused", "nonce", "imprint", "token", "archive"};
 static const char *const stage_names[STAGES] = {"pending", "serving", "refusing"};
 
 static void add(atomic_uint_fast64_t *c)
@@ -173,6 +179,23 @@ void tsb_metrics_tsa_result(bool ok, enum tsb_dss_class kind)
 {
     size_t i = ok ? 0 : kind == TSB_DSS_TRANSIENT ? 1 : kind == TSB_DSS_SUSPECT ? 2 : 3;
     add(&m.tsa[i]);
+}
+
+void tsb_metrics_tsa2_result(const char *outcome)
+{
+    for (size_t i = 0; i < TSA2_OUTCOMES; i++)
+        if (strcmp(tsa2_outcomes[i], outcome) == 0) {
+            add(&m.tsa2[i]);
+            return;
+        }
+    tsb_error("metrics: unknown second-TSA outcome %s", outcome);
+}
+
+void tsb_metrics_tsa2_backlog(int64_t bags, int64_t oldest_sealed_ms, int64_t alarm_s)
+{
+    atomic_store_explicit(&m.tsa2_bags, bags, memory_order_relaxed);
+    atomic_store_explicit(&m.tsa2_oldest_ms, oldest_sealed_ms, memory_order_relaxed);
+    atomic_store_explicit(&m.tsa2_alarm_s, alarm_s, memory_order_relaxed);
 }
 
 void tsb_metrics_tsa_latency(uint64_t latency_ns)
@@ -271,6 +294,9 @@ static enum tsb_health health(const struct snapshot *s, char *why, size_t n)
         .held_bags = s->st.bags[TSB_BAG_FAILED],
         .keystore_not_after_ms =
             atomic_load_explicit(&m.keystore_not_after_ms, memory_order_relaxed),
+        .tsa2_alarm_s = atomic_load_explicit(&m.tsa2_alarm_s, memory_order_relaxed),
+        .tsa2_oldest_missing_ms = atomic_load_explicit(&m.tsa2_oldest_ms, memory_order_relaxed),
+        .tsa2_missing_bags = atomic_load_explicit(&m.tsa2_bags, memory_order_relaxed),
     };
     return tsb_health_decide(&in, why, n);
 }
@@ -372,6 +398,31 @@ static int put_tsa(struct tsb_buf *b)
         r = put_histogram(b, "tsbag_tsa_request_latency_seconds",
                           "Time of one TSA HTTP exchange, request sent to answer or error.",
                           &m.tsa_latency);
+    return r;
+}
+
+static int put_gauge(struct tsb_buf *b, const char *name, const char *help, double v);
+
+/* [tsa2]: shown only when the second TSA is configured. */
+static int put_tsa2(struct tsb_buf *b)
+{
+    if (atomic_load_explicit(&m.tsa2_alarm_s, memory_order_relaxed) == 0)
+        return 0;
+    int r = tsb_prom_family(b, "tsbag_tsa2_requests_total", "counter",
+                            "Second-TSA requests by outcome: stamped (archived), or why the answer "
+                            "was not archived (docs/operations.md).");
+    for (size_t i = 0; i < TSA2_OUTCOMES && r == 0; i++) {
+        const char *labels[] = {"outcome", tsa2_outcomes[i], NULL};
+        r = tsb_prom_int(b, "tsbag_tsa2_requests_total", labels, (int64_t)get(&m.tsa2[i]));
+    }
+    int64_t oldest = atomic_load_explicit(&m.tsa2_oldest_ms, memory_order_relaxed);
+    if (r == 0)
+        r = put_gauge(b, "tsbag_tsa2_missing_bags", "Bags without a second token.",
+                      (double)atomic_load_explicit(&m.tsa2_bags, memory_order_relaxed));
+    if (r == 0)
+        r = put_gauge(b, "tsbag_tsa2_oldest_missing_age_seconds",
+                      "Age of the oldest bag without a second token, since its seal (0: none).",
+                      oldest ? seconds(tsb_now_ms() - oldest) : 0);
     return r;
 }
 
@@ -517,6 +568,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     int r = put_ingest(&b);
     if (r == 0)
         r = put_tsa(&b);
+    if (r == 0)
+        r = put_tsa2(&b);
     if (r == 0)
         r = put_archive(&b, &s);
     if (r == 0)

@@ -38,6 +38,12 @@ void tsb_metrics_connections(bool tcp, unsigned pending, unsigned serving, unsig
 void tsb_metrics_tsa_result(bool ok, enum tsb_dss_class kind);
 /* One TSA HTTP exchange took latency_ns (request sent to answer or transport error). */
 void tsb_metrics_tsa_latency(uint64_t latency_ns);
+/* One second-TSA request ended ([tsa2]): outcome is one of TSB_METRICS_TSA2_OUTCOMES ("stamped",
+ * "transport", "http", "malformed", "refused", "nonce", "imprint", "token", "archive"). */
+void tsb_metrics_tsa2_result(const char *outcome);
+/* The second TSA's backlog as last read (writer thread or loop thread): bags without a second
+ * token and the sealed_ms of the oldest (0: none); /healthz judges it by alarm_s. */
+void tsb_metrics_tsa2_backlog(int64_t bags, int64_t oldest_sealed_ms, int64_t alarm_s);
 /* The loaded keystore's certificate notAfter, ms since the epoch (shown and checked by
  * /healthz). */
 void tsb_metrics_keystore(int64_t not_after_ms);

@@ -26,6 +26,7 @@ struct tsb_sealer {
     const struct tsb_config *cfg;
     struct tsb_writer *w;
     struct tsb_sender *sender;
+    struct tsb_tsa2 *tsa2; /* the second TSA, NULL when off */
     uv_timer_t timer;
     int jobs; /* seal jobs submitted and not completed */
     bool stopping, timer_closed;
@@ -135,6 +136,8 @@ static void commit_done(void *arg, const struct tsb_result *res)
     j->res.entries += j->plan.entries;
     if (j->s->sender != NULL)
         tsb_sender_kick(j->s->sender);
+    if (j->s->tsa2 != NULL)
+        tsb_tsa2_kick(j->s->tsa2);
     if (j->plan.more && !j->s->stopping)
         plan_next(j); /* the bag stopped at a limit: the backlog goes on in the next */
     else
@@ -249,6 +252,11 @@ int tsb_sealer_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_w
              cfg->sealer.interval_s, cfg->sealer.max_entries, cfg->sealer.max_bag_bytes);
     *out = s;
     return 0;
+}
+
+void tsb_sealer_set_tsa2(struct tsb_sealer *s, struct tsb_tsa2 *tsa2)
+{
+    s->tsa2 = tsa2;
 }
 
 void tsb_sealer_seal_hook(void *arg, tsb_seal_done_fn done, void *req)

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "ingest.h"
 #include "sender.h"
+#include "tsa2.h"
 #include "writer.h"
 
 #include <stdint.h>
@@ -20,6 +21,9 @@ struct tsb_sealer;
 /* Starts the boundary timer. cfg, w and sender (may be NULL) must outlive the sealer. */
 int tsb_sealer_start(uv_loop_t *loop, const struct tsb_config *cfg, struct tsb_writer *w,
                      struct tsb_sender *sender, struct tsb_sealer **out);
+
+/* Kicks tsa2 (the second TSA; NULL: none) after each seal that made bags, like the sender. */
+void tsb_sealer_set_tsa2(struct tsb_sealer *s, struct tsb_tsa2 *tsa2);
 
 /* The SEAL request hook for tsb_ingest_set_seal_hook (arg is the sealer). */
 void tsb_sealer_seal_hook(void *arg, tsb_seal_done_fn done, void *req);

@@ -20,6 +20,7 @@
 #include "sender.h"
 #include "sender_policy.h"
 
+#include "backoff.h"
 #include "capture.h"
 #include "clock.h"
 #include "codec.h"
@@ -36,7 +37,6 @@
 #include "token.h"
 
 #include <inttypes.h>
-#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,14 +181,9 @@ static void on_retry(uv_timer_t *t)
     go_load(t->data);
 }
 
-/* tsb_sender_backoff_ms with a fresh random draw. */
 static int64_t backoff_ms(const struct tsb_sender *s)
 {
-    uint32_t rnd = 0;
-    if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
-        rnd = (uint32_t)tsb_now_ms();
-    return tsb_sender_backoff_ms(s->cfg->tsa.retry_min_ms, s->cfg->tsa.retry_max_ms, s->streak,
-                                 rnd);
+    return tsb_backoff_ms(s->cfg->tsa.retry_min_ms, s->cfg->tsa.retry_max_ms, s->streak);
 }
 
 /* why: what failed (TSA answer, transport or archive), never bag content. */

@@ -45,6 +45,7 @@ struct tsb_fetch {
     char *ca_file;
     long connect_timeout_ms, timeout_ms;
     size_t max_response;
+    bool allow_http;
     struct sock *socks;
     struct req *reqs;
     size_t inflight;
@@ -305,6 +306,7 @@ int tsb_fetch_new(uv_loop_t *loop, const struct tsb_fetch_opts *o, struct tsb_fe
     f->connect_timeout_ms = (long)o->connect_timeout_ms;
     f->timeout_ms = (long)o->timeout_ms;
     f->max_response = o->max_response;
+    f->allow_http = o->allow_http;
     if ((f->multi = curl_multi_init()) == NULL)
         tsb_fatal("curl_multi_init failed");
     curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
@@ -329,6 +331,16 @@ static size_t on_write(char *p, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* Appends "name: value" (value in double quotes when quoted) to q's headers. */
+static void append_header(struct req *q, const char *name, const char *value, bool quoted)
+{
+    size_t n = strlen(name) + strlen(value) + 8;
+    char *h = tsb_malloc(n);
+    snprintf(h, n, quoted ? "%s: \"%s\"" : "%s: %s", name, value);
+    q->headers = curl_slist_append(q->headers, h);
+    free(h);
+}
+
 int tsb_fetch_post(struct tsb_fetch *f, const struct tsb_fetch_request *rq, tsb_fetch_cb cb,
                    void *arg)
 {
@@ -344,15 +356,14 @@ int tsb_fetch_post(struct tsb_fetch *f, const struct tsb_fetch_request *rq, tsb_
         r = tsb_err(TSB_ENOMEM, "curl_easy_init failed");
         goto fail;
     }
-    q->headers = curl_slist_append(q->headers, "Content-Type: text/xml; charset=utf-8");
+    const char *ct =
+        rq->content_type && rq->content_type[0] ? rq->content_type : "text/xml; charset=utf-8";
+    append_header(q, "Content-Type", ct, false);
+    if (rq->accept != NULL && rq->accept[0] != '\0')
+        append_header(q, "Accept", rq->accept, false);
     q->headers = curl_slist_append(q->headers, "Expect:"); /* no 100-continue round trip */
-    if (rq->soap_action != NULL && rq->soap_action[0] != '\0') {
-        size_t n = strlen(rq->soap_action) + 16;
-        char *h = tsb_malloc(n);
-        snprintf(h, n, "SOAPAction: \"%s\"", rq->soap_action);
-        q->headers = curl_slist_append(q->headers, h);
-        free(h);
-    }
+    if (rq->soap_action != NULL && rq->soap_action[0] != '\0')
+        append_header(q, "SOAPAction", rq->soap_action, true);
     CURL *e = q->easy;
     CURLcode c = CURLE_OK;
 #define SET(opt, val)                                                                              \
@@ -361,7 +372,11 @@ int tsb_fetch_post(struct tsb_fetch *f, const struct tsb_fetch_request *rq, tsb_
             c = curl_easy_setopt(e, opt, val);                                                     \
     } while (0)
     SET(CURLOPT_URL, rq->url);
-    SET(CURLOPT_PROTOCOLS_STR, "https");
+    SET(CURLOPT_PROTOCOLS_STR, f->allow_http ? "http,https" : "https");
+    if (rq->userpwd != NULL) {
+        SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        SET(CURLOPT_USERPWD, rq->userpwd);
+    }
     SET(CURLOPT_POST, 1L);
     SET(CURLOPT_POSTFIELDS, (const char *)rq->body);
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);

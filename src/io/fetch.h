@@ -9,6 +9,7 @@
 #ifndef TSB_FETCH_H
 #define TSB_FETCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -20,6 +21,7 @@ struct tsb_fetch_opts {
     int64_t connect_timeout_ms; /* TCP + TLS handshake */
     int64_t timeout_ms;         /* whole request */
     size_t max_response;        /* larger bodies fail with TSB_FETCH_TOOBIG */
+    bool allow_http; /* also plain http:// URLs (RFC 3161 TSAs whose tokens carry the trust) */
 };
 
 /* Outcome classes: what the sender needs to decide between retrying and reporting. */
@@ -55,10 +57,14 @@ struct tsb_fetch_request {
     const char *soap_action; /* sent quoted ("SOAPAction: \"...\""); NULL or "" sends none */
     const uint8_t *body;     /* must stay valid until cb runs */
     size_t body_len;
+    const char *content_type; /* NULL or "" sends "text/xml; charset=utf-8" */
+    const char *accept;       /* an Accept header; NULL or "" sends none */
+    const char *userpwd;      /* "user:password" for HTTP basic authentication, NULL for none;
+                                 copied by libcurl, the caller wipes its own copy */
 };
 
-/* Starts a POST with Content-Type text/xml; charset=utf-8. cb runs exactly once on the loop
- * thread, never from inside this call. Returns 0, or an error (and then cb never runs). */
+/* Starts a POST with rq's Content-Type (default text/xml; charset=utf-8). cb runs exactly once on
+ * the loop thread, never from inside this call. Returns 0, or an error (and then cb never runs). */
 int tsb_fetch_post(struct tsb_fetch *f, const struct tsb_fetch_request *rq, tsb_fetch_cb cb,
                    void *arg);
 

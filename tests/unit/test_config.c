@@ -106,6 +106,38 @@ static void test_overrides_and_cross_checks(void **state)
     assert_non_null(strstr(tsb_err_detail(), "sealer.bag_root: bag root element name 'ts:Bag'"));
     tsb_config_cleanup(&c);
 
+    /* [tsa2]: its own anchors, https for credentials, its own retry bounds */
+    static const struct {
+        const char *set[3];
+        const char *why; /* NULL: accepted */
+    } tsa2[] = {
+        {{"tsa2.url=", NULL}, NULL},
+        {{"tsa2.url=ftp://tsa.example", NULL}, "must start with http:// or https://"},
+        {{"tsa2.url=https://tsa.example", NULL}, "tsa2.trust_anchors is empty"},
+        {{"tsa2.url=http://tsa.example", "tsa2.trust_anchors=a.pem", NULL}, NULL},
+        {{"tsa2.url=http://tsa.example", "tsa2.trust_anchors=a.pem", "tsa2.credentials_file=c"},
+         "send the password in clear"},
+        {{"tsa2.url=https://tsa.example", "tsa2.trust_anchors=a.pem", "tsa2.retry_min_ms=9000"},
+         "tsa2.retry_min_ms (9000) exceeds tsa2.retry_max_ms"},
+    };
+    for (size_t i = 0; i < sizeof(tsa2) / sizeof(tsa2[0]); i++) {
+        tsb_config_defaults(&c);
+        assert_int_equal(tsb_config_set_override(&c, "tsa2.retry_max_ms=1000"), 0);
+        for (int k = 0; k < 3 && tsa2[i].set[k] != NULL; k++)
+            assert_int_equal(tsb_config_set_override(&c, tsa2[i].set[k]), 0);
+        int r = tsb_config_finish(&c);
+        if (tsa2[i].why == NULL) {
+            assert_int_equal(r, 0);
+            if (c.tsa2.url[0] != '\0')
+                assert_string_equal(c.tsa2.ca_file, c.tsa.ca_file); /* tsa.ca_file by default */
+        } else {
+            assert_int_equal(r, TSB_ECONFIG);
+            if (strstr(tsb_err_detail(), tsa2[i].why) == NULL)
+                fail_msg("case %zu: '%s' lacks '%s'", i, tsb_err_detail(), tsa2[i].why);
+        }
+        tsb_config_cleanup(&c);
+    }
+
     tsb_config_defaults(&c);
     assert_int_equal(tsb_config_set_override(&c, "ingest.tcp_listen=127.0.0.1:0"), 0);
     assert_int_equal(tsb_config_finish(&c), TSB_ECONFIG);

@@ -52,6 +52,10 @@ static void test_table(void **state)
         {"failing beats degraded", 11, TSB_HEALTH_FAILING, "1 bag(s) held", "expires in"},
         {"two failures", 12, TSB_HEALTH_FAILING, "written; tsbagd is stopping; 2 bag(s) held",
          NULL},
+        {"second TSA under its alarm", 13, TSB_HEALTH_OK, "", NULL},
+        {"second TSA over its alarm", 14, TSB_HEALTH_DEGRADED,
+         "3 bag(s) without a second token, the oldest sealed 61 s ago (tsa2.alarm_s 60 s)", NULL},
+        {"no second TSA: no backlog rule", 15, TSB_HEALTH_OK, "", NULL},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         struct tsb_health_in in = base();
@@ -95,6 +99,20 @@ static void test_table(void **state)
         case 12:
             in.archive_failed = true;
             in.held_bags = 2;
+            break;
+        case 13:
+            in.tsa2_alarm_s = 60;
+            in.tsa2_missing_bags = 3;
+            in.tsa2_oldest_missing_ms = NOW - 59 * 1000;
+            break;
+        case 14:
+            in.tsa2_alarm_s = 60;
+            in.tsa2_missing_bags = 3;
+            in.tsa2_oldest_missing_ms = NOW - 61 * 1000;
+            break;
+        case 15:
+            in.tsa2_missing_bags = 3;
+            in.tsa2_oldest_missing_ms = NOW - 5 * DAYS;
             break;
         }
         char why[512];

@@ -1,13 +1,15 @@
-/* Unit tests for sender_policy (src/daemon/sender_policy.c, compiled into this test): the backoff
- * doubles from retry_min_ms per failure up to retry_max_ms, its jitter stays within [d/2, d] and
- * reaches both ends; which failures hold a bag (definitive at once, suspect on the second equal
- * failure, transient never). Answer classification itself is tested in test_dss. */
+/* Unit tests for sender_policy (src/daemon/sender_policy.c, compiled into this test) and the
+ * backoff the TSA clients retry with (src/core/backoff.c): the backoff doubles from retry_min_ms
+ * per failure up to retry_max_ms, its jitter stays within [d/2, d] and reaches both ends; which
+ * failures hold a bag (definitive at once, suspect on the second equal failure, transient never).
+ * Answer classification itself is tested in test_dss. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "backoff.h"
 #include "sender_policy.h"
 
 static const struct {
@@ -34,14 +36,14 @@ static void test_backoff(void **state)
     for (size_t i = 0; i < sizeof(backoff_kat) / sizeof(backoff_kat[0]); i++) {
         int64_t d = backoff_kat[i].d;
         int64_t lo =
-            tsb_sender_backoff_ms(backoff_kat[i].min, backoff_kat[i].max, backoff_kat[i].streak, 0);
-        int64_t hi = tsb_sender_backoff_ms(backoff_kat[i].min, backoff_kat[i].max,
+            tsb_backoff_jitter_ms(backoff_kat[i].min, backoff_kat[i].max, backoff_kat[i].streak, 0);
+        int64_t hi = tsb_backoff_jitter_ms(backoff_kat[i].min, backoff_kat[i].max,
                                            backoff_kat[i].streak, (uint32_t)(d / 2));
         if (lo != d / 2 || hi != d / 2 + d / 2)
             fail_msg("case %zu: jitter range [%lld, %lld], want [%lld, %lld]", i, (long long)lo,
                      (long long)hi, (long long)(d / 2), (long long)(d / 2 + d / 2));
         for (uint32_t rnd = 0; rnd < 100000; rnd += 7919) {
-            int64_t v = tsb_sender_backoff_ms(backoff_kat[i].min, backoff_kat[i].max,
+            int64_t v = tsb_backoff_jitter_ms(backoff_kat[i].min, backoff_kat[i].max,
                                               backoff_kat[i].streak, rnd * 2654435761u);
             assert_true(v >= d / 2 && v <= d);
         }

@@ -1371,7 +1371,7 @@ static void test_state_transitions_sql(void **state)
         "UPDATE entries SET bag_seq = NULL, position = NULL WHERE ref = 1",
         "UPDATE entries SET hash = zeroblob(32) WHERE ref = 1",
         "UPDATE entries SET content = x'00' WHERE ref = 1",
-        /* a bag's Ref range never overlaps another's (schema 0008) */
+        /* a bag's Ref range never overlaps another's (schema 0009) */
         "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes) "
         "VALUES ((SELECT max(seq) + 1 FROM bags), 'sealed', 1, 1, 1, 1, zeroblob(32), x'00')",
         "DELETE FROM bags WHERE seq = @",
@@ -1402,7 +1402,7 @@ static void test_state_transitions_sql(void **state)
     snprintf(ok, sizeof(ok), "UPDATE bags SET last_error = 'x' WHERE seq = %lld",
              (long long)seq[TSB_BAG_SENT]);
     assert_int_equal(sqlite3_exec(db, ok, NULL, NULL, NULL), SQLITE_OK);
-    /* a staged entry is never linked by an update either: its bag is the range (schema 0008) */
+    /* a staged entry is never linked by an update either: its bag is the range (schema 0009) */
     assert_int_equal(sqlite3_exec(db,
                                   "INSERT INTO entries (hash, source, received_ms) "
                                   "VALUES (zeroblob(32), 's', 1)",
@@ -1942,6 +1942,131 @@ static void test_backup_dest_rules(void **state)
     free(dest);
 }
 
+/* ---- second tokens (schema 0009) ------------------------------------------------------------ */
+
+static struct tsb_tsa2_stamp tsa2_stamp_of(struct tsb_store *s, int64_t seq)
+{
+    static const uint8_t tok[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+    struct tsb_tsa2_stamp st = {.seq = seq,
+                                .url = "https://tsa.example/tsa",
+                                .tsa_serial = "7",
+                                .gen_time_ms = 1000 + seq,
+                                .policy = "1.2.3",
+                                .tsa_subject = "/CN=Second",
+                                .nonce = "0102030405060708",
+                                .token = tok,
+                                .token_len = sizeof(tok)};
+    struct tsb_bag_rec b;
+    assert_int_equal(tsb_store_bag_get(s, seq, &b), 0);
+    memcpy(st.imprint, b.digest, TSB_SHA256_LEN);
+    tsb_bag_rec_cleanup(&b);
+    return st;
+}
+
+/* The backlog is every bag without a second token, oldest first, whatever its eHealth state; a
+ * token is archived once, over its bag's digest only, and never changed or removed. */
+static void test_tsa2_tokens(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    struct tsb_bag_rec b;
+    struct tsb_tsa2_backlog bl;
+    assert_int_equal(tsb_store_tsa2_next(s, &b), TSB_ENOTFOUND);
+    assert_int_equal(tsb_store_tsa2_backlog(s, &bl), 0);
+    assert_int_equal(bl.bags, 0);
+    assert_int_equal(bl.oldest_seq, 0);
+    int64_t a = bag_in_state(s, TSB_BAG_STAMPED, 0);
+    int64_t c = bag_in_state(s, TSB_BAG_SEALED, 10);
+    int64_t d = bag_in_state(s, TSB_BAG_FAILED, 20);
+    assert_int_equal(tsb_store_tsa2_next(s, &b), 0);
+    assert_int_equal(b.seq, a);
+    tsb_bag_rec_cleanup(&b);
+
+    struct tsb_tsa2_stamp st = tsa2_stamp_of(s, c); /* out of order: the next stays a */
+    assert_int_equal(tsb_store_tsa2_add(s, &st, 5), 0);
+    assert_int_equal(tsb_store_tsa2_add(s, &st, 6), TSB_ECONFLICT);
+    assert_int_equal(tsb_store_tsa2_next(s, &b), 0);
+    assert_int_equal(b.seq, a);
+    tsb_bag_rec_cleanup(&b);
+    assert_int_equal(tsb_store_tsa2_backlog(s, &bl), 0);
+    assert_int_equal(bl.bags, 2);
+    assert_int_equal(bl.oldest_seq, a);
+
+    /* the imprint must be the bag's digest: the trigger refuses another one */
+    struct tsb_tsa2_stamp bad = tsa2_stamp_of(s, a);
+    bad.imprint[0] ^= 1;
+    assert_int_equal(tsb_store_tsa2_add(s, &bad, 5), TSB_ESTORE);
+    assert_non_null(strstr(tsb_err_detail(), "digest of an archived bag"));
+    bad = tsa2_stamp_of(s, a);
+    bad.tsa_serial = "x1";
+    assert_int_equal(tsb_store_tsa2_add(s, &bad, 5), TSB_EINVAL);
+    bad = tsa2_stamp_of(s, a);
+    bad.seq = 999;
+    assert_int_equal(tsb_store_tsa2_add(s, &bad, 5), TSB_ESTORE);
+
+    st = tsa2_stamp_of(s, a);
+    assert_int_equal(tsb_store_tsa2_add(s, &st, 7), 0);
+    st = tsa2_stamp_of(s, d);
+    assert_int_equal(tsb_store_tsa2_add(s, &st, 8), 0);
+    assert_int_equal(tsb_store_tsa2_next(s, &b), TSB_ENOTFOUND);
+    assert_int_equal(tsb_store_tsa2_backlog(s, &bl), 0);
+    assert_int_equal(bl.bags, 0);
+
+    struct tsb_tsa2_rec t;
+    assert_int_equal(tsb_store_tsa2_get(s, d, &t), 0);
+    assert_int_equal(t.seq, d);
+    assert_string_equal(t.url, "https://tsa.example/tsa");
+    assert_string_equal(t.tsa_serial, "7");
+    assert_string_equal(t.policy, "1.2.3");
+    assert_string_equal(t.tsa_subject, "/CN=Second");
+    assert_string_equal(t.nonce, "0102030405060708");
+    assert_int_equal(t.gen_time_ms, 1000 + d);
+    assert_int_equal(t.stamped_ms, 8);
+    assert_int_equal(t.token_len, st.token_len);
+    assert_memory_equal(t.token, st.token, st.token_len);
+    assert_memory_equal(t.imprint, st.imprint, TSB_SHA256_LEN);
+    tsb_tsa2_rec_cleanup(&t);
+    assert_int_equal(tsb_store_tsa2_get(s, 999, &t), TSB_ENOTFOUND);
+    tsb_store_close(s);
+
+    /* append-only behind the API too */
+    assert_int_not_equal(raw_exec(f->path, "UPDATE tsa2_tokens SET policy = '9' WHERE seq = 1"),
+                         SQLITE_OK);
+    assert_int_not_equal(raw_exec(f->path, "DELETE FROM tsa2_tokens"), SQLITE_OK);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tsa2_tokens"), 3);
+}
+
+/* An archive made by schema 0008 (before second tokens) gains the table at open: its bags are all
+ * backlog, and the triggers apply at once. */
+static void test_tsa2_migration_from_0008(void **state)
+{
+    struct fx *f = *state;
+    int v = 0;
+    while (v < (int)tsb_schema_migrations_n &&
+           strstr(tsb_schema_migrations[v].file, "tsa2_tokens") == NULL)
+        v++;
+    assert_true(v < (int)tsb_schema_migrations_n);
+    make_old_archive(f->path, v);
+    assert_int_equal(raw_exec(f->path, "INSERT INTO entries (hash, source, received_ms) "
+                                       "VALUES (zeroblob(32), 'old', 42)"),
+                     SQLITE_OK);
+    assert_int_equal(raw_exec(f->path, "INSERT INTO bags (seq, state, entry_count, first_ref, "
+                                       "last_ref, sealed_ms, digest, bytes) VALUES (1, 'sealed', "
+                                       "1, 1, 1, 42, zeroblob(32), x'3c612f3e')"),
+                     SQLITE_OK);
+    struct tsb_store *s = open_rw(f->path);
+    assert_int_equal(tsb_store_schema_version(s), tsb_schema_migrations_n);
+    struct tsb_tsa2_backlog bl;
+    assert_int_equal(tsb_store_tsa2_backlog(s, &bl), 0);
+    assert_int_equal(bl.bags, 1);
+    assert_int_equal(bl.oldest_seq, 1);
+    assert_int_equal(bl.oldest_sealed_ms, 42);
+    struct tsb_tsa2_stamp st = tsa2_stamp_of(s, 1);
+    assert_int_equal(tsb_store_tsa2_add(s, &st, 50), 0);
+    tsb_store_close(s);
+    assert_int_not_equal(raw_exec(f->path, "DELETE FROM tsa2_tokens"), SQLITE_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1975,6 +2100,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checkpoint_fsync_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_is_one_snapshot_under_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_dest_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tsa2_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tsa2_migration_from_0008, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,7 +19,8 @@ static const struct {
     const char *name;
     bool needs_arg;
     bool tsa_only;
-    int64_t def; /* default argument */
+    int64_t def;  /* default argument */
+    bool rfc3161; /* the RFC 3161 endpoint's knob, consumed there only */
 } knobs[SIM_K__COUNT] = {
     [SIM_K_LATENCY] = {"latency", true, false, 0},
     [SIM_K_HTTP500] = {"http-500", false, false, 0},
@@ -41,6 +42,10 @@ static const struct {
     [SIM_K_WRONG_REQUEST_ID] = {"wrong-request-id", false, true, 0},
     [SIM_K_REQUESTER_ERROR] = {"requester-error", false, true, 0},
     [SIM_K_RESPONDER_ERROR] = {"responder-error", false, true, 0},
+    [SIM_K_TSA2_DOWN] = {"tsa2-down", false, true, 0, true},
+    [SIM_K_TSA2_NONCE] = {"tsa2-wrong-nonce", false, true, 0, true},
+    [SIM_K_TSA2_IMPRINT] = {"tsa2-wrong-imprint", false, true, 0, true},
+    [SIM_K_TSA2_UNTRUSTED] = {"tsa2-untrusted", false, true, 0, true},
 };
 
 void sim_faults_init(struct sim_faults *f)
@@ -135,12 +140,13 @@ int sim_faults_apply(struct sim_faults *f, struct sim_archive *a, const char *sp
                    spec_in, list);
 }
 
-void sim_faults_take(struct sim_faults *f, bool tsa, struct sim_fault_set *out)
+/* Takes the knobs of one endpoint: the eHealth TSA (tsa), TSConsult, or the RFC 3161 one. */
+static void take(struct sim_faults *f, bool tsa, bool rfc3161, struct sim_fault_set *out)
 {
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&f->mu);
     for (int k = 0; k < SIM_K__COUNT; k++) {
-        if (f->left[k] == 0 || (knobs[k].tsa_only && !tsa))
+        if (f->left[k] == 0 || knobs[k].rfc3161 != rfc3161 || (knobs[k].tsa_only && !tsa))
             continue;
         out->on[k] = true;
         out->arg[k] = f->arg[k];
@@ -148,6 +154,16 @@ void sim_faults_take(struct sim_faults *f, bool tsa, struct sim_fault_set *out)
             f->left[k]--;
     }
     pthread_mutex_unlock(&f->mu);
+}
+
+void sim_faults_take(struct sim_faults *f, bool tsa, struct sim_fault_set *out)
+{
+    take(f, tsa, false, out);
+}
+
+void sim_faults_take_rfc3161(struct sim_faults *f, struct sim_fault_set *out)
+{
+    take(f, true, true, out);
 }
 
 int sim_faults_list(struct sim_faults *f, struct tsb_buf *out)

@@ -1,8 +1,9 @@
 /*
  * ehealth-sim: the HTTPS front of the eHealth simulator. libmicrohttpd (TLS by GnuTLS) with one
  * thread per connection, so a fault that holds a request (latency, timeout) blocks only that
- * connection. Routes: POST /TimestampAuthority/v2, POST /TimestampConsult/v2, and the admin
- * endpoints POST /admin/fault, GET /admin/faults, GET /admin/clock. The first line on stdout
+ * connection. Routes: POST /TimestampAuthority/v2, POST /TimestampConsult/v2, POST /rfc3161 (a
+ * second, independent RFC 3161 TSA for tsbag's [tsa2], rfc3161.c), and the admin endpoints
+ * POST /admin/fault, GET /admin/faults, GET /admin/clock. The first line on stdout
  * names the bound address (machine-readable, also with --port 0).
  */
 #include "sim.h"
@@ -40,7 +41,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: ehealth-sim [options]\n"
-            "Simulates the eHealth TimeStampAuthority v2 and TimeStampConsult v2 over HTTPS.\n"
+            "Simulates the eHealth TimeStampAuthority v2 and TimeStampConsult v2 over HTTPS,\n"
+            "and a second, independent RFC 3161 TSA at /rfc3161 (dev-pki's tsa2 files).\n"
             "  --pki DIR              tools/dev-pki folder (default state/pki)\n"
             "  --db FILE              the simulator's archive (default DIR/../ehealth-sim.db)\n"
             "  --listen ADDR          address to bind (default 127.0.0.1; ::1 for IPv6)\n"
@@ -195,6 +197,24 @@ static enum MHD_Result soap(struct sim_service *s, struct MHD_Connection *c, boo
     return ret;
 }
 
+/* POST /rfc3161: the second TSA (its own knobs only: eHealth's faults never reach it). */
+static enum MHD_Result rfc3161(struct sim_service *s, struct MHD_Connection *c, struct conn *cn)
+{
+    struct sim_fault_set fs;
+    struct sim_answer ans;
+    const char *type = NULL;
+    if (!s->tsa2.loaded)
+        return send_str(c, 404, "no second TSA: the PKI lacks tsa2.pem (tools/dev-pki --force)\n");
+    if (cn->too_big)
+        return send_str(c, 413, "the TimeStampReq is too large\n");
+    sim_faults_take_rfc3161(&s->faults, &fs);
+    sim_rfc3161_handle(s, &fs, cn->in.p ? cn->in.p : (const uint8_t *)"", cn->in.len, &ans, &type);
+    enum MHD_Result ret = send_text(c, (unsigned)ans.http_status, type,
+                                    ans.body.p ? ans.body.p : (uint8_t *)"", ans.body.len);
+    tsb_buf_cleanup(&ans.body);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -219,6 +239,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (strcmp(method, "POST") != 0)
             return send_str(c, 405, "POST a SOAP 1.1 envelope here\n");
         return soap(s, c, tsa, cn);
+    }
+    if (strcmp(url, "/rfc3161") == 0) {
+        if (strcmp(method, "POST") != 0)
+            return send_str(c, 405, "POST an application/timestamp-query here\n");
+        return rfc3161(s, c, cn);
     }
     if (strncmp(url, "/admin/", 7) == 0)
         return admin(s, c, url, method, cn);
@@ -397,8 +422,11 @@ int main(int argc, char **argv)
         if (eq == NULL || sim_trust_add_map_line(&s.trust, line) != 0)
             tsb_fatal("--allow \"%s\": expected FINGERPRINT=ID[,ID...]", allows[i]);
     }
-    if (sim_tsa_load(&s.tsa, pki, policy) != 0)
+    if (sim_tsa_load(&s.tsa, pki, "tsa", "tsa-ca.pem", policy) != 0)
         tsb_fatal("%s", tsb_err_detail());
+    if (sim_tsa2_load(&s.tsa2, pki) != 0)
+        tsb_warn("no second TSA at /rfc3161: %s (tools/dev-pki --force %s adds it)",
+                 tsb_err_detail(), pki);
     if (sim_archive_open(db_path, &s.archive) != 0)
         tsb_fatal("%s", tsb_err_detail());
     for (size_t i = 0; i < n_faults; i++)
@@ -470,6 +498,7 @@ int main(int argc, char **argv)
     MHD_stop_daemon(d);
     sim_archive_close(s.archive);
     sim_tsa_cleanup(&s.tsa);
+    sim_tsa2_cleanup(&s.tsa2);
     sim_trust_cleanup(&s.trust);
     sim_faults_cleanup(&s.faults);
     pthread_mutex_destroy(&s.mu);

@@ -16,6 +16,7 @@
 #include "mem.h"
 
 #include <libxml/tree.h>
+#include <openssl/ts.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -154,8 +155,15 @@ struct sim_tsa {
     char policy[64];
 };
 
-int sim_tsa_load(struct sim_tsa *t, const char *pki_dir, const char *policy);
+/* Loads signer.pem/.key, rogue-tsa.pem/.key and the chain file (certificates put in tokens) of
+ * pki_dir, with the policy OID. */
+int sim_tsa_load(struct sim_tsa *t, const char *pki_dir, const char *signer, const char *chain,
+                 const char *policy);
 void sim_tsa_cleanup(struct sim_tsa *t);
+/* A TS_RESP_CTX signing as t (or its rogue signer): SHA-256 signature, t's default policy,
+ * ESSCertIDv2 over SHA-256, t's chain unless rogue. The caller adds the imprint algorithms it
+ * accepts. NULL if OpenSSL fails. */
+TS_RESP_CTX *sim_tsa_ctx_new(struct sim_tsa *t, bool rogue);
 /* Issues a granted TimeStampResp whose messageImprint is (md, digest) with serial and genTime
  * time_ms. *resp gets the DER TimeStampResp and *token the DER TimeStampToken (both appended;
  * with SIM_STAMP_PSS the token is the re-signed one, resp keeps the PKCS#1 v1.5 original). */
@@ -214,6 +222,11 @@ enum sim_fault_kind {
     SIM_K_WRONG_REQUEST_ID,
     SIM_K_REQUESTER_ERROR,
     SIM_K_RESPONDER_ERROR,
+    /* the RFC 3161 endpoint's own knobs (rfc3161.c): never consumed by the eHealth endpoints */
+    SIM_K_TSA2_DOWN,
+    SIM_K_TSA2_NONCE,
+    SIM_K_TSA2_IMPRINT,
+    SIM_K_TSA2_UNTRUSTED,
     SIM_K__COUNT,
 };
 
@@ -238,16 +251,33 @@ int sim_faults_apply(struct sim_faults *f, struct sim_archive *a, const char *sp
 /* Takes this request's faults; counted knobs are consumed. tsa is true for the TSA endpoint
  * (stamp knobs are only consumed there). */
 void sim_faults_take(struct sim_faults *f, bool tsa, struct sim_fault_set *out);
+/* The same for the RFC 3161 endpoint: only its tsa2-* knobs. */
+void sim_faults_take_rfc3161(struct sim_faults *f, struct sim_fault_set *out);
 /* Lists the active knobs, one per line. */
 int sim_faults_list(struct sim_faults *f, struct tsb_buf *out);
 /* The simulator's clock: wall time plus the clock-offset knob, in ms. */
 int64_t sim_now_ms(struct sim_faults *f);
+
+/* ---- rfc3161.c ---- */
+
+/* The second, independent TSA ([tsa2] in tsbag): its own root, signer and policy from the
+ * dev-pki (tsa2-ca.pem, tsa2.pem/.key, tsa2-policy.txt); rogue-tsa for the untrusted fault. */
+struct sim_tsa2 {
+    struct sim_tsa tsa; /* signer tsa2, chain tsa2-ca.pem, policy of tsa2-policy.txt */
+    bool loaded;
+    int64_t serial; /* last serial issued (under sim_service.mu) */
+};
+
+/* Loads it from pki_dir; TSB_ECONFIG names a missing file. */
+int sim_tsa2_load(struct sim_tsa2 *t, const char *pki_dir);
+void sim_tsa2_cleanup(struct sim_tsa2 *t);
 
 /* ---- service.c ---- */
 
 struct sim_service {
     struct sim_trust trust;
     struct sim_tsa tsa;
+    struct sim_tsa2 tsa2;
     struct sim_archive *archive;
     struct sim_faults faults;
     pthread_mutex_t mu; /* serialises archive and stamping */
@@ -260,6 +290,12 @@ struct sim_answer {
     int http_status;
     struct tsb_buf body; /* text/xml */
 };
+
+/* Answers one RFC 3161 TimeStampReq (RFC 3161 §3.4) with a DER TimeStampResp from the second
+ * TSA; fs (sim_faults_take_rfc3161) modifies it. Always produces an answer (HTTP 400 with a text
+ * for a body that is no TimeStampReq). */
+void sim_rfc3161_handle(struct sim_service *s, const struct sim_fault_set *fs, const uint8_t *p,
+                        size_t len, struct sim_answer *ans, const char **content_type);
 
 /* Handles one SOAP request for the TSA (tsa true) or TSConsult endpoint; fs modifies the stamp.
  * Always produces an answer (a fault for anything wrong); returns 0. */

@@ -39,7 +39,8 @@ static int load_pem(const char *dir, const char *name, X509 **cert, EVP_PKEY **k
     return 0;
 }
 
-int sim_tsa_load(struct sim_tsa *t, const char *pki_dir, const char *policy)
+int sim_tsa_load(struct sim_tsa *t, const char *pki_dir, const char *signer, const char *chain,
+                 const char *policy)
 {
     int r = TSB_EINTERNAL;
     memset(t, 0, sizeof(*t));
@@ -50,11 +51,11 @@ int sim_tsa_load(struct sim_tsa *t, const char *pki_dir, const char *policy)
         goto out;
     }
     ASN1_OBJECT_free(o);
-    if ((r = load_pem(pki_dir, "tsa", &t->cert, &t->key)) != 0 ||
+    if ((r = load_pem(pki_dir, signer, &t->cert, &t->key)) != 0 ||
         (r = load_pem(pki_dir, "rogue-tsa", &t->rogue_cert, &t->rogue_key)) != 0)
         goto out;
     char path[4096];
-    snprintf(path, sizeof(path), "%s/tsa-ca.pem", pki_dir);
+    snprintf(path, sizeof(path), "%s/%s", pki_dir, chain);
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         r = tsb_err(TSB_ECONFIG, "cannot open %s", path);
@@ -178,6 +179,24 @@ out:
     return r == TSB_ECRYPTO ? tsb_err(r, "cannot re-sign the token with RSASSA-PSS") : r;
 }
 
+TS_RESP_CTX *sim_tsa_ctx_new(struct sim_tsa *t, bool rogue)
+{
+    TS_RESP_CTX *ctx = TS_RESP_CTX_new();
+    ASN1_OBJECT *policy = OBJ_txt2obj(t->policy, 1);
+    if (ctx == NULL || policy == NULL ||
+        !TS_RESP_CTX_set_signer_cert(ctx, rogue ? t->rogue_cert : t->cert) ||
+        !TS_RESP_CTX_set_signer_key(ctx, rogue ? t->rogue_key : t->key) ||
+        !TS_RESP_CTX_set_signer_digest(ctx, EVP_sha256()) ||
+        !TS_RESP_CTX_set_def_policy(ctx, policy) ||
+        !TS_RESP_CTX_set_ess_cert_id_digest(ctx, EVP_sha256()) ||
+        (!rogue && t->chain && !TS_RESP_CTX_set_certs(ctx, t->chain))) {
+        TS_RESP_CTX_free(ctx);
+        ctx = NULL;
+    }
+    ASN1_OBJECT_free(policy);
+    return ctx;
+}
+
 int sim_tsa_stamp(struct sim_tsa *t, const uint8_t *digest, size_t digest_len, const EVP_MD *md,
                   int64_t serial, int64_t time_ms, unsigned flags, struct tsb_buf *resp,
                   struct tsb_buf *token)
@@ -186,7 +205,6 @@ int sim_tsa_stamp(struct sim_tsa *t, const uint8_t *digest, size_t digest_len, c
     TS_RESP_CTX *ctx = NULL;
     TS_RESP *rsp = NULL;
     BIO *reqbio = NULL;
-    ASN1_OBJECT *policy = NULL;
     unsigned char *der = NULL;
     uint8_t d[EVP_MAX_MD_SIZE];
     if (digest_len > sizeof(d))
@@ -199,16 +217,9 @@ int sim_tsa_stamp(struct sim_tsa *t, const uint8_t *digest, size_t digest_len, c
     if ((r = make_request(d, digest_len, md, certs, &reqbio)) != 0)
         goto out;
     bool rogue = (flags & SIM_STAMP_ROGUE) != 0;
-    ctx = TS_RESP_CTX_new();
-    policy = OBJ_txt2obj(t->policy, 1);
-    if (ctx == NULL || policy == NULL ||
-        !TS_RESP_CTX_set_signer_cert(ctx, rogue ? t->rogue_cert : t->cert) ||
-        !TS_RESP_CTX_set_signer_key(ctx, rogue ? t->rogue_key : t->key) ||
-        !TS_RESP_CTX_set_signer_digest(ctx, EVP_sha256()) ||
-        !TS_RESP_CTX_set_def_policy(ctx, policy) || !TS_RESP_CTX_add_md(ctx, md) ||
-        !TS_RESP_CTX_set_ess_cert_id_digest(ctx, EVP_sha256()) ||
-        !TS_RESP_CTX_set_clock_precision_digits(ctx, 3) ||
-        (!rogue && t->chain && !TS_RESP_CTX_set_certs(ctx, t->chain))) {
+    ctx = sim_tsa_ctx_new(t, rogue);
+    if (ctx == NULL || !TS_RESP_CTX_add_md(ctx, md) ||
+        !TS_RESP_CTX_set_clock_precision_digits(ctx, 3)) {
         r = tsb_err(TSB_ECRYPTO, "cannot configure the TSA context");
         goto out;
     }
@@ -240,7 +251,6 @@ int sim_tsa_stamp(struct sim_tsa *t, const uint8_t *digest, size_t digest_len, c
     r = 0;
 out:
     OPENSSL_free(der);
-    ASN1_OBJECT_free(policy);
     TS_RESP_free(rsp);
     TS_RESP_CTX_free(ctx);
     BIO_free(reqbio);

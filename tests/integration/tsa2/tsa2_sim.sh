@@ -4,7 +4,8 @@
 # tsa2-wrong-imprint, tsa2-untrusted and tsa2-down are each refused with their reason and never
 # archived while eHealth stamping goes on (the endpoints share no knob), then the bag is stamped
 # once the fault is cleared. Every second token passes stock openssl ts -verify against the
-# second root and not against eHealth's.
+# second root and not against eHealth's; a package holds both tokens; with the chain on, a
+# deleted and a replaced bag are each found by the archive check at their SequenceNumber.
 . "$(dirname "$0")/../sender/lib.sh"
 
 [ -s "$PKI/tsa2.pem" ] || fail "the dev-pki lacks tsa2.pem"
@@ -52,4 +53,33 @@ for s in $(sql "SELECT seq FROM tsa2_tokens ORDER BY seq"); do
 done
 [ "$(sql "SELECT count(*) FROM tsa2_tokens WHERE policy = '$POLICY2'")" = 5 ] ||
     fail "not 5 second tokens under $POLICY2"
+
+# both TSAs and the chain together: a package of an entry of bag 2 holds both tokens, each
+# passing stock openssl ts -verify against its own root
+. "$TSB_SOURCE_DIR/tests/lib/archive.sh"
+ref2=$(sql "SELECT first_ref FROM bags WHERE seq = 2")
+tsbag -s "tsa.trust_anchors=$PKI/tsa-ca.pem" -s "tsa2.trust_anchors=$PKI/tsa2-ca.pem" \
+    export --out "$T/pkg" --ref "$ref2" >"$T/export.txt" 2>&1 || fail "export: $(cat "$T/export.txt")"
+for f in bag-2.xml token-2.der tsa2-token-2.der tsa2-chain-2.pem tsa2-anchor.pem; do
+    [ -s "$T/pkg/$f" ] || fail "the package lacks $f: $(ls "$T/pkg")"
+done
+openssl ts -verify -data "$T/pkg/bag-2.xml" -in "$T/pkg/token-2.der" -token_in \
+    -CAfile "$PKI/tsa-ca.pem" >/dev/null 2>&1 || fail "the package's eHealth token does not verify"
+openssl ts -verify -data "$T/pkg/bag-2.xml" -in "$T/pkg/tsa2-token-2.der" -token_in \
+    -CAfile "$PKI/tsa2-ca.pem" -untrusted "$T/pkg/tsa2-chain-2.pem" >/dev/null 2>&1 ||
+    fail "the package's second token does not verify"
+# bag 3 deleted behind the triggers, bag 4's bytes replaced: the archive check finds each
+# through the chain at its SequenceNumber
+lose_bags "seq = 3"
+h4=$(sql "SELECT lower(hex(e.hash)) FROM entries e JOIN bags b ON b.seq = 4
+          AND e.ref BETWEEN b.first_ref AND b.last_ref LIMIT 1")
+replace_in_bag 4 "$h4" "$(printf forged | sha256sum | cut -d' ' -f1)"
+rc=0
+tsbag -s "tsa.trust_anchors=$PKI/tsa-ca.pem" reconcile --local-only --no-progress --json \
+    >"$T/check.json" 2>"$T/check.err" || rc=$?
+[ "$rc" = 1 ] || fail "the damaged chain: reconcile --local-only exit $rc, expected 1: $(cat "$T/check.err")"
+jq -e '.violations[] | select(.kind == "chain" and .seq == 3)' "$T/check.json" >/dev/null ||
+    fail "the deleted bag 3 is not found through the chain: $(jq -c .violations "$T/check.json")"
+jq -e '.violations[] | select(.kind == "chain" and .seq == 4)' "$T/check.json" >/dev/null ||
+    fail "the replaced bag 4 is not found through the chain: $(jq -c .violations "$T/check.json")"
 pass

@@ -53,8 +53,9 @@ void tsb_err_clear(void);
 
 /* TSB_ASSERT(cond): an invariant at a module boundary (a caller's promise the callee relies on,
  * e.g. "n bytes were reserved before tsb_buf_added(b, n)"). Checked where TSB_ASSERTS is defined
- * (cmake/Sanitizers.cmake: Debug, RelWithDebInfo and sanitizer builds, not Release): a violation prints the condition and its place to stderr and aborts. Not for peer input, which
- * gets an error (STYLE.md); off, the condition is not evaluated. */
+ * (cmake/Sanitizers.cmake: Debug, RelWithDebInfo and sanitizer builds, not Release): a violation
+ * prints the condition and its place to stderr and aborts. Not for peer input, which gets an error
+ * (STYLE.md); off, the condition is not evaluated. */
 #ifdef TSB_ASSERTS
 #define TSB_ASSERT(cond) ((cond) ? (void)0 : tsb_assert_failed(#cond, __FILE__, __LINE__, __func__))
 #else

@@ -394,6 +394,17 @@ static void make_old_archive(const char *path, int v)
     sqlite3_close(db);
 }
 
+/* Builds an archive at the schema version right before the migration whose file name holds
+ * `name`, wherever that migration is numbered. */
+static void make_archive_before(const char *path, const char *name)
+{
+    int v = 0;
+    while (v < (int)tsb_schema_migrations_n && strstr(tsb_schema_migrations[v].file, name) == NULL)
+        v++;
+    assert_true(v < (int)tsb_schema_migrations_n);
+    make_old_archive(path, v);
+}
+
 /* An archive left at version 1 is migrated forward at open, keeping its data; a read-only open
  * refuses it first; a migration that fails leaves the archive exactly at its previous version. */
 static void test_migrates_older_archive(void **state)
@@ -1198,9 +1209,10 @@ static int64_t insert_recovered(struct fx *f, struct tsb_store *s)
     char sql[512];
     snprintf(sql, sizeof(sql),
              "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, "
-             "bytes, token, tsa_serial, gen_time_ms) VALUES (%lld, 'recovered', 1, %lld, %lld, 1, "
-             "zeroblob(32), x'3c612f3e', x'3003020101', '42', 4242)",
-             (long long)seq, (long long)(900000 + seq), (long long)(900000 + seq));
+             "token, tsa_serial, gen_time_ms) VALUES (%lld, 'recovered', 1, %lld, %lld, 1, "
+             "zeroblob(32), x'3003020101', '42', 4242);"
+             "INSERT INTO bag_bytes (seq, bytes) VALUES (%lld, x'3c612f3e')",
+             (long long)seq, (long long)(900000 + seq), (long long)(900000 + seq), (long long)seq);
     assert_int_equal(raw_exec(f->path, sql), SQLITE_OK);
     return seq;
 }
@@ -1360,6 +1372,12 @@ static void test_state_transitions_sql(void **state)
      * allowed), never deleted, gap-free on insert */
     static const char *const refused[] = {
         "UPDATE bags SET bytes = x'00' WHERE seq = @",
+        /* the bytes are in bag_bytes (schema 0010): written once, with the bag */
+        "UPDATE bag_bytes SET bytes = x'00' WHERE seq = @",
+        "DELETE FROM bag_bytes WHERE seq = @",
+        "INSERT INTO bag_bytes (seq, bytes) VALUES (100, x'00')",
+        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes) "
+        "VALUES ((SELECT max(seq) + 1 FROM bags), 'sealed', 1, 100, 100, 1, zeroblob(32), x'00')",
         "UPDATE bags SET digest = zeroblob(32) WHERE seq = @",
         "UPDATE bags SET first_ref = 0 WHERE seq = @",
         "UPDATE bags SET entry_count = 3 WHERE seq = @",
@@ -1372,15 +1390,15 @@ static void test_state_transitions_sql(void **state)
         "UPDATE entries SET hash = zeroblob(32) WHERE ref = 1",
         "UPDATE entries SET content = x'00' WHERE ref = 1",
         /* a bag's Ref range never overlaps another's (schema 0009) */
-        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes) "
-        "VALUES ((SELECT max(seq) + 1 FROM bags), 'sealed', 1, 1, 1, 1, zeroblob(32), x'00')",
+        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest) "
+        "VALUES ((SELECT max(seq) + 1 FROM bags), 'sealed', 1, 1, 1, 1, zeroblob(32))",
         "DELETE FROM bags WHERE seq = @",
         "DELETE FROM entries",
-        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes) "
-        "VALUES (100, 'sealed', 1, 1, 1, 1, zeroblob(32), x'00')",
-        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes, "
-        "attempts, request_id) VALUES ((SELECT max(seq) + 1 FROM bags), 'sent', 1, 1, 1, 1, "
-        "zeroblob(32), x'00', 1, 'r')",
+        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest) "
+        "VALUES (100, 'sealed', 1, 100, 100, 1, zeroblob(32))",
+        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, "
+        "attempts, request_id) VALUES ((SELECT max(seq) + 1 FROM bags), 'sent', 1, 100, 100, 1, "
+        "zeroblob(32), 1, 'r')",
         "INSERT INTO entries (hash, source, received_ms, bag_seq, position) "
         "VALUES (zeroblob(32), 's', 1, 1, 0)",
     };
@@ -2041,12 +2059,7 @@ static void test_tsa2_tokens(void **state)
 static void test_tsa2_migration_from_0008(void **state)
 {
     struct fx *f = *state;
-    int v = 0;
-    while (v < (int)tsb_schema_migrations_n &&
-           strstr(tsb_schema_migrations[v].file, "tsa2_tokens") == NULL)
-        v++;
-    assert_true(v < (int)tsb_schema_migrations_n);
-    make_old_archive(f->path, v);
+    make_archive_before(f->path, "tsa2_tokens");
     assert_int_equal(raw_exec(f->path, "INSERT INTO entries (hash, source, received_ms) "
                                        "VALUES (zeroblob(32), 'old', 42)"),
                      SQLITE_OK);
@@ -2067,12 +2080,90 @@ static void test_tsa2_migration_from_0008(void **state)
     assert_int_not_equal(raw_exec(f->path, "DELETE FROM tsa2_tokens"), SQLITE_OK);
 }
 
+/* Schema 0010 on an archive made by schema 0009: the bags sealed before keep their bytes in their
+ * row and read back, move through their states and are checked as before; bags sealed after it
+ * have theirs in bag_bytes only, and a state change leaves them alone. */
+static void test_bag_bytes_migration_from_0009(void **state)
+{
+    struct fx *f = *state;
+    make_archive_before(f->path, "bag_bytes");
+    /* bag 1 stamped, bag 2 sealed, one staged entry: as schema 0009's store.c wrote them */
+    assert_int_equal(
+        raw_exec(f->path,
+                 "INSERT INTO entries (hash, source, received_ms) VALUES "
+                 "(randomblob(32), 'old', 10), (randomblob(32), 'old', 11), "
+                 "(randomblob(32), 'old', 12);"
+                 "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, "
+                 "digest, bytes) VALUES (1, 'sealed', 1, 1, 1, 20, zeroblob(32), x'3c612f3e'),"
+                 "(2, 'sealed', 1, 2, 2, 21, zeroblob(32), x'3c622f3e');"
+                 "UPDATE counters SET entries = 3;"
+                 "UPDATE bags SET state = 'sent', attempts = 1, request_id = 'r' WHERE seq = 1;"
+                 "UPDATE bags SET state = 'stamped', token = x'3003020101', "
+                 "sign_response = x'3c612f3e', tsa_serial = '1', gen_time_ms = 30, "
+                 "stamped_ms = 30 WHERE seq = 1;"),
+        SQLITE_OK);
+    struct tsb_store *s = open_rw(f->path);
+    assert_int_equal(tsb_store_schema_version(s), tsb_schema_migrations_n);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM bag_bytes"), 0);
+    struct tsb_bag_rec b;
+    assert_int_equal(tsb_store_bag_get(s, 1, &b), 0);
+    assert_int_equal(b.state, TSB_BAG_STAMPED);
+    assert_int_equal(b.bytes_len, 4);
+    assert_memory_equal(b.bytes, "<a/>", 4);
+    tsb_bag_rec_cleanup(&b);
+    /* the old sealed bag is sent and stamped with its bytes where they were */
+    assert_int_equal(do_op(s, 2, OP_SEND), 0);
+    assert_int_equal(do_op(s, 2, OP_STAMP), 0);
+    assert_int_equal(tsb_store_bag_get(s, 2, &b), 0);
+    assert_int_equal(b.state, TSB_BAG_STAMPED);
+    assert_int_equal(b.bytes_len, 4);
+    assert_memory_equal(b.bytes, "<b/>", 4);
+    tsb_bag_rec_cleanup(&b);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM bags WHERE bytes IS NOT NULL"), 2);
+
+    /* a new seal: the bag row without bytes, the bytes in bag_bytes */
+    struct tsb_seal_opts o = seal_opts(0);
+    struct tsb_seal_result res;
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    assert_int_equal(res.first_seq, 3);
+    assert_int_equal(raw_int(f->path, "SELECT bytes IS NULL FROM bags WHERE seq = 3"), 1);
+    int64_t len = raw_int(f->path, "SELECT length(bytes) FROM bag_bytes WHERE seq = 3");
+    assert_true(len > 0);
+    assert_int_equal(do_op(s, 3, OP_SEND), 0);
+    assert_int_equal(tsb_store_bag_get(s, 3, &b), 0);
+    assert_int_equal((int64_t)b.bytes_len, len);
+    assert_non_null(memmem(b.bytes, b.bytes_len, "SequenceNumber=\"3\"", 18));
+    uint8_t d[TSB_SHA256_LEN];
+    tsb_sha256(b.bytes, b.bytes_len, d);
+    assert_memory_equal(d, b.digest, TSB_SHA256_LEN);
+    tsb_bag_rec_cleanup(&b);
+    struct tsb_store_stats st = stats_of(s);
+    assert_int_equal(st.bags[TSB_BAG_STAMPED], 2);
+    assert_int_equal(st.bags[TSB_BAG_SENT], 1);
+    assert_int_equal(st.staged, 0);
+    tsb_store_close(s);
+
+    /* each bag's bytes are in one place, written once */
+    static const char *const refused[] = {
+        "INSERT INTO bag_bytes (seq, bytes) VALUES (1, x'00')",
+        "UPDATE bag_bytes SET bytes = x'00' WHERE seq = 3",
+        "DELETE FROM bag_bytes WHERE seq = 3",
+        "UPDATE bags SET bytes = x'00' WHERE seq = 3",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        assert_int_equal(raw_exec(f->path, refused[i]), SQLITE_CONSTRAINT_TRIGGER);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_integrity_check "
+                                      "WHERE integrity_check <> 'ok'"),
+                     0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_migrates_and_reopens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_older_archive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_0007_archive_to_ranges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bag_bytes_migration_from_0009, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_newer_and_foreign_databases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_and_lookups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_batch_sizes, setup, teardown),

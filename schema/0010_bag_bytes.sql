@@ -1,0 +1,75 @@
+-- 0010_bag_bytes: the bytes of bags sealed or recovered from now on live in bag_bytes (seq ->
+-- bytes), an insert-only table written once, in the transaction that inserts the bag; the bags
+-- row keeps only the small columns that change (state, attempts, request, token). Updating a
+-- bag's state no longer rewrites its bytes: SQLite rewrites a whole record to change one column,
+-- so every sealed -> sent -> stamped step of a bag read its 8 MiB blob and wrote it again as new
+-- overflow pages (and 8 MiB of WAL). Applied by store.c in one transaction with
+-- PRAGMA user_version = 10. The table reference is schema/README.md.
+--
+-- Bags sealed before this migration keep their bytes in bags.bytes: readers take
+-- coalesce(bags.bytes, bag_bytes.bytes), and a bag has its bytes in exactly one of the two
+-- (triggers below). Moving them would copy every bag ever sealed in one transaction (the archive's
+-- size again in the WAL and in the file, which keeps the freed pages until a VACUUM) for bags that
+-- are, but for the few sealed or sent at the time of the upgrade, final and never updated again.
+--
+-- bags.bytes becomes nullable without rebuilding the table (which would copy it, bytes included):
+-- the column's NOT NULL and CHECK are rewritten in sqlite_schema, SQLite's documented procedure
+-- for removing a NOT NULL or CHECK constraint (https://sqlite.org/lang_altertable.html, "Making
+-- Other Kinds Of Table Schema Changes"): the stored records do not change, every existing row
+-- satisfies the new constraint, and the CREATE TABLE below changes the schema cookie so that every
+-- other connection re-reads the schema; writable_schema = RESET makes this one re-read it now.
+
+PRAGMA writable_schema = ON;
+
+UPDATE sqlite_schema
+SET sql = replace(sql,
+                  'bytes         BLOB    NOT NULL CHECK (typeof(bytes) = ''blob'' AND length(bytes) > 0)',
+                  'bytes         BLOB    CHECK (bytes IS NULL OR (typeof(bytes) = ''blob'' AND length(bytes) > 0))')
+WHERE type = 'table' AND name = 'bags';
+
+PRAGMA writable_schema = RESET;
+
+-- The rewrite above is a text replacement: refuse the migration (rolled back whole) if it did not
+-- find the column as 0001 created it.
+CREATE TEMP TABLE migration_0010 (
+    bags_rewritten INTEGER
+    CONSTRAINT "schema/0010: the bags table is not as schema/0001 created it (bytes BLOB NOT NULL); restore the archive from a backup made by tsbag"
+    CHECK (bags_rewritten = 1)
+);
+INSERT INTO migration_0010
+SELECT count(*) FROM sqlite_schema
+WHERE type = 'table' AND name = 'bags'
+  AND instr(sql, 'bytes         BLOB    CHECK (bytes IS NULL OR (typeof(bytes) = ''blob'' AND length(bytes) > 0))') > 0;
+DROP TABLE migration_0010;
+
+-- ---- bag_bytes: written once, never changed ------------------------------------------------
+
+CREATE TABLE bag_bytes (
+    seq   INTEGER PRIMARY KEY REFERENCES bags (seq),
+    bytes BLOB    NOT NULL CHECK (typeof(bytes) = 'blob' AND length(bytes) > 0)
+);
+
+-- A bag's bytes are in one place: bag_bytes for every bag inserted from now on.
+CREATE TRIGGER bags_insert_bytes_apart BEFORE INSERT ON bags
+WHEN NEW.bytes IS NOT NULL
+BEGIN
+    SELECT RAISE(ABORT, 'bag bytes go into bag_bytes (schema 0010), not bags.bytes');
+END;
+
+-- Inserted after their bag row, only for a bag whose row holds no bytes (the PRIMARY KEY refuses
+-- a second row for the same bag).
+CREATE TRIGGER bag_bytes_insert_once BEFORE INSERT ON bag_bytes
+WHEN NOT EXISTS (SELECT 1 FROM bags WHERE seq = NEW.seq AND bytes IS NULL)
+BEGIN
+    SELECT RAISE(ABORT, 'bag bytes belong to an existing bag whose row has no bytes of its own');
+END;
+
+CREATE TRIGGER bag_bytes_no_update BEFORE UPDATE ON bag_bytes
+BEGIN
+    SELECT RAISE(ABORT, 'sealed bag bytes are immutable');
+END;
+
+CREATE TRIGGER bag_bytes_no_delete BEFORE DELETE ON bag_bytes
+BEGIN
+    SELECT RAISE(ABORT, 'bag bytes are never deleted (retention is an explicit operator action)');
+END;

@@ -1,14 +1,16 @@
--- 0010_bag_bytes: the bytes of bags sealed or recovered from now on live in bag_bytes (seq ->
--- bytes), an insert-only table written once, in the transaction that inserts the bag; the bags
+-- 0010_bag_bytes: the bytes of bags sealed or recovered from now on live in bag_bytes, in parts
+-- (seq, part -> bytes) written before the bag's row and never changed once it exists; the bags
 -- row keeps only the small columns that change (state, attempts, request, token). Updating a
 -- bag's state no longer rewrites its bytes: SQLite rewrites a whole record to change one column,
 -- so every sealed -> sent -> stamped step of a bag read its 8 MiB blob and wrote it again as new
--- overflow pages (and 8 MiB of WAL). Applied by store.c in one transaction with
--- PRAGMA user_version = 10. The table reference is schema/README.md.
+-- overflow pages (and 8 MiB of WAL). Parts let tsbagd write a bag's bytes in short transactions
+-- of their own, between the batches it acknowledges, before the one that inserts the bag row.
+-- Applied by store.c in one transaction with PRAGMA user_version = 10. The table reference is
+-- schema/README.md.
 --
--- Bags sealed before this migration keep their bytes in bags.bytes: readers take
--- coalesce(bags.bytes, bag_bytes.bytes), and a bag has its bytes in exactly one of the two
--- (triggers below). Moving them would copy every bag ever sealed in one transaction (the archive's
+-- Bags sealed before this migration keep their bytes in bags.bytes: readers take bags.bytes, or
+-- else the bag's parts in order, and a bag has its bytes in exactly one of the two (triggers
+-- below). Moving them would copy every bag ever sealed in one transaction (the archive's
 -- size again in the WAL and in the file, which keeps the freed pages until a VACUUM) for bags that
 -- are, but for the few sealed or sent at the time of the upgrade, final and never updated again.
 --
@@ -42,26 +44,31 @@ WHERE type = 'table' AND name = 'bags'
   AND instr(sql, 'bytes         BLOB    CHECK (bytes IS NULL OR (typeof(bytes) = ''blob'' AND length(bytes) > 0))') > 0;
 DROP TABLE migration_0010;
 
--- ---- bag_bytes: written once, never changed ------------------------------------------------
+-- ---- bag_bytes: written before the bag row, never changed after ---------------------------
 
+-- A bag's bytes are the concatenation of its parts in part order. Parts of a SequenceNumber that
+-- has no bag row yet are pending: a seal writing them (each part may be its own transaction), or
+-- left by one that stopped (a crash, a plan refused at commit); the next seal of that number
+-- replaces them. No foreign key to bags: the parts exist before their bag.
 CREATE TABLE bag_bytes (
-    seq   INTEGER PRIMARY KEY REFERENCES bags (seq),
-    bytes BLOB    NOT NULL CHECK (typeof(bytes) = 'blob' AND length(bytes) > 0)
+    seq   INTEGER NOT NULL,
+    part  INTEGER NOT NULL CHECK (part >= 0),
+    bytes BLOB    NOT NULL CHECK (typeof(bytes) = 'blob' AND length(bytes) > 0),
+    PRIMARY KEY (seq, part)
 );
 
--- A bag's bytes are in one place: bag_bytes for every bag inserted from now on.
+-- A bag's bytes are in one place, and there: every bag inserted from now on has its parts in
+-- bag_bytes already, and none in bags.bytes.
 CREATE TRIGGER bags_insert_bytes_apart BEFORE INSERT ON bags
-WHEN NEW.bytes IS NOT NULL
+WHEN NEW.bytes IS NOT NULL OR NOT EXISTS (SELECT 1 FROM bag_bytes WHERE seq = NEW.seq)
 BEGIN
-    SELECT RAISE(ABORT, 'bag bytes go into bag_bytes (schema 0010), not bags.bytes');
+    SELECT RAISE(ABORT, 'a bag row is inserted after its bytes, written to bag_bytes (schema 0010), not bags.bytes');
 END;
 
--- Inserted after their bag row, only for a bag whose row holds no bytes (the PRIMARY KEY refuses
--- a second row for the same bag).
-CREATE TRIGGER bag_bytes_insert_once BEFORE INSERT ON bag_bytes
-WHEN NOT EXISTS (SELECT 1 FROM bags WHERE seq = NEW.seq AND bytes IS NULL)
+CREATE TRIGGER bag_bytes_insert_pending BEFORE INSERT ON bag_bytes
+WHEN EXISTS (SELECT 1 FROM bags WHERE seq = NEW.seq)
 BEGIN
-    SELECT RAISE(ABORT, 'bag bytes belong to an existing bag whose row has no bytes of its own');
+    SELECT RAISE(ABORT, 'a bag''s bytes are written before its row, never after');
 END;
 
 CREATE TRIGGER bag_bytes_no_update BEFORE UPDATE ON bag_bytes
@@ -69,7 +76,9 @@ BEGIN
     SELECT RAISE(ABORT, 'sealed bag bytes are immutable');
 END;
 
-CREATE TRIGGER bag_bytes_no_delete BEFORE DELETE ON bag_bytes
+-- Pending parts may be replaced; a bag's are never deleted.
+CREATE TRIGGER bag_bytes_delete_pending BEFORE DELETE ON bag_bytes
+WHEN EXISTS (SELECT 1 FROM bags WHERE seq = OLD.seq)
 BEGIN
     SELECT RAISE(ABORT, 'bag bytes are never deleted (retention is an explicit operator action)');
 END;

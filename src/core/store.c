@@ -54,7 +54,10 @@ enum stmt_id {
     ST_LAST_SEQ,
     ST_BAG_INSERT,
     ST_BAG_BYTES_INSERT,
-    ST_BAG_BYTES_SAME,
+    ST_BAG_BYTES_DELETE,
+    ST_BAG_BYTES_SIZE,
+    ST_BAG_BYTES_PARTS,
+    ST_BAG_PART_SAME,
     ST_BAG_AT,
     ST_BAG_ABOVE,
     ST_BAG_RANGE,
@@ -98,15 +101,15 @@ enum stmt_id {
 
 /* an entry's bag and position are not columns: derived from the bags' Ref ranges (derive_bag) */
 #define ENTRY_COLS "ref, hash, source, format_id, client_ref, received_ms, content"
-/* A bag's bytes are in bag_bytes (schema 0010) or, sealed before it, in bags.bytes: column 2 is
- * the old place, column 18 the size of the new one (length() of a blob column reads its header,
- * not its pages); bag_from_row reads bag_bytes incrementally, without SQLite's copy of the value.
- */
+/* A bag's bytes are its parts in bag_bytes (schema 0010) or, sealed before it, bags.bytes: column
+ * 2 is the old place, column 18 the size of the new one (length() of a blob column reads its
+ * record header, not its pages); bag_from_row reads the parts without SQLite's copy of them. */
 #define BAG_COLS                                                                                   \
     "b.seq, b.state, b.bytes, b.digest, b.entry_count, b.first_ref, b.last_ref, b.request_id, "    \
     "b.profile, b.sign_response, b.token, b.tsa_serial, b.gen_time_ms, b.attempts, b.last_error, " \
-    "b.sealed_ms, b.sent_ms, b.stamped_ms, length(x.bytes)"
-#define BAG_FROM    "bags b LEFT JOIN bag_bytes x ON x.seq = b.seq"
+    "b.sealed_ms, b.sent_ms, b.stamped_ms, "                                                       \
+    "(SELECT sum(length(x.bytes)) FROM bag_bytes x WHERE x.seq = b.seq)"
+#define BAG_FROM    "bags b"
 #define APPEND_COLS "hash, source, format_id, client_ref, received_ms"
 #define APPEND_SQL(rows)                                                                           \
     "INSERT INTO entries (" APPEND_COLS ", content) VALUES " rows " RETURNING ref, " APPEND_COLS
@@ -150,9 +153,14 @@ static const char *const stmt_sql[ST_N] = {
     [ST_LAST_SEQ] = "SELECT coalesce(max(seq), 0) FROM bags",
     [ST_BAG_INSERT] = "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, "
                       "digest) VALUES (?1, 'sealed', ?2, ?3, ?4, ?5, ?6)",
-    /* written once, after the bag's row, in the same transaction (schema 0010) */
-    [ST_BAG_BYTES_INSERT] = "INSERT INTO bag_bytes (seq, bytes) VALUES (?1, ?2)",
-    [ST_BAG_BYTES_SAME] = "SELECT bytes = ?2 FROM bag_bytes WHERE seq = ?1",
+    /* a bag's bytes, in parts written before its row (schema 0010) */
+    [ST_BAG_BYTES_INSERT] = "INSERT INTO bag_bytes (seq, part, bytes) VALUES (?1, ?2, ?3)",
+    [ST_BAG_BYTES_DELETE] = "DELETE FROM bag_bytes WHERE seq = ?1",
+    [ST_BAG_BYTES_SIZE] = "SELECT count(*), coalesce(sum(length(bytes)), 0) FROM bag_bytes "
+                          "WHERE seq = ?1",
+    [ST_BAG_BYTES_PARTS] = "SELECT rowid, length(bytes) FROM bag_bytes WHERE seq = ?1 "
+                           "ORDER BY part",
+    [ST_BAG_PART_SAME] = "SELECT bytes = ?3 FROM bag_bytes WHERE seq = ?1 AND part = ?2",
     /* the only bag that can hold Ref ?1 (ranges never overlap, schema 0008): one probe of the
      * covering bags_range index, never the large bag rows */
     [ST_BAG_AT] = "SELECT seq, first_ref, last_ref, entry_count FROM bags "
@@ -1109,28 +1117,44 @@ void tsb_bag_rec_cleanup(struct tsb_bag_rec *b)
     memset(b, 0, sizeof(*b));
 }
 
-/* Reads bag seq's bag_bytes value of len bytes into a buffer of exactly that size, page by page
- * through the connection's cache: sqlite3_column_blob would first assemble the whole value in a
- * buffer of SQLite's own (a second copy of the bag). Called while the statement that found the
- * row is still stepped, so it reads the same snapshot. */
+/* Reads bag seq's parts (len bytes in all) into a buffer of exactly that size, page by page
+ * through the connection's cache: sqlite3_column_blob would first assemble each value in a
+ * buffer of SQLite's own. Called while the statement that found the bag is still stepped, so it
+ * reads the same snapshot. */
 static int read_bag_bytes(struct tsb_store *s, int64_t seq, int64_t len, uint8_t **out)
 {
+    sqlite3_stmt *st = NULL;
     sqlite3_blob *blob = NULL;
     uint8_t *p = NULL;
-    int r = TSB_EINTERNAL;
-    int rc = sqlite3_blob_open(s->db, "main", "bag_bytes", "bytes", seq, 0, &blob);
-    if (rc != SQLITE_OK) {
-        r = fail(s, rc, false, "opening a bag's bytes");
+    int64_t at = 0;
+    int rc = SQLITE_OK, r = stmt(s, ST_BAG_BYTES_PARTS, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, seq);
+    p = tsb_malloc((size_t)len);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t rowid = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 1);
+        if (n > len - at) {
+            r = tsb_err(TSB_EINTERNAL, "store: bag %lld's bytes grew while read", (long long)seq);
+            goto out;
+        }
+        rc = blob == NULL ? sqlite3_blob_open(s->db, "main", "bag_bytes", "bytes", rowid, 0, &blob)
+                          : sqlite3_blob_reopen(blob, rowid);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_blob_read(blob, p + at, (int)n, 0);
+        if (rc != SQLITE_OK) {
+            r = fail(s, rc, false, "reading a bag's bytes");
+            goto out;
+        }
+        at += n;
+    }
+    if (rc != SQLITE_DONE) {
+        r = fail(s, rc, false, "reading a bag's bytes");
         goto out;
     }
-    if (sqlite3_blob_bytes(blob) != len) {
+    if (at != len) {
         r = tsb_err(TSB_EINTERNAL, "store: bag %lld's bytes changed size while read",
                     (long long)seq);
-        goto out;
-    }
-    p = tsb_malloc((size_t)len);
-    if ((rc = sqlite3_blob_read(blob, p, (int)len, 0)) != SQLITE_OK) {
-        r = fail(s, rc, false, "reading a bag's bytes");
         goto out;
     }
     *out = p;
@@ -1138,12 +1162,13 @@ static int read_bag_bytes(struct tsb_store *s, int64_t seq, int64_t len, uint8_t
     r = 0;
 out:
     sqlite3_blob_close(blob);
+    stmt_done(st);
     free(p);
     return r;
 }
 
 /* Fills b (owning copies) from a row of BAG_COLS. A bag with bytes in neither place (a damaged
- * archive: the row's INSERT and its bytes' are one transaction) comes back with bytes NULL and
+ * archive: the schema inserts a bag row only after its bytes) comes back with bytes NULL and
  * bytes_len 0, for the archive check to report. */
 static int bag_from_row(struct tsb_store *s, sqlite3_stmt *st, struct tsb_bag_rec *b)
 {
@@ -1426,25 +1451,100 @@ out:
     return r;
 }
 
-/* Inserts bag seq's bytes (its row inserted just before, in the same write transaction). */
-static int insert_bag_bytes(struct tsb_store *s, int64_t seq, const uint8_t *p, size_t len)
+size_t tsb_bag_parts(size_t len)
+{
+    return len == 0 ? 0 : (len - 1) / TSB_BAG_PART_BYTES + 1;
+}
+
+/* The length of part i of len bytes. */
+static size_t part_len(size_t len, size_t i)
+{
+    size_t at = i * TSB_BAG_PART_BYTES;
+    return len - at < TSB_BAG_PART_BYTES ? len - at : TSB_BAG_PART_BYTES;
+}
+
+/* Inserts part i of bag seq's bytes p (len in all), inside the caller's write transaction. */
+static int insert_part(struct tsb_store *s, int64_t seq, const uint8_t *p, size_t len, size_t i)
 {
     sqlite3_stmt *st = NULL;
     int r = stmt(s, ST_BAG_BYTES_INSERT, &st);
     if (r != 0)
         return r;
     sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_blob(st, 2, p, (int)len, SQLITE_STATIC);
-    return step_write(s, st, "inserting a bag's bytes");
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+    sqlite3_bind_blob(st, 3, p + i * TSB_BAG_PART_BYTES, (int)part_len(len, i), SQLITE_STATIC);
+    return step_write(s, st, "writing a bag's bytes");
 }
 
-/* Inserts the planned bag as sealed, inside the caller's write transaction: its row, then its
- * bytes in bag_bytes (schema 0010), so that later state changes never rewrite them. */
+/* Deletes the pending parts of seq (the schema refuses it once bag seq exists). */
+static int delete_pending(struct tsb_store *s, int64_t seq)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_BAG_BYTES_DELETE, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, seq);
+    return step_write(s, st, "replacing a bag's pending bytes");
+}
+
+enum parts_state { PARTS_NONE, PARTS_SAME, PARTS_OTHER };
+
+/* Compares the parts stored for seq with p (len bytes), part by part (SQLite compares each
+ * stored part with the bound slice): none stored, exactly these bytes, or anything else. */
+static int parts_compare(struct tsb_store *s, int64_t seq, const uint8_t *p, size_t len,
+                         enum parts_state *out)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t size[2] = {0, 0};
+    bool found = false;
+    int r = query_ints(s, ST_BAG_BYTES_SIZE, 1, seq, 0, size, 2, &found, "sizing a bag's bytes");
+    if (r != 0)
+        return r;
+    *out = size[0] == 0 ? PARTS_NONE : PARTS_OTHER;
+    if (size[0] != (int64_t)tsb_bag_parts(len) || size[1] != (int64_t)len)
+        return 0;
+    for (size_t i = 0; i < tsb_bag_parts(len); i++) {
+        if ((r = stmt(s, ST_BAG_PART_SAME, &st)) != 0)
+            return r;
+        sqlite3_bind_int64(st, 1, seq);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+        sqlite3_bind_blob(st, 3, p + i * TSB_BAG_PART_BYTES, (int)part_len(len, i), SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        bool same = rc == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+        stmt_done(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return fail(s, rc, false, "comparing a bag's bytes");
+        if (!same)
+            return 0;
+    }
+    *out = PARTS_SAME;
+    return 0;
+}
+
+/* Makes the parts of bag seq exactly p, inside the caller's write transaction: kept when
+ * tsb_store_seal_write_part already wrote them, else written, replacing what another plan of
+ * the same SequenceNumber left. */
+static int ensure_parts(struct tsb_store *s, int64_t seq, const uint8_t *p, size_t len)
+{
+    enum parts_state ps = PARTS_NONE;
+    int r = parts_compare(s, seq, p, len, &ps);
+    if (r != 0 || ps == PARTS_SAME)
+        return r;
+    if (ps == PARTS_OTHER && (r = delete_pending(s, seq)) != 0)
+        return r;
+    for (size_t i = 0; r == 0 && i < tsb_bag_parts(len); i++)
+        r = insert_part(s, seq, p, len, i);
+    return r;
+}
+
+/* Inserts the planned bag as sealed, inside the caller's write transaction: its bytes in
+ * bag_bytes (schema 0010) unless already written there, then its row, so that later state
+ * changes never rewrite the bytes. */
 static int insert_bag(struct tsb_store *s, const struct tsb_seal_plan *p, int64_t now_ms)
 {
     sqlite3_stmt *st = NULL;
-    int r = stmt(s, ST_BAG_INSERT, &st);
-    if (r != 0)
+    int r = ensure_parts(s, p->seq, p->bytes.p, p->bytes.len);
+    if (r != 0 || (r = stmt(s, ST_BAG_INSERT, &st)) != 0)
         return r;
     sqlite3_bind_int64(st, 1, p->seq);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)p->entries);
@@ -1452,9 +1552,34 @@ static int insert_bag(struct tsb_store *s, const struct tsb_seal_plan *p, int64_
     sqlite3_bind_int64(st, 4, p->last_ref);
     sqlite3_bind_int64(st, 5, now_ms);
     sqlite3_bind_blob(st, 6, p->digest, TSB_SHA256_LEN, SQLITE_STATIC);
-    if ((r = step_write(s, st, "inserting a sealed bag")) != 0)
+    return step_write(s, st, "inserting a sealed bag");
+}
+
+int tsb_store_seal_write_part(struct tsb_store *s, const struct tsb_seal_plan *p, size_t i)
+{
+    int r = TSB_EINTERNAL;
+    int64_t ignored = 0;
+    bool exists = false;
+    if (p == NULL || p->entries == 0 || i >= tsb_bag_parts(p->bytes.len))
+        return tsb_err(TSB_EINVAL, "store: the planned bag has no part %zu", i);
+    if ((r = tx_begin_write(s, "writing a bag's bytes")) != 0)
         return r;
-    return insert_bag_bytes(s, p->seq, p->bytes.p, p->bytes.len);
+    if ((r = query_ints(s, ST_BAG_DIGEST, 1, p->seq, 0, &ignored, 0, &exists,
+                        "looking up a bag")) != 0)
+        goto out;
+    if (exists) {
+        r = tsb_err(TSB_ECONFLICT, "bag %lld was planned, but the archive holds a bag %lld now",
+                    (long long)p->seq, (long long)p->seq);
+        goto out;
+    }
+    /* the first part replaces whatever an earlier plan of this SequenceNumber left */
+    if ((i == 0 && (r = delete_pending(s, p->seq)) != 0) ||
+        (r = insert_part(s, p->seq, p->bytes.p, p->bytes.len, i)) != 0)
+        goto out;
+    return tx_commit(s, true, "writing a bag's bytes");
+out:
+    tx_rollback(s);
+    return r;
 }
 
 static int check_seal_opts(const struct tsb_seal_opts *o, size_t *max, size_t *max_bytes)
@@ -1908,26 +2033,17 @@ static int recovered_entry_matches(struct tsb_store *s, int64_t sealed_ref,
     return r;
 }
 
-/* The recovered bag's bytes, inside its transaction. Its bag_bytes row may have survived the loss
- * of its bags row (each is a b-tree of its own): kept when it holds the same bytes, a conflict
- * otherwise (bag_bytes is never overwritten). */
+/* The recovered bag's bytes, inside its transaction, before its row. Its parts may have survived
+ * the loss of its bags row (each is a b-tree of its own): kept when they hold the same bytes, a
+ * conflict otherwise (nothing local is overwritten). */
 static int insert_recovered_bytes(struct tsb_store *s, const struct tsb_recovered_bag *rb)
 {
-    sqlite3_stmt *st = NULL;
-    int r = stmt(s, ST_BAG_BYTES_SAME, &st);
-    if (r != 0)
+    enum parts_state ps = PARTS_NONE;
+    int r = parts_compare(s, rb->seq, rb->bytes, rb->bytes_len, &ps);
+    if (r != 0 || ps == PARTS_SAME)
         return r;
-    sqlite3_bind_int64(st, 1, rb->seq);
-    sqlite3_bind_blob(st, 2, rb->bytes, (int)rb->bytes_len, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    bool same = rc == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
-    stmt_done(st);
-    if (rc == SQLITE_DONE)
-        return insert_bag_bytes(s, rb->seq, rb->bytes, rb->bytes_len);
-    if (rc != SQLITE_ROW)
-        return fail(s, rc, true, "looking up a bag's bytes");
-    if (same)
-        return 0;
+    if (ps == PARTS_NONE)
+        return ensure_parts(s, rb->seq, rb->bytes, rb->bytes_len);
     return tsb_err(TSB_ECONFLICT,
                    "bag %lld lost its archive row but its bytes survived locally (bag_bytes), and "
                    "they differ from the recovered bag's; keep the archive as it is and compare "
@@ -1992,7 +2108,8 @@ int tsb_store_bag_insert_recovered(struct tsb_store *s, const struct tsb_recover
                     (long long)b.first, (long long)b.last);
         goto out;
     }
-    if ((r = stmt(s, ST_BAG_INSERT_RECOVERED, &st)) != 0)
+    if ((r = insert_recovered_bytes(s, rb)) != 0 ||
+        (r = stmt(s, ST_BAG_INSERT_RECOVERED, &st)) != 0)
         goto out;
     sqlite3_bind_int64(st, 1, rb->seq);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)rb->n);
@@ -2007,8 +2124,6 @@ int tsb_store_bag_insert_recovered(struct tsb_store *s, const struct tsb_recover
     if ((r = step_write(s, st, "inserting a recovered bag")) != 0)
         goto out;
     st = NULL;
-    if ((r = insert_recovered_bytes(s, rb)) != 0)
-        goto out;
     for (size_t i = 0; i < rb->n; i++) {
         bool exists = false;
         if ((r = recovered_entry_matches(s, counters[2], &rb->entries[i], &exists)) != 0)

@@ -4,16 +4,16 @@
 # lose_bags WHERE: deletes the bags matching WHERE and their journal rows behind the archive's
 # no-delete triggers (a damaged or partly restored archive), then puts the triggers back.
 lose_bags() {
-    local bt et xt
+    local bt et
     bt=$(sql "SELECT sql FROM sqlite_schema WHERE name = 'bags_no_delete'")
     et=$(sql "SELECT sql FROM sqlite_schema WHERE name = 'entries_no_delete'")
-    xt=$(sql "SELECT sql FROM sqlite_schema WHERE name = 'bag_bytes_no_delete'")
+    # the bags' bytes go with them (without its bag, a bag's bytes may be deleted)
     sql "BEGIN; DROP TRIGGER bags_no_delete; DROP TRIGGER entries_no_delete;
-         DROP TRIGGER bag_bytes_no_delete;
+         CREATE TEMP TABLE lost AS SELECT seq FROM bags WHERE $1;
          DELETE FROM entries WHERE EXISTS (SELECT 1 FROM bags WHERE ($1)
              AND entries.ref BETWEEN bags.first_ref AND bags.last_ref);
-         DELETE FROM bag_bytes WHERE seq IN (SELECT seq FROM bags WHERE $1);
-         DELETE FROM bags WHERE $1; $bt; $et; $xt; COMMIT;"
+         DELETE FROM bags WHERE $1; DELETE FROM bag_bytes WHERE seq IN (SELECT seq FROM lost);
+         $bt; $et; COMMIT;"
 }
 
 # replace_in_bag SEQ FROM TO: replaces the text FROM by TO in bag SEQ's bytes behind the

@@ -238,10 +238,10 @@ static void test_every_damage_in_one_pass(void **state)
     struct fx *f = *state;
     raw(f, "PRAGMA foreign_keys = OFF; BEGIN;"
            "DROP TRIGGER bags_no_delete; DROP TRIGGER entries_no_delete;"
-           "DROP TRIGGER bag_bytes_no_delete; DROP TRIGGER bag_bytes_no_update;"
+           "DROP TRIGGER bag_bytes_no_update;"
            /* bag 1 lost: a gap at the very start (its Refs 1 and 2 with it) */
-           "DELETE FROM entries WHERE ref IN (1, 2); DELETE FROM bag_bytes WHERE seq = 1;"
-           "DELETE FROM bags WHERE seq = 1;"
+           "DELETE FROM entries WHERE ref IN (1, 2); DELETE FROM bags WHERE seq = 1;"
+           "DELETE FROM bag_bytes WHERE seq = 1;"
            /* bag 2: bytes that are not a bag at all */
            "UPDATE bag_bytes SET bytes = CAST('not xml' AS BLOB) WHERE seq = 2;"
            /* bag 3: its bytes claim SequenceNumber 33 */

@@ -586,6 +586,64 @@ static void test_migrates_0007_archive_to_ranges(void **state)
     tsb_store_close(s);
 }
 
+/* Checks that bag seq reads back as exactly p's bytes, in the parts they were stored in. */
+static void assert_bag_bytes(struct tsb_store *s, const char *path, int64_t seq,
+                             const struct tsb_seal_plan *p)
+{
+    struct tsb_bag_rec b;
+    assert_int_equal(tsb_store_bag_get(s, seq, &b), 0);
+    assert_int_equal(b.bytes_len, p->bytes.len);
+    assert_memory_equal(b.bytes, p->bytes.p, p->bytes.len);
+    assert_memory_equal(b.digest, p->digest, TSB_SHA256_LEN);
+    tsb_bag_rec_cleanup(&b);
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM bag_bytes WHERE seq = %lld", (long long)seq);
+    assert_int_equal(raw_int(path, sql), (int64_t)tsb_bag_parts(p->bytes.len));
+}
+
+/* tsbagd writes a bag's bytes in parts, each its own transaction, before the bag row: parts that
+ * an earlier plan of the same SequenceNumber left (a crash, a plan refused at commit) are
+ * replaced, whether the next plan writes its parts first or the commit writes them itself; once
+ * the bag exists, no part is written for it. */
+static void test_seal_in_parts(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    struct tsb_seal_opts o = seal_opts(0);
+    struct tsb_seal_plan a = {0}, b = {0};
+    free(append_range(s, 0, 3000));
+    assert_int_equal(tsb_store_seal_prepare(s, &o, &a), 0);
+    size_t n = tsb_bag_parts(a.bytes.len);
+    assert_true(n >= 2); /* 3 000 entries of about 100 bytes: more than one part */
+    /* a plan that stopped after its first part, then one with more entries */
+    assert_int_equal(tsb_store_seal_write_part(s, &a, 0), 0);
+    free(append_range(s, 3000, 10));
+    assert_int_equal(tsb_store_seal_prepare(s, &o, &b), 0);
+    assert_int_equal(b.seq, a.seq);
+    assert_true(b.bytes.len > a.bytes.len);
+    for (size_t i = 0; i < tsb_bag_parts(b.bytes.len); i++)
+        assert_int_equal(tsb_store_seal_write_part(s, &b, i), 0);
+    assert_int_equal(tsb_store_seal_commit(s, &b, 77), 0);
+    assert_bag_bytes(s, f->path, b.seq, &b);
+    /* its parts are the bag's now: none more, none replaced */
+    assert_int_equal(tsb_store_seal_write_part(s, &b, 0), TSB_ECONFLICT);
+    assert_int_equal(tsb_store_seal_write_part(s, &b, n), TSB_EINVAL);
+
+    /* every part of the next bag written by a plan, then the commit of another plan of it */
+    free(append_range(s, 4000, 3000));
+    assert_int_equal(tsb_store_seal_prepare(s, &o, &a), 0);
+    for (size_t i = 0; i < tsb_bag_parts(a.bytes.len); i++)
+        assert_int_equal(tsb_store_seal_write_part(s, &a, i), 0);
+    free(append_range(s, 7000, 1));
+    assert_int_equal(tsb_store_seal_prepare(s, &o, &b), 0);
+    assert_int_equal(b.seq, a.seq);
+    assert_int_equal(tsb_store_seal_commit(s, &b, 77), 0);
+    assert_bag_bytes(s, f->path, b.seq, &b);
+    tsb_seal_plan_cleanup(&a);
+    tsb_seal_plan_cleanup(&b);
+    tsb_store_close(s);
+}
+
 /* The daemon's seal: a plan built on a read-only connection (no write lock, no entry row
  * written), committed by the writer as one bag row; a plan the archive outran is refused whole. */
 static void test_seal_plan_and_commit(void **state)
@@ -1208,11 +1266,11 @@ static int64_t insert_recovered(struct fx *f, struct tsb_store *s)
     int64_t seq = stats_of(s).last_seq + 1;
     char sql[512];
     snprintf(sql, sizeof(sql),
+             "INSERT INTO bag_bytes (seq, part, bytes) VALUES (%lld, 0, x'3c612f3e');"
              "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, "
              "token, tsa_serial, gen_time_ms) VALUES (%lld, 'recovered', 1, %lld, %lld, 1, "
-             "zeroblob(32), x'3003020101', '42', 4242);"
-             "INSERT INTO bag_bytes (seq, bytes) VALUES (%lld, x'3c612f3e')",
-             (long long)seq, (long long)(900000 + seq), (long long)(900000 + seq), (long long)seq);
+             "zeroblob(32), x'3003020101', '42', 4242)",
+             (long long)seq, (long long)seq, (long long)(900000 + seq), (long long)(900000 + seq));
     assert_int_equal(raw_exec(f->path, sql), SQLITE_OK);
     return seq;
 }
@@ -1372,12 +1430,14 @@ static void test_state_transitions_sql(void **state)
      * allowed), never deleted, gap-free on insert */
     static const char *const refused[] = {
         "UPDATE bags SET bytes = x'00' WHERE seq = @",
-        /* the bytes are in bag_bytes (schema 0010): written once, with the bag */
+        /* the bytes are in bag_bytes (schema 0010): written before the bag row, never after */
         "UPDATE bag_bytes SET bytes = x'00' WHERE seq = @",
         "DELETE FROM bag_bytes WHERE seq = @",
-        "INSERT INTO bag_bytes (seq, bytes) VALUES (100, x'00')",
+        "INSERT INTO bag_bytes (seq, part, bytes) VALUES (@, 7, x'00')",
         "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes) "
         "VALUES ((SELECT max(seq) + 1 FROM bags), 'sealed', 1, 100, 100, 1, zeroblob(32), x'00')",
+        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest) "
+        "VALUES ((SELECT max(seq) + 2 FROM bags), 'sealed', 1, 100, 100, 1, zeroblob(32))",
         "UPDATE bags SET digest = zeroblob(32) WHERE seq = @",
         "UPDATE bags SET first_ref = 0 WHERE seq = @",
         "UPDATE bags SET entry_count = 3 WHERE seq = @",
@@ -1402,6 +1462,13 @@ static void test_state_transitions_sql(void **state)
         "INSERT INTO entries (hash, source, received_ms, bag_seq, position) "
         "VALUES (zeroblob(32), 's', 1, 1, 0)",
     };
+    /* pending bytes for the SequenceNumbers the inserts below try, so that each is refused by the
+     * rule it is about, not for lack of bytes */
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO bag_bytes (seq, part, bytes) VALUES "
+                                  "((SELECT max(seq) + 1 FROM bags), 0, x'00'), (100, 0, x'00')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         char sql[512], num[24];
         snprintf(num, sizeof(num), "%lld", (long long)seq[TSB_BAG_SENT]);
@@ -2127,7 +2194,7 @@ static void test_bag_bytes_migration_from_0009(void **state)
     assert_int_equal(tsb_store_seal(s, &o, &res), 0);
     assert_int_equal(res.first_seq, 3);
     assert_int_equal(raw_int(f->path, "SELECT bytes IS NULL FROM bags WHERE seq = 3"), 1);
-    int64_t len = raw_int(f->path, "SELECT length(bytes) FROM bag_bytes WHERE seq = 3");
+    int64_t len = raw_int(f->path, "SELECT sum(length(bytes)) FROM bag_bytes WHERE seq = 3");
     assert_true(len > 0);
     assert_int_equal(do_op(s, 3, OP_SEND), 0);
     assert_int_equal(tsb_store_bag_get(s, 3, &b), 0);
@@ -2145,7 +2212,7 @@ static void test_bag_bytes_migration_from_0009(void **state)
 
     /* each bag's bytes are in one place, written once */
     static const char *const refused[] = {
-        "INSERT INTO bag_bytes (seq, bytes) VALUES (1, x'00')",
+        "INSERT INTO bag_bytes (seq, part, bytes) VALUES (1, 0, x'00')",
         "UPDATE bag_bytes SET bytes = x'00' WHERE seq = 3",
         "DELETE FROM bag_bytes WHERE seq = 3",
         "UPDATE bags SET bytes = x'00' WHERE seq = 3",
@@ -2169,6 +2236,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_batch_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_refused_row_commits_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_plan_and_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seal_in_parts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refs_never_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_nothing_staged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_n_and_more_than_a_bag, setup, teardown),

@@ -144,14 +144,13 @@ static void lose_bag(const char *path, int64_t seq)
     char sql[768];
     snprintf(sql, sizeof(sql),
              "DROP TRIGGER bags_no_delete; DROP TRIGGER entries_no_delete;"
-             "DROP TRIGGER bag_bytes_no_delete;"
              "DELETE FROM entries WHERE ref BETWEEN (SELECT first_ref FROM bags WHERE seq = %lld) "
-             "AND (SELECT last_ref FROM bags WHERE seq = %lld); DELETE FROM bag_bytes WHERE "
-             "seq = %lld; DELETE FROM bags WHERE seq = %lld;"
+             "AND (SELECT last_ref FROM bags WHERE seq = %lld); DELETE FROM bags WHERE seq = %lld;"
+             /* without their bag, its bytes are pending ones: deletable */
+             "DELETE FROM bag_bytes WHERE seq = %lld;"
              "CREATE TRIGGER bags_no_delete BEFORE DELETE ON bags BEGIN SELECT RAISE(ABORT, 'x');"
              " END; CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries BEGIN "
-             "SELECT RAISE(ABORT, 'x'); END; CREATE TRIGGER bag_bytes_no_delete BEFORE DELETE ON "
-             "bag_bytes BEGIN SELECT RAISE(ABORT, 'x'); END;",
+             "SELECT RAISE(ABORT, 'x'); END;",
              (long long)seq, (long long)seq, (long long)seq, (long long)seq);
     assert_int_equal(raw_exec(path, sql), SQLITE_OK);
 }
@@ -210,14 +209,17 @@ static void test_recovered_beyond_the_end_and_fresh_seal(void **state)
     /* the bag's own bytes say 3: the store trusts its caller for that; here only the gap rule */
     assert_int_equal(tsb_store_bag_insert_recovered(f->s, &rb, 1), 0);
     /* a fresh seal must still be max + 1: a raw insert of sealed seq 4 (a gap) is refused */
-    assert_int_not_equal(raw_exec(f->path, "INSERT INTO bags (seq, state, entry_count, "
-                                           "first_ref, last_ref, sealed_ms, digest) "
-                                           "VALUES (4, 'sealed', 1, 1000, 1000, 0, zeroblob(32))"),
-                         SQLITE_OK);
-    assert_int_equal(raw_exec(f->path, "INSERT INTO bags (seq, state, entry_count, "
+    assert_int_equal(raw_exec(f->path, "INSERT INTO bag_bytes (seq, part, bytes) "
+                                       "VALUES (4, 0, x'01');"
+                                       "INSERT INTO bags (seq, state, entry_count, "
                                        "first_ref, last_ref, sealed_ms, digest) "
-                                       "VALUES (6, 'sealed', 1, 1000, 1000, 0, zeroblob(32));"
-                                       "INSERT INTO bag_bytes (seq, bytes) VALUES (6, x'01')"),
+                                       "VALUES (4, 'sealed', 1, 1000, 1000, 0, zeroblob(32))"),
+                     SQLITE_CONSTRAINT);
+    assert_int_equal(raw_exec(f->path, "INSERT INTO bag_bytes (seq, part, bytes) "
+                                       "VALUES (6, 0, x'01');"
+                                       "INSERT INTO bags (seq, state, entry_count, "
+                                       "first_ref, last_ref, sealed_ms, digest) "
+                                       "VALUES (6, 'sealed', 1, 1000, 1000, 0, zeroblob(32))"),
                      SQLITE_OK);
     copy_free(&c);
 }

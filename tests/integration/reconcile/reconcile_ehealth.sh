@@ -52,9 +52,9 @@ jqr '.errors[0]' | grep -q 'Error Type "NotAuthorized" Number 3' || fail "error 
 sql "SELECT writefile('$T/orig4.xml', bytes) FROM bag_bytes WHERE seq = 4" >/dev/null
 lose_bags "seq = 4"
 sql "BEGIN; DROP TRIGGER bags_insert_gap_free;
+     INSERT INTO bag_bytes (seq, part, bytes) VALUES (4, 0, CAST('<other bag/>' AS BLOB));
      INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest)
      VALUES (4, 'sealed', 1, 9000, 9000, 0, zeroblob(32));
-     INSERT INTO bag_bytes (seq, bytes) VALUES (4, CAST('<other bag/>' AS BLOB));
      CREATE TRIGGER bags_insert_gap_free BEFORE INSERT ON bags
      WHEN NEW.state IS NOT 'recovered' AND NEW.seq IS NOT (SELECT coalesce(max(seq), 0) + 1 FROM bags)
      BEGIN SELECT RAISE(ABORT, 'gap'); END; COMMIT;"

@@ -12,6 +12,9 @@
  * structures point into the caller's DER buffer, which must outlive them; the decoder refuses
  * input past its limits (struct tsb_ers_limits) before allocating for it.
  *
+ * API changes since first published: struct tsb_ers_limits.max_total_hashes and
+ * struct tsb_ers_verify_result.rehash_sorted added (06:56 UTC); max_der default 8 MiB.
+ *
  * Where RFC 4998 reads otherwise than a first reading of it suggests, the RFC is followed:
  * - the timestamp renewal leaf is H(the previous ArchiveTimeStamp's timeStamp field), i.e. the
  *   hash of the previous token's DER ContentInfo, tag and length included (§5.2 "the content of
@@ -135,12 +138,13 @@ int tsb_ers_record_encode(const struct tsb_ers_chain_in *chains, size_t n, struc
 
 /* Caps on what a decoder accepts from untrusted input; a zero field takes its default. */
 struct tsb_ers_limits {
-    size_t max_der;       /* whole EvidenceRecord, bytes (default 16 MiB) */
-    size_t max_chains;    /* ArchiveTimeStampChains (default 64) */
-    size_t max_ats;       /* ArchiveTimeStamps in one chain (default 1024) */
-    size_t max_lists;     /* PartialHashtrees in one reduced hash tree (default 64) */
-    size_t max_hashes;    /* hash values in one PartialHashtree (default 256) */
-    size_t max_total_ats; /* ArchiveTimeStamps in the whole record (default 4096) */
+    size_t max_der;          /* whole EvidenceRecord, bytes (default 8 MiB) */
+    size_t max_chains;       /* ArchiveTimeStampChains (default 64) */
+    size_t max_ats;          /* ArchiveTimeStamps in one chain (default 1024) */
+    size_t max_lists;        /* PartialHashtrees in one reduced hash tree (default 64) */
+    size_t max_hashes;       /* hash values in one PartialHashtree (default 256) */
+    size_t max_total_ats;    /* ArchiveTimeStamps in the whole record (default 4096) */
+    size_t max_total_hashes; /* hash values in the whole record (default 262 144) */
 };
 
 struct tsb_ers_list {
@@ -228,6 +232,9 @@ struct tsb_ers_verify_result {
     int64_t last_gen_time_ms;     /* genTime of the latest ATS */
     int64_t last_not_after_ms;    /* notAfter of the latest ATS's TSA certificate: renew before */
     enum tsb_ers_alg current_alg; /* algorithm of the latest chain */
+    /* A hash-tree renewal was found as H(sorted(h(d), ha)) (RFC 4998 Figure 4) rather than the
+     * §5.2 formula H(h(d) || ha) that tsb_ers_rehash_members writes. */
+    bool rehash_sorted;
 };
 
 struct tsb_ers_verify_opts {

@@ -1,57 +1,25 @@
 /*
  * fuzz_ers: the EvidenceRecord decoder and verifier on arbitrary bytes. The record is decoded,
- * every reduced hash tree walked, and verified for a fixed group of data objects against an anchor
- * (a throw-away self-signed EC certificate made at the first call, so no key is committed). Any
- * input must end in a verdict with a sentence, without crashing, leaking or reading out of bounds,
- * and the decoder and the verifier must agree on what is malformed.
+ * every reduced hash tree walked, and verified for a fixed group of data objects against a
+ * throw-away anchor (fuzz_anchor.h). Any input must end in a verdict with a sentence, without
+ * crashing, leaking or reading out of bounds, and the decoder and the verifier must agree on what
+ * is malformed.
  */
 #include "ers.h"
+#include "fuzz_anchor.h"
 #include "token.h"
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static struct tsb_token_verifier *make_verifier(void)
-{
-    struct tsb_token_verifier *v = NULL;
-    char path[] = "/tmp/fuzz-ers-anchor.XXXXXX";
-    EVP_PKEY *key = EVP_EC_gen("P-256");
-    X509 *c = X509_new();
-    int fd = mkstemp(path);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (key == NULL || c == NULL || f == NULL)
-        abort();
-    X509_NAME *n = X509_get_subject_name(c);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"fuzz", -1, -1, 0);
-    X509_set_issuer_name(c, n);
-    X509_gmtime_adj(X509_getm_notBefore(c), 0);
-    X509_gmtime_adj(X509_getm_notAfter(c), 3600);
-    X509_set_pubkey(c, key);
-    X509_sign(c, key, EVP_sha256());
-    PEM_write_X509(f, c);
-    fclose(f);
-    if (tsb_token_verifier_new(path, &v) != 0)
-        abort();
-    unlink(path);
-    X509_free(c);
-    EVP_PKEY_free(key);
-    return v;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct tsb_token_verifier *v;
     if (v == NULL)
-        v = make_verifier();
+        v = tsb_fuzz_anchor_verifier(NULL);
     /* the members of the corpus records' group (tests/fuzz/corpus/ers) */
     static const char bag[] = "<TimeStampBag seq=\"1\"/>", tok[] = "token 1";
     const struct tsb_slice objs[2] = {{(const uint8_t *)bag, sizeof(bag) - 1},

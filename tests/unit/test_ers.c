@@ -502,6 +502,63 @@ static void test_tree_hand_vectors(void **state)
     tsb_ers_tree_free(t3);
 }
 
+/* The worked example of docs/internals/ERS.md, byte for byte: objects "a", "b", "c" (SHA-256),
+ * the reduced trees of d1 and d3, and the group {"<bag/>", "token"}. */
+static void test_worked_example(void **state)
+{
+    (void)state;
+    static const char *const hexes[] = {
+        "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb", /* h1 */
+        "3e23e8160039594a33894f6564e1b1348bbd7a0088d42c4acb73eeaed59c009d", /* h2 */
+        "2e7d2c03a9507ae265ecf5b5356885a53393a2029d241394997265a1a25aefc6", /* h3 */
+        "18d79cb747ea174c59f3a3b41768672526d56fecc58360a99d283d0f9b0a3cc0", /* h12 */
+        "aea2dd4249dcecf97ca6a1556db7f21ebd6a40bbec0243ca61b717146a08c347", /* root */
+        "54fceb0b38bd5a7f544d9f1c54b1f08a38f6b0a9e3bdac56a367f4384721ce29", /* group leaf */
+    };
+    uint8_t v[6][32];
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(tsb_hex_decode(hexes[i], 64, v[i], 32), 0);
+    const struct tsb_slice objs[3] = {
+        {(const uint8_t *)"a", 1}, {(const uint8_t *)"b", 1}, {(const uint8_t *)"c", 1}};
+    uint8_t h[96];
+    assert_int_equal(tsb_ers_hash_objects(TSB_ERS_SHA256, objs, 3, h), 0);
+    assert_memory_equal(h, v[0], 32);
+    assert_memory_equal(h + 32, v[1], 32);
+    assert_memory_equal(h + 64, v[2], 32);
+    struct tsb_ers_tree *t = NULL;
+    assert_int_equal(tsb_ers_tree_new(TSB_ERS_SHA256, h, 3, &t), 0);
+    assert_memory_equal(tsb_ers_tree_root(t), v[4], 32);
+    struct tsb_buf rht;
+    tsb_buf_init(&rht, 4096);
+    assert_int_equal(tsb_ers_tree_reduced(t, 0, NULL, 0, &rht), 0);
+    uint8_t want1[108] = {0x30, 0x6a, 0x30, 0x44, 0x04, 0x20};
+    memcpy(want1 + 6, v[1], 32); /* h2 sorts before h1 */
+    want1[38] = 0x04;
+    want1[39] = 0x20;
+    memcpy(want1 + 40, v[0], 32);
+    memcpy(want1 + 72, (const uint8_t[]){0x30, 0x22, 0x04, 0x20}, 4);
+    memcpy(want1 + 76, v[2], 32);
+    assert_int_equal(rht.len, 108);
+    assert_memory_equal(rht.p, want1, 108);
+    tsb_buf_reset(&rht);
+    assert_int_equal(tsb_ers_tree_reduced(t, 2, NULL, 0, &rht), 0);
+    uint8_t want3[72] = {0x30, 0x46, 0x30, 0x44, 0x04, 0x20};
+    memcpy(want3 + 6, v[3], 32); /* h12 sorts before h3 */
+    want3[38] = 0x04;
+    want3[39] = 0x20;
+    memcpy(want3 + 40, v[2], 32);
+    assert_int_equal(rht.len, 72);
+    assert_memory_equal(rht.p, want3, 72);
+    const struct tsb_slice group[2] = {{(const uint8_t *)"<bag/>", 6},
+                                       {(const uint8_t *)"token", 5}};
+    uint8_t gh[64], leaf[32];
+    assert_int_equal(tsb_ers_hash_objects(TSB_ERS_SHA256, group, 2, gh), 0);
+    assert_int_equal(tsb_ers_group_leaf(TSB_ERS_SHA256, gh, 2, leaf), 0);
+    assert_memory_equal(leaf, v[5], 32);
+    tsb_buf_cleanup(&rht);
+    tsb_ers_tree_free(t);
+}
+
 /* Groups of 1, 2 and 3 members in one tree: each bag verifies with exactly its members in any
  * order, or with one member alone; a partial group of several is "group", an altered or foreign
  * member "object". */
@@ -1115,6 +1172,7 @@ int main(void)
         cmocka_unit_test(test_alg_names),
         cmocka_unit_test(test_tree_roots_and_paths),
         cmocka_unit_test(test_tree_hand_vectors),
+        cmocka_unit_test(test_worked_example),
         cmocka_unit_test(test_reduced_refuses_wrong_group),
         cmocka_unit_test(test_groups),
         cmocka_unit_test(test_any_changed_byte_fails),

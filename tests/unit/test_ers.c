@@ -502,6 +502,15 @@ static void test_tree_hand_vectors(void **state)
     tsb_ers_tree_free(t3);
 }
 
+/* Writes the OCTET STRING of a SHA-256 value at p; returns the byte after it. */
+static uint8_t *octets(uint8_t *p, const uint8_t h[32])
+{
+    p[0] = 0x04;
+    p[1] = 0x20;
+    memcpy(p + 2, h, 32);
+    return p + 34;
+}
+
 /* The worked example of docs/internals/ERS.md, byte for byte: objects "a", "b", "c" (SHA-256),
  * the reduced trees of d1 and d3, and the group {"<bag/>", "token"}. */
 static void test_worked_example(void **state)
@@ -531,22 +540,18 @@ static void test_worked_example(void **state)
     struct tsb_buf rht;
     tsb_buf_init(&rht, 4096);
     assert_int_equal(tsb_ers_tree_reduced(t, 0, NULL, 0, &rht), 0);
-    uint8_t want1[108] = {0x30, 0x6a, 0x30, 0x44, 0x04, 0x20};
-    memcpy(want1 + 6, v[1], 32); /* h2 sorts before h1 */
-    want1[38] = 0x04;
-    want1[39] = 0x20;
-    memcpy(want1 + 40, v[0], 32);
-    memcpy(want1 + 72, (const uint8_t[]){0x30, 0x22, 0x04, 0x20}, 4);
-    memcpy(want1 + 76, v[2], 32);
+    /* h2 sorts before h1 */
+    uint8_t want1[108] = {0x30, 0x6a, 0x30, 0x44}, *w = want1 + 4;
+    w = octets(octets(w, v[1]), v[0]);
+    w[0] = 0x30;
+    w[1] = 0x22;
+    octets(w + 2, v[2]);
     assert_int_equal(rht.len, 108);
     assert_memory_equal(rht.p, want1, 108);
     tsb_buf_reset(&rht);
     assert_int_equal(tsb_ers_tree_reduced(t, 2, NULL, 0, &rht), 0);
-    uint8_t want3[72] = {0x30, 0x46, 0x30, 0x44, 0x04, 0x20};
-    memcpy(want3 + 6, v[3], 32); /* h12 sorts before h3 */
-    want3[38] = 0x04;
-    want3[39] = 0x20;
-    memcpy(want3 + 40, v[2], 32);
+    uint8_t want3[72] = {0x30, 0x46, 0x30, 0x44}; /* h12 sorts before h3 */
+    octets(octets(want3 + 4, v[3]), v[2]);
     assert_int_equal(rht.len, 72);
     assert_memory_equal(rht.p, want3, 72);
     const struct tsb_slice group[2] = {{(const uint8_t *)"<bag/>", 6},

@@ -405,8 +405,26 @@ static void free_bufs(struct tsb_buf *b, size_t n)
 
 /* ---- tests ---- */
 
+/* Changes each byte of each hash value of a's reduced tree in turn (a's slices point into a
+ * buffer of ours): the walk then never reaches root. */
+static void flip_every_path_byte(const struct tsb_ers_ats *a, const uint8_t root[32])
+{
+    for (size_t k = 0; k < a->n_lists; k++)
+        for (size_t j = 0; j < a->list[k].n; j++)
+            for (size_t b = 0; b < a->list[k].hash[j].len; b++) {
+                uint8_t *p = (uint8_t *)a->list[k].hash[j].p + b;
+                *p ^= 0x80;
+                uint8_t got[32];
+                assert_int_equal(tsb_ers_ats_root(TSB_ERS_SHA256, a, got), 0);
+                assert_memory_not_equal(got, root, 32);
+                *p ^= 0x80;
+            }
+}
+
 /* Roots of 1, 2, 3, 5, 64 and 1000 leaves equal the independent Python reading's; every leaf's
- * reduced tree walks back to the root; a one-leaf tree has no lists and the leaf is the root. */
+ * reduced tree walks back to the root, and to another root when any byte of it changes (every
+ * leaf up to 64 leaves, every 37th of 1000); a one-leaf tree has no lists and the leaf is the
+ * root. */
 static void test_tree_roots_and_paths(void **state)
 {
     (void)state;
@@ -457,6 +475,8 @@ static void test_tree_roots_and_paths(void **state)
                     assert_int_equal(a.list[k].n, 1);
                 assert_int_equal(tsb_ers_ats_root(TSB_ERS_SHA256, &a, root), 0);
                 assert_memory_equal(root, tsb_ers_tree_root(t), 32);
+                if (n < 1000 || i % 37 == 0)
+                    flip_every_path_byte(&a, tsb_ers_tree_root(t));
             }
             tsb_ers_ats_cleanup(&a);
         }
@@ -758,6 +778,18 @@ static void test_timestamp_renewal(void **state)
                          TSB_ERS_FAIL_FUTURE);
         assert_int_equal(res.ats, 1);
         if (i == 0) {
+            /* the TSA chains verified with, for a package: signer and root of each ATS */
+            struct tsb_buf pem;
+            tsb_buf_init(&pem, 1 << 20);
+            struct tsb_ers_verify_opts o = {.tv = tv, .at_ms = T2026_01 * 1000, .chain_pem = &pem};
+            assert_int_equal(tsb_ers_verify(er.p, er.len, bags[0].obj, 2, &o, &res), 0);
+            size_t certs = 0;
+            for (const char *q = (const char *)pem.p;
+                 (q = strstr(q, "-----BEGIN CERTIFICATE")) != NULL; q++)
+                certs++;
+            assert_int_equal(certs, 4);
+            assert_non_null(strstr((const char *)pem.p, "-----END CERTIFICATE-----"));
+            tsb_buf_cleanup(&pem);
             write_file("renewal.ers", er.p, er.len);
             write_file("bag0.xml", bags[0].m[0], strlen(bags[0].m[0]));
             write_file("bag0.tok", bags[0].m[1], strlen(bags[0].m[1]));

@@ -347,6 +347,7 @@ static size_t off(const struct rd *r, const uint8_t *p)
 
 static int rd_next(struct rd *r, const char *what, struct tlv *t)
 {
+    memset(t, 0, sizeof(*t)); /* set on every path: tsb_err's code is not known to be nonzero */
     const uint8_t *p = r->p;
     size_t avail = (size_t)(r->end - p);
     if (avail < 2)

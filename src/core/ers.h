@@ -227,7 +227,7 @@ struct tsb_ers_verify_result {
     enum tsb_ers_fail fail;
     long chain, ats, object;   /* where it failed, 0-based; -1 when not about one */
     size_t offset;             /* byte offset in the ER of the failing element (or decode error) */
-    char msg[TSB_ERS_MSG_MAX]; /* a sentence naming what failed and why */
+    char msg[TSB_ERS_MSG_MAX]; /* what failed and why; counts chains, ATSs, objects from 1 */
     /* Filled as verification proceeds (complete when fail is OK): */
     size_t n_chains, n_ats;
     int64_t first_gen_time_ms;    /* genTime of the first ATS: the data existed then */

@@ -631,7 +631,8 @@ static void test_groups(void **state)
         assert_int_equal(res.object, 0);
         assert_int_equal(res.chain, 0);
         assert_int_equal(res.ats, 0);
-        assert_non_null(strstr(res.msg, "data object 0"));
+        assert_non_null(strstr(res.msg, "chain 1, archive timestamp 1 (byte offset"));
+        assert_non_null(strstr(res.msg, "data object 1 (SHA-256 "));
         /* another bag's objects */
         assert_int_equal(verify_at(&er, bags[(i + 1) % 5].obj, bags[i].k, T2026_01 + 86400, &res),
                          TSB_ERS_FAIL_OBJECT);

@@ -98,7 +98,7 @@ expect_line "untrusted timestamp authority"
 
 # a real token over the same bag, from a TSA that does not chain to the anchor
 db=$(copy_db rogue)
-sqlite3 "$db" "SELECT writefile('$T/bag1.xml', bytes) FROM bag_bytes WHERE seq = 1;" >/dev/null
+sqlite3 "$db" "SELECT writefile('$T/bag1.xml', $(bag_bytes_sql 1));" >/dev/null
 openssl ts -query -data "$T/bag1.xml" -sha256 -cert -no_nonce -out "$T/q.tsq" 2>/dev/null &&
     (cd "$T/work" && openssl ts -reply -config ts.cnf -queryfile "$T/q.tsq" \
         -signer "$PKI/rogue-tsa.pem" -inkey "$PKI/rogue-tsa.key" -token_out \

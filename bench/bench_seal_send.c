@@ -5,7 +5,10 @@
  * simulator URL is given, POST it and verify the token. Reports wall time per phase and the peak
  * resident memory of the process after each phase.
  * The bag is cut at MAX_BAG_BYTES (default 8388608, sealer.max_bag_bytes's default), as tsbagd
- * cuts it, so "one full-size bag" is the largest the default configuration makes.
+ * cuts it, so "one full-size bag" is the largest the default configuration makes. A second
+ * full-size bag (ENTRIES more staged, not timed) is then sealed as tsbagd does, its bytes one
+ * part per transaction before the commit: the longest of those transactions is printed beside
+ * the first bag's one-transaction commit, which is what acks wait behind at most.
  * Usage: bench_seal_send PKI_DIR [ENTRIES [URL [MAX_BAG_BYTES]]]  (PKI_DIR from tools/dev-pki;
  * ENTRIES 100000)
  */

@@ -375,7 +375,7 @@ int tsb_store_tsa2_backlog(struct tsb_store *s, struct tsb_tsa2_backlog *out);
  * new chain, with a new algorithm). */
 enum tsb_ers_kind { TSB_ERS_INITIAL, TSB_ERS_RENEWAL, TSB_ERS_REHASH };
 /* "initial", "renewal", "rehash". */
-const char *tsb_ers_kind_name(enum tsb_ers_kind k);
+const char *tsb_store_ers_kind_name(enum tsb_ers_kind k);
 
 /* The data objects in a bag's group (a bit set): its exact bytes, its eHealth token (DER) and its
  * second token ([tsa2]) when it had one when the bag first entered a tree. */
@@ -384,7 +384,7 @@ const char *tsb_ers_kind_name(enum tsb_ers_kind k);
 #define TSB_ERS_OBJ_TSA2  4u
 
 /* One hash tree and the verified RFC 3161 token over its root. */
-struct tsb_ers_tree {
+struct tsb_ers_tree_in {
     enum tsb_ers_kind kind;
     const char *alg; /* "sha256", "sha384", "sha512": the tree's and the imprint's algorithm */
     size_t leaves;
@@ -401,7 +401,7 @@ struct tsb_ers_tree {
 
 /* One bag's place in a tree: its ArchiveTimeStamp number (chain, position; both 1-based) and its
  * reduced hash tree (DER SEQUENCE OF PartialHashtree, as ers.c encodes it). */
-struct tsb_ers_link {
+struct tsb_ers_link_in {
     int64_t seq;
     int64_t chain, position;
     unsigned members; /* TSB_ERS_OBJ_* of the bag's group */
@@ -414,8 +414,8 @@ struct tsb_ers_link {
  * bags already has an ArchiveTimeStamp at that chain and position (another run got there first)
  * or a link is out of order (the schema's trigger: wrong kind, a gap, another group, a bag not
  * stamped); TSB_EINVAL for an empty tree or missing fields. */
-int tsb_store_ers_add_tree(struct tsb_store *s, const struct tsb_ers_tree *t,
-                           const struct tsb_ers_link *links, size_t n, int64_t now_ms,
+int tsb_store_ers_add_tree(struct tsb_store *s, const struct tsb_ers_tree_in *t,
+                           const struct tsb_ers_link_in *links, size_t n, int64_t now_ms,
                            int64_t *tree_id);
 
 /* One archived ArchiveTimeStamp of a bag: its link and its tree. Pointers are valid only during
@@ -447,9 +447,9 @@ int tsb_store_ers_uncovered(struct tsb_store *s, int64_t after_seq, size_t max, 
                             void *arg);
 
 struct tsb_ers_stats {
-    int64_t uncovered;            /* stamped or recovered bags without an ArchiveTimeStamp */
-    int64_t covered;              /* bags with at least one */
-    int64_t trees;                /* archived trees */
+    int64_t uncovered;             /* stamped or recovered bags without an ArchiveTimeStamp */
+    int64_t covered;               /* bags with at least one */
+    int64_t trees;                 /* archived trees */
     int64_t earliest_not_after_ms; /* earliest TSA certificate expiry among the bags' latest
                                       ArchiveTimeStamps; 0 when none */
     int64_t earliest_seq;          /* a bag whose latest ArchiveTimeStamp expires then */

@@ -23,6 +23,11 @@
  * TSB_ETOOBIG when der's cap is exceeded. Reads in one snapshot when none is open. */
 int tsb_store_ers_record(struct tsb_store *s, int64_t seq, struct tsb_buf *der);
 
+/* Appends bag seq's ArchiveTimeStampSequence alone (every chain so far, DER): what a hash-tree
+ * renewal (RFC 4998 §5.2, tsb_ers_rehash_members) hashes with the new algorithm. Errors as
+ * tsb_store_ers_record. */
+int tsb_store_ers_sequence(struct tsb_store *s, int64_t seq, struct tsb_buf *der);
+
 /* The data objects of bag seq's group (TSB_ERS_OBJ_* bits: bag, token and possibly tsa2, in that
  * order inside the group's first PartialHashtree after sorting), the same in all of its chains.
  * TSB_ENOTFOUND when the bag is not covered yet. */

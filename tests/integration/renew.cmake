@@ -13,7 +13,7 @@ if(TARGET ehealth-sim AND TARGET tsbagd)
         "TSB_TSBAG=$<TARGET_FILE:tsbag>"
         "TSB_TSBAGD=$<TARGET_FILE:tsbagd>"
         "TSB_ERS_RECORD=$<TARGET_FILE:ers_record>")
-    foreach(_t renew renew_busy)
+    foreach(_t renew renew_crash renew_busy)
         add_test(NAME integration.${_t} COMMAND bash ${_renew_dir}/${_t}.sh)
         set_tests_properties(integration.${_t} PROPERTIES LABELS integration
             ENVIRONMENT "${_renew_env}" TIMEOUT 600)

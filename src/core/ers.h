@@ -13,9 +13,10 @@
  * input past its limits (struct tsb_ers_limits) before allocating for it.
  *
  * API changes since first published: struct tsb_ers_limits.max_total_hashes and
- * struct tsb_ers_verify_result.rehash_sorted added (06:56 UTC); max_der default 8 MiB.
+ * struct tsb_ers_verify_result.rehash_sorted added, max_der default 8 MiB; the verifier's sentence
+ * counts chains, ATSs and objects from 1 (the result's fields still from 0).
  *
- * Where RFC 4998 reads otherwise than a first reading of it suggests, the RFC is followed:
+ * Two readings of RFC 4998 that are easy to get wrong, as tsbag implements them:
  * - the timestamp renewal leaf is H(the previous ArchiveTimeStamp's timeStamp field), i.e. the
  *   hash of the previous token's DER ContentInfo, tag and length included (§5.2 "the content of
  *   the timeStamp field of the old Archive Timestamp has to be hashed"), not of the whole ATS;
@@ -227,7 +228,7 @@ struct tsb_ers_verify_result {
     enum tsb_ers_fail fail;
     long chain, ats, object;   /* where it failed, 0-based; -1 when not about one */
     size_t offset;             /* byte offset in the ER of the failing element (or decode error) */
-    char msg[TSB_ERS_MSG_MAX]; /* a sentence naming what failed and why */
+    char msg[TSB_ERS_MSG_MAX]; /* what failed and why; counts chains, ATSs, objects from 1 */
     /* Filled as verification proceeds (complete when fail is OK): */
     size_t n_chains, n_ats;
     int64_t first_gen_time_ms;    /* genTime of the first ATS: the data existed then */
@@ -252,14 +253,18 @@ struct tsb_ers_verify_opts {
     struct tsb_buf *chain_pem;
 };
 
-/* Verifies the EvidenceRecord er[0..len) for the data objects objs[0..n) (the bag, its token,
- * its second token: every member of the group, any order; n == 1 for a lone object): every chain,
- * oldest first, each ATS's reduced hash tree to its token's imprint, each token (tv, chain at its
- * genTime), each renewal covering the previous timeStamp no later than its certificate's notAfter,
- * each new chain covering the objects rehashed with the sequence before it, and the latest ATS's
- * TSA certificate valid at at_ms. Fills res (always). Returns 0 when the evidence holds; else the
- * code of its kind (TSB_EFORMAT, TSB_ETOOBIG, TSB_EALGORITHM, TSB_ETOKEN for every other verdict,
- * TSB_ECRYPTO for no verdict), res and the detail naming it. */
+/* Verifies the EvidenceRecord er[0..len) for the data objects objs[0..n): the bag, its token,
+ * its second token, i.e. every member of the group in any order (then the first partial hash
+ * tree must be exactly their hashes), or one object alone (proven when its hash is in the first
+ * list, RFC 4998 §4.3). Checks every chain, oldest first: each ATS's reduced hash tree to its
+ * token's imprint, each token (tv, chain at its genTime, its unsigned CMS envelope fields), each
+ * renewal covering the previous timeStamp no later than that certificate's notAfter, each new
+ * chain covering the objects rehashed with the sequence before it, one algorithm per chain (every
+ * ATS must name it in digestAlgorithm) listed in digestAlgorithms, and the latest ATS's TSA
+ * certificate valid at at_ms. Fills res (always). Returns 0 when the evidence holds; else the code
+ * of its kind (TSB_EFORMAT, TSB_ETOOBIG, TSB_EALGORITHM, TSB_ETOKEN for every other verdict,
+ * TSB_ECRYPTO for no verdict, TSB_EINVAL without objects or verifier), res and the detail naming
+ * it. docs/internals/ERS.md lists the steps in order. */
 int tsb_ers_verify(const uint8_t *er, size_t len, const struct tsb_slice *objs, size_t n,
                    const struct tsb_ers_verify_opts *o, struct tsb_ers_verify_result *res);
 

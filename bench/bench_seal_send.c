@@ -92,7 +92,7 @@ static void stage(struct tsb_store *s, size_t from, size_t n)
     free(refs);
 }
 
-/* The next bag sealed as tsbagd does since schema 0010: its bytes written one part per write
+/* The next bag sealed as tsbagd does since schema 0011: its bytes written one part per write
  * transaction, then the commit. Prints the longest of those transactions: what an ack waits
  * behind at most, beside the one-transaction commit timed before. */
 static void seal_in_parts(struct tsb_store *s, struct tsb_store *ro, struct tsb_seal_opts *so)

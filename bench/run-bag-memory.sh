@@ -70,7 +70,7 @@ for run in $(seq "$RUNS"); do
         case "$st" in *sealed* | *sent* | "") sleep 0.1 ;; *) break ;; esac
     done
     [ "$st" = stamped ] || { echo "run-bag-memory: bags $st after 120 s (logs in $d)" >&2; exit 1; }
-    # (a build before schema 0010 has no bag_bytes)
+    # (a build before schema 0011 has no bag_bytes)
     bag=$(sqlite3 -batch "$d/state/archive.db" \
         "SELECT b.entry_count || ' entries, ' || (SELECT sum(length(bytes)) FROM bag_bytes x
          WHERE x.seq = b.seq) || ' bytes' FROM bags b" 2>/dev/null ||

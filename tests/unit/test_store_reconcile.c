@@ -235,7 +235,7 @@ static void test_recovered_never_overwrites_entries(void **state)
                                        "DELETE FROM bags WHERE seq = 2;"),
                      SQLITE_OK);
     struct tsb_recovered_bag rb = as_recovered(&c);
-    /* its bytes survived too (bag_bytes, schema 0010), and differ: refused, nothing written */
+    /* its bytes survived too (bag_bytes, schema 0011), and differ: refused, nothing written */
     uint8_t *other = tsb_malloc(c.rec.bytes_len);
     memcpy(other, c.rec.bytes, c.rec.bytes_len);
     other[c.rec.bytes_len - 1] ^= 1;

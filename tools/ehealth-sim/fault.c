@@ -46,6 +46,7 @@ static const struct {
     [SIM_K_TSA2_NONCE] = {"tsa2-wrong-nonce", false, true, 0, true},
     [SIM_K_TSA2_IMPRINT] = {"tsa2-wrong-imprint", false, true, 0, true},
     [SIM_K_TSA2_UNTRUSTED] = {"tsa2-untrusted", false, true, 0, true},
+    [SIM_K_TSA2_NEXT] = {"tsa2-next", false, true, 0, true},
 };
 
 void sim_faults_init(struct sim_faults *f)

@@ -5,7 +5,9 @@
  * tsa2 signer under its own root and policy (never the eHealth simulator's). Fault knobs:
  * tsa2-down (HTTP 503, no token), tsa2-wrong-nonce and tsa2-wrong-imprint (the request is
  * altered before it is answered, so the token is a valid one for another request) and
- * tsa2-untrusted (signed by rogue-tsa, which chains to nothing).
+ * tsa2-untrusted (signed by rogue-tsa, which chains to nothing); tsa2-next signs with the
+ * dev-pki's tsa2-next certificate instead (the TSA's renewed certificate, for the evidence-record
+ * renewal tests). genTime is the simulator's clock (the clock-offset knob moves it).
  */
 #include "sim.h"
 
@@ -32,14 +34,40 @@ int sim_tsa2_load(struct sim_tsa2 *t, const char *pki_dir)
     policy[strcspn(policy, "\r\n")] = '\0';
     int r = sim_tsa_load(&t->tsa, pki_dir, "tsa2", "tsa2-ca.pem", policy);
     t->loaded = r == 0;
-    return r;
+    if (r != 0)
+        return r;
+    /* optional: a PKI from before tools/dev-pki wrote it has none (the knob then answers 500) */
+    snprintf(path, sizeof(path), "%s/tsa2-next.pem", pki_dir);
+    if ((f = fopen(path, "r")) != NULL) {
+        t->next_cert = PEM_read_X509(f, NULL, NULL, NULL);
+        fclose(f);
+    }
+    snprintf(path, sizeof(path), "%s/tsa2-next.key", pki_dir);
+    if ((f = fopen(path, "r")) != NULL) {
+        t->next_key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+        fclose(f);
+    }
+    ERR_clear_error();
+    return 0;
 }
 
 void sim_tsa2_cleanup(struct sim_tsa2 *t)
 {
     if (t->loaded)
         sim_tsa_cleanup(&t->tsa);
+    X509_free(t->next_cert);
+    EVP_PKEY_free(t->next_key);
     memset(t, 0, sizeof(*t));
+}
+
+/* genTime: the simulator's clock, so that clock-offset moves the second TSA's time too */
+static int time_cb(TS_RESP_CTX *ctx, void *data, long *sec, long *usec)
+{
+    (void)ctx;
+    int64_t ms = sim_now_ms(data);
+    *sec = (long)(ms / 1000);
+    *usec = (long)(ms % 1000) * 1000;
+    return 1;
 }
 
 static ASN1_INTEGER *serial_cb(TS_RESP_CTX *ctx, void *data)
@@ -116,17 +144,27 @@ void sim_rfc3161_handle(struct sim_service *s, const struct sim_fault_set *fs, c
         goto out;
     }
     bool rogue = fs->on[SIM_K_TSA2_UNTRUSTED];
+    bool next = !rogue && fs->on[SIM_K_TSA2_NEXT];
     int64_t serial;
     pthread_mutex_lock(&s->mu);
     serial = ++s->tsa2.serial;
     pthread_mutex_unlock(&s->mu);
     ctx = sim_tsa_ctx_new(t, rogue);
+    if (next && (s->tsa2.next_cert == NULL || s->tsa2.next_key == NULL)) {
+        text_answer(ans, 500,
+                    "fault tsa2-next: the PKI has no tsa2-next.pem and .key: regenerate it with "
+                    "tools/dev-pki --force\n");
+        goto out;
+    }
     if (ctx == NULL || !TS_RESP_CTX_add_md(ctx, EVP_sha256()) ||
-        !TS_RESP_CTX_add_md(ctx, EVP_sha384()) || !TS_RESP_CTX_add_md(ctx, EVP_sha512())) {
+        !TS_RESP_CTX_add_md(ctx, EVP_sha384()) || !TS_RESP_CTX_add_md(ctx, EVP_sha512()) ||
+        (next && (!TS_RESP_CTX_set_signer_cert(ctx, s->tsa2.next_cert) ||
+                  !TS_RESP_CTX_set_signer_key(ctx, s->tsa2.next_key)))) {
         text_answer(ans, 500, "cannot configure the second TSA\n");
         goto out;
     }
     TS_RESP_CTX_set_serial_cb(ctx, serial_cb, &serial);
+    TS_RESP_CTX_set_time_cb(ctx, time_cb, &s->faults);
     /* a refused request (another algorithm, a policy we do not have) is a TimeStampResp too */
     rsp = TS_RESP_create_response(ctx, req);
     int n = rsp ? i2d_TS_RESP(rsp, &der) : -1;
@@ -137,10 +175,10 @@ void sim_rfc3161_handle(struct sim_service *s, const struct sim_fault_set *fs, c
     tsb_buf_append(&ans->body, der, (size_t)n);
     ans->http_status = 200;
     *content_type = "application/timestamp-reply";
-    tsb_info("rfc3161: answered serial %lld%s%s%s", (long long)serial,
+    tsb_info("rfc3161: answered serial %lld%s%s%s%s", (long long)serial,
              fs->on[SIM_K_TSA2_NONCE] ? " (fault tsa2-wrong-nonce)" : "",
              fs->on[SIM_K_TSA2_IMPRINT] ? " (fault tsa2-wrong-imprint)" : "",
-             rogue ? " (fault tsa2-untrusted)" : "");
+             rogue ? " (fault tsa2-untrusted)" : "", next ? " (fault tsa2-next)" : "");
 out:
     OPENSSL_free(der);
     TS_RESP_free(rsp);

@@ -227,6 +227,7 @@ enum sim_fault_kind {
     SIM_K_TSA2_NONCE,
     SIM_K_TSA2_IMPRINT,
     SIM_K_TSA2_UNTRUSTED,
+    SIM_K_TSA2_NEXT,
     SIM_K__COUNT,
 };
 
@@ -264,6 +265,8 @@ int64_t sim_now_ms(struct sim_faults *f);
  * dev-pki (tsa2-ca.pem, tsa2.pem/.key, tsa2-policy.txt); rogue-tsa for the untrusted fault. */
 struct sim_tsa2 {
     struct sim_tsa tsa; /* signer tsa2, chain tsa2-ca.pem, policy of tsa2-policy.txt */
+    X509 *next_cert;    /* tsa2-next.pem/.key, the signer of the tsa2-next knob; NULL when the */
+    EVP_PKEY *next_key; /* PKI predates it */
     bool loaded;
     int64_t serial; /* last serial issued (under sim_service.mu) */
 };

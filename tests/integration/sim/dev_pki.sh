@@ -63,5 +63,18 @@ before=$(sha256sum "$dir/ca.pem")
 openssl pkey -in "$dir/hospital.key" -noout -text 2>/dev/null | grep -q 'P-256' ||
     fail "--ec did not give hospital.key a P-256 key"
 ls -a "$dir" | grep -q '^\.dev-pki' && fail "temporary folder left behind"
+
+# --tsa2-days: a second TSA certificate close to expiry, and its longer-lived successor
+short=$T/short
+"$SRC/tools/dev-pki" --quiet --tsa2-days 2 "$short" || fail "dev-pki --tsa2-days 2 failed"
+in2d=$(($(date +%s) + 2 * 86400))
+end=$(date -d "$(openssl x509 -in "$short/tsa2.pem" -noout -enddate | sed 's/notAfter=//')" +%s)
+[ "$end" -le "$in2d" ] && [ "$end" -gt $((in2d - 86400)) ] ||
+    fail "--tsa2-days 2 gave tsa2.pem notAfter $end, not about $in2d"
+openssl x509 -in "$short/tsa2-next.pem" -noout -checkend $((1000 * 86400)) >/dev/null ||
+    fail "tsa2-next.pem does not outlive 1000 days"
+openssl verify -purpose timestampsign -CAfile "$short/tsa2-ca.pem" "$short/tsa2-next.pem" \
+    >/dev/null || fail "tsa2-next.pem is not a timestamping signer under tsa2-ca.pem"
+"$SRC/tools/dev-pki" --tsa2-days 0 "$T/bad" 2>/dev/null && fail "--tsa2-days 0 was accepted"
 "$SRC/tools/dev-pki" --help | grep -q 'hospital.p12' || fail "--help does not list the files"
 pass

@@ -1,11 +1,11 @@
--- 0010_bag_bytes: the bytes of bags sealed or recovered from now on live in bag_bytes, in parts
+-- 0011_bag_bytes: the bytes of bags sealed or recovered from now on live in bag_bytes, in parts
 -- (seq, part -> bytes) written before the bag's row and never changed once it exists; the bags
 -- row keeps only the small columns that change (state, attempts, request, token). Updating a
 -- bag's state no longer rewrites its bytes: SQLite rewrites a whole record to change one column,
 -- so every sealed -> sent -> stamped step of a bag read its 8 MiB blob and wrote it again as new
 -- overflow pages (and 8 MiB of WAL). Parts let tsbagd write a bag's bytes in short transactions
 -- of their own, between the batches it acknowledges, before the one that inserts the bag row.
--- Applied by store.c in one transaction with PRAGMA user_version = 10. The table reference is
+-- Applied by store.c in one transaction with PRAGMA user_version = 11. The table reference is
 -- schema/README.md.
 --
 -- Bags sealed before this migration keep their bytes in bags.bytes: readers take bags.bytes, or
@@ -33,16 +33,16 @@ PRAGMA writable_schema = RESET;
 
 -- The rewrite above is a text replacement: refuse the migration (rolled back whole) if it did not
 -- find the column as 0001 created it.
-CREATE TEMP TABLE migration_0010 (
+CREATE TEMP TABLE migration_0011 (
     bags_rewritten INTEGER
-    CONSTRAINT "schema/0010: the bags table is not as schema/0001 created it (bytes BLOB NOT NULL); restore the archive from a backup made by tsbag"
+    CONSTRAINT "schema/0011: the bags table is not as schema/0001 created it (bytes BLOB NOT NULL); restore the archive from a backup made by tsbag"
     CHECK (bags_rewritten = 1)
 );
-INSERT INTO migration_0010
+INSERT INTO migration_0011
 SELECT count(*) FROM sqlite_schema
 WHERE type = 'table' AND name = 'bags'
   AND instr(sql, 'bytes         BLOB    CHECK (bytes IS NULL OR (typeof(bytes) = ''blob'' AND length(bytes) > 0))') > 0;
-DROP TABLE migration_0010;
+DROP TABLE migration_0011;
 
 -- ---- bag_bytes: written before the bag row, never changed after ---------------------------
 
@@ -62,7 +62,7 @@ CREATE TABLE bag_bytes (
 CREATE TRIGGER bags_insert_bytes_apart BEFORE INSERT ON bags
 WHEN NEW.bytes IS NOT NULL OR NOT EXISTS (SELECT 1 FROM bag_bytes WHERE seq = NEW.seq)
 BEGIN
-    SELECT RAISE(ABORT, 'a bag row is inserted after its bytes, written to bag_bytes (schema 0010), not bags.bytes');
+    SELECT RAISE(ABORT, 'a bag row is inserted after its bytes, written to bag_bytes (schema 0011), not bags.bytes');
 END;
 
 CREATE TRIGGER bag_bytes_insert_pending BEFORE INSERT ON bag_bytes

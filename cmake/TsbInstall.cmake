@@ -15,7 +15,8 @@ install(FILES ${TSB_MAN_INI} DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
 install(FILES deploy/tsbag.sysusers DESTINATION lib/sysusers.d RENAME tsbag.conf)
 install(FILES deploy/tsbag.tmpfiles DESTINATION lib/tmpfiles.d RENAME tsbag.conf)
 set(TSB_UNITS tsbagd.service tsbag-reconcile.service tsbag-reconcile.timer
-    tsbag-reconcile-alert.service tsbag-backup.service tsbag-backup.timer)
+    tsbag-reconcile-alert.service tsbag-backup.service tsbag-backup.timer tsbag-renew.service
+    tsbag-renew.timer)
 install(CODE "
     set(TSB_DEPLOY_DIR \"${PROJECT_SOURCE_DIR}/deploy\")
     set(TSB_UNITS \"${TSB_UNITS}\")

@@ -217,6 +217,31 @@ static const struct opt opts[] = {
     {"tsa2", "max_response", T_INT, F(tsa2.max_response), 4096, 16 * 1024 * 1024, "1048576",
      "Largest accepted second-TSA response in bytes."},
 
+    {"renew", "url", T_STR, F(renew.url), 0, 0, "",
+     "RFC 3161 TSA that stamps the RFC 4998 hash trees of tsbag renew (archive timestamps and their renewals); http:// or https://; empty means tsa2.url."},
+    {"renew", "ca_file", T_STR, F(renew.ca_file), 0, 0, "",
+     "PEM CA bundle for the renewal TSA's HTTPS server certificate; empty means tsa2.ca_file."},
+    {"renew", "trust_anchors", T_STR, F(renew.trust_anchors), 0, 0, "",
+     "PEM roots the renewal TSA's tokens must chain to (at their genTime); empty means tsa2.trust_anchors."},
+    {"renew", "tsa_certs", T_STR, F(renew.tsa_certs), 0, 0, "",
+     "PEM file of untrusted intermediates and signer certificates of the renewal TSA; empty means tsa2.tsa_certs."},
+    {"renew", "policy_oids", T_STR, F(renew.policy_oids), 0, 0, "",
+     "Comma-separated policy OIDs the renewal TSA's TSTInfo.policy must be one of; empty means tsa2.policy_oids (and accepts any when that is empty too)."},
+    {"renew", "credentials_file", T_STR, F(renew.credentials_file), 0, 0, "",
+     "File whose first line is user:password for HTTP basic authentication at the renewal TSA; empty means tsa2.credentials_file. Refused with an http:// URL."},
+    {"renew", "connect_timeout_ms", T_INT, F(renew.connect_timeout_ms), 100, 600000, "10000",
+     "Connect (TCP and TLS) timeout of a renewal TSA request."},
+    {"renew", "timeout_ms", T_INT, F(renew.timeout_ms), 100, 3600000, "30000",
+     "Whole-request timeout of a renewal TSA request."},
+    {"renew", "max_response", T_INT, F(renew.max_response), 4096, 16 * 1024 * 1024, "1048576",
+     "Largest accepted renewal TSA response in bytes."},
+    {"renew", "margin_days", T_INT, F(renew.margin_days), 1, 3650, "180",
+     "An ArchiveTimeStamp is renewed (RFC 4998 section 5.2) once its TSA certificate expires within this many days; the TSA's current certificate must outlive the one renewed."},
+    {"renew", "max_tree_leaves", T_INT, F(renew.max_tree_leaves), 1, 4194304, "65536",
+     "Most bags in one hash tree (one RFC 3161 timestamp each): bounds tsbag renew's memory and what a crash loses."},
+    {"renew", "alg", T_STR, F(renew.alg), 0, 0, "sha256",
+     "Hash algorithm of the first ArchiveTimeStampChain (sha256, sha384, sha512); tsbag renew --rehash ALG starts a chain with another."},
+
     {"consult", "url", T_STR, F(consult.url), 0, 0, "",
      "TimeStampConsult endpoint; empty means general.environment's: " SIM_BASE "/TimestampConsult/v2 (simulator), " ACPT_BASE "/TimestampConsult/v2 (acceptance), " PROD_BASE "/TimestampConsult/v2 (production)."},
     {"consult", "timezone", T_STR, F(consult.timezone), 0, 0, "Europe/Brussels",
@@ -497,6 +522,42 @@ static int finish_tsa2(struct tsb_config *cfg)
     return 0;
 }
 
+/* [renew]: each empty string takes the [tsa2] value (after finish_tsa2); the algorithm must be
+ * one of the three. A missing TSA is not an error here: tsbag renew says so when it runs. */
+static int finish_renew(struct tsb_config *cfg)
+{
+    struct {
+        char **field;
+        const char *from;
+    } inherit[] = {
+        {&cfg->renew.url, cfg->tsa2.url},
+        {&cfg->renew.ca_file, cfg->tsa2.ca_file},
+        {&cfg->renew.trust_anchors, cfg->tsa2.trust_anchors},
+        {&cfg->renew.tsa_certs, cfg->tsa2.tsa_certs},
+        {&cfg->renew.policy_oids, cfg->tsa2.policy_oids},
+        {&cfg->renew.credentials_file, cfg->tsa2.credentials_file},
+    };
+    for (size_t i = 0; i < sizeof(inherit) / sizeof(inherit[0]); i++)
+        if ((*inherit[i].field)[0] == '\0') {
+            free(*inherit[i].field);
+            *inherit[i].field = tsb_strdup(inherit[i].from);
+        }
+    if (cfg->renew.ca_file[0] == '\0') {
+        free(cfg->renew.ca_file);
+        cfg->renew.ca_file = tsb_strdup(cfg->tsa.ca_file);
+    }
+    const char *url = cfg->renew.url;
+    if (url[0] != '\0' && strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+        return tsb_err(TSB_ECONFIG, "renew.url %s: must start with http:// or https://", url);
+    if (cfg->renew.credentials_file[0] != '\0' && strncmp(url, "http://", 7) == 0)
+        return tsb_err(TSB_ECONFIG, "renew.credentials_file with an http:// renew.url would send "
+                                    "the password in clear: use https://");
+    const char *alg = cfg->renew.alg;
+    if (strcmp(alg, "sha256") != 0 && strcmp(alg, "sha384") != 0 && strcmp(alg, "sha512") != 0)
+        return tsb_err(TSB_ECONFIG, "renew.alg \"%s\": use sha256, sha384 or sha512", alg);
+    return 0;
+}
+
 int tsb_config_finish(struct tsb_config *cfg)
 {
     if (cfg->general.state_dir[0] == '\0')
@@ -512,6 +573,8 @@ int tsb_config_finish(struct tsb_config *cfg)
     derive(&cfg->tsa.url, env_bases[cfg->general.environment], "TimestampAuthority/v2");
     derive(&cfg->consult.url, env_bases[cfg->general.environment], "TimestampConsult/v2");
     int r = finish_tsa2(cfg);
+    if (r == 0)
+        r = finish_renew(cfg);
     if (r != 0)
         return r;
     if (cfg->general.environment == TSB_ENV_SIMULATOR && cfg->general.id_hospital[0] == '\0') {

@@ -119,6 +119,21 @@ struct tsb_config {
         int64_t max_response;
     } tsa2;
     struct {
+        /* the RFC 3161 TSA of tsbag renew; each "" string is the [tsa2] value once finished */
+        char *url;
+        char *ca_file;
+        char *trust_anchors;
+        char *tsa_certs;
+        char *policy_oids;
+        char *credentials_file;
+        int64_t connect_timeout_ms;
+        int64_t timeout_ms;
+        int64_t max_response;
+        int64_t margin_days;     /* renew an ArchiveTimeStamp this long before its notAfter */
+        int64_t max_tree_leaves; /* bags per hash tree: bounded memory and loss on a crash */
+        char *alg;               /* hash algorithm of the first chain: sha256, sha384, sha512 */
+    } renew;
+    struct {
         char *url;
         char *timezone;
     } consult;

@@ -91,6 +91,14 @@ enum stmt_id {
     ST_TSA2_GET,
     ST_TSA2_NEXT,
     ST_TSA2_BACKLOG,
+    ST_ERS_TREE_INSERT,
+    ST_ERS_LINK_INSERT,
+    ST_ERS_LINKS_OF,
+    ST_ERS_HEADS,
+    ST_ERS_UNCOVERED,
+    ST_ERS_TREE_STATS,
+    ST_ERS_COVERED,
+    ST_ERS_EARLIEST,
     ST_N
 };
 
@@ -108,6 +116,9 @@ enum stmt_id {
 #define APPEND_ROWS16 APPEND_ROWS4 ", " APPEND_ROWS4 ", " APPEND_ROWS4 ", " APPEND_ROWS4
 #define APPEND_ROWS64 APPEND_ROWS16 ", " APPEND_ROWS16 ", " APPEND_ROWS16 ", " APPEND_ROWS16
 #define APPEND_PARAMS 6 /* bound per row */
+#define ERS_COLS                                                                                   \
+    "l.seq, l.chain, l.position, l.tree_id, l.members, t.kind, t.alg, t.tsa_serial, "              \
+    "t.gen_time_ms, t.not_after_ms, l.path, t.token"
 #define TSA2_COLS                                                                                  \
     "seq, url, tsa_serial, gen_time_ms, policy, tsa_subject, nonce, stamped_ms, imprint, token"
 
@@ -221,6 +232,32 @@ static const char *const stmt_sql[ST_N] = {
                      "(SELECT 1 FROM tsa2_tokens t WHERE t.seq = b.seq) ORDER BY seq LIMIT 1",
     [ST_TSA2_BACKLOG] = "SELECT count(*), min(seq), min(sealed_ms) FROM bags b WHERE NOT EXISTS "
                         "(SELECT 1 FROM tsa2_tokens t WHERE t.seq = b.seq)",
+    [ST_ERS_TREE_INSERT] =
+        "INSERT INTO ers_trees (kind, alg, leaves, url, tsa_serial, tsa_subject, "
+        "gen_time_ms, not_after_ms, created_ms, root, token) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [ST_ERS_LINK_INSERT] = "INSERT INTO ers_links (seq, chain, position, tree_id, members, path) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    /* one range of the primary key (seq, chain, position), each row one probe of ers_trees */
+    [ST_ERS_LINKS_OF] = "SELECT " ERS_COLS " FROM ers_links l JOIN ers_trees t ON t.id = l.tree_id "
+                        "WHERE l.seq = ?1 ORDER BY l.chain, l.position",
+    /* the primary key in order from seq > ?1; a row is a head when no row of the same bag sorts
+     * after it (one probe of the same index) */
+    [ST_ERS_HEADS] = "SELECT " ERS_COLS " FROM ers_links l JOIN ers_trees t ON t.id = l.tree_id "
+                     "WHERE l.seq > ?1 AND NOT EXISTS (SELECT 1 FROM ers_links n WHERE n.seq = "
+                     "l.seq AND (n.chain > l.chain OR (n.chain = l.chain AND n.position > "
+                     "l.position))) ORDER BY l.seq LIMIT ?2",
+    /* bags from seq > ?1 in rowid order (the state column is read, never the blobs of a bag
+     * that is skipped), one probe of ers_links each */
+    [ST_ERS_UNCOVERED] = "SELECT " BAG_COLS " FROM bags b WHERE seq > ?1 AND state IN ('stamped', "
+                         "'recovered') AND NOT EXISTS (SELECT 1 FROM ers_links l WHERE l.seq = "
+                         "b.seq) ORDER BY seq LIMIT ?2",
+    [ST_ERS_TREE_STATS] = "SELECT count(*), max(gen_time_ms) FROM ers_trees",
+    [ST_ERS_COVERED] = "SELECT count(*) FROM ers_links WHERE chain = 1 AND position = 1",
+    [ST_ERS_EARLIEST] = "SELECT l.seq, t.not_after_ms FROM ers_links l JOIN ers_trees t ON t.id = "
+                        "l.tree_id WHERE NOT EXISTS (SELECT 1 FROM ers_links n WHERE n.seq = "
+                        "l.seq AND (n.chain > l.chain OR (n.chain = l.chain AND n.position > "
+                        "l.position))) ORDER BY t.not_after_ms, l.seq LIMIT 1",
 };
 
 struct tsb_store {
@@ -2533,5 +2570,225 @@ int tsb_store_tsa2_backlog(struct tsb_store *s, struct tsb_tsa2_backlog *out)
         r = fail(s, rc, false, "reading the second TSA's backlog");
     }
     stmt_done(st);
+    return r;
+}
+
+/* ---- archive timestamps (schema 0010) ----------------------------------------------------- */
+
+static const char *const ers_kind_names[] = {
+    [TSB_ERS_INITIAL] = "initial", [TSB_ERS_RENEWAL] = "renewal", [TSB_ERS_REHASH] = "rehash"};
+
+const char *tsb_store_ers_kind_name(enum tsb_ers_kind k)
+{
+    return (unsigned)k < sizeof(ers_kind_names) / sizeof(ers_kind_names[0]) ? ers_kind_names[k]
+                                                                            : "unknown";
+}
+
+/* ers_links.members: the group as text, and back. */
+static const char *members_text(unsigned m)
+{
+    if (m == (TSB_ERS_OBJ_BAG | TSB_ERS_OBJ_TOKEN))
+        return "bag,token";
+    if (m == (TSB_ERS_OBJ_BAG | TSB_ERS_OBJ_TOKEN | TSB_ERS_OBJ_TSA2))
+        return "bag,token,tsa2";
+    return NULL;
+}
+
+static int members_parse(const unsigned char *t, unsigned *m)
+{
+    if (t != NULL && strcmp((const char *)t, "bag,token") == 0)
+        *m = TSB_ERS_OBJ_BAG | TSB_ERS_OBJ_TOKEN;
+    else if (t != NULL && strcmp((const char *)t, "bag,token,tsa2") == 0)
+        *m = TSB_ERS_OBJ_BAG | TSB_ERS_OBJ_TOKEN | TSB_ERS_OBJ_TSA2;
+    else
+        return tsb_err(TSB_ESTORE, "archive timestamp link with unknown group \"%s\"",
+                       t ? (const char *)t : "(null)");
+    return 0;
+}
+
+/* A failed step of the tree's transaction: a constraint (primary key: that ArchiveTimeStamp
+ * exists; the order trigger) is a conflict with what the archive holds, not a store failure. */
+static int ers_step(struct tsb_store *s, sqlite3_stmt *st, const char *what, int64_t seq)
+{
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        r = tsb_err(TSB_ECONFLICT, "%s: bag %lld: %s", what, (long long)seq, sqlite3_errmsg(s->db));
+    else if (rc != SQLITE_DONE)
+        r = fail(s, rc, true, what);
+    stmt_done(st);
+    return r;
+}
+
+int tsb_store_ers_add_tree(struct tsb_store *s, const struct tsb_ers_tree_in *t,
+                           const struct tsb_ers_link_in *links, size_t n, int64_t now_ms,
+                           int64_t *tree_id)
+{
+    int r = TSB_EINTERNAL;
+    sqlite3_stmt *st = NULL;
+    if (t == NULL || n == 0 || links == NULL || t->leaves != n || t->alg == NULL ||
+        t->url == NULL || t->url[0] == '\0' || !decimal(t->tsa_serial) || t->root == NULL ||
+        t->root_len == 0 || t->token == NULL || t->token_len == 0 || t->token_len > INT_MAX ||
+        (unsigned)t->kind > TSB_ERS_REHASH)
+        return tsb_err(TSB_EINVAL, "store: an archive timestamp tree lacks leaves, an algorithm, "
+                                   "a URL, a decimal TSA serial, a root or a token");
+    for (size_t i = 0; i < n; i++)
+        if (members_text(links[i].members) == NULL || links[i].path == NULL ||
+            links[i].path_len == 0 || links[i].path_len > INT_MAX)
+            return tsb_err(TSB_EINVAL,
+                           "store: bag %lld's archive timestamp link lacks a group "
+                           "of bag and token or a reduced hash tree",
+                           (long long)links[i].seq);
+    if ((r = tx_begin_write(s, "recording an archive timestamp tree")) != 0)
+        return r;
+    if ((r = stmt(s, ST_ERS_TREE_INSERT, &st)) != 0)
+        goto out;
+    sqlite3_bind_text(st, 1, tsb_store_ers_kind_name(t->kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, t->alg, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (int64_t)n);
+    sqlite3_bind_text(st, 4, t->url, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, t->tsa_serial, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, t->tsa_subject ? t->tsa_subject : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, t->gen_time_ms);
+    sqlite3_bind_int64(st, 8, t->not_after_ms);
+    sqlite3_bind_int64(st, 9, now_ms);
+    sqlite3_bind_blob(st, 10, t->root, (int)t->root_len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 11, t->token, (int)t->token_len, SQLITE_STATIC);
+    if ((r = ers_step(s, st, "recording an archive timestamp tree", 0)) != 0)
+        goto out;
+    int64_t id = sqlite3_last_insert_rowid(s->db);
+    for (size_t i = 0; i < n; i++) {
+        const struct tsb_ers_link_in *l = &links[i];
+        if ((r = stmt(s, ST_ERS_LINK_INSERT, &st)) != 0)
+            goto out;
+        sqlite3_bind_int64(st, 1, l->seq);
+        sqlite3_bind_int64(st, 2, l->chain);
+        sqlite3_bind_int64(st, 3, l->position);
+        sqlite3_bind_int64(st, 4, id);
+        sqlite3_bind_text(st, 5, members_text(l->members), -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 6, l->path, (int)l->path_len, SQLITE_STATIC);
+        if ((r = ers_step(s, st, "recording an archive timestamp", l->seq)) != 0)
+            goto out;
+    }
+    if ((r = tx_commit(s, true, "committing an archive timestamp tree")) != 0)
+        goto out;
+    if (tree_id != NULL)
+        *tree_id = id;
+out:
+    if (r != 0)
+        tx_rollback(s);
+    return r;
+}
+
+static int ers_link_from_row(sqlite3_stmt *st, struct tsb_ers_link_rec *l)
+{
+    int r = TSB_EINTERNAL;
+    memset(l, 0, sizeof(*l));
+    const unsigned char *kind = sqlite3_column_text(st, 5);
+    int k;
+    for (k = 0; k <= TSB_ERS_REHASH; k++)
+        if (kind != NULL && strcmp((const char *)kind, ers_kind_names[k]) == 0)
+            break;
+    if (k > TSB_ERS_REHASH)
+        return tsb_err(TSB_ESTORE, "archive timestamp tree of unknown kind \"%s\"",
+                       kind ? (const char *)kind : "(null)");
+    if ((r = members_parse(sqlite3_column_text(st, 4), &l->members)) != 0)
+        return r;
+    l->seq = sqlite3_column_int64(st, 0);
+    l->chain = sqlite3_column_int64(st, 1);
+    l->position = sqlite3_column_int64(st, 2);
+    l->tree_id = sqlite3_column_int64(st, 3);
+    l->kind = (enum tsb_ers_kind)k;
+    const unsigned char *alg = sqlite3_column_text(st, 6);
+    snprintf(l->alg, sizeof(l->alg), "%s", alg ? (const char *)alg : "");
+    const unsigned char *serial = sqlite3_column_text(st, 7);
+    snprintf(l->tsa_serial, sizeof(l->tsa_serial), "%s", serial ? (const char *)serial : "");
+    l->gen_time_ms = sqlite3_column_int64(st, 8);
+    l->not_after_ms = sqlite3_column_int64(st, 9);
+    l->path = sqlite3_column_blob(st, 10);
+    l->path_len = (size_t)sqlite3_column_bytes(st, 10);
+    l->token = sqlite3_column_blob(st, 11);
+    l->token_len = (size_t)sqlite3_column_bytes(st, 11);
+    return 0;
+}
+
+static int walk_ers_links(struct tsb_store *s, sqlite3_stmt *st, tsb_ers_link_cb cb, void *arg)
+{
+    int r = 0, rc = SQLITE_DONE;
+    while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct tsb_ers_link_rec l;
+        if ((r = ers_link_from_row(st, &l)) != 0)
+            break;
+        r = cb(arg, &l);
+    }
+    if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        r = fail(s, rc, false, "reading archive timestamps");
+    stmt_done(st);
+    return r;
+}
+
+int tsb_store_ers_links(struct tsb_store *s, int64_t seq, tsb_ers_link_cb cb, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_ERS_LINKS_OF, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, seq);
+    return walk_ers_links(s, st, cb, arg);
+}
+
+int tsb_store_ers_heads(struct tsb_store *s, int64_t after_seq, size_t max, tsb_ers_link_cb cb,
+                        void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_ERS_HEADS, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, after_seq);
+    sqlite3_bind_int64(st, 2, max == 0 || max > INT64_MAX ? -1 : (int64_t)max);
+    return walk_ers_links(s, st, cb, arg);
+}
+
+int tsb_store_ers_uncovered(struct tsb_store *s, int64_t after_seq, size_t max, tsb_bag_cb cb,
+                            void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_ERS_UNCOVERED, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, after_seq);
+    sqlite3_bind_int64(st, 2, max == 0 || max > INT64_MAX ? -1 : (int64_t)max);
+    return walk_bags(s, st, cb, arg);
+}
+
+int tsb_store_ers_stats(struct tsb_store *s, struct tsb_ers_stats *out)
+{
+    struct tsb_ers_stats e = {0};
+    int64_t v[8] = {0}, t[2] = {0}, covered = 0, earliest[2] = {0};
+    bool found = false, own = sqlite3_get_autocommit(s->db) != 0;
+    int r = 0;
+    if (own && (r = exec_cached(s, ST_BEGIN_READ, false, "evidence figures")) != 0)
+        return r;
+    if ((r = query_ints(s, ST_COUNTERS, 0, 0, 0, v, 8, &found, "reading archive counters")) != 0 ||
+        (r = query_ints(s, ST_ERS_TREE_STATS, 0, 0, 0, t, 2, &found,
+                        "reading archive timestamp trees")) != 0 ||
+        (r = query_ints(s, ST_ERS_COVERED, 0, 0, 0, &covered, 1, &found,
+                        "counting covered bags")) != 0 ||
+        (r = query_ints(s, ST_ERS_EARLIEST, 0, 0, 0, earliest, 2, &found,
+                        "reading the earliest archive timestamp expiry")) != 0)
+        goto out;
+    e.covered = covered;
+    /* counters: entries, bag_entries, sealed_ref, sealed, sent, stamped, failed, recovered */
+    e.uncovered = v[5] + v[7] - covered;
+    e.trees = t[0];
+    e.last_gen_time_ms = t[1];
+    if (found) {
+        e.earliest_seq = earliest[0];
+        e.earliest_not_after_ms = earliest[1];
+    }
+    *out = e;
+out:
+    if (own)
+        tx_rollback(s);
     return r;
 }

@@ -367,6 +367,98 @@ struct tsb_tsa2_backlog {
 /* The second TSA's backlog (linear in the archive's bags: for status reads, not hot paths). */
 int tsb_store_tsa2_backlog(struct tsb_store *s, struct tsb_tsa2_backlog *out);
 
+/* ---- archive timestamps (schema 0010) ----------------------------------------------------- */
+
+/* What a tree's ArchiveTimeStamp is in the EvidenceRecords of its bags (RFC 4998): the first of
+ * a chain over the bags' data object groups, a timestamp renewal (§5.2: the tree's leaves are
+ * hashes of each bag's previous ArchiveTimeStamp) or a hash-tree renewal (§5.3: the first of a
+ * new chain, with a new algorithm). */
+enum tsb_ers_kind { TSB_ERS_INITIAL, TSB_ERS_RENEWAL, TSB_ERS_REHASH };
+/* "initial", "renewal", "rehash". */
+const char *tsb_store_ers_kind_name(enum tsb_ers_kind k);
+
+/* The data objects in a bag's group (a bit set): its exact bytes, its eHealth token (DER) and its
+ * second token ([tsa2]) when it had one when the bag first entered a tree. */
+#define TSB_ERS_OBJ_BAG   1u
+#define TSB_ERS_OBJ_TOKEN 2u
+#define TSB_ERS_OBJ_TSA2  4u
+
+/* One hash tree and the verified RFC 3161 token over its root. */
+struct tsb_ers_tree_in {
+    enum tsb_ers_kind kind;
+    const char *alg; /* "sha256", "sha384", "sha512": the tree's and the imprint's algorithm */
+    size_t leaves;
+    const char *url;         /* the TSA that stamped the root */
+    const char *tsa_serial;  /* decimal TSTInfo.serialNumber */
+    const char *tsa_subject; /* signer certificate subject */
+    int64_t gen_time_ms;     /* TSTInfo.genTime */
+    int64_t not_after_ms;    /* the signer certificate's notAfter: when renewal is due */
+    const uint8_t *root;
+    size_t root_len;
+    const uint8_t *token; /* DER TimeStampToken */
+    size_t token_len;
+};
+
+/* One bag's place in a tree: its ArchiveTimeStamp number (chain, position; both 1-based) and its
+ * reduced hash tree (DER SEQUENCE OF PartialHashtree, as ers.c encodes it). */
+struct tsb_ers_link_in {
+    int64_t seq;
+    int64_t chain, position;
+    unsigned members; /* TSB_ERS_OBJ_* of the bag's group */
+    const uint8_t *path;
+    size_t path_len;
+};
+
+/* Archives one tree, its token and every bag's link in one transaction (nothing or all of it);
+ * *tree_id (may be NULL) gets the tree's id. TSB_ECONFLICT (nothing written) when one of the
+ * bags already has an ArchiveTimeStamp at that chain and position (another run got there first)
+ * or a link is out of order (the schema's trigger: wrong kind, a gap, another group, a bag not
+ * stamped); TSB_EINVAL for an empty tree or missing fields. */
+int tsb_store_ers_add_tree(struct tsb_store *s, const struct tsb_ers_tree_in *t,
+                           const struct tsb_ers_link_in *links, size_t n, int64_t now_ms,
+                           int64_t *tree_id);
+
+/* One archived ArchiveTimeStamp of a bag: its link and its tree. Pointers are valid only during
+ * the callback. */
+struct tsb_ers_link_rec {
+    int64_t seq, chain, position, tree_id;
+    unsigned members;
+    enum tsb_ers_kind kind;
+    char alg[8];
+    char tsa_serial[80];
+    int64_t gen_time_ms, not_after_ms;
+    const uint8_t *path;
+    size_t path_len;
+    const uint8_t *token;
+    size_t token_len;
+};
+typedef int (*tsb_ers_link_cb)(void *arg, const struct tsb_ers_link_rec *l);
+
+/* Calls cb for every ArchiveTimeStamp of bag seq, in chain then position order (the order of its
+ * EvidenceRecord). Returns 0 without calling cb for a bag not yet covered. */
+int tsb_store_ers_links(struct tsb_store *s, int64_t seq, tsb_ers_link_cb cb, void *arg);
+/* Calls cb for the latest ArchiveTimeStamp (last position of the last chain) of each covered bag
+ * with seq > after_seq, in seq order, at most max of them (0: no limit). */
+int tsb_store_ers_heads(struct tsb_store *s, int64_t after_seq, size_t max, tsb_ers_link_cb cb,
+                        void *arg);
+/* Calls cb for each stamped or recovered bag with seq > after_seq that has no ArchiveTimeStamp
+ * yet, in seq order, at most max of them (0: no limit). */
+int tsb_store_ers_uncovered(struct tsb_store *s, int64_t after_seq, size_t max, tsb_bag_cb cb,
+                            void *arg);
+
+struct tsb_ers_stats {
+    int64_t uncovered;             /* stamped or recovered bags without an ArchiveTimeStamp */
+    int64_t covered;               /* bags with at least one */
+    int64_t trees;                 /* archived trees */
+    int64_t earliest_not_after_ms; /* earliest TSA certificate expiry among the bags' latest
+                                      ArchiveTimeStamps; 0 when none */
+    int64_t earliest_seq;          /* a bag whose latest ArchiveTimeStamp expires then */
+    int64_t last_gen_time_ms;      /* genTime of the newest tree, 0 when none */
+};
+/* The evidence figures of tsbag status, from one snapshot (linear in the archive's bags: for
+ * status reads, not hot paths). */
+int tsb_store_ers_stats(struct tsb_store *s, struct tsb_ers_stats *out);
+
 /* ---- snapshots, integrity, WAL ------------------------------------------------------------ */
 
 /* Opens a read transaction whose snapshot every later read on this connection sees until

@@ -316,6 +316,18 @@ static void skip_from(struct tsb_token_result *res, int from, const char *why)
             set(res, c, TSB_CHECK_SKIPPED, "not checked: %s", why);
 }
 
+/* A certificate's notAfter in ms since the epoch (0 when it cannot be read). */
+static int64_t cert_not_after_ms(const X509 *c)
+{
+    struct tm tm;
+    const ASN1_TIME *t = X509_get0_notAfter(c);
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+        return 0;
+    return (tsb_days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday) * 86400 +
+            tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec) *
+           1000;
+}
+
 /* GeneralizedTime "YYYYMMDDHHMMSS[.fff...]Z" to ms since the epoch. */
 static int gen_time_ms(const ASN1_GENERALIZEDTIME *t, int64_t *out)
 {
@@ -424,7 +436,15 @@ static void check_imprint(TS_TST_INFO *tst, const uint8_t *digest,
 
     uint8_t want[TSB_TOKEN_IMPRINT_MAX];
     size_t wlen = 0;
-    if (o->data != NULL) {
+    if (o->imprint != NULL) {
+        if (o->imprint_len > sizeof(want)) {
+            set(res, TSB_TCHK_IMPRINT, TSB_CHECK_FAIL, "the expected imprint is %zu bytes",
+                o->imprint_len);
+            return;
+        }
+        memcpy(want, o->imprint, o->imprint_len);
+        wlen = o->imprint_len;
+    } else if (o->data != NULL) {
         if (tsb_token_digest(a->name, o->data, o->data_len, want, &wlen) != 0) {
             set(res, TSB_TCHK_IMPRINT, TSB_CHECK_FAIL, "internal error: %s", tsb_err_detail());
             return;
@@ -839,6 +859,7 @@ int tsb_token_verify(const struct tsb_token_verifier *v, const uint8_t *der, siz
         goto out;
     }
     cert_name(signer, res->tsa_subject, sizeof(res->tsa_subject));
+    res->signer_not_after_ms = cert_not_after_ms(signer);
     set(res, TSB_TCHK_SIGNER, TSB_CHECK_PASS, "%s", res->tsa_subject);
 
     if ((r = check_signature(der, len, signer, res)) != 0)

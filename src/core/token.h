@@ -61,6 +61,8 @@ struct tsb_token_result {
     int64_t gen_time_ms;   /* TSTInfo.genTime, ms since the epoch */
     char policy[80];       /* TSTInfo.policy OID */
     char tsa_subject[256]; /* signer certificate subject */
+    int64_t
+        signer_not_after_ms; /* the signer certificate's notAfter, once it was found; 0 before */
     /* messageImprint as the token has it, once the token parsed: the algorithm's name
      * ("SHA-256", "SHA-384", "SHA-512", else its OID) and the hashed message bytes. */
     char imprint_alg[80];
@@ -112,6 +114,11 @@ struct tsb_token_verify_opts {
      * stamped bytes) is compared, which can only match a SHA-256 imprint. */
     const uint8_t *data;
     size_t data_len;
+    /* Instead of data: the messageImprint's hashedMessage itself (an RFC 4998 hash tree root,
+     * imprint_len bytes), compared with the token's whatever its algorithm (SHA-256, -384, -512)
+     * as long as the length is that algorithm's. */
+    const uint8_t *imprint;
+    size_t imprint_len;
     /* Untrusted certificates (PEM, e.g. an evidence package's chain file) that may supply the
      * signer or intermediates the token lacks; never trusted, unreadable ones are ignored. */
     const uint8_t *extra_pem;

@@ -25,22 +25,47 @@ const char *tsb_tsq_fail_name(enum tsb_tsq_fail f)
     return (unsigned)f < sizeof(names) / sizeof(names[0]) ? names[f] : "unknown";
 }
 
+/* The three imprint algorithms a tree or a bag is stamped with. */
+static const EVP_MD *imprint_md(const char *alg)
+{
+    if (alg == NULL)
+        return NULL;
+    if (strcmp(alg, "sha256") == 0)
+        return EVP_sha256();
+    if (strcmp(alg, "sha384") == 0)
+        return EVP_sha384();
+    if (strcmp(alg, "sha512") == 0)
+        return EVP_sha512();
+    return NULL;
+}
+
 int tsb_tsq_request(const uint8_t digest[TSB_SHA256_LEN], const uint8_t nonce[TSB_TSQ_NONCE_LEN],
                     struct tsb_buf *der)
 {
+    return tsb_tsq_request_alg("sha256", digest, TSB_SHA256_LEN, nonce, der);
+}
+
+int tsb_tsq_request_alg(const char *alg, const uint8_t *digest, size_t digest_len,
+                        const uint8_t nonce[TSB_TSQ_NONCE_LEN], struct tsb_buf *der)
+{
     int r = TSB_ECRYPTO;
+    const EVP_MD *md = imprint_md(alg);
+    if (md == NULL || (size_t)EVP_MD_get_size(md) != digest_len)
+        return tsb_err(TSB_EINVAL,
+                       "TimeStampReq: %zu bytes are no %s digest (sha256, sha384 or sha512)",
+                       digest_len, alg ? alg : "(null)");
     TS_REQ *req = TS_REQ_new();
     TS_MSG_IMPRINT *mi = TS_MSG_IMPRINT_new();
-    X509_ALGOR *alg = X509_ALGOR_new();
+    X509_ALGOR *a = X509_ALGOR_new();
     BIGNUM *bn = BN_bin2bn(nonce, TSB_TSQ_NONCE_LEN, NULL);
     ASN1_INTEGER *n = bn ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
     unsigned char *out = NULL;
     int len = -1;
-    if (req == NULL || mi == NULL || alg == NULL || n == NULL)
+    if (req == NULL || mi == NULL || a == NULL || n == NULL)
         goto out;
-    X509_ALGOR_set_md(alg, EVP_sha256());
-    if (TS_MSG_IMPRINT_set_algo(mi, alg) != 1 ||
-        TS_MSG_IMPRINT_set_msg(mi, (unsigned char *)digest, TSB_SHA256_LEN) != 1 ||
+    X509_ALGOR_set_md(a, md);
+    if (TS_MSG_IMPRINT_set_algo(mi, a) != 1 ||
+        TS_MSG_IMPRINT_set_msg(mi, (unsigned char *)digest, (int)digest_len) != 1 ||
         TS_REQ_set_version(req, 1) != 1 || TS_REQ_set_msg_imprint(req, mi) != 1 ||
         TS_REQ_set_nonce(req, n) != 1 || TS_REQ_set_cert_req(req, 1) != 1 ||
         (len = i2d_TS_REQ(req, &out)) <= 0)
@@ -52,7 +77,7 @@ out:
     OPENSSL_free(out);
     ASN1_INTEGER_free(n);
     BN_free(bn);
-    X509_ALGOR_free(alg);
+    X509_ALGOR_free(a);
     TS_MSG_IMPRINT_free(mi);
     TS_REQ_free(req);
     ERR_clear_error();
@@ -120,11 +145,13 @@ static void nonce_hex(const ASN1_INTEGER *n, char *out, size_t len)
     BN_free(bn);
 }
 
-enum tsb_tsq_fail tsb_tsq_check_reply(const uint8_t *p, size_t len,
-                                      const uint8_t digest[TSB_SHA256_LEN],
-                                      const uint8_t nonce[TSB_TSQ_NONCE_LEN], struct tsb_buf *token,
-                                      char why[TSB_TSQ_REASON_MAX])
+/* The checks of both: what names the data requested in the imprint failure's sentence. */
+static enum tsb_tsq_fail check_reply(const uint8_t *p, size_t len, const char *alg,
+                                     const uint8_t *digest, size_t digest_len,
+                                     const uint8_t nonce[TSB_TSQ_NONCE_LEN], struct tsb_buf *token,
+                                     char why[TSB_TSQ_REASON_MAX], const char *what)
 {
+    const EVP_MD *want_md = imprint_md(alg);
     enum tsb_tsq_fail f = TSB_TSQ_MALFORMED;
     const unsigned char *q = p;
     TS_RESP *resp = len <= LONG_MAX ? d2i_TS_RESP(NULL, &q, (long)len) : NULL;
@@ -164,17 +191,18 @@ enum tsb_tsq_fail tsb_tsq_check_reply(const uint8_t *p, size_t len,
         goto out;
     }
     TS_MSG_IMPRINT *mi = TS_TST_INFO_get_msg_imprint(tst);
-    X509_ALGOR *alg = TS_MSG_IMPRINT_get_algo(mi);
+    X509_ALGOR *ialg = TS_MSG_IMPRINT_get_algo(mi);
     ASN1_OCTET_STRING *md = TS_MSG_IMPRINT_get_msg(mi);
     const ASN1_OBJECT *oid = NULL;
-    X509_ALGOR_get0(&oid, NULL, NULL, alg);
-    if (OBJ_obj2nid(oid) != NID_sha256 || ASN1_STRING_length(md) != TSB_SHA256_LEN ||
-        memcmp(ASN1_STRING_get0_data(md), digest, TSB_SHA256_LEN) != 0) {
+    X509_ALGOR_get0(&oid, NULL, NULL, ialg);
+    if (want_md == NULL || OBJ_obj2nid(oid) != EVP_MD_get_type(want_md) ||
+        (size_t)ASN1_STRING_length(md) != digest_len ||
+        memcmp(ASN1_STRING_get0_data(md), digest, digest_len) != 0) {
         OBJ_obj2txt(b, sizeof(b), oid, 0);
         f = refuse(TSB_TSQ_IMPRINT, why,
-                   "the token's messageImprint (%s, %d bytes) is not the SHA-256 of the bag "
-                   "requested: it stamps other data",
-                   b, ASN1_STRING_length(md));
+                   "the token's messageImprint (%s, %d bytes) is not the %s requested: it stamps "
+                   "other data",
+                   b, ASN1_STRING_length(md), what);
         goto out;
     }
     if (tsb_buf_append(token, der, (size_t)n) != 0) {
@@ -190,4 +218,23 @@ out:
     TS_RESP_free(resp);
     ERR_clear_error();
     return f;
+}
+
+enum tsb_tsq_fail tsb_tsq_check_reply(const uint8_t *p, size_t len,
+                                      const uint8_t digest[TSB_SHA256_LEN],
+                                      const uint8_t nonce[TSB_TSQ_NONCE_LEN], struct tsb_buf *token,
+                                      char why[TSB_TSQ_REASON_MAX])
+{
+    return check_reply(p, len, "sha256", digest, TSB_SHA256_LEN, nonce, token, why,
+                       "SHA-256 of the bag");
+}
+
+enum tsb_tsq_fail tsb_tsq_check_reply_alg(const uint8_t *p, size_t len, const char *alg,
+                                          const uint8_t *digest, size_t digest_len,
+                                          const uint8_t nonce[TSB_TSQ_NONCE_LEN],
+                                          struct tsb_buf *token, char why[TSB_TSQ_REASON_MAX])
+{
+    char what[40];
+    snprintf(what, sizeof(what), "%s tree root", alg ? alg : "(null)");
+    return check_reply(p, len, alg, digest, digest_len, nonce, token, why, what);
 }

@@ -53,6 +53,14 @@ static void on_closed(void *arg)
 int tsb_fetch_sync_post(const struct tsb_fetch_opts *o, const char *url, const char *soap_action,
                         const uint8_t *body, size_t len, struct tsb_buf *resp, long *status)
 {
+    struct tsb_fetch_request rq = {
+        .url = url, .soap_action = soap_action, .body = body, .body_len = len};
+    return tsb_fetch_sync_request(o, &rq, resp, status);
+}
+
+int tsb_fetch_sync_request(const struct tsb_fetch_opts *o, const struct tsb_fetch_request *rq,
+                           struct tsb_buf *resp, long *status)
+{
     int r = TSB_EINTERNAL;
     uv_loop_t loop;
     struct tsb_fetch *f = NULL;
@@ -62,9 +70,7 @@ int tsb_fetch_sync_post(const struct tsb_fetch_opts *o, const char *url, const c
         return tsb_err(TSB_EINTERNAL, "uv_loop_init: %s", uv_strerror(uv));
     if ((r = tsb_fetch_new(&loop, o, &f)) != 0)
         goto out;
-    struct tsb_fetch_request rq = {
-        .url = url, .soap_action = soap_action, .body = body, .body_len = len};
-    if ((r = tsb_fetch_post(f, &rq, on_done, &s)) != 0)
+    if ((r = tsb_fetch_post(f, rq, on_done, &s)) != 0)
         goto out;
     while (!s.done && uv_run(&loop, UV_RUN_ONCE) != 0)
         ;

@@ -17,7 +17,8 @@ for f in bin/tsbag sbin/tsbagd etc/tsbag/tsbag.ini share/doc/tsbag/examples/tsba
     lib/sysusers.d/tsbag.conf lib/tmpfiles.d/tsbag.conf \
     lib/systemd/system/tsbagd.service lib/systemd/system/tsbag-reconcile.service \
     lib/systemd/system/tsbag-reconcile.timer lib/systemd/system/tsbag-reconcile-alert.service \
-    lib/systemd/system/tsbag-backup.service lib/systemd/system/tsbag-backup.timer; do
+    lib/systemd/system/tsbag-backup.service lib/systemd/system/tsbag-backup.timer \
+    lib/systemd/system/tsbag-renew.service lib/systemd/system/tsbag-renew.timer; do
     [ -s "$P/$f" ] || fail "not installed: $f"
 done
 [ -x "$P/sbin/tsbagd" ] && [ -x "$P/bin/tsbag" ] || fail "installed binaries not executable"
@@ -30,6 +31,8 @@ grep -q "^ExecStart=$P/bin/tsbag -c $P/etc/tsbag/tsbag.ini reconcile" "$U/tsbag-
     fail "tsbag-reconcile.service does not run the installed tsbag"
 grep -q "exec $P/bin/tsbag -c $P/etc/tsbag/tsbag.ini backup" "$U/tsbag-backup.service" ||
     fail "tsbag-backup.service does not run the installed tsbag"
+grep -q "^ExecStart=$P/bin/tsbag -c $P/etc/tsbag/tsbag.ini renew$" "$U/tsbag-renew.service" ||
+    fail "tsbag-renew.service does not run the installed tsbag"
 grep -rq '/usr/s\?bin/tsbag' "$U" && fail "a unit still names /usr: $(grep -rl '/usr/s\?bin/tsbag' "$U")"
 if command -v systemd-analyze >/dev/null; then
     (cd "$U" && SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no ./*.service ./*.timer) \

@@ -99,7 +99,9 @@ int tsb_ers_tree_reduced(const struct tsb_ers_tree *t, size_t i, const uint8_t *
 /* ---- renewal leaves (§5.2) ---- */
 
 /* Timestamp renewal: leaf = H(prev_token), the DER of the previous ArchiveTimeStamp's timeStamp
- * field (the token as the archive stores it), with the chain's algorithm. One object, no group. */
+ * field (the token as the archive stores it), with the chain's algorithm. One object, no group.
+ * Every bag of one tree shares that tree's token, hence the same renewal leaf: a renewal tree
+ * needs one leaf per distinct previous token (tree), not one per bag. */
 int tsb_ers_renewal_leaf(enum tsb_ers_alg alg, const uint8_t *prev_token, size_t len,
                          uint8_t *leaf);
 

@@ -2067,6 +2067,201 @@ static void test_tsa2_migration_from_0008(void **state)
     assert_int_not_equal(raw_exec(f->path, "DELETE FROM tsa2_tokens"), SQLITE_OK);
 }
 
+/* ---- archive timestamps (schema 0010) ------------------------------------------------------- */
+
+static const uint8_t ers_root[32] = {1, 2, 3};
+static const uint8_t ers_tok[] = {0x30, 0x03, 0x02, 0x01, 0x07};
+static const uint8_t ers_path[] = {0x30, 0x00};
+
+static struct tsb_ers_tree_in ers_tree_of(enum tsb_ers_kind kind, size_t leaves, int64_t not_after)
+{
+    return (struct tsb_ers_tree_in){.kind = kind,
+                                    .alg = "sha256",
+                                    .leaves = leaves,
+                                    .url = "https://tsa.example/rfc3161",
+                                    .tsa_serial = "11",
+                                    .tsa_subject = "/CN=Renewal TSA",
+                                    .gen_time_ms = 5000,
+                                    .not_after_ms = not_after,
+                                    .root = ers_root,
+                                    .root_len = sizeof(ers_root),
+                                    .token = ers_tok,
+                                    .token_len = sizeof(ers_tok)};
+}
+
+static struct tsb_ers_link_in ers_link_of(int64_t seq, int64_t chain, int64_t position)
+{
+    return (struct tsb_ers_link_in){.seq = seq,
+                                    .chain = chain,
+                                    .position = position,
+                                    .members = TSB_ERS_OBJ_BAG | TSB_ERS_OBJ_TOKEN,
+                                    .path = ers_path,
+                                    .path_len = sizeof(ers_path)};
+}
+
+struct ers_seen {
+    int64_t seq[8], chain[8], position[8], not_after[8];
+    size_t n;
+};
+
+static int ers_seen_link(void *arg, const struct tsb_ers_link_rec *l)
+{
+    struct ers_seen *e = arg;
+    assert_true(e->n < 8);
+    assert_int_equal(l->token_len, sizeof(ers_tok));
+    assert_memory_equal(l->token, ers_tok, sizeof(ers_tok));
+    assert_string_equal(l->alg, "sha256");
+    assert_string_equal(l->tsa_serial, "11");
+    e->seq[e->n] = l->seq;
+    e->chain[e->n] = l->chain;
+    e->position[e->n] = l->position;
+    e->not_after[e->n++] = l->not_after_ms;
+    return 0;
+}
+
+static int ers_seen_bag(void *arg, const struct tsb_bag_rec *b)
+{
+    struct ers_seen *e = arg;
+    assert_true(e->n < 8);
+    e->seq[e->n++] = b->seq;
+    return 0;
+}
+
+/* A tree and its links are one transaction; a bag is never stamped twice in the same role, its
+ * positions and chains never skip, its group never changes, unstamped bags are never linked; the
+ * heads are each bag's latest ArchiveTimeStamp; nothing is updated or deleted. */
+static void test_ers_trees_and_links(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    int64_t a = bag_in_state(s, TSB_BAG_STAMPED, 0);
+    int64_t b = bag_in_state(s, TSB_BAG_STAMPED, 10);
+    int64_t c = bag_in_state(s, TSB_BAG_STAMPED, 20);
+    int64_t sealed = bag_in_state(s, TSB_BAG_SEALED, 30);
+    struct ers_seen seen = {0};
+    assert_int_equal(tsb_store_ers_uncovered(s, 0, 0, ers_seen_bag, &seen), 0);
+    assert_int_equal(seen.n, 3); /* the sealed bag is not stamped yet */
+    assert_int_equal(seen.seq[0], a);
+    assert_int_equal(seen.seq[2], c);
+
+    struct tsb_ers_tree_in t = ers_tree_of(TSB_ERS_INITIAL, 2, 90000);
+    struct tsb_ers_link_in l[2] = {ers_link_of(a, 1, 1), ers_link_of(b, 1, 1)};
+    int64_t id = 0;
+    assert_int_equal(tsb_store_ers_add_tree(s, &t, l, 2, 77, &id), 0);
+    assert_true(id > 0);
+    /* the same again: a's initial ArchiveTimeStamp exists, the whole tree is refused */
+    struct tsb_ers_link_in l2[2] = {ers_link_of(c, 1, 1), ers_link_of(a, 1, 1)};
+    assert_int_equal(tsb_store_ers_add_tree(s, &t, l2, 2, 78, NULL), TSB_ECONFLICT);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM ers_trees"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM ers_links"), 2);
+    seen.n = 0;
+    assert_int_equal(tsb_store_ers_uncovered(s, 0, 0, ers_seen_bag, &seen), 0);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.seq[0], c);
+
+    /* order: a renewal tree at position 1, an initial one at position 2, a skipped position, a
+     * second chain without a rehash tree, another group, an unstamped bag */
+    struct tsb_ers_tree_in rt = ers_tree_of(TSB_ERS_RENEWAL, 1, 190000);
+    struct tsb_ers_link_in bad = ers_link_of(c, 1, 1);
+    assert_int_equal(tsb_store_ers_add_tree(s, &rt, &bad, 1, 79, NULL), TSB_ECONFLICT);
+    struct tsb_ers_tree_in it = ers_tree_of(TSB_ERS_INITIAL, 1, 190000);
+    bad = ers_link_of(a, 1, 2);
+    assert_int_equal(tsb_store_ers_add_tree(s, &it, &bad, 1, 79, NULL), TSB_ECONFLICT);
+    bad = ers_link_of(a, 1, 3);
+    assert_int_equal(tsb_store_ers_add_tree(s, &rt, &bad, 1, 79, NULL), TSB_ECONFLICT);
+    struct tsb_ers_tree_in ht = ers_tree_of(TSB_ERS_REHASH, 1, 190000);
+    bad = ers_link_of(a, 3, 1);
+    assert_int_equal(tsb_store_ers_add_tree(s, &ht, &bad, 1, 79, NULL), TSB_ECONFLICT);
+    bad = ers_link_of(a, 1, 2);
+    bad.members |= TSB_ERS_OBJ_TSA2;
+    assert_int_equal(tsb_store_ers_add_tree(s, &rt, &bad, 1, 79, NULL), TSB_ECONFLICT);
+    bad = ers_link_of(sealed, 1, 1);
+    assert_int_equal(tsb_store_ers_add_tree(s, &it, &bad, 1, 79, NULL), TSB_ECONFLICT);
+    bad = ers_link_of(a, 1, 2);
+    bad.members = TSB_ERS_OBJ_BAG; /* a group without the token */
+    assert_int_equal(tsb_store_ers_add_tree(s, &rt, &bad, 1, 79, NULL), TSB_EINVAL);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM ers_trees"), 1);
+
+    /* a's renewal, then a's second chain */
+    struct tsb_ers_link_in ok = ers_link_of(a, 1, 2);
+    assert_int_equal(tsb_store_ers_add_tree(s, &rt, &ok, 1, 80, NULL), 0);
+    ok = ers_link_of(a, 2, 1);
+    assert_int_equal(tsb_store_ers_add_tree(s, &ht, &ok, 1, 81, NULL), 0);
+
+    seen.n = 0;
+    assert_int_equal(tsb_store_ers_links(s, a, ers_seen_link, &seen), 0);
+    assert_int_equal(seen.n, 3);
+    assert_int_equal(seen.chain[0] * 10 + seen.position[0], 11);
+    assert_int_equal(seen.chain[1] * 10 + seen.position[1], 12);
+    assert_int_equal(seen.chain[2] * 10 + seen.position[2], 21);
+    seen.n = 0;
+    assert_int_equal(tsb_store_ers_links(s, c, ers_seen_link, &seen), 0);
+    assert_int_equal(seen.n, 0);
+
+    /* heads: a's second chain, b's initial timestamp */
+    seen.n = 0;
+    assert_int_equal(tsb_store_ers_heads(s, 0, 0, ers_seen_link, &seen), 0);
+    assert_int_equal(seen.n, 2);
+    assert_int_equal(seen.seq[0], a);
+    assert_int_equal(seen.chain[0], 2);
+    assert_int_equal(seen.seq[1], b);
+    assert_int_equal(seen.position[1], 1);
+    seen.n = 0;
+    assert_int_equal(tsb_store_ers_heads(s, a, 1, ers_seen_link, &seen), 0);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.seq[0], b);
+
+    struct tsb_ers_stats es;
+    assert_int_equal(tsb_store_ers_stats(s, &es), 0);
+    assert_int_equal(es.uncovered, 1);
+    assert_int_equal(es.covered, 2);
+    assert_int_equal(es.trees, 3);
+    assert_int_equal(es.earliest_not_after_ms, 90000); /* b's; a's head was renewed */
+    assert_int_equal(es.earliest_seq, b);
+    assert_int_equal(es.last_gen_time_ms, 5000);
+    tsb_store_close(s);
+
+    assert_int_not_equal(raw_exec(f->path, "UPDATE ers_links SET chain = 5"), SQLITE_OK);
+    assert_int_not_equal(raw_exec(f->path, "DELETE FROM ers_links"), SQLITE_OK);
+    assert_int_not_equal(raw_exec(f->path, "UPDATE ers_trees SET not_after_ms = 1"), SQLITE_OK);
+    assert_int_not_equal(raw_exec(f->path, "DELETE FROM ers_trees"), SQLITE_OK);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM ers_links"), 4);
+}
+
+/* An archive made by schema 0009 (before archive timestamps) gains the tables at open: its
+ * stamped and recovered bags are all uncovered, and the triggers apply at once. */
+static void test_ers_migration_from_0009(void **state)
+{
+    struct fx *f = *state;
+    int v = 0;
+    while (v < (int)tsb_schema_migrations_n &&
+           strstr(tsb_schema_migrations[v].file, "archive_timestamps") == NULL)
+        v++;
+    assert_true(v < (int)tsb_schema_migrations_n);
+    assert_non_null(strstr(tsb_schema_migrations[v - 1].file, "tsa2_tokens"));
+    make_old_archive(f->path, v);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), v);
+    assert_int_equal(raw_exec(f->path, "INSERT INTO bags (seq, state, entry_count, first_ref, "
+                                       "last_ref, sealed_ms, digest, bytes, token, tsa_serial, "
+                                       "gen_time_ms) VALUES (1, 'recovered', 1, 1, 1, 42, "
+                                       "zeroblob(32), x'3c612f3e', x'3003020101', '42', 4242)"),
+                     SQLITE_OK);
+    struct tsb_store *s = open_rw(f->path);
+    assert_int_equal(tsb_store_schema_version(s), tsb_schema_migrations_n);
+    struct tsb_ers_stats es;
+    assert_int_equal(tsb_store_ers_stats(s, &es), 0);
+    assert_int_equal(es.uncovered, 1);
+    assert_int_equal(es.trees, 0);
+    struct tsb_ers_tree_in t = ers_tree_of(TSB_ERS_INITIAL, 1, 90000);
+    struct tsb_ers_link_in l = ers_link_of(1, 1, 1);
+    assert_int_equal(tsb_store_ers_add_tree(s, &t, &l, 1, 50, NULL), 0);
+    assert_int_equal(tsb_store_ers_add_tree(s, &t, &l, 1, 51, NULL), TSB_ECONFLICT);
+    assert_int_equal(tsb_store_ers_stats(s, &es), 0);
+    assert_int_equal(es.uncovered, 0);
+    tsb_store_close(s);
+    assert_int_not_equal(raw_exec(f->path, "DELETE FROM ers_links"), SQLITE_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2102,6 +2297,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backup_dest_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tsa2_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tsa2_migration_from_0008, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ers_trees_and_links, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ers_migration_from_0009, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

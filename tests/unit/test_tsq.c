@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "codec.h"
+#include "err.h"
 #include "hash.h"
 #include "mem.h"
 #include "testlib.h"
@@ -167,6 +168,62 @@ static void test_reply_table(void **state)
     }
 }
 
+/* An RFC 4998 tree root stamped with SHA-512 (tsbag renew --rehash sha512): openssl reads the
+ * request as a SHA-512 imprint of exactly the root; the reply to it passes the checks for that
+ * root, and fails them for a SHA-256 reading of it or another root; a root whose length is not
+ * the algorithm's is no request. */
+static void test_sha512_root(void **state)
+{
+    (void)state;
+    uint8_t root[64], other[64];
+    char hex[2 * sizeof(root) + 1];
+    for (size_t i = 0; i < sizeof(root); i++)
+        root[i] = (uint8_t)(0xa0 + i);
+    memcpy(other, root, sizeof(root));
+    other[63] ^= 1;
+    struct tsb_buf q, token;
+    tsb_buf_init(&q, 4096);
+    tsb_buf_init(&token, 1 << 20);
+    assert_int_equal(tsb_tsq_request_alg("sha512", root, 32, nonce, &q), TSB_EINVAL);
+    assert_int_equal(tsb_tsq_request_alg("sha1", root, 20, nonce, &q), TSB_EINVAL);
+    assert_int_equal(q.len, 0);
+    assert_int_equal(tsb_tsq_request_alg("sha512", root, sizeof(root), nonce, &q), 0);
+    assert_int_equal(write_in("q512.tsq", q.p, q.len), 0);
+    tsb_hex_encode(root, 16, hex); /* openssl prints the hash 16 bytes a line */
+    assert_int_equal(
+        tsb_test_sh("cd '%s' && openssl ts -query -in q512.tsq -text >q512.txt 2>&1 && "
+                    "grep -q 'Hash Algorithm: sha512' q512.txt && "
+                    "sed 's/^digests = .*/digests = sha256, sha512/' ts.cnf "
+                    ">ts512.cnf && openssl ts -reply -config ts512.cnf -queryfile q512.tsq "
+                    "-signer tsa.pem -inkey tsa.key -out r512.tsr 2>/dev/null && "
+                    "openssl ts -reply -in r512.tsr -text 2>/dev/null | grep -q 'sha512'",
+                    dir),
+        0);
+    assert_int_equal(tsb_test_sh("cd '%s' && openssl ts -query -in q512.tsq -text | tr -d ' :-' "
+                                 "| tr 'A-F' 'a-f' | grep -q '%.8s'",
+                                 dir, hex),
+                     0);
+    size_t len = 0;
+    uint8_t *p = read_in("r512.tsr", &len);
+    assert_non_null(p);
+    char why[TSB_TSQ_REASON_MAX];
+    assert_int_equal(
+        tsb_tsq_check_reply_alg(p, len, "sha512", root, sizeof(root), nonce, &token, why),
+        TSB_TSQ_OK);
+    assert_true(token.len > 0);
+    tsb_buf_reset(&token);
+    assert_int_equal(
+        tsb_tsq_check_reply_alg(p, len, "sha512", other, sizeof(other), nonce, &token, why),
+        TSB_TSQ_IMPRINT);
+    assert_non_null(strstr(why, "is not the sha512 tree root requested"));
+    assert_int_equal(tsb_tsq_check_reply_alg(p, len, "sha256", root, 32, nonce, &token, why),
+                     TSB_TSQ_IMPRINT);
+    assert_int_equal(token.len, 0);
+    free(p);
+    tsb_buf_cleanup(&q);
+    tsb_buf_cleanup(&token);
+}
+
 static void test_fail_names(void **state)
 {
     (void)state;
@@ -185,6 +242,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_read_by_openssl),
         cmocka_unit_test(test_reply_table),
+        cmocka_unit_test(test_sha512_root),
         cmocka_unit_test(test_fail_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -517,7 +517,7 @@ def parse_at(s):
     if s is None:
         return time.time()
     if re.fullmatch(r"\d+", s):
-        return float(s)
+        return int(s) / 1000.0  # milliseconds since 1970, as tsbag verify --at takes them
     for fmt in (
         "%Y-%m-%d",
         "%Y-%m-%dT%H:%M:%SZ",
@@ -530,7 +530,7 @@ def parse_at(s):
         except ValueError:
             pass
     raise SystemExit(
-        "ers-verify.py: --at %r: give YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ (UTC) or seconds since 1970"
+        "ers-verify.py: --at %r: give YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ (UTC) or milliseconds since 1970"
         % s
     )
 
@@ -597,7 +597,7 @@ def main():
     ap.add_argument("seq", nargs="*", help="bag SequenceNumbers to check (default: all)")
     ap.add_argument(
         "--at",
-        help="verification time: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or seconds since 1970 (default now)",
+        help="verification time: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ (UTC) or milliseconds since 1970 (default now)",
     )
     ap.add_argument(
         "--anchors",

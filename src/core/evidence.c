@@ -362,8 +362,10 @@ static int each_line(const char *dir, const char *name, line_fn fn, void *arg)
 extern const unsigned char tsb_ers_verify_py[];
 extern const size_t tsb_ers_verify_py_len;
 
-/* Appends each PEM certificate block of p[0..n) that out does not hold yet. */
-static int add_pem_blocks(struct tsb_buf *out, const uint8_t *p, size_t n)
+/* Appends each PEM certificate block of p[0..n) that out does not hold yet and, when within is
+ * not NULL, that within[0..wn) holds. */
+static int add_pem_blocks(struct tsb_buf *out, const uint8_t *p, size_t n, const uint8_t *within,
+                          size_t wn)
 {
     static const char begin[] = "-----BEGIN CERTIFICATE-----";
     static const char end[] = "-----END CERTIFICATE-----";
@@ -376,7 +378,8 @@ static int add_pem_blocks(struct tsb_buf *out, const uint8_t *p, size_t n)
             break;
         e += sizeof(end) - 1;
         size_t len = (size_t)(e - a);
-        if (out->len == 0 || memmem(out->p, out->len, a, len) == NULL)
+        bool wanted = within == NULL || memmem(within, wn, a, len) != NULL;
+        if (wanted && (out->len == 0 || memmem(out->p, out->len, a, len) == NULL))
             if ((r = tsb_buf_append(out, a, len)) == 0)
                 r = tsb_buf_append(out, "\n", 1);
         q = e;
@@ -423,8 +426,8 @@ static int write_er(const char *dir, const struct tsb_evidence_bag *g, struct ts
     snprintf(name, sizeof(name), "evidence-record-%lld.ers", s);
     if ((r = write_file(dir, name, er->der, er->der_len)) != 0 ||
         (r = er_line(list, g->b.seq, er->members)) != 0 ||
-        (r = add_pem_blocks(certs, er->certs, er->certs_len)) != 0 ||
-        (r = add_pem_blocks(anchors, er->anchors, er->anchors_len)) != 0)
+        (r = add_pem_blocks(certs, er->certs, er->certs_len, NULL, 0)) != 0 ||
+        (r = add_pem_blocks(anchors, er->certs, er->certs_len, er->anchors, er->anchors_len)) != 0)
         return r;
     return 0;
 }

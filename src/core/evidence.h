@@ -58,7 +58,8 @@ struct tsb_evidence_er {
     size_t der_len;
     unsigned members;
     /* writer only: the TSA chains its ArchiveTimeStamps verified with (PEM, any order), the
-     * trust anchors among them, and what the README shows */
+     * trust anchors they were verified with (PEM: the blocks of certs found there are written
+     * as ers-tsa-anchor.pem), and what the README shows */
     const uint8_t *certs;
     size_t certs_len;
     const uint8_t *anchors;

@@ -54,7 +54,8 @@ grep -q 'sha256' "$T/asn1.txt" && grep -q 'pkcs7-signedData' "$T/asn1.txt" && gr
     fail "the record lacks its algorithm, tokens or [2] reducedHashtree: $(cat "$T/asn1.txt")"
 
 end=$(not_after "$PKI/tsa2.pem")
-after=$((end + 2 * 86400))
+after=$(iso $((end + 2 * 86400)))
+before=$(iso $((end - 3600)))
 verify() { # EXPECTED-EXIT [ARGS...]: runs the script, output in $T/v.txt
     local want=$1 rc=0
     shift
@@ -95,7 +96,7 @@ restore
 # the renewal removed: at $after only tsa2.pem's timestamp is left, and it has expired
 python3 "$ER_TOOL" drop "$T/good-2.ers" 1 2 >"$P/evidence-record-2.ers"
 expect_invalid expired 'the latest ArchiveTimeStamp (chain 1, ArchiveTimeStamp 1, .*) has a TSA certificate that is not valid at'
-verify 0 --at "$((end - 3600))" 2 # before the notAfter, the initial timestamp alone holds
+verify 0 --at "$before" 2 # before the notAfter, the initial timestamp alone holds
 restore
 # a renewal made after tsa2.pem's notAfter (the simulator's clock a day past it)
 fault clock-offset=$((end - $(date +%s) + 86400))
@@ -118,7 +119,7 @@ fault clear
 stamp_digest "$root3" "$T/w3/ats.tok"
 python3 "$ER_TOOL" ats sha256 "$T/w3/ats.tok" "$T/w3/rht-2.der" >"$T/w3/ats.der"
 python3 "$ER_TOOL" record "$T/w3/ats.der" >"$P/evidence-record-2.ers"
-verify 1 --at "$((end - 3600))"
+verify 1 --at "$before"
 grep -q "^evidence-record-2.ers: INVALID (group): chain 1, ArchiveTimeStamp 1: its first partial hash tree holds 3 hash values, the 2 data objects" "$T/v.txt" ||
     fail "expected INVALID (group) for bag 2: $(cat "$T/v.txt")"
 restore

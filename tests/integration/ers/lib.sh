@@ -14,6 +14,9 @@ PKI=$T/pki
     fail "tools/dev-pki --tsa2-days: $(cat "$T/pki.log")"
 mkdir -p "$T/state"
 
+# iso SECONDS: the instant as YYYY-MM-DDTHH:MM:SSZ, what both verifiers' --at take
+iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+
 # epoch seconds of a certificate's notAfter
 not_after() { date -d "$(openssl x509 -in "$1" -noout -enddate | sed 's/notAfter=//')" +%s; }
 

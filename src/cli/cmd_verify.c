@@ -214,7 +214,8 @@ static const struct er_check *entry_er(struct report *rp, const struct tsb_audit
     return c->state == ER_NONE && rp->ers_tv == NULL ? NULL : c;
 }
 
-/* "2 ArchiveTimeStamps in 1 chain, from ... to ... UTC; renew before ... UTC" */
+/* "2 ArchiveTimeStamps in 1 chain (sha256), from ... to ...; the latest TSA certificate is valid
+ * until ..." */
 static void er_summary(const struct er_check *c, char *out, size_t n)
 {
     char f[TSB_TIME_STR_MAX], l[TSB_TIME_STR_MAX], na[TSB_TIME_STR_MAX];
@@ -222,8 +223,8 @@ static void er_summary(const struct er_check *c, char *out, size_t n)
     tsb_time_utc(c->res.last_gen_time_ms, l);
     tsb_time_utc(c->res.last_not_after_ms, na);
     snprintf(out, n,
-             "%zu ArchiveTimeStamp%s in %zu chain%s (%s), from %s to %s UTC; the latest "
-             "TSA certificate is valid until %s UTC",
+             "%zu ArchiveTimeStamp%s in %zu chain%s (%s), from %s to %s; the latest TSA "
+             "certificate is valid until %s",
              c->res.n_ats, c->res.n_ats == 1 ? "" : "s", c->res.n_chains,
              c->res.n_chains == 1 ? "" : "s", tsb_ers_alg_name(c->res.current_alg), f, l, na);
 }
@@ -397,11 +398,11 @@ static void print_text(struct report *rp, const char *label, const struct tsb_au
                    "(--ers-anchors FILE or renew.trust_anchors)\n",
                    "evidence record");
         else if (er->rc != 0)
-            printf("  %-16s INVALID (%s) at %s UTC: %s\n", "evidence record",
+            printf("  %-16s INVALID (%s) at %s: %s\n", "evidence record",
                    tsb_ers_fail_name(er->res.fail), at, er->res.msg);
         else {
             er_summary(er, sum, sizeof(sum));
-            printf("  %-16s VALID at %s UTC: %s\n", "evidence record", at, sum);
+            printf("  %-16s VALID at %s: %s\n", "evidence record", at, sum);
         }
     }
     bool any = false;

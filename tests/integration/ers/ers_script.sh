@@ -4,11 +4,13 @@
 # records built here by hand from RFC 4998's ASN.1 (er_tool.py), over a real package: three bags
 # stamped by tsbagd through the simulator, exported, each bag and its eHealth token a data object
 # group of one tree stamped by the simulator's /rfc3161 with tsa2.pem (it expires in two days),
-# the tree's timestamp renewed an hour later with tsa2-next.pem. Four days ahead, after tsa2.pem's
+# the tree's timestamp renewed with tsa2-next.pem. Four days ahead, after tsa2.pem's
 # notAfter, both say VALID; each tampering fails in both with the same kind: a bag byte and a
 # token byte (object), a hash of the reduced tree (root), the renewal removed (expired), a
 # renewal made after tsa2.pem expired (late), a truncated record (format), and a group holding
-# an object its line does not name (group). The DER is checked with openssl asn1parse.
+# an object its line does not name (group). The DER is checked with openssl asn1parse. Then the
+# same trees are filed in the archive as tsbag renew files them: tsbag export assembles (ers.c)
+# records byte for byte equal to er_tool.py's, and tsbag verify --at checks them from the archive.
 . "$(dirname "$0")/lib.sh"
 
 ER_TOOL=$SRC/tests/integration/ers/er_tool.py
@@ -33,9 +35,10 @@ mkdir -p "$T/w"
 root=$(python3 "$ER_TOOL" tree sha256 "$T/w" "$P/bag-1.xml,$P/token-1.der" \
     "$P/bag-2.xml,$P/token-2.der" "$P/bag-3.xml,$P/token-3.der") || fail "er_tool tree"
 stamp_digest "$root" "$T/w/ats1.tok"
-# the renewal: one leaf, H(the first archive timestamp's timeStamp field), no reduced hash tree
+# the renewal: one leaf, H(the first archive timestamp's timeStamp field), no reduced hash tree,
+# by the TSA's renewed certificate (not later than now: a verifier refuses a genTime after its
+# verification time, so the simulator's clock moves only for the late renewal below)
 fault tsa2-next
-fault clock-offset=3600
 stamp_digest "$(python3 "$ER_TOOL" hash sha256 "$T/w/ats1.tok")" "$T/w/ats2.tok"
 python3 "$ER_TOOL" ats sha256 "$T/w/ats2.tok" >"$T/w/ats2.der"
 echo "# records built by er_tool.py" >"$P/evidence-records.txt"
@@ -113,4 +116,43 @@ restore
 pyv 0 --at "$after"
 cv 0 --at "$after"
 stop_sim
+
+# The same trees filed in the archive (schema 0010) as tsbag renew files them: tsbag export then
+# assembles each bag's record with ers.c, byte for byte the one er_tool.py wrote, and tsbag verify
+# checks it from the archive.
+tree_row() { # ID KIND LEAVES ROOT-HEX TOKEN NOT-AFTER-S
+    local serial
+    serial=$(openssl ts -reply -in "$5" -token_in -text 2>/dev/null | sed -n 's/^Serial number: //p')
+    sql "INSERT INTO ers_trees VALUES ($1, '$2', 'sha256', $3, 'https://127.0.0.1/rfc3161',
+         '$serial', 'tsbag Development Second Time Stamping Authority', $(($(gen_time "$5") * 1000)),
+         $(($6 * 1000)), $(($(date +%s) * 1000)), x'$4', readfile('$5'))"
+}
+tree_row 1 initial 3 "$root" "$T/w/ats1.tok" "$end"
+tree_row 2 renewal 1 "$(python3 "$ER_TOOL" hash sha256 "$T/w/ats1.tok")" "$T/w/ats2.tok" \
+    "$(not_after "$PKI/tsa2-next.pem")"
+for s in 1 2 3; do
+    sql "INSERT INTO ers_links VALUES ($s, 1, 1, 1, 'bag,token', readfile('$T/w/rht-$s.der'))"
+    sql "INSERT INTO ers_links VALUES ($s, 1, 2, 2, 'bag,token', x'3000')"
+done
+tsbag -s "tsa.trust_anchors=$PKI/tsa-ca.pem" export --ers-anchors "$PKI/tsa2-ca.pem" \
+    --out "$T/pkg2" --from 2000-01-01 --to 2100-01-01 >"$T/export2.txt" 2>&1 ||
+    fail "export with records: $(cat "$T/export2.txt")"
+grep -q "with 3 evidence records (RFC 4998)" "$T/export2.txt" || fail "export: $(cat "$T/export2.txt")"
+for s in 1 2 3; do
+    cmp "$T/pkg2/evidence-record-$s.ers" "$P/evidence-record-$s.ers" >&2 ||
+        fail "ers.c's record of bag $s differs from er_tool.py's"
+done
+cmp -s "$T/pkg2/evidence-records.txt" "$P/evidence-records.txt" && fail "the listing kept er_tool's comment"
+P=$T/pkg2
+pyv 0 --at "$after"
+cv 0 --at "$after"
+tsbag -s "tsa.trust_anchors=$PKI/tsa-ca.pem" verify --ers-anchors "$PKI/tsa2-ca.pem" --at "$after" \
+    --ref 2 >"$T/a.txt" 2>&1 || fail "verify --at on the archive: $(cat "$T/a.txt")"
+grep -q "evidence record  VALID at .*: 2 ArchiveTimeStamps in 1 chain (sha256)" "$T/a.txt" ||
+    fail "the archive's record of bag 2: $(cat "$T/a.txt")"
+# --at without the archive timestamps' anchors (none configured here) is a usage error
+rc=0
+tsbag -s "tsa.trust_anchors=$PKI/tsa-ca.pem" verify --at "$after" --ref 2 >"$T/a.txt" 2>&1 || rc=$?
+[ "$rc" = 2 ] && grep -q -- "--at checks the evidence records, which need" "$T/a.txt" ||
+    fail "--at without the archive timestamps' anchors: exit $rc: $(cat "$T/a.txt")"
 pass

@@ -504,8 +504,8 @@ static int readme_er_steps(struct tsb_buf *o, const struct tsb_evidence_bag *b, 
         "    $ openssl x509 -in ers-tsa-anchor.pem -noout -subject -fingerprint -sha256\n\n"
         "Then, with Python 3 and openssl only:\n\n"
         "    $ python3 ers-verify.py .\n\n"
-        "It must print one line per record ending the same way: \"evidence-record-N.ers:\n"
-        "VALID at <now>: ...\". It finds each bag's and token's hash in the record's hash tree,\n"
+        "For each record it must print a line \"evidence-record-N.ers: VALID at <now>: ...\".\n"
+        "It finds each bag's and token's hash in the record's hash tree,\n"
         "recomputes every tree to the root its timestamp signed, checks each timestamp with\n"
         "openssl ts -verify, and that each renewal was made while the previous certificate was\n"
         "still valid. --at YYYY-MM-DD checks as of another date; --dump shows the trees.\n",
@@ -515,12 +515,12 @@ static int readme_er_steps(struct tsb_buf *o, const struct tsb_evidence_bag *b, 
         char f[TSB_TIME_STR_MAX], l[TSB_TIME_STR_MAX], na[TSB_TIME_STR_MAX];
         if (er->der == NULL)
             continue;
-        tsb_time_utc(er->first_gen_time_ms, f);
-        tsb_time_utc(er->last_gen_time_ms, l);
-        tsb_time_utc(er->last_not_after_ms, na);
+        tsb_time_utc_s(er->first_gen_time_ms, f);
+        tsb_time_utc_s(er->last_gen_time_ms, l);
+        tsb_time_utc_s(er->last_not_after_ms, na);
         r |= tsb_buf_appendf(o,
-                             "  bag %lld: %zu archive timestamp%s, from %s to %s UTC; the latest\n"
-                             "    TSA certificate is valid until %s UTC.\n",
+                             "  bag %lld: %zu archive timestamp%s, from %s to %s;\n"
+                             "    the latest TSA certificate is valid until %s.\n",
                              (long long)b[i].b.seq, er->n_ats, er->n_ats == 1 ? "" : "s", f, l, na);
     }
     r |= tsb_buf_append_str(o, "To look at a record's structure:\n\n"

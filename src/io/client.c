@@ -26,7 +26,7 @@ struct tsb_client {
     struct tsb_buf scratch;
     struct pending *ring;
     size_t cap, head, count; /* ring of pending replies */
-    bool started, hello_done, ended, closing, delivering;
+    bool hello_done, ended, closing, delivering;
     char *source;
     char *server_name;
     tsb_client_ready_cb ready;
@@ -95,7 +95,6 @@ static void on_reply(struct tsb_client *c, const struct tsb_frame *f)
         else
             tsb_err(TSB_EPROTO, "unexpected reply 0x%02x to HELLO", f->type);
         c->ready(c, TSB_EPROTO, NULL);
-        c->ended = true;
         end_all(c, TSB_ECLOSED);
         return;
     }
@@ -168,7 +167,6 @@ static void on_connect(struct tsb_stream *s, int status)
         end_all(c, r);
         return;
     }
-    c->started = true; /* requests may follow HELLO from now on */
 }
 
 static void free_client(struct tsb_client *c)
@@ -243,13 +241,14 @@ void *tsb_client_data(const struct tsb_client *c)
     return c->data;
 }
 
-/* Requests may only follow HELLO: before the connection is up they would overtake it. */
+/* Requests may only follow the answer to HELLO: queued earlier, they would wait on a connection
+ * the server may yet refuse (client.h: TSB_ESTATE before the ready callback). */
 static int check_usable(const struct tsb_client *c)
 {
     if (c->ended || c->closing)
         return tsb_err(TSB_ECLOSED, "connection ended");
-    if (!c->started)
-        return tsb_err(TSB_ESTATE, "not connected yet: wait for the ready callback");
+    if (!c->hello_done)
+        return tsb_err(TSB_ESTATE, "HELLO not answered yet: wait for the ready callback");
     return 0;
 }
 

@@ -117,7 +117,7 @@ pyv 0 --at "$after"
 cv 0 --at "$after"
 stop_sim
 
-# The same trees filed in the archive (schema 0010) as tsbag renew files them: tsbag export then
+# The same trees filed in the archive (ers_trees, ers_links) as tsbag renew files them: tsbag export then
 # assembles each bag's record with ers.c, byte for byte the one er_tool.py wrote, and tsbag verify
 # checks it from the archive.
 tree_row() { # ID KIND LEAVES ROOT-HEX TOKEN NOT-AFTER-S

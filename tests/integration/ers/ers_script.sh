@@ -146,6 +146,28 @@ cmp -s "$T/pkg2/evidence-records.txt" "$P/evidence-records.txt" && fail "the lis
 P=$T/pkg2
 pyv 0 --at "$after"
 cv 0 --at "$after"
+# --json: each result's evidence_record; without the renewal, as of after the notAfter, the
+# entries of bag 2 are INVALID with failed_check evidence_record (their own checks pass)
+cv 0 --json --at "$after"
+python3 - "$T/c.txt" <<'PY' || fail "JSON evidence_record: $(cat "$T/c.txt")"
+import json, sys
+rs = json.load(open(sys.argv[1]))["results"]
+assert rs and all(r["evidence_record"]["verdict"] == "VALID" for r in rs), rs
+assert rs[0]["evidence_record"]["archive_timestamps"] == 2, rs[0]
+PY
+cp "$P/evidence-record-2.ers" "$T/keep-2.ers"
+python3 "$ER_TOOL" drop "$T/keep-2.ers" 1 2 >"$P/evidence-record-2.ers"
+cv 1 --json --at "$after"
+python3 - "$T/c.txt" <<'PY' || fail "JSON of the expired record: $(cat "$T/c.txt")"
+import json, sys
+rs = [r for r in json.load(open(sys.argv[1]))["results"] if r["bag_sequence"] == 2]
+assert rs, "no entry of bag 2"
+for r in rs:
+    assert r["verdict"] == "INVALID" and r["failed_check"] == "evidence_record", r
+    assert r["evidence_record"]["fail"] == "expired", r
+    assert all(c["outcome"] == "pass" for c in r["checks"]), r
+PY
+cp "$T/keep-2.ers" "$P/evidence-record-2.ers"
 tsbag -s "tsa.trust_anchors=$PKI/tsa-ca.pem" verify --ers-anchors "$PKI/tsa2-ca.pem" --at "$after" \
     --ref 2 >"$T/a.txt" 2>&1 || fail "verify --at on the archive: $(cat "$T/a.txt")"
 grep -q "evidence record  VALID at .*: 2 ArchiveTimeStamps in 1 chain (sha256)" "$T/a.txt" ||

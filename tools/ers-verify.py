@@ -557,7 +557,11 @@ def verify_one(pkg, seq, files, ossl, extra_certs, at, show):
     er_path = os.path.join(pkg, files[0])
     der = open(er_path, "rb").read()
     objects = [open(os.path.join(pkg, f), "rb").read() for f in files[1:]]
-    chains, chain_ders = parse_record(der)
+    try:
+        chains, chain_ders = parse_record(der)
+    except (IndexError, ValueError, UnicodeDecodeError) as e:
+        # a well-formed DER element where the ASN.1 wants another shape
+        raise Invalid("format", "malformed record: not an RFC 4998 EvidenceRecord (%s)" % e)
     if show:
         dump(chains, objects, files[1:])
     check_trees(chains, chain_ders, objects, files[1:])

@@ -113,6 +113,19 @@ python3 "$ER_TOOL" ats sha256 "$T/w3/ats.tok" "$T/w3/rht-2.der" >"$T/w3/ats.der"
 python3 "$ER_TOOL" record "$T/w3/ats.der" >"$P/evidence-record-2.ers"
 both group 'chain 1, ArchiveTimeStamp 1: its first partial hash tree holds 3 hash values, the 2 data objects' '' "$before"
 restore
+# damaged anywhere, a record is refused with a reason by both, never with a crash
+sz=$(stat -c %s "$T/good-2.ers")
+for off in 0 1 4 40 400 $((sz / 2)) $((sz - 1)); do
+    python3 -c 'import sys; b=bytearray(open(sys.argv[1],"rb").read()); b[int(sys.argv[3])]^=0x80; open(sys.argv[2],"wb").write(b)' \
+        "$T/good-2.ers" "$P/evidence-record-2.ers" "$off"
+    for v in pyv cv; do
+        "$v" 1 --at "$after"
+        out=$([ "$v" = pyv ] && cat "$T/v.txt" || cat "$T/c.txt")
+        grep -q "INVALID (" <<<"$out" && ! grep -q "Traceback" <<<"$out" ||
+            fail "$v: a record damaged at byte $off: $out"
+    done
+done
+restore
 pyv 0 --at "$after"
 cv 0 --at "$after"
 stop_sim

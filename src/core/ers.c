@@ -347,6 +347,7 @@ static size_t off(const struct rd *r, const uint8_t *p)
 
 static int rd_next(struct rd *r, const char *what, struct tlv *t)
 {
+    memset(t, 0, sizeof(*t)); /* set on every path: tsb_err's code is not known to be nonzero */
     const uint8_t *p = r->p;
     size_t avail = (size_t)(r->end - p);
     if (avail < 2)
@@ -1127,9 +1128,40 @@ static int chain_not_after(const struct tsb_buf *pem, int64_t *ms)
     return r;
 }
 
-/* An AlgorithmIdentifier of a token's envelope: an OID and parameters absent, NULL or a SEQUENCE
- * (RSASSA-PSS), nothing else. */
-static int envelope_alg(struct rd *r, const char *what)
+/* The algorithms a token's envelope may name: OpenSSL verifies by the key's type and the digest,
+ * so an OID changed to anything else would otherwise still verify. */
+static const uint8_t env_digest_oids[][10] = {
+    {9, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01}, /* SHA-256 */
+    {9, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02}, /* SHA-384 */
+    {9, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03}, /* SHA-512 */
+    {5, 0x2b, 0x0e, 0x03, 0x02, 0x1a},                         /* SHA-1 (old TSAs) */
+};
+/* for each signature OID, the index in env_digest_oids of the digest it names, -1 for none */
+static const int env_signature_digest[] = {-1, -1, 0, 1, 2, 0, 1, 2, -1};
+static const uint8_t env_signature_oids[][10] = {
+    {9, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01}, /* rsaEncryption */
+    {9, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a}, /* RSASSA-PSS */
+    {9, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b}, /* sha256WithRSAEncryption */
+    {9, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c}, /* sha384WithRSAEncryption */
+    {9, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d}, /* sha512WithRSAEncryption */
+    {8, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02},       /* ecdsa-with-SHA256 */
+    {8, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03},       /* ecdsa-with-SHA384 */
+    {8, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04},       /* ecdsa-with-SHA512 */
+    {7, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01},             /* id-ecPublicKey */
+};
+
+/* The index of o in list, -1 when not there. */
+static int oid_index(const struct tlv *o, const uint8_t (*list)[10], size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i][0] == o->len && memcmp(list[i] + 1, o->c, o->len) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* An AlgorithmIdentifier of a token's envelope: a listed OID (its index into *which) and
+ * parameters absent, NULL or a SEQUENCE (RSASSA-PSS), nothing else. */
+static int envelope_alg(struct rd *r, const char *what, bool signature, int *which)
 {
     struct tlv t, o, prm;
     int rc = rd_expect(r, TAG_SEQUENCE, what, &t);
@@ -1138,6 +1170,13 @@ static int envelope_alg(struct rd *r, const char *what)
     struct rd in = rd_in(r, &t);
     if ((rc = rd_expect(&in, TAG_OID, what, &o)) != 0)
         return rc;
+    *which = signature ? oid_index(&o, env_signature_oids,
+                                   sizeof(env_signature_oids) / sizeof(env_signature_oids[0]))
+                       : oid_index(&o, env_digest_oids,
+                                   sizeof(env_digest_oids) / sizeof(env_digest_oids[0]));
+    if (*which < 0)
+        return tsb_err(TSB_EFORMAT, "%s at byte offset %zu is no %s algorithm tsbag accepts", what,
+                       off(r, o.start), signature ? "signature" : "digest");
     if (in.p < in.end) {
         const uint8_t *at = in.p;
         if ((rc = rd_next(&in, what, &prm)) != 0)
@@ -1175,7 +1214,7 @@ static int check_envelope(const struct rd *outer, const struct tsb_slice *token)
     static const uint8_t signed_data[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02};
     struct rd r = {outer->base, token->p, token->p + token->len};
     struct tlv ci, f, sd, sis;
-    int rc;
+    int rc, dig, sig;
     if ((rc = rd_expect(&r, TAG_SEQUENCE, "token ContentInfo", &ci)) != 0)
         return rc;
     struct rd in = rd_in(&r, &ci);
@@ -1198,7 +1237,7 @@ static int check_envelope(const struct rd *outer, const struct tsb_slice *token)
         return rc;
     struct rd da = rd_in(&r, &f);
     while (da.p < da.end)
-        if ((rc = envelope_alg(&da, "SignedData digestAlgorithm")) != 0)
+        if ((rc = envelope_alg(&da, "SignedData digestAlgorithm", false, &dig)) != 0)
             return rc;
     if ((rc = rd_expect(&s, TAG_SEQUENCE, "SignedData encapContentInfo", &f)) != 0)
         return rc;
@@ -1216,11 +1255,18 @@ static int check_envelope(const struct rd *outer, const struct tsb_slice *token)
         struct rd x = rd_in(&r, &si);
         if ((rc = envelope_version(&x, "SignerInfo version", 1, 3)) != 0 ||
             (rc = rd_next(&x, "SignerInfo sid", &f)) != 0 ||
-            (rc = envelope_alg(&x, "SignerInfo digestAlgorithm")) != 0)
+            (rc = envelope_alg(&x, "SignerInfo digestAlgorithm", false, &dig)) != 0 ||
+            (rc = rd_optional(&x, TAG_CTX0, "SignerInfo signedAttrs", &f, &has)) != 0)
             return rc;
-        if ((rc = rd_optional(&x, TAG_CTX0, "SignerInfo signedAttrs", &f, &has)) != 0 ||
-            (rc = envelope_alg(&x, "SignerInfo signatureAlgorithm")) != 0 ||
-            (rc = rd_expect(&x, TAG_OCTETSTRING, "SignerInfo signature", &f)) != 0 ||
+        const uint8_t *at = x.p;
+        if ((rc = envelope_alg(&x, "SignerInfo signatureAlgorithm", true, &sig)) != 0)
+            return rc;
+        if (env_signature_digest[sig] >= 0 && env_signature_digest[sig] != dig)
+            return tsb_err(TSB_EFORMAT,
+                           "SignerInfo signatureAlgorithm at byte offset %zu names "
+                           "another digest than the SignerInfo digestAlgorithm",
+                           off(&r, at));
+        if ((rc = rd_expect(&x, TAG_OCTETSTRING, "SignerInfo signature", &f)) != 0 ||
             (rc = rd_optional(&x, TAG_CTX1, "SignerInfo unsignedAttrs", &f, &has)) != 0 ||
             (rc = rd_done(&x, "SignerInfo")) != 0)
             return rc;

@@ -252,14 +252,18 @@ struct tsb_ers_verify_opts {
     struct tsb_buf *chain_pem;
 };
 
-/* Verifies the EvidenceRecord er[0..len) for the data objects objs[0..n) (the bag, its token,
- * its second token: every member of the group, any order; n == 1 for a lone object): every chain,
- * oldest first, each ATS's reduced hash tree to its token's imprint, each token (tv, chain at its
- * genTime), each renewal covering the previous timeStamp no later than its certificate's notAfter,
- * each new chain covering the objects rehashed with the sequence before it, and the latest ATS's
- * TSA certificate valid at at_ms. Fills res (always). Returns 0 when the evidence holds; else the
- * code of its kind (TSB_EFORMAT, TSB_ETOOBIG, TSB_EALGORITHM, TSB_ETOKEN for every other verdict,
- * TSB_ECRYPTO for no verdict), res and the detail naming it. */
+/* Verifies the EvidenceRecord er[0..len) for the data objects objs[0..n): the bag, its token,
+ * its second token, i.e. every member of the group in any order (then the first partial hash
+ * tree must be exactly their hashes), or one object alone (proven when its hash is in the first
+ * list, RFC 4998 §4.3). Checks every chain, oldest first: each ATS's reduced hash tree to its
+ * token's imprint, each token (tv, chain at its genTime, its unsigned CMS envelope fields), each
+ * renewal covering the previous timeStamp no later than that certificate's notAfter, each new
+ * chain covering the objects rehashed with the sequence before it, one algorithm per chain (every
+ * ATS must name it in digestAlgorithm) listed in digestAlgorithms, and the latest ATS's TSA
+ * certificate valid at at_ms. Fills res (always). Returns 0 when the evidence holds; else the code
+ * of its kind (TSB_EFORMAT, TSB_ETOOBIG, TSB_EALGORITHM, TSB_ETOKEN for every other verdict,
+ * TSB_ECRYPTO for no verdict, TSB_EINVAL without objects or verifier), res and the detail naming
+ * it. docs/internals/ERS.md lists the steps in order. */
 int tsb_ers_verify(const uint8_t *er, size_t len, const struct tsb_slice *objs, size_t n,
                    const struct tsb_ers_verify_opts *o, struct tsb_ers_verify_result *res);
 

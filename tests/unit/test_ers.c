@@ -1,8 +1,8 @@
 /* Unit tests for ers (RFC 4998 evidence records). Trees are checked against an independent
  * Python reading of the RFC (tests/unit/ers_check.py) and against themselves leaf by leaf; the
- * records carry real RFC 3161 tokens signed by OpenSSL's TS_RESP_CTX with the throw-away PKI of
- * tests/unit/ers-pki.sh, whose TSA certificates have validity windows in the past and future so
- * each token's genTime (set here) can fall inside or outside them; one token comes from stock
+ * records carry real RFC 3161 tokens signed by OpenSSL's TS_RESP_CTX with a throw-away PKI made
+ * at setup, whose TSA certificates have validity windows in the past and future so each token's
+ * genTime (set here) can fall inside or outside them; one token comes from stock
  * `openssl ts -reply`; encoded records are read back by `openssl asn1parse`. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ts.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +44,129 @@ static char *in_dir(const char *name)
     return tsb_test_path(dir, name);
 }
 
+/* ---- the test PKI ---- */
+
+static void write_file(const char *name, const void *p, size_t len)
+{
+    char *path = in_dir(name);
+    assert_int_equal(tsb_test_write_file(path, p, len), 0);
+    free(path);
+}
+
+/* A certificate for key (P-256) named cn, valid [nb, na] (seconds), signed by issuer/ikey or
+ * self-signed (issuer NULL): a CA, or a TSA signer with a critical timeStamping EKU. */
+static X509 *new_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, int64_t nb,
+                      int64_t na, bool ca, long serial)
+{
+    X509 *x = X509_new();
+    X509_NAME *name = X509_NAME_new();
+    assert_int_equal(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                                                (const unsigned char *)"tsbag ERS test", -1, -1, 0),
+                     1);
+    assert_int_equal(
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0),
+        1);
+    assert_int_equal(X509_set_version(x, 2), 1);
+    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), serial), 1);
+    assert_int_equal(X509_set_subject_name(x, name), 1);
+    assert_int_equal(X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name), 1);
+    assert_non_null(ASN1_TIME_set(X509_getm_notBefore(x), (time_t)nb));
+    assert_non_null(ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na));
+    assert_int_equal(X509_set_pubkey(x, key), 1);
+    X509V3_CTX v3;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
+    static const struct {
+        int nid;
+        const char *ca, *tsa;
+    } exts[] = {
+        {NID_basic_constraints, "critical,CA:TRUE", "critical,CA:FALSE"},
+        {NID_key_usage, "critical,keyCertSign,cRLSign", "critical,digitalSignature,nonRepudiation"},
+        {NID_ext_key_usage, NULL, "critical,timeStamping"},
+        {NID_subject_key_identifier, "hash", "hash"},
+    };
+    for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+        const char *v = ca ? exts[i].ca : exts[i].tsa;
+        if (v == NULL)
+            continue;
+        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &v3, exts[i].nid, v);
+        assert_non_null(e);
+        assert_int_equal(X509_add_ext(x, e, -1), 1);
+        X509_EXTENSION_free(e);
+    }
+    assert_true(X509_sign(x, ikey ? ikey : key, EVP_sha256()) > 0);
+    X509_NAME_free(name);
+    return x;
+}
+
+static void write_pem(const char *name, X509 *x, EVP_PKEY *key)
+{
+    char file[64];
+    snprintf(file, sizeof(file), "%s.pem", name);
+    char *p = in_dir(file);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_X509(f, x), 1);
+    assert_int_equal(fclose(f), 0);
+    free(p);
+    snprintf(file, sizeof(file), "%s.key", name);
+    p = in_dir(file);
+    f = fopen(p, "w");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL), 1);
+    assert_int_equal(fclose(f), 0);
+    free(p);
+}
+
+/* The throw-away PKI (never committed): a root valid 2019-2060 and TSA signers whose windows
+ * overlap the way a 30-year archive's do, so tokens dated inside each window (make_token sets
+ * genTime) can be renewed before, or too late after, the previous certificate expires:
+ *   tsa-a 2020-01-01 .. 2022-01-01, tsa-b 2021-06-01 .. 2031-01-01, tsa-c 2030-06-01 ..
+ *   2045-01-01 (P-256 keys), tsa-rsa (RSA 2048) as tsa-b; rogue: a self-signed TSA that chains to
+ *   nothing; ts.cnf: `openssl ts -reply`. */
+static void make_pki(void)
+{
+    static const struct {
+        const char *name, *cn;
+        int64_t nb, na;
+        bool rsa;
+    } tsas[] = {
+        {"tsa-a", "ERS Test TSA A", 1577836800LL, 1640995200LL, false},
+        {"tsa-b", "ERS Test TSA B", 1622505600LL, 1924992000LL, false},
+        {"tsa-c", "ERS Test TSA C", 1906502400LL, 2366841600LL, false},
+        {"tsa-rsa", "ERS Test TSA RSA", 1622505600LL, 1924992000LL, true},
+    };
+    EVP_PKEY *rk = EVP_EC_gen("P-256");
+    assert_non_null(rk);
+    X509 *root = new_cert("ERS Test Root", rk, NULL, NULL, 1546300800LL, 2840140800LL, true, 1);
+    write_pem("root", root, rk);
+    for (size_t i = 0; i < sizeof(tsas) / sizeof(tsas[0]); i++) {
+        EVP_PKEY *k = tsas[i].rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
+        assert_non_null(k);
+        X509 *x = new_cert(tsas[i].cn, k, root, rk, tsas[i].nb, tsas[i].na, false, (long)i + 2);
+        write_pem(tsas[i].name, x, k);
+        X509_free(x);
+        EVP_PKEY_free(k);
+    }
+    EVP_PKEY *gk = EVP_EC_gen("P-256");
+    X509 *rogue = new_cert("ERS Rogue TSA", gk, NULL, NULL, 1546300800LL, 2840140800LL, false, 9);
+    write_pem("rogue", rogue, gk);
+    X509_free(rogue);
+    EVP_PKEY_free(gk);
+    X509_free(root);
+    EVP_PKEY_free(rk);
+    static const char ts_cnf[] = "[tsa]\ndefault_tsa = t\n[t]\nserial = tsaserial\n"
+                                 "signer_digest = sha256\ndefault_policy = 1.2.3.4.1\n"
+                                 "digests = sha256, sha384, sha512\ness_cert_id_alg = sha256\n";
+    write_file("ts.cnf", ts_cnf, strlen(ts_cnf));
+    write_file("tsaserial", "0100\n", 5);
+}
+
 static int setup(void **state)
 {
     (void)state;
     dir = tsb_test_tmpdir();
-    if (tsb_test_sh("sh '%s/tests/unit/ers-pki.sh' '%s'", tsb_test_source_dir(), dir) != 0)
-        return -1;
+    make_pki();
     char *root = in_dir("root.pem");
     int r = tsb_token_verifier_new(root, &tv);
     free(root);
@@ -279,13 +397,6 @@ static enum tsb_ers_fail verify_at(const struct tsb_buf *er, const struct tsb_sl
     return res->fail;
 }
 
-static void write_file(const char *name, const void *p, size_t len)
-{
-    char *path = in_dir(name);
-    assert_int_equal(tsb_test_write_file(path, p, len), 0);
-    free(path);
-}
-
 static void free_bufs(struct tsb_buf *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -294,8 +405,26 @@ static void free_bufs(struct tsb_buf *b, size_t n)
 
 /* ---- tests ---- */
 
+/* Changes each byte of each hash value of a's reduced tree in turn (a's slices point into a
+ * buffer of ours): the walk then never reaches root. */
+static void flip_every_path_byte(const struct tsb_ers_ats *a, const uint8_t root[32])
+{
+    for (size_t k = 0; k < a->n_lists; k++)
+        for (size_t j = 0; j < a->list[k].n; j++)
+            for (size_t b = 0; b < a->list[k].hash[j].len; b++) {
+                uint8_t *p = (uint8_t *)a->list[k].hash[j].p + b;
+                *p ^= 0x80;
+                uint8_t got[32];
+                assert_int_equal(tsb_ers_ats_root(TSB_ERS_SHA256, a, got), 0);
+                assert_memory_not_equal(got, root, 32);
+                *p ^= 0x80;
+            }
+}
+
 /* Roots of 1, 2, 3, 5, 64 and 1000 leaves equal the independent Python reading's; every leaf's
- * reduced tree walks back to the root; a one-leaf tree has no lists and the leaf is the root. */
+ * reduced tree walks back to the root, and to another root when any byte of it changes (every
+ * leaf up to 64 leaves, every 37th of 1000); a one-leaf tree has no lists and the leaf is the
+ * root. */
 static void test_tree_roots_and_paths(void **state)
 {
     (void)state;
@@ -346,6 +475,8 @@ static void test_tree_roots_and_paths(void **state)
                     assert_int_equal(a.list[k].n, 1);
                 assert_int_equal(tsb_ers_ats_root(TSB_ERS_SHA256, &a, root), 0);
                 assert_memory_equal(root, tsb_ers_tree_root(t), 32);
+                if (n < 1000 || i % 37 == 0)
+                    flip_every_path_byte(&a, tsb_ers_tree_root(t));
             }
             tsb_ers_ats_cleanup(&a);
         }
@@ -389,6 +520,68 @@ static void test_tree_hand_vectors(void **state)
     tsb_buf_cleanup(&rht);
     tsb_ers_tree_free(t2);
     tsb_ers_tree_free(t3);
+}
+
+/* Writes the OCTET STRING of a SHA-256 value at p; returns the byte after it. */
+static uint8_t *octets(uint8_t *p, const uint8_t h[32])
+{
+    p[0] = 0x04;
+    p[1] = 0x20;
+    memcpy(p + 2, h, 32);
+    return p + 34;
+}
+
+/* The worked example of docs/internals/ERS.md, byte for byte: objects "a", "b", "c" (SHA-256),
+ * the reduced trees of d1 and d3, and the group {"<bag/>", "token"}. */
+static void test_worked_example(void **state)
+{
+    (void)state;
+    static const char *const hexes[] = {
+        "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb", /* h1 */
+        "3e23e8160039594a33894f6564e1b1348bbd7a0088d42c4acb73eeaed59c009d", /* h2 */
+        "2e7d2c03a9507ae265ecf5b5356885a53393a2029d241394997265a1a25aefc6", /* h3 */
+        "18d79cb747ea174c59f3a3b41768672526d56fecc58360a99d283d0f9b0a3cc0", /* h12 */
+        "aea2dd4249dcecf97ca6a1556db7f21ebd6a40bbec0243ca61b717146a08c347", /* root */
+        "54fceb0b38bd5a7f544d9f1c54b1f08a38f6b0a9e3bdac56a367f4384721ce29", /* group leaf */
+    };
+    uint8_t v[6][32];
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(tsb_hex_decode(hexes[i], 64, v[i], 32), 0);
+    const struct tsb_slice objs[3] = {
+        {(const uint8_t *)"a", 1}, {(const uint8_t *)"b", 1}, {(const uint8_t *)"c", 1}};
+    uint8_t h[96];
+    assert_int_equal(tsb_ers_hash_objects(TSB_ERS_SHA256, objs, 3, h), 0);
+    assert_memory_equal(h, v[0], 32);
+    assert_memory_equal(h + 32, v[1], 32);
+    assert_memory_equal(h + 64, v[2], 32);
+    struct tsb_ers_tree *t = NULL;
+    assert_int_equal(tsb_ers_tree_new(TSB_ERS_SHA256, h, 3, &t), 0);
+    assert_memory_equal(tsb_ers_tree_root(t), v[4], 32);
+    struct tsb_buf rht;
+    tsb_buf_init(&rht, 4096);
+    assert_int_equal(tsb_ers_tree_reduced(t, 0, NULL, 0, &rht), 0);
+    /* h2 sorts before h1 */
+    uint8_t want1[108] = {0x30, 0x6a, 0x30, 0x44}, *w = want1 + 4;
+    w = octets(octets(w, v[1]), v[0]);
+    w[0] = 0x30;
+    w[1] = 0x22;
+    octets(w + 2, v[2]);
+    assert_int_equal(rht.len, 108);
+    assert_memory_equal(rht.p, want1, 108);
+    tsb_buf_reset(&rht);
+    assert_int_equal(tsb_ers_tree_reduced(t, 2, NULL, 0, &rht), 0);
+    uint8_t want3[72] = {0x30, 0x46, 0x30, 0x44}; /* h12 sorts before h3 */
+    octets(octets(want3 + 4, v[3]), v[2]);
+    assert_int_equal(rht.len, 72);
+    assert_memory_equal(rht.p, want3, 72);
+    const struct tsb_slice group[2] = {{(const uint8_t *)"<bag/>", 6},
+                                       {(const uint8_t *)"token", 5}};
+    uint8_t gh[64], leaf[32];
+    assert_int_equal(tsb_ers_hash_objects(TSB_ERS_SHA256, group, 2, gh), 0);
+    assert_int_equal(tsb_ers_group_leaf(TSB_ERS_SHA256, gh, 2, leaf), 0);
+    assert_memory_equal(leaf, v[5], 32);
+    tsb_buf_cleanup(&rht);
+    tsb_ers_tree_free(t);
 }
 
 /* Groups of 1, 2 and 3 members in one tree: each bag verifies with exactly its members in any
@@ -473,14 +666,13 @@ static void test_reduced_refuses_wrong_group(void **state)
  * tree is "object" when it is one of the group's, else "root"; the token's bytes fail as "token"
  * (signature, or the unsigned envelope fields OpenSSL would let pass: versions, algorithm
  * parameters), "root" (the imprint) or "format"; other header bytes as "format". */
-static void test_any_changed_byte_fails(void **state)
+static void changed_bytes_fail(const char *signer)
 {
-    (void)state;
     struct bag bags[5];
     for (size_t i = 0; i < 5; i++)
         bag_init(&bags[i], i, 2, TSB_ERS_SHA256);
     struct tsb_buf ats[5], er;
-    stamp_bags(bags, 5, TSB_ERS_SHA256, "tsa-b", T2026_01, ats);
+    stamp_bags(bags, 5, TSB_ERS_SHA256, signer, T2026_01, ats);
     const struct tsb_buf *chains[1] = {&ats[4]};
     size_t counts[1] = {1};
     record_of(chains, counts, 1, &er);
@@ -509,7 +701,8 @@ static void test_any_changed_byte_fails(void **state)
         bad.p[pos] ^= 0x01;
         enum tsb_ers_fail f = verify_at(&bad, bags[4].obj, 2, T2026_01 + 60, &res);
         if (f == TSB_ERS_OK)
-            fprintf(stderr, "STILL %zu (token+%zu)\n", pos, pos - tok_off);
+            fail_msg("a changed byte at offset %zu of %zu (token at %zu) still verifies", pos,
+                     er.len, tok_off);
         counted[f]++;
         if (list >= 0)
             assert_int_equal(f, own ? TSB_ERS_FAIL_OBJECT : TSB_ERS_FAIL_ROOT);
@@ -525,6 +718,13 @@ static void test_any_changed_byte_fails(void **state)
     tsb_ers_record_free(rec);
     tsb_buf_cleanup(&er);
     free_bufs(ats, 5);
+}
+
+static void test_any_changed_byte_fails(void **state)
+{
+    (void)state;
+    changed_bytes_fail("tsa-b");   /* ECDSA P-256 */
+    changed_bytes_fail("tsa-rsa"); /* RSA PKCS#1 v1.5 */
 }
 
 /* Timestamp renewal (§5.2): stamped in 2020 by TSA A (expires 2022-01-01), renewed in 2021-09 by
@@ -578,6 +778,18 @@ static void test_timestamp_renewal(void **state)
                          TSB_ERS_FAIL_FUTURE);
         assert_int_equal(res.ats, 1);
         if (i == 0) {
+            /* the TSA chains verified with, for a package: signer and root of each ATS */
+            struct tsb_buf pem;
+            tsb_buf_init(&pem, 1 << 20);
+            struct tsb_ers_verify_opts o = {.tv = tv, .at_ms = T2026_01 * 1000, .chain_pem = &pem};
+            assert_int_equal(tsb_ers_verify(er.p, er.len, bags[0].obj, 2, &o, &res), 0);
+            size_t certs = 0;
+            for (const char *q = (const char *)pem.p;
+                 (q = strstr(q, "-----BEGIN CERTIFICATE")) != NULL; q++)
+                certs++;
+            assert_int_equal(certs, 4);
+            assert_non_null(strstr((const char *)pem.p, "-----END CERTIFICATE-----"));
+            tsb_buf_cleanup(&pem);
             write_file("renewal.ers", er.p, er.len);
             write_file("bag0.xml", bags[0].m[0], strlen(bags[0].m[0]));
             write_file("bag0.tok", bags[0].m[1], strlen(bags[0].m[1]));
@@ -997,6 +1209,7 @@ int main(void)
         cmocka_unit_test(test_alg_names),
         cmocka_unit_test(test_tree_roots_and_paths),
         cmocka_unit_test(test_tree_hand_vectors),
+        cmocka_unit_test(test_worked_example),
         cmocka_unit_test(test_reduced_refuses_wrong_group),
         cmocka_unit_test(test_groups),
         cmocka_unit_test(test_any_changed_byte_fails),

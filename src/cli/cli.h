@@ -40,6 +40,7 @@ int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv);
 int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv);
 int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv);
 int tsb_cmd_backup(struct tsb_cli *cli, int argc, char **argv);
+int tsb_cmd_renew(struct tsb_cli *cli, int argc, char **argv);
 
 /* ---- the running tsbagd (daemon_request.c) ----------------------------------------------- */
 

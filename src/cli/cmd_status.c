@@ -157,6 +157,9 @@ struct status_view {
     bool tsa2_tokens; /* the archive holds second tokens (or tsa2_on) */
     int64_t tsa2_alarm_ms;
     struct tsb_tsa2_backlog tsa2;
+    /* RFC 4998 archive timestamps (tsbag renew): informational like [tsa2] */
+    struct tsb_ers_stats ers;
+    int64_t ers_margin_ms;
 };
 
 static bool view_held(const struct status_view *v)
@@ -203,7 +206,51 @@ static int view_read(const struct tsb_config *cfg, struct tsb_store *s, struct s
     v->tsa2_on = cfg->tsa2.url[0] != '\0';
     v->tsa2_tokens = v->tsa2_on || v->tsa2.bags < total;
     v->tsa2_alarm_ms = cfg->tsa2.alarm_s * 1000;
+    if (tsb_store_ers_stats(s, &v->ers) != 0)
+        return -1;
+    v->ers_margin_ms = cfg->renew.margin_days * 86400 * 1000;
     return 0;
+}
+
+/* An ArchiveTimeStamp's TSA certificate expires within renew.margin_days: tsbag renew is due. */
+static bool view_renewal_due(const struct status_view *v)
+{
+    return v->ers.earliest_not_after_ms != 0 &&
+           v->ers.earliest_not_after_ms - v->now_ms <= v->ers_margin_ms;
+}
+
+static void print_evidence(const struct status_view *v)
+{
+    char when[64];
+    if (v->ers.trees == 0) {
+        printf("evidence:          no archive timestamps yet: %" PRId64 " stamped bag(s) to cover "
+               "(tsbag renew)\n",
+               v->ers.uncovered);
+        return;
+    }
+    fmt_time(v->ers.earliest_not_after_ms, when);
+    printf("evidence:          %" PRId64 " bag(s) covered by archive timestamps, %" PRId64
+           " not yet%s; earliest TSA certificate expiry %s (bag %" PRId64 ")%s\n",
+           v->ers.covered, v->ers.uncovered, v->ers.uncovered ? " (tsbag renew)" : "", when,
+           v->ers.earliest_seq,
+           view_renewal_due(v) ? "; RENEWAL DUE (within renew.margin_days): run tsbag renew" : "");
+}
+
+static struct json_t *evidence_json(const struct status_view *v)
+{
+    struct json_t *x = tsb_json_object();
+    tsb_json_set_int(x, "bags_covered", v->ers.covered);
+    tsb_json_set_int(x, "bags_uncovered", v->ers.uncovered);
+    tsb_json_set_int(x, "trees", v->ers.trees);
+    if (v->ers.earliest_not_after_ms != 0) {
+        char when[64];
+        fmt_time(v->ers.earliest_not_after_ms, when);
+        tsb_json_set_str(x, "earliest_expiry", when);
+        tsb_json_set_int(x, "earliest_expiry_ms", v->ers.earliest_not_after_ms);
+        tsb_json_set_int(x, "earliest_sequence", v->ers.earliest_seq);
+    }
+    tsb_json_set_bool(x, "renewal_due", view_renewal_due(v));
+    return x;
 }
 
 /* A bag sealed more than tsa2.alarm_s ago has no second token (with [tsa2] configured). */
@@ -318,6 +365,7 @@ static void print_text(const struct status_view *v)
     /* status runs no integrity check itself (linear in the archive): tsbagd runs one at start
      * and refuses a damaged archive, the nightly reconcile runs the full one */
     print_tsa2(v);
+    print_evidence(v);
     if (v->have_wal)
         printf("WAL:               %.1f MiB%s\n", (double)v->wal_bytes / (1024 * 1024),
                v->wal_bytes > 4 * (int64_t)TSB_STORE_WAL_LIMIT
@@ -428,6 +476,7 @@ static struct json_t *view_json(const struct status_view *v)
     }
     tsb_json_set_bool(o, "damaged", view_damaged(v));
     tsb_json_set(o, "second_tsa", tsa2_json(v));
+    tsb_json_set(o, "evidence", evidence_json(v));
     return o;
 }
 

@@ -23,6 +23,8 @@ const struct tsb_cli_verb tsb_cli_verbs[] = {
     {"reconcile", "reconcile the archive with eHealth and check it (nightly)", tsb_cmd_reconcile},
     {"verify", "prove that prescriptions existed unchanged at their stamp time", tsb_cmd_verify},
     {"backup", "copy the archive while tsbagd runs, then check the copy", tsb_cmd_backup},
+    {"renew", "RFC 4998 archive timestamps over the bags, renewed before expiry (daily)",
+     tsb_cmd_renew},
     {"export", "write a self-contained evidence package for auditors", tsb_cmd_export},
     {"push", "submit files to a running tsbagd and print their Refs", tsb_cmd_push},
     {"doctor", "pre-flight check of configuration, keystore, TLS and eHealth", tsb_cmd_doctor},

@@ -1068,7 +1068,9 @@ static void fmt_time(int64_t ms, char out[32])
         snprintf(out, 32, "%" PRId64 " ms", ms);
 }
 
-/* Records the verdict in res and returns its code, with the sentence as the thread's detail. */
+/* Records the verdict in res and returns its code, with the sentence as the thread's detail. The
+ * sentence counts chains, archive timestamps and objects from 1, as people (and RFC 4998's
+ * figures) do; res's fields count from 0. */
 static int fail(struct tsb_ers_verify_result *res, enum tsb_ers_fail f, long chain, long ats,
                 long object, size_t offset, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
@@ -1088,8 +1090,8 @@ static int fail(struct tsb_ers_verify_result *res, enum tsb_ers_fail f, long cha
     res->offset = offset;
     if (chain >= 0 && ats >= 0)
         snprintf(res->msg, sizeof(res->msg),
-                 "chain %ld, archive timestamp %ld (byte offset %zu): %.400s", chain, ats, offset,
-                 what);
+                 "chain %ld, archive timestamp %ld (byte offset %zu): %.400s", chain + 1, ats + 1,
+                 offset, what);
     else
         snprintf(res->msg, sizeof(res->msg), "%s", what);
     int code = TSB_ETOKEN;
@@ -1534,7 +1536,7 @@ int tsb_ers_verify(const uint8_t *er, size_t len, const struct tsb_slice *objs, 
                     r = fail(res, why, (long)k, 0, which, a->offset,
                              "data object %ld (%s %s%s) is not in the first partial hash tree: the "
                              "object was altered or belongs to another record",
-                             which, ai->spelled, hx,
+                             which + 1, ai->spelled, hx,
                              k > 0 ? ", rehashed with the sequence before this chain" : "");
                     goto out;
                 }
@@ -1543,7 +1545,7 @@ int tsb_ers_verify(const uint8_t *er, size_t len, const struct tsb_slice *objs, 
                         res, why, (long)k, 0, which, a->offset,
                         "the first partial hash tree holds %zu values for the %zu data objects "
                         "given (value %ld is none of them): the group has another member",
-                        a->list[0].n, n, which);
+                        a->list[0].n, n, which + 1);
                     goto out;
                 }
                 if (why != TSB_ERS_OK) {

@@ -13,9 +13,10 @@
  * input past its limits (struct tsb_ers_limits) before allocating for it.
  *
  * API changes since first published: struct tsb_ers_limits.max_total_hashes and
- * struct tsb_ers_verify_result.rehash_sorted added (06:56 UTC); max_der default 8 MiB.
+ * struct tsb_ers_verify_result.rehash_sorted added, max_der default 8 MiB; the verifier's sentence
+ * counts chains, ATSs and objects from 1 (the result's fields still from 0).
  *
- * Where RFC 4998 reads otherwise than a first reading of it suggests, the RFC is followed:
+ * Two readings of RFC 4998 that are easy to get wrong, as tsbag implements them:
  * - the timestamp renewal leaf is H(the previous ArchiveTimeStamp's timeStamp field), i.e. the
  *   hash of the previous token's DER ContentInfo, tag and length included (§5.2 "the content of
  *   the timeStamp field of the old Archive Timestamp has to be hashed"), not of the whole ATS;
@@ -227,7 +228,7 @@ struct tsb_ers_verify_result {
     enum tsb_ers_fail fail;
     long chain, ats, object;   /* where it failed, 0-based; -1 when not about one */
     size_t offset;             /* byte offset in the ER of the failing element (or decode error) */
-    char msg[TSB_ERS_MSG_MAX]; /* a sentence naming what failed and why */
+    char msg[TSB_ERS_MSG_MAX]; /* what failed and why; counts chains, ATSs, objects from 1 */
     /* Filled as verification proceeds (complete when fail is OK): */
     size_t n_chains, n_ats;
     int64_t first_gen_time_ms;    /* genTime of the first ATS: the data existed then */

@@ -91,6 +91,20 @@ int tsb_secret_file_read(const char *path, const char *what, char *out, size_t c
     return r;
 }
 
+int tsb_credentials_file_read(const char *what, const char *path, const char *exposes, bool refuse,
+                              char *out, size_t cap)
+{
+    int r = tsb_secret_file_check(what, path, exposes, refuse);
+    if (r == 0)
+        r = tsb_secret_file_read(path, what, out, cap);
+    const char *colon = r == 0 ? strchr(out, ':') : NULL;
+    if (r == 0 && (colon == NULL || colon == out))
+        r = tsb_err(TSB_ECONFIG, "%s %s: the first line must be user:password", what, path);
+    if (r != 0)
+        OPENSSL_cleanse(out, cap);
+    return r;
+}
+
 static bool is_alias(PKCS12_SAFEBAG *bag)
 {
     char *name = PKCS12_get_friendlyname(bag);

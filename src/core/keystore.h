@@ -45,6 +45,12 @@ int tsb_secret_file_check(const char *what, const char *path, const char *expose
  * copy stays in stdio; the caller wipes out. TSB_ECONFIG names the file (what) when it cannot be
  * opened or its first line does not fit. */
 int tsb_secret_file_read(const char *path, const char *what, char *out, size_t cap);
+/* An HTTP basic authentication file (tsa2.credentials_file, renew.credentials_file): checked
+ * like a secret file (tsb_secret_file_check, what names the option), then its first line, which
+ * must be user:password, read into out[cap]; the caller wipes out. TSB_ECONFIG names the file
+ * and what is wrong (out wiped). */
+int tsb_credentials_file_read(const char *what, const char *path, const char *exposes, bool refuse,
+                              char *out, size_t cap);
 /* Wipes the bytes of the environment variable name (NAME=value) and removes it, so that neither
  * a child process nor /proc/<pid>/environ shows the password once it has been read. NULL or ""
  * does nothing. */

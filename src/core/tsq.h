@@ -5,7 +5,7 @@
  * TimeStampResp that only the requester can make: status granted, a token, the nonce echoed, the
  * messageImprint being the one requested. The token's signature, chain, ESS certificate id and
  * policy are token.c's verifier's job, as for eHealth tokens. Pure core: no network, no archive.
- * Called by the daemon's tsa2 module and the tests.
+ * Called by the daemon's tsa2 module, tsbag renew and the tests.
  */
 #ifndef TSB_TSQ_H
 #define TSB_TSQ_H

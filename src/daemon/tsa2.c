@@ -464,24 +464,14 @@ static void on_alarm_tick(uv_timer_t *h)
 static int load_credentials(struct tsb_tsa2 *t)
 {
     const struct tsb_config *cfg = t->cfg;
-    const char *path = cfg->tsa2.credentials_file;
     char line[CRED_MAX];
-    int r = 0;
-    if (path[0] == '\0')
+    if (cfg->tsa2.credentials_file[0] == '\0')
         return 0;
-    bool refuse = cfg->tsa.keystore_permissions == TSB_KEY_PERMS_REFUSE;
-    if ((r = tsb_secret_file_check("tsa2 credentials file", path, "the second TSA's password",
-                                   refuse)) != 0 ||
-        (r = tsb_secret_file_read(path, "tsa2 credentials file", line, sizeof(line))) != 0)
-        goto out;
-    const char *colon = strchr(line, ':');
-    if (colon == NULL || colon == line) {
-        r = tsb_err(TSB_ECONFIG, "tsa2 credentials file %s: the first line must be user:password",
-                    path);
-        goto out;
-    }
-    t->userpwd = tsb_strdup(line);
-out:
+    int r = tsb_credentials_file_read(
+        "tsa2 credentials file", cfg->tsa2.credentials_file, "the second TSA's password",
+        cfg->tsa.keystore_permissions == TSB_KEY_PERMS_REFUSE, line, sizeof(line));
+    if (r == 0)
+        t->userpwd = tsb_strdup(line);
     OPENSSL_cleanse(line, sizeof(line));
     return r;
 }

@@ -122,8 +122,9 @@ static void write_pem(const char *name, X509 *x, EVP_PKEY *key)
  * overlap the way a 30-year archive's do, so tokens dated inside each window (make_token sets
  * genTime) can be renewed before, or too late after, the previous certificate expires:
  *   tsa-a 2020-01-01 .. 2022-01-01, tsa-b 2021-06-01 .. 2031-01-01, tsa-c 2030-06-01 ..
- *   2045-01-01 (P-256 keys), tsa-rsa (RSA 2048) as tsa-b; rogue: a self-signed TSA that chains to
- *   nothing; ts.cnf: `openssl ts -reply`. */
+ *   2045-01-01 (P-256 keys), tsa-rsa (RSA 2048) as tsa-b; tsa-now, valid around the current time
+ *   for `openssl ts -reply` (ts.cnf), which stamps the clock; rogue: a self-signed TSA that
+ *   chains to nothing. The root lasts to 2060 or 50 years from now, whichever is later. */
 static void make_pki(void)
 {
     static const struct {
@@ -136,10 +137,20 @@ static void make_pki(void)
         {"tsa-c", "ERS Test TSA C", 1906502400LL, 2366841600LL, false},
         {"tsa-rsa", "ERS Test TSA RSA", 1622505600LL, 1924992000LL, true},
     };
+    int64_t now = (int64_t)time(NULL), root_end = 2840140800LL; /* 2060, or 50 years from now */
+    if (root_end < now + 50 * 31556952LL)
+        root_end = now + 50 * 31556952LL;
     EVP_PKEY *rk = EVP_EC_gen("P-256");
     assert_non_null(rk);
-    X509 *root = new_cert("ERS Test Root", rk, NULL, NULL, 1546300800LL, 2840140800LL, true, 1);
+    X509 *root = new_cert("ERS Test Root", rk, NULL, NULL, 1546300800LL, root_end, true, 1);
     write_pem("root", root, rk);
+    /* for `openssl ts -reply`, which stamps the current time: valid from yesterday, 10 years */
+    EVP_PKEY *nk = EVP_EC_gen("P-256");
+    X509 *nowc =
+        new_cert("ERS Test TSA now", nk, root, rk, now - 86400, now + 10 * 31556952LL, false, 8);
+    write_pem("tsa-now", nowc, nk);
+    X509_free(nowc);
+    EVP_PKEY_free(nk);
     for (size_t i = 0; i < sizeof(tsas) / sizeof(tsas[0]); i++) {
         EVP_PKEY *k = tsas[i].rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
         assert_non_null(k);
@@ -631,7 +642,8 @@ static void test_groups(void **state)
         assert_int_equal(res.object, 0);
         assert_int_equal(res.chain, 0);
         assert_int_equal(res.ats, 0);
-        assert_non_null(strstr(res.msg, "data object 0"));
+        assert_non_null(strstr(res.msg, "chain 1, archive timestamp 1 (byte offset"));
+        assert_non_null(strstr(res.msg, "data object 1 (SHA-256 "));
         /* another bag's objects */
         assert_int_equal(verify_at(&er, bags[(i + 1) % 5].obj, bags[i].k, T2026_01 + 86400, &res),
                          TSB_ERS_FAIL_OBJECT);
@@ -1055,7 +1067,7 @@ static void test_openssl_ts_token(void **state)
     hex(tsb_ers_tree_root(t), 32, rh);
     assert_int_equal(tsb_test_sh("cd '%s' && openssl ts -query -digest %s -sha256 -cert -out q.tsq "
                                  "&& openssl ts -reply -config ts.cnf -queryfile q.tsq -signer "
-                                 "tsa-b.pem -inkey tsa-b.key -token_out -out t.der 2>/dev/null",
+                                 "tsa-now.pem -inkey tsa-now.key -token_out -out t.der 2>/dev/null",
                                  dir, rh),
                      0);
     char *tp = in_dir("t.der");

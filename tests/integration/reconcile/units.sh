@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every unit in deploy/ passes `systemd-analyze verify` (ExecStart pointed at the built tsbag and
 # tsbagd); the reconcile timer's calendar expression is valid in Europe/Brussels and randomized,
-# the service alerts on failure through OnFailure=, and its command line is one tsbag accepts.
+# the service alerts on failure through OnFailure=, and its command line is one tsbag accepts;
+# the same for tsbag-renew's daily timer and service.
 # tsbag-backup.service's own command lines, run as systemd would run them (specifiers and $$
 # unescaped), write a checked copy and keep the newest $KEEP. A deliberately broken copy is
 # refused (negative control).
@@ -14,7 +15,7 @@ fail() { echo "FAIL [units]: $*" >&2; exit 1; }
 
 TSBAGD=${TSB_TSBAGD:?}
 UNITS=(tsbagd.service tsbag-reconcile.service tsbag-reconcile.timer tsbag-reconcile-alert.service
-    tsbag-backup.service tsbag-backup.timer)
+    tsbag-backup.service tsbag-backup.timer tsbag-renew.service tsbag-renew.timer)
 for u in "${UNITS[@]}"; do
     [ -s "$SRC/deploy/$u" ] || fail "deploy/$u is missing"
     sed -e "s|/usr/bin/tsbag |$TSBAG |" -e "s|/usr/sbin/tsbagd |$TSBAGD |" "$SRC/deploy/$u" >"$T/$u"
@@ -37,6 +38,17 @@ grep -q '^Type=oneshot$' "$T/tsbag-reconcile.service" || fail "the service is no
 # the service's arguments are accepted by tsbag (usage errors exit 2 before anything runs)
 args=$(sed -n 's/^ExecStart=[^ ]* -c [^ ]* //p' "$T/tsbag-reconcile.service")
 "$TSBAG" $args --help >/dev/null 2>&1 || fail "tsbag does not accept '$args'"
+
+# tsbag-renew: a daily, randomized, persistent timer in Europe/Brussels, a oneshot service whose
+# command line tsbag accepts
+cal=$(sed -n 's/^OnCalendar=//p' "$T/tsbag-renew.timer")
+systemd-analyze calendar "$cal" >/dev/null 2>&1 || fail "renew OnCalendar '$cal' is invalid"
+case "$cal" in "*-*-* "*Europe/Brussels) ;; *) fail "the renew timer is not daily in Europe/Brussels" ;; esac
+grep -q '^RandomizedDelaySec=[1-9]' "$T/tsbag-renew.timer" && grep -q '^Persistent=true$' "$T/tsbag-renew.timer" ||
+    fail "the renew timer is not randomized and persistent"
+grep -q '^Type=oneshot$' "$T/tsbag-renew.service" || fail "tsbag-renew.service is not oneshot"
+args=$(sed -n 's/^ExecStart=[^ ]* -c [^ ]* //p' "$T/tsbag-renew.service")
+[ "$args" = renew ] && "$TSBAG" $args --help >/dev/null 2>&1 || fail "tsbag does not accept '$args'"
 
 # tsbag-backup.service: its commands as systemd runs them ($$ -> $, %% -> %), on a fresh archive,
 # with three older copies in the folder and KEEP=2: a new CLEAN copy, and the newest old one kept

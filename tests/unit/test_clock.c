@@ -1,6 +1,6 @@
 /* Unit tests for clock: the seal boundary (the first multiple of the interval strictly after now,
  * for intervals that do and do not divide a day, at, just before and just after a boundary, and
- * before 1970) and the wall clock bracketed by time(2). */
+ * before 1970) and the wall clock bracketed by CLOCK_REALTIME readings across a second boundary. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,14 +45,37 @@ static void test_next_boundary(void **state)
     }
 }
 
+/* CLOCK_REALTIME in ms, read directly. Not time(2): glibc's time() reads the coarse realtime
+ * clock, which lags CLOCK_REALTIME by up to a scheduler tick, so a tsb_now_ms() just past a
+ * second boundary fell after time()'s "after" second and the old bracket failed now and then. */
+static int64_t realtime_ms(void)
+{
+    struct timespec ts;
+    assert_int_equal(clock_gettime(CLOCK_REALTIME, &ts), 0);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void test_now_is_the_wall_clock(void **state)
 {
     (void)state;
-    time_t before = time(NULL);
+    /* bracketed by the wall clock on every call until a second boundary has been crossed, the
+     * moment where a coarse bracket went wrong */
+    int64_t first_second = realtime_ms() / 1000;
+    long calls = 0;
+    for (;;) {
+        int64_t before = realtime_ms();
+        int64_t now = tsb_now_ms();
+        int64_t after = realtime_ms();
+        assert_true(before <= now);
+        assert_true(now <= after);
+        calls++;
+        if (after / 1000 > first_second)
+            break;
+    }
+    assert_true(calls > 0);
+    /* milliseconds since the epoch, not seconds or microseconds: after 2020, before 2100 */
     int64_t now = tsb_now_ms();
-    time_t after = time(NULL);
-    assert_true(now >= (int64_t)before * 1000);
-    assert_true(now < ((int64_t)after + 1) * 1000);
+    assert_true(now > 1577836800000LL && now < 4102444800000LL);
 }
 
 int main(void)

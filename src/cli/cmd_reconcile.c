@@ -231,6 +231,9 @@ static void print_text(FILE *f, const char *tz, const struct tsb_report *rep)
                 "%-22s %" PRId64 " links verified, %" PRId64 " genesis, %" PRId64
                 " bags without a link\n",
                 "bag chain", rep->local.links, rep->local.genesis, rep->local.unlinked);
+        if (rep->local.evidence > 0)
+            fprintf(f, "%-22s %" PRId64 " verified (RFC 4998, renew.trust_anchors)\n",
+                    "evidence records", rep->local.evidence);
         fprintf(f, "%-22s %zu\n", "violations", rep->violations.n);
         for (size_t i = 0; i < rep->violations.n; i++)
             fprintf(f, "  [%s] %s\n", tsb_violation_kind_name(rep->violations.v[i].kind),
@@ -286,7 +289,7 @@ int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv)
     struct opts o = {.progress = isatty(STDERR_FILENO) == 1};
     struct tsb_report rep;
     struct tsb_store *s = NULL;
-    struct tsb_token_verifier *v = NULL;
+    struct tsb_token_verifier *v = NULL, *ev = NULL;
     struct tsb_keystore *ks = NULL;
     const char *tz = cli->cfg.consult.timezone;
     int ch, r, rc = TSB_EXIT_USAGE;
@@ -360,6 +363,16 @@ int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv)
                          tsb_err_detail());
         goto report;
     }
+    /* the evidence records of tsbag renew, checked with the [renew] TSA's anchors when set */
+    if (cli->cfg.renew.trust_anchors[0] != '\0' &&
+        (r = tsb_token_verifier_from_files(cli->cfg.renew.trust_anchors, cli->cfg.renew.tsa_certs,
+                                           cli->cfg.renew.policy_oids, &ev)) != 0) {
+        tsb_report_error(&rep,
+                         "renewal TSA verification settings (renew.trust_anchors, "
+                         "renew.tsa_certs, renew.policy_oids): %s",
+                         tsb_err_detail());
+        goto report;
+    }
     if (!o.local_only) {
         struct tsb_keystore_source src = {.path = cli->cfg.tsa.keystore,
                                           .password_file = cli->cfg.tsa.keystore_password_file,
@@ -406,7 +419,9 @@ check:
                                     .arg = &rep,
                                     .on_progress = on_progress,
                                     .progress_arg = &o,
-                                    .first_seq = cli->cfg.sealer.first_sequence};
+                                    .first_seq = cli->cfg.sealer.first_sequence,
+                                    .ers_verifier = ev,
+                                    .now_ms = tsb_now_ms()};
         if ((r = tsb_check_archive(s, &co, &rep.local)) != 0)
             tsb_report_error(&rep, "local archive check: %s", tsb_err_detail());
         else
@@ -430,6 +445,7 @@ report:
 out:
     tsb_keystore_free(ks);
     tsb_token_verifier_free(v);
+    tsb_token_verifier_free(ev);
     tsb_store_close(s);
     tsb_report_cleanup(&rep);
     return rc;

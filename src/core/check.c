@@ -10,8 +10,10 @@
 #include "check.h"
 
 #include "err.h"
+#include "ers.h"
 #include "hash.h"
 #include "mem.h"
+#include "store_ers.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -32,6 +34,7 @@ static const char *const kind_names[TSB_V_NKINDS] = {
     [TSB_V_ENTRY_CONTENT] = "entry-content",
     [TSB_V_DAMAGE] = "archive-damage",
     [TSB_V_CHAIN] = "chain",
+    [TSB_V_EVIDENCE] = "evidence",
 };
 
 const char *tsb_violation_kind_name(enum tsb_violation_kind k)
@@ -171,6 +174,45 @@ static void check_token(struct ctx *c, const struct tsb_bag_rec *b, const uint8_
                   b->gen_time_ms);
 }
 
+/* A covered bag's EvidenceRecord, assembled from its archive rows, verified for its data objects
+ * (its bytes, its token, its second token when its group has one). A bag not covered yet is no
+ * violation: tsbag status counts those. */
+static void check_evidence(struct ctx *c, const struct tsb_bag_rec *b)
+{
+    unsigned members = 0;
+    struct tsb_buf er;
+    struct tsb_tsa2_rec t2 = {0};
+    struct tsb_ers_verify_result res;
+    int r = tsb_store_ers_members(c->s, b->seq, &members);
+    if (r == TSB_ENOTFOUND)
+        return;
+    tsb_buf_init(&er, 64u << 20);
+    if (r == 0)
+        r = tsb_store_ers_record(c->s, b->seq, &er);
+    if (r == 0 && (members & TSB_ERS_OBJ_TSA2))
+        r = tsb_store_tsa2_get(c->s, b->seq, &t2);
+    if (r != 0) {
+        violation(c, TSB_V_EVIDENCE, b->seq, 0,
+                  "bag %" PRId64 ": its evidence record cannot be assembled from the archive: %s",
+                  b->seq, tsb_err_detail());
+        goto out;
+    }
+    struct tsb_slice objs[3] = {{b->bytes, b->bytes_len}, {b->token, b->token_len}};
+    size_t n = 2;
+    if (members & TSB_ERS_OBJ_TSA2)
+        objs[n++] = (struct tsb_slice){t2.token, t2.token_len};
+    struct tsb_ers_verify_opts vo = {.tv = c->o->ers_verifier, .at_ms = c->o->now_ms};
+    if (tsb_ers_verify(er.p, er.len, objs, n, &vo, &res) == 0)
+        c->st.evidence++;
+    else
+        violation(c, TSB_V_EVIDENCE, b->seq, 0,
+                  "bag %" PRId64 ": its evidence record does not verify (%s): %s", b->seq,
+                  tsb_ers_fail_name(res.fail), res.msg);
+out:
+    tsb_tsa2_rec_cleanup(&t2);
+    tsb_buf_cleanup(&er);
+}
+
 static int on_bag(void *arg, const struct tsb_bag_rec *b)
 {
     struct ctx *c = arg;
@@ -224,6 +266,8 @@ static int on_bag(void *arg, const struct tsb_bag_rec *b)
         else
             c->st.recovered++;
         check_token(c, b, digest);
+        if (c->o->ers_verifier != NULL)
+            check_evidence(c, b);
         if (c->last_gen_seq != 0 && b->gen_time_ms < c->last_gen)
             violation(c, TSB_V_ORDER, b->seq, 0,
                       "bag %" PRId64 " was stamped at %" PRId64 ", before bag %" PRId64

@@ -11,7 +11,9 @@
  * so a bag missing, replaced or moved breaks the chain at its SequenceNumber; no row points at a
  * missing bag; stored contents re-hash to their
  * hash; and first of all, SQLite's own integrity check finds the file intact (its findings are
- * "archive-damage" violations: the file is damaged, whatever the other checks say). Everything
+ * "archive-damage" violations: the file is damaged, whatever the other checks say); with the
+ * [renew] anchors, every covered bag's RFC 4998 EvidenceRecord verifies for its data objects as of
+ * now ("evidence": a tree path, token, renewal or expired certificate). Everything
  * after the integrity check reads one snapshot (one read transaction), so a daemon sealing
  * meanwhile cannot make it see a bag's entries without their bag. Read-only: it never changes
  * the archive.
@@ -38,11 +40,12 @@ enum tsb_violation_kind {
     TSB_V_ENTRY_CONTENT, /* stored content does not re-hash to the entry's hash */
     TSB_V_DAMAGE,        /* SQLite's integrity check: the archive file itself is damaged */
     TSB_V_CHAIN,         /* a bag's link does not name the bag before it (missing, replaced) */
+    TSB_V_EVIDENCE,      /* a bag's RFC 4998 EvidenceRecord does not verify (schema 0010) */
     TSB_V_NKINDS
 };
 
 /* "gap", "bag-digest", "bag-format", "bag-header", "token", "token-id", "order", "entry-link",
- * "entry-orphan", "entry-content", "archive-damage", "chain". */
+ * "entry-orphan", "entry-content", "archive-damage", "chain", "evidence". */
 const char *tsb_violation_kind_name(enum tsb_violation_kind k);
 
 struct tsb_violation {
@@ -63,6 +66,10 @@ struct tsb_check_opts {
     tsb_progress_cb on_progress;               /* may be NULL */
     void *progress_arg;
     int64_t first_seq; /* sealer.first_sequence: the first SequenceNumber expected; 0 means 1 */
+    /* The [renew] TSA's anchors: each covered bag's EvidenceRecord (tsbag renew) is verified
+     * against its data objects as of now_ms; NULL skips that check. */
+    const struct tsb_token_verifier *ers_verifier;
+    int64_t now_ms;
 };
 
 struct tsb_check_stats {
@@ -71,6 +78,7 @@ struct tsb_check_stats {
     int64_t violations;
     int64_t damage;                   /* of the violations, those of kind TSB_V_DAMAGE */
     int64_t links, genesis, unlinked; /* bags whose link matched; chain starts; unchained bags */
+    int64_t evidence;                 /* bags whose EvidenceRecord was verified (ers_verifier) */
 };
 
 /* Checks the whole archive, reporting each violation through o->on_violation. Returns 0 when the

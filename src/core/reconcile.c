@@ -228,6 +228,7 @@ int tsb_report_json(const struct tsb_report *rep, struct tsb_buf *b)
     tsb_json_set_int(x, "chain_links", rep->local.links);
     tsb_json_set_int(x, "chain_genesis", rep->local.genesis);
     tsb_json_set_int(x, "chain_unlinked", rep->local.unlinked);
+    tsb_json_set_int(x, "evidence_records", rep->local.evidence);
     tsb_json_set(o, "local_check", x);
     x = tsb_json_array();
     for (size_t i = 0; i < rep->violations.n; i++) {

@@ -563,6 +563,7 @@ static void test_chain_clean(void **state)
     assert_int_equal(st.unlinked, 0);
     assert_int_equal(st.entries, 10);
     assert_string_equal(tsb_violation_kind_name(TSB_V_CHAIN), "chain");
+    assert_string_equal(tsb_violation_kind_name(TSB_V_EVIDENCE), "evidence");
 }
 
 /* A bag deleted behind the triggers breaks the chain at its SequenceNumber: bag 4's link names a

@@ -318,6 +318,46 @@ static void test_imprint_recorded(void **state)
     free(bag);
 }
 
+/* An expected messageImprint given as such (an RFC 4998 tree root, tsbag renew): the token's
+ * imprint must be exactly those bytes; any other value, or one longer than any digest, fails the
+ * imprint check alone. The signer certificate's notAfter is reported, as openssl reads it. */
+static void test_expected_imprint(void **state)
+{
+    (void)state;
+    struct tsb_token_result res;
+    size_t tn;
+    uint8_t *der = slurp("good.tst", &tn), other[TSB_SHA256_LEN], longer[TSB_TOKEN_IMPRINT_MAX + 1];
+    struct tsb_token_verify_opts o = now_opts(now_ms());
+    o.imprint = bag_digest;
+    o.imprint_len = TSB_SHA256_LEN;
+    assert_int_equal(tsb_token_verify(verifier, der, tn, NULL, &o, &res), 0);
+    assert_true(res.ok);
+    memcpy(other, bag_digest, sizeof(other));
+    other[5] ^= 0x10;
+    o.imprint = other;
+    assert_int_equal(tsb_token_verify(verifier, der, tn, NULL, &o, &res), TSB_ETOKEN);
+    expect_only_failure(&res, TSB_TCHK_IMPRINT, "the token stamps SHA-256");
+    memset(longer, 0, sizeof(longer));
+    memcpy(longer, bag_digest, TSB_SHA256_LEN);
+    o.imprint = longer;
+    o.imprint_len = sizeof(longer);
+    assert_int_equal(tsb_token_verify(verifier, der, tn, NULL, &o, &res), TSB_ETOKEN);
+    expect_only_failure(&res, TSB_TCHK_IMPRINT, "the token stamps SHA-256");
+
+    assert_int_equal(tsb_test_sh("cd '%s' && date -d \"$(openssl x509 -in tsa.pem -noout -enddate "
+                                 "| sed 's/notAfter=//')\" +%%s >tsa-end.txt",
+                                 dir),
+                     0);
+    size_t n;
+    uint8_t *end = slurp("tsa-end.txt", &n);
+    char text[32] = "";
+    memcpy(text, end, n < sizeof(text) - 1 ? n : sizeof(text) - 1);
+    assert_true(strtoll(text, NULL, 10) > 0);
+    assert_int_equal(res.signer_not_after_ms, strtoll(text, NULL, 10) * 1000);
+    free(end);
+    free(der);
+}
+
 static void test_digest_kat(void **state)
 {
     static const struct {
@@ -604,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_gen_time_skew_and_audit_mode),
         cmocka_unit_test(test_not_a_token),
         cmocka_unit_test(test_imprint_recorded),
+        cmocka_unit_test(test_expected_imprint),
         cmocka_unit_test(test_digest_kat),
         cmocka_unit_test(test_settings_refused_by_name),
         cmocka_unit_test(test_forger_control),

@@ -8,7 +8,8 @@
 # TSA still signs with that certificate (nothing written), and done once it signs with its
 # successor (tsa2-next), then not again; --rehash sha512 starts chain 2 for every bag, stamped
 # with a SHA-512 imprint, once. After each step every bag's EvidenceRecord parses with openssl
-# asn1parse and passes the ers library's verifier.
+# asn1parse and passes the ers library's verifier; the archive check (reconcile --local-only)
+# verifies them all, and names the bag whose reduced hash tree was replaced behind the triggers.
 . "$(dirname "$0")/lib.sh"
 
 start_sim
@@ -138,4 +139,29 @@ done
 renew_ok --rehash sha512
 grep -q "in 0 trees: nothing to do" "$T/renew.out" || fail "rehashed again: $(cat "$T/renew.out")"
 covered_once
+
+# the archive check verifies every evidence record with the [renew] anchors, and names the bag
+# whose reduced hash tree was replaced behind the triggers (bag 1 given bag 2's path)
+check() {
+    CRC=0
+    tsbag -s "tsa.trust_anchors=$PKI/tsa-ca.pem" -s "renew.trust_anchors=$PKI/tsa2-ca.pem" \
+        -s "renew.policy_oids=$POLICY2" reconcile --local-only --no-progress --json \
+        >"$T/check.json" 2>"$T/check.err" || CRC=$?
+}
+check
+[ "$CRC" = 0 ] || fail "archive check exit $CRC: $(cat "$T/check.err") $(jq -c .violations "$T/check.json")"
+[ "$(jq -c '.local_check | [.evidence_records, .violations]' "$T/check.json")" = "[3,0]" ] ||
+    fail "archive check: $(jq -c .local_check "$T/check.json")"
+sql "DROP TRIGGER ers_links_no_update;
+     UPDATE ers_links SET path = (SELECT path FROM ers_links WHERE seq = 2 AND chain = 1 AND position = 1)
+     WHERE seq = 1 AND chain = 1 AND position = 1"
+check
+[ "$CRC" = 1 ] || fail "the archive check of a replaced path exited $CRC"
+[ "$(jq -r '[.violations[] | select(.kind == "evidence") | .seq] | join(",")' "$T/check.json")" = 1 ] ||
+    fail "evidence violations: $(jq -c .violations "$T/check.json")"
+jq -r '.violations[0].message' "$T/check.json" | grep -q "^bag 1: its evidence record does not verify (object): " ||
+    fail "the violation: $(jq -r '.violations[0].message' "$T/check.json")"
+"$TSB_ERS_RECORD" "$DB" 1 "$T/bad.ers" "$PKI/tsa2-ca.pem" >"$T/bad.txt" 2>&1 &&
+    fail "the replaced path verifies: $(cat "$T/bad.txt")"
+grep -q "^failed object: " "$T/bad.txt" || fail "the replaced path: $(cat "$T/bad.txt")"
 pass

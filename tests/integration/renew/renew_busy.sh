@@ -2,7 +2,8 @@
 # integration.renew_busy: tsbag renew while tsbagd ingests and seals (a sealer every second and a
 # client pushing entries all along): each run exits 0, and once the pushing stops and the last
 # bag is stamped, one more run covers every stamped bag exactly once; every EvidenceRecord
-# verifies and the archive check (tsbag reconcile --local-only) is clean.
+# verifies and the archive check (tsbag reconcile --local-only, evidence records included) is
+# clean.
 . "$(dirname "$0")/lib.sh"
 
 start_sim
@@ -42,6 +43,9 @@ for s in $(sql "SELECT seq FROM bags ORDER BY seq"); do
     ers_check "$s"
 done
 stop_daemon
-tsbag -s "tsa.trust_anchors=$PKI/tsa-ca.pem" reconcile --local-only --no-progress >"$T/check.txt" 2>&1 ||
+tsbag -s "tsa.trust_anchors=$PKI/tsa-ca.pem" -s "renew.trust_anchors=$PKI/tsa2-ca.pem" \
+    -s "renew.policy_oids=$POLICY2" reconcile --local-only --no-progress >"$T/check.txt" 2>&1 ||
     fail "the archive check: $(tail -5 "$T/check.txt")"
+grep -q "^evidence records *$(sql "SELECT count(*) FROM bags") verified" "$T/check.txt" ||
+    fail "the archive check did not verify every evidence record: $(cat "$T/check.txt")"
 pass

@@ -483,8 +483,10 @@ static int readme_er_files(struct tsb_buf *o, const struct tsb_evidence_bag *b, 
 }
 
 /* The step over the evidence records: the stand-alone script, and what it proves. */
+static int fingerprints(struct tsb_buf *o, const char *anchors, size_t alen);
+
 static int readme_er_steps(struct tsb_buf *o, const struct tsb_evidence_bag *b, size_t nb,
-                           int *step)
+                           const struct tsb_buf *anchors, int *step)
 {
     int r = 0;
     size_t n = 0;
@@ -502,14 +504,17 @@ static int readme_er_steps(struct tsb_buf *o, const struct tsb_evidence_bag *b, 
         "expires. Each evidence-record-N.ers is that chain for bag N. Its trust anchor must be\n"
         "the archive timestamps' TSA's, obtained from that TSA (not from this folder):\n\n"
         "    $ openssl x509 -in ers-tsa-anchor.pem -noout -subject -fingerprint -sha256\n\n"
-        "Then, with Python 3 and openssl only:\n\n"
-        "    $ python3 ers-verify.py .\n\n"
-        "For each record it must print a line \"evidence-record-N.ers: VALID at <now>: ...\".\n"
-        "It finds each bag's and token's hash in the record's hash tree,\n"
-        "recomputes every tree to the root its timestamp signed, checks each timestamp with\n"
-        "openssl ts -verify, and that each renewal was made while the previous certificate was\n"
-        "still valid. --at YYYY-MM-DD checks as of another date; --dump shows the trees.\n",
+        "For this package it prints the fingerprint(s):\n",
         (*step)++);
+    r |= fingerprints(o, (const char *)anchors->p, anchors->len);
+    r |= tsb_buf_append_str(
+        o, "\nThen, with Python 3 and openssl only:\n\n"
+           "    $ python3 ers-verify.py .\n\n"
+           "For each record it must print a line \"evidence-record-N.ers: VALID at <now>: ...\".\n"
+           "It finds each bag's and token's hash in the record's hash tree,\n"
+           "recomputes every tree to the root its timestamp signed, checks each timestamp with\n"
+           "openssl ts -verify, and that each renewal was made while the previous certificate was\n"
+           "still valid. --at YYYY-MM-DD checks as of another date; --dump shows the trees.\n");
     for (size_t i = 0; i < nb; i++) {
         const struct tsb_evidence_er *er = &b[i].er;
         char f[TSB_TIME_STR_MAX], l[TSB_TIME_STR_MAX], na[TSB_TIME_STR_MAX];
@@ -607,9 +612,30 @@ const struct tsb_evidence_tsa2 *tsb_evidence_tsa2_get(const struct tsb_evidence 
     return NULL;
 }
 
+/* A "sha256 Fingerprint=..." line, as openssl x509 -fingerprint prints it, for each certificate
+ * of anchors (PEM text, NUL-terminated). */
+static int fingerprints(struct tsb_buf *o, const char *anchors, size_t alen)
+{
+    int r = 0;
+    size_t pos = 0;
+    while (pos < alen) {
+        const char *s = strstr(anchors + pos, "-----BEGIN CERTIFICATE-----");
+        const char *z = s ? strstr(s, "-----END CERTIFICATE-----") : NULL;
+        if (s == NULL || z == NULL)
+            break;
+        z += strlen("-----END CERTIFICATE-----");
+        char fp[97];
+        if (pem_fingerprint((const uint8_t *)s, (size_t)(z - s), fp) == 0)
+            r |= tsb_buf_appendf(o, "    sha256 Fingerprint=%s\n", fp);
+        pos = (size_t)(z - anchors);
+    }
+    return r;
+}
+
 static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t ne,
                   const struct tsb_evidence_bag *b, size_t nb, const struct tsb_audit_bag *range,
-                  size_t nr, const char *anchors, size_t alen, const char *zone)
+                  size_t nr, const char *anchors, size_t alen, const struct tsb_buf *er_anchors,
+                  const char *zone)
 {
     char t[200], hex[TSB_HASH_STR_MAX], text[TSB_HASH_STR_MAX];
     int r = 0;
@@ -679,18 +705,7 @@ static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t 
            "folder):\n\n"
            "    $ openssl x509 -in tsa-anchor.pem -noout -subject -fingerprint -sha256\n\n"
            "For this package it prints the fingerprint(s):\n");
-    size_t pos = 0;
-    while (pos < alen) {
-        const char *s = strstr(anchors + pos, "-----BEGIN CERTIFICATE-----");
-        const char *z = s ? strstr(s, "-----END CERTIFICATE-----") : NULL;
-        if (s == NULL || z == NULL)
-            break;
-        z += strlen("-----END CERTIFICATE-----");
-        char fp[97];
-        if (pem_fingerprint((const uint8_t *)s, (size_t)(z - s), fp) == 0)
-            r |= tsb_buf_appendf(o, "    sha256 Fingerprint=%s\n", fp);
-        pos = (size_t)(z - anchors);
-    }
+    r |= fingerprints(o, anchors, alen);
     r |= tsb_buf_append_str(o, "If it differs from eHealth's, stop: the package proves nothing.\n");
 
     int step = 2;
@@ -774,7 +789,7 @@ static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t 
     if (nr > 1)
         r |= chain_steps(o, step++, range, nr);
     r |= readme_tsa2_steps(o, b, nb, zone, &step);
-    r |= readme_er_steps(o, b, nb, &step);
+    r |= readme_er_steps(o, b, nb, er_anchors, &step);
     r |= tsb_buf_append_str(
         o, "\nIf every step printed what it must, each document listed above existed, unchanged,\n"
            "at the stamp time shown: the eHealth timestamp authority signed a bag that lists its\n"
@@ -899,8 +914,8 @@ int tsb_evidence_write_range(const char *dir, const struct tsb_evidence_entry *e
     if (r != 0 || (r = write_file(tmp, TSB_EVIDENCE_ENTRIES, txt.p, txt.len)) != 0)
         goto out;
     tsb_buf_reset(&txt);
-    if ((r = readme(&txt, e, ne, b, nb, range, nr, (const char *)anchors.p, anchors.len, zone)) !=
-            0 ||
+    if ((r = readme(&txt, e, ne, b, nb, range, nr, (const char *)anchors.p, anchors.len,
+                    &er_anchors, zone)) != 0 ||
         (r = write_file(tmp, TSB_EVIDENCE_README, txt.p, txt.len)) != 0)
         goto out;
     if (rename(tmp, dir) != 0) {

@@ -76,6 +76,9 @@ cmp -s "$P/ers-verify.py" "$ERS_VERIFY" || fail "the package's ers-verify.py is 
 grep -qx "2 evidence-record-2.ers bag-2.xml token-2.der tsa2-token-2.der" "$P/evidence-records.txt" ||
     fail "bag 2's group is not its bag and both tokens: $(cat "$P/evidence-records.txt")"
 grep -q 'python3 ers-verify.py' "$P/README.txt" || fail "the README does not run the script"
+fp2=$(openssl x509 -in "$PKI/tsa2-ca.pem" -noout -fingerprint -sha256 | cut -d= -f2)
+grep -q "sha256 Fingerprint=$fp2" "$P/README.txt" ||
+    fail "the README lacks the archive timestamps' anchor fingerprint"
 # the record is DER that stock openssl reads: two archive timestamps of chain 1, each a
 # digestAlgorithm [0] and a signed token; the first with its [2] reducedHashtree
 openssl asn1parse -inform DER -in "$P/evidence-record-2.ers" >"$T/asn1.txt" 2>&1 ||

@@ -14,7 +14,8 @@
 # verifiers with its own reason: a bag byte and a token byte (object), a byte of a
 # reduced-hash-tree path (root), the renewal removed (expired: the original certificate has
 # expired at --at), a renewal made after the previous certificate's notAfter (late), a
-# truncated record (format).
+# truncated record (format). Then `tsbag renew --rehash sha512` starts a second chain, which both
+# verifiers check.
 . "$(dirname "$0")/lib.sh"
 
 ER_TOOL=$SRC/tests/integration/ers/er_tool.py
@@ -135,5 +136,22 @@ both format 'malformed DER at offset 0: the element needs' '' "$after"
 restore
 pyv 0 --at "$after"
 cv 0 --at "$after"
+
+# hash-tree renewal (RFC 4998 section 5.2, --rehash sha512): a second chain; both verifiers check
+# it (the data objects rehashed with the first chain's sequence) as of after the notAfter
+fault tsa2-next # the TSA's current certificate (the late renewal above cleared the knobs)
+tsbag "${TB[@]}" renew --rehash sha512 >"$T/renew-rehash.txt" 2>&1 ||
+    fail "tsbag renew --rehash sha512: $(cat "$T/renew-rehash.txt")"
+tsbag "${TB[@]}" export --out "$T/pkg-rehash" --ref 1 >"$T/export-rehash.txt" 2>&1 ||
+    fail "export after --rehash: $(cat "$T/export-rehash.txt")"
+P=$T/pkg-rehash
+pyv 0 --at "$after"
+grep -q "evidence-record-1.ers: VALID at .*: 3 ArchiveTimeStamps in 2 chains" "$T/v.txt" ||
+    fail "the script on the rehashed record: $(cat "$T/v.txt")"
+cv 0 --at "$after"
+grep -q "evidence record  VALID at .*: 3 ArchiveTimeStamps in 2 chains (sha512)" "$T/c.txt" ||
+    fail "tsbag on the rehashed record: $(cat "$T/c.txt")"
+openssl asn1parse -inform DER -in "$P/evidence-record-1.ers" | grep -q sha512 ||
+    fail "the rehashed record names no sha512"
 stop_sim
 pass

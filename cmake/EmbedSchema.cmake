@@ -5,6 +5,7 @@
 if(NOT SCHEMA_DIR OR NOT OUT)
     message(FATAL_ERROR "EmbedSchema.cmake needs -DSCHEMA_DIR=... and -DOUT=...")
 endif()
+include("${CMAKE_CURRENT_LIST_DIR}/EmbedBytes.cmake")
 
 file(GLOB _files RELATIVE "${SCHEMA_DIR}" "${SCHEMA_DIR}/*.sql")
 list(SORT _files)
@@ -28,9 +29,7 @@ foreach(_f ${_files})
     if(_hex STREQUAL "")
         message(FATAL_ERROR "schema/${_f} is empty")
     endif()
-    string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," _bytes "${_hex}")
-    # wrap the byte list every 16 bytes so the generated file stays readable by tools
-    string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){16})" "\\1\n    " _bytes "${_bytes}")
+    tsb_c_bytes(_bytes "${_hex}")
     string(APPEND _arrays "/* schema/${_f} */\nstatic const unsigned char m${_num}[] = {\n    ${_bytes}0x00};\n\n")
     string(APPEND _table "    {${_num}, \"${_f}\", (const char *)m${_num}},\n")
     math(EXPR _expect "${_expect} + 1")
@@ -43,10 +42,4 @@ string(APPEND _text "const struct tsb_schema_migration tsb_schema_migrations[] =
 string(APPEND _text "const int tsb_schema_migrations_n = ${_count};\n")
 
 # Rewrite only on change so an unchanged schema does not rebuild the library.
-if(EXISTS "${OUT}")
-    file(READ "${OUT}" _old)
-    if(_old STREQUAL _text)
-        return()
-    endif()
-endif()
-file(WRITE "${OUT}" "${_text}")
+tsb_write_if_changed("${OUT}" "${_text}")

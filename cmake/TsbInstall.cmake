@@ -7,7 +7,8 @@
 # at install time.
 install(FILES deploy/tsbag.ini DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 install(FILES README.md docs/operations.md docs/configuration.md docs/protocol.md
-              docs/reconcile.md docs/verify.md docs/acceptance.md docs/simulator.md
+              docs/reconcile.md docs/verify.md docs/evidence.md docs/acceptance.md
+              docs/simulator.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES docs/man/tsbag.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES docs/man/tsbagd.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)

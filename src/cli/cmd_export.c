@@ -1,8 +1,10 @@
 /*
  * tsbag export: writes an evidence package (docs/verify.md) for the selected entries: each bag's
  * exact bytes, its token, the TSA chain it verified with, the trust anchor, the entries and a
- * README that checks it all with stock tools. Every entry is verified first: a package is written
- * only when all are VALID, so a package never carries evidence tsbag itself would reject.
+ * README that checks it all with stock tools, and each covered bag's RFC 4998 evidence record
+ * (tsb_store_ers_record) with its archive timestamps' certificates. Every entry and every
+ * evidence record is verified first (the record as of now): a package is written only when all
+ * hold, so a package never carries evidence tsbag itself would reject.
  * --tar also packs the folder into FOLDER.tar with the system's tar.
  * Exit: 0 written; 1 some entry is not VALID (nothing written); 2 usage or could not run.
  */
@@ -10,9 +12,13 @@
 
 #include "audit.h"
 #include "audit2.h"
+#include "clock.h"
+#include "ers.h"
 #include "err.h"
 #include "evidence.h"
 #include "store.h"
+#include "store_ers.h"
+#include "token.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +32,9 @@
 
 extern char **environ;
 
+#define ER_MAX  ((size_t)8 << 20) /* one bag's evidence record */
+#define PEM_MAX ((size_t)1 << 20) /* the archive timestamps' trust anchors file */
+
 struct collect {
     struct tsb_store *st;
     struct tsb_audit *a;
@@ -37,6 +46,10 @@ struct collect {
     size_t nb;
     size_t bad;
     int err;
+    /* evidence records: verified with ers_tv; ers_anchors is its anchors file's text */
+    struct tsb_token_verifier *ers_tv;
+    struct tsb_buf ers_anchors;
+    size_t er_shipped, er_missing;
 };
 
 static bool have_ref(const struct collect *c, int64_t ref)
@@ -143,6 +156,93 @@ static int on_result(void *arg, const struct tsb_sel_input *in, const struct tsb
     return r;
 }
 
+/* Bag g's evidence record, verified as of now before it is shipped with the chains its archive
+ * timestamps verified with; none yet (the bag is not covered) is only counted. A record that
+ * does not hold, or cannot be checked, is reported and counted as bad: nothing is written. */
+static int add_er(struct collect *c, struct tsb_evidence_bag *g)
+{
+    struct tsb_buf der, chains;
+    struct tsb_ers_verify_result res;
+    unsigned members = 0;
+    long long seq = (long long)g->b.seq;
+    tsb_buf_init(&der, ER_MAX);
+    tsb_buf_init(&chains, PEM_MAX);
+    int r = tsb_store_ers_record(c->st, g->b.seq, &der);
+    if (r == 0)
+        r = tsb_store_ers_members(c->st, g->b.seq, &members);
+    if (r == TSB_ENOTFOUND) {
+        c->er_missing++;
+        r = 0;
+        goto out;
+    }
+    if (r != 0) {
+        c->err = r;
+        goto out;
+    }
+    if (c->ers_tv == NULL) {
+        fprintf(stderr,
+                "tsbag export: bag %lld has an evidence record, but no trust anchors to verify "
+                "its archive timestamps: give --ers-anchors FILE or set renew.trust_anchors\n",
+                seq);
+        c->bad++;
+        goto out;
+    }
+    if ((members & TSB_ERS_OBJ_TSA2) && g->tsa2.token == NULL) {
+        fprintf(stderr,
+                "tsbag export: bag %lld: its evidence record covers its second token, which is "
+                "not shipped: give the second TSA's anchors (--tsa2-anchors) so that it is\n",
+                seq);
+        c->bad++;
+        goto out;
+    }
+    struct tsb_slice objs[3] = {{g->b.bytes, g->b.bytes_len},
+                                {g->b.token, g->b.token_len},
+                                {g->tsa2.token, g->tsa2.token_len}};
+    struct tsb_ers_verify_opts o = {.tv = c->ers_tv, .at_ms = tsb_now_ms(), .chain_pem = &chains};
+    if (tsb_ers_verify(der.p, der.len, objs, (members & TSB_ERS_OBJ_TSA2) ? 3 : 2, &o, &res) != 0) {
+        fprintf(stderr, "tsbag export: bag %lld: evidence record INVALID (%s): %s\n", seq,
+                tsb_ers_fail_name(res.fail), res.msg);
+        tsb_err_clear();
+        c->bad++;
+        goto out;
+    }
+    g->er.der = tsb_buf_take(&der, &g->er.der_len);
+    g->er.members = members;
+    g->er.certs = tsb_buf_take(&chains, &g->er.certs_len);
+    g->er.anchors = c->ers_anchors.p;
+    g->er.anchors_len = c->ers_anchors.len;
+    g->er.n_ats = res.n_ats;
+    g->er.first_gen_time_ms = res.first_gen_time_ms;
+    g->er.last_gen_time_ms = res.last_gen_time_ms;
+    g->er.last_not_after_ms = res.last_not_after_ms;
+    c->er_shipped++;
+out:
+    tsb_buf_cleanup(&der);
+    tsb_buf_cleanup(&chains);
+    return r;
+}
+
+/* The archive timestamps' verifier and its anchors file's text (for ers-tsa-anchor.pem); none
+ * when no file is configured. */
+static int ers_anchors_load(struct collect *c, struct tsb_cli *cli, const char *path)
+{
+    if (path == NULL || path[0] == '\0')
+        return 0;
+    int r = tsb_token_verifier_from_files(path, cli->cfg.renew.tsa_certs,
+                                          cli->cfg.renew.policy_oids, &c->ers_tv);
+    FILE *f = r == 0 ? fopen(path, "rb") : NULL;
+    if (r == 0 && f == NULL)
+        r = tsb_err(TSB_ECONFIG, "cannot open %s", path);
+    uint8_t chunk[4096];
+    size_t n;
+    while (f != NULL && r == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (tsb_buf_append(&c->ers_anchors, chunk, n) != 0)
+            r = tsb_err(TSB_ECONFIG, "%s is larger than %zu bytes", path, PEM_MAX);
+    if (f != NULL)
+        fclose(f);
+    return r;
+}
+
 /* "FROM..TO" (SequenceNumbers, FROM <= TO, at most TSB_EVIDENCE_RANGE_MAX bags). */
 static int parse_range(const char *arg, int64_t *from, int64_t *to)
 {
@@ -233,7 +333,10 @@ static void usage(FILE *f)
             "                 checks with sha256sum and grep\n"
             "  --anchors FILE the TSA trust anchors, PEM (default tsa.trust_anchors)\n"
             "  --tsa2-anchors FILE  the second TSA's trust anchors (default tsa2.trust_anchors):\n"
-            "                 each bag's second token that verifies with them is shipped too\n\n"
+            "                 each bag's second token that verifies with them is shipped too\n"
+            "  --ers-anchors FILE  the archive timestamps' TSA trust anchors (default\n"
+            "                 renew.trust_anchors): each bag's RFC 4998 evidence record is\n"
+            "                 verified with them and shipped with ers-verify.py\n\n"
             "Exit: 0 written, 1 some entry is not VALID (nothing written), 2 usage or could "
             "not run.\n");
 }
@@ -250,6 +353,7 @@ int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv)
         {"bags", required_argument, NULL, 'b'},
         {"anchors", required_argument, NULL, 'a'},
         {"tsa2-anchors", required_argument, NULL, 'A'},
+        {"ers-anchors", required_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -257,6 +361,7 @@ int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv)
     struct collect c = {0};
     const char *out = NULL, *anchors = cli->cfg.tsa.trust_anchors;
     const char *anchors2 = cli->cfg.tsa2.trust_anchors;
+    const char *ers_anchors = cli->cfg.renew.trust_anchors;
     bool tar = false;
     int ch, rc = TSB_EXIT_USAGE;
     int64_t range_from = 0, range_to = 0;
@@ -295,6 +400,9 @@ int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv)
         case 'A':
             anchors2 = optarg;
             break;
+        case 'E':
+            ers_anchors = optarg;
+            break;
         case 'h':
             usage(stdout);
             rc = TSB_EXIT_OK;
@@ -315,8 +423,10 @@ int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv)
                         "or --from/--to); see tsbag export --help\n");
         goto out;
     }
+    tsb_buf_init(&c.ers_anchors, PEM_MAX);
     if (tsb_audit_new(anchors, cli->cfg.tsa.tsa_certs, cli->cfg.tsa.policy_oids, &c.a) != 0 ||
-        tsb_audit2_new(anchors2, cli->cfg.tsa2.tsa_certs, cli->cfg.tsa2.policy_oids, &c.a2) != 0) {
+        tsb_audit2_new(anchors2, cli->cfg.tsa2.tsa_certs, cli->cfg.tsa2.policy_oids, &c.a2) != 0 ||
+        ers_anchors_load(&c, cli, ers_anchors) != 0) {
         fprintf(stderr, "tsbag export: %s\n", tsb_err_detail());
         goto out;
     }
@@ -331,6 +441,11 @@ int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv)
         fprintf(stderr, "tsbag export: the archive could not be read: %s\n", tsb_err_detail());
         goto out;
     }
+    for (size_t i = 0; i < c.nb; i++)
+        if (add_er(&c, &c.b[i]) != 0) {
+            fprintf(stderr, "tsbag export: the archive could not be read: %s\n", tsb_err_detail());
+            goto out;
+        }
     if (range_from > 0 && load_range(c.st, range_from, range_to, &range, &nr) != 0)
         goto out;
     if (c.bad > 0) {
@@ -350,6 +465,10 @@ int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv)
            out, c.ne, c.ne == 1 ? "y" : "ies", c.nb, c.nb == 1 ? "" : "s", c.tsa2_shipped);
     if (nr > 0)
         printf("with the chain of bags %lld to %lld\n", (long long)range_from, (long long)range_to);
+    if (c.er_shipped > 0 || (c.er_missing > 0 && c.ers_tv != NULL))
+        printf("with %zu evidence record%s (RFC 4998)%s\n", c.er_shipped,
+               c.er_shipped == 1 ? "" : "s",
+               c.er_missing > 0 ? "; bags not yet covered by tsbag renew have none" : "");
     if (tar) {
         char tarpath[PATH_MAX + 8];
         if (make_tar(out, tarpath, sizeof(tarpath)) != 0) {
@@ -372,7 +491,11 @@ out:
         free((void *)c.b[i].b.chain_file);
         free((void *)c.b[i].tsa2.token);
         free((void *)c.b[i].tsa2.chain_file);
+        free((void *)c.b[i].er.der);
+        free((void *)c.b[i].er.certs);
     }
+    tsb_token_verifier_free(c.ers_tv);
+    tsb_buf_cleanup(&c.ers_anchors);
     free(c.b);
     free(c.e);
     tsb_audit2_free(c.a2);

@@ -2,7 +2,9 @@
  * tsbag verify: proves, for an auditor, that journal entries existed unchanged at their stamp
  * time, from the archive (opened read-only, safe while tsbagd runs) or from an evidence package
  * with no archive at all. Each result names every check, the verdict, and in plain words what a
- * failure means. Output is text or --json (one object, results in input order).
+ * failure means; a bag's RFC 4998 evidence record (ers.c) is verified as of --at (default now),
+ * and one that does not hold makes its entries INVALID. Output is text or --json (one object,
+ * results in input order).
  * Exit: 0 every result VALID; 1 some INVALID; 3 some NOT FOUND (none INVALID); 4 some NOT YET
  * STAMPED (none INVALID or NOT FOUND); 2 usage, or the archive, package or anchors unreadable.
  */
@@ -10,12 +12,16 @@
 
 #include "audit.h"
 #include "audit2.h"
+#include "clock.h"
 #include "codec.h"
 #include "err.h"
+#include "ers.h"
 #include "evidence.h"
 #include "json.h"
 #include "store.h"
+#include "store_ers.h"
 #include "timefmt.h"
+#include "token.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -27,6 +33,16 @@
 #define EXIT_NOT_FOUND   3
 #define EXIT_NOT_STAMPED 4
 #define JSON_LINE_MAX    ((size_t)1 << 20) /* one result line; its texts are bounded arrays */
+#define ER_MAX           ((size_t)8 << 20) /* an evidence record read from the archive */
+
+/* A bag's evidence record as checked: absent, not checked (no trust anchors), or verified. */
+enum er_state { ER_NONE, ER_UNCHECKED, ER_VERIFIED };
+
+struct er_check {
+    enum er_state state;
+    int rc; /* tsb_ers_verify's: 0 when the evidence holds */
+    struct tsb_ers_verify_result res;
+};
 
 struct report {
     bool json;
@@ -46,7 +62,91 @@ struct report {
     const struct tsb_evidence *ev;
     int64_t second_seq; /* the bag of second (0: none yet) */
     struct tsb_second_result second;
+    /* evidence records: verified as of at_ms with ers_tv (NULL: no anchors, not checked) */
+    int64_t at_ms;
+    struct tsb_token_verifier *ers_tv;
+    int64_t er_seq; /* the bag of er (0: none yet) */
+    struct er_check er;
 };
+
+static const char ER_MEANING[] =
+    "The evidence record that keeps this entry's proof valid after its timestamps' certificates "
+    "expire does not hold at the verification time: the entry is not proven by it.";
+
+/* Verifies the record der over the group's objects into c. */
+static void er_verify(struct report *rp, const uint8_t *der, size_t len,
+                      const struct tsb_slice *objs, size_t n, const uint8_t *extra,
+                      size_t extra_len, struct er_check *c)
+{
+    struct tsb_ers_verify_opts o = {
+        .tv = rp->ers_tv, .at_ms = rp->at_ms, .extra_pem = extra, .extra_pem_len = extra_len};
+    c->state = rp->ers_tv != NULL ? ER_VERIFIED : ER_UNCHECKED;
+    if (c->state == ER_VERIFIED)
+        c->rc = tsb_ers_verify(der, len, objs, n, &o, &c->res);
+    tsb_err_clear();
+}
+
+/* Bag seq's evidence record from the archive: the record, its group's objects (bag, token,
+ * second token), verified. A record the archive cannot assemble is reported as not holding. */
+static void er_from_archive(struct report *rp, int64_t seq, struct er_check *c)
+{
+    struct tsb_buf der;
+    struct tsb_bag_rec b = {0};
+    struct tsb_tsa2_rec t = {0};
+    unsigned members = 0;
+    tsb_buf_init(&der, ER_MAX);
+    int r = tsb_store_ers_record(rp->st, seq, &der);
+    if (r == 0)
+        r = tsb_store_ers_members(rp->st, seq, &members);
+    if (r == 0)
+        r = tsb_store_bag_get(rp->st, seq, &b);
+    if (r == 0 && (members & TSB_ERS_OBJ_TSA2))
+        r = tsb_store_tsa2_get(rp->st, seq, &t);
+    if (r == TSB_ENOTFOUND && der.len == 0) {
+        c->state = ER_NONE;
+    } else if (r != 0) {
+        c->state = ER_VERIFIED;
+        c->rc = r;
+        c->res.fail = TSB_ERS_FAIL_FORMAT;
+        snprintf(c->res.msg, sizeof(c->res.msg), "the archive cannot give the record: %s",
+                 tsb_err_detail());
+    } else {
+        struct tsb_slice objs[3] = {
+            {b.bytes, b.bytes_len}, {b.token, b.token_len}, {t.token, t.token_len}};
+        er_verify(rp, der.p, der.len, objs, (members & TSB_ERS_OBJ_TSA2) ? 3 : 2, NULL, 0, c);
+    }
+    tsb_err_clear();
+    tsb_tsa2_rec_cleanup(&t);
+    tsb_bag_rec_cleanup(&b);
+    tsb_buf_cleanup(&der);
+}
+
+/* The evidence record verdict on bag seq, cached for the next results of the same bag. */
+static const struct er_check *er_of(struct report *rp, int64_t seq)
+{
+    struct er_check *c = &rp->er;
+    if (rp->er_seq == seq)
+        return c;
+    rp->er_seq = seq;
+    memset(c, 0, sizeof(*c));
+    if (rp->ev == NULL) {
+        er_from_archive(rp, seq, c);
+        return c;
+    }
+    const struct tsb_evidence_er *er = tsb_evidence_er_get(rp->ev, seq);
+    struct tsb_slice objs[3];
+    size_t n = er != NULL ? tsb_evidence_er_objects(rp->ev, seq, er, objs) : 0;
+    if (er == NULL)
+        c->state = ER_NONE;
+    else
+        er_verify(rp, er->der, er->der_len, objs, n, rp->ev->ers_certs, rp->ev->ers_certs_len, c);
+    return c;
+}
+
+static bool er_failed(const struct er_check *c)
+{
+    return c != NULL && c->state == ER_VERIFIED && c->rc != 0;
+}
 
 static const struct tsb_second_result *second_lookup(struct report *rp, int64_t seq);
 
@@ -101,6 +201,32 @@ static enum tsb_verdict shown_verdict(const struct report *rp, const struct tsb_
     *second_failed = rp->require_tsa2 && res->verdict == TSB_VERDICT_VALID && sec != NULL &&
                      sec->verdict != TSB_SECOND_VALID;
     return *second_failed ? TSB_VERDICT_INVALID : res->verdict;
+}
+
+/* The entry's bag's evidence record; NULL when the entry has no stamped bag, or when the bag has
+ * none and no archive timestamps' anchors are configured: an installation without tsbag renew
+ * sees the report it always saw. */
+static const struct er_check *entry_er(struct report *rp, const struct tsb_audit_result *res)
+{
+    if (!res->have_entry || res->bag_seq <= 0 || res->verdict == TSB_VERDICT_NOT_STAMPED)
+        return NULL;
+    const struct er_check *c = er_of(rp, res->bag_seq);
+    return c->state == ER_NONE && rp->ers_tv == NULL ? NULL : c;
+}
+
+/* "2 ArchiveTimeStamps in 1 chain (sha256), from ... to ...; the latest TSA certificate is valid
+ * until ..." */
+static void er_summary(const struct er_check *c, char *out, size_t n)
+{
+    char f[TSB_TIME_STR_MAX], l[TSB_TIME_STR_MAX], na[TSB_TIME_STR_MAX];
+    tsb_time_utc(c->res.first_gen_time_ms, f);
+    tsb_time_utc(c->res.last_gen_time_ms, l);
+    tsb_time_utc(c->res.last_not_after_ms, na);
+    snprintf(out, n,
+             "%zu ArchiveTimeStamp%s in %zu chain%s (%s), from %s to %s; the latest TSA "
+             "certificate is valid until %s",
+             c->res.n_ats, c->res.n_ats == 1 ? "" : "s", c->res.n_chains,
+             c->res.n_chains == 1 ? "" : "s", tsb_ers_alg_name(c->res.current_alg), f, l, na);
 }
 
 static const char SECOND_MEANING[] =
@@ -190,6 +316,8 @@ static void print_text(struct report *rp, const char *label, const struct tsb_au
 {
     bool second_failed;
     (void)shown_verdict(rp, res, sec, &second_failed);
+    const struct er_check *er = entry_er(rp, res);
+    bool er_bad = !second_failed && res->verdict == TSB_VERDICT_VALID && er_failed(er);
     char hex[TSB_HASH_STR_MAX], u[TSB_TIME_STR_MAX], l[TSB_TIME_STR_MAX] = "";
     bool timed = res->gen_time_ms != 0;
     if (timed) {
@@ -201,12 +329,16 @@ static void print_text(struct report *rp, const char *label, const struct tsb_au
         putchar('\n');
     if (second_failed)
         printf("%s: INVALID (failed check: second token)\n", label);
+    else if (er_bad)
+        printf("%s: INVALID (failed check: evidence record)\n", label);
     else if (res->verdict == TSB_VERDICT_INVALID)
         printf("%s: INVALID (failed check: %s)\n", label, tsb_audit_check_name(res->failed));
     else
         printf("%s: %s\n", label, tsb_verdict_name(res->verdict));
     if (second_failed)
         printf("  %s\n  What it means: %s\n", sec->reason, SECOND_MEANING);
+    else if (er_bad)
+        printf("  %s\n  What it means: %s\n", er->res.msg, ER_MEANING);
     else
         switch (res->verdict) {
         case TSB_VERDICT_VALID:
@@ -255,6 +387,24 @@ static void print_text(struct report *rp, const char *label, const struct tsb_au
             printf("  %-16s %s: %s\n", "second token", tsb_second_verdict_name(sec->verdict),
                    sec->reason);
     }
+    if (er != NULL) {
+        char at[TSB_TIME_STR_MAX], sum[512];
+        tsb_time_utc(rp->at_ms, at);
+        if (er->state == ER_NONE)
+            printf("  %-16s none: no archive timestamp covers bag %lld yet (tsbag renew)\n",
+                   "evidence record", (long long)res->bag_seq);
+        else if (er->state == ER_UNCHECKED)
+            printf("  %-16s not checked: no trust anchors for the archive timestamps "
+                   "(--ers-anchors FILE or renew.trust_anchors)\n",
+                   "evidence record");
+        else if (er->rc != 0)
+            printf("  %-16s INVALID (%s) at %s: %s\n", "evidence record",
+                   tsb_ers_fail_name(er->res.fail), at, er->res.msg);
+        else {
+            er_summary(er, sum, sizeof(sum));
+            printf("  %-16s VALID at %s: %s\n", "evidence record", at, sum);
+        }
+    }
     bool any = false;
     for (int c = 0; c < TSB_ACHK_N; c++) {
         if (res->outcome[c] == TSB_CHECK_NOT_RUN)
@@ -290,11 +440,42 @@ static struct json_t *second_json(const struct tsb_second_result *sec)
     return o;
 }
 
+/* The "evidence_record" object of a JSON result. */
+static struct json_t *er_json(const struct report *rp, const struct er_check *c)
+{
+    static const char *const states[] = {"none", "not_checked", "verified"};
+    struct json_t *o = tsb_json_object();
+    char t[TSB_TIME_STR_MAX];
+    tsb_json_set_str(o, "state", states[c->state]);
+    tsb_time_utc(rp->at_ms, t);
+    tsb_json_set_str(o, "at_utc", t);
+    if (c->state != ER_VERIFIED)
+        return o;
+    tsb_json_set_str(o, "verdict", c->rc == 0 ? "VALID" : "INVALID");
+    tsb_json_set_str(o, "fail", tsb_ers_fail_name(c->res.fail));
+    tsb_json_set_str(o, "reason", c->rc == 0 ? "" : c->res.msg);
+    tsb_json_set_int(o, "archive_timestamps", (int64_t)c->res.n_ats);
+    tsb_json_set_int(o, "chains", (int64_t)c->res.n_chains);
+    if (c->rc == 0) {
+        tsb_time_utc(c->res.first_gen_time_ms, t);
+        tsb_json_set_str(o, "first_utc", t);
+        tsb_time_utc(c->res.last_gen_time_ms, t);
+        tsb_json_set_str(o, "latest_utc", t);
+        tsb_time_utc(c->res.last_not_after_ms, t);
+        tsb_json_set_str(o, "renew_before_utc", t);
+    }
+    return o;
+}
+
 static void print_json(struct report *rp, const char *kind, const char *label,
                        const struct tsb_audit_result *res, const struct tsb_second_result *sec)
 {
     bool second_failed;
     enum tsb_verdict shown = shown_verdict(rp, res, sec, &second_failed);
+    const struct er_check *er = entry_er(rp, res);
+    bool er_bad = !second_failed && shown == TSB_VERDICT_VALID && er_failed(er);
+    if (er_bad)
+        shown = TSB_VERDICT_INVALID;
     char hex[TSB_HASH_STR_MAX], t[TSB_TIME_STR_MAX];
     struct json_t *o = tsb_json_object();
     struct tsb_buf b;
@@ -307,6 +488,10 @@ static void print_json(struct report *rp, const char *kind, const char *label,
         tsb_json_set_str(o, "failed_check", "second_token");
         tsb_json_set_str(o, "reason", sec->reason);
         tsb_json_set_str(o, "meaning", SECOND_MEANING);
+    } else if (er_bad) {
+        tsb_json_set_str(o, "failed_check", "evidence_record");
+        tsb_json_set_str(o, "reason", er->res.msg);
+        tsb_json_set_str(o, "meaning", ER_MEANING);
     } else if (res->verdict == TSB_VERDICT_INVALID) {
         tsb_json_set_str(o, "failed_check", tsb_audit_check_id(res->failed));
         tsb_json_set_str(o, "reason", res->message[res->failed]);
@@ -347,6 +532,8 @@ static void print_json(struct report *rp, const char *kind, const char *label,
             tsb_json_set_str(o, "tsa_policy", res->tsa_policy);
         if (sec != NULL)
             tsb_json_set(o, "second_token", second_json(sec));
+        if (er != NULL)
+            tsb_json_set(o, "evidence_record", er_json(rp, er));
     }
     if (!res->have_entry) {
         put_json(rp, o);
@@ -411,8 +598,11 @@ static void emit(struct report *rp, const struct tsb_sel_input *in,
             ? second_of(rp, res->bag_seq)
             : NULL;
     bool second_failed;
+    enum tsb_verdict shown = shown_verdict(rp, res, sec, &second_failed);
+    if (shown == TSB_VERDICT_VALID && er_failed(entry_er(rp, res)))
+        shown = TSB_VERDICT_INVALID;
     rp->n++;
-    rp->counts[shown_verdict(rp, res, sec, &second_failed)]++;
+    rp->counts[shown]++;
     if (rp->json)
         print_json(rp, kind_name(in->kind), label, res, sec);
     else
@@ -523,7 +713,8 @@ static void usage(FILE *f)
             "                    [--hash HEX]... [--ref N]...\n"
             "                    [--from TIME --to TIME] [FILE...]\n"
             "       tsbag verify --package DIR [--anchors FILE] [--json] [--hash HEX]... [--ref "
-            "N]... [FILE...]\n\n"
+            "N]... [FILE...]\n"
+            "       (both also take --at TIME and --ers-anchors FILE)\n\n"
             "Proves that journal entries existed, unchanged, at the time the eHealth TSA stamped\n"
             "them, and says what any failure means. Reads the archive (store.path) read-only,\n"
             "or with --package an evidence package written by `tsbag export`, with no archive.\n\n"
@@ -538,6 +729,10 @@ static void usage(FILE *f)
             "  --tsa2-anchors FILE  the second TSA's trust anchors, PEM (default\n"
             "                 tsa2.trust_anchors); without any, second tokens are not checked\n"
             "  --require-tsa2 a missing or bad second token makes the entry INVALID\n"
+            "  --at TIME      verify the evidence records as of TIME (default now): what an\n"
+            "                 auditor will see then; TIME as for --from\n"
+            "  --ers-anchors FILE  trust anchors of the archive timestamps' TSA, PEM (default\n"
+            "                 renew.trust_anchors); without any, evidence records are not checked\n"
             "  --json         machine-readable output\n\n"
             "Exit: 0 all VALID, 1 some INVALID, 3 some NOT FOUND, 4 some NOT YET STAMPED,\n"
             "2 usage or could not run. See docs/verify.md.\n");
@@ -555,6 +750,8 @@ int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"tsa2-anchors", required_argument, NULL, 'A'},
         {"require-tsa2", no_argument, NULL, 'R'},
+        {"at", required_argument, NULL, 'W'},
+        {"ers-anchors", required_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -562,6 +759,7 @@ int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
     struct report rp = {.zone = cli->cfg.consult.timezone, .progress = isatty(2) == 1};
     const char *package = NULL, *anchors = cli->cfg.tsa.trust_anchors;
     const char *anchors2 = cli->cfg.tsa2.trust_anchors;
+    const char *ers_anchors = cli->cfg.renew.trust_anchors, *at = NULL;
     struct tsb_store *st = NULL;
     struct tsb_audit *a = NULL;
     struct tsb_evidence *ev = NULL;
@@ -597,6 +795,12 @@ int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
             break;
         case 'R':
             rp.require_tsa2 = true;
+            break;
+        case 'W':
+            at = optarg;
+            break;
+        case 'E':
+            ers_anchors = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -638,6 +842,28 @@ int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
                 "tsbag verify: %s\n  Give the second TSA's root certificate with --tsa2-anchors "
                 "FILE (from that TSA, not from the package being checked).\n",
                 tsb_err_detail());
+        goto out;
+    }
+    rp.at_ms = tsb_now_ms();
+    if (at != NULL && tsb_time_parse(at, rp.zone, false, &rp.at_ms) != 0) {
+        fprintf(stderr,
+                "tsbag verify: --at %s: %s; give YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] with Z or "
+                "+HH:MM, or ms since 1970\n",
+                at, tsb_err_detail());
+        goto out;
+    }
+    if (ers_anchors != NULL && ers_anchors[0] != '\0' &&
+        tsb_token_verifier_from_files(ers_anchors, cli->cfg.renew.tsa_certs,
+                                      cli->cfg.renew.policy_oids, &rp.ers_tv) != 0) {
+        fprintf(stderr,
+                "tsbag verify: %s\n  Give the archive timestamps' TSA root certificate with "
+                "--ers-anchors FILE (from that TSA, not from the package being checked).\n",
+                tsb_err_detail());
+        goto out;
+    }
+    if (at != NULL && rp.ers_tv == NULL) {
+        fprintf(stderr, "tsbag verify: --at checks the evidence records, which need the archive "
+                        "timestamps' trust anchors: --ers-anchors FILE or renew.trust_anchors\n");
         goto out;
     }
     if (rp.require_tsa2 && (anchors2 == NULL || anchors2[0] == '\0')) {
@@ -721,6 +947,7 @@ out:
     tsb_json_free(rp.chain);
     tsb_evidence_free(ev);
     tsb_audit2_free(rp.a2);
+    tsb_token_verifier_free(rp.ers_tv);
     tsb_audit_free(a);
     tsb_store_close(st);
     tsb_sel_cleanup(&sel);

@@ -332,6 +332,278 @@ static int load_tsa2(const char *dir, int64_t seq, struct tsb_evidence_tsa2 *t)
     return 0;
 }
 
+typedef int (*line_fn)(void *arg, const char *dir, char *line, int lineno);
+
+/* Calls fn for each line of dir/name that is neither blank nor a "#" comment, until it fails;
+ * 0 without a call when the file is absent (the package part it holds is optional). */
+static int each_line(const char *dir, const char *name, line_fn fn, void *arg)
+{
+    struct tsb_buf txt;
+    char path[PATH_MAX];
+    int r = 0, lineno = 0;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (access(path, F_OK) != 0)
+        return 0;
+    if ((r = read_file(dir, name, MAX_SMALL, &txt)) != 0)
+        return r;
+    char *save = NULL;
+    for (char *line = strtok_r((char *)txt.p, "\n", &save); r == 0 && line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        if (line[0] != '#' && line[0] != '\0')
+            r = fn(arg, dir, line, lineno);
+    }
+    tsb_buf_cleanup(&txt);
+    return r;
+}
+
+/* ---- evidence records (RFC 4998) --------------------------------------------------------- */
+
+extern const unsigned char tsb_ers_verify_py[];
+extern const size_t tsb_ers_verify_py_len;
+
+/* Appends each PEM certificate block of p[0..n) that out does not hold yet and, when within is
+ * not NULL, that within[0..wn) holds. */
+static int add_pem_blocks(struct tsb_buf *out, const uint8_t *p, size_t n, const uint8_t *within,
+                          size_t wn)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----";
+    static const char end[] = "-----END CERTIFICATE-----";
+    const uint8_t *q = p, *z = p + n;
+    int r = 0;
+    while (r == 0 && q < z) {
+        const uint8_t *a = memmem(q, (size_t)(z - q), begin, sizeof(begin) - 1);
+        const uint8_t *e = a ? memmem(a, (size_t)(z - a), end, sizeof(end) - 1) : NULL;
+        if (e == NULL)
+            break;
+        e += sizeof(end) - 1;
+        size_t len = (size_t)(e - a);
+        bool wanted = within == NULL || memmem(within, wn, a, len) != NULL;
+        if (wanted && (out->len == 0 || memmem(out->p, out->len, a, len) == NULL))
+            if ((r = tsb_buf_append(out, a, len)) == 0)
+                r = tsb_buf_append(out, "\n", 1);
+        q = e;
+    }
+    return r;
+}
+
+/* The line of evidence-records.txt for bag seq: its record, then its group's data objects. */
+static int er_line(struct tsb_buf *o, int64_t seq, unsigned members)
+{
+    long long s = (long long)seq;
+    int r = tsb_buf_appendf(o, "%lld evidence-record-%lld.ers", s, s);
+    if (r == 0 && (members & TSB_ERS_OBJ_BAG))
+        r = tsb_buf_appendf(o, " bag-%lld.xml", s);
+    if (r == 0 && (members & TSB_ERS_OBJ_TOKEN))
+        r = tsb_buf_appendf(o, " token-%lld.der", s);
+    if (r == 0 && (members & TSB_ERS_OBJ_TSA2))
+        r = tsb_buf_appendf(o, " tsa2-token-%lld.der", s);
+    return r != 0 ? r : tsb_buf_append(o, "\n", 1);
+}
+
+/* Writes g's evidence record (if any) into dir and adds its line and certificates. */
+static int write_er(const char *dir, const struct tsb_evidence_bag *g, struct tsb_buf *list,
+                    struct tsb_buf *certs, struct tsb_buf *anchors)
+{
+    char name[64];
+    int r;
+    const struct tsb_evidence_er *er = &g->er;
+    long long s = (long long)g->b.seq;
+    if (er->der == NULL)
+        return 0;
+    if ((er->members & (TSB_ERS_OBJ_BAG | TSB_ERS_OBJ_TOKEN)) !=
+        (TSB_ERS_OBJ_BAG | TSB_ERS_OBJ_TOKEN))
+        return tsb_err(TSB_EINVAL,
+                       "bag %lld: its evidence record's group lacks the bag or its "
+                       "token",
+                       s);
+    if ((er->members & TSB_ERS_OBJ_TSA2) && g->tsa2.token == NULL)
+        return tsb_err(TSB_EINVAL,
+                       "bag %lld: its evidence record covers its second token, which is not in "
+                       "the package: give the second TSA's trust anchors (--tsa2-anchors) so that "
+                       "it is shipped",
+                       s);
+    snprintf(name, sizeof(name), "evidence-record-%lld.ers", s);
+    if ((r = write_file(dir, name, er->der, er->der_len)) != 0 ||
+        (r = er_line(list, g->b.seq, er->members)) != 0 ||
+        (r = add_pem_blocks(certs, er->certs, er->certs_len, NULL, 0)) != 0 ||
+        (r = add_pem_blocks(anchors, er->certs, er->certs_len, er->anchors, er->anchors_len)) != 0)
+        return r;
+    return 0;
+}
+
+/* The files shared by a package's evidence records, once any bag has one. */
+static int write_er_common(const char *dir, const struct tsb_buf *list, const struct tsb_buf *certs,
+                           const struct tsb_buf *anchors)
+{
+    int r;
+    static const char head[] = "# tsbag evidence records (RFC 4998): bag SequenceNumber, its "
+                               "record, the data objects of its group\n";
+    struct tsb_buf txt;
+    tsb_buf_init(&txt, MAX_FILE);
+    if ((r = tsb_buf_append_str(&txt, head)) == 0 &&
+        (r = tsb_buf_append(&txt, list->p, list->len)) == 0)
+        r = write_file(dir, TSB_EVIDENCE_ERS_LIST, txt.p, txt.len);
+    tsb_buf_cleanup(&txt);
+    if (r != 0 || (r = write_file(dir, TSB_EVIDENCE_ERS_CERTS, certs->p, certs->len)) != 0 ||
+        (r = write_file(dir, TSB_EVIDENCE_ERS_ANCHOR, anchors->p, anchors->len)) != 0 ||
+        (r = write_file(dir, TSB_EVIDENCE_ERS_SCRIPT, tsb_ers_verify_py, tsb_ers_verify_py_len)) !=
+            0)
+        return r;
+    return 0;
+}
+
+static void remove_er(const char *dir, int64_t seq)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "evidence-record-%lld.ers", (long long)seq);
+    remove_in(dir, name);
+}
+
+static int readme_er_files(struct tsb_buf *o, const struct tsb_evidence_bag *b, size_t nb)
+{
+    int r = 0;
+    bool any = false;
+    for (size_t i = 0; i < nb; i++) {
+        if (b[i].er.der == NULL)
+            continue;
+        char f[48];
+        snprintf(f, sizeof(f), "evidence-record-%lld.ers", (long long)b[i].b.seq);
+        r |= tsb_buf_appendf(o, "  %s\n                    bag %lld's RFC 4998 evidence record\n",
+                             f, (long long)b[i].b.seq);
+        any = true;
+    }
+    if (any)
+        r |= tsb_buf_append_str(
+            o, "  evidence-records.txt  each record and the files it covers\n"
+               "  ers-tsa-certs.pem     the certificates of the archive timestamps' TSA\n"
+               "  ers-tsa-anchor.pem    that TSA's trust anchor\n"
+               "  ers-verify.py         checks the evidence records (Python 3 and openssl)\n");
+    return r;
+}
+
+/* The step over the evidence records: the stand-alone script, and what it proves. */
+static int fingerprints(struct tsb_buf *o, const char *anchors, size_t alen);
+
+static int readme_er_steps(struct tsb_buf *o, const struct tsb_evidence_bag *b, size_t nb,
+                           const struct tsb_buf *anchors, int *step)
+{
+    int r = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < nb; i++)
+        n += b[i].er.der != NULL;
+    if (n == 0)
+        return 0;
+    r |= tsb_buf_appendf(
+        o,
+        "\nStep %d - the evidence records keep the proof alive after the certificates expire\n"
+        "------------------------------------------------------------\n"
+        "A timestamp proves only while its TSA certificate and its algorithms can be trusted.\n"
+        "The archive therefore timestamps every bag and its token(s) again, in hash trees\n"
+        "(RFC 4998 archive timestamps), and renews that timestamp before its certificate\n"
+        "expires. Each evidence-record-N.ers is that chain for bag N. Its trust anchor must be\n"
+        "the archive timestamps' TSA's, obtained from that TSA (not from this folder):\n\n"
+        "    $ openssl x509 -in ers-tsa-anchor.pem -noout -subject -fingerprint -sha256\n\n"
+        "For this package it prints the fingerprint(s):\n",
+        (*step)++);
+    r |= fingerprints(o, (const char *)anchors->p, anchors->len);
+    r |= tsb_buf_append_str(
+        o, "\nThen, with Python 3 and openssl only:\n\n"
+           "    $ python3 ers-verify.py .\n\n"
+           "For each record it must print a line \"evidence-record-N.ers: VALID at <now>: ...\".\n"
+           "It finds each bag's and token's hash in the record's hash tree,\n"
+           "recomputes every tree to the root its timestamp signed, checks each timestamp with\n"
+           "openssl ts -verify, and that each renewal was made while the previous certificate was\n"
+           "still valid. --at YYYY-MM-DD checks as of another date; --dump shows the trees.\n");
+    for (size_t i = 0; i < nb; i++) {
+        const struct tsb_evidence_er *er = &b[i].er;
+        char f[TSB_TIME_STR_MAX], l[TSB_TIME_STR_MAX], na[TSB_TIME_STR_MAX];
+        if (er->der == NULL)
+            continue;
+        tsb_time_utc_s(er->first_gen_time_ms, f);
+        tsb_time_utc_s(er->last_gen_time_ms, l);
+        tsb_time_utc_s(er->last_not_after_ms, na);
+        r |= tsb_buf_appendf(o,
+                             "  bag %lld: %zu archive timestamp%s, from %s to %s;\n"
+                             "    the latest TSA certificate is valid until %s.\n",
+                             (long long)b[i].b.seq, er->n_ats, er->n_ats == 1 ? "" : "s", f, l, na);
+    }
+    r |= tsb_buf_append_str(o, "To look at a record's structure:\n\n"
+                               "    $ openssl asn1parse -inform DER -i -in evidence-record-");
+    for (size_t i = 0; i < nb; i++)
+        if (b[i].er.der != NULL) {
+            r |= tsb_buf_appendf(o, "%lld.ers\n", (long long)b[i].b.seq);
+            break;
+        }
+    return r;
+}
+
+/* One line of evidence-records.txt: a bag of the package, its record and exactly the files of
+ * its group (the bag and its token, then its second token), each bag once. */
+static int er_list_line(void *arg, const char *dir, char *line, int lineno)
+{
+    struct tsb_evidence *ev = arg;
+    struct tsb_buf want, der;
+    char name[64];
+    long long seq;
+    int used = 0, r;
+    size_t i = 0;
+    bool ok = sscanf(line, "%lld%n", &seq, &used) == 1 && seq > 0;
+    for (; ok && i < ev->nb && ev->bags[i].seq != seq; i++)
+        ;
+    unsigned members = TSB_ERS_OBJ_BAG | TSB_ERS_OBJ_TOKEN;
+    if (ok && strstr(line, " tsa2-token-") != NULL)
+        members |= TSB_ERS_OBJ_TSA2;
+    tsb_buf_init(&want, 512);
+    ok = ok && i < ev->nb && ev->er[i].der == NULL && er_line(&want, seq, members) == 0 &&
+         want.len == strlen(line) + 1 && memcmp(want.p, line, want.len - 1) == 0;
+    tsb_buf_cleanup(&want);
+    if (!ok)
+        return tsb_err(TSB_EFORMAT,
+                       "%s/%s:%d: expected '<bag SequenceNumber> evidence-record-<seq>.ers "
+                       "bag-<seq>.xml token-<seq>.der [tsa2-token-<seq>.der]' for a bag of the "
+                       "package, once",
+                       dir, TSB_EVIDENCE_ERS_LIST, lineno);
+    if ((members & TSB_ERS_OBJ_TSA2) && ev->tsa2[i].token == NULL)
+        return tsb_err(TSB_EFORMAT, "%s/%s:%d: bag %lld's second token is not in the package", dir,
+                       TSB_EVIDENCE_ERS_LIST, lineno, seq);
+    snprintf(name, sizeof(name), "evidence-record-%lld.ers", seq);
+    if ((r = read_file(dir, name, MAX_FILE, &der)) != 0)
+        return r;
+    ev->er[i].der = tsb_buf_take(&der, &ev->er[i].der_len);
+    if (ev->er[i].der == NULL)
+        ev->er[i].der = tsb_calloc(1, 1);
+    ev->er[i].members = members;
+    ev->n_er++;
+    return 0;
+}
+
+const struct tsb_evidence_er *tsb_evidence_er_get(const struct tsb_evidence *ev, int64_t seq)
+{
+    for (size_t i = 0; ev->er != NULL && i < ev->nb; i++)
+        if (ev->bags[i].seq == seq)
+            return ev->er[i].der != NULL ? &ev->er[i] : NULL;
+    return NULL;
+}
+
+size_t tsb_evidence_er_objects(const struct tsb_evidence *ev, int64_t seq,
+                               const struct tsb_evidence_er *er, struct tsb_slice objs[3])
+{
+    const struct tsb_audit_bag *b = tsb_evidence_bag_get(ev, seq);
+    const struct tsb_evidence_tsa2 *t = tsb_evidence_tsa2_get(ev, seq);
+    size_t n = 0;
+    if (b == NULL || er == NULL)
+        return 0;
+    objs[n++] = (struct tsb_slice){b->bytes, b->bytes_len};
+    objs[n++] = (struct tsb_slice){b->token, b->token_len};
+    if (er->members & TSB_ERS_OBJ_TSA2) {
+        if (t == NULL)
+            return 0;
+        objs[n++] = (struct tsb_slice){t->token, t->token_len};
+    }
+    return n;
+}
+
 const struct tsb_evidence_tsa2 *tsb_evidence_tsa2_get(const struct tsb_evidence *ev, int64_t seq)
 {
     for (size_t i = 0; i < ev->nb; i++)
@@ -340,9 +612,30 @@ const struct tsb_evidence_tsa2 *tsb_evidence_tsa2_get(const struct tsb_evidence 
     return NULL;
 }
 
+/* A "sha256 Fingerprint=..." line, as openssl x509 -fingerprint prints it, for each certificate
+ * of anchors (PEM text, NUL-terminated). */
+static int fingerprints(struct tsb_buf *o, const char *anchors, size_t alen)
+{
+    int r = 0;
+    size_t pos = 0;
+    while (pos < alen) {
+        const char *s = strstr(anchors + pos, "-----BEGIN CERTIFICATE-----");
+        const char *z = s ? strstr(s, "-----END CERTIFICATE-----") : NULL;
+        if (s == NULL || z == NULL)
+            break;
+        z += strlen("-----END CERTIFICATE-----");
+        char fp[97];
+        if (pem_fingerprint((const uint8_t *)s, (size_t)(z - s), fp) == 0)
+            r |= tsb_buf_appendf(o, "    sha256 Fingerprint=%s\n", fp);
+        pos = (size_t)(z - anchors);
+    }
+    return r;
+}
+
 static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t ne,
                   const struct tsb_evidence_bag *b, size_t nb, const struct tsb_audit_bag *range,
-                  size_t nr, const char *anchors, size_t alen, const char *zone)
+                  size_t nr, const char *anchors, size_t alen, const struct tsb_buf *er_anchors,
+                  const char *zone)
 {
     char t[200], hex[TSB_HASH_STR_MAX], text[TSB_HASH_STR_MAX];
     int r = 0;
@@ -386,6 +679,7 @@ static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t 
                              (long long)range[nr - 1].seq);
     r |= tsb_buf_append_str(o, "  tsa-anchor.pem    the trust anchor those chains end at\n");
     r |= readme_tsa2_files(o, b, nb);
+    r |= readme_er_files(o, b, nb);
     r |= tsb_buf_append_str(o, "\nEntries\n"
                                "-------\n");
     for (size_t i = 0; i < ne; i++) {
@@ -411,18 +705,7 @@ static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t 
            "folder):\n\n"
            "    $ openssl x509 -in tsa-anchor.pem -noout -subject -fingerprint -sha256\n\n"
            "For this package it prints the fingerprint(s):\n");
-    size_t pos = 0;
-    while (pos < alen) {
-        const char *s = strstr(anchors + pos, "-----BEGIN CERTIFICATE-----");
-        const char *z = s ? strstr(s, "-----END CERTIFICATE-----") : NULL;
-        if (s == NULL || z == NULL)
-            break;
-        z += strlen("-----END CERTIFICATE-----");
-        char fp[97];
-        if (pem_fingerprint((const uint8_t *)s, (size_t)(z - s), fp) == 0)
-            r |= tsb_buf_appendf(o, "    sha256 Fingerprint=%s\n", fp);
-        pos = (size_t)(z - anchors);
-    }
+    r |= fingerprints(o, anchors, alen);
     r |= tsb_buf_append_str(o, "If it differs from eHealth's, stop: the package proves nothing.\n");
 
     int step = 2;
@@ -506,6 +789,7 @@ static int readme(struct tsb_buf *o, const struct tsb_evidence_entry *e, size_t 
     if (nr > 1)
         r |= chain_steps(o, step++, range, nr);
     r |= readme_tsa2_steps(o, b, nb, zone, &step);
+    r |= readme_er_steps(o, b, nb, er_anchors, &step);
     r |= tsb_buf_append_str(
         o, "\nIf every step printed what it must, each document listed above existed, unchanged,\n"
            "at the stamp time shown: the eHealth timestamp authority signed a bag that lists its\n"
@@ -532,13 +816,16 @@ int tsb_evidence_write_range(const char *dir, const struct tsb_evidence_entry *e
 {
     int r = TSB_EINTERNAL;
     char tmp[PATH_MAX], name[64];
-    struct tsb_buf anchors, anchors2, txt;
+    struct tsb_buf anchors, anchors2, txt, er_list, er_certs, er_anchors;
     bool made = false;
     struct stat st;
 
     tsb_buf_init(&anchors, MAX_SMALL);
     tsb_buf_init(&anchors2, MAX_SMALL);
     tsb_buf_init(&txt, MAX_README);
+    tsb_buf_init(&er_list, MAX_SMALL);
+    tsb_buf_init(&er_certs, MAX_SMALL);
+    tsb_buf_init(&er_anchors, MAX_SMALL);
     if (ne == 0 || nb == 0) {
         r = tsb_err(TSB_EINVAL, "an evidence package needs at least one entry");
         goto out;
@@ -591,9 +878,12 @@ int tsb_evidence_write_range(const char *dir, const struct tsb_evidence_entry *e
                 (r = tsb_buf_append(&anchors, "\n", 1)) != 0)
                 goto out;
         }
-        if ((r = write_tsa2(tmp, &b[i], &anchors2)) != 0)
+        if ((r = write_tsa2(tmp, &b[i], &anchors2)) != 0 ||
+            (r = write_er(tmp, &b[i], &er_list, &er_certs, &er_anchors)) != 0)
             goto out;
     }
+    if (er_list.len > 0 && (r = write_er_common(tmp, &er_list, &er_certs, &er_anchors)) != 0)
+        goto out;
     if ((r = write_file(tmp, TSB_EVIDENCE_ANCHOR, anchors.p, anchors.len)) != 0)
         goto out;
     if (nr > 0) {
@@ -624,8 +914,8 @@ int tsb_evidence_write_range(const char *dir, const struct tsb_evidence_entry *e
     if (r != 0 || (r = write_file(tmp, TSB_EVIDENCE_ENTRIES, txt.p, txt.len)) != 0)
         goto out;
     tsb_buf_reset(&txt);
-    if ((r = readme(&txt, e, ne, b, nb, range, nr, (const char *)anchors.p, anchors.len, zone)) !=
-            0 ||
+    if ((r = readme(&txt, e, ne, b, nb, range, nr, (const char *)anchors.p, anchors.len,
+                    &er_anchors, zone)) != 0 ||
         (r = write_file(tmp, TSB_EVIDENCE_README, txt.p, txt.len)) != 0)
         goto out;
     if (rename(tmp, dir) != 0) {
@@ -645,7 +935,12 @@ out:
             snprintf(name, sizeof(name), "chain-%lld.pem", q);
             remove_in(tmp, name);
             remove_tsa2(tmp, q);
+            remove_er(tmp, q);
         }
+        remove_in(tmp, TSB_EVIDENCE_ERS_LIST);
+        remove_in(tmp, TSB_EVIDENCE_ERS_CERTS);
+        remove_in(tmp, TSB_EVIDENCE_ERS_ANCHOR);
+        remove_in(tmp, TSB_EVIDENCE_ERS_SCRIPT);
         for (size_t i = 0; i < nr; i++) {
             snprintf(name, sizeof(name), "bag-%lld.xml", (long long)range[i].seq);
             remove_in(tmp, name);
@@ -660,6 +955,9 @@ out:
     tsb_buf_cleanup(&anchors);
     tsb_buf_cleanup(&anchors2);
     tsb_buf_cleanup(&txt);
+    tsb_buf_cleanup(&er_list);
+    tsb_buf_cleanup(&er_certs);
+    tsb_buf_cleanup(&er_anchors);
     return r;
 }
 
@@ -673,7 +971,11 @@ void tsb_evidence_free(struct tsb_evidence *ev)
         free((void *)ev->bags[i].chain_file);
         free((void *)ev->tsa2[i].token);
         free((void *)ev->tsa2[i].chain_file);
+        if (ev->er != NULL)
+            free((void *)ev->er[i].der);
     }
+    free(ev->er);
+    free(ev->ers_certs);
     for (size_t i = 0; i < ev->nr; i++)
         free(ev->range[i].bytes);
     free(ev->range);
@@ -725,47 +1027,31 @@ static int load_bag(const char *dir, int64_t seq, struct tsb_audit_bag *g)
     return 0;
 }
 
-/* bag-chain.txt, when the package has one: the range's bags, ascending by one. */
-static int read_range(const char *dir, struct tsb_evidence *ev)
+/* One line of bag-chain.txt: the next bag of the range, ascending by one. */
+static int range_line(void *arg, const char *dir, char *line, int lineno)
 {
-    struct tsb_buf txt, bytes;
-    char path[PATH_MAX], name[64];
-    int r = 0, lineno = 0;
-    snprintf(path, sizeof(path), "%s/%s", dir, TSB_EVIDENCE_CHAIN);
-    if (access(path, F_OK) != 0)
-        return 0; /* no range */
-    if ((r = read_file(dir, TSB_EVIDENCE_CHAIN, MAX_SMALL, &txt)) != 0)
+    struct tsb_evidence *ev = arg;
+    struct tsb_buf bytes;
+    char name[64];
+    long long seq;
+    int used = 0, r;
+    if (sscanf(line, "%lld%n", &seq, &used) != 1 || line[used] != '\0' || seq <= 0 ||
+        (ev->nr > 0 && seq != ev->range[ev->nr - 1].seq + 1) || ev->nr >= TSB_EVIDENCE_RANGE_MAX)
+        return tsb_err(TSB_EFORMAT,
+                       "%s/%s:%d: expected the next bag SequenceNumber of a consecutive range "
+                       "(at most %d bags)",
+                       dir, TSB_EVIDENCE_CHAIN, lineno, TSB_EVIDENCE_RANGE_MAX);
+    snprintf(name, sizeof(name), "bag-%lld.xml", seq);
+    if ((r = read_file(dir, name, MAX_FILE, &bytes)) != 0)
         return r;
-    char *save = NULL;
-    for (char *line = strtok_r((char *)txt.p, "\n", &save); r == 0 && line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
-        long long seq;
-        int used = 0;
-        lineno++;
-        if (line[0] == '#' || line[0] == '\0')
-            continue;
-        if (sscanf(line, "%lld%n", &seq, &used) != 1 || line[used] != '\0' || seq <= 0 ||
-            (ev->nr > 0 && seq != ev->range[ev->nr - 1].seq + 1) ||
-            ev->nr >= TSB_EVIDENCE_RANGE_MAX) {
-            r = tsb_err(TSB_EFORMAT,
-                        "%s/%s:%d: expected the next bag SequenceNumber of a consecutive range "
-                        "(at most %d bags)",
-                        dir, TSB_EVIDENCE_CHAIN, lineno, TSB_EVIDENCE_RANGE_MAX);
-            break;
-        }
-        snprintf(name, sizeof(name), "bag-%lld.xml", seq);
-        if ((r = read_file(dir, name, MAX_FILE, &bytes)) != 0)
-            break;
-        ev->range = tsb_realloc(ev->range, (ev->nr + 1) * sizeof(*ev->range));
-        struct tsb_evidence_link *k = &ev->range[ev->nr++];
-        k->seq = seq;
-        k->bytes = tsb_buf_take(&bytes, &k->bytes_len);
-        if (k->bytes == NULL)
-            k->bytes = tsb_calloc(1, 1);
-        tsb_sha256(k->bytes, k->bytes_len, k->digest);
-    }
-    tsb_buf_cleanup(&txt);
-    return r;
+    ev->range = tsb_realloc(ev->range, (ev->nr + 1) * sizeof(*ev->range));
+    struct tsb_evidence_link *k = &ev->range[ev->nr++];
+    k->seq = seq;
+    k->bytes = tsb_buf_take(&bytes, &k->bytes_len);
+    if (k->bytes == NULL)
+        k->bytes = tsb_calloc(1, 1);
+    tsb_sha256(k->bytes, k->bytes_len, k->digest);
+    return 0;
 }
 
 /* Points each bag's prev_digest at the package's copy of the bag before it, if it has one. */
@@ -812,6 +1098,7 @@ int tsb_evidence_read(const char *dir, struct tsb_evidence **out)
 {
     int r = TSB_EINTERNAL;
     struct tsb_buf txt;
+    char path[PATH_MAX];
     struct tsb_evidence *ev = tsb_calloc(1, sizeof(*ev));
     size_t cap_e = 0, cap_b = 0;
     tsb_buf_init(&txt, 0);
@@ -861,8 +1148,17 @@ int tsb_evidence_read(const char *dir, struct tsb_evidence **out)
         r = tsb_err(TSB_EFORMAT, "%s/%s lists no entry", dir, TSB_EVIDENCE_ENTRIES);
         goto out;
     }
-    if ((r = read_range(dir, ev)) != 0)
+    ev->er = tsb_calloc(ev->nb, sizeof(*ev->er));
+    if ((r = each_line(dir, TSB_EVIDENCE_CHAIN, range_line, ev)) != 0 ||
+        (r = each_line(dir, TSB_EVIDENCE_ERS_LIST, er_list_line, ev)) != 0)
         goto out;
+    snprintf(path, sizeof(path), "%s/%s", dir, TSB_EVIDENCE_ERS_CERTS);
+    if (ev->n_er > 0 && access(path, F_OK) == 0) {
+        struct tsb_buf c;
+        if ((r = read_file(dir, TSB_EVIDENCE_ERS_CERTS, MAX_SMALL, &c)) != 0)
+            goto out;
+        ev->ers_certs = tsb_buf_take(&c, &ev->ers_certs_len);
+    }
     link_bags(ev);
     *out = ev;
     ev = NULL;

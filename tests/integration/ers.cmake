@@ -10,7 +10,7 @@ if(TARGET ehealth-sim AND TARGET tsbagd)
         "TSB_SIM=$<TARGET_FILE:ehealth-sim>"
         "TSB_TSBAG=$<TARGET_FILE:tsbag>"
         "TSB_TSBAGD=$<TARGET_FILE:tsbagd>")
-    foreach(_t ers_sim_clock)
+    foreach(_t ers_sim_clock ers_script ers_time_travel)
         add_test(NAME integration.${_t} COMMAND bash ${_ers_dir}/${_t}.sh)
         set_tests_properties(integration.${_t} PROPERTIES LABELS integration
             ENVIRONMENT "${_ers_env}" TIMEOUT 300)

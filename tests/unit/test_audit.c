@@ -317,16 +317,23 @@ static void test_package_certificate_renderings(void **state)
     free(chain);
 }
 
-static void test_package_round_trip(void **state)
+/* The good bag as a package holds it: verified, with the chain it verified with. */
+static struct tsb_evidence_bag package_bag(struct tsb_audit_result *r)
 {
     struct tsb_audit_bag b = good_bag();
-    struct tsb_audit_result r;
-    tsb_audit_bag_entry(aud, &b, ents[0].digest, 10, NULL, &r);
+    tsb_audit_bag_entry(aud, &b, ents[0].digest, 10, NULL, r);
     const struct tsb_buf *v = tsb_audit_last_chain(aud);
-    struct tsb_evidence_bag eb = {.b = b, .gen_time_ms = r.gen_time_ms};
+    struct tsb_evidence_bag eb = {.b = b, .gen_time_ms = r->gen_time_ms};
     eb.b.chain_file = v->p;
     eb.b.chain_file_len = v->len;
-    snprintf(eb.serial, sizeof(eb.serial), "%s", r.tsa_serial);
+    snprintf(eb.serial, sizeof(eb.serial), "%s", r->tsa_serial);
+    return eb;
+}
+
+static void test_package_round_trip(void **state)
+{
+    struct tsb_audit_result r;
+    struct tsb_evidence_bag eb = package_bag(&r);
     struct tsb_evidence_entry e[2] = {{.ref = 10, .seq = 7}, {.ref = 12, .seq = 7}};
     memcpy(e[0].digest, ents[0].digest, TSB_SHA256_LEN);
     memcpy(e[1].digest, ents[2].digest, TSB_SHA256_LEN);
@@ -360,6 +367,72 @@ static void test_package_round_trip(void **state)
     assert_int_equal(tsb_evidence_read(at("nothing"), &ev), TSB_EIO);
 }
 
+extern const size_t tsb_ers_verify_py_len;
+
+/* A bag with an evidence record: the record, its line in evidence-records.txt, the archive
+ * timestamps' certificates and anchor (each PEM block once) and ers-verify.py are written, and
+ * read back; a record whose group holds a second token the package lacks is refused. */
+static void test_package_evidence_record(void **state)
+{
+    struct tsb_audit_result r;
+    struct tsb_evidence_bag eb = package_bag(&r);
+    static const uint8_t er[] = {0x30, 0x03, 0x02, 0x01, 0x01}; /* bytes, not parsed here */
+    size_t cn;
+    uint8_t *cert = slurp("tsa.pem", &cn);
+    struct tsb_buf two;
+    tsb_buf_init(&two, 1 << 20);
+    assert_int_equal(tsb_buf_append(&two, cert, cn), 0);
+    assert_int_equal(tsb_buf_append(&two, cert, cn), 0);
+    eb.er = (struct tsb_evidence_er){.der = er,
+                                     .der_len = sizeof(er),
+                                     .members = TSB_ERS_OBJ_BAG | TSB_ERS_OBJ_TOKEN,
+                                     .certs = two.p,
+                                     .certs_len = two.len,
+                                     .anchors = cert,
+                                     .anchors_len = cn,
+                                     .n_ats = 2};
+    struct tsb_evidence_entry e = {.ref = 10, .seq = 7};
+    memcpy(e.digest, ents[0].digest, TSB_SHA256_LEN);
+    assert_int_equal(tsb_evidence_write(at("erpkg"), &e, 1, &eb, 1, "UTC"), 0);
+    assert_int_equal(tsb_test_sh("grep -qx '7 evidence-record-7.ers bag-7.xml token-7.der' "
+                                 "'%s/evidence-records.txt'",
+                                 at("erpkg")),
+                     0);
+    assert_int_equal(
+        tsb_test_sh("test $(grep -c 'BEGIN CERTIFICATE' '%s/ers-tsa-certs.pem') = 1", at("erpkg")),
+        0);
+    assert_int_equal(tsb_test_sh("test $(stat -c %%s '%s/ers-verify.py') = %zu", at("erpkg"),
+                                 tsb_ers_verify_py_len),
+                     0);
+    assert_int_equal(tsb_test_sh("grep -q 'python3 ers-verify.py' '%s/README.txt'", at("erpkg")),
+                     0);
+    struct tsb_evidence *ev = NULL;
+    assert_int_equal(tsb_evidence_read(at("erpkg"), &ev), 0);
+    const struct tsb_evidence_er *got = tsb_evidence_er_get(ev, 7);
+    assert_non_null(got);
+    assert_int_equal(got->der_len, sizeof(er));
+    assert_memory_equal(got->der, er, sizeof(er));
+    struct tsb_slice objs[3];
+    assert_int_equal(tsb_evidence_er_objects(ev, 7, got, objs), 2);
+    assert_int_equal(objs[0].len, bag.len);
+    assert_non_null(ev->ers_certs);
+    tsb_evidence_free(ev);
+
+    /* a line naming a file the group does not have is refused with its line number */
+    assert_int_equal(
+        tsb_test_sh("sed -i 's/token-7.der/token-8.der/' '%s/evidence-records.txt'", at("erpkg")),
+        0);
+    assert_int_equal(tsb_evidence_read(at("erpkg"), &ev), TSB_EFORMAT);
+    assert_non_null(strstr(tsb_err_detail(), "evidence-records.txt:2"));
+
+    eb.er.members |= TSB_ERS_OBJ_TSA2;
+    assert_int_equal(tsb_evidence_write(at("erpkg2"), &e, 1, &eb, 1, "UTC"), TSB_EINVAL);
+    assert_non_null(strstr(tsb_err_detail(), "second token"));
+    assert_int_not_equal(tsb_test_sh("test -e '%s'", at("erpkg2")), 0);
+    tsb_buf_cleanup(&two);
+    free(cert);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -369,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_package_certificate_file),
         cmocka_unit_test(test_package_certificate_renderings),
         cmocka_unit_test(test_package_round_trip),
+        cmocka_unit_test(test_package_evidence_record),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

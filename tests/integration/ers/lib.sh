@@ -14,6 +14,9 @@ PKI=$T/pki
     fail "tools/dev-pki --tsa2-days: $(cat "$T/pki.log")"
 mkdir -p "$T/state"
 
+# iso SECONDS: the instant as YYYY-MM-DDTHH:MM:SSZ, what both verifiers' --at take
+iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+
 # epoch seconds of a certificate's notAfter
 not_after() { date -d "$(openssl x509 -in "$1" -noout -enddate | sed 's/notAfter=//')" +%s; }
 
@@ -36,4 +39,43 @@ gen_time() {
 # it first)
 signer_subject() {
     openssl pkcs7 -inform DER -in "$1" -print_certs 2>/dev/null | sed -n 's/^subject=//p' | head -1
+}
+
+# stamp_digest HEX OUT: a SHA-256 timestamp of the digest HEX from /rfc3161 into OUT (DER token)
+stamp_digest() {
+    openssl ts -query -digest "$1" -sha256 -cert -out "$T/q.tsq" 2>/dev/null || fail "ts -query"
+    curl -sS --cacert "$PKI/tls-ca.pem" -H 'Content-Type: application/timestamp-query' \
+        --data-binary "@$T/q.tsq" -o "$T/r.tsr" "https://127.0.0.1:$PORT/rfc3161" || fail "POST"
+    openssl ts -reply -in "$T/r.tsr" -token_out -out "$2" 2>/dev/null || fail "no token"
+}
+
+# The two verifiers on the package $P: pyv EXIT [ARGS...] runs ers-verify.py (output in
+# $T/v.txt), cv EXIT [ARGS...] tsbag verify --package with no configuration and the anchors of
+# CV_ANCHORS (output in $T/c.txt); each fails unless the exit status is EXIT.
+pyv() {
+    local want=$1 rc=0
+    shift
+    python3 "$ERS_VERIFY" "$P" "$@" >"$T/v.txt" 2>&1 || rc=$?
+    [ "$rc" = "$want" ] || fail "ers-verify.py $*: exit $rc, expected $want: $(cat "$T/v.txt")"
+}
+cv() {
+    local want=$1 rc=0
+    shift
+    "$TSBAG" -s "general.state_dir=$T/none" verify --package "$P" "${CV_ANCHORS[@]}" "$@" \
+        >"$T/c.txt" 2>&1 || rc=$?
+    [ "$rc" = "$want" ] || fail "tsbag verify --package $*: exit $rc, expected $want: $(cat "$T/c.txt")"
+}
+
+# both KIND PYTEXT CTEXT AT: bag $TSEQ's record fails in both verifiers as of AT with the same
+# KIND (and the texts given); the package's other records still hold (NOTHERS of them).
+both() {
+    pyv 1 --at "$4"
+    grep -q "^evidence-record-$TSEQ.ers: INVALID ($1): .*$2" "$T/v.txt" ||
+        fail "ers-verify.py: expected INVALID ($1) '$2' for bag $TSEQ: $(cat "$T/v.txt")"
+    [ "$(grep -c ': VALID at ' "$T/v.txt")" = "$NOTHERS" ] || fail "the other records no longer hold: $(cat "$T/v.txt")"
+    cv 1 --at "$4"
+    grep -q "evidence record  INVALID ($1) at .*$3" "$T/c.txt" ||
+        fail "tsbag verify: expected INVALID ($1) '$3' for bag $TSEQ: $(cat "$T/c.txt")"
+    [ "$(grep -c '^Ref .*: INVALID (failed check: ' "$T/c.txt")" -ge 1 ] ||
+        fail "tsbag verify: no entry INVALID: $(cat "$T/c.txt")"
 }

@@ -5,7 +5,10 @@
  * simulator URL is given, POST it and verify the token. Reports wall time per phase and the peak
  * resident memory of the process after each phase.
  * The bag is cut at MAX_BAG_BYTES (default 8388608, sealer.max_bag_bytes's default), as tsbagd
- * cuts it, so "one full-size bag" is the largest the default configuration makes.
+ * cuts it, so "one full-size bag" is the largest the default configuration makes. A second
+ * full-size bag (ENTRIES more staged, not timed) is then sealed as tsbagd does, its bytes one
+ * part per transaction before the commit: the longest of those transactions is printed beside
+ * the first bag's one-transaction commit, which is what acks wait behind at most.
  * Usage: bench_seal_send PKI_DIR [ENTRIES [URL [MAX_BAG_BYTES]]]  (PKI_DIR from tools/dev-pki;
  * ENTRIES 100000)
  */
@@ -66,6 +69,57 @@ static void on_done(void *arg, const struct tsb_fetch_result *res)
     tsb_fetch_close(p->f, NULL, NULL);
 }
 
+/* Appends n entries numbered from `from` (not measured). */
+static void stage(struct tsb_store *s, size_t from, size_t n)
+{
+    struct tsb_entry_in *batch = calloc(4096, sizeof(*batch));
+    int64_t *refs = calloc(4096, sizeof(*refs));
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < 4096 ? n - done : 4096;
+        for (size_t i = 0; i < k; i++) {
+            char e[64];
+            int l = snprintf(e, sizeof(e), "entry %zu", from + done + i);
+            tsb_sha256((const uint8_t *)e, (size_t)l, batch[i].digest);
+            batch[i].source = "bench";
+            batch[i].received_ms = (int64_t)time(NULL) * 1000;
+        }
+        int r = tsb_store_append(s, batch, k, refs);
+        if (r != 0)
+            die("append", r);
+        done += k;
+    }
+    free(batch);
+    free(refs);
+}
+
+/* The next bag sealed as tsbagd does since schema 0011: its bytes written one part per write
+ * transaction, then the commit. Prints the longest of those transactions: what an ack waits
+ * behind at most, beside the one-transaction commit timed before. */
+static void seal_in_parts(struct tsb_store *s, struct tsb_store *ro, struct tsb_seal_opts *so)
+{
+    struct tsb_seal_plan plan = {0};
+    int r = tsb_store_seal_prepare(ro, so, &plan);
+    if (r != 0)
+        die("seal plan", r);
+    size_t parts = tsb_bag_parts(plan.bytes.len);
+    double longest = 0, t0 = now_s();
+    for (size_t i = 0; i < parts; i++) {
+        double a = now_s();
+        if ((r = tsb_store_seal_write_part(s, &plan, i)) != 0)
+            die("seal part", r);
+        longest = now_s() - a > longest ? now_s() - a : longest;
+    }
+    double tc = now_s();
+    if ((r = tsb_store_seal_commit(s, &plan, so->now_ms)) != 0)
+        die("seal commit", r);
+    double t1 = now_s();
+    printf("bag 2: %zu entries, %zu bytes in %zu parts\n", plan.entries, plan.bytes.len, parts);
+    row("seal in parts, every part", t0, tc);
+    row("seal in parts, the longest part", 0, longest);
+    row("seal in parts, the commit after them", tc, t1);
+    tsb_seal_plan_cleanup(&plan);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -90,22 +144,7 @@ int main(int argc, char **argv)
     int r = tsb_store_open(path, NULL, &s);
     if (r != 0)
         die("open", r);
-    /* stage n entries (not measured) */
-    struct tsb_entry_in *batch = calloc(4096, sizeof(*batch));
-    int64_t *refs = calloc(4096, sizeof(*refs));
-    for (size_t done = 0; done < n;) {
-        size_t k = n - done < 4096 ? n - done : 4096;
-        for (size_t i = 0; i < k; i++) {
-            char e[64];
-            int l = snprintf(e, sizeof(e), "entry %zu", done + i);
-            tsb_sha256((const uint8_t *)e, (size_t)l, batch[i].digest);
-            batch[i].source = "bench";
-            batch[i].received_ms = (int64_t)time(NULL) * 1000;
-        }
-        if ((r = tsb_store_append(s, batch, k, refs)) != 0)
-            die("append", r);
-        done += k;
-    }
+    stage(s, 0, n);
     printf("entries: %zu\n", n);
 
     /* the seal as tsbagd does it: planned on a read-only connection outside the writer, then
@@ -131,13 +170,17 @@ int main(int argc, char **argv)
     row("seal, plan + commit", t0, t1);
     printf("bag: %zu entries\n", plan.entries);
     tsb_seal_plan_cleanup(&plan);
+    /* a second full-size bag, sealed in parts (its entries staged now, not measured) */
+    stage(s, n, n);
+    seal_in_parts(s, ro, &so);
     tsb_store_close(ro);
 
     struct tsb_bag_rec bag;
+    double tl = now_s();
     if ((r = tsb_store_bag_next_unstamped(s, &bag)) != 0)
         die("load", r);
     double t2 = now_s();
-    row("load bag from archive", t1, t2);
+    row("load bag from archive", tl, t2);
     printf("bag bytes: %zu (%" PRId64 " entries)\n", bag.bytes_len, bag.entry_count);
 
     struct tsb_keystore *ks = NULL;
@@ -219,8 +262,6 @@ int main(int argc, char **argv)
     tsb_keystore_free(ks);
     tsb_bag_rec_cleanup(&bag);
     tsb_store_close(s);
-    free(batch);
-    free(refs);
     char cmd[4300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)

@@ -53,6 +53,11 @@ enum stmt_id {
     ST_STAGED,
     ST_LAST_SEQ,
     ST_BAG_INSERT,
+    ST_BAG_BYTES_INSERT,
+    ST_BAG_BYTES_DELETE,
+    ST_BAG_BYTES_SIZE,
+    ST_BAG_BYTES_PARTS,
+    ST_BAG_PART_SAME,
     ST_BAG_AT,
     ST_BAG_ABOVE,
     ST_BAG_RANGE,
@@ -104,10 +109,15 @@ enum stmt_id {
 
 /* an entry's bag and position are not columns: derived from the bags' Ref ranges (derive_bag) */
 #define ENTRY_COLS "ref, hash, source, format_id, client_ref, received_ms, content"
+/* A bag's bytes are its parts in bag_bytes (schema 0011) or, sealed before it, bags.bytes: column
+ * 2 is the old place, column 18 the size of the new one (length() of a blob column reads its
+ * record header, not its pages); bag_from_row reads the parts without SQLite's copy of them. */
 #define BAG_COLS                                                                                   \
-    "seq, state, bytes, digest, entry_count, first_ref, last_ref, request_id, profile, "           \
-    "sign_response, token, tsa_serial, gen_time_ms, attempts, last_error, sealed_ms, sent_ms, "    \
-    "stamped_ms"
+    "b.seq, b.state, b.bytes, b.digest, b.entry_count, b.first_ref, b.last_ref, b.request_id, "    \
+    "b.profile, b.sign_response, b.token, b.tsa_serial, b.gen_time_ms, b.attempts, b.last_error, " \
+    "b.sealed_ms, b.sent_ms, b.stamped_ms, "                                                       \
+    "(SELECT sum(length(x.bytes)) FROM bag_bytes x WHERE x.seq = b.seq)"
+#define BAG_FROM    "bags b"
 #define APPEND_COLS "hash, source, format_id, client_ref, received_ms"
 #define APPEND_SQL(rows)                                                                           \
     "INSERT INTO entries (" APPEND_COLS ", content) VALUES " rows " RETURNING ref, " APPEND_COLS
@@ -153,7 +163,15 @@ static const char *const stmt_sql[ST_N] = {
                   "LIMIT ?3",
     [ST_LAST_SEQ] = "SELECT coalesce(max(seq), 0) FROM bags",
     [ST_BAG_INSERT] = "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, "
-                      "digest, bytes) VALUES (?1, 'sealed', ?2, ?3, ?4, ?5, ?6, ?7)",
+                      "digest) VALUES (?1, 'sealed', ?2, ?3, ?4, ?5, ?6)",
+    /* a bag's bytes, in parts written before its row (schema 0011) */
+    [ST_BAG_BYTES_INSERT] = "INSERT INTO bag_bytes (seq, part, bytes) VALUES (?1, ?2, ?3)",
+    [ST_BAG_BYTES_DELETE] = "DELETE FROM bag_bytes WHERE seq = ?1",
+    [ST_BAG_BYTES_SIZE] = "SELECT count(*), coalesce(sum(length(bytes)), 0) FROM bag_bytes "
+                          "WHERE seq = ?1",
+    [ST_BAG_BYTES_PARTS] = "SELECT rowid, length(bytes) FROM bag_bytes WHERE seq = ?1 "
+                           "ORDER BY part",
+    [ST_BAG_PART_SAME] = "SELECT bytes = ?3 FROM bag_bytes WHERE seq = ?1 AND part = ?2",
     /* the only bag that can hold Ref ?1 (ranges never overlap, schema 0008): one probe of the
      * covering bags_range index, never the large bag rows */
     [ST_BAG_AT] = "SELECT seq, first_ref, last_ref, entry_count FROM bags "
@@ -165,9 +183,10 @@ static const char *const stmt_sql[ST_N] = {
     [ST_COUNTERS] = "SELECT entries, bag_entries, sealed_ref, sealed, sent, stamped, failed, "
                     "recovered FROM counters WHERE id = 1",
     [ST_COUNT_ENTRIES] = "UPDATE counters SET entries = entries + ?1 WHERE id = 1",
-    [ST_BAG_GET] = "SELECT " BAG_COLS " FROM bags WHERE seq = ?1",
-    [ST_BAG_NEXT_UNSTAMPED] = "SELECT " BAG_COLS " FROM bags "
-                              "WHERE state IN ('sealed', 'sent', 'failed') ORDER BY seq LIMIT 1",
+    [ST_BAG_GET] = "SELECT " BAG_COLS " FROM " BAG_FROM " WHERE b.seq = ?1",
+    [ST_BAG_NEXT_UNSTAMPED] =
+        "SELECT " BAG_COLS " FROM " BAG_FROM
+        " WHERE b.state IN ('sealed', 'sent', 'failed') ORDER BY b.seq LIMIT 1",
     [ST_BAG_STATE] = "SELECT state, attempts, request_id FROM bags WHERE seq = ?1",
     [ST_BAG_MARK_SENT] = "UPDATE bags SET state = 'sent', attempts = attempts + 1, "
                          "request_id = ?2, profile = ?3, sent_ms = ?4 WHERE seq = ?1",
@@ -181,9 +200,9 @@ static const char *const stmt_sql[ST_N] = {
                              "ORDER BY id DESC LIMIT 1",
     /* the IN list is walked in seq order: no sorter holding whole bags. "+state" keeps the
      * planner on bags_gen_time (bags_state would visit every stamped bag's row) */
-    [ST_BAGS_BY_GEN_TIME] = "SELECT " BAG_COLS " FROM bags WHERE seq IN (SELECT seq FROM bags "
-                            "WHERE gen_time_ms BETWEEN ?1 AND ?2 "
-                            "AND +state IN ('stamped', 'recovered')) ORDER BY seq",
+    [ST_BAGS_BY_GEN_TIME] = "SELECT " BAG_COLS " FROM " BAG_FROM " WHERE b.seq IN "
+                            "(SELECT seq FROM bags WHERE gen_time_ms BETWEEN ?1 AND ?2 "
+                            "AND +state IN ('stamped', 'recovered')) ORDER BY b.seq",
     [ST_STAT_LAST] = "SELECT coalesce((SELECT max(ref) FROM entries), 0), "
                      "coalesce((SELECT max(seq) FROM bags), 0)",
     /* the unstamped bag with the lowest first Ref (bags_unstamped: a few rows) */
@@ -192,13 +211,13 @@ static const char *const stmt_sql[ST_N] = {
     [ST_STAT_RECEIVED] = "SELECT received_ms FROM entries WHERE ref >= ?1 ORDER BY ref LIMIT 1",
     [ST_STAT_LAST_STAMPED] = "SELECT coalesce(max(stamped_ms), 0) FROM bags "
                              "WHERE state = 'stamped'",
-    [ST_BAGS_ALL] = "SELECT " BAG_COLS " FROM bags ORDER BY seq",
+    [ST_BAGS_ALL] = "SELECT " BAG_COLS " FROM " BAG_FROM " ORDER BY b.seq",
     [ST_ENTRIES_ALL] = "SELECT " ENTRY_COLS " FROM entries ORDER BY ref",
     [ST_BAG_DIGEST] = "SELECT digest FROM bags WHERE seq = ?1",
     [ST_BAG_INSERT_RECOVERED] =
         "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, "
-        "bytes, token, sign_response, tsa_serial, gen_time_ms) "
-        "VALUES (?1, 'recovered', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "token, sign_response, tsa_serial, gen_time_ms) "
+        "VALUES (?1, 'recovered', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [ST_ENTRY_INSERT_RECOVERED] = "INSERT INTO entries (ref, hash, source, received_ms) "
                                   "VALUES (?1, ?2, 'recovered', ?3)",
     [ST_CONFLICT_INSERT] =
@@ -228,8 +247,8 @@ static const char *const stmt_sql[ST_N] = {
     [ST_TSA2_GET] = "SELECT " TSA2_COLS " FROM tsa2_tokens WHERE seq = ?1",
     /* bags in seq order, one primary-key probe of tsa2_tokens each, stopping at the first
      * without a second token: the stamped prefix is walked (linear in the archive's bags) */
-    [ST_TSA2_NEXT] = "SELECT " BAG_COLS " FROM bags b WHERE NOT EXISTS "
-                     "(SELECT 1 FROM tsa2_tokens t WHERE t.seq = b.seq) ORDER BY seq LIMIT 1",
+    [ST_TSA2_NEXT] = "SELECT " BAG_COLS " FROM " BAG_FROM " WHERE NOT EXISTS "
+                     "(SELECT 1 FROM tsa2_tokens t WHERE t.seq = b.seq) ORDER BY b.seq LIMIT 1",
     [ST_TSA2_BACKLOG] = "SELECT count(*), min(seq), min(sealed_ms) FROM bags b WHERE NOT EXISTS "
                         "(SELECT 1 FROM tsa2_tokens t WHERE t.seq = b.seq)",
     [ST_ERS_TREE_INSERT] =
@@ -1135,8 +1154,60 @@ void tsb_bag_rec_cleanup(struct tsb_bag_rec *b)
     memset(b, 0, sizeof(*b));
 }
 
-/* Fills b (owning copies) from a row of BAG_COLS. */
-static int bag_from_row(sqlite3_stmt *st, struct tsb_bag_rec *b)
+/* Reads bag seq's parts (len bytes in all) into a buffer of exactly that size, page by page
+ * through the connection's cache: sqlite3_column_blob would first assemble each value in a
+ * buffer of SQLite's own. Called while the statement that found the bag is still stepped, so it
+ * reads the same snapshot. */
+static int read_bag_bytes(struct tsb_store *s, int64_t seq, int64_t len, uint8_t **out)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3_blob *blob = NULL;
+    uint8_t *p = NULL;
+    int64_t at = 0;
+    int rc = SQLITE_OK, r = stmt(s, ST_BAG_BYTES_PARTS, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, seq);
+    p = tsb_malloc((size_t)len);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t rowid = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 1);
+        if (n > len - at) {
+            r = tsb_err(TSB_EINTERNAL, "store: bag %lld's bytes grew while read", (long long)seq);
+            goto out;
+        }
+        rc = blob == NULL ? sqlite3_blob_open(s->db, "main", "bag_bytes", "bytes", rowid, 0, &blob)
+                          : sqlite3_blob_reopen(blob, rowid);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_blob_read(blob, p + at, (int)n, 0);
+        if (rc != SQLITE_OK) {
+            r = fail(s, rc, false, "reading a bag's bytes");
+            goto out;
+        }
+        at += n;
+    }
+    if (rc != SQLITE_DONE) {
+        r = fail(s, rc, false, "reading a bag's bytes");
+        goto out;
+    }
+    if (at != len) {
+        r = tsb_err(TSB_EINTERNAL, "store: bag %lld's bytes changed size while read",
+                    (long long)seq);
+        goto out;
+    }
+    *out = p;
+    p = NULL;
+    r = 0;
+out:
+    sqlite3_blob_close(blob);
+    stmt_done(st);
+    free(p);
+    return r;
+}
+
+/* Fills b (owning copies) from a row of BAG_COLS. A bag with bytes in neither place (a damaged
+ * archive: the schema inserts a bag row only after its bytes) comes back with bytes NULL and
+ * bytes_len 0, for the archive check to report. */
+static int bag_from_row(struct tsb_store *s, sqlite3_stmt *st, struct tsb_bag_rec *b)
 {
     struct tsb_bag_rec t = {0};
     int r = TSB_EINTERNAL;
@@ -1144,7 +1215,14 @@ static int bag_from_row(sqlite3_stmt *st, struct tsb_bag_rec *b)
         (r = col_digest(st, 3, t.digest)) != 0)
         return r;
     t.seq = sqlite3_column_int64(st, 0);
-    t.bytes = col_blobdup(st, 2, &t.bytes_len);
+    if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+        t.bytes = col_blobdup(st, 2, &t.bytes_len); /* sealed before schema 0011 */
+    } else if (sqlite3_column_type(st, 18) != SQLITE_NULL && sqlite3_column_int64(st, 18) > 0) {
+        int64_t len = sqlite3_column_int64(st, 18);
+        if ((r = read_bag_bytes(s, t.seq, len, &t.bytes)) != 0)
+            return r;
+        t.bytes_len = (size_t)len;
+    }
     t.entry_count = sqlite3_column_int64(st, 4);
     t.first_ref = sqlite3_column_int64(st, 5);
     t.last_ref = sqlite3_column_int64(st, 6);
@@ -1173,7 +1251,7 @@ static int bag_one(struct tsb_store *s, enum stmt_id id, int64_t seq, struct tsb
         sqlite3_bind_int64(st, 1, seq);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        r = bag_from_row(st, out);
+        r = bag_from_row(s, st, out);
     else if (rc == SQLITE_DONE && id == ST_BAG_GET)
         r = tsb_err(TSB_ENOTFOUND, "no bag with SequenceNumber %lld", (long long)seq);
     else if (rc == SQLITE_DONE)
@@ -1200,7 +1278,7 @@ static int walk_bags(struct tsb_store *s, sqlite3_stmt *st, tsb_bag_cb cb, void 
     int r = 0, rc = SQLITE_DONE;
     while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct tsb_bag_rec b;
-        if ((r = bag_from_row(st, &b)) != 0)
+        if ((r = bag_from_row(s, st, &b)) != 0)
             break;
         r = cb(arg, &b);
         tsb_bag_rec_cleanup(&b);
@@ -1410,12 +1488,100 @@ out:
     return r;
 }
 
-/* Inserts the planned bag as sealed, inside the caller's write transaction: one row. */
+size_t tsb_bag_parts(size_t len)
+{
+    return len == 0 ? 0 : (len - 1) / TSB_BAG_PART_BYTES + 1;
+}
+
+/* The length of part i of len bytes. */
+static size_t part_len(size_t len, size_t i)
+{
+    size_t at = i * TSB_BAG_PART_BYTES;
+    return len - at < TSB_BAG_PART_BYTES ? len - at : TSB_BAG_PART_BYTES;
+}
+
+/* Inserts part i of bag seq's bytes p (len in all), inside the caller's write transaction. */
+static int insert_part(struct tsb_store *s, int64_t seq, const uint8_t *p, size_t len, size_t i)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_BAG_BYTES_INSERT, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+    sqlite3_bind_blob(st, 3, p + i * TSB_BAG_PART_BYTES, (int)part_len(len, i), SQLITE_STATIC);
+    return step_write(s, st, "writing a bag's bytes");
+}
+
+/* Deletes the pending parts of seq (the schema refuses it once bag seq exists). */
+static int delete_pending(struct tsb_store *s, int64_t seq)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_BAG_BYTES_DELETE, &st);
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, seq);
+    return step_write(s, st, "replacing a bag's pending bytes");
+}
+
+enum parts_state { PARTS_NONE, PARTS_SAME, PARTS_OTHER };
+
+/* Compares the parts stored for seq with p (len bytes), part by part (SQLite compares each
+ * stored part with the bound slice): none stored, exactly these bytes, or anything else. */
+static int parts_compare(struct tsb_store *s, int64_t seq, const uint8_t *p, size_t len,
+                         enum parts_state *out)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t size[2] = {0, 0};
+    bool found = false;
+    int r = query_ints(s, ST_BAG_BYTES_SIZE, 1, seq, 0, size, 2, &found, "sizing a bag's bytes");
+    if (r != 0)
+        return r;
+    *out = size[0] == 0 ? PARTS_NONE : PARTS_OTHER;
+    if (size[0] != (int64_t)tsb_bag_parts(len) || size[1] != (int64_t)len)
+        return 0;
+    for (size_t i = 0; i < tsb_bag_parts(len); i++) {
+        if ((r = stmt(s, ST_BAG_PART_SAME, &st)) != 0)
+            return r;
+        sqlite3_bind_int64(st, 1, seq);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+        sqlite3_bind_blob(st, 3, p + i * TSB_BAG_PART_BYTES, (int)part_len(len, i), SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        bool same = rc == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+        stmt_done(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return fail(s, rc, false, "comparing a bag's bytes");
+        if (!same)
+            return 0;
+    }
+    *out = PARTS_SAME;
+    return 0;
+}
+
+/* Makes the parts of bag seq exactly p, inside the caller's write transaction: kept when
+ * tsb_store_seal_write_part already wrote them, else written, replacing what another plan of
+ * the same SequenceNumber left. */
+static int ensure_parts(struct tsb_store *s, int64_t seq, const uint8_t *p, size_t len)
+{
+    enum parts_state ps = PARTS_NONE;
+    int r = parts_compare(s, seq, p, len, &ps);
+    if (r != 0 || ps == PARTS_SAME)
+        return r;
+    if (ps == PARTS_OTHER && (r = delete_pending(s, seq)) != 0)
+        return r;
+    for (size_t i = 0; r == 0 && i < tsb_bag_parts(len); i++)
+        r = insert_part(s, seq, p, len, i);
+    return r;
+}
+
+/* Inserts the planned bag as sealed, inside the caller's write transaction: its bytes in
+ * bag_bytes (schema 0011) unless already written there, then its row, so that later state
+ * changes never rewrite the bytes. */
 static int insert_bag(struct tsb_store *s, const struct tsb_seal_plan *p, int64_t now_ms)
 {
     sqlite3_stmt *st = NULL;
-    int r = stmt(s, ST_BAG_INSERT, &st);
-    if (r != 0)
+    int r = ensure_parts(s, p->seq, p->bytes.p, p->bytes.len);
+    if (r != 0 || (r = stmt(s, ST_BAG_INSERT, &st)) != 0)
         return r;
     sqlite3_bind_int64(st, 1, p->seq);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)p->entries);
@@ -1423,8 +1589,34 @@ static int insert_bag(struct tsb_store *s, const struct tsb_seal_plan *p, int64_
     sqlite3_bind_int64(st, 4, p->last_ref);
     sqlite3_bind_int64(st, 5, now_ms);
     sqlite3_bind_blob(st, 6, p->digest, TSB_SHA256_LEN, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 7, p->bytes.p, (int)p->bytes.len, SQLITE_STATIC);
     return step_write(s, st, "inserting a sealed bag");
+}
+
+int tsb_store_seal_write_part(struct tsb_store *s, const struct tsb_seal_plan *p, size_t i)
+{
+    int r = TSB_EINTERNAL;
+    int64_t ignored = 0;
+    bool exists = false;
+    if (p == NULL || p->entries == 0 || i >= tsb_bag_parts(p->bytes.len))
+        return tsb_err(TSB_EINVAL, "store: the planned bag has no part %zu", i);
+    if ((r = tx_begin_write(s, "writing a bag's bytes")) != 0)
+        return r;
+    if ((r = query_ints(s, ST_BAG_DIGEST, 1, p->seq, 0, &ignored, 0, &exists,
+                        "looking up a bag")) != 0)
+        goto out;
+    if (exists) {
+        r = tsb_err(TSB_ECONFLICT, "bag %lld was planned, but the archive holds a bag %lld now",
+                    (long long)p->seq, (long long)p->seq);
+        goto out;
+    }
+    /* the first part replaces whatever an earlier plan of this SequenceNumber left */
+    if ((i == 0 && (r = delete_pending(s, p->seq)) != 0) ||
+        (r = insert_part(s, p->seq, p->bytes.p, p->bytes.len, i)) != 0)
+        goto out;
+    return tx_commit(s, true, "writing a bag's bytes");
+out:
+    tx_rollback(s);
+    return r;
 }
 
 static int check_seal_opts(const struct tsb_seal_opts *o, size_t *max, size_t *max_bytes)
@@ -1878,6 +2070,24 @@ static int recovered_entry_matches(struct tsb_store *s, int64_t sealed_ref,
     return r;
 }
 
+/* The recovered bag's bytes, inside its transaction, before its row. Its parts may have survived
+ * the loss of its bags row (each is a b-tree of its own): kept when they hold the same bytes, a
+ * conflict otherwise (nothing local is overwritten). */
+static int insert_recovered_bytes(struct tsb_store *s, const struct tsb_recovered_bag *rb)
+{
+    enum parts_state ps = PARTS_NONE;
+    int r = parts_compare(s, rb->seq, rb->bytes, rb->bytes_len, &ps);
+    if (r != 0 || ps == PARTS_SAME)
+        return r;
+    if (ps == PARTS_NONE)
+        return ensure_parts(s, rb->seq, rb->bytes, rb->bytes_len);
+    return tsb_err(TSB_ECONFLICT,
+                   "bag %lld lost its archive row but its bytes survived locally (bag_bytes), and "
+                   "they differ from the recovered bag's; keep the archive as it is and compare "
+                   "both copies (docs/reconcile.md, \"Archive damage\")",
+                   (long long)rb->seq);
+}
+
 int tsb_store_bag_insert_recovered(struct tsb_store *s, const struct tsb_recovered_bag *rb,
                                    int64_t now_ms)
 {
@@ -1935,7 +2145,8 @@ int tsb_store_bag_insert_recovered(struct tsb_store *s, const struct tsb_recover
                     (long long)b.first, (long long)b.last);
         goto out;
     }
-    if ((r = stmt(s, ST_BAG_INSERT_RECOVERED, &st)) != 0)
+    if ((r = insert_recovered_bytes(s, rb)) != 0 ||
+        (r = stmt(s, ST_BAG_INSERT_RECOVERED, &st)) != 0)
         goto out;
     sqlite3_bind_int64(st, 1, rb->seq);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)rb->n);
@@ -1943,11 +2154,10 @@ int tsb_store_bag_insert_recovered(struct tsb_store *s, const struct tsb_recover
     sqlite3_bind_int64(st, 4, last);
     sqlite3_bind_int64(st, 5, now_ms);
     sqlite3_bind_blob(st, 6, digest, TSB_SHA256_LEN, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 7, rb->bytes, (int)rb->bytes_len, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 8, rb->token, (int)rb->token_len, SQLITE_STATIC);
-    bind_blob_or_null(st, 9, rb->sign_response, rb->sign_response_len);
-    sqlite3_bind_text(st, 10, rb->tsa_serial, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 11, rb->gen_time_ms);
+    sqlite3_bind_blob(st, 7, rb->token, (int)rb->token_len, SQLITE_STATIC);
+    bind_blob_or_null(st, 8, rb->sign_response, rb->sign_response_len);
+    sqlite3_bind_text(st, 9, rb->tsa_serial, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 10, rb->gen_time_ms);
     if ((r = step_write(s, st, "inserting a recovered bag")) != 0)
         goto out;
     st = NULL;
@@ -2546,7 +2756,7 @@ int tsb_store_tsa2_next(struct tsb_store *s, struct tsb_bag_rec *out)
         return r;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        r = bag_from_row(st, out);
+        r = bag_from_row(s, st, out);
     else if (rc == SQLITE_DONE)
         r = tsb_err(TSB_ENOTFOUND, "every bag has a second token");
     else

@@ -166,10 +166,21 @@ void tsb_seal_plan_cleanup(struct tsb_seal_plan *p);
  * read-only connection will do. *p is replaced on success (p zeroed or a previous plan). */
 int tsb_store_seal_prepare(struct tsb_store *s, const struct tsb_seal_opts *o,
                            struct tsb_seal_plan *p);
-/* Commits a planned bag in one short write transaction: one bag row. Refused with TSB_ECONFLICT
- * (nothing written) when the archive moved meanwhile: another bag took the SequenceNumber or part
- * of the range, the range no longer holds exactly the planned entries, or the bag the plan is
- * chained to is not bag seq - 1 any more; plan again. */
+/* A bag's bytes are stored in parts of this size (the last one shorter; schema 0011), so that
+ * tsbagd can write them in transactions of their own between the batches it acknowledges. */
+#define TSB_BAG_PART_BYTES ((size_t)256 * 1024)
+/* The number of parts of a bag of len bytes. */
+size_t tsb_bag_parts(size_t len);
+/* Writes part i (0 <= i < tsb_bag_parts(p->bytes.len)) of the planned bag's bytes in a write
+ * transaction of its own, before the bag's row exists; part 0 first removes what an earlier plan
+ * of the same SequenceNumber left. TSB_ECONFLICT when bag p->seq exists already (plan again).
+ * Optional: tsb_store_seal_commit writes whatever part is missing or different itself. */
+int tsb_store_seal_write_part(struct tsb_store *s, const struct tsb_seal_plan *p, size_t i);
+/* Commits a planned bag in one short write transaction: the bag row, after its bytes' parts
+ * (written now unless tsb_store_seal_write_part wrote exactly them before). Refused with
+ * TSB_ECONFLICT (nothing written) when the archive moved meanwhile: another bag took the
+ * SequenceNumber or part of the range, the range no longer holds exactly the planned entries, or
+ * the bag the plan is chained to is not bag seq - 1 any more; plan again. */
 int tsb_store_seal_commit(struct tsb_store *s, const struct tsb_seal_plan *p, int64_t now_ms);
 
 struct tsb_bag_rec {

@@ -5,9 +5,12 @@
  *
  * A seal is a chain of bags, one at a time, off the writer thread: the bag is planned (staged rows
  * read, bytes built and hashed) on a read-only connection in libuv's thread pool, then the writer
- * commits the plan as one bag row (tsb_store_seal_commit: a short transaction, so acks never wait
- * for a seal's reads or hashing). A plan the archive outran is planned again; a bag that stopped
- * at a limit is followed by the next. docs/internals/WRITER.md, "Sealing".
+ * writes the bag's bytes one part at a time, each part a job of its own (tsb_store_seal_write_part:
+ * 256 KiB and its fsync, so that the batches queued meanwhile are acknowledged between two parts
+ * instead of after the whole bag), and commits the plan as one bag row (tsb_store_seal_commit).
+ * Acks never wait for a seal's reads or hashing, nor for more than one part of its bytes. A plan
+ * the archive outran is planned again; a bag that stopped at a limit is followed by the next.
+ * docs/internals/WRITER.md, "Sealing".
  */
 #include "sealer.h"
 
@@ -46,6 +49,7 @@ struct seal_job {
     struct tsb_seal_result res;
     int status;                   /* the plan's result (thread pool) */
     int replans;                  /* consecutive plans refused as outrun */
+    size_t part;                  /* the next part of the plan's bytes to write (writer jobs) */
     char err[TSB_RESULT_MSG_MAX]; /* the detail of the step that failed, read on the loop */
     tsb_seal_done_fn done;        /* SEAL request, or NULL for the timer */
     void *req;
@@ -111,7 +115,7 @@ static int run_commit(struct tsb_store *store, void *arg)
 
 static void plan_next(struct seal_job *j);
 
-/* res: the commit job's own outcome, detail included (writer.h). */
+/* res: the commit job's own outcome, or a part's failure, detail included (writer.h). */
 static void commit_done(void *arg, const struct tsb_result *res)
 {
     struct seal_job *j = arg;
@@ -144,6 +148,38 @@ static void commit_done(void *arg, const struct tsb_result *res)
         seal_finish(j, 0);
 }
 
+static int run_part(struct tsb_store *store, void *arg)
+{
+    struct seal_job *j = arg;
+    return tsb_store_seal_write_part(store, &j->plan, j->part);
+}
+
+static void write_next(struct seal_job *j);
+
+static void part_done(void *arg, const struct tsb_result *res)
+{
+    struct seal_job *j = arg;
+    if (res->code != 0) {
+        commit_done(j, res); /* an outrun plan is planned again, like a refused commit */
+        return;
+    }
+    j->part++;
+    write_next(j);
+}
+
+/* Queues the writer job for the next part of the plan's bytes, or, once every part is written
+ * (or when stopping: the commit writes what is left in its own transaction), the commit. */
+static void write_next(struct seal_job *j)
+{
+    int r = j->part < tsb_bag_parts(j->plan.bytes.len) && !j->s->stopping
+                ? tsb_writer_submit(j->s->w, run_part, part_done, j)
+                : tsb_writer_submit(j->s->w, run_commit, commit_done, j);
+    if (r != 0) {
+        snprintf(j->err, sizeof(j->err), "%s", tsb_err_detail());
+        seal_finish(j, r);
+    }
+}
+
 static void plan_done(uv_work_t *w, int status)
 {
     struct seal_job *j = w->data;
@@ -156,11 +192,8 @@ static void plan_done(uv_work_t *w, int status)
         seal_finish(j, j->status);
         return;
     }
-    int r = tsb_writer_submit(j->s->w, run_commit, commit_done, j);
-    if (r != 0) {
-        snprintf(j->err, sizeof(j->err), "%s", tsb_err_detail());
-        seal_finish(j, r);
-    }
+    j->part = 0;
+    write_next(j);
 }
 
 static void plan_next(struct seal_job *j)

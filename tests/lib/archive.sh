@@ -7,21 +7,23 @@ lose_bags() {
     local bt et
     bt=$(sql "SELECT sql FROM sqlite_schema WHERE name = 'bags_no_delete'")
     et=$(sql "SELECT sql FROM sqlite_schema WHERE name = 'entries_no_delete'")
+    # the bags' bytes go with them (without its bag, a bag's bytes may be deleted)
     sql "BEGIN; DROP TRIGGER bags_no_delete; DROP TRIGGER entries_no_delete;
+         CREATE TEMP TABLE lost AS SELECT seq FROM bags WHERE $1;
          DELETE FROM entries WHERE EXISTS (SELECT 1 FROM bags WHERE ($1)
              AND entries.ref BETWEEN bags.first_ref AND bags.last_ref);
-         DELETE FROM bags WHERE $1; $bt; $et; COMMIT;"
+         DELETE FROM bags WHERE $1; DELETE FROM bag_bytes WHERE seq IN (SELECT seq FROM lost);
+         $bt; $et; COMMIT;"
 }
 
 # replace_in_bag SEQ FROM TO: replaces the text FROM by TO in bag SEQ's bytes behind the
-# immutability and state triggers (the digest column is left as sealed), then puts them back.
+# bag_bytes immutability trigger (the digest column is left as sealed), then puts it back.
 replace_in_bag() {
-    local it tt
-    it=$(sql "SELECT sql FROM sqlite_schema WHERE name = 'bags_update_immutable'")
-    tt=$(sql "SELECT sql FROM sqlite_schema WHERE name = 'bags_update_transition'")
-    sql "BEGIN; DROP TRIGGER bags_update_immutable; DROP TRIGGER bags_update_transition;
-         UPDATE bags SET bytes = CAST(replace(CAST(bytes AS TEXT), '$2', '$3') AS BLOB)
-         WHERE seq = $1; $it; $tt; COMMIT;"
-    [ "$(sql "SELECT instr(CAST(bytes AS TEXT), '$3') > 0 FROM bags WHERE seq = $1")" = 1 ] ||
+    local ut
+    ut=$(sql "SELECT sql FROM sqlite_schema WHERE name = 'bag_bytes_no_update'")
+    sql "BEGIN; DROP TRIGGER bag_bytes_no_update;
+         UPDATE bag_bytes SET bytes = CAST(replace(CAST(bytes AS TEXT), '$2', '$3') AS BLOB)
+         WHERE seq = $1; $ut; COMMIT;"
+    [ "$(sql "SELECT instr(CAST(bytes AS TEXT), '$3') > 0 FROM bag_bytes WHERE seq = $1")" = 1 ] ||
         fail "bag $1 does not hold '$3' after the replacement"
 }

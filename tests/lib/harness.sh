@@ -179,6 +179,10 @@ seal() { tsbag seal >>"$T/out.txt" 2>&1 || fail "tsbag seal"; }
 # runs sqlite3 itself with the timeout it needs.
 sql() { sqlite3 -batch -cmd ".timeout 10000" "$DB" "$@" || fail "sqlite3 $*"; }
 
+# bag_bytes_sql SEQ: an SQL expression for the bytes of bag SEQ (a column or a number): its parts
+# in bag_bytes concatenated in part order (schema 0011; the primary key returns them in order).
+bag_bytes_sql() { printf "(SELECT group_concat(bytes, '') FROM bag_bytes x WHERE x.seq = %s)" "$1"; }
+
 sql_is() { # SQL EXPECTED: the query prints EXPECTED (for wait_until); keeps the answer in GOT
     GOT=$(sqlite3 -batch -cmd ".timeout 10000" "$DB" "$1" 2>/dev/null)
     [ "$GOT" = "$2" ]

@@ -394,6 +394,17 @@ static void make_old_archive(const char *path, int v)
     sqlite3_close(db);
 }
 
+/* Builds an archive at the schema version right before the migration whose file name holds
+ * `name`, wherever that migration is numbered. */
+static void make_archive_before(const char *path, const char *name)
+{
+    int v = 0;
+    while (v < (int)tsb_schema_migrations_n && strstr(tsb_schema_migrations[v].file, name) == NULL)
+        v++;
+    assert_true(v < (int)tsb_schema_migrations_n);
+    make_old_archive(path, v);
+}
+
 /* An archive left at version 1 is migrated forward at open, keeping its data; a read-only open
  * refuses it first; a migration that fails leaves the archive exactly at its previous version. */
 static void test_migrates_older_archive(void **state)
@@ -572,6 +583,64 @@ static void test_migrates_0007_archive_to_ranges(void **state)
     assert_int_equal(
         raw_exec(f->path, "UPDATE entries SET bag_seq = 2, position = 0 WHERE ref = 4"),
         SQLITE_CONSTRAINT_TRIGGER);
+    tsb_store_close(s);
+}
+
+/* Checks that bag seq reads back as exactly p's bytes, in the parts they were stored in. */
+static void assert_bag_bytes(struct tsb_store *s, const char *path, int64_t seq,
+                             const struct tsb_seal_plan *p)
+{
+    struct tsb_bag_rec b;
+    assert_int_equal(tsb_store_bag_get(s, seq, &b), 0);
+    assert_int_equal(b.bytes_len, p->bytes.len);
+    assert_memory_equal(b.bytes, p->bytes.p, p->bytes.len);
+    assert_memory_equal(b.digest, p->digest, TSB_SHA256_LEN);
+    tsb_bag_rec_cleanup(&b);
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM bag_bytes WHERE seq = %lld", (long long)seq);
+    assert_int_equal(raw_int(path, sql), (int64_t)tsb_bag_parts(p->bytes.len));
+}
+
+/* tsbagd writes a bag's bytes in parts, each its own transaction, before the bag row: parts that
+ * an earlier plan of the same SequenceNumber left (a crash, a plan refused at commit) are
+ * replaced, whether the next plan writes its parts first or the commit writes them itself; once
+ * the bag exists, no part is written for it. */
+static void test_seal_in_parts(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    struct tsb_seal_opts o = seal_opts(0);
+    struct tsb_seal_plan a = {0}, b = {0};
+    free(append_range(s, 0, 3000));
+    assert_int_equal(tsb_store_seal_prepare(s, &o, &a), 0);
+    size_t n = tsb_bag_parts(a.bytes.len);
+    assert_true(n >= 2); /* 3 000 entries of about 100 bytes: more than one part */
+    /* a plan that stopped after its first part, then one with more entries */
+    assert_int_equal(tsb_store_seal_write_part(s, &a, 0), 0);
+    free(append_range(s, 3000, 10));
+    assert_int_equal(tsb_store_seal_prepare(s, &o, &b), 0);
+    assert_int_equal(b.seq, a.seq);
+    assert_true(b.bytes.len > a.bytes.len);
+    for (size_t i = 0; i < tsb_bag_parts(b.bytes.len); i++)
+        assert_int_equal(tsb_store_seal_write_part(s, &b, i), 0);
+    assert_int_equal(tsb_store_seal_commit(s, &b, 77), 0);
+    assert_bag_bytes(s, f->path, b.seq, &b);
+    /* its parts are the bag's now: none more, none replaced */
+    assert_int_equal(tsb_store_seal_write_part(s, &b, 0), TSB_ECONFLICT);
+    assert_int_equal(tsb_store_seal_write_part(s, &b, n), TSB_EINVAL);
+
+    /* every part of the next bag written by a plan, then the commit of another plan of it */
+    free(append_range(s, 4000, 3000));
+    assert_int_equal(tsb_store_seal_prepare(s, &o, &a), 0);
+    for (size_t i = 0; i < tsb_bag_parts(a.bytes.len); i++)
+        assert_int_equal(tsb_store_seal_write_part(s, &a, i), 0);
+    free(append_range(s, 7000, 1));
+    assert_int_equal(tsb_store_seal_prepare(s, &o, &b), 0);
+    assert_int_equal(b.seq, a.seq);
+    assert_int_equal(tsb_store_seal_commit(s, &b, 77), 0);
+    assert_bag_bytes(s, f->path, b.seq, &b);
+    tsb_seal_plan_cleanup(&a);
+    tsb_seal_plan_cleanup(&b);
     tsb_store_close(s);
 }
 
@@ -1197,10 +1266,11 @@ static int64_t insert_recovered(struct fx *f, struct tsb_store *s)
     int64_t seq = stats_of(s).last_seq + 1;
     char sql[512];
     snprintf(sql, sizeof(sql),
+             "INSERT INTO bag_bytes (seq, part, bytes) VALUES (%lld, 0, x'3c612f3e');"
              "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, "
-             "bytes, token, tsa_serial, gen_time_ms) VALUES (%lld, 'recovered', 1, %lld, %lld, 1, "
-             "zeroblob(32), x'3c612f3e', x'3003020101', '42', 4242)",
-             (long long)seq, (long long)(900000 + seq), (long long)(900000 + seq));
+             "token, tsa_serial, gen_time_ms) VALUES (%lld, 'recovered', 1, %lld, %lld, 1, "
+             "zeroblob(32), x'3003020101', '42', 4242)",
+             (long long)seq, (long long)seq, (long long)(900000 + seq), (long long)(900000 + seq));
     assert_int_equal(raw_exec(f->path, sql), SQLITE_OK);
     return seq;
 }
@@ -1249,6 +1319,34 @@ static void test_state_transitions_api(void **state)
     struct tsb_stamp bad = stamp_of(1);
     bad.tsa_serial = "12a";
     assert_int_equal(tsb_store_bag_record_stamp(s, 1, &bad, 1), TSB_EINVAL);
+    tsb_store_close(s);
+}
+
+/* A state change of a large bag writes its small row, not its bytes again: the WAL frames the
+ * commit adds stay a handful whatever the bag's size (before schema 0011, mark_sent and the stamp
+ * each rewrote the whole row, bag bytes included: one frame per 4 KiB of bag). */
+static void test_state_change_leaves_bag_bytes(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    free(append_range(s, 0, 12000)); /* a bag of about 1.2 MB: 300 pages of bytes */
+    struct tsb_seal_opts o = seal_opts(0);
+    struct tsb_seal_result res;
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    struct tsb_bag_rec b;
+    assert_int_equal(tsb_store_bag_get(s, res.first_seq, &b), 0);
+    assert_true(b.bytes_len > 1000000);
+    tsb_bag_rec_cleanup(&b);
+    static const enum op ops[] = {OP_SEND, OP_RETRY, OP_STAMP};
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        assert_int_equal(tsb_store_checkpoint(s, 1000, NULL), 0);
+        assert_int_equal(tsb_store_wal_frames(s), 0);
+        assert_int_equal(do_op(s, res.first_seq, ops[i]), 0);
+        int64_t frames = tsb_store_wal_frames(s);
+        if (frames > 16)
+            fprintf(stderr, "state change %zu wrote %lld WAL frames\n", i, (long long)frames);
+        assert_in_range(frames, 1, 16);
+    }
     tsb_store_close(s);
 }
 
@@ -1360,6 +1458,14 @@ static void test_state_transitions_sql(void **state)
      * allowed), never deleted, gap-free on insert */
     static const char *const refused[] = {
         "UPDATE bags SET bytes = x'00' WHERE seq = @",
+        /* the bytes are in bag_bytes (schema 0011): written before the bag row, never after */
+        "UPDATE bag_bytes SET bytes = x'00' WHERE seq = @",
+        "DELETE FROM bag_bytes WHERE seq = @",
+        "INSERT INTO bag_bytes (seq, part, bytes) VALUES (@, 7, x'00')",
+        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes) "
+        "VALUES ((SELECT max(seq) + 1 FROM bags), 'sealed', 1, 100, 100, 1, zeroblob(32), x'00')",
+        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest) "
+        "VALUES ((SELECT max(seq) + 2 FROM bags), 'sealed', 1, 100, 100, 1, zeroblob(32))",
         "UPDATE bags SET digest = zeroblob(32) WHERE seq = @",
         "UPDATE bags SET first_ref = 0 WHERE seq = @",
         "UPDATE bags SET entry_count = 3 WHERE seq = @",
@@ -1372,18 +1478,25 @@ static void test_state_transitions_sql(void **state)
         "UPDATE entries SET hash = zeroblob(32) WHERE ref = 1",
         "UPDATE entries SET content = x'00' WHERE ref = 1",
         /* a bag's Ref range never overlaps another's (schema 0009) */
-        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes) "
-        "VALUES ((SELECT max(seq) + 1 FROM bags), 'sealed', 1, 1, 1, 1, zeroblob(32), x'00')",
+        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest) "
+        "VALUES ((SELECT max(seq) + 1 FROM bags), 'sealed', 1, 1, 1, 1, zeroblob(32))",
         "DELETE FROM bags WHERE seq = @",
         "DELETE FROM entries",
-        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes) "
-        "VALUES (100, 'sealed', 1, 1, 1, 1, zeroblob(32), x'00')",
-        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes, "
-        "attempts, request_id) VALUES ((SELECT max(seq) + 1 FROM bags), 'sent', 1, 1, 1, 1, "
-        "zeroblob(32), x'00', 1, 'r')",
+        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest) "
+        "VALUES (100, 'sealed', 1, 100, 100, 1, zeroblob(32))",
+        "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, "
+        "attempts, request_id) VALUES ((SELECT max(seq) + 1 FROM bags), 'sent', 1, 100, 100, 1, "
+        "zeroblob(32), 1, 'r')",
         "INSERT INTO entries (hash, source, received_ms, bag_seq, position) "
         "VALUES (zeroblob(32), 's', 1, 1, 0)",
     };
+    /* pending bytes for the SequenceNumbers the inserts below try, so that each is refused by the
+     * rule it is about, not for lack of bytes */
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO bag_bytes (seq, part, bytes) VALUES "
+                                  "((SELECT max(seq) + 1 FROM bags), 0, x'00'), (100, 0, x'00')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         char sql[512], num[24];
         snprintf(num, sizeof(num), "%lld", (long long)seq[TSB_BAG_SENT]);
@@ -2041,12 +2154,7 @@ static void test_tsa2_tokens(void **state)
 static void test_tsa2_migration_from_0008(void **state)
 {
     struct fx *f = *state;
-    int v = 0;
-    while (v < (int)tsb_schema_migrations_n &&
-           strstr(tsb_schema_migrations[v].file, "tsa2_tokens") == NULL)
-        v++;
-    assert_true(v < (int)tsb_schema_migrations_n);
-    make_old_archive(f->path, v);
+    make_archive_before(f->path, "tsa2_tokens");
     assert_int_equal(raw_exec(f->path, "INSERT INTO entries (hash, source, received_ms) "
                                        "VALUES (zeroblob(32), 'old', 42)"),
                      SQLITE_OK);
@@ -2065,6 +2173,83 @@ static void test_tsa2_migration_from_0008(void **state)
     assert_int_equal(tsb_store_tsa2_add(s, &st, 50), 0);
     tsb_store_close(s);
     assert_int_not_equal(raw_exec(f->path, "DELETE FROM tsa2_tokens"), SQLITE_OK);
+}
+
+/* Schema 0011 on an archive made by schema 0010: the bags sealed before keep their bytes in their
+ * row and read back, move through their states and are checked as before; bags sealed after it
+ * have theirs in bag_bytes only, and a state change leaves them alone. */
+static void test_bag_bytes_migration_from_0011(void **state)
+{
+    struct fx *f = *state;
+    make_archive_before(f->path, "bag_bytes");
+    /* bag 1 stamped, bag 2 sealed, one staged entry: as schema 0010's store.c wrote them */
+    assert_int_equal(
+        raw_exec(f->path,
+                 "INSERT INTO entries (hash, source, received_ms) VALUES "
+                 "(randomblob(32), 'old', 10), (randomblob(32), 'old', 11), "
+                 "(randomblob(32), 'old', 12);"
+                 "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, "
+                 "digest, bytes) VALUES (1, 'sealed', 1, 1, 1, 20, zeroblob(32), x'3c612f3e'),"
+                 "(2, 'sealed', 1, 2, 2, 21, zeroblob(32), x'3c622f3e');"
+                 "UPDATE counters SET entries = 3;"
+                 "UPDATE bags SET state = 'sent', attempts = 1, request_id = 'r' WHERE seq = 1;"
+                 "UPDATE bags SET state = 'stamped', token = x'3003020101', "
+                 "sign_response = x'3c612f3e', tsa_serial = '1', gen_time_ms = 30, "
+                 "stamped_ms = 30 WHERE seq = 1;"),
+        SQLITE_OK);
+    struct tsb_store *s = open_rw(f->path);
+    assert_int_equal(tsb_store_schema_version(s), tsb_schema_migrations_n);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM bag_bytes"), 0);
+    struct tsb_bag_rec b;
+    assert_int_equal(tsb_store_bag_get(s, 1, &b), 0);
+    assert_int_equal(b.state, TSB_BAG_STAMPED);
+    assert_int_equal(b.bytes_len, 4);
+    assert_memory_equal(b.bytes, "<a/>", 4);
+    tsb_bag_rec_cleanup(&b);
+    /* the old sealed bag is sent and stamped with its bytes where they were */
+    assert_int_equal(do_op(s, 2, OP_SEND), 0);
+    assert_int_equal(do_op(s, 2, OP_STAMP), 0);
+    assert_int_equal(tsb_store_bag_get(s, 2, &b), 0);
+    assert_int_equal(b.state, TSB_BAG_STAMPED);
+    assert_int_equal(b.bytes_len, 4);
+    assert_memory_equal(b.bytes, "<b/>", 4);
+    tsb_bag_rec_cleanup(&b);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM bags WHERE bytes IS NOT NULL"), 2);
+
+    /* a new seal: the bag row without bytes, the bytes in bag_bytes */
+    struct tsb_seal_opts o = seal_opts(0);
+    struct tsb_seal_result res;
+    assert_int_equal(tsb_store_seal(s, &o, &res), 0);
+    assert_int_equal(res.first_seq, 3);
+    assert_int_equal(raw_int(f->path, "SELECT bytes IS NULL FROM bags WHERE seq = 3"), 1);
+    int64_t len = raw_int(f->path, "SELECT sum(length(bytes)) FROM bag_bytes WHERE seq = 3");
+    assert_true(len > 0);
+    assert_int_equal(do_op(s, 3, OP_SEND), 0);
+    assert_int_equal(tsb_store_bag_get(s, 3, &b), 0);
+    assert_int_equal((int64_t)b.bytes_len, len);
+    assert_non_null(memmem(b.bytes, b.bytes_len, "SequenceNumber=\"3\"", 18));
+    uint8_t d[TSB_SHA256_LEN];
+    tsb_sha256(b.bytes, b.bytes_len, d);
+    assert_memory_equal(d, b.digest, TSB_SHA256_LEN);
+    tsb_bag_rec_cleanup(&b);
+    struct tsb_store_stats st = stats_of(s);
+    assert_int_equal(st.bags[TSB_BAG_STAMPED], 2);
+    assert_int_equal(st.bags[TSB_BAG_SENT], 1);
+    assert_int_equal(st.staged, 0);
+    tsb_store_close(s);
+
+    /* each bag's bytes are in one place, written once */
+    static const char *const refused[] = {
+        "INSERT INTO bag_bytes (seq, part, bytes) VALUES (1, 0, x'00')",
+        "UPDATE bag_bytes SET bytes = x'00' WHERE seq = 3",
+        "DELETE FROM bag_bytes WHERE seq = 3",
+        "UPDATE bags SET bytes = x'00' WHERE seq = 3",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        assert_int_equal(raw_exec(f->path, refused[i]), SQLITE_CONSTRAINT_TRIGGER);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_integrity_check "
+                                      "WHERE integrity_check <> 'ok'"),
+                     0);
 }
 
 /* ---- archive timestamps (schema 0010) ------------------------------------------------------- */
@@ -2268,11 +2453,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_migrates_and_reopens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_older_archive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_0007_archive_to_ranges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bag_bytes_migration_from_0011, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_newer_and_foreign_databases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_and_lookups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_batch_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_refused_row_commits_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_plan_and_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seal_in_parts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_change_leaves_bag_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refs_never_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_nothing_staged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_n_and_more_than_a_bag, setup, teardown),

@@ -141,15 +141,17 @@ static struct tsb_recovered_bag as_recovered(const struct copy *c)
 /* Deletes bag seq and its entries behind the triggers (a damaged archive). */
 static void lose_bag(const char *path, int64_t seq)
 {
-    char sql[512];
+    char sql[768];
     snprintf(sql, sizeof(sql),
              "DROP TRIGGER bags_no_delete; DROP TRIGGER entries_no_delete;"
              "DELETE FROM entries WHERE ref BETWEEN (SELECT first_ref FROM bags WHERE seq = %lld) "
              "AND (SELECT last_ref FROM bags WHERE seq = %lld); DELETE FROM bags WHERE seq = %lld;"
+             /* without their bag, its bytes are pending ones: deletable */
+             "DELETE FROM bag_bytes WHERE seq = %lld;"
              "CREATE TRIGGER bags_no_delete BEFORE DELETE ON bags BEGIN SELECT RAISE(ABORT, 'x');"
              " END; CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries BEGIN "
              "SELECT RAISE(ABORT, 'x'); END;",
-             (long long)seq, (long long)seq, (long long)seq);
+             (long long)seq, (long long)seq, (long long)seq, (long long)seq);
     assert_int_equal(raw_exec(path, sql), SQLITE_OK);
 }
 
@@ -207,14 +209,17 @@ static void test_recovered_beyond_the_end_and_fresh_seal(void **state)
     /* the bag's own bytes say 3: the store trusts its caller for that; here only the gap rule */
     assert_int_equal(tsb_store_bag_insert_recovered(f->s, &rb, 1), 0);
     /* a fresh seal must still be max + 1: a raw insert of sealed seq 4 (a gap) is refused */
-    assert_int_not_equal(raw_exec(f->path, "INSERT INTO bags (seq, state, entry_count, "
-                                           "first_ref, last_ref, sealed_ms, digest, bytes) "
-                                           "VALUES (4, 'sealed', 1, 1, 1, 0, zeroblob(32), x'01')"),
-                         SQLITE_OK);
-    assert_int_equal(raw_exec(f->path, "INSERT INTO bags (seq, state, entry_count, "
-                                       "first_ref, last_ref, sealed_ms, digest, bytes) "
-                                       "VALUES (6, 'sealed', 1, 1000, 1000, 0, zeroblob(32), "
-                                       "x'01')"),
+    assert_int_equal(raw_exec(f->path, "INSERT INTO bag_bytes (seq, part, bytes) "
+                                       "VALUES (4, 0, x'01');"
+                                       "INSERT INTO bags (seq, state, entry_count, "
+                                       "first_ref, last_ref, sealed_ms, digest) "
+                                       "VALUES (4, 'sealed', 1, 1000, 1000, 0, zeroblob(32))"),
+                     SQLITE_CONSTRAINT);
+    assert_int_equal(raw_exec(f->path, "INSERT INTO bag_bytes (seq, part, bytes) "
+                                       "VALUES (6, 0, x'01');"
+                                       "INSERT INTO bags (seq, state, entry_count, "
+                                       "first_ref, last_ref, sealed_ms, digest) "
+                                       "VALUES (6, 'sealed', 1, 1000, 1000, 0, zeroblob(32))"),
                      SQLITE_OK);
     copy_free(&c);
 }
@@ -230,8 +235,23 @@ static void test_recovered_never_overwrites_entries(void **state)
                                        "DELETE FROM bags WHERE seq = 2;"),
                      SQLITE_OK);
     struct tsb_recovered_bag rb = as_recovered(&c);
+    /* its bytes survived too (bag_bytes, schema 0011), and differ: refused, nothing written */
+    uint8_t *other = tsb_malloc(c.rec.bytes_len);
+    memcpy(other, c.rec.bytes, c.rec.bytes_len);
+    other[c.rec.bytes_len - 1] ^= 1;
+    rb.bytes = other;
+    assert_int_equal(tsb_store_bag_insert_recovered(f->s, &rb, 7), TSB_ECONFLICT);
+    assert_non_null(strstr(tsb_err_detail(), "its bytes survived locally"));
+    free(other);
+    struct tsb_bag_rec back;
+    assert_int_equal(tsb_store_bag_get(f->s, 2, &back), TSB_ENOTFOUND);
     /* same hashes and positions: the surviving rows are kept as they are, the bag comes back */
+    rb = as_recovered(&c);
     assert_int_equal(tsb_store_bag_insert_recovered(f->s, &rb, 7), 0);
+    assert_int_equal(tsb_store_bag_get(f->s, 2, &back), 0);
+    assert_int_equal(back.bytes_len, c.rec.bytes_len);
+    assert_memory_equal(back.bytes, c.rec.bytes, c.rec.bytes_len);
+    tsb_bag_rec_cleanup(&back);
     struct tsb_entry_rec e;
     assert_int_equal(tsb_store_entry_by_ref(f->s, c.bag->entries[0].ref, &e), 0);
     assert_string_equal(e.source, "his"); /* not replaced */

@@ -20,7 +20,7 @@ for b in 1 2 3; do push 4 "before$b"; seal; wait_for "SELECT state FROM bags WHE
 cli backup --no-progress "$T/backup.db" >"$T/backup.txt" 2>&1 || fail "backup: $(cat "$T/backup.txt")"
 for b in 4 5 6 7; do push 5 "after$b"; seal; wait_for "SELECT state FROM bags WHERE seq = $b" stamped; done
 T1=$(($(date +%s%N) / 1000000))
-sql "SELECT seq, hex(bytes), hex(token), tsa_serial, gen_time_ms FROM bags ORDER BY seq" >"$T/bags-before.txt"
+sql "SELECT seq, hex($(bag_bytes_sql bags.seq)), hex(token), tsa_serial, gen_time_ms FROM bags ORDER BY seq" >"$T/bags-before.txt"
 sql "SELECT e.ref, hex(e.hash), b.seq, e.ref - b.first_ref FROM entries e LEFT JOIN bags b ON e.ref BETWEEN b.first_ref AND b.last_ref ORDER BY e.ref" >"$T/entries-before.txt"
 
 # restore: stop, replace, start
@@ -38,7 +38,7 @@ cli reconcile --no-progress --from "$T0" --to "$T1" --json >"$T/out.txt" 2>"$T/e
 [ "$(jq -r '[.recovered[].seq] | sort | join(",")' "$T/out.txt")" = "4,5,6,7" ] ||
     fail "recovered bags are not 4..7"
 [ "$(jq -r '.local_check.violations' "$T/out.txt")" = 0 ] || fail "violations after the restore"
-sql "SELECT seq, hex(bytes), hex(token), tsa_serial, gen_time_ms FROM bags ORDER BY seq" >"$T/bags-after.txt"
+sql "SELECT seq, hex($(bag_bytes_sql bags.seq)), hex(token), tsa_serial, gen_time_ms FROM bags ORDER BY seq" >"$T/bags-after.txt"
 cmp -s "$T/bags-before.txt" "$T/bags-after.txt" || fail "the restored archive's bags differ"
 sql "SELECT e.ref, hex(e.hash), b.seq, e.ref - b.first_ref FROM entries e LEFT JOIN bags b ON e.ref BETWEEN b.first_ref AND b.last_ref ORDER BY e.ref" >"$T/entries-after.txt"
 cmp -s "$T/entries-before.txt" "$T/entries-after.txt" || fail "the restored journal rows differ"

@@ -72,7 +72,7 @@ start_daemon -s general.environment=simulator -s "store.path=$DB" \
 push 1 installed
 seal
 wait_for "SELECT state FROM bags WHERE seq = 1" stamped
-sql "SELECT writefile('$T/bag.xml', bytes), writefile('$T/bag.tst', token) FROM bags WHERE seq = 1" >/dev/null
+sql "SELECT writefile('$T/bag.xml', $(bag_bytes_sql bags.seq)), writefile('$T/bag.tst', token) FROM bags WHERE seq = 1" >/dev/null
 openssl ts -verify -data "$T/bag.xml" -in "$T/bag.tst" -token_in -CAfile "$PKI/tsa-ca.pem" \
     >"$T/ossl.txt" 2>&1 || fail "openssl ts -verify refused the installed tsbagd's stamp"
 stop_daemon

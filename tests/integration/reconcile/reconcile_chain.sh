@@ -16,7 +16,7 @@ TSB_SEED_CHAIN=1 seed 8 3
 T1=$(now_ms)
 
 # the genesis has no link; every later bag starts with the SHA-256 of the one before it
-sql "SELECT writefile('$T/bag-' || seq || '.xml', bytes) FROM bags" >/dev/null
+sql "SELECT writefile('$T/bag-' || seq || '.xml', $(bag_bytes_sql bags.seq)) FROM bags" >/dev/null
 grep -q '<Ref>0</Ref>' "$T/bag-1.xml" && fail "the genesis bag carries a link"
 for n in 2 3 4 5 6 7 8; do
     prev=$(sha256sum "$T/bag-$((n - 1)).xml" | cut -d' ' -f1)

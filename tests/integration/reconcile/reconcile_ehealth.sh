@@ -49,11 +49,12 @@ jqr '.errors[0]' | grep -q 'Error Type "NotAuthorized" Number 3' || fail "error 
 
 # conflict: the archive lost bag 4, and a different bag 4 was sealed since (a restored backup);
 # eHealth's bag 4 is kept beside it, flagged, and nothing local changes
-sql "SELECT writefile('$T/orig4.xml', bytes) FROM bags WHERE seq = 4" >/dev/null
+sql "SELECT writefile('$T/orig4.xml', $(bag_bytes_sql 4))" >/dev/null
 lose_bags "seq = 4"
 sql "BEGIN; DROP TRIGGER bags_insert_gap_free;
-     INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, bytes)
-     VALUES (4, 'sealed', 1, 9000, 9000, 0, zeroblob(32), CAST('<other bag/>' AS BLOB));
+     INSERT INTO bag_bytes (seq, part, bytes) VALUES (4, 0, CAST('<other bag/>' AS BLOB));
+     INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest)
+     VALUES (4, 'sealed', 1, 9000, 9000, 0, zeroblob(32));
      CREATE TRIGGER bags_insert_gap_free BEFORE INSERT ON bags
      WHEN NEW.state IS NOT 'recovered' AND NEW.seq IS NOT (SELECT coalesce(max(seq), 0) + 1 FROM bags)
      BEGIN SELECT RAISE(ABORT, 'gap'); END; COMMIT;"
@@ -63,7 +64,7 @@ reconcile --from "$T0" --to "$T1" --json
 [ "$(jqr '.conflicts | length')" = 1 ] || fail "not exactly one conflict"
 [ "$(jqr '.conflicts[0].seq')" = 4 ] || fail "the conflict is not bag 4"
 [ "$(jqr '.recovered | length')" = 0 ] || fail "something was recovered over a conflict"
-[ "$(sql "SELECT CAST(bytes AS TEXT) || ' ' || state FROM bags WHERE seq = 4")" = "<other bag/> sealed" ] ||
+[ "$(sql "SELECT CAST($(bag_bytes_sql 4) AS TEXT) || ' ' || state FROM bags WHERE seq = 4")" = "<other bag/> sealed" ] ||
     fail "the local bag 4 was changed"
 [ "$(sql "SELECT count(*) FROM bag_conflicts WHERE seq = 4 AND kind = 'bag'")" = 1 ] ||
     fail "the conflict is not recorded"
@@ -72,7 +73,7 @@ cmp -s "$T/orig4.xml" "$T/remote4.xml" || fail "the conflict row does not keep e
 # flagged again on the next run, but recorded only as often as found: never overwritten
 reconcile --from "$T0" --to "$T1" --json
 [ "$RC" = 1 ] || fail "conflict, second run: exit $RC"
-[ "$(sql "SELECT CAST(bytes AS TEXT) FROM bags WHERE seq = 4")" = "<other bag/>" ] ||
+[ "$(sql "SELECT CAST($(bag_bytes_sql 4) AS TEXT)")" = "<other bag/>" ] ||
     fail "the second run changed bag 4"
 
 # eHealth unreachable: exit 2, recorded

@@ -40,7 +40,8 @@ REF6=$(sql "SELECT first_ref FROM bags WHERE seq = 6")
 sql "BEGIN;
      DROP TRIGGER bags_update_immutable; DROP TRIGGER bags_update_transition;
      DROP TRIGGER entries_no_update; DROP TRIGGER entries_insert_unlinked;
-     UPDATE bags SET bytes = CAST(replace(CAST(bytes AS TEXT), '<Ref>', '<Ref>9') AS BLOB)
+     DROP TRIGGER bag_bytes_no_update;
+     UPDATE bag_bytes SET bytes = CAST(replace(CAST(bytes AS TEXT), '<Ref>', '<Ref>9') AS BLOB)
          WHERE seq = 2;
      UPDATE bags SET token = (SELECT token FROM bags WHERE seq = 4) WHERE seq = 3;
      UPDATE entries SET hash = zeroblob(32) WHERE ref = $REF5;

@@ -19,7 +19,7 @@ reconcile --from "$T0" --to "$T1" --json
 [ "$(jqr '.local_check.stamped')" = 30 ] || fail "local check did not see 30 stamped bags"
 [ "$(jqr '.local_check.contents')" = 90 ] || fail "local check did not re-hash 90 contents"
 
-sql "SELECT seq, hex(bytes), hex(token), tsa_serial, gen_time_ms FROM bags ORDER BY seq" >"$T/before.txt"
+sql "SELECT seq, hex($(bag_bytes_sql bags.seq)), hex(token), tsa_serial, gen_time_ms FROM bags ORDER BY seq" >"$T/before.txt"
 sql "SELECT e.ref, hex(e.hash), b.seq, e.ref - b.first_ref FROM entries e LEFT JOIN bags b ON e.ref BETWEEN b.first_ref AND b.last_ref ORDER BY e.ref" >"$T/entries-before.txt"
 
 # the damage: bags 3..27 and their journal rows are gone
@@ -46,7 +46,7 @@ GETS=$(($(grep -c 'getTimestamp' "$T/sim.log") - GETS_BEFORE))
 [ "$GETS" = 3 ] || fail "the simulator logged $GETS getTimestamp requests, not 3"
 
 # byte-identical bags and tokens, same serials and times; journal rows back at their places
-sql "SELECT seq, hex(bytes), hex(token), tsa_serial, gen_time_ms FROM bags ORDER BY seq" >"$T/after.txt"
+sql "SELECT seq, hex($(bag_bytes_sql bags.seq)), hex(token), tsa_serial, gen_time_ms FROM bags ORDER BY seq" >"$T/after.txt"
 cmp -s "$T/before.txt" "$T/after.txt" || fail "recovered bags differ from the originals"
 sql "SELECT e.ref, hex(e.hash), b.seq, e.ref - b.first_ref FROM entries e LEFT JOIN bags b ON e.ref BETWEEN b.first_ref AND b.last_ref ORDER BY e.ref" >"$T/entries-after.txt"
 cmp -s "$T/entries-before.txt" "$T/entries-after.txt" || fail "journal rows differ after recovery"
@@ -55,7 +55,7 @@ cmp -s "$T/entries-before.txt" "$T/entries-after.txt" || fail "journal rows diff
     fail "not 75 recovered journal rows"
 
 # stock openssl accepts a recovered bag's token over its bytes
-sql "SELECT writefile('$T/bag.xml', bytes), writefile('$T/bag.tst', token) FROM bags WHERE seq = 14" >/dev/null
+sql "SELECT writefile('$T/bag.xml', $(bag_bytes_sql bags.seq)), writefile('$T/bag.tst', token) FROM bags WHERE seq = 14" >/dev/null
 openssl ts -verify -data "$T/bag.xml" -in "$T/bag.tst" -token_in -CAfile "$PKI/tsa-ca.pem" \
     -untrusted "$PKI/tsa-chain.pem" >"$T/ossl.txt" 2>&1 || fail "openssl ts -verify refused bag 14"
 

@@ -48,7 +48,7 @@ sql "SELECT writefile('$T/tree1.der', token) FROM ers_trees WHERE id = 1" >/dev/
 openssl ts -verify -digest "$root" -in "$T/tree1.der" -token_in -CAfile "$PKI/tsa2-ca.pem" \
     >/dev/null 2>&1 || fail "openssl ts -verify rejects tree 1's token over its root"
 for s in 1 2; do
-    sql "SELECT writefile('$T/bag$s', bytes), writefile('$T/tok$s', token) FROM bags WHERE seq = $s" >/dev/null
+    sql "SELECT writefile('$T/bag$s', $(bag_bytes_sql bags.seq)), writefile('$T/tok$s', token) FROM bags WHERE seq = $s" >/dev/null
 done
 again=$(python3 - "$T" <<'PY'
 import hashlib, sys

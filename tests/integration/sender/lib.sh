@@ -21,7 +21,7 @@ verify_stamped() {
     [ "$(sql "SELECT count(*) FROM bags WHERE state <> 'stamped' AND state <> 'recovered' AND token IS NOT NULL")" = 0 ] ||
         fail "an unstamped bag carries a token"
     for seq in $(sql "SELECT seq FROM bags WHERE state = 'stamped' ORDER BY seq"); do
-        sql "SELECT writefile('$T/bag$seq.xml', bytes), writefile('$T/tok$seq.der', token) FROM bags WHERE seq = $seq" >/dev/null
+        sql "SELECT writefile('$T/bag$seq.xml', $(bag_bytes_sql bags.seq)), writefile('$T/tok$seq.der', token) FROM bags WHERE seq = $seq" >/dev/null
         openssl ts -verify -data "$T/bag$seq.xml" -in "$T/tok$seq.der" -token_in \
             -CAfile "$PKI/tsa-ca.pem" >/dev/null 2>&1 ||
             fail "openssl ts -verify rejects the archived token of bag $seq"

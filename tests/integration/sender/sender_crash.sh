@@ -8,7 +8,7 @@
 
 start_sim
 
-bag_bytes() { sql "SELECT hex(bytes) FROM bags WHERE seq = $1"; }
+bag_bytes() { sql "SELECT hex($(bag_bytes_sql "$1"))"; }
 
 # phase 1
 start_daemon

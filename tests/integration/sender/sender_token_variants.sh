@@ -37,14 +37,14 @@ openssl cms -verify -inform DER -in "$T/pss.der" -CAfile "$PKI/tsa-ca.pem" -purp
     >/dev/null 2>&1 || fail "openssl cms -verify rejects the archived PSS token"
 
 stamped_at_once sha384-imprint
-sql "SELECT writefile('$T/bag2.xml', bytes), writefile('$T/tok2.der', token) FROM bags WHERE seq = 2" >/dev/null
+sql "SELECT writefile('$T/bag2.xml', $(bag_bytes_sql bags.seq)), writefile('$T/tok2.der', token) FROM bags WHERE seq = 2" >/dev/null
 openssl ts -reply -token_in -in "$T/tok2.der" -text 2>/dev/null | grep -q 'Hash Algorithm: sha384' ||
     fail "archived token has no SHA-384 imprint"
 openssl ts -verify -data "$T/bag2.xml" -in "$T/tok2.der" -token_in -CAfile "$PKI/tsa-ca.pem" \
     >/dev/null 2>&1 || fail "openssl ts -verify rejects the SHA-384 token"
 
 stamped_at_once token-without-certs
-sql "SELECT writefile('$T/bag3.xml', bytes), writefile('$T/tok3.der', token) FROM bags WHERE seq = 3" >/dev/null
+sql "SELECT writefile('$T/bag3.xml', $(bag_bytes_sql bags.seq)), writefile('$T/tok3.der', token) FROM bags WHERE seq = 3" >/dev/null
 openssl ts -verify -data "$T/bag3.xml" -in "$T/tok3.der" -token_in -CAfile "$PKI/tsa-ca.pem" \
     -untrusted "$PKI/tsa.pem" >/dev/null 2>&1 || fail "openssl ts -verify rejects the certificate-less token"
 

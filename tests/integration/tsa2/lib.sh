@@ -94,7 +94,7 @@ wait_tsa2_requests() {
 verify_tsa2() {
     local seq
     for seq in $(sql "SELECT seq FROM tsa2_tokens ORDER BY seq"); do
-        sql "SELECT writefile('$T/b2-$seq.xml', b.bytes), writefile('$T/t2-$seq.der', t.token) FROM bags b JOIN tsa2_tokens t USING (seq) WHERE seq = $seq" >/dev/null
+        sql "SELECT writefile('$T/b2-$seq.xml', $(bag_bytes_sql t.seq)), writefile('$T/t2-$seq.der', t.token) FROM tsa2_tokens t WHERE seq = $seq" >/dev/null
         openssl ts -verify -data "$T/b2-$seq.xml" -in "$T/t2-$seq.der" -token_in \
             -CAfile "$TSA2/root.pem" >/dev/null 2>&1 ||
             fail "openssl ts -verify rejects the second token of bag $seq"

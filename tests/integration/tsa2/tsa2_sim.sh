@@ -45,7 +45,7 @@ stop_daemon
 
 verify_stamped
 for s in $(sql "SELECT seq FROM tsa2_tokens ORDER BY seq"); do
-    sql "SELECT writefile('$T/b$s.xml', b.bytes), writefile('$T/t$s.der', t.token) FROM bags b JOIN tsa2_tokens t USING (seq) WHERE seq = $s" >/dev/null
+    sql "SELECT writefile('$T/b$s.xml', $(bag_bytes_sql t.seq)), writefile('$T/t$s.der', t.token) FROM tsa2_tokens t WHERE seq = $s" >/dev/null
     openssl ts -verify -data "$T/b$s.xml" -in "$T/t$s.der" -token_in -CAfile "$PKI/tsa2-ca.pem" \
         >/dev/null 2>&1 || fail "openssl ts -verify rejects the second token of bag $s"
     openssl ts -verify -data "$T/b$s.xml" -in "$T/t$s.der" -token_in -CAfile "$PKI/tsa-ca.pem" \

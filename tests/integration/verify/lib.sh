@@ -84,6 +84,7 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 sql_tamper() {
     sqlite3 "$1" "DROP TRIGGER IF EXISTS bags_update_immutable;
                   DROP TRIGGER IF EXISTS bags_update_transition;
+                  DROP TRIGGER IF EXISTS bag_bytes_no_update;
                   DROP TRIGGER IF EXISTS entries_no_update; $2" || fail "sqlite3 failed"
 }
 

@@ -63,7 +63,7 @@ h2=$(sha doc2.txt)
 
 # one byte of the bag (Ref 2's hash): the bag no longer matches the token
 db=$(copy_db bag)
-sql_tamper "$db" "UPDATE bags SET bytes = CAST(replace(CAST(bytes AS TEXT), '$h2', '$(flip_hex "$h2")') AS BLOB) WHERE seq = 1;"
+sql_tamper "$db" "UPDATE bag_bytes SET bytes = CAST(replace(CAST(bytes AS TEXT), '$h2', '$(flip_hex "$h2")') AS BLOB) WHERE seq = 1;"
 DB=$db expect_rc 1 tsb verify doc1.txt
 golden invalid-bag.txt "$T/out"
 expect_line "doc1.txt: INVALID (failed check: messageImprint)"
@@ -71,7 +71,7 @@ expect_line "What it means: The bag was altered after it was stamped"
 
 # one byte of the bag (this entry's own hash): the bag does not list it
 db=$(copy_db bagentry)
-sql_tamper "$db" "UPDATE bags SET bytes = CAST(replace(CAST(bytes AS TEXT), '$h1', '$(flip_hex "$h1")') AS BLOB) WHERE seq = 1;"
+sql_tamper "$db" "UPDATE bag_bytes SET bytes = CAST(replace(CAST(bytes AS TEXT), '$h1', '$(flip_hex "$h1")') AS BLOB) WHERE seq = 1;"
 DB=$db expect_rc 1 tsb verify --ref 1
 expect_line "Ref 1: INVALID (failed check: entry in bag)"
 expect_line "bag 1 lists Ref 1 with hash $(flip_hex "$h1"), not $h1"
@@ -98,7 +98,7 @@ expect_line "untrusted timestamp authority"
 
 # a real token over the same bag, from a TSA that does not chain to the anchor
 db=$(copy_db rogue)
-sqlite3 "$db" "SELECT writefile('$T/bag1.xml', bytes) FROM bags WHERE seq = 1;" >/dev/null
+sqlite3 "$db" "SELECT writefile('$T/bag1.xml', $(bag_bytes_sql 1));" >/dev/null
 openssl ts -query -data "$T/bag1.xml" -sha256 -cert -no_nonce -out "$T/q.tsq" 2>/dev/null &&
     (cd "$T/work" && openssl ts -reply -config ts.cnf -queryfile "$T/q.tsq" \
         -signer "$PKI/rogue-tsa.pem" -inkey "$PKI/rogue-tsa.key" -token_out \

@@ -23,7 +23,7 @@ cp doc1.txt "$T/laptop/prescription.txt"
 mv "$T/archive.db" "$T/archive.away"
 rm -f "$T"/archive.db-*
 L=$T/laptop
-[ "$(cmp "$L/evidence/bag-1.xml" <(sqlite3 "$T/archive.away" "SELECT CAST(bytes AS TEXT) FROM bags WHERE seq = 1" | head -c -1) && echo same)" = same ] ||
+[ "$(cmp "$L/evidence/bag-1.xml" <(sqlite3 "$T/archive.away" "SELECT CAST($(bag_bytes_sql 1) AS TEXT)" | head -c -1) && echo same)" = same ] ||
     fail "bag-1.xml is not the archived bag's exact bytes"
 
 # tsbag, offline, with no configuration and no archive (the anchor given explicitly)

@@ -103,6 +103,10 @@ renew
 [ "$RC" = 2 ] || fail "a renewal by the same certificate: exit $RC: $(cat "$T/renew.out")"
 grep -q "renewal of bags 1..3 refused, nothing written: the TSA's certificate" "$T/renew.err" &&
     grep -q "would not outlive the one it renews" "$T/renew.err" || fail "refusal: $(cat "$T/renew.err")"
+# both certificates' notAfter written as UTC dates an operator reads, not milliseconds
+D='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
+grep -Eq "valid until $D\) would not outlive the one it renews \(valid until $D\)" "$T/renew.err" ||
+    fail "refusal without readable dates: $(cat "$T/renew.err")"
 [ "$(sql "SELECT count(*) FROM ers_trees")" = 2 ] || fail "the refused renewal wrote a tree"
 
 # the TSA's renewed certificate: renewed once, then not due

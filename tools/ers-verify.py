@@ -20,7 +20,7 @@ For each bag listed in evidence-records.txt it:
   6. runs `openssl ts -verify` on the bag's eHealth token over the bag.
 
 Exit status: 0 every record holds; 1 some record does not (its line says which check and why);
-2 usage, or the package cannot be read.
+2 usage, the package cannot be read, or it lists no record for a bag asked for (or none at all).
 """
 import argparse
 import binascii
@@ -625,6 +625,18 @@ def main():
         print(
             "ers-verify.py: cannot read %s: %s (a package written before evidence records has none)"
             % (listing, e.strerror),
+            file=sys.stderr,
+        )
+        return 2
+    listed = [f[0] for f in lines]
+    unknown = [q for q in args.seq if q not in listed]
+    if unknown or not listed:
+        # exit 0 means that every record asked for holds: never for a record that is not there
+        print(
+            "ers-verify.py: %s lists no evidence record for %s: check the bag SequenceNumbers "
+            "(the package's bag-N.xml files), or export the package again after tsbag renew "
+            "has covered those bags"
+            % (listing, "bag " + ", ".join(unknown) if unknown else "any bag"),
             file=sys.stderr,
         )
         return 2

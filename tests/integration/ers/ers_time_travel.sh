@@ -14,7 +14,8 @@
 # verifiers with its own reason: a bag byte and a token byte (object), a byte of a
 # reduced-hash-tree path (root), the renewal removed (expired: the original certificate has
 # expired at --at), a renewal made after the previous certificate's notAfter (late), a
-# truncated record (format). Then `tsbag renew --rehash sha512` starts a second chain, which both
+# truncated record (format); the script exits 2, naming it, for a bag the package holds no
+# record of, or a listing emptied of its lines. Then `tsbag renew --rehash sha512` starts a second chain, which both
 # verifiers check.
 . "$(dirname "$0")/lib.sh"
 
@@ -136,6 +137,19 @@ both format 'malformed DER at offset 0: the element needs' '' "$after"
 restore
 pyv 0 --at "$after"
 cv 0 --at "$after"
+# the script never reports success for a record the package does not hold: a bag asked for
+# that the listing does not name, or a listing emptied of its lines, is exit 2 naming it
+pyv 2 --at "$after" 2 9
+grep -q "lists no evidence record for bag 9: check the bag SequenceNumbers" "$T/v.txt" ||
+    fail "ers-verify.py on bag 9 (no record): $(cat "$T/v.txt")"
+grep -q ": VALID at " "$T/v.txt" && fail "ers-verify.py checked records before refusing: $(cat "$T/v.txt")"
+cp "$P/evidence-records.txt" "$T/listing.txt"
+grep '^#' "$T/listing.txt" >"$P/evidence-records.txt" || :
+pyv 2 --at "$after"
+grep -q "lists no evidence record for any bag" "$T/v.txt" ||
+    fail "ers-verify.py on an emptied listing: $(cat "$T/v.txt")"
+cp "$T/listing.txt" "$P/evidence-records.txt"
+pyv 0 --at "$after"
 
 # hash-tree renewal (RFC 4998 section 5.2, --rehash sha512): a second chain; both verifiers check
 # it (the data objects rehashed with the first chain's sequence) as of after the notAfter

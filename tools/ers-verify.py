@@ -20,7 +20,7 @@ For each bag listed in evidence-records.txt it:
   6. runs `openssl ts -verify` on the bag's eHealth token over the bag.
 
 Exit status: 0 every record holds; 1 some record does not (its line says which check and why);
-2 usage, or the package cannot be read.
+2 usage, the package cannot be read, or it lists no record for a bag asked for (or none at all).
 """
 import argparse
 import binascii
@@ -440,10 +440,14 @@ class Openssl:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         out = p.stdout.decode("utf-8", "replace")
         ok = p.returncode == 0 and "Verification: OK" in out
-        why = [l.strip() for l in out.splitlines() if "error" in l.lower() or "fail" in l.lower()]
-        return ok, (
-            why[-1] if why else out.strip().splitlines()[-1] if out.strip() else "no output"
-        )
+        # openssl's reason is its error line (before "Verification: FAILED"), after its
+        # source position: "...ts_rsp_verify.c:188:Verify error:self-signed certificate ..."
+        errs = [l.strip() for l in out.splitlines() if "error" in l.lower()]
+        fails = [l.strip() for l in out.splitlines() if "fail" in l.lower()]
+        why = errs or fails
+        if not why:
+            return ok, out.strip().splitlines()[-1] if out.strip() else "no output"
+        return ok, re.sub(r"^.*\.c:\d+:", "", why[-1])
 
 
 def check_tokens(chains, ossl, extra_certs, at):
@@ -454,7 +458,9 @@ def check_tokens(chains, ossl, extra_certs, at):
             raise Invalid(
                 "token",
                 "%s: its token (serial %d, genTime %s) fails openssl ts -verify at its genTime: %s"
-                % (where(c, a), ats.tst.serial, utc(ats.tst.gen_time), why),
+                " (the trust anchors %s must be the archive timestamps' TSA's root, obtained from"
+                " that TSA: give it with --anchors FILE)"
+                % (where(c, a), ats.tst.serial, utc(ats.tst.gen_time), why, ossl.anchors),
             )
     for (c0, a0, p), (c1, a1, n) in zip(flat, flat[1:]):
         if n.tst.gen_time < p.tst.gen_time:
@@ -625,6 +631,18 @@ def main():
         print(
             "ers-verify.py: cannot read %s: %s (a package written before evidence records has none)"
             % (listing, e.strerror),
+            file=sys.stderr,
+        )
+        return 2
+    listed = [f[0] for f in lines]
+    unknown = [q for q in args.seq if q not in listed]
+    if unknown or not listed:
+        # exit 0 means that every record asked for holds: never for a record that is not there
+        print(
+            "ers-verify.py: %s lists no evidence record for %s: check the bag SequenceNumbers "
+            "(the package's bag-N.xml files), or export the package again after tsbag renew "
+            "has covered those bags"
+            % (listing, "bag " + ", ".join(unknown) if unknown else "any bag"),
             file=sys.stderr,
         )
         return 2

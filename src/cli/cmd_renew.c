@@ -96,17 +96,22 @@ static int stamp(void *arg, enum tsb_ers_alg alg, const uint8_t *root, size_t le
         goto out;
     }
     if (status != 200) {
-        r = tsb_err(TSB_EPROTO,
-                    "the TSA %s answered HTTP status %ld: check renew.url and its credentials, "
-                    "then run tsbag renew again",
-                    cfg->renew.url, status);
+        r = tsb_err(TSB_EPROTO, "the TSA %s answered HTTP status %ld, nothing archived: %s",
+                    cfg->renew.url, status,
+                    status >= 500 ? "the TSA is unavailable; run tsbag renew again later (the "
+                                    "daily timer does), or name another TSA in renew.url"
+                                  : "check renew.url and its credentials, then run tsbag renew "
+                                    "again");
         goto out;
     }
     enum tsb_tsq_fail f = tsb_tsq_check_reply_alg(reply.p, reply.len, tsb_ers_alg_name(alg), root,
                                                   len, nonce, &tok->der, why);
     if (f != TSB_TSQ_OK) {
-        r = tsb_err(TSB_ETOKEN, "token refused (%s), nothing archived: %s", tsb_tsq_fail_name(f),
-                    why);
+        r = tsb_err(TSB_ETOKEN,
+                    "token refused (%s), nothing archived: %s; the TSA %s gave no usable token: "
+                    "check renew.url and renew.alg (an algorithm it accepts), report it to the "
+                    "TSA's operator or name another TSA in renew.url, then run tsbag renew again",
+                    tsb_tsq_fail_name(f), why, cfg->renew.url);
         goto out;
     }
     struct tsb_token_verify_opts vo = {.check_skew = true,

@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "store_ers.h"
+#include "timefmt.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -224,13 +225,14 @@ static int commit_tree(struct leafset *l, struct tsb_renew_result *res)
         (r = o->stamp(o->stamp_arg, l->alg, tsb_ers_tree_root(t), l->hlen, &tok)) != 0)
         goto out;
     if (l->kind == TSB_ERS_RENEWAL && tok.not_after_ms <= l->old_not_after) {
+        char now_na[TSB_TIME_STR_MAX], old_na[TSB_TIME_STR_MAX];
+        tsb_time_utc_s(tok.not_after_ms, now_na);
+        tsb_time_utc_s(l->old_not_after, old_na);
         r = tsb_err(TSB_ETOKEN,
                     "renewal of bags %lld..%lld refused, nothing written: the TSA's certificate "
-                    "(%s, valid until %lld ms) would not outlive the one it renews (valid until "
-                    "%lld ms); have the TSA use a newer certificate, or name another TSA in "
-                    "renew.url",
-                    (long long)l->seq[0], (long long)l->seq[l->n - 1], tok.subject,
-                    (long long)tok.not_after_ms, (long long)l->old_not_after);
+                    "(%s, valid until %s) would not outlive the one it renews (valid until %s); "
+                    "have the TSA use a newer certificate, or name another TSA in renew.url",
+                    (long long)l->seq[0], (long long)l->seq[l->n - 1], tok.subject, now_na, old_na);
         goto out;
     }
     off = tsb_calloc(l->n + 1, sizeof(*off));

@@ -14,7 +14,9 @@
 # verifiers with its own reason: a bag byte and a token byte (object), a byte of a
 # reduced-hash-tree path (root), the renewal removed (expired: the original certificate has
 # expired at --at), a renewal made after the previous certificate's notAfter (late), a
-# truncated record (format). Then `tsbag renew --rehash sha512` starts a second chain, which both
+# truncated record (format); the script exits 2, naming it, for a bag the package holds no
+# record of, or a listing emptied of its lines; with another root as anchors both refuse every
+# record (token), the script with openssl's reason. Then `tsbag renew --rehash sha512` starts a second chain, which both
 # verifiers check.
 . "$(dirname "$0")/lib.sh"
 
@@ -136,6 +138,30 @@ both format 'malformed DER at offset 0: the element needs' '' "$after"
 restore
 pyv 0 --at "$after"
 cv 0 --at "$after"
+# the script never reports success for a record the package does not hold: a bag asked for
+# that the listing does not name, or a listing emptied of its lines, is exit 2 naming it
+pyv 2 --at "$after" 2 9
+grep -q "lists no evidence record for bag 9: check the bag SequenceNumbers" "$T/v.txt" ||
+    fail "ers-verify.py on bag 9 (no record): $(cat "$T/v.txt")"
+grep -q ": VALID at " "$T/v.txt" && fail "ers-verify.py checked records before refusing: $(cat "$T/v.txt")"
+cp "$P/evidence-records.txt" "$T/listing.txt"
+grep '^#' "$T/listing.txt" >"$P/evidence-records.txt" || :
+pyv 2 --at "$after"
+grep -q "lists no evidence record for any bag" "$T/v.txt" ||
+    fail "ers-verify.py on an emptied listing: $(cat "$T/v.txt")"
+cp "$T/listing.txt" "$P/evidence-records.txt"
+pyv 0 --at "$after"
+# an anchors file swapped (here the eHealth TSA's root): every record fails (token) in both, the
+# script giving openssl's reason and naming the anchors to obtain from the TSA
+cp "$P/ers-tsa-anchor.pem" "$T/ers-anchor.pem"
+cp "$PKI/tsa-ca.pem" "$P/ers-tsa-anchor.pem"
+pyv 1 --at "$after"
+[ "$(grep -c "INVALID (token): chain 1, ArchiveTimeStamp 1: its token .* fails openssl ts -verify at its genTime: Verify error:.* (the trust anchors .*ers-tsa-anchor.pem must be the archive timestamps' TSA's root, obtained from that TSA: give it with --anchors FILE)" "$T/v.txt")" = 3 ] ||
+    fail "the script with swapped anchors: $(cat "$T/v.txt")"
+cp "$T/ers-anchor.pem" "$P/ers-tsa-anchor.pem"
+cv 1 --at "$after" --ers-anchors "$PKI/tsa-ca.pem"
+[ "$(grep -c 'evidence record  INVALID (token) at .*certificate chain at genTime' "$T/c.txt")" -ge 3 ] ||
+    fail "tsbag verify with the wrong archive timestamps' anchors: $(cat "$T/c.txt")"
 
 # hash-tree renewal (RFC 4998 section 5.2, --rehash sha512): a second chain; both verifiers check
 # it (the data objects rehashed with the first chain's sequence) as of after the notAfter
@@ -150,8 +176,9 @@ grep -q "evidence-record-1.ers: VALID at .*: 3 ArchiveTimeStamps in 2 chains" "$
     fail "the script on the rehashed record: $(cat "$T/v.txt")"
 cv 0 --at "$after"
 grep -q "evidence record  VALID at .*: 3 ArchiveTimeStamps in 2 chains (sha512)" "$T/c.txt" ||
+# grep reads all of it: grep -q would stop early and, under pipefail, asn1parse's SIGPIPE fail the test
     fail "tsbag on the rehashed record: $(cat "$T/c.txt")"
-openssl asn1parse -inform DER -in "$P/evidence-record-1.ers" | grep -q sha512 ||
+openssl asn1parse -inform DER -in "$P/evidence-record-1.ers" | grep sha512 >/dev/null ||
     fail "the rehashed record names no sha512"
 stop_sim
 pass

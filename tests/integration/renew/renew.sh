@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # integration.renew: tsbag renew against a real tsbagd archive and the simulator's /rfc3161 over
-# HTTPS. Without a TSA it refuses, naming what to set; --dry-run writes nothing; the first run
+# HTTPS. Without a TSA it refuses, naming what to set; the TSA down (503), a token for another
+# request (nonce) and one by an unknown certificate are refused, nothing written, each message
+# naming the cause and what to do; --dry-run writes nothing; the first run
 # covers every stamped bag in one tree whose root token stock openssl ts -verify accepts and whose
 # root this test recomputes from the bags (RFC 4998 §4.2, Python's hashlib); a second run does
 # nothing; a bag stamped later (with its second token) goes into a new tree with a three-object
 # group. With the 30-day certificate inside renew.margin_days, the renewal is refused while the
-# TSA still signs with that certificate (nothing written), and done once it signs with its
+# TSA still signs with that certificate (nothing written; both notAfter as UTC dates), and done
+# once it signs with its
 # successor (tsa2-next), then not again; --rehash sha512 starts chain 2 for every bag, stamped
 # with a SHA-512 imprint, once. After each step every bag's EvidenceRecord parses with openssl
 # asn1parse and passes the ers library's verifier; the archive check (reconcile --local-only)
@@ -31,6 +34,28 @@ renew_ok --dry-run
 grep -q "would stamp a sha256 tree of 2 bags (1..2): newly covered" "$T/renew.out" ||
     fail "dry run: $(cat "$T/renew.out")"
 [ "$(sql "SELECT count(*) FROM ers_trees")" = 0 ] || fail "the dry run wrote a tree"
+
+# the TSA down, answering for another request, or signing with a certificate the anchors do not
+# know: exit 2, nothing written, and the message names what was wrong and what to do
+# renew_refused FAULT TEXT...: with the simulator's FAULT on, tsbag renew fails with each TEXT
+renew_refused() {
+    local knob=$1 t
+    shift
+    fault "$knob"
+    renew
+    fault clear
+    [ "$RC" = 2 ] || fail "renew with $knob: exit $RC: $(cat "$T/renew.err")"
+    for t in "$@"; do
+        grep -q "$t" "$T/renew.err" || fail "renew with $knob: no '$t': $(cat "$T/renew.err")"
+    done
+    [ "$(sql "SELECT count(*) FROM ers_trees")" = 0 ] || fail "renew with $knob wrote a tree"
+}
+renew_refused tsa2-down "answered HTTP status 503, nothing archived: the TSA is unavailable" \
+    "run tsbag renew again later"
+renew_refused tsa2-wrong-nonce "token refused (nonce), nothing archived" \
+    "report it to the TSA's operator or name another TSA in renew.url, then run tsbag renew again"
+renew_refused tsa2-untrusted "the token failed verification" \
+    "check renew.trust_anchors and renew.policy_oids against the TSA"
 
 # the certificate (30 days) is not due with a 1-day margin
 RENEW_SETTINGS="-s renew.margin_days=1"
@@ -103,6 +128,10 @@ renew
 [ "$RC" = 2 ] || fail "a renewal by the same certificate: exit $RC: $(cat "$T/renew.out")"
 grep -q "renewal of bags 1..3 refused, nothing written: the TSA's certificate" "$T/renew.err" &&
     grep -q "would not outlive the one it renews" "$T/renew.err" || fail "refusal: $(cat "$T/renew.err")"
+# both certificates' notAfter written as UTC dates an operator reads, not milliseconds
+D='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'
+grep -Eq "valid until $D\) would not outlive the one it renews \(valid until $D\)" "$T/renew.err" ||
+    fail "refusal without readable dates: $(cat "$T/renew.err")"
 [ "$(sql "SELECT count(*) FROM ers_trees")" = 2 ] || fail "the refused renewal wrote a tree"
 
 # the TSA's renewed certificate: renewed once, then not due
@@ -127,7 +156,7 @@ grep -q "^renew: 0 bags newly covered, 3 rehashed, 0 renewed, in 1 trees$" "$T/r
 [ "$(sql "SELECT count(*) FROM ers_links l JOIN ers_trees t ON t.id = l.tree_id WHERE chain = 2 AND position = 1 AND t.kind = 'rehash' AND t.alg = 'sha512' AND length(t.root) = 64")" = 3 ] ||
     fail "not 3 SHA-512 chains"
 sql "SELECT writefile('$T/rehash.der', token) FROM ers_trees WHERE kind = 'rehash'" >/dev/null
-openssl ts -reply -in "$T/rehash.der" -token_in -text 2>/dev/null | grep -q "Hash Algorithm: sha512" ||
+openssl ts -reply -in "$T/rehash.der" -token_in -text 2>/dev/null | grep "Hash Algorithm: sha512" >/dev/null ||
     fail "the rehash tree's token is not a SHA-512 imprint"
 openssl ts -verify -digest "$(sql "SELECT lower(hex(root)) FROM ers_trees WHERE kind = 'rehash'")" \
     -in "$T/rehash.der" -token_in -CAfile "$PKI/tsa2-ca.pem" >/dev/null 2>&1 ||

@@ -2475,6 +2475,11 @@ int tsb_store_checkpoint_passive(struct tsb_store *s, int64_t *frames, int64_t *
     return r;
 }
 
+void tsb_store_poison(struct tsb_store *s)
+{
+    s->poisoned = true;
+}
+
 int64_t tsb_store_wal_frames(const struct tsb_store *s)
 {
     return s->wal_frames;

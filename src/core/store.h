@@ -512,6 +512,9 @@ int tsb_store_checkpoint(struct tsb_store *s, int wait_ms, int64_t *frames_left)
  * write transaction restarts the WAL from its start); TSB_EDURABLE (connection poisoned) when the
  * copy or its fsync failed: the WAL keeps every frame, SQLite never resets it past a failed one. */
 int tsb_store_checkpoint_passive(struct tsb_store *s, int64_t *frames, int64_t *copied);
+/* Makes s refuse every later write and close without checkpointing, as after a failed write on
+ * it: for a connection to an archive where another connection's checkpoint or commit failed. */
+void tsb_store_poison(struct tsb_store *s);
 /* Frames in the WAL after this connection's last commit (0 after a truncating checkpoint). */
 int64_t tsb_store_wal_frames(const struct tsb_store *s);
 /* Size in bytes of the archive's -wal file, 0 when there is none. */

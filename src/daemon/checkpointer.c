@@ -164,6 +164,8 @@ static void checkpointer_main(void *arg)
     }
     c->ran = c->req; /* answer a waiting run: nothing more runs */
     uv_cond_broadcast(&c->done_cv);
+    if (c->failed)
+        tsb_store_poison(c->store); /* the writer's catch-up failed: no checkpoint on close */
     uv_mutex_unlock(&c->mu);
     /* the last connection (the writer closed its own first) checkpoints and removes the WAL, a
      * poisoned one leaves it for the next open to recover from (tsb_store_close) */
@@ -225,6 +227,18 @@ bool tsb_checkpointer_wal_grew(struct tsb_checkpointer *c, int64_t frames)
     c->catch_up = false;
     uv_mutex_unlock(&c->mu);
     return catch_up;
+}
+
+int tsb_checkpointer_catch_up(struct tsb_checkpointer *c, struct tsb_store *store)
+{
+    int64_t frames, copied;
+    int r = tsb_store_checkpoint_passive(store, &frames, &copied);
+    if (r == TSB_EDURABLE) {
+        uv_mutex_lock(&c->mu);
+        c->failed = true; /* no checkpoint again, on either connection */
+        uv_mutex_unlock(&c->mu);
+    }
+    return r;
 }
 
 int tsb_checkpointer_run(struct tsb_checkpointer *c)

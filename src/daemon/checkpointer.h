@@ -38,10 +38,15 @@ int tsb_checkpointer_start(struct tsb_store *store, const struct tsb_checkpointe
 /* The WAL holds frames after a commit (the writer thread, after each commit): wakes the thread
  * once frames grew by opts.frames since its last checkpoint. Cheap: a mutex, no system call
  * unless it wakes the thread. Returns true when the writer should now copy the few frames left
- * itself (tsb_store_checkpoint_passive on its own connection, before its next commit), so that
+ * itself (tsb_checkpointer_catch_up on its own connection, before its next commit), so that
  * SQLite can restart the WAL: it does so only when a write transaction begins with every frame
  * copied, never while a checkpoint runs beside a writer that keeps committing. */
 bool tsb_checkpointer_wal_grew(struct tsb_checkpointer *c, int64_t frames);
+/* The writer's copy of the last frames, on its own connection store (after wal_grew returned
+ * true): tsb_store_checkpoint_passive. Returns its result; TSB_EDURABLE also stops c for good
+ * (no checkpoint again, its connection closes without one), since the next checkpoint's fsync
+ * could "succeed" over pages the kernel dropped. The caller must stop acknowledging. */
+int tsb_checkpointer_catch_up(struct tsb_checkpointer *c, struct tsb_store *store);
 /* Asks for a checkpoint now and waits until it ran (any thread but the checkpointer's): 0, or
  * TSB_EDURABLE when it (or an earlier one) failed. Tests and tools; tsbagd never waits. */
 int tsb_checkpointer_run(struct tsb_checkpointer *c);

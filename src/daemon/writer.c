@@ -131,9 +131,9 @@ static void run_batch(struct tsb_writer *w, size_t n)
  * copy failing is a failed checkpoint: reported as the checkpointer's. */
 static void wal_grew(struct tsb_writer *w)
 {
-    int64_t frames = w->poisoned ? w->wal_frames : tsb_store_wal_frames(w->store), left, copied;
+    int64_t frames = w->poisoned ? w->wal_frames : tsb_store_wal_frames(w->store);
     if (w->ckpt != NULL && frames != w->wal_frames && tsb_checkpointer_wal_grew(w->ckpt, frames) &&
-        tsb_store_checkpoint_passive(w->store, &left, &copied) == TSB_EDURABLE) {
+        tsb_checkpointer_catch_up(w->ckpt, w->store) == TSB_EDURABLE) {
         tsb_error("writer: %s", tsb_err_detail());
         uv_mutex_lock(&w->mu);
         w->ckpt_failed = true;

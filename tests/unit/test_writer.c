@@ -4,8 +4,9 @@
  * those), a job is never merged into a batch and sees every entry submitted before it; a stop
  * ends the batching delay at once and drains the queue before stopped runs; a TSB_EDURABLE
  * poisons the writer (every later item completes with TSB_EDURABLE, on_fatal once), and so does a
- * checkpoint of its checkpointer thread that fails to fsync the archive file (fault VFS). Each
- * test ends with every handle closed and uv_loop_close() == 0. */
+ * checkpoint that fails to fsync the archive file (fault VFS), its checkpointer thread's or the
+ * writer's own copy before a restart of the WAL. Each test ends with every handle closed and
+ * uv_loop_close() == 0. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,7 +91,8 @@ static void job_done(void *arg, int status)
 
 /* Starts a writer on a fresh archive; ckpt: as tsbagd does, with a checkpointer thread on a
  * second connection (both through the fault VFS), which checkpoints only when asked to. */
-static void start_with(struct fixture *f, size_t batch_max, int batch_delay_ms, bool ckpt)
+static void start_with(struct fixture *f, size_t batch_max, int batch_delay_ms, bool ckpt,
+                       int64_t restart_frames)
 {
     memset(f, 0, sizeof(*f));
     f->dir = tsb_test_tmpdir();
@@ -103,8 +105,10 @@ static void start_with(struct fixture *f, size_t batch_max, int batch_delay_ms, 
     assert_int_equal(tsb_store_open(path, &so, &s), 0);
     if (ckpt) {
         assert_int_equal(tsb_store_open(path, &so, &o.ckpt_store), 0);
-        o.ckpt = (struct tsb_checkpointer_opts){
-            .frames = INT64_MAX / 2, .interval_ms = 3600000, .idle_ms = 3600000};
+        o.ckpt = (struct tsb_checkpointer_opts){.frames = INT64_MAX / 2,
+                                                .interval_ms = 3600000,
+                                                .idle_ms = 3600000,
+                                                .restart_frames = restart_frames};
     }
     free(path);
     assert_int_equal(uv_loop_init(&f->loop), 0);
@@ -114,7 +118,7 @@ static void start_with(struct fixture *f, size_t batch_max, int batch_delay_ms, 
 
 static void start(struct fixture *f, size_t batch_max, int batch_delay_ms)
 {
-    start_with(f, batch_max, batch_delay_ms, false);
+    start_with(f, batch_max, batch_delay_ms, false, 0);
 }
 
 /* Queues an entry; source NULL makes the store refuse the batch it is in (TSB_EINVAL). */
@@ -248,6 +252,27 @@ static void test_durable_failure_poisons(void **state)
     assert_int_equal(f.fatal_status, TSB_EDURABLE);
 }
 
+/* After a failed checkpoint: the WAL is still there (no checkpoint on close), and the archive
+ * reopened from it holds `entries`. Removes the folder. */
+static void assert_archive_kept(struct fixture *f, int64_t entries)
+{
+    char *path = tsb_test_path(f->dir, "archive.db"),
+         *wal = tsb_test_path(f->dir, "archive.db-wal");
+    FILE *fp = fopen(wal, "rb");
+    assert_non_null(fp); /* left for recovery */
+    fclose(fp);
+    struct tsb_store *s = NULL;
+    assert_int_equal(tsb_store_open(path, NULL, &s), 0);
+    struct tsb_store_stats st;
+    assert_int_equal(tsb_store_stats(s, &st), 0);
+    assert_int_equal(st.entries, entries);
+    tsb_store_close(s);
+    free(path);
+    free(wal);
+    tsb_test_rmtree(f->dir);
+    free(f->dir);
+}
+
 /* The checkpointer thread copies the WAL into the archive file beside the writer; when that copy's
  * fsync fails, the writer is poisoned before anything more is acknowledged although the disk
  * "recovered" at once: on_fatal first, then TSB_EDURABLE for the next entry and job (not run).
@@ -257,7 +282,7 @@ static void test_checkpoint_failure_poisons(void **state)
 {
     (void)state;
     static struct fixture f;
-    start_with(&f, 8, 0, true);
+    start_with(&f, 8, 0, true, INT64_MAX / 2);
     struct tsb_checkpointer *c = tsb_writer_checkpointer(f.w);
     struct item *a = entry(&f, "his");
     while (!a->done)
@@ -287,20 +312,76 @@ static void test_checkpoint_failure_poisons(void **state)
     assert_int_equal(j->status, TSB_EDURABLE);
     assert_int_equal(j->seen, -2);
 
-    char *path = tsb_test_path(f.dir, "archive.db"), *wal = tsb_test_path(f.dir, "archive.db-wal");
-    FILE *fp = fopen(wal, "rb");
-    assert_non_null(fp); /* left for recovery */
-    fclose(fp);
-    struct tsb_store *s = NULL;
-    assert_int_equal(tsb_store_open(path, NULL, &s), 0);
-    struct tsb_store_stats st;
-    assert_int_equal(tsb_store_stats(s, &st), 0);
-    assert_int_equal(st.entries, 2);
-    tsb_store_close(s);
+    assert_archive_kept(&f, 2);
+}
+
+/* A job of test_catch_up_failure_poisons, on the writer thread: commits one entry while the reader
+ * holds the snapshot of before it (so that this commit does not restart the WAL), then ends that
+ * snapshot (so that the writer's copy after the job has the entry's frames to copy). */
+struct catch_up_job {
+    struct item *it;
+    struct tsb_store *reader;
+    int64_t ref;
+};
+
+static void catch_up_done(void *arg, int status)
+{
+    complete(((struct catch_up_job *)arg)->it, status);
+}
+
+static int commit_then_release(struct tsb_store *store, void *arg)
+{
+    struct catch_up_job *j = arg;
+    struct tsb_entry_in in = {.source = "his", .received_ms = 1782900000999LL};
+    memset(in.digest, 0x5a, sizeof(in.digest));
+    int r = tsb_store_append(store, &in, 1, &j->ref);
+    tsb_store_snapshot_end(j->reader);
+    return r;
+}
+
+/* The writer's own copy of the last frames before a restart of the WAL fails the same way:
+ * on_fatal before anything more is delivered, the next entry not acknowledged, and the
+ * checkpointer never checkpoints again, not even when its connection closes last. */
+static void test_catch_up_failure_poisons(void **state)
+{
+    (void)state;
+    static struct fixture f;
+    start_with(&f, 8, 0, true, 1); /* the writer copies the rest after every complete checkpoint */
+    struct tsb_checkpointer *c = tsb_writer_checkpointer(f.w);
+    struct item *a = entry(&f, "his");
+    while (!a->done)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    assert_int_equal(a->status, 0);
+    struct catch_up_job cj = {0};
+    char *path = tsb_test_path(f.dir, "archive.db");
+    struct tsb_store_open_opts ro = {.readonly = true};
+    assert_int_equal(tsb_store_open(path, &ro, &cj.reader), 0);
     free(path);
-    free(wal);
-    tsb_test_rmtree(f.dir);
-    free(f.dir);
+    assert_int_equal(tsb_store_snapshot_begin(cj.reader), 0);
+    assert_int_equal(tsb_checkpointer_run(c), 0); /* everything copied: the writer copies next */
+
+    tsb_fault_syncs_failed = 0;
+    tsb_fault_fail_syncs = TSB_FAULT_DB;
+    cj.it = &f.items[f.n];
+    cj.it->f = &f;
+    cj.it->index = f.n++;
+    assert_int_equal(tsb_writer_submit_job(f.w, commit_then_release, catch_up_done, &cj), 0);
+    while (!cj.it->done)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    tsb_fault_fail_syncs = 0;
+    assert_int_equal(tsb_fault_syncs_failed, 1);
+    assert_int_equal(f.fatal_calls, 1); /* reported before the job's own completion */
+    assert_true(cj.ref > a->e.ref);     /* the job's entry is committed (in the WAL) */
+    assert_int_equal(tsb_checkpointer_run(c), TSB_EDURABLE);
+    struct item *d = entry(&f, "his");
+    tsb_store_close(cj.reader); /* so that the checkpointer's connection closes last */
+    stop(&f);
+    assert_int_equal(f.fatal_calls, 1);
+    assert_int_equal(f.completed_at_fatal, 1); /* a only */
+    assert_int_equal(cj.it->status, 0);        /* the job itself ran before the failure */
+    assert_int_equal(d->status, TSB_EDURABLE);
+    assert_int_equal(tsb_fault_syncs_failed, 1); /* no checkpoint again, none on close */
+    assert_archive_kept(&f, 2);
 }
 
 int main(void)
@@ -310,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_batches_and_stop_drains),
         cmocka_unit_test(test_durable_failure_poisons),
         cmocka_unit_test(test_checkpoint_failure_poisons),
+        cmocka_unit_test(test_catch_up_failure_poisons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

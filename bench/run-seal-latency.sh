@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/run-seal-latency.sh: ack latency while tsbagd seals a full-size backlog.
-#   bench/run-seal-latency.sh [BUILD_DIR]     (default build/)
+#   bench/run-seal-latency.sh [BUILD_DIR]     (default build/; LISTEN, CLOSED_PORT: see below)
 # Stages STAGED entries (default 100 000) in a fresh tsbagd, then offers a steady RATE
 # entries/s (2 000) for SECS seconds (10) and asks for a seal (tsbag seal) SEAL_AT seconds (3)
 # into it: bench_load's ack-latency distribution (p50/p99/p99.9/max) is the distribution
@@ -17,6 +17,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
 STAGED=${STAGED:-100000} RATE=${RATE:-2000} SECS=${SECS:-10} SIZE=${SIZE:-256}
 SEAL_AT=${SEAL_AT:-3}
+# LISTEN: tsbagd's ingest address (port 0: any free one); CLOSED_PORT: where the sender's TSA is
+# said to be (nothing may listen there)
+LISTEN=${LISTEN:-127.0.0.1:0} CLOSED_PORT=${CLOSED_PORT:-9}
 tsbagd=$build/src/daemon/tsbagd tsbag=$build/src/cli/tsbag load=$build/bench/bench_load
 for b in "$tsbagd" "$tsbag" "$load"; do
     [ -x "$b" ] || { echo "run-seal-latency: $b is missing (cmake --build $build --target bench tsbagd tsbag)" >&2; exit 2; }
@@ -38,9 +41,9 @@ say() { printf '\n== %s\n' "$*"; }
 if [ -n "${PKI:-}" ]; then ln -s "$PKI" "$work/pki"; else "$top/tools/dev-pki" --quiet "$work/pki"; fi
 state=$work/state
 mkdir -p "$state"
-"$tsbagd" -s "general.state_dir=$state" -s ingest.tcp_listen=127.0.0.1:0 -s ingest.tls=false \
+"$tsbagd" -s "general.state_dir=$state" -s "ingest.tcp_listen=$LISTEN" -s ingest.tls=false \
     -s sealer.enabled=true -s sealer.interval_s=86400 \
-    -s "tsa.url=https://127.0.0.1:9/TimestampAuthority/v2" -s "tsa.ca_file=$work/pki/tls-ca.pem" \
+    -s "tsa.url=https://127.0.0.1:$CLOSED_PORT/TimestampAuthority/v2" -s "tsa.ca_file=$work/pki/tls-ca.pem" \
     -s "tsa.keystore=$work/pki/hospital.p12" \
     -s "tsa.keystore_password_file=$work/pki/hospital.pass" \
     -s "tsa.trust_anchors=$work/pki/tsa-ca.pem" -s tsa.retry_min_ms=60000 \

@@ -288,6 +288,7 @@ struct tsb_store {
     int checkpoint_rc; /* result of the checkpoint run by the last commit's WAL hook */
     int busy_ms;
     int64_t wal_frames; /* frames in the WAL after the last commit (WAL hook), 0 after a truncate */
+    bool no_checkpoint; /* the WAL hook only counts frames: another connection checkpoints */
     char *damage;       /* what a read found damaged (tsb_store_damage), NULL if nothing */
     sqlite3_stmt *st[ST_N];
 };
@@ -442,7 +443,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     struct tsb_store *s = arg;
     s->wal_frames = frames;
-    if (frames < CHECKPOINT_FRAMES)
+    if (s->no_checkpoint || frames < CHECKPOINT_FRAMES)
         return SQLITE_OK;
     int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
@@ -640,6 +641,7 @@ int tsb_store_open(const char *path, const struct tsb_store_open_opts *o, struct
     s = tsb_calloc(1, sizeof(*s));
     s->path = tsb_strdup(path);
     s->readonly = o->readonly;
+    s->no_checkpoint = o->no_checkpoint;
     int flags = SQLITE_OPEN_NOMUTEX |
                 (o->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     int rc = sqlite3_open_v2(path, &s->db, flags, o->vfs);
@@ -2422,34 +2424,60 @@ int tsb_store_integrity(struct tsb_store *s, bool quick, tsb_integrity_cb cb, vo
     return r;
 }
 
-int tsb_store_checkpoint(struct tsb_store *s, int wait_ms, int64_t *frames_left)
+/* One wal_checkpoint_v2 in mode; *log and *done as SQLite reports them (-1 when unknown). A busy
+ * checkpoint (readers, or another checkpointer) copied what it could: TSB_EBUSY. A failed copy
+ * or fsync of the database file poisons the connection: TSB_EDURABLE. */
+static int checkpoint(struct tsb_store *s, int mode, int wait_ms, int *log, int *done)
 {
-    int log = 0, done = 0;
+    *log = *done = -1;
     int r = write_allowed(s, "checkpointing the WAL");
     if (r != 0)
         return r;
-    /* TRUNCATE waits (busy handler) for readers of older snapshots: bound that wait, so that a
-     * long reader costs the writer wait_ms and a retry later, never the busy timeout */
+    /* RESTART and TRUNCATE wait (busy handler) for readers of older snapshots: bound that wait,
+     * so that a long reader costs wait_ms and a retry later, never the busy timeout */
     sqlite3_busy_timeout(s->db, wait_ms);
-    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, mode, log, done);
     sqlite3_busy_timeout(s->db, s->busy_ms);
     int prim = rc & 0xff;
-    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED) {
-        if (log > 0)
-            s->wal_frames = log;
-        if (frames_left != NULL)
-            *frames_left = s->wal_frames;
+    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
         return tsb_err(TSB_EBUSY,
                        "checkpointing the WAL of archive %s: readers hold it (%d of %d "
                        "frames copied)",
-                       s->path, done, log);
-    }
+                       s->path, *done, *log);
     if (rc != SQLITE_OK)
         return fail(s, rc, true, "checkpointing the WAL");
-    s->wal_frames = 0;
-    if (frames_left != NULL)
-        *frames_left = 0;
     return 0;
+}
+
+int tsb_store_checkpoint(struct tsb_store *s, int wait_ms, int64_t *frames_left)
+{
+    int log, done;
+    int r = checkpoint(s, SQLITE_CHECKPOINT_TRUNCATE, wait_ms, &log, &done);
+    if (r == TSB_EBUSY && log > 0)
+        s->wal_frames = log;
+    else if (r == 0)
+        s->wal_frames = 0;
+    if (frames_left != NULL && (r == 0 || r == TSB_EBUSY))
+        *frames_left = s->wal_frames;
+    return r;
+}
+
+int tsb_store_checkpoint_passive(struct tsb_store *s, int64_t *frames, int64_t *copied)
+{
+    int log, done;
+    int r = checkpoint(s, SQLITE_CHECKPOINT_PASSIVE, 0, &log, &done);
+    if (r == TSB_EBUSY)
+        r = 0; /* PASSIVE never waits: a reader or another checkpointer only leaves frames over */
+    if (r == 0) {
+        *frames = log > 0 ? log : 0;
+        *copied = done > 0 ? done : 0;
+    }
+    return r;
+}
+
+void tsb_store_poison(struct tsb_store *s)
+{
+    s->poisoned = true;
 }
 
 int64_t tsb_store_wal_frames(const struct tsb_store *s)

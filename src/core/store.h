@@ -32,6 +32,10 @@ struct tsb_store_open_opts {
     /* with readonly: open an archive older than this build too (no migration; only the schema
      * version, integrity checks and WAL size may then be used: tsbag doctor before an upgrade) */
     bool accept_older;
+    /* commits never checkpoint (the WAL hook only counts frames; SQLite's auto-checkpoint is off
+     * too): tsb_store_checkpoint_passive / tsb_store_checkpoint do, on this connection or another
+     * (tsbagd's checkpointer thread) */
+    bool no_checkpoint;
 };
 
 /* Process-wide SQLite settings for a long-running writer (tsbagd): no global memory statistics,
@@ -500,8 +504,17 @@ const char *tsb_store_damage(const struct tsb_store *s);
  * TRUNCATE), waiting at most wait_ms for readers of older snapshots. 0 when truncated;
  * TSB_EBUSY when readers still hold it (what could be copied was, *frames_left says what is left
  * in the WAL; retry later); TSB_EDURABLE (connection poisoned) when the copy or its fsync failed.
- * Writer connection only. frames_left may be NULL. */
+ * A read-write connection (tsbagd: its checkpointer thread's). frames_left may be NULL. */
 int tsb_store_checkpoint(struct tsb_store *s, int wait_ms, int64_t *frames_left);
+/* Copies what it can of the WAL into the archive without waiting for anyone (wal_checkpoint
+ * PASSIVE: runs beside a writer and readers, stops at the oldest reader's snapshot) and fsyncs
+ * the archive. 0 with *frames in the WAL and *copied of them in the archive (all copied: the next
+ * write transaction restarts the WAL from its start); TSB_EDURABLE (connection poisoned) when the
+ * copy or its fsync failed: the WAL keeps every frame, SQLite never resets it past a failed one. */
+int tsb_store_checkpoint_passive(struct tsb_store *s, int64_t *frames, int64_t *copied);
+/* Makes s refuse every later write and close without checkpointing, as after a failed write on
+ * it: for a connection to an archive where another connection's checkpoint or commit failed. */
+void tsb_store_poison(struct tsb_store *s);
 /* Frames in the WAL after this connection's last commit (0 after a truncating checkpoint). */
 int64_t tsb_store_wal_frames(const struct tsb_store *s);
 /* Size in bytes of the archive's -wal file, 0 when there is none. */

@@ -388,8 +388,11 @@ int main(int argc, char **argv)
         goto out;
     }
     /* quick_check: a damaged archive is refused before anything is written to it */
+    /* no_checkpoint: the writer's commits never checkpoint; its checkpointer thread does, on a
+     * connection of its own (docs/internals/WRITER.md, "Checkpoints: the WAL stays bounded") */
     struct tsb_store_open_opts so = {.busy_timeout_ms = (int)d.cfg.store.busy_timeout_ms,
-                                     .quick_check = true};
+                                     .quick_check = true,
+                                     .no_checkpoint = true};
     if (tsb_store_open(d.cfg.store.path, &so, &store) != 0) {
         tsb_error("tsbagd: archive %s: %s", d.cfg.store.path, tsb_err_detail());
         goto out;
@@ -429,6 +432,11 @@ int main(int argc, char **argv)
         .on_progress = on_writer_progress,
         .arg = &d,
     };
+    so.quick_check = false; /* done by the first open */
+    if (tsb_store_open(d.cfg.store.path, &so, &wo.ckpt_store) != 0) {
+        tsb_error("tsbagd: archive %s: %s", d.cfg.store.path, tsb_err_detail());
+        goto out;
+    }
     if (tsb_writer_start(&d.loop, store, &wo, &d.writer) != 0) {
         tsb_error("tsbagd: %s", tsb_err_detail());
         goto out;

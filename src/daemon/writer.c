@@ -2,9 +2,11 @@
  * writer: a dedicated thread (not the libuv threadpool, whose four workers are shared with DNS
  * and file work) draining one FIFO of entries and jobs into the archive. The queue and the done
  * list are the only state shared between threads, both under one mutex; the store connection is
- * touched by the writer thread only, from start until it closes it on exit. Between batches the
- * writer also truncates the WAL (at most once a second, waiting only briefly for readers), so that
- * readers never make it grow without bound (docs/internals/WRITER.md).
+ * touched by the writer thread only, from start until it closes it on exit. The writer's commits
+ * never checkpoint: its checkpointer thread (checkpointer.c) copies the WAL back into the archive
+ * beside it, leaving the writer only the last few frames before a restart of the WAL, and a
+ * checkpoint that fails poisons the writer before anything more is acknowledged
+ * (docs/internals/WRITER.md).
  */
 #include "writer.h"
 
@@ -16,13 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-
-/* Truncating checkpoints: at most one per interval; while entries keep coming, only once the WAL
- * holds this many frames (SQLite's passive auto-checkpoint threshold); when idle, whenever it is
- * not empty. A reader of an older snapshot costs at most CKPT_WAIT_MS of writer time. */
-#define CKPT_INTERVAL_NS (1000 * (uint64_t)1000000)
-#define CKPT_BUSY_FRAMES 1000
-#define CKPT_WAIT_MS     20
 
 struct tsb_writer {
     uv_loop_t *loop;
@@ -37,11 +32,13 @@ struct tsb_writer {
     size_t q_entries;
     struct tsb_writer_entry *d_head, *d_tail;
     bool stopping, exited;
+    bool ckpt_failed; /* the checkpointer failed to write or fsync the archive file */
 
     /* writer thread only */
     struct tsb_store *store;
     bool poisoned;
-    uint64_t ckpt_at; /* uv_hrtime() of the last truncating checkpoint attempt */
+    struct tsb_checkpointer *ckpt; /* NULL: the store checkpoints in its WAL hook */
+    int64_t wal_frames;            /* last reported to ckpt */
     struct tsb_writer_entry **batch;
     struct tsb_entry_in *batch_in;
     int64_t *batch_refs;
@@ -129,31 +126,43 @@ static void run_batch(struct tsb_writer *w, size_t n)
     }
 }
 
-/* Nanoseconds until a truncating checkpoint is due (0: now), or UINT64_MAX when none is needed:
- * the WAL is empty, or still small while busy. */
-static uint64_t checkpoint_due(const struct tsb_writer *w, bool idle)
+/* After an item: tells the checkpointer that the WAL grew (it wakes itself when that is enough)
+ * and, when it asks, copies the last few frames so that the next commit restarts the WAL. That
+ * copy failing is a failed checkpoint: reported as the checkpointer's. */
+static void wal_grew(struct tsb_writer *w)
 {
-    int64_t frames = tsb_store_wal_frames(w->store);
-    if (w->poisoned || frames == 0 || (!idle && frames < CKPT_BUSY_FRAMES))
-        return UINT64_MAX;
-    uint64_t next = w->ckpt_at + CKPT_INTERVAL_NS, now = uv_hrtime();
-    return w->ckpt_at == 0 || now >= next ? 0 : next - now;
+    int64_t frames = w->poisoned ? w->wal_frames : tsb_store_wal_frames(w->store);
+    if (w->ckpt != NULL && frames != w->wal_frames && tsb_checkpointer_wal_grew(w->ckpt, frames) &&
+        tsb_checkpointer_catch_up(w->ckpt, w->store) == TSB_EDURABLE) {
+        tsb_error("writer: %s", tsb_err_detail());
+        uv_mutex_lock(&w->mu);
+        w->ckpt_failed = true;
+        uv_async_send(&w->async);
+        uv_mutex_unlock(&w->mu);
+    }
+    w->wal_frames = frames;
 }
 
-/* Runs without mu. A busy WAL (readers) is normal: retried at the next interval. A failed copy or
- * fsync poisons the store, so the next batch fails before anything more is acknowledged. */
-static void checkpoint(struct tsb_writer *w, bool idle)
+/* Called with mu held, before an item runs or its completion is posted: a failed checkpoint
+ * poisons the writer, so that nothing after it is acknowledged. */
+static void note_ckpt_failure(struct tsb_writer *w)
 {
-    if (checkpoint_due(w, idle) != 0)
-        return;
-    w->ckpt_at = uv_hrtime();
-    int r = tsb_store_checkpoint(w->store, CKPT_WAIT_MS, NULL);
-    if (r == TSB_EDURABLE) {
+    if (w->ckpt_failed && !w->poisoned) {
         w->poisoned = true;
-        tsb_error("writer: %s; the archive is no longer written", tsb_err_detail());
-    } else if (r != 0 && r != TSB_EBUSY) {
-        tsb_warn("writer: %s", tsb_err_detail());
+        tsb_error("writer: a checkpoint of the archive failed; the archive is no longer written");
     }
+}
+
+/* Checkpointer thread: a checkpoint failed. Wakes the writer (it may be idle) and the loop, which
+ * calls on_fatal even if nothing is queued. */
+static void ckpt_failed(void *arg)
+{
+    struct tsb_writer *w = arg;
+    uv_mutex_lock(&w->mu);
+    w->ckpt_failed = true;
+    uv_cond_signal(&w->cv);
+    uv_async_send(&w->async);
+    uv_mutex_unlock(&w->mu);
 }
 
 static void writer_main(void *arg)
@@ -163,20 +172,11 @@ static void writer_main(void *arg)
     (void)prctl(PR_SET_NAME, "tsbagd-writer", 0, 0, 0);
     uv_mutex_lock(&w->mu);
     for (;;) {
-        while (w->q_head == NULL && !w->stopping) {
-            uint64_t due = checkpoint_due(w, true);
-            if (due == UINT64_MAX) {
-                uv_cond_wait(&w->cv, &w->mu);
-            } else if (due > 0) {
-                (void)uv_cond_timedwait(&w->cv, &w->mu, due);
-            } else {
-                uv_mutex_unlock(&w->mu);
-                checkpoint(w, true);
-                uv_mutex_lock(&w->mu);
-            }
-        }
+        while (w->q_head == NULL && !w->stopping)
+            uv_cond_wait(&w->cv, &w->mu);
         if (w->q_head == NULL)
             break;
+        note_ckpt_failure(w);
         struct tsb_writer_entry *e = w->q_head;
         if (e->job != NULL) {
             w->q_head = e->next;
@@ -184,11 +184,9 @@ static void writer_main(void *arg)
                 w->q_tail = NULL;
             uv_mutex_unlock(&w->mu);
             run_job(w, (struct job *)e);
+            wal_grew(w);
             uv_mutex_lock(&w->mu);
             post_done(w, e, e);
-            uv_mutex_unlock(&w->mu);
-            checkpoint(w, false);
-            uv_mutex_lock(&w->mu);
             continue;
         }
         /* group commit: wait a little for company unless the batch is full or we are stopping */
@@ -213,15 +211,26 @@ static void writer_main(void *arg)
         w->q_entries -= n;
         uv_mutex_unlock(&w->mu);
         run_batch(w, n);
+        wal_grew(w);
         uv_mutex_lock(&w->mu);
+        if (w->ckpt_failed && !w->poisoned) {
+            /* committed (the WAL is synced), but the checkpointer failed meanwhile: not
+             * acknowledged either, like every entry after it */
+            note_ckpt_failure(w);
+            for (size_t i = 0; i < n; i++) {
+                w->batch[i]->status = TSB_EDURABLE;
+                w->batch[i]->ref = 0;
+            }
+        }
         post_done(w, first, last);
-        uv_mutex_unlock(&w->mu);
-        checkpoint(w, false);
-        uv_mutex_lock(&w->mu);
     }
     uv_mutex_unlock(&w->mu);
+    /* closing order: the writer's connection first, then the checkpointer's, which is then the
+     * last one and may checkpoint and remove the WAL on close (unless poisoned) */
     tsb_store_close(w->store);
     w->store = NULL;
+    tsb_checkpointer_stop(w->ckpt);
+    w->ckpt = NULL;
     uv_mutex_lock(&w->mu);
     w->exited = true;
     uv_async_send(&w->async);
@@ -254,10 +263,15 @@ static void async_cb(uv_async_t *a)
     uv_mutex_lock(&w->mu);
     struct tsb_writer_entry *e = w->d_head;
     w->d_head = w->d_tail = NULL;
-    bool exited = w->exited;
+    bool exited = w->exited, ckpt_failed = w->ckpt_failed;
     uv_mutex_unlock(&w->mu);
 
     /* report the failure before delivering anything, so no one acknowledges past it */
+    if (ckpt_failed && !w->failed) {
+        w->failed = true;
+        if (w->o.on_fatal != NULL)
+            w->o.on_fatal(w->o.arg, TSB_EDURABLE);
+    }
     for (struct tsb_writer_entry *x = e; x != NULL && !w->failed; x = x->next)
         if (x->status == TSB_EDURABLE) {
             w->failed = true;
@@ -307,13 +321,26 @@ int tsb_writer_start(uv_loop_t *loop, struct tsb_store *store, const struct tsb_
     if (uv_mutex_init(&w->mu) != 0 || uv_cond_init(&w->cv) != 0)
         tsb_fatal("writer: cannot create a mutex or condition variable");
     if ((e = uv_async_init(loop, &w->async, async_cb)) != 0) {
+        tsb_store_close(o->ckpt_store);
         free_writer(w);
         return tsb_err(TSB_EINTERNAL, "writer: async handle: %s", uv_strerror(e));
     }
     w->async.data = w;
+    if (o->ckpt_store != NULL) {
+        struct tsb_checkpointer_opts co = o->ckpt;
+        co.on_failed = ckpt_failed;
+        co.arg = w;
+        if ((e = tsb_checkpointer_start(o->ckpt_store, &co, &w->ckpt)) != 0) {
+            w->store = NULL;
+            w->stopped = NULL;
+            uv_close((uv_handle_t *)&w->async, async_closed);
+            return e;
+        }
+    }
     /* a large stack is not needed: SQLite's deepest paths stay far below the default */
     if ((e = uv_thread_create(&w->thread, writer_main, w)) != 0) {
         w->store = NULL; /* the caller keeps the store on failure */
+        tsb_checkpointer_stop(w->ckpt);
         w->stopped = NULL;
         uv_close((uv_handle_t *)&w->async, async_closed);
         return tsb_err(TSB_EINTERNAL, "writer: thread: %s", uv_strerror(e));
@@ -402,6 +429,11 @@ bool tsb_writer_has_room(const struct tsb_writer *w, size_t n)
         return false;
     size_t q = atomic_load_explicit(&w->queued_bytes, memory_order_relaxed);
     return w->o.queue_bytes == 0 || (n <= w->o.queue_bytes && q <= w->o.queue_bytes - n);
+}
+
+struct tsb_checkpointer *tsb_writer_checkpointer(struct tsb_writer *w)
+{
+    return w->ckpt;
 }
 
 bool tsb_writer_failed(const struct tsb_writer *w)

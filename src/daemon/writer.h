@@ -13,6 +13,7 @@
 #ifndef TSB_WRITER_H
 #define TSB_WRITER_H
 
+#include "checkpointer.h"
 #include "err.h"
 #include "store.h"
 
@@ -59,6 +60,14 @@ struct tsb_writer_opts {
     void (*on_fatal)(void *arg, int status); /* loop thread, once, on the first TSB_EDURABLE */
     void (*on_progress)(void *arg); /* loop thread, after each delivered group of completions */
     void *arg;
+    /* a second read-write connection to the same archive, taken over in every case: the
+     * writer's checkpointer thread (checkpointer.h) checkpoints the WAL on it, and the writer's
+     * own store is then opened with no_checkpoint. NULL: the writer's store checkpoints itself
+     * (its WAL hook, inside the commit that crosses 1000 frames). A failed checkpoint poisons the
+     * writer like a failed commit: on_fatal, then TSB_EDURABLE for everything not yet delivered. */
+    struct tsb_store *ckpt_store;
+    struct tsb_checkpointer_opts
+        ckpt; /* its thresholds (zero: defaults); on_failed is the writer's */
 };
 
 /* Starts the writer thread on store (taken over: the writer closes it when it stops). */
@@ -97,6 +106,8 @@ size_t tsb_writer_queued_bytes_peak(const struct tsb_writer *w);
 bool tsb_writer_has_room(const struct tsb_writer *w, size_t n);
 /* True once the writer hit TSB_EDURABLE. */
 bool tsb_writer_failed(const struct tsb_writer *w);
+/* The checkpointer thread started on opts.ckpt_store, NULL without one (tests run it on demand). */
+struct tsb_checkpointer *tsb_writer_checkpointer(struct tsb_writer *w);
 
 /* Lets the thread finish everything queued, joins it, closes the store and the async handle, then
  * calls stopped on the loop thread and frees the writer. */

@@ -16,204 +16,13 @@
 #include "hash.h"
 #include "store.h"
 #include "store_schema.h"
+#include "fault_vfs.h"
 #include "testlib.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- a fault-injecting VFS over the default one ------------------------------------------- */
-
-static sqlite3_vfs *real_vfs;
-static sqlite3_vfs fault_vfs;
-static sqlite3_io_methods fault_io;
-#define FAULT_DB  1     /* the main database file */
-#define FAULT_WAL 2     /* its write-ahead log */
-static int fail_writes; /* FAULT_* mask: xWrite on those files fails */
-static int fail_syncs;  /* FAULT_* mask: xSync on those files fails */
-static int writes_failed, syncs_failed;
-
-struct fault_file {
-    sqlite3_file base;
-    sqlite3_file *real; /* allocated right after this struct, real_vfs->szOsFile bytes */
-    int kind;           /* FAULT_DB, FAULT_WAL or 0 */
-};
-
-static sqlite3_file *R(sqlite3_file *f)
-{
-    return ((struct fault_file *)f)->real;
-}
-
-static int ff_close(sqlite3_file *f)
-{
-    return R(f)->pMethods->xClose(R(f));
-}
-static int ff_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
-{
-    return R(f)->pMethods->xRead(R(f), p, n, off);
-}
-static int ff_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
-{
-    if (fail_writes & ((struct fault_file *)f)->kind) {
-        writes_failed++;
-        return SQLITE_IOERR_WRITE;
-    }
-    return R(f)->pMethods->xWrite(R(f), p, n, off);
-}
-static int ff_truncate(sqlite3_file *f, sqlite3_int64 size)
-{
-    return R(f)->pMethods->xTruncate(R(f), size);
-}
-static int ff_sync(sqlite3_file *f, int flags)
-{
-    if (fail_syncs & ((struct fault_file *)f)->kind) {
-        syncs_failed++;
-        return SQLITE_IOERR_FSYNC;
-    }
-    return R(f)->pMethods->xSync(R(f), flags);
-}
-static int ff_file_size(sqlite3_file *f, sqlite3_int64 *size)
-{
-    return R(f)->pMethods->xFileSize(R(f), size);
-}
-static int ff_lock(sqlite3_file *f, int l)
-{
-    return R(f)->pMethods->xLock(R(f), l);
-}
-static int ff_unlock(sqlite3_file *f, int l)
-{
-    return R(f)->pMethods->xUnlock(R(f), l);
-}
-static int ff_check_reserved(sqlite3_file *f, int *out)
-{
-    return R(f)->pMethods->xCheckReservedLock(R(f), out);
-}
-static int ff_file_control(sqlite3_file *f, int op, void *arg)
-{
-    return R(f)->pMethods->xFileControl(R(f), op, arg);
-}
-static int ff_sector_size(sqlite3_file *f)
-{
-    return R(f)->pMethods->xSectorSize(R(f));
-}
-static int ff_device_characteristics(sqlite3_file *f)
-{
-    return R(f)->pMethods->xDeviceCharacteristics(R(f));
-}
-static int ff_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **pp)
-{
-    return R(f)->pMethods->xShmMap(R(f), pg, pgsz, extend, pp);
-}
-static int ff_shm_lock(sqlite3_file *f, int off, int n, int flags)
-{
-    return R(f)->pMethods->xShmLock(R(f), off, n, flags);
-}
-static void ff_shm_barrier(sqlite3_file *f)
-{
-    R(f)->pMethods->xShmBarrier(R(f));
-}
-static int ff_shm_unmap(sqlite3_file *f, int del)
-{
-    return R(f)->pMethods->xShmUnmap(R(f), del);
-}
-static int ff_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **pp)
-{
-    return R(f)->pMethods->xFetch(R(f), off, n, pp);
-}
-static int ff_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
-{
-    return R(f)->pMethods->xUnfetch(R(f), off, p);
-}
-
-static int fv_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
-{
-    struct fault_file *ff = (struct fault_file *)f;
-    ff->real = (sqlite3_file *)(ff + 1);
-    ff->kind = flags & SQLITE_OPEN_MAIN_DB ? FAULT_DB : flags & SQLITE_OPEN_WAL ? FAULT_WAL : 0;
-    int rc = real_vfs->xOpen(real_vfs, name, ff->real, flags, out_flags);
-    f->pMethods = ff->real->pMethods != NULL ? &fault_io : NULL;
-    if (ff->real->pMethods != NULL)
-        fault_io.iVersion = ff->real->pMethods->iVersion;
-    return rc;
-}
-static int fv_delete(sqlite3_vfs *v, const char *name, int sync_dir)
-{
-    return real_vfs->xDelete(real_vfs, name, sync_dir);
-}
-static int fv_access(sqlite3_vfs *v, const char *name, int flags, int *out)
-{
-    return real_vfs->xAccess(real_vfs, name, flags, out);
-}
-static int fv_full_pathname(sqlite3_vfs *v, const char *name, int n, char *out)
-{
-    return real_vfs->xFullPathname(real_vfs, name, n, out);
-}
-static int fv_randomness(sqlite3_vfs *v, int n, char *out)
-{
-    return real_vfs->xRandomness(real_vfs, n, out);
-}
-static int fv_sleep(sqlite3_vfs *v, int us)
-{
-    return real_vfs->xSleep(real_vfs, us);
-}
-static int fv_current_time(sqlite3_vfs *v, double *out)
-{
-    return real_vfs->xCurrentTime(real_vfs, out);
-}
-static int fv_last_error(sqlite3_vfs *v, int n, char *out)
-{
-    return real_vfs->xGetLastError(real_vfs, n, out);
-}
-static int fv_current_time_i64(sqlite3_vfs *v, sqlite3_int64 *out)
-{
-    return real_vfs->xCurrentTimeInt64(real_vfs, out);
-}
-
-static void register_fault_vfs(void)
-{
-    if (real_vfs != NULL)
-        return;
-    real_vfs = sqlite3_vfs_find(NULL);
-    assert_non_null(real_vfs);
-    fault_io = (sqlite3_io_methods){
-        .iVersion = 3,
-        .xClose = ff_close,
-        .xRead = ff_read,
-        .xWrite = ff_write,
-        .xTruncate = ff_truncate,
-        .xSync = ff_sync,
-        .xFileSize = ff_file_size,
-        .xLock = ff_lock,
-        .xUnlock = ff_unlock,
-        .xCheckReservedLock = ff_check_reserved,
-        .xFileControl = ff_file_control,
-        .xSectorSize = ff_sector_size,
-        .xDeviceCharacteristics = ff_device_characteristics,
-        .xShmMap = ff_shm_map,
-        .xShmLock = ff_shm_lock,
-        .xShmBarrier = ff_shm_barrier,
-        .xShmUnmap = ff_shm_unmap,
-        .xFetch = ff_fetch,
-        .xUnfetch = ff_unfetch,
-    };
-    fault_vfs = (sqlite3_vfs){
-        .iVersion = 2,
-        .szOsFile = (int)sizeof(struct fault_file) + real_vfs->szOsFile,
-        .mxPathname = real_vfs->mxPathname,
-        .zName = "tsbfault",
-        .xOpen = fv_open,
-        .xDelete = fv_delete,
-        .xAccess = fv_access,
-        .xFullPathname = fv_full_pathname,
-        .xRandomness = fv_randomness,
-        .xSleep = fv_sleep,
-        .xCurrentTime = fv_current_time,
-        .xGetLastError = fv_last_error,
-        .xCurrentTimeInt64 = fv_current_time_i64,
-    };
-    assert_int_equal(sqlite3_vfs_register(&fault_vfs, 0), SQLITE_OK);
-}
 
 /* ---- fixtures and helpers ----------------------------------------------------------------- */
 
@@ -1782,8 +1591,8 @@ static void test_busy(void **state)
  * reopening it is there whole or not at all: never in part, never at the expense of the 5. */
 static void durable_failure(struct fx *f, int *knob, int *counter, bool exact)
 {
-    register_fault_vfs();
-    struct tsb_store_open_opts o = {.vfs = "tsbfault"};
+    tsb_fault_vfs_register();
+    struct tsb_store_open_opts o = {.vfs = TSB_FAULT_VFS};
     struct tsb_store *s = NULL;
     assert_int_equal(tsb_store_open(f->path, &o, &s), 0);
     int64_t *a = append_range(s, 0, 5);
@@ -1796,7 +1605,7 @@ static void durable_failure(struct fx *f, int *knob, int *counter, bool exact)
     }
     int64_t refs[3] = {0};
     *counter = 0;
-    *knob = FAULT_DB | FAULT_WAL;
+    *knob = TSB_FAULT_DB | TSB_FAULT_WAL;
     assert_int_equal(tsb_store_append(s, in, 3, refs), TSB_EDURABLE);
     *knob = 0;
     assert_true(*counter > 0);
@@ -1846,12 +1655,12 @@ static void durable_failure(struct fx *f, int *knob, int *counter, bool exact)
 
 static void test_write_failure_is_durable_error(void **state)
 {
-    durable_failure(*state, &fail_writes, &writes_failed, true);
+    durable_failure(*state, &tsb_fault_fail_writes, &tsb_fault_writes_failed, true);
 }
 
 static void test_fsync_failure_is_durable_error(void **state)
 {
-    durable_failure(*state, &fail_syncs, &syncs_failed, false);
+    durable_failure(*state, &tsb_fault_fail_syncs, &tsb_fault_syncs_failed, false);
 }
 
 /* A failed write or fsync while sealing 30 entries into bags of 10: afterwards either no bag
@@ -1859,14 +1668,14 @@ static void test_fsync_failure_is_durable_error(void **state)
  * WAL) all three bags exist, complete and consistent. Never some bags, never a partial bag. */
 static void seal_failure(struct fx *f, int *knob, bool exact)
 {
-    register_fault_vfs();
-    struct tsb_store_open_opts o = {.vfs = "tsbfault"};
+    tsb_fault_vfs_register();
+    struct tsb_store_open_opts o = {.vfs = TSB_FAULT_VFS};
     struct tsb_store *s = NULL;
     assert_int_equal(tsb_store_open(f->path, &o, &s), 0);
     int64_t *a = append_range(s, 0, 30);
     struct tsb_seal_opts so = seal_opts(10);
     struct tsb_seal_result res = {0};
-    *knob = FAULT_DB | FAULT_WAL;
+    *knob = TSB_FAULT_DB | TSB_FAULT_WAL;
     assert_int_equal(tsb_store_seal(s, &so, &res), TSB_EDURABLE);
     *knob = 0;
     assert_int_equal(res.bags, 0);
@@ -1895,12 +1704,36 @@ static void seal_failure(struct fx *f, int *knob, bool exact)
 
 static void test_write_failure_while_sealing(void **state)
 {
-    seal_failure(*state, &fail_writes, true);
+    seal_failure(*state, &tsb_fault_fail_writes, true);
 }
 
 static void test_fsync_failure_while_sealing(void **state)
 {
-    seal_failure(*state, &fail_syncs, false);
+    seal_failure(*state, &tsb_fault_fail_syncs, false);
+}
+
+/* A batch of 1500 entries of 4 KiB each (about 6 MiB: more than 1000 WAL pages in one commit),
+ * for the checkpoint tests. Free with free_big_batch. */
+#define BIG_BATCH 1500
+struct big_batch {
+    struct entry_buf b[BIG_BATCH];
+    struct tsb_entry_in in[BIG_BATCH];
+    int64_t refs[BIG_BATCH];
+};
+
+static struct big_batch *big_batch_new(void)
+{
+    static uint8_t blob[4096];
+    memset(blob, 'x', sizeof(blob));
+    struct big_batch *bb = calloc(1, sizeof(*bb));
+    assert_non_null(bb);
+    for (size_t i = 0; i < BIG_BATCH; i++) {
+        make_entry(&bb->b[i], 1000 + (int)i, false);
+        bb->in[i] = bb->b[i].in;
+        bb->in[i].content = blob;
+        bb->in[i].content_len = sizeof(blob);
+    }
+    return bb;
 }
 
 /* SQLite ignores a failed auto-checkpoint; store.c's WAL hook must not. The commit that crosses
@@ -1909,31 +1742,22 @@ static void test_fsync_failure_while_sealing(void **state)
 static void test_checkpoint_fsync_failure(void **state)
 {
     struct fx *f = *state;
-    register_fault_vfs();
-    struct tsb_store_open_opts o = {.vfs = "tsbfault"};
+    tsb_fault_vfs_register();
+    struct tsb_store_open_opts o = {.vfs = TSB_FAULT_VFS};
     struct tsb_store *s = NULL;
     assert_int_equal(tsb_store_open(f->path, &o, &s), 0);
     int64_t *a = append_range(s, 0, 5);
 
-    /* about 6 MiB of content: more than 1000 WAL pages in one commit */
-    size_t n = 1500;
-    static uint8_t blob[4096];
-    memset(blob, 'x', sizeof(blob));
-    struct entry_buf *b = calloc(n, sizeof(*b));
-    struct tsb_entry_in *in = calloc(n, sizeof(*in));
-    int64_t *refs = calloc(n, sizeof(*refs));
-    for (size_t i = 0; i < n; i++) {
-        make_entry(&b[i], 1000 + (int)i, false);
-        in[i] = b[i].in;
-        in[i].content = blob;
-        in[i].content_len = sizeof(blob);
-    }
-    syncs_failed = 0;
-    fail_syncs = FAULT_DB;
+    struct big_batch *bb = big_batch_new();
+    size_t n = BIG_BATCH;
+    struct tsb_entry_in *in = bb->in;
+    int64_t *refs = bb->refs;
+    tsb_fault_syncs_failed = 0;
+    tsb_fault_fail_syncs = TSB_FAULT_DB;
     assert_int_equal(tsb_store_append(s, in, n, refs), TSB_EDURABLE);
     assert_non_null(strstr(tsb_err_detail(), "checkpoint"));
-    fail_syncs = 0;
-    assert_true(syncs_failed > 0);
+    tsb_fault_fail_syncs = 0;
+    assert_true(tsb_fault_syncs_failed > 0);
     assert_int_equal(tsb_store_append(s, in, 1, refs), TSB_EDURABLE);
     tsb_store_close(s);
 
@@ -1942,13 +1766,49 @@ static void test_checkpoint_fsync_failure(void **state)
     assert_int_equal(st.entries, 5 + (int64_t)n);
     struct tsb_entry_rec e;
     assert_int_equal(tsb_store_entry_by_ref(s, a[4] + (int64_t)n, &e), 0);
-    assert_int_equal(e.content_len, sizeof(blob));
+    assert_int_equal(e.content_len, 4096);
     tsb_entry_rec_cleanup(&e);
     tsb_store_close(s);
     free(a);
-    free(b);
-    free(in);
-    free(refs);
+    free(bb);
+}
+
+/* no_checkpoint (tsbagd's writer): a commit past 1000 WAL frames does not checkpoint, so the
+ * archive file's failing fsync does not touch it; the other connection's passive checkpoint meets
+ * it: TSB_EDURABLE, that connection poisoned, the WAL left whole for the next open. */
+static void test_passive_checkpoint_elsewhere(void **state)
+{
+    struct fx *f = *state;
+    tsb_fault_vfs_register();
+    struct tsb_store_open_opts o = {.vfs = TSB_FAULT_VFS, .no_checkpoint = true};
+    struct tsb_store *w = NULL, *c = NULL;
+    assert_int_equal(tsb_store_open(f->path, &o, &w), 0);
+    assert_int_equal(tsb_store_open(f->path, &o, &c), 0);
+    int64_t frames = -1, copied = -1;
+    free(append_range(w, 0, 5));
+    assert_int_equal(tsb_store_checkpoint_passive(c, &frames, &copied), 0);
+    assert_true(frames > 0);
+    assert_int_equal(copied, frames);
+
+    struct big_batch *bb = big_batch_new();
+    size_t n = BIG_BATCH;
+    tsb_fault_syncs_failed = 0;
+    tsb_fault_fail_syncs = TSB_FAULT_DB;
+    assert_int_equal(tsb_store_append(w, bb->in, n, bb->refs), 0);
+    assert_int_equal(tsb_fault_syncs_failed, 0); /* the WAL's fsync only */
+    assert_true(tsb_store_wal_frames(w) > 1000);
+    assert_int_equal(tsb_store_checkpoint_passive(c, &frames, &copied), TSB_EDURABLE);
+    tsb_fault_fail_syncs = 0;
+    assert_true(tsb_fault_syncs_failed > 0);
+    assert_int_equal(tsb_store_checkpoint_passive(c, &frames, &copied), TSB_EDURABLE);
+    assert_int_equal(tsb_store_checkpoint(c, 0, NULL), TSB_EDURABLE);
+    tsb_store_close(w);
+    tsb_store_close(c); /* the last one, poisoned: no checkpoint on close */
+
+    struct tsb_store *s = open_rw(f->path);
+    assert_int_equal(stats_of(s).entries, 5 + (int64_t)n);
+    tsb_store_close(s);
+    free(bb);
 }
 
 /* ---- online backup ------------------------------------------------------------------------ */
@@ -2481,6 +2341,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_failure_while_sealing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_failure_while_sealing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_fsync_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_passive_checkpoint_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_is_one_snapshot_under_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_dest_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tsa2_tokens, setup, teardown),

@@ -3,19 +3,24 @@
  * together up to batch_max (shown by a batch the store refuses: every entry of it fails, and only
  * those), a job is never merged into a batch and sees every entry submitted before it; a stop
  * ends the batching delay at once and drains the queue before stopped runs; a TSB_EDURABLE
- * poisons the writer (every later item completes with TSB_EDURABLE, on_fatal once). Each test
- * ends with every handle closed and uv_loop_close() == 0. */
+ * poisons the writer (every later item completes with TSB_EDURABLE, on_fatal once), and so does a
+ * checkpoint that fails to fsync the archive file (fault VFS), its checkpointer thread's or the
+ * writer's own copy before a restart of the WAL. Each test ends with every handle closed and
+ * uv_loop_close() == 0. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "checkpointer.h"
 #include "err.h"
+#include "fault_vfs.h"
 #include "store.h"
 #include "testlib.h"
 #include "writer.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -44,6 +49,7 @@ struct fixture {
     int completed;
     int fatal_calls;
     int fatal_status;
+    int completed_at_fatal;
     bool stopped;
     int completed_at_stop;
 };
@@ -53,6 +59,7 @@ static void on_fatal(void *arg, int status)
     struct fixture *f = arg;
     f->fatal_calls++;
     f->fatal_status = status;
+    f->completed_at_fatal = f->completed;
 }
 
 static void complete(struct item *it, int status)
@@ -82,18 +89,36 @@ static void job_done(void *arg, int status)
     complete(arg, status);
 }
 
-static void start(struct fixture *f, size_t batch_max, int batch_delay_ms)
+/* Starts a writer on a fresh archive; ckpt: as tsbagd does, with a checkpointer thread on a
+ * second connection (both through the fault VFS), which checkpoints only when asked to. */
+static void start_with(struct fixture *f, size_t batch_max, int batch_delay_ms, bool ckpt,
+                       int64_t restart_frames)
 {
     memset(f, 0, sizeof(*f));
     f->dir = tsb_test_tmpdir();
     char *path = tsb_test_path(f->dir, "archive.db");
     struct tsb_store *s = NULL;
-    assert_int_equal(tsb_store_open(path, NULL, &s), 0);
-    free(path);
-    assert_int_equal(uv_loop_init(&f->loop), 0);
     struct tsb_writer_opts o = {
         .batch_max = batch_max, .batch_delay_ms = batch_delay_ms, .on_fatal = on_fatal, .arg = f};
+    tsb_fault_vfs_register();
+    struct tsb_store_open_opts so = {.vfs = TSB_FAULT_VFS, .no_checkpoint = ckpt};
+    assert_int_equal(tsb_store_open(path, &so, &s), 0);
+    if (ckpt) {
+        assert_int_equal(tsb_store_open(path, &so, &o.ckpt_store), 0);
+        o.ckpt = (struct tsb_checkpointer_opts){.frames = INT64_MAX / 2,
+                                                .interval_ms = 3600000,
+                                                .idle_ms = 3600000,
+                                                .restart_frames = restart_frames};
+    }
+    free(path);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
     assert_int_equal(tsb_writer_start(&f->loop, s, &o, &f->w), 0);
+    assert_true((tsb_writer_checkpointer(f->w) != NULL) == ckpt);
+}
+
+static void start(struct fixture *f, size_t batch_max, int batch_delay_ms)
+{
+    start_with(f, batch_max, batch_delay_ms, false, 0);
 }
 
 /* Queues an entry; source NULL makes the store refuse the batch it is in (TSB_EINVAL). */
@@ -128,8 +153,9 @@ static void stopped(void *arg)
     f->completed_at_stop = f->completed;
 }
 
-/* Stops the writer, runs the loop until everything closed, checks the loop closes. */
-static void finish(struct fixture *f)
+/* Stops the writer, runs the loop until everything closed, checks the loop closes; the archive
+ * stays. */
+static void stop(struct fixture *f)
 {
     tsb_writer_stop(f->w, stopped, f);
     assert_int_equal(tsb_writer_submit_job(f->w, job_fn, job_done, &f->items[0]), TSB_ECLOSED);
@@ -139,6 +165,11 @@ static void finish(struct fixture *f)
     assert_int_equal(uv_loop_close(&f->loop), 0);
     for (int i = 0; i < f->n; i++)
         assert_int_equal(f->order[i], i); /* completions in submission order */
+}
+
+static void finish(struct fixture *f)
+{
+    stop(f);
     tsb_test_rmtree(f->dir);
     free(f->dir);
 }
@@ -221,12 +252,146 @@ static void test_durable_failure_poisons(void **state)
     assert_int_equal(f.fatal_status, TSB_EDURABLE);
 }
 
+/* After a failed checkpoint: the WAL is still there (no checkpoint on close), and the archive
+ * reopened from it holds `entries`. Removes the folder. */
+static void assert_archive_kept(struct fixture *f, int64_t entries)
+{
+    char *path = tsb_test_path(f->dir, "archive.db"),
+         *wal = tsb_test_path(f->dir, "archive.db-wal");
+    FILE *fp = fopen(wal, "rb");
+    assert_non_null(fp); /* left for recovery */
+    fclose(fp);
+    struct tsb_store *s = NULL;
+    assert_int_equal(tsb_store_open(path, NULL, &s), 0);
+    struct tsb_store_stats st;
+    assert_int_equal(tsb_store_stats(s, &st), 0);
+    assert_int_equal(st.entries, entries);
+    tsb_store_close(s);
+    free(path);
+    free(wal);
+    tsb_test_rmtree(f->dir);
+    free(f->dir);
+}
+
+/* The checkpointer thread copies the WAL into the archive file beside the writer; when that copy's
+ * fsync fails, the writer is poisoned before anything more is acknowledged although the disk
+ * "recovered" at once: on_fatal first, then TSB_EDURABLE for the next entry and job (not run).
+ * The WAL keeps every frame (no checkpoint on close): reopened, the archive holds what was
+ * acknowledged. */
+static void test_checkpoint_failure_poisons(void **state)
+{
+    (void)state;
+    static struct fixture f;
+    start_with(&f, 8, 0, true, INT64_MAX / 2);
+    struct tsb_checkpointer *c = tsb_writer_checkpointer(f.w);
+    struct item *a = entry(&f, "his");
+    while (!a->done)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    assert_int_equal(a->status, 0);
+    assert_int_equal(tsb_checkpointer_run(c), 0); /* a healthy disk: copied, nothing poisoned */
+    struct item *b = entry(&f, "his");
+    while (!b->done)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    assert_int_equal(b->status, 0);
+
+    tsb_fault_syncs_failed = 0;
+    tsb_fault_fail_syncs = TSB_FAULT_DB; /* the writer's commits sync the WAL only */
+    assert_int_equal(tsb_checkpointer_run(c), TSB_EDURABLE);
+    tsb_fault_fail_syncs = 0;
+    assert_true(tsb_fault_syncs_failed > 0);
+    assert_int_equal(tsb_checkpointer_run(c), TSB_EDURABLE); /* never tried again */
+    assert_int_equal(tsb_fault_syncs_failed, 1);
+    struct item *d = entry(&f, "his");
+    struct item *j = job(&f, 0);
+    stop(&f);
+    assert_int_equal(f.fatal_calls, 1);
+    assert_int_equal(f.fatal_status, TSB_EDURABLE);
+    assert_int_equal(f.completed_at_fatal, 2); /* before d's completion */
+    assert_int_equal(d->status, TSB_EDURABLE);
+    assert_int_equal(d->e.ref, 0);
+    assert_int_equal(j->status, TSB_EDURABLE);
+    assert_int_equal(j->seen, -2);
+
+    assert_archive_kept(&f, 2);
+}
+
+/* A job of test_catch_up_failure_poisons, on the writer thread: commits one entry while the reader
+ * holds the snapshot of before it (so that this commit does not restart the WAL), then ends that
+ * snapshot (so that the writer's copy after the job has the entry's frames to copy). */
+struct catch_up_job {
+    struct item *it;
+    struct tsb_store *reader;
+    int64_t ref;
+};
+
+static void catch_up_done(void *arg, int status)
+{
+    complete(((struct catch_up_job *)arg)->it, status);
+}
+
+static int commit_then_release(struct tsb_store *store, void *arg)
+{
+    struct catch_up_job *j = arg;
+    struct tsb_entry_in in = {.source = "his", .received_ms = 1782900000999LL};
+    memset(in.digest, 0x5a, sizeof(in.digest));
+    int r = tsb_store_append(store, &in, 1, &j->ref);
+    tsb_store_snapshot_end(j->reader);
+    return r;
+}
+
+/* The writer's own copy of the last frames before a restart of the WAL fails the same way:
+ * on_fatal before anything more is delivered, the next entry not acknowledged, and the
+ * checkpointer never checkpoints again, not even when its connection closes last. */
+static void test_catch_up_failure_poisons(void **state)
+{
+    (void)state;
+    static struct fixture f;
+    start_with(&f, 8, 0, true, 1); /* the writer copies the rest after every complete checkpoint */
+    struct tsb_checkpointer *c = tsb_writer_checkpointer(f.w);
+    struct item *a = entry(&f, "his");
+    while (!a->done)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    assert_int_equal(a->status, 0);
+    struct catch_up_job cj = {0};
+    char *path = tsb_test_path(f.dir, "archive.db");
+    struct tsb_store_open_opts ro = {.readonly = true};
+    assert_int_equal(tsb_store_open(path, &ro, &cj.reader), 0);
+    free(path);
+    assert_int_equal(tsb_store_snapshot_begin(cj.reader), 0);
+    assert_int_equal(tsb_checkpointer_run(c), 0); /* everything copied: the writer copies next */
+
+    tsb_fault_syncs_failed = 0;
+    tsb_fault_fail_syncs = TSB_FAULT_DB;
+    cj.it = &f.items[f.n];
+    cj.it->f = &f;
+    cj.it->index = f.n++;
+    assert_int_equal(tsb_writer_submit_job(f.w, commit_then_release, catch_up_done, &cj), 0);
+    while (!cj.it->done)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    tsb_fault_fail_syncs = 0;
+    assert_int_equal(tsb_fault_syncs_failed, 1);
+    assert_int_equal(f.fatal_calls, 1); /* reported before the job's own completion */
+    assert_true(cj.ref > a->e.ref);     /* the job's entry is committed (in the WAL) */
+    assert_int_equal(tsb_checkpointer_run(c), TSB_EDURABLE);
+    struct item *d = entry(&f, "his");
+    tsb_store_close(cj.reader); /* so that the checkpointer's connection closes last */
+    stop(&f);
+    assert_int_equal(f.fatal_calls, 1);
+    assert_int_equal(f.completed_at_fatal, 1); /* a only */
+    assert_int_equal(cj.it->status, 0);        /* the job itself ran before the failure */
+    assert_int_equal(d->status, TSB_EDURABLE);
+    assert_int_equal(tsb_fault_syncs_failed, 1); /* no checkpoint again, none on close */
+    assert_archive_kept(&f, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order),
         cmocka_unit_test(test_batches_and_stop_drains),
         cmocka_unit_test(test_durable_failure_poisons),
+        cmocka_unit_test(test_checkpoint_failure_poisons),
+        cmocka_unit_test(test_catch_up_failure_poisons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,7 @@
 #   bench/run-ingest.sh [BUILD_DIR]     (default build-release/)
 # Environment: SIZE (1024) CONNS (50) DEPTH (16) COUNT (100000 per side and pair) PAIRS (5)
 #              RATE (10000) RATE_SECS (10) OVERLOAD_SECS (15); PERF=1 records the first tsbagd
-#              pass with `perf record -g` and prints the writer thread's profile;
+#              pass with `perf record -g` and prints the writer and loop threads' profiles;
 #              TSBAGD and BENCH_LOAD name prebuilt binaries (no build step).
 # Every server gets a fresh data folder under $TMPDIR (default /tmp): the same disk for both.
 # The output is also saved to bench/out/ingest-<UTC time>.txt. Not part of the tests.
@@ -165,9 +165,15 @@ if [ "$PERF" = 1 ]; then
     say "profile of the first tsbagd pass (perf record -g), share of all samples"
     perf report -i "$work/perf.data" --no-children --sort comm,dso --stdio -g none 2>/dev/null |
         grep '%' | head -12
+    # sorted by thread first: with --comm and --sort dso,symbol, perf merges a symbol's samples
+    # of both threads into one entry before it filters, and the loop thread showed the writer's
+    # malloc
+    perf report -i "$work/perf.data" --no-children --sort comm,dso,symbol --stdio -g none \
+        2>/dev/null | grep '%' >"$work/perf.symbols" || true
     echo "-- writer thread (tsbagd-writer), top symbols:"
-    perf report -i "$work/perf.data" --comm tsbagd-writer --no-children --sort dso,symbol \
-        --stdio -g none 2>/dev/null | grep '%' | head -25
+    grep -E '^ +[0-9.]+% +tsbagd-writer ' "$work/perf.symbols" | head -25 || true
+    echo "-- loop thread (tsbagd), top symbols:"
+    grep -E '^ +[0-9.]+% +tsbagd ' "$work/perf.symbols" | head -25 || true
 fi
 
 say "tsbagd: rate-limited to $RATE entries/s for $RATE_SECS s (latency at a steady rate)"

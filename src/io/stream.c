@@ -326,10 +326,24 @@ static void write_cb(uv_write_t *req, int status)
     maybe_shutdown(s);
 }
 
+/* Hands the queue to the kernel. First by a direct write (uv_try_write): when the socket takes it
+ * all, as it does unless the peer lags behind, no uv_write is queued, so libuv neither calls
+ * write_cb on the next iteration nor re-arms the socket's epoll registration (libuv 1.44 issues an
+ * epoll_ctl each time a write request completes: one per reply pass). Whatever the kernel did not
+ * take, and every error, goes through uv_write, which reports errors from write_cb as before:
+ * a direct write never calls a callback. */
 static void flush(struct tsb_stream *s)
 {
     if (s->writing || s->out.len == 0 || s->closing)
         return;
+    uv_buf_t d = uv_buf_init((char *)s->out.p, (unsigned)s->out.len);
+    int n = uv_try_write(&s->h.stream, &d, 1);
+    if (n > 0 && (size_t)n == s->out.len) {
+        tsb_buf_reset(&s->out);
+        return;
+    }
+    if (n > 0)
+        tsb_buf_consume(&s->out, (size_t)n);
     struct tsb_buf t = s->wbuf;
     s->wbuf = s->out;
     s->out = t;

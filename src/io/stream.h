@@ -7,7 +7,8 @@
  * the owner reads it with tsb_stream_input() and drops what it used with tsb_stream_consume().
  * When the owner stops consuming, reading stops (the kernel and TCP flow control then hold the
  * peer back): the stream never buffers more than that bound.
- * Output: writes are queued and sent with at most one uv_write in flight (batched).
+ * Output: writes are queued and sent with at most one uv_write in flight (batched); a write the
+ * socket takes whole at once (uv_try_write) queues no uv_write at all.
  * Lifetime: the struct is embedded in its owner and must stay alive until close_cb ran.
  */
 #ifndef TSB_STREAM_H
@@ -31,7 +32,8 @@ typedef void (*tsb_stream_data_cb)(struct tsb_stream *s);
 /* The peer ended its side (status TSB_ECLOSED) or the stream failed (TSB_ENET, detail says why).
  * Not called once tsb_stream_finish or tsb_stream_close has been called. */
 typedef void (*tsb_stream_end_cb)(struct tsb_stream *s, int status);
-/* Every queued byte has been handed to the kernel. */
+/* Every queued byte has been handed to the kernel after a write had to wait for the socket. A
+ * write the socket took whole at once calls nothing: tsb_stream_queued() is 0 on its return. */
 typedef void (*tsb_stream_drain_cb)(struct tsb_stream *s);
 typedef void (*tsb_stream_close_cb)(struct tsb_stream *s);
 /* Client connect finished: 0 or TSB_ENET. */

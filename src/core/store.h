@@ -103,6 +103,22 @@ int tsb_store_entry_by_ref(struct tsb_store *s, int64_t ref, struct tsb_entry_re
 typedef int (*tsb_entry_cb)(void *arg, const struct tsb_entry_rec *e);
 int tsb_store_entries_by_hash(struct tsb_store *s, const uint8_t digest[TSB_SHA256_LEN],
                               tsb_entry_cb cb, void *arg);
+
+/* The digest index (schema 0012, docs/internals/STORE.md): entry_hashes is keyed by epoch
+ * (ref >> TSB_HASH_EPOCH_BITS) first and filled after the appends, a chunk of TSB_HASH_CHUNK Refs
+ * (aligned, inside one epoch) at a time in TSB_HASH_SLICES steps by the hash's first byte. */
+#define TSB_HASH_EPOCH_BITS 16
+#define TSB_HASH_CHUNK      16384
+#define TSB_HASH_SLICES     8
+
+/* Runs one step of the digest index in its own write transaction if a complete chunk (one whose
+ * last Ref exists) is pending, else nothing. *more (may be NULL) says whether a complete chunk is
+ * still pending after it. TSB_EBUSY/TSB_EDURABLE as for an append. Called by tsbagd's writer. */
+int tsb_store_hash_index_step(struct tsb_store *s, bool *more);
+/* Entries not yet in the digest index (the last Ref minus the watermark counters.hashed_ref),
+ * from the counters: cheap. */
+int tsb_store_hash_index_lag(struct tsb_store *s, int64_t *lag);
+
 /* Entries received in [from_ms, to_ms] (inclusive), in Ref order. */
 int tsb_store_entries_by_received(struct tsb_store *s, int64_t from_ms, int64_t to_ms,
                                   tsb_entry_cb cb, void *arg);
@@ -519,6 +535,7 @@ struct tsb_store_stats {
         oldest_unstamped_ms; /* received_ms of the oldest entry not in a stamped bag, 0 if none */
     int64_t last_stamped_ms; /* stamped_ms of the newest stamp, 0 if none */
     int64_t sealed_ref;      /* every entry up to this Ref is in a bag (0: none sealed yet) */
+    int64_t hash_lag;        /* entries above the digest index's watermark (schema 0012) */
 };
 /* Every figure from one snapshot, from maintained counters and index probes (schema 0009): the
  * cost does not grow with the archive. */

@@ -1156,7 +1156,7 @@ static int hash_state(struct tsb_store *s, int64_t v[3])
     return r;
 }
 
-int tsb_store_hash_index_step(struct tsb_store *s, bool *more)
+int tsb_store_hash_index_step(struct tsb_store *s, int64_t *lag)
 {
     int r = TSB_EINTERNAL;
     sqlite3_stmt *st = NULL;
@@ -1171,8 +1171,8 @@ int tsb_store_hash_index_step(struct tsb_store *s, bool *more)
     int64_t base = v[0], slice = v[1], last = v[2];
     if (last < base + TSB_HASH_CHUNK) {
         r = tx_commit(s, true, "indexing journal entries by digest");
-        if (r == 0 && more != NULL)
-            *more = false;
+        if (r == 0 && lag != NULL)
+            *lag = last > base ? last - base : 0;
         return r;
     }
     int width = 256 / TSB_HASH_SLICES, hi_len = 1;
@@ -1201,8 +1201,8 @@ int tsb_store_hash_index_step(struct tsb_store *s, bool *more)
     if ((r = step_write(s, st, "advancing the digest index")) != 0 ||
         (r = tx_commit(s, true, "committing a digest index step")) != 0)
         goto out;
-    if (more != NULL)
-        *more = last >= base + TSB_HASH_CHUNK;
+    if (lag != NULL)
+        *lag = last > base ? last - base : 0;
     return 0;
 out:
     tx_rollback(s);

@@ -112,9 +112,10 @@ int tsb_store_entries_by_hash(struct tsb_store *s, const uint8_t digest[TSB_SHA2
 #define TSB_HASH_SLICES     8
 
 /* Runs one step of the digest index in its own write transaction if a complete chunk (one whose
- * last Ref exists) is pending, else nothing. *more (may be NULL) says whether a complete chunk is
- * still pending after it. TSB_EBUSY/TSB_EDURABLE as for an append. Called by tsbagd's writer. */
-int tsb_store_hash_index_step(struct tsb_store *s, bool *more);
+ * last Ref exists) is pending, else nothing. *lag (may be NULL): the entries above the watermark
+ * after it; a complete chunk is still pending while it is >= TSB_HASH_CHUNK. TSB_EBUSY and
+ * TSB_EDURABLE as for an append. Called by tsbagd's writer between batches. */
+int tsb_store_hash_index_step(struct tsb_store *s, int64_t *lag);
 /* Entries not yet in the digest index (the last Ref minus the watermark counters.hashed_ref),
  * from the counters: cheap. */
 int tsb_store_hash_index_lag(struct tsb_store *s, int64_t *lag);

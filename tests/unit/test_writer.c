@@ -3,7 +3,8 @@
  * together up to batch_max (shown by a batch the store refuses: every entry of it fails, and only
  * those), a job is never merged into a batch and sees every entry submitted before it; a stop
  * ends the batching delay at once and drains the queue before stopped runs; a TSB_EDURABLE
- * poisons the writer (every later item completes with TSB_EDURABLE, on_fatal once). Each test
+ * poisons the writer (every later item completes with TSB_EDURABLE, on_fatal once); the digest
+ * index's pending chunks are indexed by the time the writer stopped. Each test
  * ends with every handle closed and uv_loop_close() == 0. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -82,7 +83,23 @@ static void job_done(void *arg, int status)
     complete(arg, status);
 }
 
-static void start(struct fixture *f, size_t batch_max, int batch_delay_ms)
+/* Appends n entries to the archive before the writer starts (its own digests: 0xee...). */
+static void prefill(struct tsb_store *s, int64_t n)
+{
+    static struct tsb_entry_in in[1024];
+    int64_t refs[1024];
+    for (size_t i = 0; i < 1024; i++) {
+        memset(in[i].digest, 0xee, sizeof(in[i].digest));
+        memcpy(in[i].digest, &i, sizeof(i));
+        in[i].source = "his";
+        in[i].received_ms = 1782900000000LL;
+    }
+    for (int64_t done = 0; done < n; done += 1024)
+        assert_int_equal(tsb_store_append(s, in, (size_t)(n - done < 1024 ? n - done : 1024), refs),
+                         0);
+}
+
+static void start_with(struct fixture *f, size_t batch_max, int batch_delay_ms, int64_t entries)
 {
     memset(f, 0, sizeof(*f));
     f->dir = tsb_test_tmpdir();
@@ -90,10 +107,16 @@ static void start(struct fixture *f, size_t batch_max, int batch_delay_ms)
     struct tsb_store *s = NULL;
     assert_int_equal(tsb_store_open(path, NULL, &s), 0);
     free(path);
+    prefill(s, entries);
     assert_int_equal(uv_loop_init(&f->loop), 0);
     struct tsb_writer_opts o = {
         .batch_max = batch_max, .batch_delay_ms = batch_delay_ms, .on_fatal = on_fatal, .arg = f};
     assert_int_equal(tsb_writer_start(&f->loop, s, &o, &f->w), 0);
+}
+
+static void start(struct fixture *f, size_t batch_max, int batch_delay_ms)
+{
+    start_with(f, batch_max, batch_delay_ms, 0);
 }
 
 /* Queues an entry; source NULL makes the store refuse the batch it is in (TSB_EINVAL). */
@@ -128,8 +151,9 @@ static void stopped(void *arg)
     f->completed_at_stop = f->completed;
 }
 
-/* Stops the writer, runs the loop until everything closed, checks the loop closes. */
-static void finish(struct fixture *f)
+/* Stops the writer, runs the loop until everything closed, checks the loop closes; keeps the
+ * archive. */
+static void finish_keep(struct fixture *f)
 {
     tsb_writer_stop(f->w, stopped, f);
     assert_int_equal(tsb_writer_submit_job(f->w, job_fn, job_done, &f->items[0]), TSB_ECLOSED);
@@ -139,6 +163,11 @@ static void finish(struct fixture *f)
     assert_int_equal(uv_loop_close(&f->loop), 0);
     for (int i = 0; i < f->n; i++)
         assert_int_equal(f->order[i], i); /* completions in submission order */
+}
+
+static void finish(struct fixture *f)
+{
+    finish_keep(f);
     tsb_test_rmtree(f->dir);
     free(f->dir);
 }
@@ -221,12 +250,40 @@ static void test_durable_failure_poisons(void **state)
     assert_int_equal(f.fatal_status, TSB_EDURABLE);
 }
 
+/* The digest index's steps run between the writer's batches and at its close: three complete
+ * chunks appended before it started are indexed once it stopped, the entry above them is not. */
+static void test_hash_index_steps(void **state)
+{
+    (void)state;
+    static struct fixture f;
+    start_with(&f, 8, 0, 3 * TSB_HASH_CHUNK);
+    struct item *a = entry(&f, "his");
+    finish_keep(&f);
+    assert_int_equal(a->status, 0);
+    assert_int_equal(a->e.ref, 3 * TSB_HASH_CHUNK + 1);
+    char *path = tsb_test_path(f.dir, "archive.db");
+    struct tsb_store *s = NULL;
+    assert_int_equal(tsb_store_open(path, NULL, &s), 0);
+    int64_t lag = -1;
+    assert_int_equal(tsb_store_hash_index_lag(s, &lag), 0);
+    assert_int_equal(lag, 1);
+    struct tsb_store_stats st;
+    assert_int_equal(tsb_store_stats(s, &st), 0);
+    assert_int_equal(st.hash_lag, 1);
+    tsb_store_close(s);
+    free(path);
+    tsb_test_rmtree(f.dir);
+    free(f.dir);
+    assert_int_equal(f.fatal_calls, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order),
         cmocka_unit_test(test_batches_and_stop_drains),
         cmocka_unit_test(test_durable_failure_poisons),
+        cmocka_unit_test(test_hash_index_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

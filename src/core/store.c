@@ -52,6 +52,9 @@ enum stmt_id {
     ST_HASH_STEP,
     ST_HASH_ADVANCE,
     ST_HASH_INSERT,
+    ST_HASH_ROWS,
+    ST_HASH_MAX_EPOCH,
+    ST_ENTRY_HASHES,
     ST_ENTRIES_BY_RECEIVED,
     ST_ENTRIES_BY_RANGE,
     ST_STAGED,
@@ -111,9 +114,9 @@ enum stmt_id {
     ST_N
 };
 
-/* a constant of store.h spelled into SQL text */
-#define SQL_INT_(x) #x
-#define SQL_INT(x)  SQL_INT_(x)
+/* the digest index's statements spell store.h's constants out */
+_Static_assert(TSB_HASH_CHUNK == 16384 && TSB_HASH_EPOCH_BITS == 16,
+               "schema 0012's chunk and epoch sizes are spelled in the SQL below");
 
 /* an entry's bag and position are not columns: derived from the bags' Ref ranges (derive_bag) */
 #define ENTRY_COLS "ref, hash, source, format_id, client_ref, received_ms, content"
@@ -162,8 +165,7 @@ static const char *const stmt_sql[ST_N] = {
     [ST_ENTRIES_BY_HASH] =
         "WITH RECURSIVE w(h) AS (SELECT hashed_ref FROM counters WHERE id = 1), "
         "ep(e) AS (SELECT 0 UNION ALL SELECT e + 1 FROM ep "
-        "WHERE e < ((SELECT h FROM w) + " SQL_INT(TSB_HASH_CHUNK) ") >> " SQL_INT(
-            TSB_HASH_EPOCH_BITS) ") "
+        "WHERE e < ((SELECT h FROM w) + 16384) >> 16) "
         "SELECT " ENTRY_COLS " FROM entries WHERE ref IN ("
         "SELECT x.ref FROM ep, entry_hashes x WHERE x.epoch = ep.e AND x.hash = ?1 "
         "AND x.ref <= (SELECT h FROM w) "
@@ -175,12 +177,16 @@ static const char *const stmt_sql[ST_N] = {
     /* one slice of one chunk: a rowid range of entries, sorted by hash so that the rows go into
      * the epoch's region in key order (each leaf of the slice's key range dirtied once) */
     [ST_HASH_STEP] = "INSERT OR IGNORE INTO entry_hashes (epoch, hash, ref) "
-                     "SELECT ref >> " SQL_INT(TSB_HASH_EPOCH_BITS) ", hash, ref FROM entries "
-                     "WHERE ref > ?1 AND ref <= ?1 + " SQL_INT(TSB_HASH_CHUNK) " "
-                     "AND hash >= ?2 AND hash < ?3 ORDER BY hash",
+                     "SELECT ref >> 16, hash, ref FROM entries "
+                     "WHERE ref > ?1 AND ref <= ?1 + 16384 AND hash >= ?2 AND hash < ?3 "
+                     "ORDER BY hash",
     [ST_HASH_ADVANCE] = "UPDATE counters SET hashed_ref = ?1, hashing_slice = ?2 WHERE id = 1",
+    /* for the archive check: one epoch's region of the primary key, in key order */
+    [ST_HASH_ROWS] = "SELECT ref, hash FROM entry_hashes WHERE epoch = ?1 ORDER BY hash, ref",
+    [ST_HASH_MAX_EPOCH] = "SELECT coalesce(max(epoch), -1) FROM entry_hashes",
+    [ST_ENTRY_HASHES] = "SELECT ref, hash FROM entries WHERE ref BETWEEN ?1 AND ?2 ORDER BY ref",
     [ST_HASH_INSERT] = "INSERT OR IGNORE INTO entry_hashes (epoch, hash, ref) "
-                       "VALUES (?1 >> " SQL_INT(TSB_HASH_EPOCH_BITS) ", ?2, ?1)",
+                       "VALUES (?1 >> 16, ?2, ?1)",
     /* Ref order without a sorter holding a whole period of rows: bound the Ref range through
      * the (covering) received index, then walk the table by Ref and filter */
     [ST_ENTRIES_BY_RECEIVED] =
@@ -1218,6 +1224,44 @@ int tsb_store_hash_index_lag(struct tsb_store *s, int64_t *lag)
     return r;
 }
 
+/* Runs (ref, hash) query id bound with a (and b, for two parameters) into cb. */
+static int walk_hash_refs(struct tsb_store *s, enum stmt_id id, int64_t a, int64_t b,
+                          tsb_hash_ref_cb cb, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, id, &st), rc = SQLITE_DONE;
+    uint8_t d[TSB_SHA256_LEN];
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, a);
+    if (sqlite3_bind_parameter_count(st) > 1)
+        sqlite3_bind_int64(st, 2, b);
+    while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        if ((r = col_digest(st, 1, d)) == 0)
+            r = cb(arg, sqlite3_column_int64(st, 0), d);
+    if (r == 0 && rc != SQLITE_DONE)
+        r = fail(s, rc, false, "reading the digest index");
+    stmt_done(st);
+    return r;
+}
+
+int tsb_store_hash_index_rows(struct tsb_store *s, int64_t epoch, tsb_hash_ref_cb cb, void *arg)
+{
+    return walk_hash_refs(s, ST_HASH_ROWS, epoch, 0, cb, arg);
+}
+
+int tsb_store_entry_hashes(struct tsb_store *s, int64_t lo, int64_t hi, tsb_hash_ref_cb cb,
+                           void *arg)
+{
+    return walk_hash_refs(s, ST_ENTRY_HASHES, lo, hi, cb, arg);
+}
+
+int tsb_store_hash_index_max_epoch(struct tsb_store *s, int64_t *epoch)
+{
+    bool found = false;
+    return query_ints(s, ST_HASH_MAX_EPOCH, 0, 0, 0, epoch, 1, &found, "reading the digest index");
+}
+
 int tsb_store_entries_by_received(struct tsb_store *s, int64_t from_ms, int64_t to_ms,
                                   tsb_entry_cb cb, void *arg)
 {
@@ -2099,7 +2143,7 @@ int tsb_store_stats(struct tsb_store *s, struct tsb_store_stats *out)
 {
     int r = TSB_EINTERNAL;
     struct tsb_store_stats t = {0};
-    int64_t v[8], first = 0, limit = 0, ms = 0;
+    int64_t v[8], hv[3], first = 0, limit = 0, ms = 0;
     bool found = false;
     /* one read transaction: every figure comes from the same snapshot (the caller's, if it
      * holds one: tsb_store_snapshot_begin). Counters and index probes only: no count(*). */
@@ -2122,8 +2166,10 @@ int tsb_store_stats(struct tsb_store *s, struct tsb_store_stats *out)
     t.bags[TSB_BAG_RECOVERED] = v[7];
     if ((r = stat_query(s, ST_STAT_LAST, &t.last_ref, &t.last_seq)) != 0 ||
         (r = stat_query(s, ST_STAT_LAST_STAMPED, &t.last_stamped_ms, NULL)) != 0 ||
-        (r = tsb_store_hash_index_lag(s, &t.hash_lag)) != 0)
+        (r = hash_state(s, hv)) != 0)
         goto out;
+    t.hashed_ref = hv[0];
+    t.hash_lag = hv[2] > hv[0] ? hv[2] - hv[0] : 0;
     /* the oldest entry not in a stamped bag: the first of the lowest unstamped bag's range, or
      * the first staged one, whichever comes first in Ref order (Refs follow arrival) */
     if ((r = query_ints(s, ST_STAT_OLDEST_BAG, 0, 0, 0, &first, 1, &found, "reading bags")) != 0 ||

@@ -120,6 +120,15 @@ int tsb_store_hash_index_step(struct tsb_store *s, int64_t *lag);
  * from the counters: cheap. */
 int tsb_store_hash_index_lag(struct tsb_store *s, int64_t *lag);
 
+/* For the archive check, which compares the two: the (Ref, hash) of every row of the digest
+ * index's epoch in (hash, Ref) order; of every journal row with lo <= ref <= hi, in Ref order;
+ * and the highest epoch the index holds (-1: none). A non-zero cb return stops and is returned. */
+typedef int (*tsb_hash_ref_cb)(void *arg, int64_t ref, const uint8_t hash[TSB_SHA256_LEN]);
+int tsb_store_hash_index_rows(struct tsb_store *s, int64_t epoch, tsb_hash_ref_cb cb, void *arg);
+int tsb_store_entry_hashes(struct tsb_store *s, int64_t lo, int64_t hi, tsb_hash_ref_cb cb,
+                           void *arg);
+int tsb_store_hash_index_max_epoch(struct tsb_store *s, int64_t *epoch);
+
 /* Entries received in [from_ms, to_ms] (inclusive), in Ref order. */
 int tsb_store_entries_by_received(struct tsb_store *s, int64_t from_ms, int64_t to_ms,
                                   tsb_entry_cb cb, void *arg);
@@ -536,7 +545,8 @@ struct tsb_store_stats {
         oldest_unstamped_ms; /* received_ms of the oldest entry not in a stamped bag, 0 if none */
     int64_t last_stamped_ms; /* stamped_ms of the newest stamp, 0 if none */
     int64_t sealed_ref;      /* every entry up to this Ref is in a bag (0: none sealed yet) */
-    int64_t hash_lag;        /* entries above the digest index's watermark (schema 0012) */
+    int64_t hashed_ref;      /* the digest index's watermark: every entry up to it is indexed */
+    int64_t hash_lag;        /* entries above it, not yet indexed (schema 0012) */
 };
 /* Every figure from one snapshot, from maintained counters and index probes (schema 0009): the
  * cost does not grow with the archive. */

@@ -396,8 +396,9 @@ static void missing_before(struct epoch_rows *er, const struct hash_ref *x)
         const struct hash_ref *e = &er->sorted[er->next];
         if (x != NULL && cmp_hash_ref(e, x) >= 0)
             return;
-        if (e->ref > er->hashed_ref)
-            continue; /* not indexed yet: tsbagd's writer gets to it */
+        if (e->ref < 1 || e->ref > er->hashed_ref)
+            continue; /* not indexed yet (tsbagd's writer gets to it), or no Ref a step takes
+                       * (Refs start at 1: a row inserted behind the store is an orphan) */
         tsb_hash_encode(e->hash, TSB_HASH_HEX, hex);
         index_damage(er->c, e->ref,
                      "journal row Ref %" PRId64 " (hash %s) is missing from the digest index "

@@ -311,6 +311,8 @@ static void print_text(const struct status_view *v)
     printf("archive:           %s\n", v->archive);
     printf("entries:           %" PRId64 " (staged, not yet in a bag: %" PRId64 ")\n", st->entries,
            st->staged);
+    printf("digest index:      every Ref up to %" PRId64 " (not yet indexed: %" PRId64 ")\n",
+           st->hashed_ref, st->hash_lag);
     printf("bags:             ");
     for (int i = 0; i < TSB_BAG_NSTATES; i++)
         printf(" %s %" PRId64 "%s", tsb_bag_state_name(i), st->bags[i],
@@ -410,6 +412,8 @@ static struct json_t *view_json(const struct status_view *v)
     tsb_json_set_int(x, "total", st->entries);
     tsb_json_set_int(x, "staged", st->staged);
     tsb_json_set_int(x, "last_ref", st->last_ref);
+    tsb_json_set_int(x, "hashed_ref", st->hashed_ref);
+    tsb_json_set_int(x, "unindexed", st->hash_lag);
     tsb_json_set(o, "entries", x);
     x = tsb_json_object();
     for (int i = 0; i < TSB_BAG_NSTATES; i++)

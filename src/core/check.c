@@ -2,10 +2,12 @@
  * check: SQLite's integrity_check, then, inside one read snapshot, one pass over the bags in
  * SequenceNumber order (for each: digest, strict parse, token, order, and the journal rows of the
  * bag's Ref range against its JournalEntry list), then one pass over every journal row (orphans,
- * contents). Nothing is kept between the passes and a bag's parsed entries live only while that
- * bag is checked, so memory does not grow with the archive. The snapshot is what makes the passes
- * agree: a seal committed between them would otherwise show its entries as orphans
- * (docs/reconcile.md).
+ * contents), then one pass over the digest index, epoch by epoch (each epoch's journal rows,
+ * at most 65 536, copied and sorted in memory: 5 MiB, merged with the index's rows of that
+ * epoch). Nothing is kept between the passes, a bag's parsed entries live only while that bag is
+ * checked and one epoch's rows while that epoch is, so memory does not grow with the archive.
+ * The snapshot is what makes the passes agree: a seal committed between them would otherwise
+ * show its entries as orphans (docs/reconcile.md).
  */
 #include "check.h"
 
@@ -321,6 +323,150 @@ static int on_entry(void *arg, const struct tsb_entry_rec *e)
     return 0;
 }
 
+/* ---- the digest index (schema 0012) ------------------------------------------------------ */
+
+struct hash_ref {
+    int64_t ref;
+    uint8_t hash[TSB_SHA256_LEN];
+};
+
+/* One epoch's journal rows: by Ref as read (rows), and a copy by (hash, Ref) (sorted). */
+struct epoch_rows {
+    struct hash_ref *rows, *sorted;
+    size_t n, next; /* next: the merge's position in sorted[] */
+    int64_t hashed_ref;
+    struct ctx *c;
+};
+
+static int cmp_hash_ref(const void *pa, const void *pb)
+{
+    const struct hash_ref *a = pa, *b = pb;
+    int d = memcmp(a->hash, b->hash, TSB_SHA256_LEN);
+    return d != 0 ? d : (a->ref > b->ref) - (a->ref < b->ref);
+}
+
+static int on_epoch_entry(void *arg, int64_t ref, const uint8_t hash[TSB_SHA256_LEN])
+{
+    struct epoch_rows *er = arg;
+    if (er->n >= ((size_t)1 << TSB_HASH_EPOCH_BITS))
+        return tsb_err(TSB_EINTERNAL, "check: more journal rows in an epoch than Refs");
+    er->rows[er->n].ref = ref;
+    memcpy(er->rows[er->n].hash, hash, TSB_SHA256_LEN);
+    er->n++;
+    return 0;
+}
+
+static void index_damage(struct ctx *c, int64_t ref, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void index_damage(struct ctx *c, int64_t ref, const char *fmt, ...)
+{
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    c->st.damage++;
+    violation(c, TSB_V_DAMAGE, 0, ref,
+              "%s: the archive file is damaged (tsbag verify --hash answers from the journal rows "
+              "when the index misses one, and says so); see docs/reconcile.md, Archive damage",
+              what);
+}
+
+/* The journal row Ref ref of this epoch, or NULL (rows[] is in Ref order). */
+static const struct hash_ref *epoch_row(const struct epoch_rows *er, int64_t ref)
+{
+    size_t lo = 0, hi = er->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (er->rows[mid].ref < ref)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < er->n && er->rows[lo].ref == ref ? &er->rows[lo] : NULL;
+}
+
+/* Journal rows up to the watermark that sort before the index row x (NULL: after the last) are
+ * missing from the index. */
+static void missing_before(struct epoch_rows *er, const struct hash_ref *x)
+{
+    char hex[TSB_HASH_STR_MAX];
+    for (; er->next < er->n; er->next++) {
+        const struct hash_ref *e = &er->sorted[er->next];
+        if (x != NULL && cmp_hash_ref(e, x) >= 0)
+            return;
+        if (e->ref < 1 || e->ref > er->hashed_ref)
+            continue; /* not indexed yet (tsbagd's writer gets to it), or no Ref a step takes
+                       * (Refs start at 1: a row inserted behind the store is an orphan) */
+        tsb_hash_encode(e->hash, TSB_HASH_HEX, hex);
+        index_damage(er->c, e->ref,
+                     "journal row Ref %" PRId64 " (hash %s) is missing from the digest index "
+                     "(entry_hashes), which covers every Ref up to %" PRId64,
+                     e->ref, hex, er->hashed_ref);
+    }
+}
+
+static int on_index_row(void *arg, int64_t ref, const uint8_t hash[TSB_SHA256_LEN])
+{
+    struct epoch_rows *er = arg;
+    struct hash_ref x = {.ref = ref};
+    char hex[TSB_HASH_STR_MAX], hex2[TSB_HASH_STR_MAX];
+    memcpy(x.hash, hash, TSB_SHA256_LEN);
+    missing_before(er, &x);
+    if (er->next < er->n && cmp_hash_ref(&er->sorted[er->next], &x) == 0) {
+        er->next++;
+        return 0;
+    }
+    const struct hash_ref *e = epoch_row(er, ref);
+    tsb_hash_encode(hash, TSB_HASH_HEX, hex);
+    if (e == NULL) {
+        index_damage(er->c, ref,
+                     "the digest index (entry_hashes) lists Ref %" PRId64 " under hash %s, but "
+                     "no journal row has that Ref",
+                     ref, hex);
+    } else {
+        tsb_hash_encode(e->hash, TSB_HASH_HEX, hex2);
+        index_damage(er->c, ref,
+                     "the digest index (entry_hashes) lists Ref %" PRId64 " under hash %s, but "
+                     "its journal row has hash %s",
+                     ref, hex, hex2);
+    }
+    return 0;
+}
+
+/* Each epoch's journal rows against the index's rows of that epoch: every row up to the
+ * watermark indexed under its hash, every index row (above the watermark too) a journal row's. */
+static int check_hash_index(struct ctx *c, int64_t hashed_ref, int64_t last_ref)
+{
+    int r = 0;
+    int64_t max_epoch = -1;
+    size_t cap = (size_t)1 << TSB_HASH_EPOCH_BITS;
+    struct epoch_rows er = {.hashed_ref = hashed_ref, .c = c};
+    if ((r = tsb_store_hash_index_max_epoch(c->s, &max_epoch)) != 0)
+        return r;
+    if (last_ref >> TSB_HASH_EPOCH_BITS > max_epoch)
+        max_epoch = last_ref >> TSB_HASH_EPOCH_BITS;
+    er.rows = tsb_calloc(cap, sizeof(*er.rows));
+    er.sorted = tsb_calloc(cap, sizeof(*er.sorted));
+    for (int64_t e = 0; r == 0 && e <= max_epoch; e++) {
+        int64_t lo = e << TSB_HASH_EPOCH_BITS;
+        er.n = er.next = 0;
+        if ((r = tsb_store_entry_hashes(c->s, lo, lo + (int64_t)cap - 1, on_epoch_entry, &er)) != 0)
+            break;
+        if (er.n > 0)
+            memcpy(er.sorted, er.rows, er.n * sizeof(*er.rows));
+        qsort(er.sorted, er.n, sizeof(*er.sorted), cmp_hash_ref);
+        if ((r = tsb_store_hash_index_rows(c->s, e, on_index_row, &er)) != 0)
+            break;
+        missing_before(&er, NULL);
+        progress(c, "digest index", e + 1, max_epoch + 1);
+    }
+    free(er.rows);
+    free(er.sorted);
+    return r;
+}
+
 static void on_integrity(void *arg, const char *problem)
 {
     struct ctx *c = arg;
@@ -357,6 +503,8 @@ int tsb_check_archive(struct tsb_store *s, const struct tsb_check_opts *o,
     if ((r = tsb_store_entries_walk(s, on_entry, &c)) != 0)
         goto out;
     progress(&c, "entries", c.st.entries, c.total_entries);
+    if ((r = check_hash_index(&c, ss.hashed_ref, ss.last_ref)) != 0)
+        goto out;
 out:
     tsb_store_snapshot_end(s);
 out_free:

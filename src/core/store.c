@@ -48,6 +48,13 @@ enum stmt_id {
     ST_APPEND_64,
     ST_ENTRY_BY_REF,
     ST_ENTRIES_BY_HASH,
+    ST_HASH_STATE,
+    ST_HASH_STEP,
+    ST_HASH_ADVANCE,
+    ST_HASH_INSERT,
+    ST_HASH_ROWS,
+    ST_HASH_MAX_EPOCH,
+    ST_ENTRY_HASHES,
     ST_ENTRIES_BY_RECEIVED,
     ST_ENTRIES_BY_RANGE,
     ST_STAGED,
@@ -107,6 +114,10 @@ enum stmt_id {
     ST_N
 };
 
+/* the digest index's statements spell store.h's constants out */
+_Static_assert(TSB_HASH_CHUNK == 16384 && TSB_HASH_EPOCH_BITS == 16,
+               "schema 0012's chunk and epoch sizes are spelled in the SQL below");
+
 /* an entry's bag and position are not columns: derived from the bags' Ref ranges (derive_bag) */
 #define ENTRY_COLS "ref, hash, source, format_id, client_ref, received_ms, content"
 /* A bag's bytes are its parts in bag_bytes (schema 0011) or, sealed before it, bags.bytes: column
@@ -147,8 +158,35 @@ static const char *const stmt_sql[ST_N] = {
     [ST_APPEND_16] = APPEND_SQL(APPEND_ROWS16),
     [ST_APPEND_64] = APPEND_SQL(APPEND_ROWS64),
     [ST_ENTRY_BY_REF] = "SELECT " ENTRY_COLS " FROM entries WHERE ref = ?1",
-    /* the digest index covers every entry (schema 0009) and holds the Ref: no sorter */
-    [ST_ENTRIES_BY_HASH] = "SELECT " ENTRY_COLS " FROM entries WHERE hash = ?1 ORDER BY ref",
+    /* the digest index (schema 0012): one primary-key probe of entry_hashes per epoch up to the
+     * watermark (rows above it may be there already and are skipped: the scan finds them), then
+     * the entries not yet indexed, a rowid range above the watermark (bounded by the writer's
+     * lag). IN makes each Ref once; each is then one rowid probe of entries, in Ref order */
+    [ST_ENTRIES_BY_HASH] =
+        "WITH RECURSIVE w(h) AS (SELECT hashed_ref FROM counters WHERE id = 1), "
+        "ep(e) AS (SELECT 0 UNION ALL SELECT e + 1 FROM ep "
+        "WHERE e < ((SELECT h FROM w) + 16384) >> 16) "
+        "SELECT " ENTRY_COLS " FROM entries WHERE ref IN ("
+        "SELECT x.ref FROM ep, entry_hashes x WHERE x.epoch = ep.e AND x.hash = ?1 "
+        "AND x.ref <= (SELECT h FROM w) "
+        "UNION ALL SELECT ref FROM entries WHERE ref > (SELECT h FROM w) AND hash = ?1) "
+        "AND hash = ?1 ORDER BY ref",
+    /* the index's watermark, the next slice, and the last Ref (the rowid b-tree's last cell) */
+    [ST_HASH_STATE] = "SELECT hashed_ref, hashing_slice, "
+                      "coalesce((SELECT max(ref) FROM entries), 0) FROM counters WHERE id = 1",
+    /* one slice of one chunk: a rowid range of entries, sorted by hash so that the rows go into
+     * the epoch's region in key order (each leaf of the slice's key range dirtied once) */
+    [ST_HASH_STEP] = "INSERT OR IGNORE INTO entry_hashes (epoch, hash, ref) "
+                     "SELECT ref >> 16, hash, ref FROM entries "
+                     "WHERE ref > ?1 AND ref <= ?1 + 16384 AND hash >= ?2 AND hash < ?3 "
+                     "ORDER BY hash",
+    [ST_HASH_ADVANCE] = "UPDATE counters SET hashed_ref = ?1, hashing_slice = ?2 WHERE id = 1",
+    /* for the archive check: one epoch's region of the primary key, in key order */
+    [ST_HASH_ROWS] = "SELECT ref, hash FROM entry_hashes WHERE epoch = ?1 ORDER BY hash, ref",
+    [ST_HASH_MAX_EPOCH] = "SELECT coalesce(max(epoch), -1) FROM entry_hashes",
+    [ST_ENTRY_HASHES] = "SELECT ref, hash FROM entries WHERE ref BETWEEN ?1 AND ?2 ORDER BY ref",
+    [ST_HASH_INSERT] = "INSERT OR IGNORE INTO entry_hashes (epoch, hash, ref) "
+                       "VALUES (?1 >> 16, ?2, ?1)",
     /* Ref order without a sorter holding a whole period of rows: bound the Ref range through
      * the (covering) received index, then walk the table by Ref and filter */
     [ST_ENTRIES_BY_RECEIVED] =
@@ -237,7 +275,7 @@ static const char *const stmt_sql[ST_N] = {
     [ST_OLDEST_GEN_TIME] = "SELECT min(gen_time_ms) FROM bags "
                            "WHERE gen_time_ms IS NOT NULL AND +state IN ('stamped', 'recovered')",
     /* the double check of a hash the index did not find: the table itself, in Ref order (rowid
-     * order, no sorter); NOT INDEXED so that a damaged entries_hash cannot hide a row */
+     * order, no sorter); NOT INDEXED, and not entry_hashes, which a damaged file could miss */
     [ST_ENTRIES_BY_HASH_SCAN] = "SELECT " ENTRY_COLS " FROM entries NOT INDEXED WHERE hash = ?1 "
                                 "ORDER BY ref",
     [ST_RUN_LAST] = "SELECT id, finished_ms, result FROM reconcile_runs ORDER BY id DESC LIMIT 1",
@@ -1106,6 +1144,126 @@ int tsb_store_entries_by_hash(struct tsb_store *s, const uint8_t digest[TSB_SHA2
     return 0;
 }
 
+/* ---- the digest index (schema 0012) ------------------------------------------------------ */
+
+static int step_write(struct tsb_store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    int r = rc == SQLITE_DONE ? 0 : fail(s, rc, true, what);
+    stmt_done(st);
+    return r;
+}
+
+/* counters.hashed_ref, hashing_slice and the last Ref, into v[3]. */
+static int hash_state(struct tsb_store *s, int64_t v[3])
+{
+    bool found = false;
+    int r = query_ints(s, ST_HASH_STATE, 0, 0, 0, v, 3, &found, "reading the digest index's state");
+    if (r == 0 && !found)
+        r = tsb_err(TSB_ESTORE, "archive %s has no counters row (schema 0009)", s->path);
+    return r;
+}
+
+int tsb_store_hash_index_step(struct tsb_store *s, int64_t *lag)
+{
+    int r = TSB_EINTERNAL;
+    sqlite3_stmt *st = NULL;
+    int64_t v[3];
+    /* key range of slice k: the hash's first byte in [32 k, 32 (k + 1)); the last slice's upper
+     * bound is 33 bytes of 0xff, above every 32-byte hash (a blob prefix sorts first) */
+    uint8_t lo[1], hi[TSB_SHA256_LEN + 1];
+    if ((r = tx_begin_write(s, "indexing journal entries by digest")) != 0)
+        return r;
+    if ((r = hash_state(s, v)) != 0)
+        goto out;
+    int64_t base = v[0], slice = v[1], last = v[2];
+    if (last < base + TSB_HASH_CHUNK) {
+        r = tx_commit(s, true, "indexing journal entries by digest");
+        if (r == 0 && lag != NULL)
+            *lag = last > base ? last - base : 0;
+        return r;
+    }
+    int width = 256 / TSB_HASH_SLICES, hi_len = 1;
+    lo[0] = (uint8_t)(slice * width);
+    if (slice + 1 < TSB_HASH_SLICES) {
+        hi[0] = (uint8_t)((slice + 1) * width);
+    } else {
+        memset(hi, 0xff, sizeof(hi));
+        hi_len = (int)sizeof(hi);
+    }
+    if ((r = stmt(s, ST_HASH_STEP, &st)) != 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, base);
+    sqlite3_bind_blob(st, 2, lo, 1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, hi, hi_len, SQLITE_STATIC);
+    if ((r = step_write(s, st, "indexing journal entries by digest")) != 0)
+        goto out;
+    if (++slice == TSB_HASH_SLICES) {
+        slice = 0;
+        base += TSB_HASH_CHUNK;
+    }
+    if ((r = stmt(s, ST_HASH_ADVANCE, &st)) != 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, base);
+    sqlite3_bind_int64(st, 2, slice);
+    if ((r = step_write(s, st, "advancing the digest index")) != 0 ||
+        (r = tx_commit(s, true, "committing a digest index step")) != 0)
+        goto out;
+    if (lag != NULL)
+        *lag = last > base ? last - base : 0;
+    return 0;
+out:
+    tx_rollback(s);
+    return r;
+}
+
+int tsb_store_hash_index_lag(struct tsb_store *s, int64_t *lag)
+{
+    int64_t v[3];
+    int r = hash_state(s, v);
+    if (r == 0)
+        *lag = v[2] > v[0] ? v[2] - v[0] : 0;
+    return r;
+}
+
+/* Runs (ref, hash) query id bound with a (and b, for two parameters) into cb. */
+static int walk_hash_refs(struct tsb_store *s, enum stmt_id id, int64_t a, int64_t b,
+                          tsb_hash_ref_cb cb, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, id, &st), rc = SQLITE_DONE;
+    uint8_t d[TSB_SHA256_LEN];
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, a);
+    if (sqlite3_bind_parameter_count(st) > 1)
+        sqlite3_bind_int64(st, 2, b);
+    while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        if ((r = col_digest(st, 1, d)) == 0)
+            r = cb(arg, sqlite3_column_int64(st, 0), d);
+    if (r == 0 && rc != SQLITE_DONE)
+        r = fail(s, rc, false, "reading the digest index");
+    stmt_done(st);
+    return r;
+}
+
+int tsb_store_hash_index_rows(struct tsb_store *s, int64_t epoch, tsb_hash_ref_cb cb, void *arg)
+{
+    return walk_hash_refs(s, ST_HASH_ROWS, epoch, 0, cb, arg);
+}
+
+int tsb_store_entry_hashes(struct tsb_store *s, int64_t lo, int64_t hi, tsb_hash_ref_cb cb,
+                           void *arg)
+{
+    return walk_hash_refs(s, ST_ENTRY_HASHES, lo, hi, cb, arg);
+}
+
+int tsb_store_hash_index_max_epoch(struct tsb_store *s, int64_t *epoch)
+{
+    bool found = false;
+    return query_ints(s, ST_HASH_MAX_EPOCH, 0, 0, 0, epoch, 1, &found, "reading the digest index");
+}
+
 int tsb_store_entries_by_received(struct tsb_store *s, int64_t from_ms, int64_t to_ms,
                                   tsb_entry_cb cb, void *arg)
 {
@@ -1319,14 +1477,6 @@ int tsb_store_entries_walk(struct tsb_store *s, tsb_entry_cb cb, void *arg)
     if (r != 0)
         return r;
     return walk_entries(s, st, true, cb, arg);
-}
-
-static int step_write(struct tsb_store *s, sqlite3_stmt *st, const char *what)
-{
-    int rc = sqlite3_step(st);
-    int r = rc == SQLITE_DONE ? 0 : fail(s, rc, true, what);
-    stmt_done(st);
-    return r;
 }
 
 /* ---- sealing ------------------------------------------------------------------------------ */
@@ -1995,7 +2145,7 @@ int tsb_store_stats(struct tsb_store *s, struct tsb_store_stats *out)
 {
     int r = TSB_EINTERNAL;
     struct tsb_store_stats t = {0};
-    int64_t v[8], first = 0, limit = 0, ms = 0;
+    int64_t v[8], hv[3], first = 0, limit = 0, ms = 0;
     bool found = false;
     /* one read transaction: every figure comes from the same snapshot (the caller's, if it
      * holds one: tsb_store_snapshot_begin). Counters and index probes only: no count(*). */
@@ -2017,8 +2167,11 @@ int tsb_store_stats(struct tsb_store *s, struct tsb_store_stats *out)
     t.bags[TSB_BAG_FAILED] = v[6];
     t.bags[TSB_BAG_RECOVERED] = v[7];
     if ((r = stat_query(s, ST_STAT_LAST, &t.last_ref, &t.last_seq)) != 0 ||
-        (r = stat_query(s, ST_STAT_LAST_STAMPED, &t.last_stamped_ms, NULL)) != 0)
+        (r = stat_query(s, ST_STAT_LAST_STAMPED, &t.last_stamped_ms, NULL)) != 0 ||
+        (r = hash_state(s, hv)) != 0)
         goto out;
+    t.hashed_ref = hv[0];
+    t.hash_lag = hv[2] > hv[0] ? hv[2] - hv[0] : 0;
     /* the oldest entry not in a stamped bag: the first of the lowest unstamped bag's range, or
      * the first staged one, whichever comes first in Ref order (Refs follow arrival) */
     if ((r = query_ints(s, ST_STAT_OLDEST_BAG, 0, 0, 0, &first, 1, &found, "reading bags")) != 0 ||
@@ -2175,7 +2328,13 @@ int tsb_store_bag_insert_recovered(struct tsb_store *s, const struct tsb_recover
         sqlite3_bind_int64(st, 1, rb->entries[i].ref);
         sqlite3_bind_blob(st, 2, rb->entries[i].digest, TSB_SHA256_LEN, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, rb->gen_time_ms);
-        if ((r = step_write(s, st, "inserting a recovered journal entry")) != 0)
+        if ((r = step_write(s, st, "inserting a recovered journal entry")) != 0 ||
+            (r = stmt(s, ST_HASH_INSERT, &st)) != 0)
+            goto out;
+        /* its chunk may be indexed already: the digest index takes it now (schema 0012) */
+        sqlite3_bind_int64(st, 1, rb->entries[i].ref);
+        sqlite3_bind_blob(st, 2, rb->entries[i].digest, TSB_SHA256_LEN, SQLITE_STATIC);
+        if ((r = step_write(s, st, "indexing a recovered journal entry")) != 0)
             goto out;
         st = NULL;
     }

@@ -107,6 +107,32 @@ int tsb_store_entry_by_ref(struct tsb_store *s, int64_t ref, struct tsb_entry_re
 typedef int (*tsb_entry_cb)(void *arg, const struct tsb_entry_rec *e);
 int tsb_store_entries_by_hash(struct tsb_store *s, const uint8_t digest[TSB_SHA256_LEN],
                               tsb_entry_cb cb, void *arg);
+
+/* The digest index (schema 0012, docs/internals/STORE.md): entry_hashes is keyed by epoch
+ * (ref >> TSB_HASH_EPOCH_BITS) first and filled after the appends, a chunk of TSB_HASH_CHUNK Refs
+ * (aligned, inside one epoch) at a time in TSB_HASH_SLICES steps by the hash's first byte. */
+#define TSB_HASH_EPOCH_BITS 16
+#define TSB_HASH_CHUNK      16384
+#define TSB_HASH_SLICES     8
+
+/* Runs one step of the digest index in its own write transaction if a complete chunk (one whose
+ * last Ref exists) is pending, else nothing. *lag (may be NULL): the entries above the watermark
+ * after it; a complete chunk is still pending while it is >= TSB_HASH_CHUNK. TSB_EBUSY and
+ * TSB_EDURABLE as for an append. Called by tsbagd's writer between batches. */
+int tsb_store_hash_index_step(struct tsb_store *s, int64_t *lag);
+/* Entries not yet in the digest index (the last Ref minus the watermark counters.hashed_ref),
+ * from the counters: cheap. */
+int tsb_store_hash_index_lag(struct tsb_store *s, int64_t *lag);
+
+/* For the archive check, which compares the two: the (Ref, hash) of every row of the digest
+ * index's epoch in (hash, Ref) order; of every journal row with lo <= ref <= hi, in Ref order;
+ * and the highest epoch the index holds (-1: none). A non-zero cb return stops and is returned. */
+typedef int (*tsb_hash_ref_cb)(void *arg, int64_t ref, const uint8_t hash[TSB_SHA256_LEN]);
+int tsb_store_hash_index_rows(struct tsb_store *s, int64_t epoch, tsb_hash_ref_cb cb, void *arg);
+int tsb_store_entry_hashes(struct tsb_store *s, int64_t lo, int64_t hi, tsb_hash_ref_cb cb,
+                           void *arg);
+int tsb_store_hash_index_max_epoch(struct tsb_store *s, int64_t *epoch);
+
 /* Entries received in [from_ms, to_ms] (inclusive), in Ref order. */
 int tsb_store_entries_by_received(struct tsb_store *s, int64_t from_ms, int64_t to_ms,
                                   tsb_entry_cb cb, void *arg);
@@ -532,6 +558,8 @@ struct tsb_store_stats {
         oldest_unstamped_ms; /* received_ms of the oldest entry not in a stamped bag, 0 if none */
     int64_t last_stamped_ms; /* stamped_ms of the newest stamp, 0 if none */
     int64_t sealed_ref;      /* every entry up to this Ref is in a bag (0: none sealed yet) */
+    int64_t hashed_ref;      /* the digest index's watermark: every entry up to it is indexed */
+    int64_t hash_lag;        /* entries above it, not yet indexed (schema 0012) */
 };
 /* Every figure from one snapshot, from maintained counters and index probes (schema 0009): the
  * cost does not grow with the archive. */

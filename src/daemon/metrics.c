@@ -442,6 +442,9 @@ static int put_archive(struct tsb_buf *b, const struct snapshot *s)
                            (double)s->st.staged)) != 0 ||
             (r = put_gauge(b, "tsbag_entries", "Entries in the archive.", (double)s->st.entries)) !=
                 0 ||
+            (r = put_gauge(b, "tsbag_entries_unindexed",
+                           "Entries not yet in the digest index (indexed by the writer).",
+                           (double)s->st.hash_lag)) != 0 ||
             (r = put_gauge(b, "tsbag_oldest_unstamped_age_seconds",
                            "Age of the oldest entry without a verified stamp (0: none).",
                            oldest ? seconds(now - oldest) : 0)) != 0 ||

@@ -6,7 +6,8 @@
  * never checkpoint: its checkpointer thread (checkpointer.c) copies the WAL back into the archive
  * beside it, leaving the writer only the last few frames before a restart of the WAL, and a
  * checkpoint that fails poisons the writer before anything more is acknowledged
- * (docs/internals/WRITER.md).
+ * (docs/internals/WRITER.md). Between batches it also runs the digest index's steps (schema 0012),
+ * so that the entries not yet indexed stay a bounded number.
  */
 #include "writer.h"
 
@@ -18,6 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+
+/* Digest index steps (tsb_store_hash_index_step): whenever idle; under load one after every
+ * HASH_EVERY-th batch, and once the lag passes HASH_LAG_MAX enough after every batch to index as
+ * many Refs as it appended (a step indexes a chunk's slice: HASH_STEP_REFS Refs on average). So
+ * the lag stays below HASH_LAG_MAX + TSB_HASH_CHUNK + batch_max (docs/internals/WRITER.md). */
+#define HASH_EVERY     4
+#define HASH_LAG_MAX   (2 * (int64_t)TSB_HASH_CHUNK)
+#define HASH_STEP_REFS ((size_t)TSB_HASH_CHUNK / TSB_HASH_SLICES)
+/* at close: the lag a restart inherits is bounded too (at most this many steps) */
+#define HASH_CLOSE_STEPS (3 * TSB_HASH_SLICES)
 
 struct tsb_writer {
     uv_loop_t *loop;
@@ -39,6 +50,8 @@ struct tsb_writer {
     bool poisoned;
     struct tsb_checkpointer *ckpt; /* NULL: the store checkpoints in its WAL hook */
     int64_t wal_frames;            /* last reported to ckpt */
+    int64_t hash_lag; /* entries above the digest index's watermark (estimate between steps) */
+    unsigned batches_since_step;
     struct tsb_writer_entry **batch;
     struct tsb_entry_in *batch_in;
     int64_t *batch_refs;
@@ -165,15 +178,61 @@ static void ckpt_failed(void *arg)
     uv_mutex_unlock(&w->mu);
 }
 
+static bool hash_pending(const struct tsb_writer *w)
+{
+    return !w->poisoned && w->hash_lag >= TSB_HASH_CHUNK;
+}
+
+/* Runs up to n digest index steps while a complete chunk is pending; without mu. A busy archive
+ * is retried after the next batch; a failed write poisons the store like a failed batch. */
+static void hash_steps(struct tsb_writer *w, size_t n)
+{
+    w->batches_since_step = 0;
+    for (size_t i = 0; i < n && hash_pending(w); i++) {
+        int r = tsb_store_hash_index_step(w->store, &w->hash_lag);
+        if (r == TSB_EDURABLE) {
+            w->poisoned = true;
+            tsb_error("writer: %s; the archive is no longer written", tsb_err_detail());
+        } else if (r != 0) {
+            tsb_warn("writer: digest index: %s: %s", tsb_strerror(r), tsb_err_detail());
+            w->hash_lag = TSB_HASH_CHUNK - 1; /* retried after the next batch, not in a loop */
+            return;
+        }
+    }
+}
+
+/* After a batch of n entries: under load, the steps the lag calls for. */
+static void hash_after_batch(struct tsb_writer *w, size_t n)
+{
+    w->hash_lag += (int64_t)n;
+    if (!hash_pending(w))
+        return;
+    if (w->hash_lag > HASH_LAG_MAX)
+        hash_steps(w, 1 + n / HASH_STEP_REFS);
+    else if (++w->batches_since_step >= HASH_EVERY)
+        hash_steps(w, 1);
+}
+
 static void writer_main(void *arg)
 {
     struct tsb_writer *w = arg;
     /* its own name in top -H, perf report --comm and /proc/PID/task/TID/comm */
     (void)prctl(PR_SET_NAME, "tsbagd-writer", 0, 0, 0);
+    /* a step is tried at start: a restarted daemon catches up on what it left */
+    w->hash_lag = TSB_HASH_CHUNK;
     uv_mutex_lock(&w->mu);
     for (;;) {
-        while (w->q_head == NULL && !w->stopping)
-            uv_cond_wait(&w->cv, &w->mu);
+        while (w->q_head == NULL && !w->stopping) {
+            note_ckpt_failure(w);
+            if (hash_pending(w)) {
+                uv_mutex_unlock(&w->mu);
+                hash_steps(w, 1);
+                wal_grew(w);
+                uv_mutex_lock(&w->mu);
+            } else {
+                uv_cond_wait(&w->cv, &w->mu);
+            }
+        }
         if (w->q_head == NULL)
             break;
         note_ckpt_failure(w);
@@ -223,8 +282,13 @@ static void writer_main(void *arg)
             }
         }
         post_done(w, first, last);
+        uv_mutex_unlock(&w->mu);
+        hash_after_batch(w, n);
+        wal_grew(w);
+        uv_mutex_lock(&w->mu);
     }
     uv_mutex_unlock(&w->mu);
+    hash_steps(w, HASH_CLOSE_STEPS);
     /* closing order: the writer's connection first, then the checkpointer's, which is then the
      * last one and may checkpoint and remove the WAL on close (unless poisoned) */
     tsb_store_close(w->store);

@@ -5,8 +5,9 @@
  * start and in the middle, bytes that are not a bag, bytes whose SequenceNumber or entry count
  * disagree with the row, a token from an untrusted TSA, a missing journal row, an extra one.
  * A seal committed by another connection while the check runs is not seen half (one snapshot).
- * A stale entries_hash index (an old copy of its page: structurally valid, rows missing) is
- * reported as archive damage, and a hash lookup still finds the entries it lost. */
+ * A stale digest index (an old copy of an entry_hashes page: structurally valid, rows missing),
+ * and index rows deleted, changed or added, are archive damage naming each Ref, and a hash lookup
+ * still finds the entries the index lost. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -406,6 +407,9 @@ static int64_t raw_int(struct fx *f, const char *sql)
     return v;
 }
 
+#define HEX_FF32  "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+#define HEX_00_32 "0000000000000000000000000000000000000000000000000000000000000000"
+
 static int count_cb(void *arg, const struct tsb_entry_rec *e)
 {
     (void)e;
@@ -413,32 +417,49 @@ static int count_cb(void *arg, const struct tsb_entry_rec *e)
     return 0;
 }
 
+/* The archive's entries in the digest index and its watermark above them, as tsbagd's writer
+ * leaves them once their chunk is complete (a test archive has fewer than a chunk's entries). */
+static void index_all(struct fx *f)
+{
+    raw(f, "INSERT OR IGNORE INTO entry_hashes SELECT ref >> 16, hash, ref FROM entries; "
+           "UPDATE counters SET hashed_ref = 16384");
+}
+
 static void test_stale_hash_index(void **state)
 {
     struct fx *f = *state;
-    /* keep the entries_hash page of 10 sealed entries (the WAL checkpointed into the file) */
+    index_all(f);
+    struct tsb_check_stats st = run(f);
+    assert_int_equal(st.violations, 0);
+    /* keep the entry_hashes page of 10 sealed entries (the WAL checkpointed into the file) */
     assert_int_equal(tsb_store_checkpoint(f->s, 0, NULL), 0);
     tsb_store_close(f->s);
     f->s = NULL;
     int64_t psize = raw_int(f, "PRAGMA page_size");
-    int64_t root = raw_int(f, "SELECT rootpage FROM sqlite_schema WHERE name = 'entries_hash'");
+    int64_t root = raw_int(f, "SELECT rootpage FROM sqlite_schema WHERE name = 'entry_hashes'");
     uint8_t *old = malloc((size_t)psize);
     page_io(f->path, root, psize, old, false);
-    /* three more sealed entries, then the old page back: the index silently lacks them */
+    /* three more sealed and indexed entries, then the old page back: the index silently lacks
+     * them (a structurally valid page: SQLite's integrity check has nothing to compare) */
     assert_int_equal(tsb_store_open(f->path, NULL, &f->s), 0);
     append_and_seal(f->s, 3);
+    index_all(f);
     assert_int_equal(tsb_store_checkpoint(f->s, 0, NULL), 0);
     tsb_store_close(f->s);
-    assert_int_equal(raw_int(f, "SELECT rootpage FROM sqlite_schema WHERE name = 'entries_hash'"),
+    assert_int_equal(raw_int(f, "SELECT rootpage FROM sqlite_schema WHERE name = 'entry_hashes'"),
                      root);
     page_io(f->path, root, psize, old, true);
     free(old);
     assert_int_equal(tsb_store_open(f->path, NULL, &f->s), 0);
 
-    /* the damage SQLite's integrity check sees is the check's own verdict */
-    struct tsb_check_stats st = run(f);
-    assert_true(st.damage > 0);
-    assert_true(has(f, TSB_V_DAMAGE, 0, "entries_hash"));
+    /* the archive check's comparison of the index with the journal rows finds each */
+    st = run(f);
+    assert_int_equal(st.damage, 3);
+    assert_true(has(f, TSB_V_DAMAGE, 0, "journal row Ref 11 (hash "));
+    assert_true(has(f, TSB_V_DAMAGE, 0,
+                    "is missing from the digest index (entry_hashes), which "
+                    "covers every Ref up to 16384"));
+    assert_true(has(f, TSB_V_DAMAGE, 0, "Ref 13"));
     assert_string_equal(tsb_violation_kind_name(TSB_V_DAMAGE), "archive-damage");
 
     /* a lookup by hash does not answer "none" for an entry the index lost */
@@ -463,6 +484,38 @@ static void test_stale_hash_index(void **state)
     assert_int_equal(hits, 1);
     assert_null(tsb_store_damage(r));
     tsb_store_close(r);
+}
+
+/* Index rows deleted, changed or added behind the store: each is archive damage naming its Ref;
+ * rows above the watermark are checked against their journal rows too. */
+static void test_hash_index_rows_damaged(void **state)
+{
+    struct fx *f = *state;
+    index_all(f);
+    raw(f, "DELETE FROM entry_hashes WHERE ref = 3; "
+           "UPDATE entry_hashes SET hash = x'" HEX_FF32 "' WHERE ref = 5; "
+           "INSERT INTO entry_hashes VALUES (0, zeroblob(32), 9000); "
+           "INSERT INTO entry_hashes VALUES (1, zeroblob(32), 70000)");
+    struct tsb_check_stats st = run(f);
+    assert_int_equal(st.damage, 5);
+    assert_true(has(f, TSB_V_DAMAGE, 0, "journal row Ref 3 (hash "));
+    assert_true(has(f, TSB_V_DAMAGE, 0, "journal row Ref 5 (hash "));
+    assert_true(has(f, TSB_V_DAMAGE, 0,
+                    "lists Ref 5 under hash " HEX_FF32 ", but its journal row "
+                    "has hash "));
+    assert_true(has(f, TSB_V_DAMAGE, 0,
+                    "lists Ref 9000 under hash " HEX_00_32 ", but no journal "
+                    "row has that Ref"));
+    assert_true(has(f, TSB_V_DAMAGE, 0, "lists Ref 70000 under hash"));
+    assert_true(has(f, TSB_V_DAMAGE, 0, "see docs/reconcile.md, Archive damage"));
+    /* an entry of the index found only by the table scan is noted as damage */
+    struct tsb_entry_rec e;
+    assert_int_equal(tsb_store_entry_by_ref(f->s, 3, &e), 0);
+    int hits = 0;
+    assert_int_equal(tsb_store_entries_by_hash(f->s, e.digest, count_cb, &hits), 0);
+    tsb_entry_rec_cleanup(&e);
+    assert_int_equal(hits, 1);
+    assert_non_null(tsb_store_damage(f->s));
 }
 
 /* ---- the bag chain (sealer.chain) ------------------------------------------------------ */
@@ -707,6 +760,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_untrusted_token_and_gap_in_middle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_during_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_hash_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_index_rows_damaged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_clean, setup_chained, teardown),
         cmocka_unit_test_setup_teardown(test_chain_missing_bag, setup_chained, teardown),
         cmocka_unit_test_setup_teardown(test_chain_replaced_bag, setup_chained, teardown),

@@ -2175,6 +2175,153 @@ static int ers_seen_bag(void *arg, const struct tsb_bag_rec *b)
 /* A tree and its links are one transaction; a bag is never stamped twice in the same role, its
  * positions and chains never skip, its group never changes, unstamped bags are never linked; the
  * heads are each bag's latest ArchiveTimeStamp; nothing is updated or deleted. */
+/* ---- the digest index (schema 0012) ------------------------------------------------------ */
+
+/* Appends entries ref first..last with random digests, but digest d (first byte 0xab: slice 5)
+ * at the Refs of d_refs, straight into the table (what many appends would leave). */
+static void raw_entries(const char *path, int64_t first, int64_t last, const int64_t *d_refs,
+                        size_t n_d)
+{
+    char in[256] = "0", sql[768];
+    for (size_t i = 0; i < n_d; i++)
+        snprintf(in + strlen(in), sizeof(in) - strlen(in), ", %lld", (long long)d_refs[i]);
+    snprintf(sql, sizeof(sql),
+             "WITH RECURSIVE r(x) AS (SELECT %lld UNION ALL SELECT x + 1 FROM r WHERE x < %lld) "
+             "INSERT INTO entries (ref, hash, source, received_ms) "
+             "SELECT x, CASE WHEN x IN (%s) THEN x'%s' ELSE randomblob(32) END, 'his', x FROM r; "
+             "UPDATE counters SET entries = entries + %lld",
+             (long long)first, (long long)last, in,
+             "abababababababababababababababababababababababababababababababab",
+             (long long)(last - first + 1));
+    assert_int_equal(raw_exec(path, sql), SQLITE_OK);
+}
+
+static const uint8_t hash_d[TSB_SHA256_LEN] = {
+    0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab,
+    0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab};
+
+/* One step; *more: a complete chunk is still pending. */
+static int hash_step(struct tsb_store *s, bool *more)
+{
+    int64_t lag = -1;
+    int r = tsb_store_hash_index_step(s, &lag);
+    assert_true(lag >= 0);
+    *more = lag >= TSB_HASH_CHUNK;
+    return r;
+}
+
+/* Looks up hash_d: the Refs of d_refs, each once, in Ref order, and no damage noted. */
+static void expect_hash_d(struct tsb_store *s, const int64_t *d_refs, size_t n_d)
+{
+    struct collected c = {0};
+    assert_int_equal(tsb_store_entries_by_hash(s, hash_d, collect, &c), 0);
+    assert_int_equal(c.n, n_d);
+    for (size_t i = 0; i < n_d; i++)
+        assert_int_equal(c.refs[i], d_refs[i]);
+    assert_null(tsb_store_damage(s));
+}
+
+/* Steps run one slice of one complete chunk each; a lookup finds an entry below the watermark,
+ * one in the chunk being indexed (before and after its slice) and one above every complete
+ * chunk, each once, in Ref order. */
+static void test_hash_index_steps_and_lookup(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    const int64_t d[] = {5, 16390, 2 * TSB_HASH_CHUNK + 50};
+    const size_t nd = sizeof(d) / sizeof(d[0]);
+    raw_entries(f->path, 1, 2 * TSB_HASH_CHUNK + 100, d, nd);
+    int64_t lag = 0;
+    assert_int_equal(tsb_store_hash_index_lag(s, &lag), 0);
+    assert_int_equal(lag, 2 * TSB_HASH_CHUNK + 100);
+    expect_hash_d(s, d, nd); /* nothing indexed: the scan above the watermark finds all */
+    bool more = false;
+    for (int i = 0; i < TSB_HASH_SLICES; i++) {
+        assert_int_equal(raw_int(f->path, "SELECT hashing_slice FROM counters"), i);
+        assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), 0);
+        assert_int_equal(hash_step(s, &more), 0);
+        assert_true(more);
+    }
+    assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), TSB_HASH_CHUNK);
+    assert_int_equal(raw_int(f->path, "SELECT hashing_slice FROM counters"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), TSB_HASH_CHUNK);
+    expect_hash_d(s, d, nd);
+    /* the second chunk up to before hash_d's slice (5), then past it: its row is in the table
+     * above the watermark and still found once */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(hash_step(s, &more), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes WHERE ref = 16390"), 0);
+    expect_hash_d(s, d, nd);
+    assert_int_equal(hash_step(s, &more), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes WHERE ref = 16390"), 1);
+    expect_hash_d(s, d, nd);
+    assert_int_equal(hash_step(s, &more), 0);
+    assert_true(more);
+    assert_int_equal(hash_step(s, &more), 0);
+    assert_false(more); /* the third chunk is not complete */
+    assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), 2 * TSB_HASH_CHUNK);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), 2 * TSB_HASH_CHUNK);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes e JOIN entries x "
+                                      "ON x.ref = e.ref AND x.hash = e.hash "
+                                      "AND e.epoch = x.ref >> 16"),
+                     2 * TSB_HASH_CHUNK);
+    /* nothing pending: a step changes nothing */
+    assert_int_equal(hash_step(s, &more), 0);
+    assert_false(more);
+    assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), 2 * TSB_HASH_CHUNK);
+    assert_int_equal(raw_int(f->path, "SELECT hashing_slice FROM counters"), 0);
+    assert_int_equal(tsb_store_hash_index_lag(s, &lag), 0);
+    assert_int_equal(lag, 100);
+    assert_int_equal(stats_of(s).hash_lag, 100);
+    expect_hash_d(s, d, nd);
+    /* an appended entry is in no index until its chunk is complete, and found */
+    struct entry_buf b;
+    make_entry(&b, 1, false);
+    memcpy(b.in.digest, hash_d, TSB_SHA256_LEN);
+    int64_t ref = 0;
+    assert_int_equal(tsb_store_append(s, &b.in, 1, &ref), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), 2 * TSB_HASH_CHUNK);
+    const int64_t d4[] = {d[0], d[1], d[2], ref};
+    expect_hash_d(s, d4, 4);
+    tsb_store_close(s);
+}
+
+/* Schema 0012 on an archive made by schema 11: every entry in entry_hashes, the watermark at the
+ * last chunk boundary, entries_hash gone, lookups and the next steps right. */
+static void test_hash_index_migration_from_0011(void **state)
+{
+    struct fx *f = *state;
+    make_archive_before(f->path, "hash_index");
+    const int64_t d[] = {7, TSB_HASH_CHUNK + 1, 2 * TSB_HASH_CHUNK + 3};
+    const size_t nd = sizeof(d) / sizeof(d[0]);
+    raw_entries(f->path, 1, 2 * TSB_HASH_CHUNK + 10, d, nd);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = "
+                                      "'entries_hash'"),
+                     1);
+    struct tsb_store *s = open_rw(f->path);
+    assert_int_equal(tsb_store_schema_version(s), tsb_schema_migrations_n);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = "
+                                      "'entries_hash'"),
+                     0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"),
+                     2 * TSB_HASH_CHUNK + 10);
+    assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), 2 * TSB_HASH_CHUNK);
+    assert_int_equal(raw_int(f->path, "SELECT hashing_slice FROM counters"), 0);
+    expect_hash_d(s, d, nd);
+    bool more = true;
+    assert_int_equal(hash_step(s, &more), 0);
+    assert_false(more);
+    /* the rest of the third chunk: its steps insert OR IGNORE over the rows already there */
+    raw_entries(f->path, 2 * TSB_HASH_CHUNK + 11, 3 * TSB_HASH_CHUNK, NULL, 0);
+    for (int i = 0; i < TSB_HASH_SLICES; i++)
+        assert_int_equal(hash_step(s, &more), 0);
+    assert_false(more);
+    assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), 3 * TSB_HASH_CHUNK);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), 3 * TSB_HASH_CHUNK);
+    expect_hash_d(s, d, nd);
+    tsb_store_close(s);
+}
+
 static void test_ers_trees_and_links(void **state)
 {
     struct fx *f = *state;
@@ -2346,6 +2493,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backup_dest_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tsa2_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tsa2_migration_from_0008, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_index_steps_and_lookup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_index_migration_from_0011, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ers_trees_and_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ers_migration_from_0009, setup, teardown),
     };

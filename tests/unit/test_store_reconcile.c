@@ -155,6 +155,19 @@ static void lose_bag(const char *path, int64_t seq)
     assert_int_equal(raw_exec(path, sql), SQLITE_OK);
 }
 
+struct found_refs {
+    size_t n;
+    int64_t ref;
+};
+
+static int found_ref(void *arg, const struct tsb_entry_rec *e)
+{
+    struct found_refs *c = arg;
+    c->n++;
+    c->ref = e->ref;
+    return 0;
+}
+
 static void test_recovered_bag_fills_gap(void **state)
 {
     struct fx *f = *state;
@@ -166,7 +179,18 @@ static void test_recovered_bag_fills_gap(void **state)
     assert_int_equal(tsb_store_bag_get(f->s, 2, &gone), TSB_ENOTFOUND);
 
     struct tsb_recovered_bag rb = as_recovered(&c);
+    /* the digest index's watermark above the bag (as after the writer indexed its chunk): the
+     * recovered entries are found by hash only if their insert indexed them (schema 0012) */
+    assert_int_equal(raw_exec(f->path, "UPDATE counters SET hashed_ref = 16384"), SQLITE_OK);
     assert_int_equal(tsb_store_bag_insert_recovered(f->s, &rb, 99), 0);
+    for (size_t i = 0; i < c.bag->n; i++) {
+        struct found_refs got = {0};
+        assert_int_equal(
+            tsb_store_entries_by_hash(f->s, c.bag->entries[i].digest, found_ref, &got), 0);
+        assert_int_equal(got.n, 1);
+        assert_int_equal(got.ref, c.bag->entries[i].ref);
+    }
+    assert_null(tsb_store_damage(f->s));
     struct tsb_bag_rec back;
     assert_int_equal(tsb_store_bag_get(f->s, 2, &back), 0);
     assert_int_equal(back.state, TSB_BAG_RECOVERED);

@@ -5,8 +5,8 @@
  * ends the batching delay at once and drains the queue before stopped runs; a TSB_EDURABLE
  * poisons the writer (every later item completes with TSB_EDURABLE, on_fatal once), and so does a
  * checkpoint that fails to fsync the archive file (fault VFS), its checkpointer thread's or the
- * writer's own copy before a restart of the WAL. Each test ends with every handle closed and
- * uv_loop_close() == 0. */
+ * writer's own copy before a restart of the WAL; the digest index's pending chunks are indexed by
+ * the time the writer stopped. Each test ends with every handle closed and uv_loop_close() == 0. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,10 +89,27 @@ static void job_done(void *arg, int status)
     complete(arg, status);
 }
 
-/* Starts a writer on a fresh archive; ckpt: as tsbagd does, with a checkpointer thread on a
- * second connection (both through the fault VFS), which checkpoints only when asked to. */
+/* Appends n entries to the archive before the writer starts (its own digests: 0xee...). */
+static void prefill(struct tsb_store *s, int64_t n)
+{
+    static struct tsb_entry_in in[1024];
+    int64_t refs[1024];
+    for (size_t i = 0; i < 1024; i++) {
+        memset(in[i].digest, 0xee, sizeof(in[i].digest));
+        memcpy(in[i].digest, &i, sizeof(i));
+        in[i].source = "his";
+        in[i].received_ms = 1782900000000LL;
+    }
+    for (int64_t done = 0; done < n; done += 1024)
+        assert_int_equal(tsb_store_append(s, in, (size_t)(n - done < 1024 ? n - done : 1024), refs),
+                         0);
+}
+
+/* Starts a writer on a fresh archive holding `entries` entries; ckpt: as tsbagd does, with a
+ * checkpointer thread on a second connection (both through the fault VFS), which checkpoints only
+ * when asked to. */
 static void start_with(struct fixture *f, size_t batch_max, int batch_delay_ms, bool ckpt,
-                       int64_t restart_frames)
+                       int64_t restart_frames, int64_t entries)
 {
     memset(f, 0, sizeof(*f));
     f->dir = tsb_test_tmpdir();
@@ -103,6 +120,7 @@ static void start_with(struct fixture *f, size_t batch_max, int batch_delay_ms, 
     tsb_fault_vfs_register();
     struct tsb_store_open_opts so = {.vfs = TSB_FAULT_VFS, .no_checkpoint = ckpt};
     assert_int_equal(tsb_store_open(path, &so, &s), 0);
+    prefill(s, entries);
     if (ckpt) {
         assert_int_equal(tsb_store_open(path, &so, &o.ckpt_store), 0);
         o.ckpt = (struct tsb_checkpointer_opts){.frames = INT64_MAX / 2,
@@ -118,7 +136,7 @@ static void start_with(struct fixture *f, size_t batch_max, int batch_delay_ms, 
 
 static void start(struct fixture *f, size_t batch_max, int batch_delay_ms)
 {
-    start_with(f, batch_max, batch_delay_ms, false, 0);
+    start_with(f, batch_max, batch_delay_ms, false, 0, 0);
 }
 
 /* Queues an entry; source NULL makes the store refuse the batch it is in (TSB_EINVAL). */
@@ -282,7 +300,7 @@ static void test_checkpoint_failure_poisons(void **state)
 {
     (void)state;
     static struct fixture f;
-    start_with(&f, 8, 0, true, INT64_MAX / 2);
+    start_with(&f, 8, 0, true, INT64_MAX / 2, 0);
     struct tsb_checkpointer *c = tsb_writer_checkpointer(f.w);
     struct item *a = entry(&f, "his");
     while (!a->done)
@@ -346,7 +364,8 @@ static void test_catch_up_failure_poisons(void **state)
 {
     (void)state;
     static struct fixture f;
-    start_with(&f, 8, 0, true, 1); /* the writer copies the rest after every complete checkpoint */
+    start_with(&f, 8, 0, true, 1,
+               0); /* the writer copies the rest after every complete checkpoint */
     struct tsb_checkpointer *c = tsb_writer_checkpointer(f.w);
     struct item *a = entry(&f, "his");
     while (!a->done)
@@ -384,6 +403,33 @@ static void test_catch_up_failure_poisons(void **state)
     assert_archive_kept(&f, 2);
 }
 
+/* The digest index's steps run between the writer's batches and at its close: three complete
+ * chunks appended before it started are indexed once it stopped, the entry above them is not. */
+static void test_hash_index_steps(void **state)
+{
+    (void)state;
+    static struct fixture f;
+    start_with(&f, 8, 0, false, 0, 3 * TSB_HASH_CHUNK);
+    struct item *a = entry(&f, "his");
+    stop(&f);
+    assert_int_equal(a->status, 0);
+    assert_int_equal(a->e.ref, 3 * TSB_HASH_CHUNK + 1);
+    char *path = tsb_test_path(f.dir, "archive.db");
+    struct tsb_store *s = NULL;
+    assert_int_equal(tsb_store_open(path, NULL, &s), 0);
+    int64_t lag = -1;
+    assert_int_equal(tsb_store_hash_index_lag(s, &lag), 0);
+    assert_int_equal(lag, 1);
+    struct tsb_store_stats st;
+    assert_int_equal(tsb_store_stats(s, &st), 0);
+    assert_int_equal(st.hash_lag, 1);
+    tsb_store_close(s);
+    free(path);
+    tsb_test_rmtree(f.dir);
+    free(f.dir);
+    assert_int_equal(f.fatal_calls, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +438,7 @@ int main(void)
         cmocka_unit_test(test_durable_failure_poisons),
         cmocka_unit_test(test_checkpoint_failure_poisons),
         cmocka_unit_test(test_catch_up_failure_poisons),
+        cmocka_unit_test(test_hash_index_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

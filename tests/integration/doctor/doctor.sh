@@ -152,10 +152,10 @@ expect consult_probe FAIL "stopped simulator"
 expect_ok "stopped simulator" config environment state_dir archive keystore keystore_chain \
     trust_anchors tsa_certs token_verifier tls_ca
 
-# a damaged archive: a copy whose entries_hash index page no longer is a b-tree page
+# a damaged archive: a copy whose entries_received index page no longer is a b-tree page
 sql "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
 cp "$DB" "$T/damaged.db"
-PAGE=$(sql "SELECT rootpage FROM sqlite_schema WHERE name = 'entries_hash'")
+PAGE=$(sql "SELECT rootpage FROM sqlite_schema WHERE name = 'entries_received'")
 PSIZE=$(sql "PRAGMA page_size")
 printf '\x0d\xff\xff\xff\xff\xff\xff\xff' |
     dd of="$T/damaged.db" bs=1 seek=$(((PAGE - 1) * PSIZE)) conv=notrunc 2>/dev/null

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # integration.ers_time_travel, the acceptance test of evidence records: time passes without
-# waiting. tsbagd stamps three bags through the simulator, each with a second token ([tsa2]);
+# waiting. tsbagd stamps three bags through the simulator, each with a second token ([tsa2]). A
+# package exported before any renewal has no records: `tsbag verify --package` holds as of a day
+# before the eHealth TSA certificate's notAfter and fails every entry (MISSING, the bag named,
+# `tsbag renew`) as of a day after.
 # `tsbag renew` covers them with an archive timestamp from the /rfc3161 TSA, whose certificate
 # (tools/dev-pki --tsa2-days 2) expires in two days; the TSA switches to its renewed certificate
 # (knob tsa2-next), and `tsbag renew` renews the archive timestamps (renew.margin_days 180 >
@@ -35,6 +38,36 @@ done
 wait_for "SELECT count(*) FROM tsa2_tokens" 3
 stop_daemon
 TB=(-s "tsa.trust_anchors=$PKI/tsa-ca.pem" "${TSA2[@]}")
+CV_ANCHORS=(--anchors "$PKI/tsa-ca.pem" --ers-anchors "$PKI/tsa2-ca.pem" --tsa2-anchors "$PKI/tsa2-ca.pem")
+
+# a package made before any tsbag renew holds no evidence record: while the bags' tokens' TSA
+# certificate (tsa.pem) is valid, tsbag verify --package holds and says "none"; as of a day after
+# its notAfter nothing proves the bags, and every entry fails, its bag named with what to do
+tsbag "${TB[@]}" export --out "$T/pkg0" --from 2000-01-01 --to 2100-01-01 >"$T/export0.txt" 2>&1 ||
+    fail "export before tsbag renew: $(cat "$T/export0.txt")"
+P=$T/pkg0
+tsa_end=$(not_after "$PKI/tsa.pem")
+cv 0 --at "$(iso $((tsa_end - 86400)))"
+[ "$(grep -c '^Ref .*: VALID' "$T/c.txt")" = 6 ] &&
+    [ "$(grep -c 'evidence record  none: no archive timestamp covers bag' "$T/c.txt")" = 6 ] ||
+    fail "no record, token certificate valid: not 6 VALID with none: $(cat "$T/c.txt")"
+cv 1 --at "$(iso $((tsa_end + 86400)))"
+[ "$(grep -c '^Ref .*: INVALID (failed check: evidence record)' "$T/c.txt")" = 6 ] ||
+    fail "no record, token certificate expired: not 6 INVALID: $(cat "$T/c.txt")"
+for s in 1 2 3; do
+    grep -q "evidence record  MISSING at .*: bag $s has no evidence record, and its token's TSA certificate expired on .*: run tsbag renew on the archive, then export the package again" "$T/c.txt" ||
+        fail "bag $s: no MISSING line naming it and tsbag renew: $(cat "$T/c.txt")"
+done
+cv 1 --json --at "$(iso $((tsa_end + 86400)))"
+python3 - "$T/c.txt" <<'PY' || fail "JSON of a missing record: $(cat "$T/c.txt")"
+import json, sys
+rs = json.load(open(sys.argv[1]))["results"]
+assert len(rs) == 6, rs
+for r in rs:
+    assert r["verdict"] == "INVALID" and r["failed_check"] == "evidence_record", r
+    assert r["evidence_record"]["state"] == "missing", r
+    assert "tsbag renew" in r["reason"], r
+PY
 
 # renew RUN-NAME [ARGS...]: tsbag renew, which must succeed (output in $T/renew-RUN-NAME.txt)
 renew() {
@@ -88,7 +121,6 @@ openssl asn1parse -inform DER -in "$P/evidence-record-2.ers" >"$T/asn1.txt" 2>&1
 [ "$(grep -c 'pkcs7-signedData' "$T/asn1.txt")" = 2 ] && grep -q 'cont \[ 2 \]' "$T/asn1.txt" &&
     grep -q 'sha256' "$T/asn1.txt" || fail "unexpected record structure: $(cat "$T/asn1.txt")"
 # the trees recomputed by the independent script (every list printed, every root compared)
-CV_ANCHORS=(--anchors "$PKI/tsa-ca.pem" --ers-anchors "$PKI/tsa2-ca.pem" --tsa2-anchors "$PKI/tsa2-ca.pem")
 pyv 0 --dump --at "$after"
 [ "$(grep -c ': VALID at ' "$T/v.txt")" = 3 ] || fail "the script: not 3 VALID: $(cat "$T/v.txt")"
 grep -q 'partial hash tree 1' "$T/v.txt" || fail "--dump shows no partial hash tree"

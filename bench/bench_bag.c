@@ -132,8 +132,8 @@ int main(int argc, char **argv)
             memcpy(e[i].digest + k, &v, 8);
         }
     }
-    const struct tsb_bag_opts hex = {TSB_BAG_NS_V2, TSB_HASH_HEX, NULL};
-    const struct tsb_bag_opts b64 = {TSB_BAG_NS_V2, TSB_HASH_BASE64, NULL};
+    const struct tsb_bag_opts hex = {.ns = TSB_BAG_NS_V2, .enc = TSB_HASH_HEX};
+    const struct tsb_bag_opts b64 = {.ns = TSB_BAG_NS_V2, .enc = TSB_HASH_BASE64};
     double *t = calloc((size_t)runs, sizeof(*t)), *tc = calloc((size_t)runs, sizeof(*tc));
     struct timing tm;
     struct tsb_buf b;

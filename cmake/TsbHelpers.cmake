@@ -40,3 +40,22 @@ function(tsb_add_fuzz_target name src)
         target_link_libraries(fuzz_${name} PRIVATE ${ARGN})
     endif()
 endfunction()
+
+# tsb_add_daemon_script_tests(DIR dir TIMEOUT seconds TESTS name... [ENV VAR=value...]): each
+# DIR/<name>.sh, run with bash, registered with ctest as integration.<name> (label integration),
+# with the environment every daemon test script reads (TSB_SOURCE_DIR, TSB_SIM, TSB_TSBAG,
+# TSB_TSBAGD) and ENV's entries. The caller checks that ehealth-sim and tsbagd are built.
+function(tsb_add_daemon_script_tests)
+    cmake_parse_arguments(_a "" "DIR;TIMEOUT" "TESTS;ENV" ${ARGN})
+    set(_env
+        "TSB_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
+        "TSB_SIM=$<TARGET_FILE:ehealth-sim>"
+        "TSB_TSBAG=$<TARGET_FILE:tsbag>"
+        "TSB_TSBAGD=$<TARGET_FILE:tsbagd>"
+        ${_a_ENV})
+    foreach(_t ${_a_TESTS})
+        add_test(NAME integration.${_t} COMMAND bash ${_a_DIR}/${_t}.sh)
+        set_tests_properties(integration.${_t} PROPERTIES LABELS integration
+            ENVIRONMENT "${_env}" TIMEOUT ${_a_TIMEOUT})
+    endforeach()
+endfunction()

@@ -101,6 +101,14 @@ int tsb_cmd_doctor(struct tsb_cli *cli, int argc, char **argv);
 void tsb_cli_progress(const char *who, const char *phase, int64_t done, int64_t total);
 void tsb_cli_progress_clear(void);
 
+/* ---- the archive (archive.c) ------------------------------------------------------------ */
+
+/* Opens the archive at cli's store.path with its store.busy_timeout_ms, read-only if readonly
+ * (then without migrating it), into *out. On failure prints "tsbag VERB: cannot open the
+ * archive: DETAIL" on stderr and returns tsb_store_open's code (TSB_EDAMAGED for damage). */
+int tsb_cli_open_archive(const struct tsb_cli *cli, const char *verb, bool readonly,
+                         struct tsb_store **out);
+
 /* ---- blocking HTTPS to eHealth (cmd_reconcile.c) ----------------------------------------- */
 
 /* Where tsb_cli_consult_post sends, with the tsa section's TLS CA, timeouts and size cap. */

@@ -138,10 +138,9 @@ int tsb_cmd_backup(struct tsb_cli *cli, int argc, char **argv)
                 tsb_err_detail());
         goto out;
     }
-    struct tsb_store_open_opts so = {.readonly = true,
-                                     .busy_timeout_ms = (int)cli->cfg.store.busy_timeout_ms};
-    if (tsb_store_open(cli->cfg.store.path, &so, &src) != 0 ||
-        tsb_store_backup(src, dest, &bo) != 0) {
+    if (tsb_cli_open_archive(cli, "backup", true, &src) != 0)
+        goto out;
+    if (tsb_store_backup(src, dest, &bo) != 0) {
         clear_progress(&run);
         fprintf(stderr, "tsbag backup: %s\n", tsb_err_detail());
         goto out;
@@ -157,6 +156,8 @@ int tsb_cmd_backup(struct tsb_cli *cli, int argc, char **argv)
                                 .on_progress = on_progress,
                                 .progress_arg = &run,
                                 .first_seq = cli->cfg.sealer.first_sequence};
+    struct tsb_store_open_opts so = {.readonly = true,
+                                     .busy_timeout_ms = (int)cli->cfg.store.busy_timeout_ms};
     if (tsb_store_open(dest, &so, &copy) != 0 || tsb_check_archive(copy, &co, &st) != 0) {
         clear_progress(&run);
         fprintf(stderr, "tsbag backup: checking the copy %s: %s\n", dest, tsb_err_detail());

@@ -430,13 +430,8 @@ int tsb_cmd_export(struct tsb_cli *cli, int argc, char **argv)
         fprintf(stderr, "tsbag export: %s\n", tsb_err_detail());
         goto out;
     }
-    struct tsb_store_open_opts o = {.readonly = true,
-                                    .busy_timeout_ms = (int)cli->cfg.store.busy_timeout_ms};
-    if (tsb_store_open(cli->cfg.store.path, &o, &c.st) != 0) {
-        fprintf(stderr, "tsbag export: cannot open the archive %s: %s\n", cli->cfg.store.path,
-                tsb_err_detail());
+    if (tsb_cli_open_archive(cli, "export", true, &c.st) != 0)
         goto out;
-    }
     if (tsb_sel_run(&sel, c.st, c.a, on_result, &c) != 0) {
         fprintf(stderr, "tsbag export: the archive could not be read: %s\n", tsb_err_detail());
         goto out;

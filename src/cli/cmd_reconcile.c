@@ -340,9 +340,7 @@ int tsb_cmd_reconcile(struct tsb_cli *cli, int argc, char **argv)
         fprintf(stderr, "tsbag reconcile: consult.timezone: %s\n", tsb_err_detail());
         goto out;
     }
-    struct tsb_store_open_opts so = {.busy_timeout_ms = (int)cli->cfg.store.busy_timeout_ms};
-    if ((r = tsb_store_open(cli->cfg.store.path, &so, &s)) != 0) {
-        fprintf(stderr, "tsbag reconcile: %s\n", tsb_err_detail());
+    if ((r = tsb_cli_open_archive(cli, "reconcile", false, &s)) != 0) {
         if (r == TSB_EDAMAGED) {
             printf("tsbag reconcile: ARCHIVE DAMAGED (exit 3)\n");
             print_damage_advice(stdout);

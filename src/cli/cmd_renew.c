@@ -236,12 +236,8 @@ int tsb_cmd_renew(struct tsb_cli *cli, int argc, char **argv)
                                    .timeout_ms = cfg->renew.timeout_ms,
                                    .max_response = (size_t)cfg->renew.max_response,
                                    .allow_http = strncmp(cfg->renew.url, "http://", 7) == 0};
-    struct tsb_store_open_opts so = {.readonly = o.dry_run,
-                                     .busy_timeout_ms = (int)cfg->store.busy_timeout_ms};
-    if (tsb_store_open(cfg->store.path, &so, &s) != 0) {
-        fprintf(stderr, "tsbag renew: %s\n", tsb_err_detail());
+    if (tsb_cli_open_archive(cli, "renew", o.dry_run, &s) != 0)
         goto out;
-    }
     o.now_ms = tsb_now_ms();
     int r = tsb_renew_run(s, &o, &res);
     size_t trees = res.trees[0] + res.trees[1] + res.trees[2];

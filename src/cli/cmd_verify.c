@@ -35,8 +35,10 @@
 #define JSON_LINE_MAX    ((size_t)1 << 20) /* one result line; its texts are bounded arrays */
 #define ER_MAX           ((size_t)8 << 20) /* an evidence record read from the archive */
 
-/* A bag's evidence record as checked: absent, not checked (no trust anchors), or verified. */
-enum er_state { ER_NONE, ER_UNCHECKED, ER_VERIFIED };
+/* A bag's evidence record as checked: absent, not checked (no trust anchors), verified, or
+ * missing: absent while the bag's token's TSA certificate has expired at the verification time,
+ * so that nothing proves the bag then (a failure, like a record that does not hold). */
+enum er_state { ER_NONE, ER_UNCHECKED, ER_VERIFIED, ER_MISSING };
 
 struct er_check {
     enum er_state state;
@@ -72,6 +74,9 @@ struct report {
 static const char ER_MEANING[] =
     "The evidence record that keeps this entry's proof valid after its timestamps' certificates "
     "expire does not hold at the verification time: the entry is not proven by it.";
+static const char ER_MISSING_MEANING[] =
+    "The timestamp's TSA certificate has expired at the verification time and no evidence "
+    "record renews its proof: at that time, the timestamp alone no longer proves this entry.";
 
 /* Verifies the record der over the group's objects into c. */
 static void er_verify(struct report *rp, const uint8_t *der, size_t len,
@@ -122,7 +127,7 @@ static void er_from_archive(struct report *rp, int64_t seq, struct er_check *c)
 }
 
 /* The evidence record verdict on bag seq, cached for the next results of the same bag. */
-static const struct er_check *er_of(struct report *rp, int64_t seq)
+static struct er_check *er_of(struct report *rp, int64_t seq)
 {
     struct er_check *c = &rp->er;
     if (rp->er_seq == seq)
@@ -145,7 +150,7 @@ static const struct er_check *er_of(struct report *rp, int64_t seq)
 
 static bool er_failed(const struct er_check *c)
 {
-    return c != NULL && c->state == ER_VERIFIED && c->rc != 0;
+    return c != NULL && ((c->state == ER_VERIFIED && c->rc != 0) || c->state == ER_MISSING);
 }
 
 static const struct tsb_second_result *second_lookup(struct report *rp, int64_t seq);
@@ -210,7 +215,21 @@ static const struct er_check *entry_er(struct report *rp, const struct tsb_audit
 {
     if (!res->have_entry || res->bag_seq <= 0 || res->verdict == TSB_VERDICT_NOT_STAMPED)
         return NULL;
-    const struct er_check *c = er_of(rp, res->bag_seq);
+    struct er_check *c = er_of(rp, res->bag_seq);
+    /* the same for every entry of the bag: one token, one notAfter (the cache is per bag) */
+    if (c->state == ER_NONE && res->tsa_not_after_ms != 0 && rp->at_ms > res->tsa_not_after_ms) {
+        char na[TSB_TIME_STR_MAX], at[TSB_TIME_STR_MAX];
+        tsb_time_utc(res->tsa_not_after_ms, na);
+        tsb_time_utc(rp->at_ms, at);
+        c->state = ER_MISSING;
+        snprintf(c->res.msg, sizeof(c->res.msg),
+                 "bag %lld has no evidence record, and its token's TSA certificate expired on %s, "
+                 "before %s: %s",
+                 (long long)res->bag_seq, na, at,
+                 rp->package ? "run tsbag renew on the archive, then export the package again "
+                               "(tsbag export)"
+                             : "run tsbag renew, which covers the bag with an archive timestamp");
+    }
     return c->state == ER_NONE && rp->ers_tv == NULL ? NULL : c;
 }
 
@@ -338,7 +357,8 @@ static void print_text(struct report *rp, const char *label, const struct tsb_au
     if (second_failed)
         printf("  %s\n  What it means: %s\n", sec->reason, SECOND_MEANING);
     else if (er_bad)
-        printf("  %s\n  What it means: %s\n", er->res.msg, ER_MEANING);
+        printf("  %s\n  What it means: %s\n", er->res.msg,
+               er->state == ER_MISSING ? ER_MISSING_MEANING : ER_MEANING);
     else
         switch (res->verdict) {
         case TSB_VERDICT_VALID:
@@ -393,6 +413,8 @@ static void print_text(struct report *rp, const char *label, const struct tsb_au
         if (er->state == ER_NONE)
             printf("  %-16s none: no archive timestamp covers bag %lld yet (tsbag renew)\n",
                    "evidence record", (long long)res->bag_seq);
+        else if (er->state == ER_MISSING)
+            printf("  %-16s MISSING at %s: %s\n", "evidence record", at, er->res.msg);
         else if (er->state == ER_UNCHECKED)
             printf("  %-16s not checked: no trust anchors for the archive timestamps "
                    "(--ers-anchors FILE or renew.trust_anchors)\n",
@@ -443,12 +465,16 @@ static struct json_t *second_json(const struct tsb_second_result *sec)
 /* The "evidence_record" object of a JSON result. */
 static struct json_t *er_json(const struct report *rp, const struct er_check *c)
 {
-    static const char *const states[] = {"none", "not_checked", "verified"};
+    static const char *const states[] = {"none", "not_checked", "verified", "missing"};
     struct json_t *o = tsb_json_object();
     char t[TSB_TIME_STR_MAX];
     tsb_json_set_str(o, "state", states[c->state]);
     tsb_time_utc(rp->at_ms, t);
     tsb_json_set_str(o, "at_utc", t);
+    if (c->state == ER_MISSING) {
+        tsb_json_set_str(o, "verdict", "INVALID");
+        tsb_json_set_str(o, "reason", c->res.msg);
+    }
     if (c->state != ER_VERIFIED)
         return o;
     tsb_json_set_str(o, "verdict", c->rc == 0 ? "VALID" : "INVALID");
@@ -491,7 +517,7 @@ static void print_json(struct report *rp, const char *kind, const char *label,
     } else if (er_bad) {
         tsb_json_set_str(o, "failed_check", "evidence_record");
         tsb_json_set_str(o, "reason", er->res.msg);
-        tsb_json_set_str(o, "meaning", ER_MEANING);
+        tsb_json_set_str(o, "meaning", er->state == ER_MISSING ? ER_MISSING_MEANING : ER_MEANING);
     } else if (res->verdict == TSB_VERDICT_INVALID) {
         tsb_json_set_str(o, "failed_check", tsb_audit_check_id(res->failed));
         tsb_json_set_str(o, "reason", res->message[res->failed]);
@@ -879,13 +905,8 @@ int tsb_cmd_verify(struct tsb_cli *cli, int argc, char **argv)
             goto out;
         }
     } else {
-        struct tsb_store_open_opts o = {.readonly = true,
-                                        .busy_timeout_ms = (int)cli->cfg.store.busy_timeout_ms};
-        if (tsb_store_open(cli->cfg.store.path, &o, &st) != 0) {
-            fprintf(stderr, "tsbag verify: cannot open the archive %s: %s\n", cli->cfg.store.path,
-                    tsb_err_detail());
+        if (tsb_cli_open_archive(cli, "verify", true, &st) != 0)
             goto out;
-        }
     }
     rp.st = st;
     rp.ev = ev;

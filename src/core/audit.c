@@ -460,6 +460,7 @@ static void bag_checks(struct tsb_audit *a, const struct tsb_audit_bag *b,
         snprintf(res->tsa_serial, sizeof(res->tsa_serial), "%s", c->tres.serial);
         res->gen_time_ms = c->tres.gen_time_ms;
         snprintf(res->tsa_subject, sizeof(res->tsa_subject), "%s", c->tres.tsa_subject);
+        res->tsa_not_after_ms = c->tres.signer_not_after_ms;
         snprintf(res->tsa_policy, sizeof(res->tsa_policy), "%s", c->tres.policy);
         snprintf(res->imprint_alg, sizeof(res->imprint_alg), "%s", c->tres.imprint_alg);
         res->pss_rsa_key = c->tres.pss_rsa_key;

@@ -60,6 +60,7 @@ struct tsb_audit_result {
     char tsa_serial[80];   /* "" when unknown */
     int64_t gen_time_ms;   /* 0 when unknown */
     char tsa_subject[256]; /* "" when unknown */
+    int64_t tsa_not_after_ms; /* the token's signer certificate's notAfter, 0 when unknown */
     char tsa_policy[80];   /* TSTInfo.policy OID, "" when unknown */
     char imprint_alg[80];  /* the token's messageImprint algorithm, "" when unknown */
     bool pss_rsa_key;      /* see tsb_token_result */

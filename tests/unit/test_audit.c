@@ -123,6 +123,9 @@ static void test_valid_with_details(void **state)
     assert_string_equal(r.tsa_serial, "257"); /* tsaserial 0100, then incremented */
     assert_non_null(strstr(r.tsa_subject, "CN=Test TSA"));
     assert_true(r.gen_time_ms > 1700000000000LL);
+    /* the signer certificate's notAfter: what verify compares --at with for a bag without an
+     * evidence record */
+    assert_true(r.tsa_not_after_ms > r.gen_time_ms);
     uint8_t d[TSB_SHA256_LEN];
     tsb_sha256(bag.p, bag.len, d);
     assert_memory_equal(r.bag_digest, d, TSB_SHA256_LEN);

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # integration.ers_time_travel, the acceptance test of evidence records: time passes without
-# waiting. tsbagd stamps three bags through the simulator, each with a second token ([tsa2]);
+# waiting. tsbagd stamps three bags through the simulator, each with a second token ([tsa2]). A
+# package exported before any renewal has no records: `tsbag verify --package` holds as of a day
+# before the eHealth TSA certificate's notAfter and fails every entry (MISSING, the bag named,
+# `tsbag renew`) as of a day after.
 # `tsbag renew` covers them with an archive timestamp from the /rfc3161 TSA, whose certificate
 # (tools/dev-pki --tsa2-days 2) expires in two days; the TSA switches to its renewed certificate
 # (knob tsa2-next), and `tsbag renew` renews the archive timestamps (renew.margin_days 180 >
@@ -20,7 +23,6 @@
 # verifiers check.
 . "$(dirname "$0")/lib.sh"
 
-ER_TOOL=$SRC/tests/integration/ers/er_tool.py
 POLICY2=$(cat "$PKI/tsa2-policy.txt")
 TSA2=(-s "tsa2.url=https://127.0.0.1:PORT/rfc3161" -s "tsa2.ca_file=$PKI/tls-ca.pem"
     -s "tsa2.trust_anchors=$PKI/tsa2-ca.pem" -s "tsa2.policy_oids=$POLICY2")
@@ -36,6 +38,36 @@ done
 wait_for "SELECT count(*) FROM tsa2_tokens" 3
 stop_daemon
 TB=(-s "tsa.trust_anchors=$PKI/tsa-ca.pem" "${TSA2[@]}")
+CV_ANCHORS=(--anchors "$PKI/tsa-ca.pem" --ers-anchors "$PKI/tsa2-ca.pem" --tsa2-anchors "$PKI/tsa2-ca.pem")
+
+# a package made before any tsbag renew holds no evidence record: while the bags' tokens' TSA
+# certificate (tsa.pem) is valid, tsbag verify --package holds and says "none"; as of a day after
+# its notAfter nothing proves the bags, and every entry fails, its bag named with what to do
+tsbag "${TB[@]}" export --out "$T/pkg0" --from 2000-01-01 --to 2100-01-01 >"$T/export0.txt" 2>&1 ||
+    fail "export before tsbag renew: $(cat "$T/export0.txt")"
+P=$T/pkg0
+tsa_end=$(not_after "$PKI/tsa.pem")
+cv 0 --at "$(iso $((tsa_end - 86400)))"
+[ "$(grep -c '^Ref .*: VALID' "$T/c.txt")" = 6 ] &&
+    [ "$(grep -c 'evidence record  none: no archive timestamp covers bag' "$T/c.txt")" = 6 ] ||
+    fail "no record, token certificate valid: not 6 VALID with none: $(cat "$T/c.txt")"
+cv 1 --at "$(iso $((tsa_end + 86400)))"
+[ "$(grep -c '^Ref .*: INVALID (failed check: evidence record)' "$T/c.txt")" = 6 ] ||
+    fail "no record, token certificate expired: not 6 INVALID: $(cat "$T/c.txt")"
+for s in 1 2 3; do
+    grep -q "evidence record  MISSING at .*: bag $s has no evidence record, and its token's TSA certificate expired on .*: run tsbag renew on the archive, then export the package again" "$T/c.txt" ||
+        fail "bag $s: no MISSING line naming it and tsbag renew: $(cat "$T/c.txt")"
+done
+cv 1 --json --at "$(iso $((tsa_end + 86400)))"
+python3 - "$T/c.txt" <<'PY' || fail "JSON of a missing record: $(cat "$T/c.txt")"
+import json, sys
+rs = json.load(open(sys.argv[1]))["results"]
+assert len(rs) == 6, rs
+for r in rs:
+    assert r["verdict"] == "INVALID" and r["failed_check"] == "evidence_record", r
+    assert r["evidence_record"]["state"] == "missing", r
+    assert "tsbag renew" in r["reason"], r
+PY
 
 # renew RUN-NAME [ARGS...]: tsbag renew, which must succeed (output in $T/renew-RUN-NAME.txt)
 renew() {
@@ -89,7 +121,6 @@ openssl asn1parse -inform DER -in "$P/evidence-record-2.ers" >"$T/asn1.txt" 2>&1
 [ "$(grep -c 'pkcs7-signedData' "$T/asn1.txt")" = 2 ] && grep -q 'cont \[ 2 \]' "$T/asn1.txt" &&
     grep -q 'sha256' "$T/asn1.txt" || fail "unexpected record structure: $(cat "$T/asn1.txt")"
 # the trees recomputed by the independent script (every list printed, every root compared)
-CV_ANCHORS=(--anchors "$PKI/tsa-ca.pem" --ers-anchors "$PKI/tsa2-ca.pem" --tsa2-anchors "$PKI/tsa2-ca.pem")
 pyv 0 --dump --at "$after"
 [ "$(grep -c ': VALID at ' "$T/v.txt")" = 3 ] || fail "the script: not 3 VALID: $(cat "$T/v.txt")"
 grep -q 'partial hash tree 1' "$T/v.txt" || fail "--dump shows no partial hash tree"
@@ -102,25 +133,7 @@ pyv 0
 TSEQ=2
 NOTHERS=2
 cp "$P/evidence-record-2.ers" "$T/good-2.ers"
-restore() { cp "$T/good-2.ers" "$P/evidence-record-2.ers"; }
-# a changed bag byte
-cp "$P/bag-2.xml" "$T/bag-2.xml"
-sed -i 's/SequenceNumber="2"/SequenceNumber="9"/' "$P/bag-2.xml"
-cmp -s "$P/bag-2.xml" "$T/bag-2.xml" && fail "the bag was not changed"
-both object 'the sha256 of bag-2.xml .* is not in its first partial hash tree' '' "$after"
-cp "$T/bag-2.xml" "$P/bag-2.xml"
-# a changed token byte (the last one: in the signature)
-cp "$P/token-2.der" "$T/token-2.der"
-python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-1]^=1; open(p,"wb").write(b)' "$P/token-2.der"
-both object 'the sha256 of token-2.der .* is not in its first partial hash tree' '' "$after"
-cp "$T/token-2.der" "$P/token-2.der"
-# a changed byte of a reduced-hash-tree path: a hash of the first archive timestamp's second list
-python3 "$ER_TOOL" flip-hash "$T/good-2.ers" 1 1 2 1 >"$P/evidence-record-2.ers"
-both root 'chain 1, ArchiveTimeStamp 1: the root computed from its reduced hash tree' '' "$after"
-restore
-# the renewal removed: at $after the original certificate has expired
-python3 "$ER_TOOL" drop "$T/good-2.ers" 1 2 >"$P/evidence-record-2.ers"
-both expired 'the latest ArchiveTimeStamp (chain 1, ArchiveTimeStamp 1, .*) has a TSA certificate that is not valid at' '' "$after"
+tamper_common "$after"
 restore
 # a renewal made after the original certificate's notAfter (the TSA's clock a day past it)
 python3 "$ER_TOOL" token "$T/good-2.ers" 1 1 >"$T/ats1.tok"

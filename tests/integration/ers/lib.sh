@@ -9,6 +9,7 @@ SUITE=ers
 SRC=${TSB_SOURCE_DIR:?}
 : "${TSB_SIM:?}" "${TSB_TSBAG:?}" "${TSB_TSBAGD:?}"
 ERS_VERIFY=$SRC/tools/ers-verify.py
+ER_TOOL=$SRC/tests/integration/ers/er_tool.py
 PKI=$T/pki
 "$SRC/tools/dev-pki" --quiet --tsa2-days "${TSA2_DAYS:-2}" "$PKI" >"$T/pki.log" 2>&1 ||
     fail "tools/dev-pki --tsa2-days: $(cat "$T/pki.log")"
@@ -78,4 +79,34 @@ both() {
         fail "tsbag verify: expected INVALID ($1) '$3' for bag $TSEQ: $(cat "$T/c.txt")"
     [ "$(grep -c '^Ref .*: INVALID (failed check: ' "$T/c.txt")" -ge 1 ] ||
         fail "tsbag verify: no entry INVALID: $(cat "$T/c.txt")"
+}
+
+# restore: bag 2's record back to the good one saved in $T/good-2.ers
+restore() { cp "$T/good-2.ers" "$P/evidence-record-2.ers"; }
+
+# tamper_common AT: the tamperings both tests make to bag 2 of the package $P (TSEQ=2, its good
+# record in $T/good-2.ers), each failing in both verifiers as of AT: a bag byte and a token byte
+# (object), a hash of a reduced-hash-tree path (root), the renewal removed (expired: the
+# original certificate has expired at AT). The last one is left in place for the caller.
+tamper_common() {
+    # a changed bag byte
+    cp "$P/bag-2.xml" "$T/bag-2.xml"
+    sed -i 's/SequenceNumber="2"/SequenceNumber="9"/' "$P/bag-2.xml"
+    cmp -s "$P/bag-2.xml" "$T/bag-2.xml" && fail "the bag was not changed"
+    both object 'the sha256 of bag-2.xml .* is not in its first partial hash tree' '' "$1"
+    cp "$T/bag-2.xml" "$P/bag-2.xml"
+    # a changed token byte (the last byte: inside the signature)
+    cp "$P/token-2.der" "$T/token-2.der"
+    python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-1]^=1; open(p,"wb").write(b)' "$P/token-2.der"
+    both object 'the sha256 of token-2.der .* is not in its first partial hash tree' '' "$1"
+    cp "$T/token-2.der" "$P/token-2.der"
+    # a changed byte of a reduced-hash-tree path: a hash of the first archive timestamp's second
+    # list (the sibling node)
+    python3 "$ER_TOOL" flip-hash "$T/good-2.ers" 1 1 2 1 >"$P/evidence-record-2.ers"
+    both root 'chain 1, ArchiveTimeStamp 1: the root computed from its reduced hash tree' '' "$1"
+    restore
+    # the renewal removed: at AT only the original certificate's timestamp is left, and it has
+    # expired
+    python3 "$ER_TOOL" drop "$T/good-2.ers" 1 2 >"$P/evidence-record-2.ers"
+    both expired 'the latest ArchiveTimeStamp (chain 1, ArchiveTimeStamp 1, .*) has a TSA certificate that is not valid at' '' "$1"
 }

@@ -282,11 +282,13 @@ static void writer_main(void *arg)
             }
         }
         post_done(w, first, last);
+        note_ckpt_failure(w); /* no index step after a failed checkpoint either */
         uv_mutex_unlock(&w->mu);
         hash_after_batch(w, n);
         wal_grew(w);
         uv_mutex_lock(&w->mu);
     }
+    note_ckpt_failure(w);
     uv_mutex_unlock(&w->mu);
     hash_steps(w, HASH_CLOSE_STEPS);
     /* closing order: the writer's connection first, then the checkpointer's, which is then the

@@ -49,9 +49,10 @@ enum stmt_id {
     ST_ENTRY_BY_REF,
     ST_ENTRIES_BY_HASH,
     ST_HASH_STATE,
-    ST_HASH_STEP,
     ST_HASH_ADVANCE,
     ST_HASH_INSERT,
+    ST_HASH_INSERT_64,
+    ST_DATA_VERSION,
     ST_HASH_ROWS,
     ST_HASH_MAX_EPOCH,
     ST_ENTRY_HASHES,
@@ -131,12 +132,16 @@ _Static_assert(TSB_HASH_CHUNK == 16384 && TSB_HASH_EPOCH_BITS == 16,
 #define BAG_FROM    "bags b"
 #define APPEND_COLS "hash, source, format_id, client_ref, received_ms"
 #define APPEND_SQL(rows)                                                                           \
-    "INSERT INTO entries (" APPEND_COLS ", content) VALUES " rows " RETURNING ref, " APPEND_COLS
+    "INSERT INTO entries (" APPEND_COLS ", content) VALUES " rows
 #define APPEND_ROW    "(?, ?, ?, ?, ?, ?)"
 #define APPEND_ROWS4  APPEND_ROW ", " APPEND_ROW ", " APPEND_ROW ", " APPEND_ROW
 #define APPEND_ROWS16 APPEND_ROWS4 ", " APPEND_ROWS4 ", " APPEND_ROWS4 ", " APPEND_ROWS4
 #define APPEND_ROWS64 APPEND_ROWS16 ", " APPEND_ROWS16 ", " APPEND_ROWS16 ", " APPEND_ROWS16
 #define APPEND_PARAMS 6 /* bound per row */
+#define HASH_ROW      "(? >> 16, ?, ?)" /* ref, hash, ref */
+#define HASH_ROWS4    HASH_ROW ", " HASH_ROW ", " HASH_ROW ", " HASH_ROW
+#define HASH_ROWS16   HASH_ROWS4 ", " HASH_ROWS4 ", " HASH_ROWS4 ", " HASH_ROWS4
+#define HASH_ROWS64   HASH_ROWS16 ", " HASH_ROWS16 ", " HASH_ROWS16 ", " HASH_ROWS16
 #define ERS_COLS                                                                                   \
     "l.seq, l.chain, l.position, l.tree_id, l.members, t.kind, t.alg, t.tsa_serial, "              \
     "t.gen_time_ms, t.not_after_ms, l.path, t.token"
@@ -151,8 +156,7 @@ static const char *const stmt_sql[ST_N] = {
     /* a batch goes in as few multi-row INSERTs as possible (64, 16, 4, then single rows): each
      * statement copies every page it first touches to its statement journal (the schema's
      * triggers can abort it) and rewrites sqlite_sequence, so per-row statements cost several
-     * 4 KiB page copies per entry. RETURNING gives each row's Ref (tsb_store_append checks the
-     * rows come back in VALUES order) */
+     * 4 KiB page copies per entry. append_rows derives each row's Ref from the last one */
     [ST_APPEND] = APPEND_SQL(APPEND_ROW),
     [ST_APPEND_4] = APPEND_SQL(APPEND_ROWS4),
     [ST_APPEND_16] = APPEND_SQL(APPEND_ROWS16),
@@ -174,12 +178,6 @@ static const char *const stmt_sql[ST_N] = {
     /* the index's watermark, the next slice, and the last Ref (the rowid b-tree's last cell) */
     [ST_HASH_STATE] = "SELECT hashed_ref, hashing_slice, "
                       "coalesce((SELECT max(ref) FROM entries), 0) FROM counters WHERE id = 1",
-    /* one slice of one chunk: a rowid range of entries, sorted by hash so that the rows go into
-     * the epoch's region in key order (each leaf of the slice's key range dirtied once) */
-    [ST_HASH_STEP] = "INSERT OR IGNORE INTO entry_hashes (epoch, hash, ref) "
-                     "SELECT ref >> 16, hash, ref FROM entries "
-                     "WHERE ref > ?1 AND ref <= ?1 + 16384 AND hash >= ?2 AND hash < ?3 "
-                     "ORDER BY hash",
     [ST_HASH_ADVANCE] = "UPDATE counters SET hashed_ref = ?1, hashing_slice = ?2 WHERE id = 1",
     /* for the archive check: one epoch's region of the primary key, in key order */
     [ST_HASH_ROWS] = "SELECT ref, hash FROM entry_hashes WHERE epoch = ?1 ORDER BY hash, ref",
@@ -187,6 +185,11 @@ static const char *const stmt_sql[ST_N] = {
     [ST_ENTRY_HASHES] = "SELECT ref, hash FROM entries WHERE ref BETWEEN ?1 AND ?2 ORDER BY ref",
     [ST_HASH_INSERT] = "INSERT OR IGNORE INTO entry_hashes (epoch, hash, ref) "
                        "VALUES (?1 >> 16, ?2, ?1)",
+    /* a step's rows from the chunk held in memory, 64 per statement (no row trigger on
+     * entry_hashes: the VALUES rows go straight into the b-tree, in key order) */
+    [ST_HASH_INSERT_64] = "INSERT OR IGNORE INTO entry_hashes (epoch, hash, ref) VALUES " HASH_ROWS64,
+    /* changes whenever another connection commits (the chunk held in memory is then reread) */
+    [ST_DATA_VERSION] = "PRAGMA data_version",
     /* Ref order without a sorter holding a whole period of rows: bound the Ref range through
      * the (covering) received index, then walk the table by Ref and filter */
     [ST_ENTRIES_BY_RECEIVED] =
@@ -317,6 +320,11 @@ static const char *const stmt_sql[ST_N] = {
                         "l.position))) ORDER BY t.not_after_ms, l.seq LIMIT 1",
 };
 
+struct hash_row {
+    uint8_t hash[TSB_SHA256_LEN];
+    int64_t ref;
+};
+
 struct tsb_store {
     sqlite3 *db;
     char *path;
@@ -329,6 +337,11 @@ struct tsb_store {
     bool no_checkpoint; /* the WAL hook only counts frames: another connection checkpoints */
     char *damage;       /* what a read found damaged (tsb_store_damage), NULL if nothing */
     sqlite3_stmt *st[ST_N];
+    /* the digest index's next chunk, (hash, Ref) sorted, read once for its 8 steps */
+    struct hash_row *chunk; /* TSB_HASH_CHUNK rows once a step ran, else NULL */
+    size_t chunk_n;
+    int64_t chunk_base;    /* the chunk is Refs chunk_base + 1 .. chunk_base + TSB_HASH_CHUNK */
+    int64_t chunk_version; /* PRAGMA data_version when it was read */
 };
 
 static const char *const state_names[TSB_BAG_NSTATES] = {
@@ -719,6 +732,7 @@ void tsb_store_close(struct tsb_store *s)
     sqlite3_close_v2(s->db);
     free(s->path);
     free(s->damage);
+    free(s->chunk);
     free(s);
 }
 
@@ -802,52 +816,58 @@ static int bind_entry(sqlite3_stmt *st, int row, const struct tsb_entry_in *e)
     return rc;
 }
 
-static bool col_text_is(sqlite3_stmt *st, int col, const char *v)
-{
-    const unsigned char *t = sqlite3_column_text(st, col);
-    if (t == NULL || v == NULL)
-        return t == NULL && v == NULL;
-    return strcmp((const char *)t, v) == 0;
-}
-
-/* The RETURNING row (ref, hash, source, format_id, client_ref, received_ms) is entry e's. */
-static bool returned_is(sqlite3_stmt *st, const struct tsb_entry_in *e)
-{
-    return sqlite3_column_bytes(st, 1) == TSB_SHA256_LEN &&
-           memcmp(sqlite3_column_blob(st, 1), e->digest, TSB_SHA256_LEN) == 0 &&
-           col_text_is(st, 2, e->source) && col_text_is(st, 3, e->format_id) &&
-           col_text_is(st, 4, e->client_ref) && sqlite3_column_int64(st, 5) == e->received_ms;
-}
-
-/* Inserts rows entries e[0..rows) with the statement for that many rows, setting refs[]. A row
- * that does not come back in VALUES order with a Ref above the previous one is TSB_EINTERNAL
- * (the transaction is rolled back: nothing of the batch is acknowledged). */
+/* Inserts rows entries e[0..rows) with the statement for that many rows, setting refs[]. The
+ * writer holds the write transaction and the rows of one INSERT take consecutive Refs in VALUES
+ * order (AUTOINCREMENT: each above every Ref ever used), so the last row's Ref gives them all;
+ * they are read back, each Ref checked to hold its entry's digest; a Ref not above the previous
+ * statement's last, or a row not where it should be, is TSB_EINTERNAL (the transaction is rolled
+ * back: nothing of the batch is acknowledged). No RETURNING: SQLite holds its rows in a
+ * temporary table until the statement ends, then hands each back. */
 static int append_rows(struct tsb_store *s, enum stmt_id id, int rows, const struct tsb_entry_in *e,
                        int64_t prev, int64_t *refs)
 {
     sqlite3_stmt *st = NULL;
-    int r = stmt(s, id, &st), rc = SQLITE_OK, got = 0;
+    int r = stmt(s, id, &st), rc = SQLITE_OK;
     if (r != 0)
         return r;
     for (int i = 0; i < rows && rc == SQLITE_OK; i++)
         rc = bind_entry(st, i, &e[i]);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
-    for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
-        int64_t ref = sqlite3_column_int64(st, 0);
-        if (got >= rows || ref <= prev || !returned_is(st, &e[got])) {
+    if (rc != SQLITE_DONE) {
+        r = fail(s, rc, true, "appending journal entries");
+        goto out;
+    }
+    int64_t last = sqlite3_last_insert_rowid(s->db), first = last - rows + 1;
+    stmt_done(st);
+    if (sqlite3_changes(s->db) != rows || first <= prev)
+        return tsb_err(TSB_EINTERNAL,
+                       "store: %d appended rows end at Ref %lld, not above the previous Ref %lld",
+                       rows, (long long)last, (long long)prev);
+    /* read back: Refs first..last hold exactly these rows' digests, in VALUES order, or nothing
+     * of the batch is acknowledged (a rowid range of pages this statement just wrote) */
+    if ((r = stmt(s, ST_ENTRY_HASHES, &st)) != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, first);
+    sqlite3_bind_int64(st, 2, last);
+    int got = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (got >= rows || sqlite3_column_int64(st, 0) != first + got ||
+            sqlite3_column_bytes(st, 1) != TSB_SHA256_LEN ||
+            memcmp(sqlite3_column_blob(st, 1), e[got].digest, TSB_SHA256_LEN) != 0) {
             r = tsb_err(TSB_EINTERNAL,
-                        "store: appended row %d (Ref %lld) is not entry %d of the batch with a "
-                        "Ref above %lld",
-                        got, (long long)ref, got, (long long)prev);
+                        "store: appended row %d of %d is not at Ref %lld with its digest", got,
+                        rows, (long long)(first + got));
             goto out;
         }
-        refs[got++] = prev = ref;
+        refs[got] = first + got;
+        got++;
     }
     if (rc != SQLITE_DONE)
-        r = fail(s, rc, true, "appending journal entries");
+        r = fail(s, rc, true, "reading back appended journal entries");
     else if (got != rows)
-        r = tsb_err(TSB_EINTERNAL, "store: %d of %d appended rows returned a Ref", got, rows);
+        r = tsb_err(TSB_EINTERNAL, "store: %d of %d appended rows found at Refs %lld..%lld", got,
+                    rows, (long long)first, (long long)last);
 out:
     stmt_done(st);
     return r;
@@ -1171,14 +1191,102 @@ static int hash_state(struct tsb_store *s, int64_t v[3])
     return r;
 }
 
+static int hash_row_cmp(const void *a, const void *b)
+{
+    const struct hash_row *x = a, *y = b;
+    int c = memcmp(x->hash, y->hash, TSB_SHA256_LEN);
+    return c != 0 ? c : (x->ref > y->ref) - (x->ref < y->ref);
+}
+
+/* Inside the step's write transaction: the chunk above base in memory, sorted by (hash, Ref), read
+ * again only for another chunk or after another connection committed (its rows could have been
+ * deleted by a repair; recovered rows index themselves). One read of 16 384 rows instead of one
+ * scan of them per slice: a slice filtered by hash read the whole chunk, 8 times per chunk. */
+static int hash_chunk_load(struct tsb_store *s, int64_t base)
+{
+    int64_t version = 0;
+    bool found = false;
+    int r = query_ints(s, ST_DATA_VERSION, 0, 0, 0, &version, 1, &found, "reading data_version");
+    if (r != 0)
+        return r;
+    if (s->chunk != NULL && s->chunk_base == base && s->chunk_version == version)
+        return 0;
+    if (s->chunk == NULL)
+        s->chunk = tsb_malloc(TSB_HASH_CHUNK * sizeof(*s->chunk));
+    s->chunk_n = 0;
+    s->chunk_base = -1;
+    sqlite3_stmt *st = NULL;
+    if ((r = stmt(s, ST_ENTRY_HASHES, &st)) != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, base + 1);
+    sqlite3_bind_int64(st, 2, base + TSB_HASH_CHUNK);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && s->chunk_n < TSB_HASH_CHUNK) {
+        struct hash_row *h = &s->chunk[s->chunk_n];
+        if ((r = col_digest(st, 1, h->hash)) != 0)
+            break;
+        h->ref = sqlite3_column_int64(st, 0);
+        s->chunk_n++;
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = rc == SQLITE_ROW ? tsb_err(TSB_EINTERNAL, "store: a chunk of the digest index holds "
+                                                      "more than %d Refs",
+                                       TSB_HASH_CHUNK)
+                             : fail(s, rc, false, "reading a chunk of journal entries");
+    stmt_done(st);
+    if (r != 0)
+        return r;
+    qsort(s->chunk, s->chunk_n, sizeof(*s->chunk), hash_row_cmp);
+    s->chunk_base = base;
+    s->chunk_version = version;
+    return 0;
+}
+
+/* The first row of the sorted chunk whose hash starts with a byte >= b. */
+static size_t hash_chunk_from(const struct tsb_store *s, unsigned b)
+{
+    size_t lo = 0, hi = s->chunk_n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->chunk[mid].hash[0] < b)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* INSERT OR IGNOREs rows [i, j) of the chunk, 64 per statement, then one by one. */
+static int hash_chunk_insert(struct tsb_store *s, size_t i, size_t j)
+{
+    int r = 0;
+    sqlite3_stmt *st = NULL;
+    while (r == 0 && i < j) {
+        int rows = j - i >= 64 ? 64 : 1;
+        if ((r = stmt(s, rows == 64 ? ST_HASH_INSERT_64 : ST_HASH_INSERT, &st)) != 0)
+            break;
+        for (int k = 0; k < rows; k++, i++) {
+            const struct hash_row *h = &s->chunk[i];
+            if (rows == 64) {
+                sqlite3_bind_int64(st, 3 * k + 1, h->ref);
+                sqlite3_bind_blob(st, 3 * k + 2, h->hash, TSB_SHA256_LEN, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 3 * k + 3, h->ref);
+            } else {
+                sqlite3_bind_int64(st, 1, h->ref);
+                sqlite3_bind_blob(st, 2, h->hash, TSB_SHA256_LEN, SQLITE_STATIC);
+            }
+        }
+        r = step_write(s, st, "indexing journal entries by digest");
+        st = NULL;
+    }
+    return r;
+}
+
 int tsb_store_hash_index_step(struct tsb_store *s, int64_t *lag)
 {
     int r = TSB_EINTERNAL;
     sqlite3_stmt *st = NULL;
     int64_t v[3];
-    /* key range of slice k: the hash's first byte in [32 k, 32 (k + 1)); the last slice's upper
-     * bound is 33 bytes of 0xff, above every 32-byte hash (a blob prefix sorts first) */
-    uint8_t lo[1], hi[TSB_SHA256_LEN + 1];
     if ((r = tx_begin_write(s, "indexing journal entries by digest")) != 0)
         return r;
     if ((r = hash_state(s, v)) != 0)
@@ -1190,20 +1298,13 @@ int tsb_store_hash_index_step(struct tsb_store *s, int64_t *lag)
             *lag = last > base ? last - base : 0;
         return r;
     }
-    int width = 256 / TSB_HASH_SLICES, hi_len = 1;
-    lo[0] = (uint8_t)(slice * width);
-    if (slice + 1 < TSB_HASH_SLICES) {
-        hi[0] = (uint8_t)((slice + 1) * width);
-    } else {
-        memset(hi, 0xff, sizeof(hi));
-        hi_len = (int)sizeof(hi);
-    }
-    if ((r = stmt(s, ST_HASH_STEP, &st)) != 0)
-        goto out;
-    sqlite3_bind_int64(st, 1, base);
-    sqlite3_bind_blob(st, 2, lo, 1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, hi, hi_len, SQLITE_STATIC);
-    if ((r = step_write(s, st, "indexing journal entries by digest")) != 0)
+    /* slice k: the chunk's entries whose hash starts with a byte in [32 k, 32 (k + 1)) */
+    unsigned width = 256 / TSB_HASH_SLICES;
+    if ((r = hash_chunk_load(s, base)) != 0 ||
+        (r = hash_chunk_insert(s, hash_chunk_from(s, (unsigned)slice * width),
+                               slice + 1 < TSB_HASH_SLICES
+                                   ? hash_chunk_from(s, (unsigned)(slice + 1) * width)
+                                   : s->chunk_n)) != 0)
         goto out;
     if (++slice == TSB_HASH_SLICES) {
         slice = 0;

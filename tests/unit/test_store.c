@@ -160,11 +160,11 @@ static void test_open_migrates_and_reopens(void **state)
                                       "AND name IN ('bags_insert_gap_free', 'bags_insert_state', "
                                       "'bags_update_transition', 'bags_update_immutable', "
                                       "'bags_no_delete', 'bags_insert_range', "
-                                      "'entries_insert_unlinked', 'entries_no_update', "
+                                      "'entries_no_update', "
                                       "'entries_no_delete', 'bag_attempts_no_update', "
                                       "'bag_attempts_no_delete', 'counters_bag_insert', "
                                       "'counters_bag_state', 'counters_no_delete')"),
-                     14);
+                     13);
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -664,6 +664,34 @@ static void test_append_refused_row_commits_nothing(void **state)
     assert_int_equal(raw_exec(f->path, "DROP TRIGGER refuse_one"), SQLITE_OK);
     assert_int_equal(tsb_store_append(s, in, 100, refs), 0);
     assert_int_equal(stats_of(s).entries, 110);
+    tsb_store_close(s);
+}
+
+/* Each Ref is read back before the commit: a row that does not hold its entry's digest (here
+ * changed behind the store by a trigger added by hand) fails the batch, nothing acknowledged. */
+static void test_append_reads_back_refs(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    free(append_range(s, 0, 10));
+    assert_int_equal(raw_exec(f->path, "DROP TRIGGER entries_no_update; "
+                                       "CREATE TRIGGER swap_one AFTER INSERT ON entries "
+                                       "WHEN NEW.client_ref = 'cr-50' BEGIN UPDATE entries "
+                                       "SET hash = zeroblob(32) WHERE ref = NEW.ref; END"),
+                     SQLITE_OK);
+    struct entry_buf b[100];
+    struct tsb_entry_in in[100];
+    int64_t refs[100];
+    for (int i = 0; i < 100; i++) {
+        make_entry(&b[i], 10 + i, false);
+        in[i] = b[i].in;
+    }
+    assert_int_equal(tsb_store_append(s, in, 100, refs), TSB_EINTERNAL);
+    assert_non_null(strstr(tsb_err_detail(), "with its digest"));
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(refs[i], 0);
+    assert_int_equal(stats_of(s).entries, 10);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries"), 10);
     tsb_store_close(s);
 }
 
@@ -1296,8 +1324,8 @@ static void test_state_transitions_sql(void **state)
         "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, "
         "attempts, request_id) VALUES ((SELECT max(seq) + 1 FROM bags), 'sent', 1, 100, 100, 1, "
         "zeroblob(32), 1, 'r')",
-        "INSERT INTO entries (hash, source, received_ms, bag_seq, position) "
-        "VALUES (zeroblob(32), 's', 1, 1, 0)",
+        /* (an INSERT into entries naming bag_seq is no longer refused: schema 0013 dropped the
+         * row trigger, those columns are read by nothing; test_append_trigger_migration_from_0012) */
     };
     /* pending bytes for the SequenceNumbers the inserts below try, so that each is refused by the
      * rule it is about, not for lack of bytes */
@@ -2286,6 +2314,37 @@ static void test_hash_index_steps_and_lookup(void **state)
     tsb_store_close(s);
 }
 
+/* The steps read their chunk once and keep it in memory, sorted; after another connection
+ * commits (here a repair deleting an entry of the chunk between two steps) they read it again,
+ * so the index never takes a row for an entry that is gone. */
+static void test_hash_index_chunk_reread_after_other_commit(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    raw_entries(f->path, 1, TSB_HASH_CHUNK, NULL, 0);
+    bool more = false;
+    assert_int_equal(hash_step(s, &more), 0); /* slice 0: the chunk is read */
+    int64_t gone = raw_int(f->path, "SELECT min(ref) FROM entries WHERE hash >= x'e0'");
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "BEGIN IMMEDIATE; DROP TRIGGER entries_no_delete; "
+             "DELETE FROM entries WHERE ref = %lld; COMMIT",
+             (long long)gone);
+    assert_int_equal(raw_exec(f->path, sql), SQLITE_OK);
+    for (int i = 1; i < TSB_HASH_SLICES; i++)
+        assert_int_equal(hash_step(s, &more), 0);
+    assert_false(more);
+    assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), TSB_HASH_CHUNK);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM entry_hashes WHERE ref = %lld",
+             (long long)gone);
+    assert_int_equal(raw_int(f->path, sql), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), TSB_HASH_CHUNK - 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes e JOIN entries x "
+                                      "ON x.ref = e.ref AND x.hash = e.hash"),
+                     TSB_HASH_CHUNK - 1);
+    tsb_store_close(s);
+}
+
 /* Schema 0012 on an archive made by schema 11: every entry in entry_hashes, the watermark at the
  * last chunk boundary, entries_hash gone, lookups and the next steps right. */
 static void test_hash_index_migration_from_0011(void **state)
@@ -2339,6 +2398,36 @@ static void test_migration_memory_bounded(void **state)
     tsb_store_close(s);
     /* the page cache (TSB_STORE_CACHE_KIB) plus room for schema and statements */
     assert_true(peak < (sqlite3_int64)TSB_STORE_CACHE_KIB * 1024 + 8 * 1024 * 1024);
+}
+
+/* Schema 0013 on an archive written by schema 0012: the row trigger on entries is gone, the
+ * entries stay, appends continue above them. A row given bag_seq and position by hand (the
+ * trigger refused it before) is in the bag its Ref says, here none: those columns are inert. */
+static void test_append_trigger_migration_from_0012(void **state)
+{
+    struct fx *f = *state;
+    make_archive_before(f->path, "append_no_row_trigger");
+    raw_entries(f->path, 1, 10, NULL, 0);
+    const char *by_hand = "INSERT INTO entries (ref, hash, source, received_ms, bag_seq, position) "
+                          "VALUES (100, zeroblob(32), 'x', 0, 1, 0)";
+    assert_int_equal(raw_exec(f->path, by_hand), SQLITE_CONSTRAINT_TRIGGER);
+    struct tsb_store *s = open_rw(f->path);
+    assert_int_equal(tsb_store_schema_version(s), tsb_schema_migrations_n);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' "
+                                      "AND tbl_name = 'entries' AND sql LIKE '%BEFORE INSERT%'"),
+                     0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries"), 10);
+    int64_t *refs = append_range(s, 0, 70);
+    for (int i = 0; i < 70; i++)
+        assert_int_equal(refs[i], 11 + i);
+    free(refs);
+    assert_int_equal(raw_exec(f->path, by_hand), SQLITE_OK);
+    struct tsb_entry_rec e;
+    assert_int_equal(tsb_store_entry_by_ref(s, 100, &e), 0);
+    assert_int_equal(e.bag_seq, 0);
+    assert_int_equal(e.position, -1);
+    tsb_entry_rec_cleanup(&e);
+    tsb_store_close(s);
 }
 
 static void test_ers_trees_and_links(void **state)
@@ -2487,6 +2576,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_seal_plan_and_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_in_parts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_change_leaves_bag_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_reads_back_refs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refs_never_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_nothing_staged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_n_and_more_than_a_bag, setup, teardown),
@@ -2514,7 +2604,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tsa2_migration_from_0008, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_index_steps_and_lookup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_index_migration_from_0011, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_index_chunk_reread_after_other_commit, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_migration_memory_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_trigger_migration_from_0012, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ers_trees_and_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ers_migration_from_0009, setup, teardown),
     };

@@ -299,16 +299,28 @@ static void test_recovered_never_overwrites_entries(void **state)
     copy_free(&c);
 }
 
-static void test_entries_inserted_in_a_bag_only_if_recovered(void **state)
+/* An entry's bag is the one whose Ref range holds it: a row inserted by hand with bag_seq and
+ * position naming a stamped bag (schema 0013 no longer refuses it) is not in that bag, and the
+ * bag's own entries keep their positions. */
+static void test_entry_bag_from_ranges_only(void **state)
 {
     struct fx *f = *state;
     make_stamped(f->s, 1);
-    /* an entry inserted straight into a stamped bag is refused */
-    assert_int_not_equal(raw_exec(f->path, "INSERT INTO entries (ref, hash, source, received_ms, "
-                                           "bag_seq, position) VALUES (50, zeroblob(32), 'x', 0, "
-                                           "1, 0)"),
-                         SQLITE_OK);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries WHERE ref = 50"), 0);
+    assert_int_equal(raw_exec(f->path, "INSERT INTO entries (ref, hash, source, received_ms, "
+                                       "bag_seq, position) VALUES (50, zeroblob(32), 'x', 0, "
+                                       "1, 0)"),
+                     SQLITE_OK);
+    struct tsb_entry_rec e;
+    assert_int_equal(tsb_store_entry_by_ref(f->s, 50, &e), 0);
+    assert_int_equal(e.bag_seq, 0);
+    assert_int_equal(e.position, -1);
+    tsb_entry_rec_cleanup(&e);
+    for (int64_t ref = 1; ref <= 3; ref++) {
+        assert_int_equal(tsb_store_entry_by_ref(f->s, ref, &e), 0);
+        assert_int_equal(e.bag_seq, 1);
+        assert_int_equal(e.position, ref - 1);
+        tsb_entry_rec_cleanup(&e);
+    }
 }
 
 static void test_conflicts_and_runs(void **state)
@@ -392,7 +404,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recovered_beyond_the_end_and_fresh_seal, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_recovered_never_overwrites_entries, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_entries_inserted_in_a_bag_only_if_recovered, setup,
+        cmocka_unit_test_setup_teardown(test_entry_bag_from_ranges_only, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_conflicts_and_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_walks_and_oldest, setup, teardown),

@@ -39,7 +39,7 @@ REF5=$(sql "SELECT first_ref + 1 FROM bags WHERE seq = 5")
 REF6=$(sql "SELECT first_ref FROM bags WHERE seq = 6")
 sql "BEGIN;
      DROP TRIGGER bags_update_immutable; DROP TRIGGER bags_update_transition;
-     DROP TRIGGER entries_no_update; DROP TRIGGER entries_insert_unlinked;
+     DROP TRIGGER entries_no_update;
      DROP TRIGGER bag_bytes_no_update;
      UPDATE bag_bytes SET bytes = CAST(replace(CAST(bytes AS TEXT), '<Ref>', '<Ref>9') AS BLOB)
          WHERE seq = 2;

@@ -1,0 +1,15 @@
+-- 0013_append_no_row_trigger: appends stop paying a row trigger. entries_insert_unlinked (0008)
+-- refused a row inserted with bag_seq or position set; a table with a row trigger makes SQLite
+-- run every multi-row INSERT through a temporary table (the VALUES rows are written there first,
+-- then read back into entries, the trigger's program called once per row), which was half of an
+-- append's CPU (bench/README.md, "Appends without the row trigger"). Applied by store.c in one
+-- transaction with PRAGMA user_version = 13. The table reference is schema/README.md.
+--
+-- Nothing has read entries.bag_seq or entries.position since 0008: an entry's bag is the bag
+-- whose Ref range holds it, its position the rank of its Ref inside that range, whatever those
+-- columns say (rows sealed before 0008 keep values that agree with the ranges). tsbag never
+-- writes them; a row given values for them by hand is still in the bag its Ref says, and the
+-- archive check compares every journal row of a bag with the bag's own JournalEntry. The
+-- columns stay (SQLite cannot drop a column named by a CHECK and a foreign key without
+-- rebuilding the largest table).
+DROP TRIGGER entries_insert_unlinked;

@@ -640,27 +640,39 @@ static void test_append_batch_sizes(void **state)
     tsb_store_close(s);
 }
 
-/* A row SQLite refuses in the middle of a 64-row INSERT commits nothing of the batch. */
-static void test_append_refused_row_commits_nothing(void **state)
+/* Appends 10 entries, runs sql behind the store, then expects the 100-entry batch in[] (entries
+ * 10..109) to fail with `expect`, nothing of it committed. Returns the open store. */
+static struct tsb_store *batch_fails_after(struct fx *f, const char *sql, int expect,
+                                           struct entry_buf b[100], struct tsb_entry_in in[100])
 {
-    struct fx *f = *state;
     struct tsb_store *s = open_rw(f->path);
     free(append_range(s, 0, 10));
-    assert_int_equal(raw_exec(f->path, "CREATE TRIGGER refuse_one BEFORE INSERT ON entries "
-                                       "WHEN NEW.client_ref = 'cr-50' "
-                                       "BEGIN SELECT RAISE(ABORT, 'refused'); END"),
-                     SQLITE_OK);
-    struct entry_buf b[100];
-    struct tsb_entry_in in[100];
+    assert_int_equal(raw_exec(f->path, sql), SQLITE_OK);
     int64_t refs[100];
     for (int i = 0; i < 100; i++) {
         make_entry(&b[i], 10 + i, false);
         in[i] = b[i].in;
     }
-    assert_int_equal(tsb_store_append(s, in, 100, refs), TSB_ESTORE);
+    assert_int_equal(tsb_store_append(s, in, 100, refs), expect);
     for (int i = 0; i < 100; i++)
         assert_int_equal(refs[i], 0);
     assert_int_equal(stats_of(s).entries, 10);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries"), 10);
+    return s;
+}
+
+/* A row SQLite refuses in the middle of a 64-row INSERT commits nothing of the batch. */
+static void test_append_refused_row_commits_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct entry_buf b[100];
+    struct tsb_entry_in in[100];
+    int64_t refs[100];
+    struct tsb_store *s = batch_fails_after(f,
+                                            "CREATE TRIGGER refuse_one BEFORE INSERT ON entries "
+                                            "WHEN NEW.client_ref = 'cr-50' "
+                                            "BEGIN SELECT RAISE(ABORT, 'refused'); END",
+                                            TSB_ESTORE, b, in);
     assert_int_equal(raw_exec(f->path, "DROP TRIGGER refuse_one"), SQLITE_OK);
     assert_int_equal(tsb_store_append(s, in, 100, refs), 0);
     assert_int_equal(stats_of(s).entries, 110);
@@ -672,26 +684,15 @@ static void test_append_refused_row_commits_nothing(void **state)
 static void test_append_reads_back_refs(void **state)
 {
     struct fx *f = *state;
-    struct tsb_store *s = open_rw(f->path);
-    free(append_range(s, 0, 10));
-    assert_int_equal(raw_exec(f->path, "DROP TRIGGER entries_no_update; "
-                                       "CREATE TRIGGER swap_one AFTER INSERT ON entries "
-                                       "WHEN NEW.client_ref = 'cr-50' BEGIN UPDATE entries "
-                                       "SET hash = zeroblob(32) WHERE ref = NEW.ref; END"),
-                     SQLITE_OK);
     struct entry_buf b[100];
     struct tsb_entry_in in[100];
-    int64_t refs[100];
-    for (int i = 0; i < 100; i++) {
-        make_entry(&b[i], 10 + i, false);
-        in[i] = b[i].in;
-    }
-    assert_int_equal(tsb_store_append(s, in, 100, refs), TSB_EINTERNAL);
+    struct tsb_store *s = batch_fails_after(f,
+                                            "DROP TRIGGER entries_no_update; "
+                                            "CREATE TRIGGER swap_one AFTER INSERT ON entries "
+                                            "WHEN NEW.client_ref = 'cr-50' BEGIN UPDATE entries "
+                                            "SET hash = zeroblob(32) WHERE ref = NEW.ref; END",
+                                            TSB_EINTERNAL, b, in);
     assert_non_null(strstr(tsb_err_detail(), "with its digest"));
-    for (int i = 0; i < 100; i++)
-        assert_int_equal(refs[i], 0);
-    assert_int_equal(stats_of(s).entries, 10);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries"), 10);
     tsb_store_close(s);
 }
 

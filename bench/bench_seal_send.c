@@ -4,7 +4,7 @@
  * WS-Security (xmlsec1, exc-c14n + SHA-256 over the ~16 MB Body) and serialise it; then, when a
  * simulator URL is given, POST it and verify the token. Reports wall time per phase and the peak
  * resident memory of the process after each phase.
- * The bag is cut at MAX_BAG_BYTES (default 8388608, sealer.max_bag_bytes's default), as tsbagd
+ * The bag is cut at MAX_BAG_BYTES (default 4194304, sealer.max_bag_bytes's default), as tsbagd
  * cuts it, so "one full-size bag" is the largest the default configuration makes. A second
  * full-size bag (ENTRIES more staged, not timed) is then sealed as tsbagd does, its bytes one
  * part per transaction before the commit: the longest of those transactions is printed beside
@@ -129,7 +129,7 @@ int main(int argc, char **argv)
     const char *pki = argv[1];
     size_t n = argc > 2 ? (size_t)atol(argv[2]) : 100000;
     const char *url = argc > 3 && argv[3][0] ? argv[3] : NULL;
-    size_t max_bag = argc > 4 ? (size_t)atol(argv[4]) : 8388608;
+    size_t max_bag = argc > 4 ? (size_t)atol(argv[4]) : 4194304;
     char dir[] = "/tmp/bench-seal-send-XXXXXX";
     if (mkdtemp(dir) == NULL)
         return 1;

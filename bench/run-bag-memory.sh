@@ -3,7 +3,7 @@
 # simulator and stamped.
 #   bench/run-bag-memory.sh [BUILD_DIR]     (default build/; ENTRIES, SIZE, RUNS, PKI=DIR)
 # For each of RUNS (2) runs: a fresh state folder and simulator, tsbagd with its defaults (sealer
-# on with an interval of a day, sealer.max_bag_bytes 8 MiB), ENTRIES (68 800) entries of SIZE (200)
+# on with an interval of a day, sealer.max_bag_bytes 4 MiB), ENTRIES (34 000) entries of SIZE (200)
 # bytes pushed as digests with bench_load, then `tsbag seal`; once the bag is stamped, the
 # daemon's VmHWM (peak resident) and VmRSS are read from /proc/PID/status. Prints VmHWM after
 # start, after the entries are acknowledged, and at the end, so the seal + sign + send + record
@@ -13,7 +13,7 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
-ENTRIES=${ENTRIES:-68800} SIZE=${SIZE:-200} RUNS=${RUNS:-2}
+ENTRIES=${ENTRIES:-34000} SIZE=${SIZE:-200} RUNS=${RUNS:-2}
 tsbagd=$build/src/daemon/tsbagd tsbag=$build/src/cli/tsbag load=$build/bench/bench_load
 sim=$build/tools/ehealth-sim/ehealth-sim
 for b in "$tsbagd" "$tsbag" "$load" "$sim"; do

@@ -20,38 +20,12 @@ SEAL_AT=${SEAL_AT:-3}
 # LISTEN: tsbagd's ingest address (port 0: any free one); CLOSED_PORT: where the sender's TSA is
 # said to be (nothing may listen there)
 LISTEN=${LISTEN:-127.0.0.1:0} CLOSED_PORT=${CLOSED_PORT:-9}
-tsbagd=$build/src/daemon/tsbagd tsbag=$build/src/cli/tsbag load=$build/bench/bench_load
-for b in "$tsbagd" "$tsbag" "$load"; do
-    [ -x "$b" ] || { echo "run-seal-latency: $b is missing (cmake --build $build --target bench tsbagd tsbag)" >&2; exit 2; }
-done
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/tsbag-seal-lat-XXXXXX")
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap "exit 1" INT TERM
+. "$top/bench/lib-sealing.sh"
+sealing_setup seal-lat "$build"
 
 say() { printf '\n== %s\n' "$*"; }
 
-# one development PKI per run (tools/dev-pki), or PKI=DIR to reuse one
-if [ -n "${PKI:-}" ]; then ln -s "$PKI" "$work/pki"; else "$top/tools/dev-pki" --quiet "$work/pki"; fi
-state=$work/state
-mkdir -p "$state"
-"$tsbagd" -s "general.state_dir=$state" -s "ingest.tcp_listen=$LISTEN" -s ingest.tls=false \
-    -s sealer.enabled=true -s sealer.interval_s=86400 \
-    -s "tsa.url=https://127.0.0.1:$CLOSED_PORT/TimestampAuthority/v2" -s "tsa.ca_file=$work/pki/tls-ca.pem" \
-    -s "tsa.keystore=$work/pki/hospital.p12" \
-    -s "tsa.keystore_password_file=$work/pki/hospital.pass" \
-    -s "tsa.trust_anchors=$work/pki/tsa-ca.pem" -s tsa.retry_min_ms=60000 \
-    -s tsa.retry_max_ms=60000 -s metrics.listen= 2>"$work/tsbagd.log" &
-pid=$!
-for _ in $(seq 1200); do [ -s "$state/tsbagd.port" ] && break; sleep 0.05; done
-[ -s "$state/tsbagd.port" ] || { cat "$work/tsbagd.log" >&2; exit 1; }
-port=$(cat "$state/tsbagd.port")
+sealing_start 86400 "$LISTEN" "$CLOSED_PORT"
 
 # fsync_floor: the latency distribution of FSYNCS appends + fsync on the state folder's disk
 fsync_floor() {

@@ -140,7 +140,7 @@ static const struct opt opts[] = {
      "SequenceNumber of the first bag while the archive holds no bag (a hospital moving from another client under the same IDHospital continues its numbering); ignored once a bag exists (tsbagd warns when it is set above the next SequenceNumber). The archive check and tsbag reconcile look for gaps from here."},
     {"sealer", "chain", T_BOOL, F(sealer.chain), 0, 0, "true",
      "Chain the bags: each bag's first JournalEntry is the SHA-256 of the previous bag's exact bytes with Ref 0 (the archive's first bag has none); the archive check and tsbag verify follow the links. A point to confirm at eHealth acceptance."},
-    {"sealer", "max_bag_bytes", T_INT, F(sealer.max_bag_bytes), 4096, 64 * 1024 * 1024, "8388608",
+    {"sealer", "max_bag_bytes", T_INT, F(sealer.max_bag_bytes), 4096, 64 * 1024 * 1024, "4194304",
      "Largest bag in bytes (the bag XML before base64); a larger backlog becomes consecutive bags."},
     {"sealer", "refuse_after_unstamped_s", T_INT, F(sealer.refuse_after_unstamped_s), 0, 86400 * 30, "0",
      "Fail-closed mode: refuse new entries (NACK STAMP_STALLED) while the oldest entry without a verified stamp is older than this; 0 (default) never refuses. Must exceed interval_s."},

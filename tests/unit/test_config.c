@@ -224,7 +224,7 @@ static void test_environment_and_id_hospital(void **state)
     assert_int_equal(tsb_config_set_override(&c, "sealer.max_bag_bytes=4095"), TSB_ECONFIG);
     assert_non_null(strstr(tsb_err_detail(), "sealer.max_bag_bytes: 4095 is outside"));
     assert_int_equal(c.sealer.first_sequence, 1);
-    assert_int_equal(c.sealer.max_bag_bytes, 8 * 1024 * 1024);
+    assert_int_equal(c.sealer.max_bag_bytes, 4 * 1024 * 1024);
     tsb_config_cleanup(&c);
 }
 

@@ -56,14 +56,14 @@ struct tsb_audit_result {
     bool have_entry;              /* the fields below are known */
     uint8_t digest[TSB_SHA256_LEN];
     int64_t ref;
-    int64_t bag_seq;       /* 0 while staged */
-    char tsa_serial[80];   /* "" when unknown */
-    int64_t gen_time_ms;   /* 0 when unknown */
-    char tsa_subject[256]; /* "" when unknown */
+    int64_t bag_seq;          /* 0 while staged */
+    char tsa_serial[80];      /* "" when unknown */
+    int64_t gen_time_ms;      /* 0 when unknown */
+    char tsa_subject[256];    /* "" when unknown */
     int64_t tsa_not_after_ms; /* the token's signer certificate's notAfter, 0 when unknown */
-    char tsa_policy[80];   /* TSTInfo.policy OID, "" when unknown */
-    char imprint_alg[80];  /* the token's messageImprint algorithm, "" when unknown */
-    bool pss_rsa_key;      /* see tsb_token_result */
+    char tsa_policy[80];      /* TSTInfo.policy OID, "" when unknown */
+    char imprint_alg[80];     /* the token's messageImprint algorithm, "" when unknown */
+    bool pss_rsa_key;         /* see tsb_token_result */
     uint8_t bag_digest[TSB_SHA256_LEN];
     bool have_bag; /* bag_digest is known */
     /* the bag's place in the chain (sealer.chain), shown beside the verdict, never part of it:

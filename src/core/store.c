@@ -129,19 +129,18 @@ _Static_assert(TSB_HASH_CHUNK == 16384 && TSB_HASH_EPOCH_BITS == 16,
     "b.profile, b.sign_response, b.token, b.tsa_serial, b.gen_time_ms, b.attempts, b.last_error, " \
     "b.sealed_ms, b.sent_ms, b.stamped_ms, "                                                       \
     "(SELECT sum(length(x.bytes)) FROM bag_bytes x WHERE x.seq = b.seq)"
-#define BAG_FROM    "bags b"
-#define APPEND_COLS "hash, source, format_id, client_ref, received_ms"
-#define APPEND_SQL(rows)                                                                           \
-    "INSERT INTO entries (" APPEND_COLS ", content) VALUES " rows
-#define APPEND_ROW    "(?, ?, ?, ?, ?, ?)"
-#define APPEND_ROWS4  APPEND_ROW ", " APPEND_ROW ", " APPEND_ROW ", " APPEND_ROW
-#define APPEND_ROWS16 APPEND_ROWS4 ", " APPEND_ROWS4 ", " APPEND_ROWS4 ", " APPEND_ROWS4
-#define APPEND_ROWS64 APPEND_ROWS16 ", " APPEND_ROWS16 ", " APPEND_ROWS16 ", " APPEND_ROWS16
-#define APPEND_PARAMS 6 /* bound per row */
-#define HASH_ROW      "(? >> 16, ?, ?)" /* ref, hash, ref */
-#define HASH_ROWS4    HASH_ROW ", " HASH_ROW ", " HASH_ROW ", " HASH_ROW
-#define HASH_ROWS16   HASH_ROWS4 ", " HASH_ROWS4 ", " HASH_ROWS4 ", " HASH_ROWS4
-#define HASH_ROWS64   HASH_ROWS16 ", " HASH_ROWS16 ", " HASH_ROWS16 ", " HASH_ROWS16
+#define BAG_FROM         "bags b"
+#define APPEND_COLS      "hash, source, format_id, client_ref, received_ms"
+#define APPEND_SQL(rows) "INSERT INTO entries (" APPEND_COLS ", content) VALUES " rows
+#define APPEND_ROW       "(?, ?, ?, ?, ?, ?)"
+#define APPEND_ROWS4     APPEND_ROW ", " APPEND_ROW ", " APPEND_ROW ", " APPEND_ROW
+#define APPEND_ROWS16    APPEND_ROWS4 ", " APPEND_ROWS4 ", " APPEND_ROWS4 ", " APPEND_ROWS4
+#define APPEND_ROWS64    APPEND_ROWS16 ", " APPEND_ROWS16 ", " APPEND_ROWS16 ", " APPEND_ROWS16
+#define APPEND_PARAMS    6                 /* bound per row */
+#define HASH_ROW         "(? >> 16, ?, ?)" /* ref, hash, ref */
+#define HASH_ROWS4       HASH_ROW ", " HASH_ROW ", " HASH_ROW ", " HASH_ROW
+#define HASH_ROWS16      HASH_ROWS4 ", " HASH_ROWS4 ", " HASH_ROWS4 ", " HASH_ROWS4
+#define HASH_ROWS64      HASH_ROWS16 ", " HASH_ROWS16 ", " HASH_ROWS16 ", " HASH_ROWS16
 #define ERS_COLS                                                                                   \
     "l.seq, l.chain, l.position, l.tree_id, l.members, t.kind, t.alg, t.tsa_serial, "              \
     "t.gen_time_ms, t.not_after_ms, l.path, t.token"
@@ -187,7 +186,8 @@ static const char *const stmt_sql[ST_N] = {
                        "VALUES (?1 >> 16, ?2, ?1)",
     /* a step's rows from the chunk held in memory, 64 per statement (no row trigger on
      * entry_hashes: the VALUES rows go straight into the b-tree, in key order) */
-    [ST_HASH_INSERT_64] = "INSERT OR IGNORE INTO entry_hashes (epoch, hash, ref) VALUES " HASH_ROWS64,
+    [ST_HASH_INSERT_64] =
+        "INSERT OR IGNORE INTO entry_hashes (epoch, hash, ref) VALUES " HASH_ROWS64,
     /* changes whenever another connection commits (the chunk held in memory is then reread) */
     [ST_DATA_VERSION] = "PRAGMA data_version",
     /* Ref order without a sorter holding a whole period of rows: bound the Ref range through
@@ -1228,11 +1228,11 @@ static int hash_chunk_load(struct tsb_store *s, int64_t base)
         h->ref = sqlite3_column_int64(st, 0);
         s->chunk_n++;
     }
-    if (r == 0 && rc != SQLITE_DONE)
-        r = rc == SQLITE_ROW ? tsb_err(TSB_EINTERNAL, "store: a chunk of the digest index holds "
-                                                      "more than %d Refs",
-                                       TSB_HASH_CHUNK)
-                             : fail(s, rc, false, "reading a chunk of journal entries");
+    if (r == 0 && rc == SQLITE_ROW)
+        r = tsb_err(TSB_EINTERNAL, "store: a digest index chunk holds more than %d Refs",
+                    TSB_HASH_CHUNK);
+    else if (r == 0 && rc != SQLITE_DONE)
+        r = fail(s, rc, false, "reading a chunk of journal entries");
     stmt_done(st);
     if (r != 0)
         return r;

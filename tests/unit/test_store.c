@@ -1293,7 +1293,9 @@ static void test_state_transitions_sql(void **state)
         }
     }
     /* immutable once sealed (checked on the sent bag, whose sent -> sent update is otherwise
-     * allowed), never deleted, gap-free on insert */
+     * allowed), never deleted, gap-free on insert. (An INSERT into entries naming bag_seq is no
+     * longer refused: schema 0013 dropped that row trigger, nothing reads those columns;
+     * test_append_trigger_migration_from_0012.) */
     static const char *const refused[] = {
         "UPDATE bags SET bytes = x'00' WHERE seq = @",
         /* the bytes are in bag_bytes (schema 0011): written before the bag row, never after */
@@ -1325,8 +1327,6 @@ static void test_state_transitions_sql(void **state)
         "INSERT INTO bags (seq, state, entry_count, first_ref, last_ref, sealed_ms, digest, "
         "attempts, request_id) VALUES ((SELECT max(seq) + 1 FROM bags), 'sent', 1, 100, 100, 1, "
         "zeroblob(32), 1, 'r')",
-        /* (an INSERT into entries naming bag_seq is no longer refused: schema 0013 dropped the
-         * row trigger, those columns are read by nothing; test_append_trigger_migration_from_0012) */
     };
     /* pending bytes for the SequenceNumbers the inserts below try, so that each is refused by the
      * rule it is about, not for lack of bytes */

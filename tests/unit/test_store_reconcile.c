@@ -185,8 +185,8 @@ static void test_recovered_bag_fills_gap(void **state)
     assert_int_equal(tsb_store_bag_insert_recovered(f->s, &rb, 99), 0);
     for (size_t i = 0; i < c.bag->n; i++) {
         struct found_refs got = {0};
-        assert_int_equal(
-            tsb_store_entries_by_hash(f->s, c.bag->entries[i].digest, found_ref, &got), 0);
+        assert_int_equal(tsb_store_entries_by_hash(f->s, c.bag->entries[i].digest, found_ref, &got),
+                         0);
         assert_int_equal(got.n, 1);
         assert_int_equal(got.ref, c.bag->entries[i].ref);
     }
@@ -404,8 +404,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recovered_beyond_the_end_and_fresh_seal, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_recovered_never_overwrites_entries, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_entry_bag_from_ranges_only, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_entry_bag_from_ranges_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflicts_and_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_walks_and_oldest, setup, teardown),
     };

@@ -2,13 +2,14 @@
 # bench/run-ingest.sh: durable ingest throughput of tsbagd (ingest only: sealer.enabled=false)
 # against redis-server --appendfsync always + redis-benchmark -t set, the nearest peer doing
 # "durable small write over a socket", on the same load, alternated A B A B ... in one run; then
-# tsbagd's ack latency at a steady rate and its peak RSS under overload. Works on a fresh clone:
+# tsbagd's ack latency at a steady rate, beside the latency the disk alone allows at that rate
+# (bench_fsync: an ideal group commit, no CPU), and its peak RSS under overload. Works on a fresh clone:
 # installs its Debian packages (tools/dev bench-setup) and builds Release itself.
 #   bench/run-ingest.sh [BUILD_DIR]     (default build-release/)
 # Environment: SIZE (1024) CONNS (50) DEPTH (16) COUNT (100000 per side and pair) PAIRS (5)
 #              RATE (10000) RATE_SECS (10) OVERLOAD_SECS (15); PERF=1 records the first tsbagd
 #              pass with `perf record -g` and prints the writer and loop threads' profiles;
-#              TSBAGD and BENCH_LOAD name prebuilt binaries (no build step).
+#              TSBAGD, BENCH_LOAD and BENCH_FSYNC name prebuilt binaries (no build step).
 # Every server gets a fresh data folder under $TMPDIR (default /tmp): the same disk for both.
 # The output is also saved to bench/out/ingest-<UTC time>.txt. Not part of the tests.
 set -euo pipefail
@@ -23,14 +24,15 @@ say() { printf '\n== %s\n' "$*"; }
 
 "$top/tools/dev" bench-setup # idempotent: installs only what is missing
 
-if [ -z "${TSBAGD:-}" ] || [ -z "${BENCH_LOAD:-}" ]; then
+if [ -z "${TSBAGD:-}" ] || [ -z "${BENCH_LOAD:-}" ] || [ -z "${BENCH_FSYNC:-}" ]; then
     # Release without -Werror: this build measures, the test builds check warnings
     cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTSB_WERROR=OFF >/dev/null
-    cmake --build "$build" --target tsbagd bench_load -j "$(nproc)" >/dev/null 2>&1 ||
-        cmake --build "$build" --target tsbagd bench_load -j 1
+    cmake --build "$build" --target tsbagd bench_load bench_fsync -j "$(nproc)" >/dev/null 2>&1 ||
+        cmake --build "$build" --target tsbagd bench_load bench_fsync -j 1
 fi
 tsbagd=${TSBAGD:-$build/src/daemon/tsbagd}
 load=${BENCH_LOAD:-$build/bench/bench_load}
+fsync_floor=${BENCH_FSYNC:-$build/bench/bench_fsync}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tsbag-bench-XXXXXX")
 mkdir -p "$top/bench/out"
@@ -177,9 +179,15 @@ if [ "$PERF" = 1 ]; then
 fi
 
 say "tsbagd: rate-limited to $RATE entries/s for $RATE_SECS s (latency at a steady rate)"
-start_tsbagd steady
-"$load" --tcp "127.0.0.1:$tsbagd_port" -c "$CONNS" -P "$DEPTH" -s "$SIZE" -r "$RATE" -d "$RATE_SECS"
-stop_server
+# each tsbagd run is followed by the disk alone at the same rate, for as long, in the same folder:
+# the floor a server that only group-commits (write + fdatasync, no CPU) would see meanwhile
+for round in 1 2; do
+    start_tsbagd "steady$round"
+    "$load" --tcp "127.0.0.1:$tsbagd_port" -c "$CONNS" -P "$DEPTH" -s "$SIZE" -r "$RATE" -d "$RATE_SECS"
+    stop_server
+    echo "-- the disk alone (bench_fsync, ideal group commit at $RATE entries/s):"
+    "$fsync_floor" "$work" "$RATE" "$RATE_SECS"
+done
 
 say "overload: 200 connections x depth 256 x 4 KiB with entry bytes stored, $OVERLOAD_SECS s"
 start_tsbagd overload store.store_content=true

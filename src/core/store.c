@@ -42,6 +42,8 @@ enum stmt_id {
     ST_BEGIN_READ,
     ST_COMMIT,
     ST_ROLLBACK,
+    ST_SYNC_NORMAL,
+    ST_SYNC_FULL,
     ST_APPEND,
     ST_APPEND_4,
     ST_APPEND_16,
@@ -152,6 +154,9 @@ static const char *const stmt_sql[ST_N] = {
     [ST_BEGIN_READ] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
+    /* a digest index step commits without the WAL's fsync; everything else with it */
+    [ST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+    [ST_SYNC_FULL] = "PRAGMA synchronous = FULL",
     /* a batch goes in as few multi-row INSERTs as possible (64, 16, 4, then single rows): each
      * statement copies every page it first touches to its statement journal (the schema's
      * triggers can abort it) and rewrites sqlite_sequence, so per-row statements cost several
@@ -175,9 +180,9 @@ static const char *const stmt_sql[ST_N] = {
         "UNION ALL SELECT ref FROM entries WHERE ref > (SELECT h FROM w) AND hash = ?1) "
         "AND hash = ?1 ORDER BY ref",
     /* the index's watermark, the next slice, and the last Ref (the rowid b-tree's last cell) */
-    [ST_HASH_STATE] = "SELECT hashed_ref, hashing_slice, "
+    [ST_HASH_STATE] = "SELECT hashed_ref, hashing_byte, "
                       "coalesce((SELECT max(ref) FROM entries), 0) FROM counters WHERE id = 1",
-    [ST_HASH_ADVANCE] = "UPDATE counters SET hashed_ref = ?1, hashing_slice = ?2 WHERE id = 1",
+    [ST_HASH_ADVANCE] = "UPDATE counters SET hashed_ref = ?1, hashing_byte = ?2 WHERE id = 1",
     /* for the archive check: one epoch's region of the primary key, in key order */
     [ST_HASH_ROWS] = "SELECT ref, hash FROM entry_hashes WHERE epoch = ?1 ORDER BY hash, ref",
     [ST_HASH_MAX_EPOCH] = "SELECT coalesce(max(epoch), -1) FROM entry_hashes",
@@ -337,11 +342,14 @@ struct tsb_store {
     bool no_checkpoint; /* the WAL hook only counts frames: another connection checkpoints */
     char *damage;       /* what a read found damaged (tsb_store_damage), NULL if nothing */
     sqlite3_stmt *st[ST_N];
-    /* the digest index's next chunk, (hash, Ref) sorted, read once for its 8 steps */
+    /* the digest index's next chunk, (hash, Ref), read once in TSB_HASH_READ_PARTS steps for
+     * the TSB_HASH_SLICES steps that insert it: grouped by the hash's first byte once read,
+     * each slice sorted by (hash, Ref) when its step inserts it */
     struct hash_row *chunk; /* TSB_HASH_CHUNK rows once a step ran, else NULL */
     size_t chunk_n;
     int64_t chunk_base;    /* the chunk is Refs chunk_base + 1 .. chunk_base + TSB_HASH_CHUNK */
-    int64_t chunk_version; /* PRAGMA data_version when it was read */
+    int64_t chunk_read;    /* the Refs up to this one are read */
+    int64_t chunk_version; /* PRAGMA data_version when its first part was read */
 };
 
 static const char *const state_names[TSB_BAG_NSTATES] = {
@@ -700,6 +708,7 @@ int tsb_store_open(const char *path, const struct tsb_store_open_opts *o, struct
     s->path = tsb_strdup(path);
     s->readonly = o->readonly;
     s->no_checkpoint = o->no_checkpoint;
+    s->chunk_base = -1; /* no chunk read yet */
     int flags = SQLITE_OPEN_NOMUTEX |
                 (o->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     int rc = sqlite3_open_v2(path, &s->db, flags, o->vfs);
@@ -1181,7 +1190,7 @@ static int step_write(struct tsb_store *s, sqlite3_stmt *st, const char *what)
     return r;
 }
 
-/* counters.hashed_ref, hashing_slice and the last Ref, into v[3]. */
+/* counters.hashed_ref, hashing_byte and the last Ref, into v[3]. */
 static int hash_state(struct tsb_store *s, int64_t v[3])
 {
     bool found = false;
@@ -1198,28 +1207,67 @@ static int hash_row_cmp(const void *a, const void *b)
     return c != 0 ? c : (x->ref > y->ref) - (x->ref < y->ref);
 }
 
-/* Inside the step's write transaction: the chunk above base in memory, sorted by (hash, Ref), read
- * again only for another chunk or after another connection committed (its rows could have been
- * deleted by a repair; recovered rows index themselves). One read of 16 384 rows instead of one
- * scan of them per slice: a slice filtered by hash read the whole chunk, 8 times per chunk. */
-static int hash_chunk_load(struct tsb_store *s, int64_t base)
+/* Groups the chunk's rows by the hash's first byte, in place, in byte order (one pass counting,
+ * one pass of swaps: each row moves at most once to its group). */
+static void hash_chunk_group(struct hash_row *a, size_t n)
+{
+    size_t next[256] = {0}, end[256];
+    for (size_t i = 0; i < n; i++)
+        next[a[i].hash[0]]++;
+    size_t at = 0;
+    for (int b = 0; b < 256; b++) {
+        size_t c = next[b];
+        next[b] = at;
+        at += c;
+        end[b] = at;
+    }
+    for (int b = 0; b < 256; b++) {
+        while (next[b] < end[b]) {
+            unsigned v = a[next[b]].hash[0];
+            if (v == (unsigned)b) {
+                next[b]++;
+            } else {
+                struct hash_row t = a[next[v]];
+                a[next[v]++] = a[next[b]];
+                a[next[b]] = t;
+            }
+        }
+    }
+}
+
+/* Inside the step's write transaction: reads the next part (TSB_HASH_CHUNK / TSB_HASH_READ_PARTS
+ * Refs) of the chunk above base into memory (grouped by first byte after the last part), or,
+ * when a step before read it all, only sets *ready. The chunk is read again from its start for
+ * another chunk or after another connection committed (its rows could have been deleted by a
+ * repair; recovered rows index themselves). One read of 16 384 rows instead of one scan per slice
+ * (a slice filtered by hash read the whole chunk), split in parts so that no step holds the archive
+ * for the whole read. */
+static int hash_chunk_part(struct tsb_store *s, int64_t base, bool *ready)
 {
     int64_t version = 0;
     bool found = false;
+    *ready = false;
     int r = query_ints(s, ST_DATA_VERSION, 0, 0, 0, &version, 1, &found, "reading data_version");
     if (r != 0)
         return r;
-    if (s->chunk != NULL && s->chunk_base == base && s->chunk_version == version)
-        return 0;
     if (s->chunk == NULL)
         s->chunk = tsb_malloc(TSB_HASH_CHUNK * sizeof(*s->chunk));
-    s->chunk_n = 0;
-    s->chunk_base = -1;
+    if (s->chunk_base != base || s->chunk_version != version) {
+        s->chunk_n = 0;
+        s->chunk_base = base;
+        s->chunk_read = base;
+        s->chunk_version = version;
+    }
+    if (s->chunk_read == base + TSB_HASH_CHUNK) {
+        *ready = true;
+        return 0;
+    }
+    int64_t to = s->chunk_read + TSB_HASH_CHUNK / TSB_HASH_READ_PARTS;
     sqlite3_stmt *st = NULL;
     if ((r = stmt(s, ST_ENTRY_HASHES, &st)) != 0)
         return r;
-    sqlite3_bind_int64(st, 1, base + 1);
-    sqlite3_bind_int64(st, 2, base + TSB_HASH_CHUNK);
+    sqlite3_bind_int64(st, 1, s->chunk_read + 1);
+    sqlite3_bind_int64(st, 2, to);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && s->chunk_n < TSB_HASH_CHUNK) {
         struct hash_row *h = &s->chunk[s->chunk_n];
@@ -1234,15 +1282,17 @@ static int hash_chunk_load(struct tsb_store *s, int64_t base)
     else if (r == 0 && rc != SQLITE_DONE)
         r = fail(s, rc, false, "reading a chunk of journal entries");
     stmt_done(st);
-    if (r != 0)
+    if (r != 0) {
+        s->chunk_base = -1; /* read again from its start */
         return r;
-    qsort(s->chunk, s->chunk_n, sizeof(*s->chunk), hash_row_cmp);
-    s->chunk_base = base;
-    s->chunk_version = version;
+    }
+    s->chunk_read = to;
+    if (to == base + TSB_HASH_CHUNK)
+        hash_chunk_group(s->chunk, s->chunk_n); /* the next step inserts the first slice */
     return 0;
 }
 
-/* The first row of the sorted chunk whose hash starts with a byte >= b. */
+/* The first row of the chunk (grouped by first byte) whose hash starts with a byte >= b. */
 static size_t hash_chunk_from(const struct tsb_store *s, unsigned b)
 {
     size_t lo = 0, hi = s->chunk_n;
@@ -1256,11 +1306,12 @@ static size_t hash_chunk_from(const struct tsb_store *s, unsigned b)
     return lo;
 }
 
-/* INSERT OR IGNOREs rows [i, j) of the chunk, 64 per statement, then one by one. */
+/* INSERT OR IGNOREs rows [i, j) of the chunk in key order, 64 per statement, then one by one. */
 static int hash_chunk_insert(struct tsb_store *s, size_t i, size_t j)
 {
     int r = 0;
     sqlite3_stmt *st = NULL;
+    qsort(s->chunk + i, j - i, sizeof(*s->chunk), hash_row_cmp);
     while (r == 0 && i < j) {
         int rows = j - i >= 64 ? 64 : 1;
         if ((r = stmt(s, rows == 64 ? ST_HASH_INSERT_64 : ST_HASH_INSERT, &st)) != 0)
@@ -1282,47 +1333,76 @@ static int hash_chunk_insert(struct tsb_store *s, size_t i, size_t j)
     return r;
 }
 
-int tsb_store_hash_index_step(struct tsb_store *s, int64_t *lag)
+/* One step, in the write transaction the caller began: a part of the chunk above the watermark
+ * read, or once it is all read, the slice of it whose hashes start with a byte in
+ * [hashing_byte, hashing_byte + TSB_HASH_STEP_BYTES) inserted. */
+static int hash_step_tx(struct tsb_store *s, int64_t *lag)
 {
-    int r = TSB_EINTERNAL;
-    sqlite3_stmt *st = NULL;
     int64_t v[3];
-    if ((r = tx_begin_write(s, "indexing journal entries by digest")) != 0)
+    int r = hash_state(s, v);
+    if (r != 0)
         return r;
-    if ((r = hash_state(s, v)) != 0)
-        goto out;
-    int64_t base = v[0], slice = v[1], last = v[2];
-    if (last < base + TSB_HASH_CHUNK) {
-        r = tx_commit(s, true, "indexing journal entries by digest");
-        if (r == 0 && lag != NULL)
-            *lag = last > base ? last - base : 0;
+    int64_t base = v[0], from = v[1], last = v[2];
+    bool ready = false;
+    if (last >= base + TSB_HASH_CHUNK && (r = hash_chunk_part(s, base, &ready)) != 0)
         return r;
+    if (ready) {
+        int64_t to = from + TSB_HASH_STEP_BYTES;
+        sqlite3_stmt *st = NULL;
+        if ((r = hash_chunk_insert(s, hash_chunk_from(s, (unsigned)from),
+                                   to < 256 ? hash_chunk_from(s, (unsigned)to) : s->chunk_n)) != 0)
+            return r;
+        if (to >= 256) {
+            to = 0;
+            base += TSB_HASH_CHUNK;
+        }
+        if ((r = stmt(s, ST_HASH_ADVANCE, &st)) != 0)
+            return r;
+        sqlite3_bind_int64(st, 1, base);
+        sqlite3_bind_int64(st, 2, to);
+        if ((r = step_write(s, st, "advancing the digest index")) != 0)
+            return r;
     }
-    /* slice k: the chunk's entries whose hash starts with a byte in [32 k, 32 (k + 1)) */
-    unsigned width = 256 / TSB_HASH_SLICES;
-    if ((r = hash_chunk_load(s, base)) != 0 ||
-        (r = hash_chunk_insert(s, hash_chunk_from(s, (unsigned)slice * width),
-                               slice + 1 < TSB_HASH_SLICES
-                                   ? hash_chunk_from(s, (unsigned)(slice + 1) * width)
-                                   : s->chunk_n)) != 0)
-        goto out;
-    if (++slice == TSB_HASH_SLICES) {
-        slice = 0;
-        base += TSB_HASH_CHUNK;
-    }
-    if ((r = stmt(s, ST_HASH_ADVANCE, &st)) != 0)
-        goto out;
-    sqlite3_bind_int64(st, 1, base);
-    sqlite3_bind_int64(st, 2, slice);
-    if ((r = step_write(s, st, "advancing the digest index")) != 0 ||
-        (r = tx_commit(s, true, "committing a digest index step")) != 0)
-        goto out;
     if (lag != NULL)
         *lag = last > base ? last - base : 0;
     return 0;
-out:
-    tx_rollback(s);
-    return r;
+}
+
+/* A step commits with synchronous=NORMAL: without the WAL's fsync, which the next append's
+ * commit (FULL) does for both. The rows are derived from the journal and move the watermark in
+ * the same transaction, so a step lost to a power cut is only done again. The connection is
+ * FULL again before anything else commits on it, or refuses every write. */
+int tsb_store_hash_index_step(struct tsb_store *s, int64_t *lag)
+{
+    int r = write_allowed(s, "indexing journal entries by digest");
+    if (r != 0)
+        return r;
+    if ((r = exec_cached(s, ST_SYNC_NORMAL, true, "relaxing the index step's commit")) == 0 &&
+        (r = tx_begin_write(s, "indexing journal entries by digest")) == 0) {
+        r = hash_step_tx(s, lag);
+        if (r == 0)
+            r = tx_commit(s, true, "committing a digest index step");
+        else
+            tx_rollback(s);
+    }
+    int rf = exec_cached(s, ST_SYNC_FULL, true, "restoring synchronous=FULL after an index step");
+    if (rf != 0 && !s->poisoned) {
+        s->poisoned = true;
+        rf = tsb_err(TSB_EDURABLE, "%s; archive %s refuses writes on this connection",
+                     tsb_err_detail(), s->path);
+    }
+    return r != 0 ? r : rf;
+}
+
+int tsb_store_synchronous(struct tsb_store *s)
+{
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA synchronous", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
 }
 
 int tsb_store_hash_index_lag(struct tsb_store *s, int64_t *lag)

@@ -110,16 +110,27 @@ int tsb_store_entries_by_hash(struct tsb_store *s, const uint8_t digest[TSB_SHA2
 
 /* The digest index (schema 0012, docs/internals/STORE.md): entry_hashes is keyed by epoch
  * (ref >> TSB_HASH_EPOCH_BITS) first and filled after the appends, a chunk of TSB_HASH_CHUNK Refs
- * (aligned, inside one epoch) at a time in TSB_HASH_SLICES steps by the hash's first byte. */
+ * (aligned, inside one epoch) at a time in TSB_HASH_SLICES steps by the hash's first byte, each
+ * taking TSB_HASH_STEP_BYTES of its 256 values (schema 0014: 32 steps of 512 entries on average;
+ * the byte reached is counters.hashing_byte). */
 #define TSB_HASH_EPOCH_BITS 16
 #define TSB_HASH_CHUNK      16384
-#define TSB_HASH_SLICES     8
+#define TSB_HASH_STEP_BYTES 8
+#define TSB_HASH_SLICES     (256 / TSB_HASH_STEP_BYTES)
+/* before a chunk's slices, TSB_HASH_READ_PARTS steps read it into memory (a quarter each) */
+#define TSB_HASH_READ_PARTS 4
+#define TSB_HASH_STEPS      (TSB_HASH_READ_PARTS + TSB_HASH_SLICES) /* per chunk, at least */
 
 /* Runs one step of the digest index in its own write transaction if a complete chunk (one whose
  * last Ref exists) is pending, else nothing. *lag (may be NULL): the entries above the watermark
  * after it; a complete chunk is still pending while it is >= TSB_HASH_CHUNK. TSB_EBUSY and
- * TSB_EDURABLE as for an append. Called by tsbagd's writer between batches. */
+ * TSB_EDURABLE as for an append; the step's commit does not fsync the WAL (the next
+ * append's does), and if the connection cannot be set back to synchronous=FULL after it, it is
+ * poisoned (TSB_EDURABLE). Called by tsbagd's writer between batches. */
 int tsb_store_hash_index_step(struct tsb_store *s, int64_t *lag);
+/* The connection's PRAGMA synchronous (2: FULL, what every commit but an index step's uses;
+ * -1 if it cannot be read). */
+int tsb_store_synchronous(struct tsb_store *s);
 /* Entries not yet in the digest index (the last Ref minus the watermark counters.hashed_ref),
  * from the counters: cheap. */
 int tsb_store_hash_index_lag(struct tsb_store *s, int64_t *lag);

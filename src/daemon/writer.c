@@ -22,13 +22,14 @@
 
 /* Digest index steps (tsb_store_hash_index_step): whenever idle; under load one after every
  * HASH_EVERY-th batch, and once the lag passes HASH_LAG_MAX enough after every batch to index as
- * many Refs as it appended (a step indexes a chunk's slice: HASH_STEP_REFS Refs on average). So
+ * many Refs as it appended (a step reads a quarter of a chunk or indexes a slice of it: over a
+ * chunk's TSB_HASH_STEPS steps, HASH_STEP_REFS Refs per step on average). So
  * the lag stays below HASH_LAG_MAX + TSB_HASH_CHUNK + batch_max (docs/internals/WRITER.md). */
 #define HASH_EVERY     4
 #define HASH_LAG_MAX   (2 * (int64_t)TSB_HASH_CHUNK)
-#define HASH_STEP_REFS ((size_t)TSB_HASH_CHUNK / TSB_HASH_SLICES)
+#define HASH_STEP_REFS ((size_t)TSB_HASH_CHUNK / TSB_HASH_STEPS)
 /* at close: the lag a restart inherits is bounded too (at most this many steps) */
-#define HASH_CLOSE_STEPS (3 * TSB_HASH_SLICES)
+#define HASH_CLOSE_STEPS (3 * TSB_HASH_STEPS)
 
 struct tsb_writer {
     uv_loop_t *loop;

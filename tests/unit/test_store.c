@@ -2265,27 +2265,37 @@ static void test_hash_index_steps_and_lookup(void **state)
     assert_int_equal(lag, 2 * TSB_HASH_CHUNK + 100);
     expect_hash_d(s, d, nd); /* nothing indexed: the scan above the watermark finds all */
     bool more = false;
+    for (int i = 0; i < TSB_HASH_READ_PARTS; i++) { /* the chunk is read, nothing written */
+        assert_int_equal(hash_step(s, &more), 0);
+        assert_true(more);
+        assert_int_equal(raw_int(f->path, "SELECT hashing_byte FROM counters"), 0);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), 0);
+    }
     for (int i = 0; i < TSB_HASH_SLICES; i++) {
-        assert_int_equal(raw_int(f->path, "SELECT hashing_slice FROM counters"), i);
+        assert_int_equal(raw_int(f->path, "SELECT hashing_byte FROM counters"),
+                         i * TSB_HASH_STEP_BYTES);
         assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), 0);
         assert_int_equal(hash_step(s, &more), 0);
         assert_true(more);
     }
     assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), TSB_HASH_CHUNK);
-    assert_int_equal(raw_int(f->path, "SELECT hashing_slice FROM counters"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT hashing_byte FROM counters"), 0);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), TSB_HASH_CHUNK);
     expect_hash_d(s, d, nd);
-    /* the second chunk up to before hash_d's slice (5), then past it: its row is in the table
-     * above the watermark and still found once */
-    for (int i = 0; i < 5; i++)
+    /* the second chunk up to before hash_d's step (its first byte is 0xab), then past it: its
+     * row is in the table above the watermark and still found once */
+    const int d_step = TSB_HASH_READ_PARTS + 0xab / TSB_HASH_STEP_BYTES;
+    for (int i = 0; i < d_step; i++)
         assert_int_equal(hash_step(s, &more), 0);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes WHERE ref = 16390"), 0);
     expect_hash_d(s, d, nd);
     assert_int_equal(hash_step(s, &more), 0);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes WHERE ref = 16390"), 1);
     expect_hash_d(s, d, nd);
-    assert_int_equal(hash_step(s, &more), 0);
-    assert_true(more);
+    for (int i = d_step + 1; i < TSB_HASH_STEPS - 1; i++) {
+        assert_int_equal(hash_step(s, &more), 0);
+        assert_true(more);
+    }
     assert_int_equal(hash_step(s, &more), 0);
     assert_false(more); /* the third chunk is not complete */
     assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), 2 * TSB_HASH_CHUNK);
@@ -2298,7 +2308,7 @@ static void test_hash_index_steps_and_lookup(void **state)
     assert_int_equal(hash_step(s, &more), 0);
     assert_false(more);
     assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), 2 * TSB_HASH_CHUNK);
-    assert_int_equal(raw_int(f->path, "SELECT hashing_slice FROM counters"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT hashing_byte FROM counters"), 0);
     assert_int_equal(tsb_store_hash_index_lag(s, &lag), 0);
     assert_int_equal(lag, 100);
     assert_int_equal(stats_of(s).hash_lag, 100);
@@ -2315,34 +2325,57 @@ static void test_hash_index_steps_and_lookup(void **state)
     tsb_store_close(s);
 }
 
-/* The steps read their chunk once and keep it in memory, sorted; after another connection
- * commits (here a repair deleting an entry of the chunk between two steps) they read it again,
- * so the index never takes a row for an entry that is gone. */
+/* Deletes, from another connection (a repair), the first entry with ref <= max_ref whose hash
+ * starts with 0xe0 or more; returns its Ref. */
+static int64_t delete_other(const char *path, int64_t max_ref)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT min(ref) FROM entries WHERE hash >= x'e0' AND ref <= %lld",
+             (long long)max_ref);
+    int64_t gone = raw_int(path, sql);
+    assert_true(gone > 0);
+    snprintf(sql, sizeof(sql),
+             "BEGIN IMMEDIATE; DROP TRIGGER IF EXISTS entries_no_delete; "
+             "DELETE FROM entries WHERE ref = %lld; COMMIT",
+             (long long)gone);
+    assert_int_equal(raw_exec(path, sql), SQLITE_OK);
+    return gone;
+}
+
+/* The steps read their chunk once, in parts, and keep it in memory; after another connection
+ * commits (here a repair deleting an entry of the chunk, once between two of the read parts and
+ * once between two slices) they read it again from its start, so the index never takes a row
+ * for an entry that is gone, and every other row is there. */
 static void test_hash_index_chunk_reread_after_other_commit(void **state)
 {
     struct fx *f = *state;
     struct tsb_store *s = open_rw(f->path);
     raw_entries(f->path, 1, TSB_HASH_CHUNK, NULL, 0);
     bool more = false;
-    assert_int_equal(hash_step(s, &more), 0); /* slice 0: the chunk is read */
-    int64_t gone = raw_int(f->path, "SELECT min(ref) FROM entries WHERE hash >= x'e0'");
-    char sql[256];
-    snprintf(sql, sizeof(sql),
-             "BEGIN IMMEDIATE; DROP TRIGGER entries_no_delete; "
-             "DELETE FROM entries WHERE ref = %lld; COMMIT",
-             (long long)gone);
-    assert_int_equal(raw_exec(f->path, sql), SQLITE_OK);
-    for (int i = 1; i < TSB_HASH_SLICES; i++)
+    for (int i = 0; i < 2; i++) /* half of the chunk is read */
         assert_int_equal(hash_step(s, &more), 0);
+    int64_t gone[2];
+    gone[0] = delete_other(f->path, TSB_HASH_CHUNK / TSB_HASH_READ_PARTS);
+    for (int i = 0; i < TSB_HASH_READ_PARTS + 1; i++) /* read again, then the first slice */
+        assert_int_equal(hash_step(s, &more), 0);
+    assert_true(raw_int(f->path, "SELECT count(*) FROM entry_hashes") > 0);
+    gone[1] = delete_other(f->path, TSB_HASH_CHUNK);
+    int steps = 0;
+    do
+        assert_int_equal(hash_step(s, &more), 0);
+    while (more && ++steps < 10 * TSB_HASH_STEPS);
     assert_false(more);
+    /* read again (its parts) and the slices left */
+    assert_int_equal(steps + 1, TSB_HASH_READ_PARTS + TSB_HASH_SLICES - 1);
     assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), TSB_HASH_CHUNK);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM entry_hashes WHERE ref = %lld",
-             (long long)gone);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM entry_hashes WHERE ref IN (%lld, %lld)",
+             (long long)gone[0], (long long)gone[1]);
     assert_int_equal(raw_int(f->path, sql), 0);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), TSB_HASH_CHUNK - 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), TSB_HASH_CHUNK - 2);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes e JOIN entries x "
                                       "ON x.ref = e.ref AND x.hash = e.hash"),
-                     TSB_HASH_CHUNK - 1);
+                     TSB_HASH_CHUNK - 2);
     tsb_store_close(s);
 }
 
@@ -2366,14 +2399,14 @@ static void test_hash_index_migration_from_0011(void **state)
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"),
                      2 * TSB_HASH_CHUNK + 10);
     assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), 2 * TSB_HASH_CHUNK);
-    assert_int_equal(raw_int(f->path, "SELECT hashing_slice FROM counters"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT hashing_byte FROM counters"), 0);
     expect_hash_d(s, d, nd);
     bool more = true;
     assert_int_equal(hash_step(s, &more), 0);
     assert_false(more);
     /* the rest of the third chunk: its steps insert OR IGNORE over the rows already there */
     raw_entries(f->path, 2 * TSB_HASH_CHUNK + 11, 3 * TSB_HASH_CHUNK, NULL, 0);
-    for (int i = 0; i < TSB_HASH_SLICES; i++)
+    for (int i = 0; i < TSB_HASH_STEPS; i++)
         assert_int_equal(hash_step(s, &more), 0);
     assert_false(more);
     assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), 3 * TSB_HASH_CHUNK);
@@ -2428,6 +2461,75 @@ static void test_append_trigger_migration_from_0012(void **state)
     assert_int_equal(e.bag_seq, 0);
     assert_int_equal(e.position, -1);
     tsb_entry_rec_cleanup(&e);
+    tsb_store_close(s);
+}
+
+/* Schema 0014 on an archive written by schema 0013 in the middle of a chunk (eight steps of
+ * 32 first-byte values each, five done): the point reached becomes the first byte 160, so the
+ * chunk's read and then twelve steps of 8 values from there complete it, and no row is missing
+ * or added. */
+static void test_hash_steps_migration_from_0013(void **state)
+{
+    struct fx *f = *state;
+    make_archive_before(f->path, "hash_steps_by_byte");
+    raw_entries(f->path, 1, TSB_HASH_CHUNK + 5, NULL, 0);
+    /* what the old steps left: slices 0-4 of the first chunk indexed, slice 5 next */
+    assert_int_equal(raw_exec(f->path, "INSERT INTO entry_hashes (epoch, hash, ref) "
+                                       "SELECT ref >> 16, hash, ref FROM entries "
+                                       "WHERE ref <= 16384 AND hash < x'a0'; "
+                                       "UPDATE counters SET hashing_slice = 5"),
+                     SQLITE_OK);
+    struct tsb_store *s = open_rw(f->path);
+    assert_int_equal(tsb_store_schema_version(s), tsb_schema_migrations_n);
+    assert_int_equal(raw_int(f->path, "SELECT hashing_byte FROM counters"), 160);
+    assert_int_equal(raw_int(f->path, "SELECT hashing_slice FROM counters"), 0);
+    bool more = false;
+    for (int i = 0; i < TSB_HASH_READ_PARTS + (256 - 160) / TSB_HASH_STEP_BYTES; i++) {
+        assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), 0);
+        assert_int_equal(hash_step(s, &more), 0);
+    }
+    assert_false(more);
+    assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), TSB_HASH_CHUNK);
+    assert_int_equal(raw_int(f->path, "SELECT hashing_byte FROM counters"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes e JOIN entries x "
+                                      "ON x.ref = e.ref AND x.hash = e.hash"),
+                     TSB_HASH_CHUNK);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), TSB_HASH_CHUNK);
+    tsb_store_close(s);
+}
+
+/* An index step commits with synchronous=NORMAL, and the connection is FULL again after it,
+ * whether the step succeeded, found nothing to do or failed: an append after a step is
+ * acknowledged only once the WAL is synced. */
+static void test_hash_step_leaves_synchronous_full(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    assert_int_equal(tsb_store_synchronous(s), 2);
+    bool more = true;
+    assert_int_equal(hash_step(s, &more), 0); /* nothing pending */
+    assert_false(more);
+    assert_int_equal(tsb_store_synchronous(s), 2);
+    raw_entries(f->path, 1, TSB_HASH_CHUNK, NULL, 0);
+    for (int i = 0; i < TSB_HASH_READ_PARTS + 1; i++) {
+        assert_int_equal(hash_step(s, &more), 0);
+        assert_int_equal(tsb_store_synchronous(s), 2);
+    }
+    assert_int_equal(raw_int(f->path, "SELECT hashing_byte FROM counters"), TSB_HASH_STEP_BYTES);
+    assert_int_equal(tsb_store_synchronous(s), 2);
+    assert_int_equal(raw_exec(f->path, "CREATE TRIGGER refuse BEFORE INSERT ON entry_hashes "
+                                       "BEGIN SELECT RAISE(ABORT, 'refused'); END"),
+                     SQLITE_OK);
+    int r = 0; /* the schema changed: the chunk is read again, then its next slice refused */
+    for (int i = 0; i <= TSB_HASH_READ_PARTS && r == 0; i++)
+        r = tsb_store_hash_index_step(s, NULL);
+    assert_int_not_equal(r, 0);
+    assert_int_equal(raw_int(f->path, "SELECT hashing_byte FROM counters"), TSB_HASH_STEP_BYTES);
+    assert_int_equal(tsb_store_synchronous(s), 2);
+    int64_t *refs = append_range(s, 0, 3);
+    assert_int_equal(refs[0], TSB_HASH_CHUNK + 1);
+    free(refs);
+    assert_int_equal(tsb_store_synchronous(s), 2);
     tsb_store_close(s);
 }
 
@@ -2609,6 +2711,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_migration_memory_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_trigger_migration_from_0012, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_steps_migration_from_0013, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_step_leaves_synchronous_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ers_trees_and_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ers_migration_from_0009, setup, teardown),
     };

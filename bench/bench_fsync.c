@@ -95,6 +95,8 @@ int main(int argc, char **argv)
             now = now_ns();
         }
         size_t waiting = (size_t)((double)(now - t0) / gap) + 1; /* arrivals up to now */
+        if (waiting <= done) /* rounding: entry `done` has arrived, now >= its time */
+            waiting = done + 1;
         if (waiting > n)
             waiting = n;
         size_t k = waiting - done;

@@ -121,6 +121,8 @@ static const struct opt opts[] = {
      "Bytes of entries waiting for the writer (content, format id, client ref and 512 bytes of bookkeeping each); above it ingest stops reading sockets (backpressure) until commits make room."},
     {"writer", "queue_max", T_INT, F(writer.queue_max), 1, 10000000, "65536",
      "Secondary bound: entries waiting for the writer, whatever their size; above it ingest stops reading sockets too."},
+    {"writer", "own_cpu", T_BOOL, F(writer.own_cpu), 0, 0, "true",
+     "Gives the writer thread a CPU of its own when tsbagd may run on 2 CPUs or more: the last one of its affinity mask, every other thread the others. The event loop and the writer then never wait for each other's CPU; false leaves every thread free to run anywhere."},
 
     {"sealer", "enabled", T_BOOL, F(sealer.enabled), 0, 0, "true",
      "Run the sealer and the TSA sender; false makes an ingest-only tsbagd (entries are acknowledged and stay staged)."},

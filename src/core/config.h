@@ -65,6 +65,7 @@ struct tsb_config {
         int64_t batch_delay_ms;
         int64_t queue_bytes;
         int64_t queue_max;
+        bool own_cpu;
     } writer;
     struct {
         bool enabled;

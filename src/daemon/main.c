@@ -10,6 +10,7 @@
  * written (durability lost: nothing more was acknowledged).
  */
 #include "config.h"
+#include "cpus.h"
 #include "err.h"
 #include "ingest.h"
 #include "keystore.h"
@@ -377,6 +378,8 @@ int main(int argc, char **argv)
     tsb_log_setup(d.cfg.general.log_level, isatty(STDERR_FILENO));
     signal(SIGPIPE, SIG_IGN);
     tsb_info("tsbagd %s starting (state %s)", TSB_VERSION, d.cfg.general.state_dir);
+    /* before any other thread starts: each inherits the mask of the thread that creates it */
+    int writer_cpu = tsb_cpus_reserve(d.cfg.writer.own_cpu);
 
     /* before the first archive is opened: SQLite reads its process-wide settings at initialise */
     if (tsb_store_setup_process() != 0) {
@@ -431,6 +434,8 @@ int main(int argc, char **argv)
         .on_fatal = on_writer_fatal,
         .on_progress = on_writer_progress,
         .arg = &d,
+        .pin_cpu = writer_cpu >= 0,
+        .cpu = writer_cpu,
     };
     so.quick_check = false; /* done by the first open */
     if (tsb_store_open(d.cfg.store.path, &so, &wo.ckpt_store) != 0) {

@@ -68,6 +68,9 @@ struct tsb_writer_opts {
     struct tsb_store *ckpt_store;
     struct tsb_checkpointer_opts
         ckpt; /* its thresholds (zero: defaults); on_failed is the writer's */
+    /* the writer thread keeps to CPU cpu alone (writer.own_cpu, tsb_cpus_reserve) */
+    bool pin_cpu;
+    int cpu;
 };
 
 /* Starts the writer thread on store (taken over: the writer closes it when it stops). */

@@ -25,7 +25,8 @@ if(TARGET ehealth-sim AND TARGET tsbagd)
     #   integration.daemon_readonly  a read-only archive or state folder: exit 1 before "ready"
     #   integration.daemon_files     modes of what tsbagd creates, keystore permission warning and
     #                                refusal, the password variable gone from its environment
-    foreach(_c lock readonly files)
+    #   integration.daemon_cpus      writer.own_cpu: each thread's CPU affinity under taskset
+    foreach(_c lock readonly files cpus)
         add_test(NAME integration.daemon_${_c}
                  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/daemon/daemon_start.sh ${_c})
         set_tests_properties(integration.daemon_${_c} PROPERTIES LABELS integration

@@ -14,12 +14,14 @@
 #include <cmocka.h>
 
 #include "checkpointer.h"
+#include "cpus.h"
 #include "err.h"
 #include "fault_vfs.h"
 #include "store.h"
 #include "testlib.h"
 #include "writer.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +110,9 @@ static void prefill(struct tsb_store *s, int64_t n)
 /* Starts a writer on a fresh archive holding `entries` entries; ckpt: as tsbagd does, with a
  * checkpointer thread on a second connection (both through the fault VFS), which checkpoints only
  * when asked to. */
+/* >= 0: the next writer started keeps to this CPU (writer.own_cpu) */
+static int fixture_cpu = -1;
+
 static void start_with(struct fixture *f, size_t batch_max, int batch_delay_ms, bool ckpt,
                        int64_t restart_frames, int64_t entries)
 {
@@ -115,8 +120,12 @@ static void start_with(struct fixture *f, size_t batch_max, int batch_delay_ms, 
     f->dir = tsb_test_tmpdir();
     char *path = tsb_test_path(f->dir, "archive.db");
     struct tsb_store *s = NULL;
-    struct tsb_writer_opts o = {
-        .batch_max = batch_max, .batch_delay_ms = batch_delay_ms, .on_fatal = on_fatal, .arg = f};
+    struct tsb_writer_opts o = {.batch_max = batch_max,
+                                .batch_delay_ms = batch_delay_ms,
+                                .on_fatal = on_fatal,
+                                .arg = f,
+                                .pin_cpu = fixture_cpu >= 0,
+                                .cpu = fixture_cpu};
     tsb_fault_vfs_register();
     struct tsb_store_open_opts so = {.vfs = TSB_FAULT_VFS, .no_checkpoint = ckpt};
     assert_int_equal(tsb_store_open(path, &so, &s), 0);
@@ -430,6 +439,131 @@ static void test_hash_index_steps(void **state)
     assert_int_equal(f.fatal_calls, 0);
 }
 
+/* The mask of the calling thread; the highest CPU in it in *last. */
+static cpu_set_t own_mask(int *last)
+{
+    cpu_set_t m;
+    CPU_ZERO(&m);
+    assert_int_equal(sched_getaffinity(0, sizeof(m), &m), 0);
+    *last = -1;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &m))
+            *last = cpu;
+    return m;
+}
+
+/* Run on a thread of its own, so that the test's own mask stays as it was. */
+struct reserve_case {
+    bool own_cpu, one_cpu; /* one_cpu: the thread first keeps itself to its lowest CPU */
+    int allowed, last, result, after_count;
+    bool after_has_last, after_has_first;
+    int first;
+};
+
+static void reserve_thread(void *arg)
+{
+    struct reserve_case *c = arg;
+    int last;
+    cpu_set_t m = own_mask(&last);
+    c->first = -1;
+    for (int cpu = 0; cpu < CPU_SETSIZE && c->first < 0; cpu++)
+        if (CPU_ISSET(cpu, &m))
+            c->first = cpu;
+    if (c->one_cpu) {
+        CPU_ZERO(&m);
+        CPU_SET(c->first, &m);
+        assert_int_equal(sched_setaffinity(0, sizeof(m), &m), 0);
+        m = own_mask(&last);
+    }
+    c->allowed = CPU_COUNT(&m);
+    c->last = last;
+    c->result = tsb_cpus_reserve(c->own_cpu);
+    int after_last;
+    cpu_set_t after = own_mask(&after_last);
+    c->after_count = CPU_COUNT(&after);
+    c->after_has_last = CPU_ISSET(last, &after);
+    c->after_has_first = CPU_ISSET(c->first, &after);
+}
+
+static void run_reserve(struct reserve_case *c)
+{
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, reserve_thread, c), 0);
+    assert_int_equal(uv_thread_join(&t), 0);
+}
+
+/* writer.own_cpu: with 2 CPUs allowed or more, the last one is the writer's and the calling
+ * thread (whose mask every later thread inherits) keeps the others; with one CPU, or the option
+ * off, nothing changes (-1). */
+static void test_cpus_reserve(void **state)
+{
+    (void)state;
+    struct reserve_case on = {.own_cpu = true}, off = {.own_cpu = false},
+                        one = {.own_cpu = true, .one_cpu = true};
+    run_reserve(&on);
+    run_reserve(&off);
+    run_reserve(&one);
+    if (on.allowed >= 2) {
+        assert_int_equal(on.result, on.last);
+        assert_int_equal(on.after_count, on.allowed - 1);
+        assert_false(on.after_has_last);
+        assert_true(on.after_has_first);
+    } else {
+        assert_int_equal(on.result, -1);
+        assert_int_equal(on.after_count, on.allowed);
+    }
+    assert_int_equal(off.result, -1);
+    assert_int_equal(off.after_count, off.allowed);
+    assert_int_equal(one.allowed, 1);
+    assert_int_equal(one.result, -1);
+    assert_int_equal(one.after_count, 1);
+    assert_true(one.after_has_first);
+}
+
+struct mask_job {
+    bool done;
+    int status, count, last;
+};
+
+static int mask_job_fn(struct tsb_store *store, void *arg)
+{
+    (void)store;
+    struct mask_job *m = arg;
+    cpu_set_t mask = own_mask(&m->last);
+    m->count = CPU_COUNT(&mask);
+    return 0;
+}
+
+static void mask_job_done(void *arg, int status)
+{
+    struct mask_job *m = arg;
+    m->status = status;
+    m->done = true;
+}
+
+/* The writer started with pin_cpu runs on that CPU alone: its jobs see a mask of one CPU. */
+static void test_writer_keeps_to_its_cpu(void **state)
+{
+    (void)state;
+    int last;
+    (void)own_mask(&last);
+    static struct fixture f;
+    fixture_cpu = last;
+    start_with(&f, 8, 0, true, 0, 0);
+    fixture_cpu = -1;
+    struct mask_job m = {0};
+    assert_int_equal(tsb_writer_submit_job(f.w, mask_job_fn, mask_job_done, &m), 0);
+    while (!m.done)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    assert_int_equal(m.status, 0);
+    assert_int_equal(m.count, 1);
+    assert_int_equal(m.last, last);
+    stop(&f);
+    tsb_test_rmtree(f.dir);
+    free(f.dir);
+    assert_int_equal(f.fatal_calls, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -438,6 +572,8 @@ int main(void)
         cmocka_unit_test(test_durable_failure_poisons),
         cmocka_unit_test(test_checkpoint_failure_poisons),
         cmocka_unit_test(test_catch_up_failure_poisons),
+        cmocka_unit_test(test_cpus_reserve),
+        cmocka_unit_test(test_writer_keeps_to_its_cpu),
         cmocka_unit_test(test_hash_index_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

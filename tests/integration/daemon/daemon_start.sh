@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# daemon_start.sh lock|readonly|files: what a real tsbagd refuses at start and what it leaves on
-# disk (ctest: integration.daemon_lock, integration.daemon_readonly, integration.daemon_files).
+# daemon_start.sh lock|readonly|files|cpus: what a real tsbagd refuses at start, what it leaves on
+# disk and where its threads run (ctest: integration.daemon_lock, integration.daemon_readonly,
+# integration.daemon_files, integration.daemon_cpus).
 # Refused with exit 1 before "ready", by a line naming the file and what to do: a read-only
 # archive, a read-only state folder, a second tsbagd on a state folder another one holds (the
 # first keeps serving on its socket), a keystore open to others with
 # tsa.keystore_permissions=refuse. Also: the archive, its -wal and -shm and the lock file give
 # others no access whatever the umask tsbagd inherits; a keystore or password file open to others
 # is warned about; the password variable is gone from /proc/<pid>/environ of the running daemon.
+# With 2 CPUs allowed, the writer thread keeps to one of them alone and every other thread to the
+# other (writer.own_cpu; not with one CPU, nor with the option off).
 # Tests run as root in CI, and root ignores file modes: the read-only cases drop the
 # capabilities that let root write a read-only file (setpriv), and are skipped (exit 77) where
 # that is impossible.
@@ -125,9 +128,74 @@ case_readonly() {
     stop_daemon
 }
 
+# ---- writer.own_cpu: the writer on a CPU of its own, every other thread on the others --------
+# thread_cpus NAME: "COMM=CPUS" for each thread of the running tsbagd, CPUS its affinity as a
+# sorted comma list (from /proc, whatever ranges the kernel prints)
+thread_cpus() {
+    python3 - "$D_PID" >"$T/$1.cpus" <<'PY'
+import os, sys
+pid = sys.argv[1]
+for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+    comm = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
+    print(f"{comm}=" + ",".join(str(c) for c in sorted(os.sched_getaffinity(int(tid)))))
+PY
+}
+
+# on_cpus CPUS ARGS...: fresh_daemon under taskset -c CPUS (a wrapper that execs, so D_PID is
+# tsbagd's own PID)
+on_cpus() {
+    local cpus=$1 real=$TSBAGD
+    shift
+    printf '#!/bin/sh\nexec taskset -c %s %s "$@"\n' "$cpus" "$real" >"$T/tsbagd-on-cpus"
+    chmod +x "$T/tsbagd-on-cpus"
+    TSBAGD=$T/tsbagd-on-cpus fresh_daemon "$@"
+}
+
+case_cpus() {
+    local allowed first second
+    allowed=$(python3 -c 'import os; print(" ".join(map(str, sorted(os.sched_getaffinity(0)))))')
+    first=${allowed%% *}
+
+    # one CPU: nothing pinned, the writer shares it with everyone
+    on_cpus "$first"
+    thread_cpus one
+    grep -qx "tsbagd-writer=$first" "$T/one.cpus" || { cat "$T/one.cpus" >&2; fail "one CPU: writer"; }
+    grep -q "runs on CPU" "$T/d.log" && fail "one CPU: tsbagd says it gave the writer a CPU of its own"
+    push 2 one-cpu
+    stop_daemon
+
+    set -- $allowed
+    [ $# -ge 2 ] || { echo "only one CPU allowed here: the two-CPU cases are skipped"; exit 77; }
+    second=$2
+
+    # two CPUs: the writer on the second alone, every other thread (loop, checkpointer, sealer,
+    # sender, metrics server ...) on the first
+    on_cpus "$first,$second"
+    push 3 two-cpus
+    thread_cpus two
+    grep -qx "tsbagd-writer=$second" "$T/two.cpus" || { cat "$T/two.cpus" >&2; fail "two CPUs: the writer is not on CPU $second alone"; }
+    [ "$(grep -c . "$T/two.cpus")" -ge 3 ] || { cat "$T/two.cpus" >&2; fail "two CPUs: fewer threads than loop, writer, checkpointer"; }
+    if grep -v "^tsbagd-writer=" "$T/two.cpus" | grep -vx ".*=$first" >"$T/two.bad"; then
+        cat "$T/two.cpus" >&2
+        fail "two CPUs: threads other than the writer may run on the writer's CPU: $(tr '\n' ' ' <"$T/two.bad")"
+    fi
+    grep -qF "the writer thread runs on CPU $second alone" "$T/d.log" || fail "two CPUs: not logged"
+    [ "$(sql "SELECT count(*) FROM entries")" = 5 ] || fail "two CPUs: entries missing"
+    stop_daemon
+
+    # the option off: every thread on both
+    on_cpus "$first,$second" -s writer.own_cpu=false
+    thread_cpus off
+    if grep -vx ".*=$first,$second" "$T/off.cpus" >"$T/off.bad"; then
+        cat "$T/off.cpus" >&2
+        fail "writer.own_cpu=false: threads kept to fewer CPUs: $(tr '\n' ' ' <"$T/off.bad")"
+    fi
+    stop_daemon
+}
+
 case "${1:-}" in
-lock | readonly | files) ;;
-*) fail "usage: daemon_start.sh lock|readonly|files" ;;
+lock | readonly | files | cpus) ;;
+*) fail "usage: daemon_start.sh lock|readonly|files|cpus" ;;
 esac
 NAME=daemon_$1
 start_sim

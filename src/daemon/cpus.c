@@ -37,8 +37,8 @@ int tsb_cpus_reserve(bool own_cpu)
                  strerror(errno));
         return -1;
     }
-    tsb_info("tsbagd: the writer thread runs on CPU %d alone, every other thread on the other %d "
-             "allowed (writer.own_cpu)",
+    tsb_info("tsbagd: the writer thread runs on CPU %d alone, every other thread on the %d other "
+             "CPU(s) allowed (writer.own_cpu)",
              last, n - 1);
     return last;
 }
@@ -49,8 +49,8 @@ int tsb_cpus_pin_self(int cpu, const char *thread)
     CPU_ZERO(&one);
     CPU_SET(cpu, &one);
     if (sched_setaffinity(0, sizeof(one), &one) != 0) {
-        tsb_warn("tsbagd: %s: cannot keep to CPU %d (%s); it runs on any", thread, cpu,
-                 strerror(errno));
+        tsb_warn("tsbagd: %s: cannot keep to CPU %d (%s); it shares the other threads' CPUs",
+                 thread, cpu, strerror(errno));
         return -1;
     }
     return 0;

@@ -15,7 +15,7 @@
  * nothing changed. A mask that cannot be read or set is logged and leaves everything as it was. */
 int tsb_cpus_reserve(bool own_cpu);
 
-/* The calling thread on cpu alone; 0, or -1 with a warning logged (it then runs anywhere). */
+/* The calling thread on cpu alone; 0, or -1 with a warning logged (it keeps the mask it had). */
 int tsb_cpus_pin_self(int cpu, const char *thread);
 
 #endif

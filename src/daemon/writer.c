@@ -221,7 +221,7 @@ static void writer_main(void *arg)
     /* its own name in top -H, perf report --comm and /proc/PID/task/TID/comm */
     (void)prctl(PR_SET_NAME, "tsbagd-writer", 0, 0, 0);
     if (w->o.pin_cpu)
-        (void)tsb_cpus_pin_self(w->o.cpu, "writer"); /* logged; it then runs anywhere */
+        (void)tsb_cpus_pin_self(w->o.cpu, "writer"); /* a failure is logged */
     /* a step is tried at start: a restarted daemon catches up on what it left */
     w->hash_lag = TSB_HASH_CHUNK;
     uv_mutex_lock(&w->mu);

@@ -1,8 +1,10 @@
 /*
  * stream: plain or TLS byte stream over a libuv handle. Invariants: at most one uv_write in
- * flight (wbuf), everything else waits in out; the input buffer never holds more than
- * TSB_STREAM_IN_MAX unconsumed bytes, because reading stops at that mark; the struct is released
- * to its owner only after both handles (socket and linger timer) reported their close.
+ * flight (wbuf), everything else waits in out; while the owner handles input, out goes to the
+ * kernel only once it holds CBUF_LEN bytes, and whatever it holds when the owner returns; the
+ * input buffer never holds more than TSB_STREAM_IN_MAX unconsumed bytes, because reading stops at
+ * that mark; the struct is released to its owner only after both handles (socket and linger
+ * timer) reported their close.
  */
 #include "stream.h"
 
@@ -211,8 +213,14 @@ static void read_cb(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
         }
         flush(s);
     }
-    if (s->in.len > s->in_off && s->on_data != NULL)
+    if (s->in.len > s->in_off && s->on_data != NULL) {
+        /* what the owner writes while it handles this input (the replies a client's window
+         * lets it send, the answers a server has ready) leaves in one write after it */
+        s->holding = true;
         s->on_data(s);
+        s->holding = false;
+        flush(s);
+    }
     if (!s->closing)
         update_reading(s);
 }
@@ -369,7 +377,8 @@ int tsb_stream_write(struct tsb_stream *s, const uint8_t *p, size_t n)
     } else if ((r = tsb_buf_append(&s->out, p, n)) != 0) {
         return r;
     }
-    flush(s);
+    if (!s->holding || s->out.len >= CBUF_LEN)
+        flush(s);
     return 0;
 }
 

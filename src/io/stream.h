@@ -8,7 +8,10 @@
  * When the owner stops consuming, reading stops (the kernel and TCP flow control then hold the
  * peer back): the stream never buffers more than that bound.
  * Output: writes are queued and sent with at most one uv_write in flight (batched); a write the
- * socket takes whole at once (uv_try_write) queues no uv_write at all.
+ * socket takes whole at once (uv_try_write) queues no uv_write at all. Writes made from the data
+ * callback are gathered and handed over together when it returns (or each time 64 KiB wait), so
+ * a pipelining client that answers a read of n replies with n new requests makes one system
+ * call, not n.
  * Lifetime: the struct is embedded in its owner and must stay alive until close_cb ran.
  */
 #ifndef TSB_STREAM_H
@@ -57,6 +60,7 @@ struct tsb_stream {
     struct tsb_buf out;  /* queued for writing (ciphertext with TLS) */
     struct tsb_buf wbuf; /* being written */
     bool writing, reading, want_read, eof, finishing, closing, handle_open;
+    bool holding; /* inside on_data: writes wait in out for its return (up to 64 KiB) */
     int pending_closes;
     tsb_stream_data_cb on_data;
     tsb_stream_end_cb on_end;

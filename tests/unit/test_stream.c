@@ -3,7 +3,9 @@
  * one loop). A write the socket takes whole leaves nothing queued on return and calls no drain
  * callback (no uv_write was needed); a write larger than the socket buffer keeps the rest queued,
  * calls the drain callback exactly once when the kernel has taken it, and the peer reads every
- * byte in order. Every test ends with both streams closed and uv_loop_close() == 0.
+ * byte in order. Writes made from inside the data callback are held until it returns (or 64 KiB
+ * wait) and then leave together, in order. Every test ends with both streams closed and
+ * uv_loop_close() == 0.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +33,10 @@ struct fx {
     size_t got_len, want;
     int drains;
     int closed;
+    /* answering: b answers a's request with `pieces` writes of `piece` bytes from its data
+     * callback; a collects them */
+    size_t piece, pieces, most_held, held_after[4];
+    bool answered;
 };
 
 static uint8_t pattern(size_t i)
@@ -44,10 +50,11 @@ static void on_close(struct tsb_stream *s)
     f->closed++;
 }
 
-/* Both sides are done once the peer read everything and the writer holds nothing more. */
+/* Both sides are done once the reader has everything and neither side holds anything more. */
 static void maybe_done(struct fx *f)
 {
-    if (f->got_len == f->want && tsb_stream_queued(&f->a) == 0 && !f->a.closing) {
+    if (f->got_len == f->want && tsb_stream_queued(&f->a) == 0 && tsb_stream_queued(&f->b) == 0 &&
+        !f->a.closing) {
         tsb_stream_close(&f->a, on_close);
         tsb_stream_close(&f->b, on_close);
     }
@@ -124,6 +131,37 @@ static int run_to_end(struct fx *f)
     return f->drains;
 }
 
+/* b's data callback when answering: the request is consumed, the answer written piece by piece;
+ * what each write left queued is recorded (held_after: the first pieces; most_held: the most) */
+static void on_request(struct tsb_stream *s)
+{
+    struct fx *f = s->data;
+    tsb_stream_consume(s, tsb_stream_input(s).len);
+    if (f->answered)
+        return;
+    f->answered = true;
+    for (size_t i = 0; i < f->pieces; i++) {
+        assert_int_equal(tsb_stream_write(s, f->sent + i * f->piece, f->piece), 0);
+        size_t q = tsb_stream_queued(s);
+        if (i < 4)
+            f->held_after[i] = q;
+        if (q > f->most_held)
+            f->most_held = q;
+    }
+}
+
+/* A pair where a sends one byte and b answers with pieces x piece bytes of pattern. */
+static void setup_answering(struct fx *f, size_t piece, size_t pieces)
+{
+    setup_pair(f, piece * pieces);
+    f->piece = piece;
+    f->pieces = pieces;
+    f->a.on_data = on_data;
+    tsb_stream_want_read(&f->a, true);
+    f->b.on_data = on_request;
+    assert_int_equal(tsb_stream_write(&f->a, (const uint8_t *)"?", 1), 0);
+}
+
 static void test_small_write_taken_at_once(void **state)
 {
     (void)state;
@@ -159,12 +197,38 @@ static void test_writes_behind_a_pending_one_keep_their_order(void **state)
     assert_true(run_to_end(&f) >= 1);
 }
 
+static void test_writes_from_the_data_callback_leave_together(void **state)
+{
+    (void)state;
+    struct fx f;
+    setup_answering(&f, 100, 40);
+    run_to_end(&f);
+    /* each small write waited for the callback's return instead of a system call of its own */
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(f.held_after[i], (i + 1) * 100);
+    assert_int_equal(f.most_held, 4000);
+}
+
+static void test_held_writes_leave_at_64_kib(void **state)
+{
+    (void)state;
+    struct fx f;
+    /* 100 KiB answered from one callback: held up to 64 KiB at a time, never more */
+    setup_answering(&f, 1024, 100);
+    run_to_end(&f);
+    assert_int_equal(f.held_after[0], 1024);
+    assert_true(f.most_held >= 63 * 1024);
+    assert_true(f.most_held < 64 * 1024 + 1024);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_write_taken_at_once),
         cmocka_unit_test(test_large_write_queued_then_drained_once),
         cmocka_unit_test(test_writes_behind_a_pending_one_keep_their_order),
+        cmocka_unit_test(test_writes_from_the_data_callback_leave_together),
+        cmocka_unit_test(test_held_writes_leave_at_64_kib),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

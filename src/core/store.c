@@ -350,6 +350,13 @@ struct tsb_store {
     int64_t chunk_base;    /* the chunk is Refs chunk_base + 1 .. chunk_base + TSB_HASH_CHUNK */
     int64_t chunk_read;    /* the Refs up to this one are read */
     int64_t chunk_version; /* PRAGMA data_version when its first part was read */
+    /* the pairs of this handle's appends above the watermark, as read back (TSB_HASH_TAIL at
+     * most): tail[tail_off .. tail_n), Refs contiguous, ascending; valid while data_version is
+     * tail_version (another connection's commit may have deleted one of them) */
+    struct hash_row *tail;
+    size_t tail_off, tail_n;
+    int64_t tail_version;
+    int64_t chunks_copied, chunks_read; /* tsb_store_hash_index_sources */
 };
 
 static const char *const state_names[TSB_BAG_NSTATES] = {
@@ -742,6 +749,7 @@ void tsb_store_close(struct tsb_store *s)
     free(s->path);
     free(s->damage);
     free(s->chunk);
+    free(s->tail);
     free(s);
 }
 
@@ -882,6 +890,38 @@ out:
     return r;
 }
 
+/* PRAGMA data_version: changes whenever another connection committed. */
+static int data_version(struct tsb_store *s, int64_t *v);
+
+/* Keeps the pairs of a committed append (each row was read back: its digest is the archive's) for
+ * the index steps: after the tail if they continue it and nothing else committed since it began,
+ * else as a new tail; not at all when the tail has no room (the index then reads them). */
+static void tail_push(struct tsb_store *s, const struct tsb_entry_in *e, const int64_t *refs,
+                      size_t n, int64_t version)
+{
+    if (s->tail_n > s->tail_off &&
+        (version != s->tail_version || refs[0] != s->tail[s->tail_n - 1].ref + 1))
+        s->tail_off = s->tail_n = 0;
+    if (s->tail_n == s->tail_off) {
+        s->tail_off = s->tail_n = 0;
+        s->tail_version = version;
+    }
+    if (s->tail_n + n > TSB_HASH_TAIL && s->tail_off > 0) {
+        memmove(s->tail, s->tail + s->tail_off, (s->tail_n - s->tail_off) * sizeof(*s->tail));
+        s->tail_n -= s->tail_off;
+        s->tail_off = 0;
+    }
+    if (s->tail_n + n > TSB_HASH_TAIL)
+        return;
+    if (s->tail == NULL)
+        s->tail = tsb_malloc(TSB_HASH_TAIL * sizeof(*s->tail));
+    for (size_t i = 0; i < n; i++) {
+        memcpy(s->tail[s->tail_n + i].hash, e[i].digest, TSB_SHA256_LEN);
+        s->tail[s->tail_n + i].ref = refs[i];
+    }
+    s->tail_n += n;
+}
+
 /* Adds n to the entries counter, inside the caller's write transaction (tsbag status reads the
  * counter instead of counting rows). */
 static int count_entries(struct tsb_store *s, int64_t n)
@@ -906,6 +946,7 @@ int tsb_store_append(struct tsb_store *s, const struct tsb_entry_in *e, size_t n
         int rows;
     } sizes[] = {{ST_APPEND_64, 64}, {ST_APPEND_16, 16}, {ST_APPEND_4, 4}, {ST_APPEND, 1}};
     int r = TSB_EINTERNAL;
+    int64_t version = 0;
     if (n == 0)
         return 0;
     if (e == NULL || refs == NULL)
@@ -921,15 +962,17 @@ int tsb_store_append(struct tsb_store *s, const struct tsb_entry_in *e, size_t n
             if ((r = append_rows(s, sizes[k].id, sizes[k].rows, &e[i], i ? refs[i - 1] : 0,
                                  &refs[i])) != 0)
                 goto out;
-    if ((r = count_entries(s, (int64_t)n)) != 0)
+    if ((r = count_entries(s, (int64_t)n)) != 0 || (r = data_version(s, &version)) != 0)
         goto out;
     r = tx_commit(s, true, "committing journal entries");
 out:
     if (r != 0) {
         tx_rollback(s);
         memset(refs, 0, n * sizeof(*refs));
+        return r;
     }
-    return r;
+    tail_push(s, e, refs, n, version);
+    return 0;
 }
 
 static char *col_strdup(sqlite3_stmt *st, int col)
@@ -1029,6 +1072,12 @@ static int query_ints(struct tsb_store *s, enum stmt_id id, int nargs, int64_t a
         r = fail(s, rc, false, what);
     stmt_done(st);
     return r;
+}
+
+static int data_version(struct tsb_store *s, int64_t *v)
+{
+    bool found = false;
+    return query_ints(s, ST_DATA_VERSION, 0, 0, 0, v, 1, &found, "reading data_version");
 }
 
 /* The bag holding ref, into *b (b->seq 0 when none: the entry is staged). */
@@ -1235,6 +1284,28 @@ static void hash_chunk_group(struct hash_row *a, size_t n)
     }
 }
 
+/* Takes the chunk above base from the appends' pairs, if they hold all of it and no other
+ * connection committed since the first of them was kept; drops the pairs at or below base. */
+static bool hash_chunk_from_tail(struct tsb_store *s, int64_t base, int64_t version)
+{
+    if (s->tail_n > s->tail_off && version != s->tail_version)
+        s->tail_off = s->tail_n;
+    if (s->tail_n == s->tail_off)
+        return false;
+    int64_t first = s->tail[s->tail_off].ref;
+    if (first <= base)
+        s->tail_off += (size_t)(base - first + 1) < s->tail_n - s->tail_off
+                           ? (size_t)(base - first + 1)
+                           : s->tail_n - s->tail_off;
+    if (s->tail_n - s->tail_off < TSB_HASH_CHUNK || s->tail[s->tail_off].ref != base + 1)
+        return false;
+    memcpy(s->chunk, s->tail + s->tail_off, TSB_HASH_CHUNK * sizeof(*s->chunk));
+    s->tail_off += TSB_HASH_CHUNK;
+    s->chunk_n = TSB_HASH_CHUNK;
+    s->chunk_read = base + TSB_HASH_CHUNK;
+    return true;
+}
+
 /* Inside the step's write transaction: reads the next part (TSB_HASH_CHUNK / TSB_HASH_READ_PARTS
  * Refs) of the chunk above base into memory (grouped by first byte after the last part), or,
  * when a step before read it all, only sets *ready. The chunk is read again from its start for
@@ -1245,9 +1316,8 @@ static void hash_chunk_group(struct hash_row *a, size_t n)
 static int hash_chunk_part(struct tsb_store *s, int64_t base, bool *ready)
 {
     int64_t version = 0;
-    bool found = false;
     *ready = false;
-    int r = query_ints(s, ST_DATA_VERSION, 0, 0, 0, &version, 1, &found, "reading data_version");
+    int r = data_version(s, &version);
     if (r != 0)
         return r;
     if (s->chunk == NULL)
@@ -1258,10 +1328,16 @@ static int hash_chunk_part(struct tsb_store *s, int64_t base, bool *ready)
         s->chunk_read = base;
         s->chunk_version = version;
     }
+    if (s->chunk_read == base && hash_chunk_from_tail(s, base, version)) {
+        s->chunks_copied++;
+        hash_chunk_group(s->chunk, s->chunk_n);
+    }
     if (s->chunk_read == base + TSB_HASH_CHUNK) {
         *ready = true;
         return 0;
     }
+    if (s->chunk_read == base)
+        s->chunks_read++;
     int64_t to = s->chunk_read + TSB_HASH_CHUNK / TSB_HASH_READ_PARTS;
     sqlite3_stmt *st = NULL;
     if ((r = stmt(s, ST_ENTRY_HASHES, &st)) != 0)
@@ -1392,6 +1468,12 @@ int tsb_store_hash_index_step(struct tsb_store *s, int64_t *lag)
                      tsb_err_detail(), s->path);
     }
     return r != 0 ? r : rf;
+}
+
+void tsb_store_hash_index_sources(const struct tsb_store *s, int64_t *copied, int64_t *read)
+{
+    *copied = s->chunks_copied;
+    *read = s->chunks_read;
 }
 
 int tsb_store_synchronous(struct tsb_store *s)

@@ -120,6 +120,11 @@ int tsb_store_entries_by_hash(struct tsb_store *s, const uint8_t digest[TSB_SHA2
 /* before a chunk's slices, TSB_HASH_READ_PARTS steps read it into memory (a quarter each) */
 #define TSB_HASH_READ_PARTS 4
 #define TSB_HASH_STEPS      (TSB_HASH_READ_PARTS + TSB_HASH_SLICES) /* per chunk, at least */
+/* The (hash, Ref) pairs of a handle's own appends, as each append read them back, are kept for its
+ * index steps (at most TSB_HASH_TAIL of them, contiguous Refs): a chunk they cover whole is copied
+ * from there by its first step, which also inserts its first slice (TSB_HASH_SLICES steps), while
+ * no other connection committed since (PRAGMA data_version); any other chunk is read. */
+#define TSB_HASH_TAIL       (4 * TSB_HASH_CHUNK)
 
 /* Runs one step of the digest index in its own write transaction if a complete chunk (one whose
  * last Ref exists) is pending, else nothing. *lag (may be NULL): the entries above the watermark
@@ -128,6 +133,9 @@ int tsb_store_entries_by_hash(struct tsb_store *s, const uint8_t digest[TSB_SHA2
  * append's does), and if the connection cannot be set back to synchronous=FULL after it, it is
  * poisoned (TSB_EDURABLE). Called by tsbagd's writer between batches. */
 int tsb_store_hash_index_step(struct tsb_store *s, int64_t *lag);
+/* The chunks this handle's index steps took from its appends' pairs and the chunks they read from
+ * the archive, since it was opened. */
+void tsb_store_hash_index_sources(const struct tsb_store *s, int64_t *copied, int64_t *read);
 /* The connection's PRAGMA synchronous (2: FULL, what every commit but an index step's uses;
  * -1 if it cannot be read). */
 int tsb_store_synchronous(struct tsb_store *s);

@@ -24,7 +24,8 @@
 /* Digest index steps (tsb_store_hash_index_step): whenever idle; under load one after every
  * HASH_EVERY-th batch, and once the lag passes HASH_LAG_MAX enough after every batch to index as
  * many Refs as it appended (a step reads a quarter of a chunk or indexes a slice of it: over a
- * chunk's TSB_HASH_STEPS steps, HASH_STEP_REFS Refs per step on average). So
+ * chunk's TSB_HASH_STEPS steps, HASH_STEP_REFS Refs per step on average; more for a chunk taken
+ * from the appends, which has TSB_HASH_SLICES steps). So
  * the lag stays below HASH_LAG_MAX + TSB_HASH_CHUNK + batch_max (docs/internals/WRITER.md). */
 #define HASH_EVERY     4
 #define HASH_LAG_MAX   (2 * (int64_t)TSB_HASH_CHUNK)
@@ -295,6 +296,11 @@ static void writer_main(void *arg)
     note_ckpt_failure(w);
     uv_mutex_unlock(&w->mu);
     hash_steps(w, HASH_CLOSE_STEPS);
+    int64_t copied = 0, read = 0;
+    tsb_store_hash_index_sources(w->store, &copied, &read);
+    if (copied + read > 0)
+        tsb_info("writer: the digest index took %lld chunks from the appends, read %lld",
+                 (long long)copied, (long long)read);
     /* closing order: the writer's connection first, then the checkpointer's, which is then the
      * last one and may checkpoint and remove the WAL on close (unless poisoned) */
     tsb_store_close(w->store);

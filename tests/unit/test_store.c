@@ -2379,6 +2379,101 @@ static void test_hash_index_chunk_reread_after_other_commit(void **state)
     tsb_store_close(s);
 }
 
+/* Appends entries first..first+n-1 in batches of 1 000, as tsbagd's writer does. */
+static void append_batches(struct tsb_store *s, int first, int n)
+{
+    for (int i = 0; i < n; i += 1000)
+        free(append_range(s, first + i, (size_t)(n - i < 1000 ? n - i : 1000)));
+}
+
+/* Runs steps until no complete chunk is pending; returns how many ran. */
+static int hash_steps_all(struct tsb_store *s)
+{
+    bool more = true;
+    int steps = 0;
+    while (more && steps < 100 * TSB_HASH_STEPS) {
+        assert_int_equal(hash_step(s, &more), 0);
+        steps++;
+    }
+    assert_false(more);
+    return steps;
+}
+
+/* Every index row is an entry's (Ref, hash), in its epoch: n of them. */
+static void expect_index_rows(const char *path, int n)
+{
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM entry_hashes"), n);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM entry_hashes e JOIN entries x "
+                                   "ON x.ref = e.ref AND x.hash = e.hash "
+                                   "AND e.epoch = x.ref >> 16"),
+                     n);
+}
+
+/* Chunks this handle appended itself are taken from what its appends read back, not read again:
+ * one step copies a chunk and inserts its first slice, so a chunk takes TSB_HASH_SLICES steps;
+ * the index is the same as one read from the archive. */
+static void test_hash_index_chunks_from_own_appends(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    append_batches(s, 0, 2 * TSB_HASH_CHUNK + 10);
+    assert_int_equal(hash_steps_all(s), 2 * TSB_HASH_SLICES);
+    int64_t copied = -1, read = -1;
+    tsb_store_hash_index_sources(s, &copied, &read);
+    assert_int_equal(copied, 2);
+    assert_int_equal(read, 0);
+    assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), 2 * TSB_HASH_CHUNK);
+    expect_index_rows(f->path, 2 * TSB_HASH_CHUNK);
+    /* a lookup by hash finds an entry of each chunk where the index put it */
+    struct entry_buf b;
+    const int pick[] = {7, TSB_HASH_CHUNK + 123};
+    for (size_t i = 0; i < 2; i++) {
+        make_entry(&b, pick[i], false);
+        struct collected c = {0};
+        assert_int_equal(tsb_store_entries_by_hash(s, b.in.digest, collect, &c), 0);
+        assert_int_equal(c.n, 1);
+        assert_int_equal(c.refs[0], pick[i] + 1);
+    }
+    tsb_store_close(s);
+}
+
+/* After another connection committed (a repair deleting one of the appended entries), what the
+ * appends read back is not trusted: a chunk appended before the repair is read from the archive,
+ * whether the repair came before the next append or after the last, so the index has no row for
+ * an entry that is gone; a chunk appended after the repair is taken from its appends. */
+static void test_hash_index_appends_not_trusted_after_other_commit(void **state)
+{
+    struct fx *f = *state;
+    struct tsb_store *s = open_rw(f->path);
+    append_batches(s, 0, TSB_HASH_CHUNK);
+    int64_t gone[2];
+    gone[0] = delete_other(f->path, TSB_HASH_CHUNK); /* before the next append */
+    append_batches(s, TSB_HASH_CHUNK, TSB_HASH_CHUNK);
+    hash_steps_all(s);
+    int64_t copied = -1, read = -1;
+    tsb_store_hash_index_sources(s, &copied, &read);
+    assert_int_equal(copied, 1);
+    assert_int_equal(read, 1);
+    expect_index_rows(f->path, 2 * TSB_HASH_CHUNK - 1);
+    append_batches(s, 2 * TSB_HASH_CHUNK, TSB_HASH_CHUNK);
+    gone[1] = 2 * TSB_HASH_CHUNK + 5; /* after the last append, before the steps */
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "BEGIN IMMEDIATE; DROP TRIGGER IF EXISTS entries_no_delete; "
+             "DELETE FROM entries WHERE ref = %lld; COMMIT",
+             (long long)gone[1]);
+    assert_int_equal(raw_exec(f->path, sql), SQLITE_OK);
+    hash_steps_all(s);
+    tsb_store_hash_index_sources(s, &copied, &read);
+    assert_int_equal(copied, 1);
+    assert_int_equal(read, 2);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM entry_hashes WHERE ref IN (%lld, %lld)",
+             (long long)gone[0], (long long)gone[1]);
+    assert_int_equal(raw_int(f->path, sql), 0);
+    expect_index_rows(f->path, 3 * TSB_HASH_CHUNK - 2);
+    tsb_store_close(s);
+}
+
 /* Schema 0012 on an archive made by schema 11: every entry in entry_hashes, the watermark at the
  * last chunk boundary, entries_hash gone, lookups and the next steps right. */
 static void test_hash_index_migration_from_0011(void **state)
@@ -2706,6 +2801,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tsa2_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tsa2_migration_from_0008, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_index_steps_and_lookup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_index_chunks_from_own_appends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hash_index_appends_not_trusted_after_other_commit,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_index_migration_from_0011, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_index_chunk_reread_after_other_commit, setup,
                                         teardown),

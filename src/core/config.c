@@ -123,6 +123,8 @@ static const struct opt opts[] = {
      "Secondary bound: entries waiting for the writer, whatever their size; above it ingest stops reading sockets too."},
     {"writer", "own_cpu", T_BOOL, F(writer.own_cpu), 0, 0, "true",
      "Gives the writer thread a CPU of its own when tsbagd may run on 2 CPUs or more: the last one of its affinity mask, every other thread the others. The event loop and the writer then never wait for each other's CPU; false leaves every thread free to run anywhere."},
+    {"writer", "sync_thread", T_BOOL, F(writer.sync_thread), 0, 0, "true",
+     "Makes the writer's commits durable with an fsync of the WAL on a thread of its own, while the writer runs the next batch; entries are still acknowledged only after the fsync that covers their commit. false: each commit fsyncs the WAL itself before the writer goes on."},
 
     {"sealer", "enabled", T_BOOL, F(sealer.enabled), 0, 0, "true",
      "Run the sealer and the TSA sender; false makes an ingest-only tsbagd (entries are acknowledged and stay staged)."},

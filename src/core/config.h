@@ -66,6 +66,7 @@ struct tsb_config {
         int64_t queue_bytes;
         int64_t queue_max;
         bool own_cpu;
+        bool sync_thread;
     } writer;
     struct {
         bool enabled;

@@ -357,6 +357,7 @@ struct tsb_store {
     size_t tail_off, tail_n;
     int64_t tail_version;
     int64_t chunks_copied, chunks_read; /* tsb_store_hash_index_sources */
+    sqlite3_file *wal_file;             /* sync_apart: the WAL's file handle (tsb_store_sync_wal) */
 };
 
 static const char *const state_names[TSB_BAG_NSTATES] = {
@@ -672,6 +673,40 @@ static int configure(struct tsb_store *s, int busy_ms)
     return exec_sql(s, sql, false, "configuring the connection");
 }
 
+/* sync_apart, after the migrations (which committed with synchronous=FULL): the WAL's file handle
+ * (open since journal_mode=WAL), one fsync of it on this thread (the first fsync of a new file
+ * also syncs its directory, once), then synchronous=NORMAL. */
+static int open_sync_apart(struct tsb_store *s)
+{
+    sqlite3_file *f = NULL;
+    int rc = sqlite3_file_control(s->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f);
+    if (rc != SQLITE_OK || f == NULL || f->pMethods == NULL)
+        return tsb_err(TSB_ESTORE, "archive %s: its WAL is not open (%s)", s->path,
+                       sqlite3_errstr(rc));
+    s->wal_file = f;
+    int r = tsb_store_sync_wal(s);
+    if (r == 0)
+        r = exec_cached(s, ST_SYNC_NORMAL, true,
+                        "setting synchronous=NORMAL (the WAL synced apart)");
+    return r;
+}
+
+bool tsb_store_sync_apart(const struct tsb_store *s)
+{
+    return s->wal_file != NULL;
+}
+
+int tsb_store_sync_wal(struct tsb_store *s)
+{
+    if (s->wal_file == NULL)
+        return tsb_err(TSB_EINTERNAL, "store: archive %s does not sync its WAL apart", s->path);
+    int rc = s->wal_file->pMethods->xSync(s->wal_file, SQLITE_SYNC_NORMAL);
+    if (rc != SQLITE_OK)
+        return tsb_err(TSB_EDURABLE, "archive %s: fsync of the WAL failed (%s)", s->path,
+                       sqlite3_errstr(rc));
+    return 0;
+}
+
 static void first_problem(void *arg, const char *problem)
 {
     char *first = arg;
@@ -726,6 +761,8 @@ int tsb_store_open(const char *path, const struct tsb_store_open_opts *o, struct
     }
     if ((r = configure(s, o->busy_timeout_ms ? o->busy_timeout_ms : DEFAULT_BUSY_MS)) != 0 ||
         (o->quick_check && (r = refuse_damaged(s)) != 0) || (r = migrate(s, o->accept_older)) != 0)
+        goto out;
+    if (o->sync_apart && !o->readonly && (r = open_sync_apart(s)) != 0)
         goto out;
     *out = s;
     s = NULL;
@@ -1453,7 +1490,9 @@ int tsb_store_hash_index_step(struct tsb_store *s, int64_t *lag)
     int r = write_allowed(s, "indexing journal entries by digest");
     if (r != 0)
         return r;
-    if ((r = exec_cached(s, ST_SYNC_NORMAL, true, "relaxing the index step's commit")) == 0 &&
+    bool toggle = s->wal_file == NULL; /* sync_apart: NORMAL for every commit already */
+    if ((!toggle ||
+         (r = exec_cached(s, ST_SYNC_NORMAL, true, "relaxing the index step's commit")) == 0) &&
         (r = tx_begin_write(s, "indexing journal entries by digest")) == 0) {
         r = hash_step_tx(s, lag);
         if (r == 0)
@@ -1461,6 +1500,8 @@ int tsb_store_hash_index_step(struct tsb_store *s, int64_t *lag)
         else
             tx_rollback(s);
     }
+    if (!toggle)
+        return r;
     int rf = exec_cached(s, ST_SYNC_FULL, true, "restoring synchronous=FULL after an index step");
     if (rf != 0 && !s->poisoned) {
         s->poisoned = true;

@@ -36,6 +36,9 @@ struct tsb_store_open_opts {
      * too): tsb_store_checkpoint_passive / tsb_store_checkpoint do, on this connection or another
      * (tsbagd's checkpointer thread) */
     bool no_checkpoint;
+    /* the WAL's fsync apart from the commits (tsbagd's writer): commits use synchronous=NORMAL
+     * and a commit is durable only once a tsb_store_sync_wal that began after it returned 0 */
+    bool sync_apart;
 };
 
 /* Process-wide SQLite settings for a long-running writer (tsbagd): no global memory statistics,
@@ -54,6 +57,14 @@ int tsb_store_setup_process(void);
 int tsb_store_open(const char *path, const struct tsb_store_open_opts *o, struct tsb_store **out);
 /* Closes the connection. Accepts NULL. */
 void tsb_store_close(struct tsb_store *s);
+/* Whether the store was opened with sync_apart. */
+bool tsb_store_sync_apart(const struct tsb_store *s);
+/* On a store opened with sync_apart: fsyncs its WAL, so that every commit that returned before
+ * the call is durable. It touches the WAL's file handle only, never the connection, so one other
+ * thread may call it while the owner uses the store (tsbagd's syncer thread); the owner must not
+ * close the store meanwhile. TSB_EDURABLE if the fsync failed: what it was to make durable may be
+ * lost, and the owner must poison the connection (tsb_store_poison) before anything else. */
+int tsb_store_sync_wal(struct tsb_store *s);
 /* The schema version (PRAGMA user_version) of the open archive. */
 int tsb_store_schema_version(struct tsb_store *s);
 /* The schema version this build migrates archives to (the last schema/NNNN_*.sql). */
@@ -124,7 +135,7 @@ int tsb_store_entries_by_hash(struct tsb_store *s, const uint8_t digest[TSB_SHA2
  * index steps (at most TSB_HASH_TAIL of them, contiguous Refs): a chunk they cover whole is copied
  * from there by its first step, which also inserts its first slice (TSB_HASH_SLICES steps), while
  * no other connection committed since (PRAGMA data_version); any other chunk is read. */
-#define TSB_HASH_TAIL       (4 * TSB_HASH_CHUNK)
+#define TSB_HASH_TAIL (4 * TSB_HASH_CHUNK)
 
 /* Runs one step of the digest index in its own write transaction if a complete chunk (one whose
  * last Ref exists) is pending, else nothing. *lag (may be NULL): the entries above the watermark

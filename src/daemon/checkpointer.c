@@ -241,6 +241,14 @@ int tsb_checkpointer_catch_up(struct tsb_checkpointer *c, struct tsb_store *stor
     return r;
 }
 
+void tsb_checkpointer_halt(struct tsb_checkpointer *c)
+{
+    uv_mutex_lock(&c->mu);
+    c->failed = true;
+    uv_cond_broadcast(&c->done_cv);
+    uv_mutex_unlock(&c->mu);
+}
+
 int tsb_checkpointer_run(struct tsb_checkpointer *c)
 {
     uv_mutex_lock(&c->mu);

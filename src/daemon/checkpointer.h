@@ -47,6 +47,10 @@ bool tsb_checkpointer_wal_grew(struct tsb_checkpointer *c, int64_t frames);
  * (no checkpoint again, its connection closes without one), since the next checkpoint's fsync
  * could "succeed" over pages the kernel dropped. The caller must stop acknowledging. */
 int tsb_checkpointer_catch_up(struct tsb_checkpointer *c, struct tsb_store *store);
+/* Stops c for good from another thread, as a failed checkpoint does (no checkpoint again, its
+ * connection closes without one): the writer's fsync of the WAL failed, and a checkpoint's own
+ * fsync could "succeed" over pages the kernel dropped. A checkpoint already running finishes. */
+void tsb_checkpointer_halt(struct tsb_checkpointer *c);
 /* Asks for a checkpoint now and waits until it ran (any thread but the checkpointer's): 0, or
  * TSB_EDURABLE when it (or an earlier one) failed. Tests and tools; tsbagd never waits. */
 int tsb_checkpointer_run(struct tsb_checkpointer *c);

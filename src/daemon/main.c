@@ -392,10 +392,12 @@ int main(int argc, char **argv)
     }
     /* quick_check: a damaged archive is refused before anything is written to it */
     /* no_checkpoint: the writer's commits never checkpoint; its checkpointer thread does, on a
-     * connection of its own (docs/internals/WRITER.md, "Checkpoints: the WAL stays bounded") */
+     * connection of its own (docs/internals/WRITER.md, "Checkpoints: the WAL stays bounded");
+     * sync_apart: its syncer thread fsyncs the WAL ("The WAL's fsync on a thread of its own") */
     struct tsb_store_open_opts so = {.busy_timeout_ms = (int)d.cfg.store.busy_timeout_ms,
                                      .quick_check = true,
-                                     .no_checkpoint = true};
+                                     .no_checkpoint = true,
+                                     .sync_apart = d.cfg.writer.sync_thread};
     if (tsb_store_open(d.cfg.store.path, &so, &store) != 0) {
         tsb_error("tsbagd: archive %s: %s", d.cfg.store.path, tsb_err_detail());
         goto out;

@@ -47,8 +47,17 @@ struct tsb_writer {
     struct tsb_writer_entry *d_head, *d_tail;
     bool stopping, exited;
     bool ckpt_failed; /* the checkpointer failed to write or fsync the archive file */
+    /* the WAL's fsync apart (a store opened with sync_apart): what the writer ran waits in the
+     * unsynced list until the syncer thread's next fsync of the WAL, then is posted */
+    struct tsb_writer_entry *u_head, *u_tail;
+    bool sync_stop;   /* the writer is done: the syncer empties the list and exits */
+    bool sync_failed; /* an fsync of the WAL failed: nothing after it is acknowledged */
 
-    /* writer thread only */
+    bool sync_apart; /* set before the threads start */
+    uv_thread_t sync_thread;
+    uv_cond_t sync_cv;
+
+    /* writer thread only (the syncer uses store for tsb_store_sync_wal alone) */
     struct tsb_store *store;
     bool poisoned;
     struct tsb_checkpointer *ckpt; /* NULL: the store checkpoints in its WAL hook */
@@ -78,28 +87,88 @@ struct job {
     tsb_writer_result_fn done; /* or e.job_done */
 };
 
-static void push(struct tsb_writer_entry **head, struct tsb_writer_entry **tail,
-                 struct tsb_writer_entry *e)
+/* Appends the chain first..last to the list head/tail. */
+static void push_chain(struct tsb_writer_entry **head, struct tsb_writer_entry **tail,
+                       struct tsb_writer_entry *first, struct tsb_writer_entry *last)
 {
-    e->next = NULL;
+    last->next = NULL;
     if (*tail != NULL)
-        (*tail)->next = e;
+        (*tail)->next = first;
     else
-        *head = e;
-    *tail = e;
+        *head = first;
+    *tail = last;
 }
 
 /* Called with mu held: moves a finished chain to the done list and wakes the loop. */
 static void post_done(struct tsb_writer *w, struct tsb_writer_entry *first,
                       struct tsb_writer_entry *last)
 {
-    last->next = NULL;
-    if (w->d_tail != NULL)
-        w->d_tail->next = first;
-    else
-        w->d_head = first;
-    w->d_tail = last;
+    push_chain(&w->d_head, &w->d_tail, first, last);
     uv_async_send(&w->async);
+}
+
+/* Called with mu held: an item (or a batch's chain) ran. With the WAL synced apart it waits for
+ * the syncer's next fsync; otherwise its commit synced the WAL and it is posted now. */
+static void ran(struct tsb_writer *w, struct tsb_writer_entry *first, struct tsb_writer_entry *last)
+{
+    if (!w->sync_apart) {
+        post_done(w, first, last);
+        return;
+    }
+    push_chain(&w->u_head, &w->u_tail, first, last);
+    uv_cond_signal(&w->sync_cv);
+}
+
+/* A chain whose commits the failed fsync was to make durable: none is acknowledged. */
+static void fail_unsynced(struct tsb_writer_entry *e, const char *why)
+{
+    for (; e != NULL; e = e->next) {
+        e->status = TSB_EDURABLE;
+        e->ref = 0;
+        if (e->job != NULL) {
+            struct job *j = (struct job *)e;
+            tsb_err(TSB_EDURABLE, "%s", why);
+            tsb_result_set(&j->res, TSB_EDURABLE);
+        }
+    }
+}
+
+/* The syncer thread: takes everything the writer ran since its last fsync of the WAL (their
+ * commits all returned before), fsyncs the WAL once for all of them, and posts them in order. The
+ * writer meanwhile runs the next batch: its commit and this fsync overlap. After a failed fsync
+ * every item is failed without another fsync (docs/internals/WRITER.md, "The WAL's fsync"). */
+static void syncer_main(void *arg)
+{
+    struct tsb_writer *w = arg;
+    (void)prctl(PR_SET_NAME, "tsbagd-sync", 0, 0, 0);
+    char why[256] = "";
+    uv_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->u_head == NULL && !w->sync_stop)
+            uv_cond_wait(&w->sync_cv, &w->mu);
+        if (w->u_head == NULL)
+            break;
+        struct tsb_writer_entry *first = w->u_head, *last = w->u_tail;
+        w->u_head = w->u_tail = NULL;
+        bool failed = w->sync_failed;
+        uv_mutex_unlock(&w->mu);
+        if (!failed && tsb_store_sync_wal(w->store) != 0) {
+            failed = true;
+            snprintf(why, sizeof(why), "%s; the archive is no longer written", tsb_err_detail());
+            tsb_error("writer: %s", why);
+            if (w->ckpt != NULL) /* before anyone learns of the failure */
+                tsb_checkpointer_halt(w->ckpt);
+        }
+        if (failed)
+            fail_unsynced(first, why);
+        uv_mutex_lock(&w->mu);
+        if (failed && !w->sync_failed) {
+            w->sync_failed = true;
+            uv_cond_signal(&w->cv); /* the writer may be idle */
+        }
+        post_done(w, first, last);
+    }
+    uv_mutex_unlock(&w->mu);
 }
 
 static void run_job(struct tsb_writer *w, struct job *j)
@@ -159,13 +228,17 @@ static void wal_grew(struct tsb_writer *w)
     w->wal_frames = frames;
 }
 
-/* Called with mu held, before an item runs or its completion is posted: a failed checkpoint
- * poisons the writer, so that nothing after it is acknowledged. */
+/* Called with mu held, before an item runs or its completion is posted: a failed checkpoint or
+ * fsync of the WAL poisons the writer, so that nothing after it is acknowledged. */
 static void note_ckpt_failure(struct tsb_writer *w)
 {
     if (w->ckpt_failed && !w->poisoned) {
         w->poisoned = true;
         tsb_error("writer: a checkpoint of the archive failed; the archive is no longer written");
+    }
+    if (w->sync_failed && !w->poisoned) {
+        w->poisoned = true;
+        tsb_store_poison(w->store); /* the syncer halted the checkpointer already */
     }
 }
 
@@ -250,7 +323,7 @@ static void writer_main(void *arg)
             run_job(w, (struct job *)e);
             wal_grew(w);
             uv_mutex_lock(&w->mu);
-            post_done(w, e, e);
+            ran(w, e, e);
             continue;
         }
         /* group commit: wait a little for company unless the batch is full or we are stopping */
@@ -286,7 +359,7 @@ static void writer_main(void *arg)
                 w->batch[i]->ref = 0;
             }
         }
-        post_done(w, first, last);
+        ran(w, first, last);
         note_ckpt_failure(w); /* no index step after a failed checkpoint either */
         uv_mutex_unlock(&w->mu);
         hash_after_batch(w, n);
@@ -301,6 +374,15 @@ static void writer_main(void *arg)
     if (copied + read > 0)
         tsb_info("writer: the digest index took %lld chunks from the appends, read %lld",
                  (long long)copied, (long long)read);
+    if (w->sync_apart) { /* every item ran is synced and posted before the store closes */
+        uv_mutex_lock(&w->mu);
+        w->sync_stop = true;
+        uv_cond_signal(&w->sync_cv);
+        uv_mutex_unlock(&w->mu);
+        uv_thread_join(&w->sync_thread);
+        if (w->sync_failed)
+            tsb_store_poison(w->store);
+    }
     /* closing order: the writer's connection first, then the checkpointer's, which is then the
      * last one and may checkpoint and remove the WAL on close (unless poisoned) */
     tsb_store_close(w->store);
@@ -317,6 +399,7 @@ static void free_writer(struct tsb_writer *w)
 {
     uv_mutex_destroy(&w->mu);
     uv_cond_destroy(&w->cv);
+    uv_cond_destroy(&w->sync_cv);
     free(w->batch);
     free(w->batch_in);
     free(w->batch_refs);
@@ -339,7 +422,7 @@ static void async_cb(uv_async_t *a)
     uv_mutex_lock(&w->mu);
     struct tsb_writer_entry *e = w->d_head;
     w->d_head = w->d_tail = NULL;
-    bool exited = w->exited, ckpt_failed = w->ckpt_failed;
+    bool exited = w->exited, ckpt_failed = w->ckpt_failed || w->sync_failed;
     uv_mutex_unlock(&w->mu);
 
     /* report the failure before delivering anything, so no one acknowledges past it */
@@ -394,8 +477,9 @@ int tsb_writer_start(uv_loop_t *loop, struct tsb_store *store, const struct tsb_
     w->batch = tsb_calloc(w->o.batch_max, sizeof(*w->batch));
     w->batch_in = tsb_calloc(w->o.batch_max, sizeof(*w->batch_in));
     w->batch_refs = tsb_calloc(w->o.batch_max, sizeof(*w->batch_refs));
-    if (uv_mutex_init(&w->mu) != 0 || uv_cond_init(&w->cv) != 0)
+    if (uv_mutex_init(&w->mu) != 0 || uv_cond_init(&w->cv) != 0 || uv_cond_init(&w->sync_cv) != 0)
         tsb_fatal("writer: cannot create a mutex or condition variable");
+    w->sync_apart = tsb_store_sync_apart(store);
     if ((e = uv_async_init(loop, &w->async, async_cb)) != 0) {
         tsb_store_close(o->ckpt_store);
         free_writer(w);
@@ -413,8 +497,22 @@ int tsb_writer_start(uv_loop_t *loop, struct tsb_store *store, const struct tsb_
             return e;
         }
     }
+    if (w->sync_apart && (e = uv_thread_create(&w->sync_thread, syncer_main, w)) != 0) {
+        w->store = NULL; /* the caller keeps the store on failure */
+        tsb_checkpointer_stop(w->ckpt);
+        w->stopped = NULL;
+        uv_close((uv_handle_t *)&w->async, async_closed);
+        return tsb_err(TSB_EINTERNAL, "writer: syncer thread: %s", uv_strerror(e));
+    }
     /* a large stack is not needed: SQLite's deepest paths stay far below the default */
     if ((e = uv_thread_create(&w->thread, writer_main, w)) != 0) {
+        if (w->sync_apart) {
+            uv_mutex_lock(&w->mu);
+            w->sync_stop = true;
+            uv_cond_signal(&w->sync_cv);
+            uv_mutex_unlock(&w->mu);
+            uv_thread_join(&w->sync_thread);
+        }
         w->store = NULL; /* the caller keeps the store on failure */
         tsb_checkpointer_stop(w->ckpt);
         w->stopped = NULL;
@@ -445,7 +543,7 @@ void tsb_writer_submit_entry(struct tsb_writer *w, struct tsb_writer_entry *e)
         atomic_store_explicit(&w->queued_peak, q, memory_order_relaxed);
     w->pending++;
     uv_mutex_lock(&w->mu);
-    push(&w->q_head, &w->q_tail, e);
+    push_chain(&w->q_head, &w->q_tail, e, e);
     w->q_entries++;
     /* wake the writer only when it may be waiting: first item, or a batch just filled up */
     if (w->q_head == e || w->q_entries == w->o.batch_max)
@@ -464,7 +562,7 @@ static int queue_job(struct tsb_writer *w, tsb_writer_job_fn fn, tsb_writer_done
     j->e.job_arg = arg;
     j->done = done;
     uv_mutex_lock(&w->mu);
-    push(&w->q_head, &w->q_tail, &j->e);
+    push_chain(&w->q_head, &w->q_tail, &j->e, &j->e);
     uv_cond_signal(&w->cv);
     uv_mutex_unlock(&w->mu);
     return 0;

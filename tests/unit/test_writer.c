@@ -112,6 +112,8 @@ static void prefill(struct tsb_store *s, int64_t n)
  * when asked to. */
 /* >= 0: the next writer started keeps to this CPU (writer.own_cpu) */
 static int fixture_cpu = -1;
+/* the next writer's store syncs its WAL apart (writer.sync_thread: the writer's syncer thread) */
+static bool fixture_sync_apart;
 
 static void start_with(struct fixture *f, size_t batch_max, int batch_delay_ms, bool ckpt,
                        int64_t restart_frames, int64_t entries)
@@ -127,10 +129,14 @@ static void start_with(struct fixture *f, size_t batch_max, int batch_delay_ms, 
                                 .pin_cpu = fixture_cpu >= 0,
                                 .cpu = fixture_cpu};
     tsb_fault_vfs_register();
-    struct tsb_store_open_opts so = {.vfs = TSB_FAULT_VFS, .no_checkpoint = ckpt};
+    struct tsb_store_open_opts so = {
+        .vfs = TSB_FAULT_VFS, .no_checkpoint = ckpt, .sync_apart = fixture_sync_apart};
     assert_int_equal(tsb_store_open(path, &so, &s), 0);
+    assert_true(tsb_store_sync_apart(s) == fixture_sync_apart);
+    assert_int_equal(tsb_store_synchronous(s), fixture_sync_apart ? 1 : 2); /* NORMAL : FULL */
     prefill(s, entries);
     if (ckpt) {
+        so.sync_apart = false;
         assert_int_equal(tsb_store_open(path, &so, &o.ckpt_store), 0);
         o.ckpt = (struct tsb_checkpointer_opts){.frames = INT64_MAX / 2,
                                                 .interval_ms = 3600000,
@@ -339,6 +345,72 @@ static void test_checkpoint_failure_poisons(void **state)
     assert_int_equal(j->status, TSB_EDURABLE);
     assert_int_equal(j->seen, -2);
 
+    assert_archive_kept(&f, 2);
+}
+
+/* With the WAL synced apart (the syncer thread), completions keep their order and an entry is
+ * acknowledged with its Ref as before; a job still sees everything submitted before it. */
+static void test_sync_apart_order(void **state)
+{
+    (void)state;
+    static struct fixture f;
+    fixture_sync_apart = true;
+    start(&f, 2, 0);
+    fixture_sync_apart = false;
+    struct item *it[8];
+    for (int i = 0; i < 8; i++)
+        it[i] = i % 3 == 2 ? job(&f, 0) : entry(&f, "his");
+    finish(&f);
+    int64_t prev = 0;
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(it[i]->status, 0);
+        if (i % 3 == 2) {
+            assert_int_equal(it[i]->seen, i - i / 3); /* the entries before it */
+        } else {
+            assert_true(it[i]->e.ref > prev);
+            prev = it[i]->e.ref;
+        }
+    }
+    assert_int_equal(f.fatal_calls, 0);
+}
+
+/* The syncer's fsync of the WAL fails: the entry whose commit it was to make durable is not
+ * acknowledged (TSB_EDURABLE, on_fatal first), nor anything after it, the fsync is never tried
+ * again and the checkpointer never checkpoints again; the WAL is left for the next open (which may
+ * find that entry: its commit reached the WAL, only its durability is unknown). */
+static void test_wal_sync_failure_poisons(void **state)
+{
+    (void)state;
+    static struct fixture f;
+    fixture_sync_apart = true;
+    start_with(&f, 8, 0, true, INT64_MAX / 2, 0);
+    fixture_sync_apart = false;
+    struct tsb_checkpointer *ck = tsb_writer_checkpointer(f.w);
+    struct item *a = entry(&f, "his");
+    while (!a->done)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    assert_int_equal(a->status, 0);
+    tsb_fault_syncs_failed = 0;
+    tsb_fault_fail_syncs = TSB_FAULT_WAL;
+    struct item *b = entry(&f, "his");
+    while (!b->done)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    tsb_fault_fail_syncs = 0;
+    assert_int_equal(tsb_fault_syncs_failed, 1);
+    assert_int_equal(b->status, TSB_EDURABLE);
+    assert_int_equal(b->e.ref, 0);
+    assert_int_equal(f.fatal_calls, 1);
+    assert_int_equal(f.completed_at_fatal, 1);                /* a only */
+    assert_int_equal(tsb_checkpointer_run(ck), TSB_EDURABLE); /* halted: no checkpoint ran */
+    struct item *c = entry(&f, "his");
+    struct item *j = job(&f, 0);
+    stop(&f);
+    assert_int_equal(c->status, TSB_EDURABLE);
+    assert_int_equal(c->e.ref, 0);
+    assert_int_equal(j->status, TSB_EDURABLE);
+    assert_int_equal(j->seen, -2); /* not run */
+    assert_int_equal(f.fatal_calls, 1);
+    assert_int_equal(tsb_fault_syncs_failed, 1); /* never tried again */
     assert_archive_kept(&f, 2);
 }
 
@@ -574,6 +646,8 @@ int main(void)
         cmocka_unit_test(test_order),
         cmocka_unit_test(test_batches_and_stop_drains),
         cmocka_unit_test(test_durable_failure_poisons),
+        cmocka_unit_test(test_sync_apart_order),
+        cmocka_unit_test(test_wal_sync_failure_poisons),
         cmocka_unit_test(test_checkpoint_failure_poisons),
         cmocka_unit_test(test_catch_up_failure_poisons),
         cmocka_unit_test(test_cpus_reserve),

@@ -339,6 +339,7 @@ struct tsb_store {
     int checkpoint_rc; /* result of the checkpoint run by the last commit's WAL hook */
     int busy_ms;
     int64_t wal_frames; /* frames in the WAL after the last commit (WAL hook), 0 after a truncate */
+    int64_t commits;    /* commits that wrote frames to the WAL on this connection (WAL hook) */
     bool no_checkpoint; /* the WAL hook only counts frames: another connection checkpoints */
     char *damage;       /* what a read found damaged (tsb_store_damage), NULL if nothing */
     sqlite3_stmt *st[ST_N];
@@ -510,6 +511,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     struct tsb_store *s = arg;
     s->wal_frames = frames;
+    s->commits++;
     if (s->no_checkpoint || frames < CHECKPOINT_FRAMES)
         return SQLITE_OK;
     int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
@@ -2953,6 +2955,11 @@ void tsb_store_poison(struct tsb_store *s)
 int64_t tsb_store_wal_frames(const struct tsb_store *s)
 {
     return s->wal_frames;
+}
+
+int64_t tsb_store_commits(const struct tsb_store *s)
+{
+    return s->commits;
 }
 
 int tsb_store_wal_size(const struct tsb_store *s, int64_t *bytes)

@@ -573,6 +573,9 @@ int tsb_store_checkpoint_passive(struct tsb_store *s, int64_t *frames, int64_t *
 void tsb_store_poison(struct tsb_store *s);
 /* Frames in the WAL after this connection's last commit (0 after a truncating checkpoint). */
 int64_t tsb_store_wal_frames(const struct tsb_store *s);
+/* The commits that wrote frames to the WAL on this connection since it opened (its WAL hook).
+ * The owner's thread only. */
+int64_t tsb_store_commits(const struct tsb_store *s);
 /* Size in bytes of the archive's -wal file, 0 when there is none. */
 int tsb_store_wal_size(const struct tsb_store *s, int64_t *bytes);
 

@@ -50,8 +50,9 @@ struct tsb_writer {
     /* the WAL's fsync apart (a store opened with sync_apart): what the writer ran waits in the
      * unsynced list until the syncer thread's next fsync of the WAL, then is posted */
     struct tsb_writer_entry *u_head, *u_tail;
-    bool sync_stop;   /* the writer is done: the syncer empties the list and exits */
-    bool sync_failed; /* an fsync of the WAL failed: nothing after it is acknowledged */
+    int64_t u_commits; /* the store's commits when the last item joined the list */
+    bool sync_stop;    /* the writer is done: the syncer empties the list and exits */
+    bool sync_failed;  /* an fsync of the WAL failed: nothing after it is acknowledged */
 
     bool sync_apart; /* set before the threads start */
     uv_thread_t sync_thread;
@@ -116,6 +117,7 @@ static void ran(struct tsb_writer *w, struct tsb_writer_entry *first, struct tsb
         return;
     }
     push_chain(&w->u_head, &w->u_tail, first, last);
+    w->u_commits = tsb_store_commits(w->store);
     uv_cond_signal(&w->sync_cv);
 }
 
@@ -134,14 +136,16 @@ static void fail_unsynced(struct tsb_writer_entry *e, const char *why)
 }
 
 /* The syncer thread: takes everything the writer ran since its last fsync of the WAL (their
- * commits all returned before), fsyncs the WAL once for all of them, and posts them in order. The
- * writer meanwhile runs the next batch: its commit and this fsync overlap. After a failed fsync
- * every item is failed without another fsync (docs/internals/WRITER.md, "The WAL's fsync"). */
+ * commits all returned before), fsyncs the WAL once for all of them unless the store committed
+ * nothing since the last fsync, and posts them in order. The writer meanwhile runs the next batch:
+ * its commit and this fsync overlap. After a failed fsync every item is failed without another
+ * fsync (docs/internals/WRITER.md, "The WAL's fsync on a thread of its own"). */
 static void syncer_main(void *arg)
 {
     struct tsb_writer *w = arg;
     (void)prctl(PR_SET_NAME, "tsbagd-sync", 0, 0, 0);
     char why[256] = "";
+    int64_t synced = -1; /* the store's commits that the last fsync covered */
     uv_mutex_lock(&w->mu);
     for (;;) {
         while (w->u_head == NULL && !w->sync_stop)
@@ -151,8 +155,10 @@ static void syncer_main(void *arg)
         struct tsb_writer_entry *first = w->u_head, *last = w->u_tail;
         w->u_head = w->u_tail = NULL;
         bool failed = w->sync_failed;
+        int64_t upto = w->u_commits;
         uv_mutex_unlock(&w->mu);
-        if (!failed && tsb_store_sync_wal(w->store) != 0) {
+        /* nothing committed since the last fsync (read-only jobs: a status, the metrics): none */
+        if (!failed && upto != synced && tsb_store_sync_wal(w->store) != 0) {
             failed = true;
             snprintf(why, sizeof(why), "%s; the archive is no longer written", tsb_err_detail());
             tsb_error("writer: %s", why);
@@ -161,6 +167,8 @@ static void syncer_main(void *arg)
         }
         if (failed)
             fail_unsynced(first, why);
+        else
+            synced = upto;
         uv_mutex_lock(&w->mu);
         if (failed && !w->sync_failed) {
             w->sync_failed = true;

@@ -154,6 +154,21 @@ static void start(struct fixture *f, size_t batch_max, int batch_delay_ms)
     start_with(f, batch_max, batch_delay_ms, false, 0, 0);
 }
 
+/* Starts a writer whose store syncs its WAL apart (its syncer thread), as tsbagd does. */
+static void start_sync_apart(struct fixture *f, size_t batch_max, bool ckpt)
+{
+    fixture_sync_apart = true;
+    start_with(f, batch_max, 0, ckpt, INT64_MAX / 2, 0);
+    fixture_sync_apart = false;
+}
+
+/* Runs the loop until the item completed. */
+static void wait_done(struct fixture *f, const struct item *it)
+{
+    while (!it->done)
+        uv_run(&f->loop, UV_RUN_ONCE);
+}
+
 /* Queues an entry; source NULL makes the store refuse the batch it is in (TSB_EINVAL). */
 static struct item *entry(struct fixture *f, const char *source)
 {
@@ -354,9 +369,7 @@ static void test_sync_apart_order(void **state)
 {
     (void)state;
     static struct fixture f;
-    fixture_sync_apart = true;
-    start(&f, 2, 0);
-    fixture_sync_apart = false;
+    start_sync_apart(&f, 2, false);
     struct item *it[8];
     for (int i = 0; i < 8; i++)
         it[i] = i % 3 == 2 ? job(&f, 0) : entry(&f, "his");
@@ -374,6 +387,33 @@ static void test_sync_apart_order(void **state)
     assert_int_equal(f.fatal_calls, 0);
 }
 
+/* A job that commits nothing (a status read) is posted without an fsync of the WAL: with every
+ * fsync failing, it still succeeds; the next entry's commit is then fsynced, and fails. */
+static void test_sync_apart_no_fsync_without_commit(void **state)
+{
+    (void)state;
+    static struct fixture f;
+    start_sync_apart(&f, 8, false);
+    struct item *a = entry(&f, "his");
+    wait_done(&f, a);
+    assert_int_equal(a->status, 0);
+    tsb_fault_syncs_failed = 0;
+    tsb_fault_fail_syncs = TSB_FAULT_WAL;
+    struct item *j = job(&f, 0);
+    wait_done(&f, j);
+    assert_int_equal(j->status, 0);
+    assert_int_equal(j->seen, 1);
+    assert_int_equal(tsb_fault_syncs_failed, 0); /* no fsync was tried */
+    struct item *b = entry(&f, "his");
+    wait_done(&f, b);
+    tsb_fault_fail_syncs = 0;
+    assert_int_equal(b->status, TSB_EDURABLE);
+    assert_int_equal(tsb_fault_syncs_failed, 1);
+    assert_int_equal(f.fatal_calls, 1);
+    stop(&f);
+    assert_archive_kept(&f, 2);
+}
+
 /* The syncer's fsync of the WAL fails: the entry whose commit it was to make durable is not
  * acknowledged (TSB_EDURABLE, on_fatal first), nor anything after it, the fsync is never tried
  * again and the checkpointer never checkpoints again; the WAL is left for the next open (which may
@@ -382,19 +422,15 @@ static void test_wal_sync_failure_poisons(void **state)
 {
     (void)state;
     static struct fixture f;
-    fixture_sync_apart = true;
-    start_with(&f, 8, 0, true, INT64_MAX / 2, 0);
-    fixture_sync_apart = false;
+    start_sync_apart(&f, 8, true);
     struct tsb_checkpointer *ck = tsb_writer_checkpointer(f.w);
     struct item *a = entry(&f, "his");
-    while (!a->done)
-        uv_run(&f.loop, UV_RUN_ONCE);
+    wait_done(&f, a);
     assert_int_equal(a->status, 0);
     tsb_fault_syncs_failed = 0;
     tsb_fault_fail_syncs = TSB_FAULT_WAL;
     struct item *b = entry(&f, "his");
-    while (!b->done)
-        uv_run(&f.loop, UV_RUN_ONCE);
+    wait_done(&f, b);
     tsb_fault_fail_syncs = 0;
     assert_int_equal(tsb_fault_syncs_failed, 1);
     assert_int_equal(b->status, TSB_EDURABLE);
@@ -647,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_batches_and_stop_drains),
         cmocka_unit_test(test_durable_failure_poisons),
         cmocka_unit_test(test_sync_apart_order),
+        cmocka_unit_test(test_sync_apart_no_fsync_without_commit),
         cmocka_unit_test(test_wal_sync_failure_poisons),
         cmocka_unit_test(test_checkpoint_failure_poisons),
         cmocka_unit_test(test_catch_up_failure_poisons),

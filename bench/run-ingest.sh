@@ -9,7 +9,8 @@
 # Environment: SIZE (1024) CONNS (50) DEPTH (16) COUNT (100000 per side and pair) PAIRS (5)
 #              RATE (10000) RATE_SECS (10) OVERLOAD_SECS (15); PERF=1 records the first tsbagd
 #              pass with `perf record -g` and prints the writer and loop threads' profiles;
-#              TSBAGD, BENCH_LOAD and BENCH_FSYNC name prebuilt binaries (no build step).
+#              TSBAGD, BENCH_LOAD and BENCH_FSYNC name prebuilt binaries (no build step);
+#              SET: more tsbagd settings for every phase, e.g. SET="writer.sync_thread=false".
 # Every server gets a fresh data folder under $TMPDIR (default /tmp): the same disk for both.
 # The output is also saved to bench/out/ingest-<UTC time>.txt. Not part of the tests.
 set -euo pipefail
@@ -68,7 +69,8 @@ start_tsbagd() { # name, extra section.key=value...
     local args=(-s "general.state_dir=$dir" -s ingest.tcp_listen=127.0.0.1:0 -s ingest.tls=false
         -s sealer.enabled=false -s metrics.listen= -s ingest.max_connections_per_source=1000
         -s ingest.max_pending=1000)
-    for o in "$@"; do args+=(-s "$o"); done
+    # shellcheck disable=SC2086 # SET is a list of settings
+    for o in "$@" ${SET:-}; do args+=(-s "$o"); done
     "$tsbagd" "${args[@]}" 2>"$dir/tsbagd.log" &
     server_pid=$!
     local i
@@ -118,6 +120,7 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 df -h "$work" | tail -1
 "$tsbagd" --version
 redis-server --version
+[ -z "${SET:-}" ] || echo "tsbagd settings besides the defaults: $SET"
 
 say "throughput: S=$SIZE N=$CONNS P=$DEPTH, $COUNT durable writes per side, $PAIRS pairs (tsbagd, then redis)"
 ratios=() tsb_cpus=() redis_cpus=()

@@ -47,7 +47,8 @@ struct tsb_store_open_opts {
 int tsb_store_setup_process(void);
 
 /* Opens (creating if needed, unless readonly) the archive at path, applies pending schema
- * migrations in order, and sets WAL, synchronous=FULL and foreign_keys. o may be NULL.
+ * migrations in order, and sets WAL, synchronous=FULL (NORMAL after the migrations with
+ * sync_apart) and foreign_keys. o may be NULL.
  * A database newer than this build (user_version above the last migration), or a SQLite file that
  * is not a tsbag archive, is refused with TSB_ESTORE; with quick_check, a file whose quick_check
  * finds damage with TSB_EDAMAGED (the detail names the first problem); readonly on a missing

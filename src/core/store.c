@@ -938,10 +938,8 @@ static int data_version(struct tsb_store *s, int64_t *v);
 static void tail_push(struct tsb_store *s, const struct tsb_entry_in *e, const int64_t *refs,
                       size_t n, int64_t version)
 {
-    if (s->tail_n > s->tail_off &&
-        (version != s->tail_version || refs[0] != s->tail[s->tail_n - 1].ref + 1))
-        s->tail_off = s->tail_n = 0;
-    if (s->tail_n == s->tail_off) {
+    if (s->tail_n == s->tail_off || version != s->tail_version ||
+        refs[0] != s->tail[s->tail_n - 1].ref + 1) { /* a new tail */
         s->tail_off = s->tail_n = 0;
         s->tail_version = version;
     }

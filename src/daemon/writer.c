@@ -179,6 +179,16 @@ static void syncer_main(void *arg)
     uv_mutex_unlock(&w->mu);
 }
 
+/* Asks the syncer to empty its list and exit, and joins it. */
+static void stop_syncer(struct tsb_writer *w)
+{
+    uv_mutex_lock(&w->mu);
+    w->sync_stop = true;
+    uv_cond_signal(&w->sync_cv);
+    uv_mutex_unlock(&w->mu);
+    uv_thread_join(&w->sync_thread);
+}
+
 static void run_job(struct tsb_writer *w, struct job *j)
 {
     int r = TSB_EDURABLE;
@@ -383,11 +393,7 @@ static void writer_main(void *arg)
         tsb_info("writer: the digest index took %lld chunks from the appends, read %lld",
                  (long long)copied, (long long)read);
     if (w->sync_apart) { /* every item ran is synced and posted before the store closes */
-        uv_mutex_lock(&w->mu);
-        w->sync_stop = true;
-        uv_cond_signal(&w->sync_cv);
-        uv_mutex_unlock(&w->mu);
-        uv_thread_join(&w->sync_thread);
+        stop_syncer(w);
         if (w->sync_failed)
             tsb_store_poison(w->store);
     }
@@ -514,13 +520,8 @@ int tsb_writer_start(uv_loop_t *loop, struct tsb_store *store, const struct tsb_
     }
     /* a large stack is not needed: SQLite's deepest paths stay far below the default */
     if ((e = uv_thread_create(&w->thread, writer_main, w)) != 0) {
-        if (w->sync_apart) {
-            uv_mutex_lock(&w->mu);
-            w->sync_stop = true;
-            uv_cond_signal(&w->sync_cv);
-            uv_mutex_unlock(&w->mu);
-            uv_thread_join(&w->sync_thread);
-        }
+        if (w->sync_apart)
+            stop_syncer(w);
         w->store = NULL; /* the caller keeps the store on failure */
         tsb_checkpointer_stop(w->ckpt);
         w->stopped = NULL;

@@ -323,14 +323,15 @@ static int on_entry(void *arg, const struct tsb_entry_rec *e)
     return 0;
 }
 
-/* ---- the digest index (schema 0012) ------------------------------------------------------ */
+/* ---- the digest index (schemas 0012, 0015) ----------------------------------------------- */
 
 struct hash_ref {
     int64_t ref;
     uint8_t hash[TSB_SHA256_LEN];
 };
 
-/* One epoch's journal rows: by Ref as read (rows), and a copy by (hash, Ref) (sorted). */
+/* One epoch's journal rows: by Ref as read (rows), and a copy in the index's key order (sorted:
+ * the hash's first TSB_HASH_KEY_BYTES bytes, then the Ref). */
 struct epoch_rows {
     struct hash_ref *rows, *sorted;
     size_t n, next; /* next: the merge's position in sorted[] */
@@ -338,11 +339,19 @@ struct epoch_rows {
     struct ctx *c;
 };
 
+/* A journal row against an index key (prefix, ref), in key order. */
+static int cmp_key(const struct hash_ref *a, uint32_t prefix, int64_t ref)
+{
+    uint32_t p = tsb_hash_key_prefix(a->hash);
+    if (p != prefix)
+        return p < prefix ? -1 : 1;
+    return (a->ref > ref) - (a->ref < ref);
+}
+
 static int cmp_hash_ref(const void *pa, const void *pb)
 {
-    const struct hash_ref *a = pa, *b = pb;
-    int d = memcmp(a->hash, b->hash, TSB_SHA256_LEN);
-    return d != 0 ? d : (a->ref > b->ref) - (a->ref < b->ref);
+    const struct hash_ref *b = pb;
+    return cmp_key(pa, tsb_hash_key_prefix(b->hash), b->ref);
 }
 
 static int on_epoch_entry(void *arg, int64_t ref, const uint8_t hash[TSB_SHA256_LEN])
@@ -387,14 +396,14 @@ static const struct hash_ref *epoch_row(const struct epoch_rows *er, int64_t ref
     return lo < er->n && er->rows[lo].ref == ref ? &er->rows[lo] : NULL;
 }
 
-/* Journal rows up to the watermark that sort before the index row x (NULL: after the last) are
- * missing from the index. */
-static void missing_before(struct epoch_rows *er, const struct hash_ref *x)
+/* Journal rows up to the watermark that sort before the index key (prefix, ref) (all the rest
+ * when last) are missing from the index. */
+static void missing_before(struct epoch_rows *er, bool last, uint32_t prefix, int64_t ref)
 {
     char hex[TSB_HASH_STR_MAX];
     for (; er->next < er->n; er->next++) {
         const struct hash_ref *e = &er->sorted[er->next];
-        if (x != NULL && cmp_hash_ref(e, x) >= 0)
+        if (!last && cmp_key(e, prefix, ref) >= 0)
             return;
         if (e->ref < 1 || e->ref > er->hashed_ref)
             continue; /* not indexed yet (tsbagd's writer gets to it), or no Ref a step takes
@@ -402,35 +411,32 @@ static void missing_before(struct epoch_rows *er, const struct hash_ref *x)
         tsb_hash_encode(e->hash, TSB_HASH_HEX, hex);
         index_damage(er->c, e->ref,
                      "journal row Ref %" PRId64 " (hash %s) is missing from the digest index "
-                     "(entry_hashes), which covers every Ref up to %" PRId64,
+                     "(digest_keys), which covers every Ref up to %" PRId64,
                      e->ref, hex, er->hashed_ref);
     }
 }
 
-static int on_index_row(void *arg, int64_t ref, const uint8_t hash[TSB_SHA256_LEN])
+static int on_index_row(void *arg, int64_t ref, uint32_t prefix)
 {
     struct epoch_rows *er = arg;
-    struct hash_ref x = {.ref = ref};
-    char hex[TSB_HASH_STR_MAX], hex2[TSB_HASH_STR_MAX];
-    memcpy(x.hash, hash, TSB_SHA256_LEN);
-    missing_before(er, &x);
-    if (er->next < er->n && cmp_hash_ref(&er->sorted[er->next], &x) == 0) {
+    char hex[TSB_HASH_STR_MAX];
+    missing_before(er, false, prefix, ref);
+    if (er->next < er->n && cmp_key(&er->sorted[er->next], prefix, ref) == 0) {
         er->next++;
         return 0;
     }
     const struct hash_ref *e = epoch_row(er, ref);
-    tsb_hash_encode(hash, TSB_HASH_HEX, hex);
     if (e == NULL) {
         index_damage(er->c, ref,
-                     "the digest index (entry_hashes) lists Ref %" PRId64 " under hash %s, but "
-                     "no journal row has that Ref",
-                     ref, hex);
+                     "the digest index (digest_keys) lists Ref %" PRId64 " under a hash starting "
+                     "%06" PRIx32 ", but no journal row has that Ref",
+                     ref, prefix);
     } else {
-        tsb_hash_encode(e->hash, TSB_HASH_HEX, hex2);
+        tsb_hash_encode(e->hash, TSB_HASH_HEX, hex);
         index_damage(er->c, ref,
-                     "the digest index (entry_hashes) lists Ref %" PRId64 " under hash %s, but "
-                     "its journal row has hash %s",
-                     ref, hex, hex2);
+                     "the digest index (digest_keys) lists Ref %" PRId64 " under a hash starting "
+                     "%06" PRIx32 ", but its journal row has hash %s",
+                     ref, prefix, hex);
     }
     return 0;
 }
@@ -459,7 +465,7 @@ static int check_hash_index(struct ctx *c, int64_t hashed_ref, int64_t last_ref)
         qsort(er.sorted, er.n, sizeof(*er.sorted), cmp_hash_ref);
         if ((r = tsb_store_hash_index_rows(c->s, e, on_index_row, &er)) != 0)
             break;
-        missing_before(&er, NULL);
+        missing_before(&er, true, 0, 0);
         progress(c, "digest index", e + 1, max_epoch + 1);
     }
     free(er.rows);

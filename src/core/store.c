@@ -118,8 +118,9 @@ enum stmt_id {
 };
 
 /* the digest index's statements spell store.h's constants out */
-_Static_assert(TSB_HASH_CHUNK == 16384 && TSB_HASH_EPOCH_BITS == 16,
-               "schema 0012's chunk and epoch sizes are spelled in the SQL below");
+_Static_assert(TSB_HASH_CHUNK == 16384 && TSB_HASH_EPOCH_BITS == 16 && TSB_HASH_KEY_BYTES == 3,
+               "schema 0012's chunk and epoch sizes and 0015's key layout (epoch << 40 | "
+               "prefix << 16 | low 16 bits of the Ref) are spelled in the SQL below");
 
 /* an entry's bag and position are not columns: derived from the bags' Ref ranges (derive_bag) */
 #define ENTRY_COLS "ref, hash, source, format_id, client_ref, received_ms, content"
@@ -138,8 +139,8 @@ _Static_assert(TSB_HASH_CHUNK == 16384 && TSB_HASH_EPOCH_BITS == 16,
 #define APPEND_ROWS4     APPEND_ROW ", " APPEND_ROW ", " APPEND_ROW ", " APPEND_ROW
 #define APPEND_ROWS16    APPEND_ROWS4 ", " APPEND_ROWS4 ", " APPEND_ROWS4 ", " APPEND_ROWS4
 #define APPEND_ROWS64    APPEND_ROWS16 ", " APPEND_ROWS16 ", " APPEND_ROWS16 ", " APPEND_ROWS16
-#define APPEND_PARAMS    6                 /* bound per row */
-#define HASH_ROW         "(? >> 16, ?, ?)" /* ref, hash, ref */
+#define APPEND_PARAMS    6     /* bound per row */
+#define HASH_ROW         "(?)" /* tsb_hash_key */
 #define HASH_ROWS4       HASH_ROW ", " HASH_ROW ", " HASH_ROW ", " HASH_ROW
 #define HASH_ROWS16      HASH_ROWS4 ", " HASH_ROWS4 ", " HASH_ROWS4 ", " HASH_ROWS4
 #define HASH_ROWS64      HASH_ROWS16 ", " HASH_ROWS16 ", " HASH_ROWS16 ", " HASH_ROWS16
@@ -166,33 +167,35 @@ static const char *const stmt_sql[ST_N] = {
     [ST_APPEND_16] = APPEND_SQL(APPEND_ROWS16),
     [ST_APPEND_64] = APPEND_SQL(APPEND_ROWS64),
     [ST_ENTRY_BY_REF] = "SELECT " ENTRY_COLS " FROM entries WHERE ref = ?1",
-    /* the digest index (schema 0012): one primary-key probe of entry_hashes per epoch up to the
-     * watermark (rows above it may be there already and are skipped: the scan finds them), then
-     * the entries not yet indexed, a rowid range above the watermark (bounded by the writer's
-     * lag). IN makes each Ref once; each is then one rowid probe of entries, in Ref order */
+    /* the digest index (schema 0015): one range of digest_keys per epoch up to the watermark,
+     * the keys of the hash's first three bytes (?2: those bytes << 16), each giving a Ref (keys
+     * above the watermark may be there already and are skipped: the scan finds them), then the
+     * entries not yet indexed, a rowid range above the watermark (bounded by the writer's lag).
+     * IN makes each Ref once; each is then one rowid probe of entries, where the full hash must
+     * match (a key only holds three of its bytes), in Ref order */
     [ST_ENTRIES_BY_HASH] =
         "WITH RECURSIVE w(h) AS (SELECT hashed_ref FROM counters WHERE id = 1), "
         "ep(e) AS (SELECT 0 UNION ALL SELECT e + 1 FROM ep "
         "WHERE e < ((SELECT h FROM w) + 16384) >> 16) "
         "SELECT " ENTRY_COLS " FROM entries WHERE ref IN ("
-        "SELECT x.ref FROM ep, entry_hashes x WHERE x.epoch = ep.e AND x.hash = ?1 "
-        "AND x.ref <= (SELECT h FROM w) "
+        "SELECT (ep.e << 16) | (x.k & 65535) FROM ep, digest_keys x "
+        "WHERE x.k BETWEEN (ep.e << 40) | ?2 AND (ep.e << 40) | ?2 | 65535 "
+        "AND ((ep.e << 16) | (x.k & 65535)) <= (SELECT h FROM w) "
         "UNION ALL SELECT ref FROM entries WHERE ref > (SELECT h FROM w) AND hash = ?1) "
         "AND hash = ?1 ORDER BY ref",
     /* the index's watermark, the next slice, and the last Ref (the rowid b-tree's last cell) */
     [ST_HASH_STATE] = "SELECT hashed_ref, hashing_byte, "
                       "coalesce((SELECT max(ref) FROM entries), 0) FROM counters WHERE id = 1",
     [ST_HASH_ADVANCE] = "UPDATE counters SET hashed_ref = ?1, hashing_byte = ?2 WHERE id = 1",
-    /* for the archive check: one epoch's region of the primary key, in key order */
-    [ST_HASH_ROWS] = "SELECT ref, hash FROM entry_hashes WHERE epoch = ?1 ORDER BY hash, ref",
-    [ST_HASH_MAX_EPOCH] = "SELECT coalesce(max(epoch), -1) FROM entry_hashes",
+    /* for the archive check: one epoch's range of keys, in key order */
+    [ST_HASH_ROWS] = "SELECT k FROM digest_keys WHERE k BETWEEN ?1 << 40 AND (?1 << 40) | "
+                     "1099511627775 ORDER BY k",
+    [ST_HASH_MAX_EPOCH] = "SELECT coalesce(max(k) >> 40, -1) FROM digest_keys",
     [ST_ENTRY_HASHES] = "SELECT ref, hash FROM entries WHERE ref BETWEEN ?1 AND ?2 ORDER BY ref",
-    [ST_HASH_INSERT] = "INSERT OR IGNORE INTO entry_hashes (epoch, hash, ref) "
-                       "VALUES (?1 >> 16, ?2, ?1)",
-    /* a step's rows from the chunk held in memory, 64 per statement (no row trigger on
-     * entry_hashes: the VALUES rows go straight into the b-tree, in key order) */
-    [ST_HASH_INSERT_64] =
-        "INSERT OR IGNORE INTO entry_hashes (epoch, hash, ref) VALUES " HASH_ROWS64,
+    [ST_HASH_INSERT] = "INSERT OR IGNORE INTO digest_keys (k) VALUES (?1)",
+    /* a step's keys from the chunk held in memory, 64 per statement (no row trigger on
+     * digest_keys: the VALUES rows go straight into the b-tree, in key order) */
+    [ST_HASH_INSERT_64] = "INSERT OR IGNORE INTO digest_keys (k) VALUES " HASH_ROWS64,
     /* changes whenever another connection commits (the chunk held in memory is then reread) */
     [ST_DATA_VERSION] = "PRAGMA data_version",
     /* Ref order without a sorter holding a whole period of rows: bound the Ref range through
@@ -283,7 +286,7 @@ static const char *const stmt_sql[ST_N] = {
     [ST_OLDEST_GEN_TIME] = "SELECT min(gen_time_ms) FROM bags "
                            "WHERE gen_time_ms IS NOT NULL AND +state IN ('stamped', 'recovered')",
     /* the double check of a hash the index did not find: the table itself, in Ref order (rowid
-     * order, no sorter); NOT INDEXED, and not entry_hashes, which a damaged file could miss */
+     * order, no sorter); NOT INDEXED, and not digest_keys, which a damaged file could miss */
     [ST_ENTRIES_BY_HASH_SCAN] = "SELECT " ENTRY_COLS " FROM entries NOT INDEXED WHERE hash = ?1 "
                                 "ORDER BY ref",
     [ST_RUN_LAST] = "SELECT id, finished_ms, result FROM reconcile_runs ORDER BY id DESC LIMIT 1",
@@ -1252,6 +1255,7 @@ int tsb_store_entries_by_hash(struct tsb_store *s, const uint8_t digest[TSB_SHA2
     if (r != 0)
         return r;
     sqlite3_bind_blob(st, 1, digest, TSB_SHA256_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (int64_t)tsb_hash_key_prefix(digest) << TSB_HASH_EPOCH_BITS);
     if ((r = walk_entries(s, st, false, counted_cb, &w)) != 0 || w.n > 0)
         return r;
     /* "not found" is an answer an auditor acts on: ask the table itself before giving it */
@@ -1266,7 +1270,19 @@ int tsb_store_entries_by_hash(struct tsb_store *s, const uint8_t digest[TSB_SHA2
     return 0;
 }
 
-/* ---- the digest index (schema 0012) ------------------------------------------------------ */
+/* ---- the digest index (schemas 0012, 0015) ----------------------------------------------- */
+
+uint32_t tsb_hash_key_prefix(const uint8_t hash[TSB_SHA256_LEN])
+{
+    return (uint32_t)hash[0] << 16 | (uint32_t)hash[1] << 8 | hash[2];
+}
+
+int64_t tsb_hash_key(int64_t ref, const uint8_t hash[TSB_SHA256_LEN])
+{
+    uint64_t epoch = (uint64_t)ref >> TSB_HASH_EPOCH_BITS, low = (uint64_t)ref & 0xffff;
+    return (int64_t)(epoch << (8 * TSB_HASH_KEY_BYTES + TSB_HASH_EPOCH_BITS) |
+                     (uint64_t)tsb_hash_key_prefix(hash) << TSB_HASH_EPOCH_BITS | low);
+}
 
 static int step_write(struct tsb_store *s, sqlite3_stmt *st, const char *what)
 {
@@ -1286,10 +1302,11 @@ static int hash_state(struct tsb_store *s, int64_t v[3])
     return r;
 }
 
+/* Key order inside a chunk (one epoch): the hash's first bytes, then the Ref. */
 static int hash_row_cmp(const void *a, const void *b)
 {
     const struct hash_row *x = a, *y = b;
-    int c = memcmp(x->hash, y->hash, TSB_SHA256_LEN);
+    int c = memcmp(x->hash, y->hash, TSB_HASH_KEY_BYTES);
     return c != 0 ? c : (x->ref > y->ref) - (x->ref < y->ref);
 }
 
@@ -1419,7 +1436,8 @@ static size_t hash_chunk_from(const struct tsb_store *s, unsigned b)
     return lo;
 }
 
-/* INSERT OR IGNOREs rows [i, j) of the chunk in key order, 64 per statement, then one by one. */
+/* INSERT OR IGNOREs the keys of rows [i, j) of the chunk in key order, 64 per statement, then
+ * one by one. */
 static int hash_chunk_insert(struct tsb_store *s, size_t i, size_t j)
 {
     int r = 0;
@@ -1429,17 +1447,8 @@ static int hash_chunk_insert(struct tsb_store *s, size_t i, size_t j)
         int rows = j - i >= 64 ? 64 : 1;
         if ((r = stmt(s, rows == 64 ? ST_HASH_INSERT_64 : ST_HASH_INSERT, &st)) != 0)
             break;
-        for (int k = 0; k < rows; k++, i++) {
-            const struct hash_row *h = &s->chunk[i];
-            if (rows == 64) {
-                sqlite3_bind_int64(st, 3 * k + 1, h->ref);
-                sqlite3_bind_blob(st, 3 * k + 2, h->hash, TSB_SHA256_LEN, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 3 * k + 3, h->ref);
-            } else {
-                sqlite3_bind_int64(st, 1, h->ref);
-                sqlite3_bind_blob(st, 2, h->hash, TSB_SHA256_LEN, SQLITE_STATIC);
-            }
-        }
+        for (int k = 0; k < rows; k++, i++)
+            sqlite3_bind_int64(st, k + 1, tsb_hash_key(s->chunk[i].ref, s->chunk[i].hash));
         r = step_write(s, st, "indexing journal entries by digest");
         st = NULL;
     }
@@ -1457,6 +1466,11 @@ static int hash_step_tx(struct tsb_store *s, int64_t *lag)
         return r;
     int64_t base = v[0], from = v[1], last = v[2];
     bool ready = false;
+    if (last >= base + TSB_HASH_CHUNK && base + TSB_HASH_CHUNK > TSB_HASH_REF_MAX)
+        return tsb_err(TSB_ESTORE,
+                       "archive %s: Refs above %lld cannot be indexed by digest (schema 0015's "
+                       "keys); the archive is full: start a new one (docs/operations.md)",
+                       s->path, (long long)TSB_HASH_REF_MAX);
     if (last >= base + TSB_HASH_CHUNK && (r = hash_chunk_part(s, base, &ready)) != 0)
         return r;
     if (ready) {
@@ -1537,36 +1551,41 @@ int tsb_store_hash_index_lag(struct tsb_store *s, int64_t *lag)
     return r;
 }
 
-/* Runs (ref, hash) query id bound with a (and b, for two parameters) into cb. */
-static int walk_hash_refs(struct tsb_store *s, enum stmt_id id, int64_t a, int64_t b,
-                          tsb_hash_ref_cb cb, void *arg)
+int tsb_store_hash_index_rows(struct tsb_store *s, int64_t epoch, tsb_hash_key_cb cb, void *arg)
 {
     sqlite3_stmt *st = NULL;
-    int r = stmt(s, id, &st), rc = SQLITE_DONE;
-    uint8_t d[TSB_SHA256_LEN];
+    int r = stmt(s, ST_HASH_ROWS, &st), rc = SQLITE_DONE;
     if (r != 0)
         return r;
-    sqlite3_bind_int64(st, 1, a);
-    if (sqlite3_bind_parameter_count(st) > 1)
-        sqlite3_bind_int64(st, 2, b);
-    while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        if ((r = col_digest(st, 1, d)) == 0)
-            r = cb(arg, sqlite3_column_int64(st, 0), d);
+    sqlite3_bind_int64(st, 1, epoch);
+    while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        uint64_t k = (uint64_t)sqlite3_column_int64(st, 0);
+        r = cb(arg, epoch << TSB_HASH_EPOCH_BITS | (int64_t)(k & 0xffff),
+               (uint32_t)(k >> TSB_HASH_EPOCH_BITS) & 0xffffff);
+    }
     if (r == 0 && rc != SQLITE_DONE)
         r = fail(s, rc, false, "reading the digest index");
     stmt_done(st);
     return r;
 }
 
-int tsb_store_hash_index_rows(struct tsb_store *s, int64_t epoch, tsb_hash_ref_cb cb, void *arg)
-{
-    return walk_hash_refs(s, ST_HASH_ROWS, epoch, 0, cb, arg);
-}
-
 int tsb_store_entry_hashes(struct tsb_store *s, int64_t lo, int64_t hi, tsb_hash_ref_cb cb,
                            void *arg)
 {
-    return walk_hash_refs(s, ST_ENTRY_HASHES, lo, hi, cb, arg);
+    sqlite3_stmt *st = NULL;
+    int r = stmt(s, ST_ENTRY_HASHES, &st), rc = SQLITE_DONE;
+    uint8_t d[TSB_SHA256_LEN];
+    if (r != 0)
+        return r;
+    sqlite3_bind_int64(st, 1, lo);
+    sqlite3_bind_int64(st, 2, hi);
+    while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        if ((r = col_digest(st, 1, d)) == 0)
+            r = cb(arg, sqlite3_column_int64(st, 0), d);
+    if (r == 0 && rc != SQLITE_DONE)
+        r = fail(s, rc, false, "reading the journal's digests");
+    stmt_done(st);
+    return r;
 }
 
 int tsb_store_hash_index_max_epoch(struct tsb_store *s, int64_t *epoch)
@@ -2573,6 +2592,12 @@ int tsb_store_bag_insert_recovered(struct tsb_store *s, const struct tsb_recover
         if (rb->entries[i].ref < 1)
             return tsb_err(TSB_EINVAL, "store: recovered bag %lld has Ref %lld", (long long)rb->seq,
                            (long long)rb->entries[i].ref);
+        if (rb->entries[i].ref > TSB_HASH_REF_MAX)
+            return tsb_err(TSB_ECONFLICT,
+                           "recovered bag %lld has Ref %lld, above %lld, the highest Ref the "
+                           "archive's digest index can hold: no bag tsbag sealed has one",
+                           (long long)rb->seq, (long long)rb->entries[i].ref,
+                           (long long)TSB_HASH_REF_MAX);
         /* a bag is a Ref range in Ref order: positions are derived from it (schema 0009) */
         if (i > 0 && rb->entries[i].ref <= rb->entries[i - 1].ref)
             return tsb_err(TSB_ECONFLICT,
@@ -2643,8 +2668,7 @@ int tsb_store_bag_insert_recovered(struct tsb_store *s, const struct tsb_recover
             (r = stmt(s, ST_HASH_INSERT, &st)) != 0)
             goto out;
         /* its chunk may be indexed already: the digest index takes it now (schema 0012) */
-        sqlite3_bind_int64(st, 1, rb->entries[i].ref);
-        sqlite3_bind_blob(st, 2, rb->entries[i].digest, TSB_SHA256_LEN, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 1, tsb_hash_key(rb->entries[i].ref, rb->entries[i].digest));
         if ((r = step_write(s, st, "indexing a recovered journal entry")) != 0)
             goto out;
         st = NULL;

@@ -120,12 +120,21 @@ typedef int (*tsb_entry_cb)(void *arg, const struct tsb_entry_rec *e);
 int tsb_store_entries_by_hash(struct tsb_store *s, const uint8_t digest[TSB_SHA256_LEN],
                               tsb_entry_cb cb, void *arg);
 
-/* The digest index (schema 0012, docs/internals/STORE.md): entry_hashes is keyed by epoch
+/* The digest index (schema 0012, docs/internals/STORE.md): keyed by epoch
  * (ref >> TSB_HASH_EPOCH_BITS) first and filled after the appends, a chunk of TSB_HASH_CHUNK Refs
  * (aligned, inside one epoch) at a time in TSB_HASH_SLICES steps by the hash's first byte, each
  * taking TSB_HASH_STEP_BYTES of its 256 values (schema 0014: 32 steps of 512 entries on average;
- * the byte reached is counters.hashing_byte). */
+ * the byte reached is counters.hashing_byte). Since schema 0015 a row is one integer key in
+ * digest_keys: the epoch, the hash's first TSB_HASH_KEY_BYTES bytes, the Ref's low
+ * TSB_HASH_EPOCH_BITS bits (tsb_hash_key); a lookup checks each Ref found against the full
+ * hash. Keys are non-negative, so Refs stay at or below TSB_HASH_REF_MAX (2^39 - 1). */
 #define TSB_HASH_EPOCH_BITS 16
+#define TSB_HASH_KEY_BYTES  3
+#define TSB_HASH_REF_MAX    ((INT64_C(1) << (63 - 8 * TSB_HASH_KEY_BYTES)) - 1)
+/* The hash's first TSB_HASH_KEY_BYTES bytes, big-endian, and the index key of (ref, hash) (ref
+ * in 0..TSB_HASH_REF_MAX). */
+uint32_t tsb_hash_key_prefix(const uint8_t hash[TSB_SHA256_LEN]);
+int64_t tsb_hash_key(int64_t ref, const uint8_t hash[TSB_SHA256_LEN]);
 #define TSB_HASH_CHUNK      16384
 #define TSB_HASH_STEP_BYTES 8
 #define TSB_HASH_SLICES     (256 / TSB_HASH_STEP_BYTES)
@@ -155,11 +164,13 @@ int tsb_store_synchronous(struct tsb_store *s);
  * from the counters: cheap. */
 int tsb_store_hash_index_lag(struct tsb_store *s, int64_t *lag);
 
-/* For the archive check, which compares the two: the (Ref, hash) of every row of the digest
- * index's epoch in (hash, Ref) order; of every journal row with lo <= ref <= hi, in Ref order;
- * and the highest epoch the index holds (-1: none). A non-zero cb return stops and is returned. */
+/* For the archive check, which compares the two: the (Ref, hash prefix) of every key of the
+ * digest index's epoch, in key order (prefix, then Ref); the (Ref, hash) of every journal row with
+ * lo <= ref <= hi, in Ref order; and the highest epoch the index holds (-1: none). A non-zero cb
+ * return stops and is returned. */
+typedef int (*tsb_hash_key_cb)(void *arg, int64_t ref, uint32_t prefix);
 typedef int (*tsb_hash_ref_cb)(void *arg, int64_t ref, const uint8_t hash[TSB_SHA256_LEN]);
-int tsb_store_hash_index_rows(struct tsb_store *s, int64_t epoch, tsb_hash_ref_cb cb, void *arg);
+int tsb_store_hash_index_rows(struct tsb_store *s, int64_t epoch, tsb_hash_key_cb cb, void *arg);
 int tsb_store_entry_hashes(struct tsb_store *s, int64_t lo, int64_t hi, tsb_hash_ref_cb cb,
                            void *arg);
 int tsb_store_hash_index_max_epoch(struct tsb_store *s, int64_t *epoch);

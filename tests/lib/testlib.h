@@ -26,4 +26,27 @@ int tsb_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Joins a and b with '/' into a new string; free() it. */
 char *tsb_test_path(const char *a, const char *b);
 
+/* For tests that write or read the archive's digest index behind the store: schema 0015's key of
+ * a journal row, spelled in SQL as the migration and the delete trigger spell it (the hash's
+ * first three bytes from its hex digits), the Ref a key gives, and the count of keys that are a
+ * journal row's. */
+#define HEX_DIGIT(h, i) "(instr('0123456789ABCDEF', substr(hex(" h "), " #i ", 1)) - 1)"
+#define KEY_OF(ref, h)                                                                              \
+    "(((" ref                                                                                       \
+    " >> 16) << 40) | (" HEX_DIGIT(h, 1) " << 36) | (" HEX_DIGIT(h, 2) " << 32) | (" HEX_DIGIT(     \
+        h,                                                                                          \
+        3) " << 28) | (" HEX_DIGIT(h,                                                               \
+                                   4) " << 24) | (" HEX_DIGIT(h,                                    \
+                                                              5) " << 20) | (" HEX_DIGIT(h,         \
+                                                                                         6) " << "  \
+                                                                                            "16) "  \
+                                                                                            "| "    \
+                                                                                            "(" ref \
+                                                                                            " & "   \
+                                                                                            "6553"  \
+                                                                                            "5))"
+#define KEY_REF "(((k >> 40) << 16) | (k & 65535))"
+#define KEYS_OF_ENTRIES                                                                            \
+    "SELECT count(*) FROM digest_keys d JOIN entries x ON d.k = " KEY_OF("x.ref", "x.hash")
+
 #endif

@@ -5,7 +5,7 @@
  * start and in the middle, bytes that are not a bag, bytes whose SequenceNumber or entry count
  * disagree with the row, a token from an untrusted TSA, a missing journal row, an extra one.
  * A seal committed by another connection while the check runs is not seen half (one snapshot).
- * A stale digest index (an old copy of an entry_hashes page: structurally valid, rows missing),
+ * A stale digest index (an old copy of a digest_keys page: structurally valid, rows missing),
  * and index rows deleted, changed or added, are archive damage naming each Ref, and a hash lookup
  * still finds the entries the index lost. */
 #include <setjmp.h>
@@ -407,9 +407,6 @@ static int64_t raw_int(struct fx *f, const char *sql)
     return v;
 }
 
-#define HEX_FF32  "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
-#define HEX_00_32 "0000000000000000000000000000000000000000000000000000000000000000"
-
 static int count_cb(void *arg, const struct tsb_entry_rec *e)
 {
     (void)e;
@@ -421,8 +418,9 @@ static int count_cb(void *arg, const struct tsb_entry_rec *e)
  * leaves them once their chunk is complete (a test archive has fewer than a chunk's entries). */
 static void index_all(struct fx *f)
 {
-    raw(f, "INSERT OR IGNORE INTO entry_hashes SELECT ref >> 16, hash, ref FROM entries; "
-           "UPDATE counters SET hashed_ref = 16384");
+    raw(f, "INSERT OR IGNORE INTO digest_keys SELECT " KEY_OF(
+               "ref", "hash") " FROM entries; "
+                              "UPDATE counters SET hashed_ref = 16384");
 }
 
 static void test_stale_hash_index(void **state)
@@ -431,12 +429,12 @@ static void test_stale_hash_index(void **state)
     index_all(f);
     struct tsb_check_stats st = run(f);
     assert_int_equal(st.violations, 0);
-    /* keep the entry_hashes page of 10 sealed entries (the WAL checkpointed into the file) */
+    /* keep the digest_keys page of 10 sealed entries (the WAL checkpointed into the file) */
     assert_int_equal(tsb_store_checkpoint(f->s, 0, NULL), 0);
     tsb_store_close(f->s);
     f->s = NULL;
     int64_t psize = raw_int(f, "PRAGMA page_size");
-    int64_t root = raw_int(f, "SELECT rootpage FROM sqlite_schema WHERE name = 'entry_hashes'");
+    int64_t root = raw_int(f, "SELECT rootpage FROM sqlite_schema WHERE name = 'digest_keys'");
     uint8_t *old = malloc((size_t)psize);
     page_io(f->path, root, psize, old, false);
     /* three more sealed and indexed entries, then the old page back: the index silently lacks
@@ -446,7 +444,7 @@ static void test_stale_hash_index(void **state)
     index_all(f);
     assert_int_equal(tsb_store_checkpoint(f->s, 0, NULL), 0);
     tsb_store_close(f->s);
-    assert_int_equal(raw_int(f, "SELECT rootpage FROM sqlite_schema WHERE name = 'entry_hashes'"),
+    assert_int_equal(raw_int(f, "SELECT rootpage FROM sqlite_schema WHERE name = 'digest_keys'"),
                      root);
     page_io(f->path, root, psize, old, true);
     free(old);
@@ -457,7 +455,7 @@ static void test_stale_hash_index(void **state)
     assert_int_equal(st.damage, 3);
     assert_true(has(f, TSB_V_DAMAGE, 0, "journal row Ref 11 (hash "));
     assert_true(has(f, TSB_V_DAMAGE, 0,
-                    "is missing from the digest index (entry_hashes), which "
+                    "is missing from the digest index (digest_keys), which "
                     "covers every Ref up to 16384"));
     assert_true(has(f, TSB_V_DAMAGE, 0, "Ref 13"));
     assert_string_equal(tsb_violation_kind_name(TSB_V_DAMAGE), "archive-damage");
@@ -492,21 +490,22 @@ static void test_hash_index_rows_damaged(void **state)
 {
     struct fx *f = *state;
     index_all(f);
-    raw(f, "DELETE FROM entry_hashes WHERE ref = 3; "
-           "UPDATE entry_hashes SET hash = x'" HEX_FF32 "' WHERE ref = 5; "
-           "INSERT INTO entry_hashes VALUES (0, zeroblob(32), 9000); "
-           "INSERT INTO entry_hashes VALUES (1, zeroblob(32), 70000)");
+    /* Ref 5's key with the prefix ffffff; keys of prefix 000000 for Refs 9000 and 70000 */
+    raw(f, "DELETE FROM digest_keys WHERE " KEY_REF " = 3; "
+           "UPDATE digest_keys SET k = (k & 65535) | (16777215 << 16) WHERE " KEY_REF " = 5; "
+           "INSERT INTO digest_keys VALUES (9000); "
+           "INSERT INTO digest_keys VALUES ((1 << 40) | (70000 & 65535))");
     struct tsb_check_stats st = run(f);
     assert_int_equal(st.damage, 5);
     assert_true(has(f, TSB_V_DAMAGE, 0, "journal row Ref 3 (hash "));
     assert_true(has(f, TSB_V_DAMAGE, 0, "journal row Ref 5 (hash "));
     assert_true(has(f, TSB_V_DAMAGE, 0,
-                    "lists Ref 5 under hash " HEX_FF32 ", but its journal row "
+                    "lists Ref 5 under a hash starting ffffff, but its journal row "
                     "has hash "));
     assert_true(has(f, TSB_V_DAMAGE, 0,
-                    "lists Ref 9000 under hash " HEX_00_32 ", but no journal "
+                    "lists Ref 9000 under a hash starting 000000, but no journal "
                     "row has that Ref"));
-    assert_true(has(f, TSB_V_DAMAGE, 0, "lists Ref 70000 under hash"));
+    assert_true(has(f, TSB_V_DAMAGE, 0, "lists Ref 70000 under a hash starting 000000"));
     assert_true(has(f, TSB_V_DAMAGE, 0, "see docs/reconcile.md, Archive damage"));
     /* an entry of the index found only by the table scan is noted as damage */
     struct tsb_entry_rec e;

@@ -2269,7 +2269,7 @@ static void test_hash_index_steps_and_lookup(void **state)
         assert_int_equal(hash_step(s, &more), 0);
         assert_true(more);
         assert_int_equal(raw_int(f->path, "SELECT hashing_byte FROM counters"), 0);
-        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), 0);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM digest_keys"), 0);
     }
     for (int i = 0; i < TSB_HASH_SLICES; i++) {
         assert_int_equal(raw_int(f->path, "SELECT hashing_byte FROM counters"),
@@ -2280,17 +2280,19 @@ static void test_hash_index_steps_and_lookup(void **state)
     }
     assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), TSB_HASH_CHUNK);
     assert_int_equal(raw_int(f->path, "SELECT hashing_byte FROM counters"), 0);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), TSB_HASH_CHUNK);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM digest_keys"), TSB_HASH_CHUNK);
     expect_hash_d(s, d, nd);
     /* the second chunk up to before hash_d's step (its first byte is 0xab), then past it: its
      * row is in the table above the watermark and still found once */
     const int d_step = TSB_HASH_READ_PARTS + 0xab / TSB_HASH_STEP_BYTES;
     for (int i = 0; i < d_step; i++)
         assert_int_equal(hash_step(s, &more), 0);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes WHERE ref = 16390"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM digest_keys WHERE " KEY_REF " = 16390"),
+                     0);
     expect_hash_d(s, d, nd);
     assert_int_equal(hash_step(s, &more), 0);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes WHERE ref = 16390"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM digest_keys WHERE " KEY_REF " = 16390"),
+                     1);
     expect_hash_d(s, d, nd);
     for (int i = d_step + 1; i < TSB_HASH_STEPS - 1; i++) {
         assert_int_equal(hash_step(s, &more), 0);
@@ -2299,11 +2301,8 @@ static void test_hash_index_steps_and_lookup(void **state)
     assert_int_equal(hash_step(s, &more), 0);
     assert_false(more); /* the third chunk is not complete */
     assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), 2 * TSB_HASH_CHUNK);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), 2 * TSB_HASH_CHUNK);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes e JOIN entries x "
-                                      "ON x.ref = e.ref AND x.hash = e.hash "
-                                      "AND e.epoch = x.ref >> 16"),
-                     2 * TSB_HASH_CHUNK);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM digest_keys"), 2 * TSB_HASH_CHUNK);
+    assert_int_equal(raw_int(f->path, KEYS_OF_ENTRIES), 2 * TSB_HASH_CHUNK);
     /* nothing pending: a step changes nothing */
     assert_int_equal(hash_step(s, &more), 0);
     assert_false(more);
@@ -2319,7 +2318,7 @@ static void test_hash_index_steps_and_lookup(void **state)
     memcpy(b.in.digest, hash_d, TSB_SHA256_LEN);
     int64_t ref = 0;
     assert_int_equal(tsb_store_append(s, &b.in, 1, &ref), 0);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), 2 * TSB_HASH_CHUNK);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM digest_keys"), 2 * TSB_HASH_CHUNK);
     const int64_t d4[] = {d[0], d[1], d[2], ref};
     expect_hash_d(s, d4, 4);
     tsb_store_close(s);
@@ -2358,7 +2357,7 @@ static void test_hash_index_chunk_reread_after_other_commit(void **state)
     gone[0] = delete_other(f->path, TSB_HASH_CHUNK / TSB_HASH_READ_PARTS);
     for (int i = 0; i < TSB_HASH_READ_PARTS + 1; i++) /* read again, then the first slice */
         assert_int_equal(hash_step(s, &more), 0);
-    assert_true(raw_int(f->path, "SELECT count(*) FROM entry_hashes") > 0);
+    assert_true(raw_int(f->path, "SELECT count(*) FROM digest_keys") > 0);
     gone[1] = delete_other(f->path, TSB_HASH_CHUNK);
     int steps = 0;
     do
@@ -2369,13 +2368,11 @@ static void test_hash_index_chunk_reread_after_other_commit(void **state)
     assert_int_equal(steps + 1, TSB_HASH_READ_PARTS + TSB_HASH_SLICES - 1);
     assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), TSB_HASH_CHUNK);
     char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM entry_hashes WHERE ref IN (%lld, %lld)",
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM digest_keys WHERE " KEY_REF " IN (%lld, %lld)",
              (long long)gone[0], (long long)gone[1]);
     assert_int_equal(raw_int(f->path, sql), 0);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), TSB_HASH_CHUNK - 2);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes e JOIN entries x "
-                                      "ON x.ref = e.ref AND x.hash = e.hash"),
-                     TSB_HASH_CHUNK - 2);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM digest_keys"), TSB_HASH_CHUNK - 2);
+    assert_int_equal(raw_int(f->path, KEYS_OF_ENTRIES), TSB_HASH_CHUNK - 2);
     tsb_store_close(s);
 }
 
@@ -2402,11 +2399,8 @@ static int hash_steps_all(struct tsb_store *s)
 /* Every index row is an entry's (Ref, hash), in its epoch: n of them. */
 static void expect_index_rows(const char *path, int n)
 {
-    assert_int_equal(raw_int(path, "SELECT count(*) FROM entry_hashes"), n);
-    assert_int_equal(raw_int(path, "SELECT count(*) FROM entry_hashes e JOIN entries x "
-                                   "ON x.ref = e.ref AND x.hash = e.hash "
-                                   "AND e.epoch = x.ref >> 16"),
-                     n);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM digest_keys"), n);
+    assert_int_equal(raw_int(path, KEYS_OF_ENTRIES), n);
 }
 
 /* Chunks this handle appended itself are taken from what its appends read back, not read again:
@@ -2467,15 +2461,16 @@ static void test_hash_index_appends_not_trusted_after_other_commit(void **state)
     tsb_store_hash_index_sources(s, &copied, &read);
     assert_int_equal(copied, 1);
     assert_int_equal(read, 2);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM entry_hashes WHERE ref IN (%lld, %lld)",
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM digest_keys WHERE " KEY_REF " IN (%lld, %lld)",
              (long long)gone[0], (long long)gone[1]);
     assert_int_equal(raw_int(f->path, sql), 0);
     expect_index_rows(f->path, 3 * TSB_HASH_CHUNK - 2);
     tsb_store_close(s);
 }
 
-/* Schema 0012 on an archive made by schema 11: every entry in entry_hashes, the watermark at the
- * last chunk boundary, entries_hash gone, lookups and the next steps right. */
+/* Schema 0012 on an archive made by schema 11: every entry in the digest index (digest_keys since
+ * 0015), the watermark at the last chunk boundary, entries_hash gone, lookups and the next steps
+ * right. */
 static void test_hash_index_migration_from_0011(void **state)
 {
     struct fx *f = *state;
@@ -2491,8 +2486,7 @@ static void test_hash_index_migration_from_0011(void **state)
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = "
                                       "'entries_hash'"),
                      0);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"),
-                     2 * TSB_HASH_CHUNK + 10);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM digest_keys"), 2 * TSB_HASH_CHUNK + 10);
     assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), 2 * TSB_HASH_CHUNK);
     assert_int_equal(raw_int(f->path, "SELECT hashing_byte FROM counters"), 0);
     expect_hash_d(s, d, nd);
@@ -2505,7 +2499,7 @@ static void test_hash_index_migration_from_0011(void **state)
         assert_int_equal(hash_step(s, &more), 0);
     assert_false(more);
     assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), 3 * TSB_HASH_CHUNK);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), 3 * TSB_HASH_CHUNK);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM digest_keys"), 3 * TSB_HASH_CHUNK);
     expect_hash_d(s, d, nd);
     tsb_store_close(s);
 }
@@ -2523,7 +2517,7 @@ static void test_migration_memory_bounded(void **state)
     struct tsb_store *s = open_rw(f->path);
     sqlite3_int64 peak = sqlite3_memory_highwater(0);
     assert_int_equal(tsb_store_schema_version(s), tsb_schema_migrations_n);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), 400000);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM digest_keys"), 400000);
     tsb_store_close(s);
     /* the page cache (TSB_STORE_CACHE_KIB) plus room for schema and statements */
     assert_true(peak < (sqlite3_int64)TSB_STORE_CACHE_KIB * 1024 + 8 * 1024 * 1024);
@@ -2586,10 +2580,107 @@ static void test_hash_steps_migration_from_0013(void **state)
     assert_false(more);
     assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), TSB_HASH_CHUNK);
     assert_int_equal(raw_int(f->path, "SELECT hashing_byte FROM counters"), 0);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes e JOIN entries x "
-                                      "ON x.ref = e.ref AND x.hash = e.hash"),
-                     TSB_HASH_CHUNK);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entry_hashes"), TSB_HASH_CHUNK);
+    assert_int_equal(raw_int(f->path, KEYS_OF_ENTRIES), TSB_HASH_CHUNK);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM digest_keys"), TSB_HASH_CHUNK);
+    tsb_store_close(s);
+}
+
+/* Schema 0015 on an archive written by schema 0014: every row of entry_hashes becomes its key,
+ * rows above the watermark included, and entry_hashes and its trigger are gone. The migration's
+ * SQL, the delete trigger's and tsb_hash_key (the steps after it) agree on every key. A lookup
+ * finds each entry of its hash and none of the entries whose hash only starts with the same three
+ * bytes; an entry deleted takes its key along. */
+#define HEX_00_29 "0000000000000000000000000000000000000000000000000000000000"
+
+static void test_digest_keys_migration_from_0014(void **state)
+{
+    struct fx *f = *state;
+    make_archive_before(f->path, "digest_keys");
+    const int64_t d[] = {7, TSB_HASH_CHUNK + 1, TSB_HASH_CHUNK + 40};
+    const size_t nd = sizeof(d) / sizeof(d[0]);
+    /* the same first three bytes as hash_d (abab ab...) for Refs 8 and 16 390 */
+    raw_entries(f->path, 1, 7, d, nd);
+    raw_entries(f->path, 9, 16389, d, nd);
+    raw_entries(f->path, 16391, TSB_HASH_CHUNK + 100, d, nd);
+    assert_int_equal(raw_exec(f->path, "INSERT INTO entries (ref, hash, source, received_ms) "
+                                       "VALUES (8, x'ababab" HEX_00_29 "', 'his', 8), "
+                                       "(16390, x'ababab" HEX_00_29 "', 'his', 16390); "
+                                       "UPDATE counters SET entries = entries + 2"),
+                     SQLITE_OK);
+    /* the first chunk indexed (Ref 8 with it), 50 rows of the second already there (16 390 too) */
+    assert_int_equal(raw_exec(f->path, "INSERT INTO entry_hashes (epoch, hash, ref) "
+                                       "SELECT ref >> 16, hash, ref FROM entries "
+                                       "WHERE ref <= 16434; "
+                                       "UPDATE counters SET hashed_ref = 16384"),
+                     SQLITE_OK);
+    struct tsb_store *s = open_rw(f->path);
+    assert_int_equal(tsb_store_schema_version(s), tsb_schema_migrations_n);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name IN "
+                                      "('entry_hashes', 'entry_hashes_entry_delete')"),
+                     0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM digest_keys"), 16434);
+    assert_int_equal(raw_int(f->path, KEYS_OF_ENTRIES), 16434);
+    assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), TSB_HASH_CHUNK);
+    expect_hash_d(s, d, nd);
+    /* the steps' keys (tsb_hash_key) for the rest of the second chunk */
+    raw_entries(f->path, TSB_HASH_CHUNK + 101, 2 * TSB_HASH_CHUNK, NULL, 0);
+    bool more = true;
+    for (int i = 0; i < TSB_HASH_STEPS; i++)
+        assert_int_equal(hash_step(s, &more), 0);
+    assert_false(more);
+    assert_int_equal(raw_int(f->path, "SELECT hashed_ref FROM counters"), 2 * TSB_HASH_CHUNK);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM digest_keys"), 2 * TSB_HASH_CHUNK);
+    assert_int_equal(raw_int(f->path, KEYS_OF_ENTRIES), 2 * TSB_HASH_CHUNK);
+    expect_hash_d(s, d, nd);
+    /* the trigger finds the key of a row the migration wrote and of one a step wrote (a repair
+     * drops entries_no_delete first) */
+    assert_int_equal(raw_exec(f->path, "DROP TRIGGER entries_no_delete; "
+                                       "DELETE FROM entries WHERE ref IN (8, 20000)"),
+                     SQLITE_OK);
+    assert_int_equal(
+        raw_int(f->path, "SELECT count(*) FROM digest_keys WHERE " KEY_REF " IN (8, 20000)"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM digest_keys"), 2 * TSB_HASH_CHUNK - 2);
+    assert_int_equal(raw_int(f->path, KEYS_OF_ENTRIES), 2 * TSB_HASH_CHUNK - 2);
+    expect_hash_d(s, d, nd);
+    tsb_store_close(s);
+}
+
+/* The key of (ref, hash): epoch, the hash's first three bytes, the Ref's low 16 bits, and the
+ * highest Ref it holds; a recovered bag with a Ref above it is refused, and an index step whose
+ * chunk would reach it says why it cannot go on. */
+static void test_digest_key_layout_and_limit(void **state)
+{
+    struct fx *f = *state;
+    uint8_t h[TSB_SHA256_LEN];
+    memset(h, 0, sizeof(h));
+    h[0] = 0xab, h[1] = 0xcd, h[2] = 0xef, h[3] = 0xff;
+    assert_int_equal(tsb_hash_key_prefix(h), 0xabcdef);
+    assert_int_equal(tsb_hash_key(1, h), INT64_C(0xabcdef0001));
+    assert_int_equal(tsb_hash_key(0x12345, h), INT64_C(0x1abcdef2345));
+    assert_int_equal(tsb_hash_key(TSB_HASH_REF_MAX, h), INT64_C(0x7fffffabcdefffff));
+    assert_int_equal(TSB_HASH_REF_MAX, (INT64_C(1) << 39) - 1);
+
+    struct tsb_store *s = open_rw(f->path);
+    struct tsb_bag_entry re = {.ref = TSB_HASH_REF_MAX + 1};
+    struct tsb_recovered_bag rb = {.seq = 1,
+                                   .bytes = (uint8_t *)"x",
+                                   .bytes_len = 1,
+                                   .entries = &re,
+                                   .n = 1,
+                                   .token = (uint8_t *)"t",
+                                   .token_len = 1,
+                                   .tsa_serial = "1"};
+    assert_int_equal(tsb_store_bag_insert_recovered(s, &rb, 0), TSB_ECONFLICT);
+    assert_non_null(strstr(tsb_err_detail(), "the highest Ref the archive's digest index"));
+    /* the last chunk below the limit is complete (its last Ref exists), the next cannot be */
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO entries (ref, hash, source, received_ms) VALUES (%lld, zeroblob(32), "
+             "'his', 0); UPDATE counters SET hashed_ref = %lld",
+             (long long)(TSB_HASH_REF_MAX + 1), (long long)(TSB_HASH_REF_MAX + 1 - TSB_HASH_CHUNK));
+    assert_int_equal(raw_exec(f->path, sql), SQLITE_OK);
+    assert_int_equal(tsb_store_hash_index_step(s, NULL), TSB_ESTORE);
+    assert_non_null(strstr(tsb_err_detail(), "cannot be indexed by digest"));
     tsb_store_close(s);
 }
 
@@ -2612,7 +2703,7 @@ static void test_hash_step_leaves_synchronous_full(void **state)
     }
     assert_int_equal(raw_int(f->path, "SELECT hashing_byte FROM counters"), TSB_HASH_STEP_BYTES);
     assert_int_equal(tsb_store_synchronous(s), 2);
-    assert_int_equal(raw_exec(f->path, "CREATE TRIGGER refuse BEFORE INSERT ON entry_hashes "
+    assert_int_equal(raw_exec(f->path, "CREATE TRIGGER refuse BEFORE INSERT ON digest_keys "
                                        "BEGIN SELECT RAISE(ABORT, 'refused'); END"),
                      SQLITE_OK);
     int r = 0; /* the schema changed: the chunk is read again, then its next slice refused */
@@ -2810,6 +2901,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migration_memory_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_trigger_migration_from_0012, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_steps_migration_from_0013, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_digest_keys_migration_from_0014, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_digest_key_layout_and_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_step_leaves_synchronous_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ers_trees_and_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ers_migration_from_0009, setup, teardown),

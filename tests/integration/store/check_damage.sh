@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # check_damage: archive damage never passes as CLEAN. A real archive is made by tsbagd and the
 # simulator (two stamped bags); then
-#  1. the digest index (entry_hashes, schema 0012; its watermark set above the archive's few
-#     entries and their rows inserted, as tsbagd's writer leaves a complete chunk) has the page it
+#  1. the digest index (digest_keys, schema 0015; its watermark set above the archive's few
+#     entries and their keys inserted, as tsbagd's writer leaves a complete chunk) has the page it
 #     had after the first bag put back after the second bag was indexed (structurally valid, rows
 #     missing: SQLite's integrity check has nothing to compare it with): `tsbag verify --hash` of
 #     a second-bag entry is VALID, not NOT FOUND, and names the damage; `--ref` is VALID;
@@ -24,11 +24,17 @@ seal
 wait_for "SELECT state FROM bags WHERE seq = 1" stamped
 stop_daemon # closing checkpoints the WAL into the file
 [ "$(size "$DB-wal")" = 0 ] || fail "the WAL was not checkpointed at stop"
-INDEX_ALL="INSERT OR IGNORE INTO entry_hashes SELECT ref >> 16, hash, ref FROM entries;
+# an entry's key, as schema 0015 spells it: epoch, the hash's first three bytes, the Ref's low bits
+KEY="(ref >> 16) << 40"
+for i in 1 2 3 4 5 6; do
+    KEY="$KEY | ((instr('0123456789ABCDEF', substr(hex(hash), $i, 1)) - 1) << $((40 - 4 * i)))"
+done
+KEY="$KEY | (ref & 65535)"
+INDEX_ALL="INSERT OR IGNORE INTO digest_keys SELECT $KEY FROM entries;
 UPDATE counters SET hashed_ref = 16384; PRAGMA wal_checkpoint(TRUNCATE)"
 sql "$INDEX_ALL" >/dev/null
 PS=$(sql "PRAGMA page_size")
-ROOT=$(sql "SELECT rootpage FROM sqlite_schema WHERE name = 'entry_hashes'")
+ROOT=$(sql "SELECT rootpage FROM sqlite_schema WHERE name = 'digest_keys'")
 dd if="$DB" of="$T/hash-page" bs="$PS" skip=$((ROOT - 1)) count=1 status=none || fail "dd"
 start_daemon
 push 20 second
@@ -37,10 +43,10 @@ wait_for "SELECT state FROM bags WHERE seq = 2" stamped
 stop_daemon
 sql "$INDEX_ALL" >/dev/null
 cp "$DB" "$T/clean.db"
-[ "$(sql "SELECT rootpage FROM sqlite_schema WHERE name = 'entry_hashes'")" = "$ROOT" ] ||
-    fail "entry_hashes moved"
+[ "$(sql "SELECT rootpage FROM sqlite_schema WHERE name = 'digest_keys'")" = "$ROOT" ] ||
+    fail "digest_keys moved"
 dd if="$T/hash-page" of="$DB" bs="$PS" seek=$((ROOT - 1)) count=1 conv=notrunc status=none || fail "dd"
-[ "$(sql "SELECT count(*) FROM entry_hashes")" = 20 ] || fail "the stale page is not the first bag's"
+[ "$(sql "SELECT count(*) FROM digest_keys")" = 20 ] || fail "the stale page is not the first bag's"
 
 # 1. verify by hash double-checks without the index
 H=$(sha256sum "$T/entries-second/e7" | cut -d' ' -f1)
@@ -64,7 +70,7 @@ rc=0
 check_archive >"$T/chk.txt" 2>&1 || rc=$?
 [ "$rc" = 3 ] || fail "reconcile --local-only on a damaged index: exit $rc: $(cat "$T/chk.txt")"
 grep -q "ARCHIVE DAMAGED" "$T/chk.txt" || fail "report: $(cat "$T/chk.txt")"
-grep -q "\[archive-damage\].*is missing from the digest index (entry_hashes)" "$T/chk.txt" ||
+grep -q "\[archive-damage\].*is missing from the digest index (digest_keys)" "$T/chk.txt" ||
     fail "report: $(cat "$T/chk.txt")"
 [ "$(sql "SELECT result || ' ' || exit_code FROM reconcile_runs ORDER BY id DESC LIMIT 1")" = "damaged 3" ] ||
     fail "the run is not recorded as damaged"
